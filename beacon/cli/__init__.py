@@ -1,0 +1,1 @@
+"""The ``beacon`` command line."""

@@ -1,0 +1,30 @@
+"""Entry point: ``beacon`` and its sub-commands (each group lives in its own module)."""
+
+from __future__ import annotations
+
+import typer
+
+from beacon.cli import mail
+from beacon.cli.context import CliContext, setup_logging
+
+app = typer.Typer(
+    name="beacon",
+    help="Self-hosted email triage: import, analyse and prioritise your mail.",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+)
+
+
+@app.callback()
+def _main(
+    ctx: typer.Context,
+    verbose: int = typer.Option(0, "--verbose", "-v", count=True, help="More logging (-v, -vv)."),
+) -> None:
+    setup_logging(verbose)
+    ctx.obj = CliContext()
+
+
+mail.register(app)
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

@@ -1,0 +1,1 @@
+"""Getting raw messages in: sources (files, mbox, Maildir, stdin) and the importer."""
