@@ -52,7 +52,11 @@ class Settings(BaseSettings):
     # --- web -------------------------------------------------------------------
     host: str = "127.0.0.1"
     port: int = 8000
+    # Signs sessions and encrypts stored IMAP passwords; empty = a key file made in data_dir.
     secret_key: str = ""
+
+    # --- imap ------------------------------------------------------------------
+    sync_interval: int = 300  # seconds between background syncs in `beacon serve`; 0 = off
 
     @field_validator("own_addresses", "vip_senders", mode="before")
     @classmethod
