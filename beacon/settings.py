@@ -37,6 +37,8 @@ class Settings(BaseSettings):
     max_text_chars: int = 10_000
     priority_high: int = 60
     priority_medium: int = 30
+    # Overrides of beacon.analysis.priority.DEFAULT_WEIGHTS, as JSON in the env.
+    priority_weights: dict[str, float] = Field(default_factory=dict)
 
     # --- engine ----------------------------------------------------------------
     nlp_mode: Literal["inprocess", "oneshot", "pool"] = "pool"

@@ -62,6 +62,7 @@ class Sentiment(BaseModel):
 
 class ToneFlag(TextSpan):
     flag: Literal["gratitude", "dissatisfaction", "urgency"]
+    where: Literal["body", "subject"] = "body"  # offsets refer to the subject when "subject"
 
 
 class Analysis(BaseModel):

@@ -52,6 +52,7 @@ def _email_columns(email: Email) -> dict:
         subject=email.subject,
         from_name=sender.name,
         from_addr=sender.address.lower(),
+        recipients=" ".join(a.address.lower() for a in [*email.to, *email.cc] if a.address),
         date=email.date,
         date_source=email.date_source,
         size=email.size,

@@ -71,6 +71,8 @@ class EmailRow(Base):
     subject: Mapped[str] = mapped_column(Text, default="")
     from_name: Mapped[str] = mapped_column(String(998), default="")
     from_addr: Mapped[str] = mapped_column(String(998), default="")
+    # Lower-cased To + Cc addresses, space separated: "did the reader write to X" queries.
+    recipients: Mapped[str] = mapped_column(Text, default="")
     date: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     date_source: Mapped[str] = mapped_column(String(20), default="header")
     size: Mapped[int] = mapped_column(BigInteger, default=0)

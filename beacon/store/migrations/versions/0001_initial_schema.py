@@ -72,6 +72,7 @@ def upgrade() -> None:
     sa.Column('subject', sa.Text(), nullable=False),
     sa.Column('from_name', sa.String(length=998), nullable=False),
     sa.Column('from_addr', sa.String(length=998), nullable=False),
+    sa.Column('recipients', sa.Text(), nullable=False),
     sa.Column('date', sa.DateTime(timezone=True), nullable=False),
     sa.Column('date_source', sa.String(length=20), nullable=False),
     sa.Column('size', sa.BigInteger(), nullable=False),

@@ -1,0 +1,158 @@
+"""Priority 0–100 with HIGH / MEDIUM / LOW, built from explicit, explained factors.
+
+Scoring runs in the main process after the NLP analysis, because some factors come from the
+store (how often the reader corresponds with the sender, whether the reader took part in the
+thread). It is cheap, so changing a weight or a VIP list re-scores everything in seconds
+without re-running spaCy. Every factor carries its points and the evidence behind them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from beacon.analysis.models import Analysis, Factor, Level, Priority
+from beacon.models import Email
+from beacon.settings import Settings
+
+DEFAULT_WEIGHTS: dict[str, float] = {
+    "base": 25,
+    "request": 20,  # first request to the reader
+    "request_extra": 4,  # each further request, up to request_max in all
+    "request_max": 30,
+    "question": 6,
+    "deadline_24h": 25,
+    "deadline_3d": 18,
+    "deadline_7d": 10,
+    "deadline_later": 5,
+    "direct": 10,  # reader in To
+    "cc": 3,  # reader only in Cc
+    "not_addressed": -5,  # reader in neither (list, Bcc)
+    "vip": 20,
+    "frequent_max": 15,  # correspondence with the sender, on a log scale
+    "thread_participation": 12,
+    "urgency": 10,
+    "dissatisfaction": 5,
+    "kind_marketing": -35,
+    "kind_bulk": -30,
+    "kind_automated": -20,
+    "kind_transactional": -10,
+}
+
+
+@dataclass(frozen=True)
+class PriorityContext:
+    """Facts about the email that only the store knows."""
+
+    messages_from_sender: int = 0  # other stored mails from this sender
+    messages_to_sender: int = 0  # mails the reader sent to this sender
+    reader_in_thread: bool = False  # the reader wrote a message in this thread
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+def weights_for(settings: Settings) -> dict[str, float]:
+    return {**DEFAULT_WEIGHTS, **settings.priority_weights}
+
+
+def level_for(score: int, settings: Settings) -> Level:
+    if score >= settings.priority_high:
+        return "HIGH"
+    if score >= settings.priority_medium:
+        return "MEDIUM"
+    return "LOW"
+
+
+def score(email: Email, analysis: Analysis, ctx: PriorityContext, settings: Settings) -> Priority:
+    w = weights_for(settings)
+    own = {a.lower() for a in settings.own_addresses}
+    factors: list[Factor] = []
+
+    def add(name: str, points: float, detail: str, evidence: str | None = None,
+            span: tuple[int, int] | None = None) -> None:
+        if points:
+            factors.append(Factor(name=name, points=round(points, 1), detail=detail, evidence=evidence, span=span))
+
+    if analysis.requests:
+        r0 = analysis.requests[0]
+        pts = min(w["request"] + w["request_extra"] * (len(analysis.requests) - 1), w["request_max"])
+        n = len(analysis.requests)
+        add("request", pts, f"{n} request{'s' if n > 1 else ''} to you", r0.text, (r0.start, r0.end))
+    elif analysis.questions:
+        q = analysis.questions[0]
+        add("question", w["question"], "asks you a question", q.text, (q.start, q.end))
+
+    due = _nearest_deadline(analysis, email.date)
+    if due is not None:
+        when, ref_text, span = due
+        hours = (when - email.date).total_seconds() / 3600
+        if hours <= 24:
+            pts, label = w["deadline_24h"], "within 24 hours"
+        elif hours <= 72:
+            pts, label = w["deadline_3d"], "within 3 days"
+        elif hours <= 168:
+            pts, label = w["deadline_7d"], "within a week"
+        else:
+            pts, label = w["deadline_later"], "later"
+        add("deadline", pts, f"deadline {label} ({when:%a %d %b %H:%M})", ref_text, span)
+
+    if own:
+        to = {a.address.lower() for a in email.to}
+        cc = {a.address.lower() for a in email.cc}
+        if to & own:
+            add("recipient", w["direct"], "sent directly to you", ", ".join(sorted(to & own)))
+        elif cc & own:
+            add("recipient", w["cc"], "you are in Cc", ", ".join(sorted(cc & own)))
+        else:
+            add("recipient", w["not_addressed"], "not addressed to you directly (list or Bcc)")
+
+    sender = email.from_address.address.lower()
+    vips = {v.lower() for v in settings.vip_senders}
+    sender_domain = sender.rpartition("@")[2]
+    if sender and (sender in vips or f"@{sender_domain}" in vips):
+        add("vip", w["vip"], "VIP sender", str(email.from_address))
+
+    corr = ctx.messages_from_sender + 2 * ctx.messages_to_sender  # replies count double
+    if corr > 0:
+        pts = min(w["frequent_max"], w["frequent_max"] * math.log2(1 + corr) / math.log2(1 + 20))
+        add(
+            "correspondent", pts,
+            f"you correspond with this sender ({ctx.messages_from_sender} from, {ctx.messages_to_sender} to)",
+            sender,
+        )
+    if ctx.reader_in_thread:
+        add("thread", w["thread_participation"], "reply in a thread you took part in", email.subject)
+
+    urgent = [t for t in analysis.tone if t.flag == "urgency"]
+    if urgent:
+        u = urgent[0]
+        add("urgency", w["urgency"], "urgent wording" + (" in the subject" if u.where == "subject" else ""),
+            u.text, (u.start, u.end) if u.where == "body" else None)
+    unhappy = [t for t in analysis.tone if t.flag == "dissatisfaction"]
+    if unhappy:
+        d = unhappy[0]
+        add("dissatisfaction", w["dissatisfaction"], "the sender sounds dissatisfied", d.text,
+            (d.start, d.end) if d.where == "body" else None)
+
+    penalty = w.get(f"kind_{analysis.kind}", 0)
+    if penalty:
+        add("kind", penalty, f"{analysis.kind} mail", "; ".join(analysis.kind_reasons[:2]))
+
+    total = w["base"] + sum(f.points for f in factors)
+    value = int(round(max(0, min(100, total))))
+    factors.insert(0, Factor(name="base", points=w["base"], detail="starting score"))
+    return Priority(score=value, level=level_for(value, settings), factors=factors)
+
+
+def _nearest_deadline(analysis: Analysis, sent: datetime) -> tuple[datetime, str, tuple[int, int]] | None:
+    cands = [(a.due, a.due_text or a.text, (a.start, a.end)) for a in analysis.action_items if a.due]
+    cands += [(t.resolved, t.text, (t.start, t.end)) for t in analysis.time_refs if t.is_deadline and t.resolved]
+    cands = [c for c in cands if c[0] is not None and c[0] >= sent]
+    return min(cands, key=lambda c: c[0]) if cands else None  # type: ignore[return-value]
+
+
+def needs_reply(email: Email, analysis: Analysis, settings: Settings) -> bool:
+    own = {a.lower() for a in settings.own_addresses}
+    if email.from_address.address.lower() in own:
+        return False
+    return analysis.kind == "personal" and bool(analysis.requests or analysis.questions)

@@ -1,0 +1,122 @@
+"""Saving and reading analyses, and the store context that priority scoring needs."""
+
+from __future__ import annotations
+
+from sqlalchemy import exists, func, select
+from sqlalchemy.orm import Session
+
+from beacon.analysis import priority as prio
+from beacon.analysis.models import Analysis, ScoredAnalysis
+from beacon.analysis.version import pipeline_version
+from beacon.models import Email
+from beacon.settings import Settings
+from beacon.store.emails import load_email
+from beacon.store.schema import Account, AnalysisRow, EmailRow
+
+
+def effective_settings(s: Session, account_id: int, settings: Settings) -> Settings:
+    """Settings with the account's own addresses added to the global ones."""
+    acc = s.get(Account, account_id)
+    extra = [a.lower() for a in (acc.addresses if acc else []) or []]
+    if not extra:
+        return settings
+    merged = sorted(set(settings.own_addresses) | set(extra))
+    return settings.model_copy(update={"own_addresses": merged})
+
+
+def priority_context(s: Session, row: EmailRow, email: Email, settings: Settings) -> prio.PriorityContext:
+    own = [a.lower() for a in settings.own_addresses]
+    sender = row.from_addr
+    same_account = EmailRow.account_id == row.account_id
+    from_sender = 0
+    to_sender = 0
+    if sender:
+        from_sender = s.scalar(
+            select(func.count(EmailRow.id)).where(same_account, EmailRow.from_addr == sender, EmailRow.id != row.id)
+        ) or 0
+        if own:
+            to_sender = s.scalar(
+                select(func.count(EmailRow.id)).where(
+                    same_account, EmailRow.from_addr.in_(own), EmailRow.recipients.contains(sender)
+                )
+            ) or 0
+    in_thread = bool(own) and bool(
+        s.scalar(
+            select(
+                exists().where(
+                    same_account, EmailRow.thread_id == row.thread_id, EmailRow.from_addr.in_(own),
+                    EmailRow.id != row.id,
+                )
+            )
+        )
+    )
+    return prio.PriorityContext(
+        messages_from_sender=from_sender, messages_to_sender=to_sender, reader_in_thread=in_thread
+    )
+
+
+def score_row(s: Session, row: EmailRow, analysis: Analysis, settings: Settings) -> ScoredAnalysis:
+    email = load_email(row)
+    eff = effective_settings(s, row.account_id, settings)
+    ctx = priority_context(s, row, email, eff)
+    return ScoredAnalysis(
+        analysis=analysis,
+        priority=prio.score(email, analysis, ctx, eff),
+        needs_reply=prio.needs_reply(email, analysis, eff),
+    )
+
+
+def save_analysis(s: Session, email_id: int, analysis: Analysis, settings: Settings) -> AnalysisRow:
+    """Score and upsert the analysis of one email at its pipeline version (idempotent)."""
+    row = s.get(EmailRow, email_id)
+    if row is None:
+        raise KeyError(f"no email {email_id}")
+    scored = score_row(s, row, analysis, settings)
+    existing = s.scalar(
+        select(AnalysisRow).where(
+            AnalysisRow.email_id == email_id, AnalysisRow.pipeline_version == analysis.pipeline_version
+        )
+    )
+    target = existing or AnalysisRow(email_id=email_id, pipeline_version=analysis.pipeline_version)
+    _fill(target, scored)
+    if existing is None:
+        s.add(target)
+    s.flush()
+    return target
+
+
+def _fill(target: AnalysisRow, scored: ScoredAnalysis) -> None:
+    target.score = scored.priority.score
+    target.level = scored.priority.level
+    target.kind = scored.analysis.kind
+    target.category = scored.analysis.category
+    target.needs_reply = scored.needs_reply
+    target.data = scored.model_dump(mode="json")
+
+
+def load_scored(row: AnalysisRow) -> ScoredAnalysis:
+    return ScoredAnalysis.model_validate(row.data)
+
+
+def current_analysis(s: Session, email_id: int, settings: Settings) -> AnalysisRow | None:
+    return s.scalar(
+        select(AnalysisRow).where(
+            AnalysisRow.email_id == email_id,
+            AnalysisRow.pipeline_version == pipeline_version(settings),
+        )
+    )
+
+
+def rescore_all(s: Session, settings: Settings) -> int:
+    """Recompute priorities of every current analysis (after weights, VIPs or addresses change)."""
+    version = pipeline_version(settings)
+    n = 0
+    rows = s.execute(
+        select(AnalysisRow, EmailRow).join(EmailRow, EmailRow.id == AnalysisRow.email_id)
+        .where(AnalysisRow.pipeline_version == version)
+    )
+    for arow, erow in rows:
+        scored = score_row(s, erow, load_scored(arow).analysis, settings)
+        _fill(arow, scored)
+        n += 1
+    return n
