@@ -56,6 +56,11 @@ class Settings(BaseSettings):
     port: int = 8000
     # Signs sessions and encrypts stored IMAP passwords; empty = a key file made in data_dir.
     secret_key: str = ""
+    session_max_age: int = 14 * 24 * 3600  # seconds a login lasts
+    # Send the session cookie only over HTTPS; turn on behind a TLS proxy.
+    cookie_secure: bool = False
+    # A request that grows the process RSS by more than this many bytes is logged as a warning.
+    request_rss_warn: int = 16 * 1024 * 1024
 
     # --- imap ------------------------------------------------------------------
     sync_interval: int = 300  # seconds between background syncs in `beacon serve`; 0 = off
