@@ -10,9 +10,11 @@ from rich.table import Table
 from sqlalchemy import select
 
 from beacon.cli.context import CliContext
+from beacon.cli.render import render_analysis, render_email
 from beacon.ingest.importer import ImportSummary, import_items
 from beacon.ingest.sources import RawItem, SourceError, detect
 from beacon.store import emails as store
+from beacon.store.analyses import current_analysis, load_scored
 from beacon.store.schema import Account, EmailRow
 
 
@@ -116,9 +118,12 @@ def show_cmd(ctx: typer.Context, email_id: int = typer.Argument(..., metavar="ID
             raise typer.Exit(2)
         email = store.load_email(row)
         attachments = store.list_attachments(s, email_id)
-    from beacon.cli.render import render_email
-
-    render_email(c.console, row, email, attachments, c.settings, c.db)
+        arow = current_analysis(s, email_id, c.settings)
+    render_email(c.console, row, email, attachments)
+    if arow is not None:
+        render_analysis(c.console, load_scored(arow))
+    else:
+        c.console.print("[dim]Not analysed yet at the current pipeline version: run beacon analyze.[/dim]")
 
 
 def stats_cmd(ctx: typer.Context) -> None:

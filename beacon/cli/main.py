@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from beacon.cli import mail
+from beacon.cli import analysis, mail
 from beacon.cli.context import CliContext, setup_logging
 
 app = typer.Typer(
@@ -25,6 +25,7 @@ def _main(
 
 
 mail.register(app)
+analysis.register(app)
 
 if __name__ == "__main__":  # pragma: no cover
     app()

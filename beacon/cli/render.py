@@ -7,8 +7,6 @@ from rich.panel import Panel
 from rich.table import Table
 
 from beacon.models import Email
-from beacon.settings import Settings
-from beacon.store.db import Database
 from beacon.store.schema import AttachmentRow, EmailRow
 
 
@@ -21,8 +19,6 @@ def render_email(
     row: EmailRow,
     email: Email,
     attachments: list[AttachmentRow],
-    settings: Settings,
-    db: Database,
 ) -> None:
     head = Table.grid(padding=(0, 2))
     head.add_column(style="bold")
@@ -66,4 +62,56 @@ def render_email(
             t.add_column(col)
         for p in email.problems:
             t.add_row(p.kind, p.part or "", p.detail)
+        console.print(t)
+
+
+def render_analysis(console: Console, scored) -> None:  # type: ignore[no-untyped-def]
+    """The analysis of one email and the explanation of its priority."""
+    from beacon.analysis.models import ScoredAnalysis
+
+    sa: ScoredAnalysis = scored
+    a, p = sa.analysis, sa.priority
+    style = {"HIGH": "bold red", "MEDIUM": "yellow", "LOW": "dim"}[p.level]
+    head = Table.grid(padding=(0, 2))
+    head.add_column(style="bold")
+    head.add_column()
+    head.add_row("Priority", f"[{style}]{p.level}[/] {p.score}/100")
+    head.add_row("Kind", f"{a.kind}  ({'; '.join(a.kind_reasons[:2])})")
+    head.add_row("Category", a.category)
+    head.add_row("Sentiment", f"{a.sentiment.label} ({a.sentiment.compound:+.2f})")
+    if a.tone:
+        head.add_row("Tone", ", ".join(sorted({f"{t.flag} ({t.text!r})" for t in a.tone})))
+    head.add_row("Needs reply", "yes" if sa.needs_reply else "no")
+    if a.summary:
+        head.add_row("Summary", " ".join(a.summary))
+    if a.key_phrases:
+        head.add_row("Key phrases", ", ".join(k.text for k in a.key_phrases))
+    if a.entities:
+        head.add_row("Entities", ", ".join(f"{e.text} [{e.label}]" + (f"×{e.count}" if e.count > 1 else "") for e in a.entities[:15]))
+    if a.truncated:
+        head.add_row("Note", f"text capped at {len(a.text):,} of {a.original_chars:,} characters")
+    console.print(Panel(head, title=f"Analysis ({a.pipeline_version})", expand=True))
+
+    t = Table(title="Why this priority")
+    for col in ("Factor", "Points", "Detail", "Evidence"):
+        t.add_column(col, overflow="fold")
+    for f in p.factors:
+        t.add_row(f.name, f"{f.points:+g}", f.detail, (f.evidence or "")[:120])
+    t.add_row("[bold]total[/bold]", f"[bold]{p.score}[/bold]", "clamped to 0–100", "")
+    console.print(t)
+
+    if a.action_items or a.requests or a.questions:
+        t = Table(title="Action items, requests and questions")
+        for col in ("Type", "Text", "Due"):
+            t.add_column(col, overflow="fold")
+        for x in a.action_items:
+            t.add_row("action", x.text, f"{x.due:%a %d %b %Y %H:%M} ({x.due_text})" if x.due else "")
+        action_texts = {x.text for x in a.action_items}
+        for r in a.requests:
+            if r.text not in action_texts:
+                t.add_row("request", r.text, "")
+        req_texts = {r.text for r in a.requests} | action_texts
+        for q in a.questions:
+            if q.text not in req_texts:
+                t.add_row("question", q.text, "")
         console.print(t)

@@ -1,0 +1,74 @@
+"""The prioritised inbox query, shared by the CLI and the web app."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Select, func, or_, select
+from sqlalchemy.orm import Session
+
+from beacon.store.schema import Account, AnalysisRow, EmailRow
+
+SORTS = {
+    "priority": (AnalysisRow.score.desc(), EmailRow.date.desc(), EmailRow.id.desc()),
+    "date": (EmailRow.date.desc(), EmailRow.id.desc()),
+    "oldest": (EmailRow.date.asc(), EmailRow.id.asc()),
+}
+
+
+@dataclass(frozen=True)
+class InboxFilter:
+    pipeline_version: str
+    level: str | None = None
+    kind: str | None = None
+    category: str | None = None
+    needs_reply: bool | None = None
+    account: str | None = None
+    search: str | None = None
+    sort: str = "priority"
+
+
+def _query(f: InboxFilter) -> Select:
+    q = (
+        select(EmailRow, AnalysisRow)
+        .join(AnalysisRow, (AnalysisRow.email_id == EmailRow.id) & (AnalysisRow.pipeline_version == f.pipeline_version))
+        .where(EmailRow.deleted.is_(False))
+    )
+    if f.level:
+        q = q.where(AnalysisRow.level == f.level.upper())
+    if f.kind:
+        q = q.where(AnalysisRow.kind == f.kind.lower())
+    if f.category:
+        q = q.where(func.lower(AnalysisRow.category) == f.category.lower())
+    if f.needs_reply is not None:
+        q = q.where(AnalysisRow.needs_reply.is_(f.needs_reply))
+    if f.account:
+        q = q.join(Account, Account.id == EmailRow.account_id).where(Account.name == f.account)
+    if f.search:
+        # Every word must appear in the subject, the sender or the text (case-insensitive).
+        for word in f.search.split()[:8]:
+            pattern = f"%{word.lower()}%"
+            q = q.where(
+                or_(
+                    func.lower(EmailRow.subject).like(pattern),
+                    func.lower(EmailRow.from_name).like(pattern),
+                    EmailRow.from_addr.like(pattern),
+                    func.lower(func.cast(EmailRow.data["text"], _text_type())).like(pattern),
+                )
+            )
+    return q
+
+
+def _text_type():  # type: ignore[no-untyped-def]
+    from sqlalchemy import Text
+
+    return Text
+
+
+def inbox(s: Session, f: InboxFilter, *, limit: int = 50, offset: int = 0) -> list[tuple[EmailRow, AnalysisRow]]:
+    q = _query(f).order_by(*SORTS.get(f.sort, SORTS["priority"])).limit(limit).offset(offset)
+    return [(e, a) for e, a in s.execute(q)]
+
+
+def inbox_count(s: Session, f: InboxFilter) -> int:
+    return s.scalar(select(func.count()).select_from(_query(f).subquery())) or 0
