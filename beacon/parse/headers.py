@@ -1,0 +1,88 @@
+"""Reading header values raw and decoding them (8-bit bytes, RFC 2047) without raising.
+
+The modern ``email.policy.default`` turns headers into objects lazily and raises on real
+junk (``Message-Id: <>`` raises IndexError in 3.11). We parse with :data:`RAW_POLICY`,
+a compat32 policy that hands back header values exactly as they were, and decode here.
+"""
+
+from __future__ import annotations
+
+import re
+from email.header import decode_header
+from email.message import Message
+from email.policy import Compat32
+
+from beacon.parse.text import clean_text, decode_bytes, fold_whitespace
+
+
+class _RawPolicy(Compat32):
+    """compat32, but header access returns the raw source value (surrogate-escaped bytes)."""
+
+    def header_fetch_parse(self, name: str, value: str) -> str:  # type: ignore[override]
+        return value
+
+
+RAW_POLICY = _RawPolicy()
+_ENCODED_WORD = re.compile(r"=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=")
+_SURROGATES = re.compile(r"[\udc80-\udcff]")
+
+
+def raw_values(msg: Message, name: str) -> list[str]:
+    """All raw values of header ``name`` (in message order), never raising."""
+    try:
+        values = msg.get_all(name) or []
+    except Exception:  # noqa: BLE001 - a malformed header block must not stop parsing
+        return []
+    return [v if isinstance(v, str) else str(v) for v in values]
+
+
+def raw_value(msg: Message, name: str) -> str | None:
+    """First raw value of header ``name``, or None."""
+    values = raw_values(msg, name)
+    return values[0] if values else None
+
+
+def unfold(value: str) -> str:
+    """RFC 5322 unfolding: drop the line breaks of folded header lines."""
+    return re.sub(r"\r?\n(?=[ \t])", "", value).replace("\r", "").replace("\n", " ")
+
+
+def decode_8bit(value: str) -> tuple[str, str | None]:
+    """Turn surrogate-escaped raw 8-bit header bytes into text via charset detection."""
+    if not _SURROGATES.search(value):
+        return value, None
+    data = value.encode("ascii", "surrogateescape")
+    return decode_bytes(data, None)
+
+
+def decode_words(value: str) -> tuple[str, str | None]:
+    """Decode RFC 2047 encoded-words in an (already 8-bit-decoded) header value."""
+    if "=?" not in value or not _ENCODED_WORD.search(value):
+        return value, None
+    try:
+        chunks = decode_header(value)
+    except Exception as exc:  # noqa: BLE001 - e.g. HeaderParseError on bad base64
+        return value, f"undecodable encoded-word: {exc}"
+    out: list[str] = []
+    problems: list[str] = []
+    for chunk, charset in chunks:
+        if isinstance(chunk, str):
+            out.append(chunk)
+            continue
+        text, problem = decode_bytes(chunk, charset)
+        out.append(text)
+        if problem:
+            problems.append(problem)
+    return "".join(out), "; ".join(problems) or None
+
+
+def decode_value(value: str) -> tuple[str, list[str]]:
+    """Fully decode a raw header value to clean single-line text, plus any problems."""
+    problems: list[str] = []
+    text, problem = decode_8bit(unfold(value))
+    if problem:
+        problems.append(f"8-bit header: {problem}")
+    text, problem = decode_words(text)
+    if problem:
+        problems.append(problem)
+    return fold_whitespace(clean_text(text)), problems

@@ -1,0 +1,1 @@
+"""Helpers for tests and benchmarks (real-mail corpora fetched from package registries)."""
