@@ -22,6 +22,8 @@ SourceKind = Literal["eml", "directory", "mbox", "maildir", "stdin"]
 
 # How many leading bytes we look at to decide what a file is.
 _SNIFF = 4096
+# File endings that hold one message each in the wild (maildir-style files have none).
+_MESSAGE_SUFFIXES = {".eml", ".msg", ".txt", ".mail", ""}
 
 
 @dataclass(frozen=True)
@@ -180,7 +182,9 @@ def _iter_directory(root: Path) -> Iterator[RawItem]:
             continue
         if _looks_like_mbox(head) or f.suffix.lower() == ".mbox":
             yield from _iter_mbox(f)
-        elif f.suffix.lower() == ".eml" or _looks_like_message(head):
+        elif _looks_like_message(head) or (f.suffix.lower() in _MESSAGE_SUFFIXES and b"\0" not in head):
+            # A .eml/.txt without a header block is still a (broken) message: store it with
+            # its problems rather than lose it.
             yield _read_file(f)
         else:
             yield RawItem(str(f), None, "not an email message", skipped=True)
