@@ -209,7 +209,7 @@ def find_time_refs(text: str, base: datetime) -> list[TimeMatch]:
             datetime.combine(day, clock or END_OF_DAY, tzinfo=base.tzinfo) if day else None
         )
         label = "DATETIME" if exact and kind != "eod" else "DATE"
-        out.append(_make(text, s, e, label, resolved, exact, always_deadline=kind == "within"))
+        out.append(_make(text, s, e, label, resolved, exact, always_deadline=dtext.lower().startswith("within")))
     for i, (ts, te, ttext) in enumerate(times):
         if i in used_times:
             continue
