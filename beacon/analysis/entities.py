@@ -16,6 +16,7 @@ ENTITY_LABELS = {
     "PERSON", "ORG", "GPE", "LOC", "NORP", "FAC", "PRODUCT", "EVENT", "WORK_OF_ART", "LAW",
     "DATE", "TIME", "MONEY", "PERCENT",
 }
+_NUMERIC_LABELS = {"MONEY", "PERCENT", "DATE", "TIME"}
 _JUNK = re.compile(r"^[\W\d_]+$|https?://|www\.|@|\.com\b", re.IGNORECASE)
 _MAX_PHRASE_TOKENS = 6
 # Words that head greeting and thank-you chunks ("Hi Alex", "Thanks"): never key content.
@@ -32,11 +33,15 @@ def extract_entities(doc: Doc, limit: int = 40) -> list[Entity]:
     for ent in doc.ents:
         if ent.label_ not in ENTITY_LABELS:
             continue
-        text = _clean(ent.text)
-        if len(text) < 2 or _JUNK.search(text):
+        start, end = ent.start_char, ent.end_char
+        if ent.label_ == "MONEY" and ent.start > 0 and doc[ent.start - 1].is_currency:
+            start = doc[ent.start - 1].idx  # the model often leaves "$" outside the span
+        text = _clean(doc.text[start:end])
+        numeric_ok = ent.label_ in _NUMERIC_LABELS and any(c.isdigit() for c in text)
+        if len(text) < 2 or (_JUNK.search(text) and not numeric_ok):
             continue
         key = (text.lower(), ent.label_)
-        groups[key].append((ent.start_char, ent.end_char))
+        groups[key].append((start, end))
         surface.setdefault(key, text)
     ents = [
         Entity(text=surface[k], label=k[1], count=len(spans), spans=spans)

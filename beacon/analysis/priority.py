@@ -22,8 +22,9 @@ DEFAULT_WEIGHTS: dict[str, float] = {
     "request_extra": 4,  # each further request, up to request_max in all
     "request_max": 30,
     "question": 6,
-    "deadline_24h": 25,
-    "deadline_3d": 18,
+    "deadline_today": 25,
+    "deadline_tomorrow": 22,
+    "deadline_3d": 15,
     "deadline_7d": 10,
     "deadline_later": 5,
     "direct": 10,  # reader in To
@@ -85,15 +86,18 @@ def score(email: Email, analysis: Analysis, ctx: PriorityContext, settings: Sett
     due = _nearest_deadline(analysis, email.date)
     if due is not None:
         when, ref_text, span = due
-        hours = (when - email.date).total_seconds() / 3600
-        if hours <= 24:
-            pts, label = w["deadline_24h"], "within 24 hours"
-        elif hours <= 72:
+        # Calendar days in the sender's timezone: "tomorrow 5pm" is tomorrow, whatever the hour.
+        days = (when.date() - email.date.astimezone(when.tzinfo).date()).days
+        if days <= 0:
+            pts, label = w["deadline_today"], "today"
+        elif days == 1:
+            pts, label = w["deadline_tomorrow"], "tomorrow"
+        elif days <= 3:
             pts, label = w["deadline_3d"], "within 3 days"
-        elif hours <= 168:
+        elif days <= 7:
             pts, label = w["deadline_7d"], "within a week"
         else:
-            pts, label = w["deadline_later"], "later"
+            pts, label = w["deadline_later"], "in more than a week"
         add("deadline", pts, f"deadline {label} ({when:%a %d %b %H:%M})", ref_text, span)
 
     if own:
