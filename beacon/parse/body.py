@@ -6,7 +6,8 @@ Rules (why they are what they are):
   (non-text parts, text/calendar, named text files, inline images with a Content-ID).
 - ``message/rfc822`` parts (forwarded or bounced messages) are attachments as a whole
   (named after the filename parameter, else their subject + ".eml"); their inner text is
-  not mixed into this message's body, because it is not what this sender wrote.
+  not mixed into this message's body, because it is not what this sender wrote. Other
+  ``message/*`` parts (delivery-status) are attachments too, under their own type.
 - A ``multipart/*`` whose boundary is missing or never found is read as plain text, so
   a broken multipart still yields whatever text is there.
 """
@@ -14,6 +15,7 @@ Rules (why they are what they are):
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field
 from email.message import Message
 
@@ -22,6 +24,7 @@ from beacon.parse.headers import decode_value, raw_value
 from beacon.parse.text import clean_text, decode_bytes
 
 _BODY_TYPES = ("text/plain", "text/html")
+_META_CHARSET = re.compile(rb"<meta[^>]*charset\s*=\s*[\"']?\s*([A-Za-z0-9_.:-]+)", re.IGNORECASE)
 _MAX_DEPTH = 50  # nesting beyond this is hostile; stop walking
 
 
@@ -96,22 +99,30 @@ def _add_attachment(part: Message, data: bytes, ctype: str, name: str | None, bo
     body.attachments.append((info, data))
 
 
-def _attached_message(part: Message, path: str, name: str | None, body: BodyParts) -> None:
+def _attached_message(part: Message, ctype: str, path: str, name: str | None, body: BodyParts) -> None:
+    """message/* parts: the stdlib parses their payload into header blocks; re-serialise."""
     payload = part.get_payload()
-    inner = payload[0] if isinstance(payload, list) and payload else None
-    data = b""
-    if isinstance(inner, Message):
-        try:
-            data = inner.as_bytes()
-        except Exception as exc:  # noqa: BLE001 - re-serialising junk can fail
-            body.problems.append(ParseProblem(kind="decode", detail=f"attached message: {exc}", part=path))
-        if not name:
-            subject = raw_value(inner, "Subject")
-            name = (decode_value(subject)[0] if subject else "") or "message"
-            name = name[:100] + ".eml"
+    chunks: list[bytes] = []
+    if isinstance(payload, list):
+        for inner in payload:
+            try:
+                chunks.append(inner.as_bytes())
+            except Exception as exc:  # noqa: BLE001 - re-serialising junk can fail
+                body.problems.append(ParseProblem(kind="decode", detail=f"attached message: {exc}", part=path))
+        if ctype == "message/rfc822" and not name and payload and isinstance(payload[0], Message):
+            subject = raw_value(payload[0], "Subject")
+            name = ((decode_value(subject)[0] if subject else "") or "message")[:100] + ".eml"
     elif isinstance(payload, str):
-        data = payload.encode("ascii", "surrogateescape")
-    _add_attachment(part, data, "message/rfc822", name or "message.eml", body)
+        chunks.append(payload.encode("ascii", "surrogateescape"))
+    if ctype == "message/rfc822" and not name:
+        name = "message.eml"
+    _add_attachment(part, b"\n".join(chunks), ctype, name, body)
+
+
+def _meta_charset(html: bytes) -> str | None:
+    """Charset declared inside an HTML part's <meta> tag (used when the MIME header has none)."""
+    found = _META_CHARSET.search(html[:4096])
+    return found.group(1).decode("ascii") if found else None
 
 
 def _leaf(part: Message, path: str, body: BodyParts) -> None:
@@ -129,6 +140,8 @@ def _leaf(part: Message, path: str, body: BodyParts) -> None:
             charset = part.get_content_charset()
         except Exception:  # noqa: BLE001 - e.g. non-ASCII RFC 2231 charset
             charset = None
+        if charset is None and ctype == "text/html":
+            charset = _meta_charset(data)
         text, problem = decode_bytes(data, charset)
         if problem:
             body.problems.append(ParseProblem(kind="charset", detail=problem, part=path))
@@ -145,10 +158,9 @@ def _walk(part: Message, path: str, depth: int, body: BodyParts) -> None:
         body.problems.append(ParseProblem(kind="structure", detail="MIME nesting too deep", part=path))
         return
     try:
-        if _content_type(part) == "message/rfc822" or (
-            part.is_multipart() and not _content_type(part).startswith("multipart/")
-        ):
-            _attached_message(part, path, _filename(part, body, path), body)
+        ctype = _content_type(part)
+        if ctype == "message/rfc822" or (part.is_multipart() and not ctype.startswith("multipart/")):
+            _attached_message(part, ctype, path or "1", _filename(part, body, path), body)
         elif part.is_multipart():
             children = part.get_payload()
             if not children:

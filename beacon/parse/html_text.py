@@ -52,13 +52,20 @@ def _link(match: re.Match[str]) -> str:
     return f"{label} ({url})"
 
 
+def _drop_unclosed_brackets(markdown: str) -> str:
+    """Remove link openers ``[`` that html2text left open (an ``<a>`` never closed)."""
+    last_close = max((m.start() for m in re.finditer(r"(?<!\\)\]", markdown)), default=-1)
+    head, tail = markdown[: last_close + 1], markdown[last_close + 1:]
+    return head + re.sub(r"(?<!\\)\[", "", tail)
+
+
 def html_to_text(html: str) -> str:
     """Readable text of an HTML document or fragment; never raises."""
     try:
         markdown = _converter().handle(html[:_MAX_HTML])
     except Exception:  # noqa: BLE001 - html2text on hostile markup: keep the tags-stripped text
         markdown = re.sub(r"<[^>]*>", " ", html[:_MAX_HTML])
-    text = _LINK.sub(_link, markdown)
+    text = _LINK.sub(_link, _drop_unclosed_brackets(markdown))
     text = _AUTOLINK.sub(r"\1", text)
     text = _ESCAPE.sub(r"\1", text)
     lines = [line.rstrip() for line in text.replace("\xa0", " ").split("\n")]

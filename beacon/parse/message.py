@@ -101,6 +101,8 @@ def _list_headers(msg: Message, ctx: _Context) -> ListHeaders:
     if values["x_campaign"] is None:
         for header in _CAMPAIGN_FALLBACKS:
             values["x_campaign"] = values["x_campaign"] or _header_text(msg, header, ctx)
+    if values["return_path"]:
+        values["return_path"] = values["return_path"].strip("<> ")  # "<>" (bounces) -> None
     return ListHeaders(**{k: (v or None) for k, v in values.items()})
 
 
