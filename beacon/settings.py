@@ -64,6 +64,13 @@ class Settings(BaseSettings):
 
     # --- imap ------------------------------------------------------------------
     sync_interval: int = 300  # seconds between background syncs in `beacon serve`; 0 = off
+    imap_batch_size: int = 50  # messages per FETCH; each batch is committed on its own
+    imap_batch_bytes: int = 16 * 1024 * 1024  # and at most this many bytes (one big mail alone)
+    imap_timeout: float = 60.0  # seconds a socket may stall before the connection is dropped
+    imap_retries: int = 4  # reconnects after a network fault before a sync gives up
+    imap_backoff: float = 2.0  # seconds before the first reconnect; doubles each time
+    # Extra CA certificates (PEM) to trust, for servers with a private or self-signed CA.
+    imap_ca_file: str = ""
 
     @field_validator("own_addresses", "vip_senders", mode="before")
     @classmethod

@@ -1,0 +1,160 @@
+"""IMAP accounts: saving them (password encrypted at rest), listing them with their sync state.
+
+Used by ``beacon account add/list`` and by the web app's settings page alike.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from beacon.crypto import PasswordCipher, SecretError
+from beacon.imap.connection import SECURITY_CHOICES, ImapEndpoint, Security, default_port
+from beacon.imap.errors import ImapConfigError
+from beacon.settings import Settings
+from beacon.store.schema import Account, ImapFolder, ImapMessage
+
+IMAP_KIND = "imap"
+
+
+@dataclass(frozen=True)
+class ImapAccountInput:
+    """What a user enters for an IMAP account. ``password=None`` keeps the stored one."""
+
+    name: str
+    host: str
+    user: str
+    password: str | None = field(repr=False)
+    security: Security = "tls"
+    port: int | None = None  # None = 993 for tls, 143 otherwise
+    folders: tuple[str, ...] = ("INBOX",)
+
+    def validate(self) -> None:
+        problems = []
+        if not self.name.strip():
+            problems.append("name is empty")
+        if not self.host.strip():
+            problems.append("host is empty")
+        if not self.user:
+            problems.append("user is empty")
+        if self.security not in SECURITY_CHOICES:
+            problems.append(f"security must be one of {', '.join(SECURITY_CHOICES)}")
+        if self.port is not None and not 0 < self.port < 65536:
+            problems.append("port must be between 1 and 65535")
+        if not self.folders or any(not f.strip() for f in self.folders):
+            problems.append("folders must be a non-empty list of names")
+        if problems:
+            raise ValueError("; ".join(problems))
+
+    @property
+    def resolved_port(self) -> int:
+        return self.port or default_port(self.security)
+
+
+def save_imap_account(s: Session, cipher: PasswordCipher, data: ImapAccountInput) -> Account:
+    """Create the account, or update it if one of that name exists (kind must be imap)."""
+    data.validate()
+    acc = s.scalar(select(Account).where(Account.name == data.name.strip()))
+    if acc is None:
+        if data.password is None:
+            raise ValueError("a new account needs a password")
+        acc = Account(name=data.name.strip(), kind=IMAP_KIND, addresses=[])
+        s.add(acc)
+    elif acc.kind != IMAP_KIND:
+        raise ValueError(f"account {acc.name!r} exists and is not an IMAP account")
+    acc.imap_host = data.host.strip()
+    acc.imap_port = data.resolved_port
+    acc.imap_security = data.security
+    acc.imap_user = data.user
+    acc.folders = list(dict.fromkeys(f.strip() for f in data.folders))
+    if data.password is not None:
+        acc.password_encrypted = cipher.encrypt(data.password)
+    s.flush()
+    return acc
+
+
+def imap_accounts(s: Session) -> list[Account]:
+    return list(s.scalars(select(Account).where(Account.kind == IMAP_KIND).order_by(Account.name)))
+
+
+def endpoint_for(acc: Account, cipher: PasswordCipher, settings: Settings) -> ImapEndpoint:
+    """The connection details of an account, with its password decrypted."""
+    if acc.kind != IMAP_KIND or not acc.imap_host or not acc.imap_user:
+        raise ImapConfigError(f"account {acc.name!r} is not a configured IMAP account")
+    if acc.password_encrypted is None:
+        raise ImapConfigError(f"account {acc.name!r} has no stored password")
+    try:
+        password = cipher.decrypt(acc.password_encrypted)
+    except SecretError as exc:
+        raise ImapConfigError(f"account {acc.name!r}: {exc}") from exc
+    security: Security = acc.imap_security or "tls"  # type: ignore[assignment]
+    return ImapEndpoint(
+        host=acc.imap_host,
+        port=acc.imap_port or default_port(security),
+        security=security,
+        user=acc.imap_user,
+        password=password,
+        timeout=settings.imap_timeout,
+        ca_file=settings.imap_ca_file,
+    )
+
+
+@dataclass(frozen=True)
+class FolderStatus:
+    name: str
+    uidvalidity: int | None
+    last_uid: int
+    messages: int
+    last_sync_at: datetime | None
+
+
+@dataclass(frozen=True)
+class AccountStatus:
+    """What the UI / API show for an account: never the password, not even encrypted."""
+
+    id: int
+    name: str
+    host: str
+    port: int
+    security: str
+    user: str
+    folders: list[str]
+    last_sync_at: datetime | None
+    last_error: str | None
+    folder_status: list[FolderStatus]
+
+
+def account_statuses(s: Session) -> list[AccountStatus]:
+    counts = dict(
+        s.execute(
+            select(ImapMessage.folder_id, func.count(ImapMessage.id))
+            .where(ImapMessage.uid > 0)
+            .group_by(ImapMessage.folder_id)
+        ).all()
+    )
+    out = []
+    for acc in imap_accounts(s):
+        folders = s.scalars(
+            select(ImapFolder).where(ImapFolder.account_id == acc.id).order_by(ImapFolder.name)
+        )
+        out.append(
+            AccountStatus(
+                id=acc.id,
+                name=acc.name,
+                host=acc.imap_host or "",
+                port=acc.imap_port or 0,
+                security=acc.imap_security or "",
+                user=acc.imap_user or "",
+                folders=list(acc.folders or []),
+                last_sync_at=acc.last_sync_at,
+                last_error=acc.last_error,
+                folder_status=[
+                    FolderStatus(f.name, f.uidvalidity, f.last_uid, counts.get(f.id, 0), f.last_sync_at)
+                    for f in folders
+                ],
+            )
+        )
+    return out

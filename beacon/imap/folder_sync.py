@@ -1,0 +1,279 @@
+"""Incremental sync of one IMAP folder into the store.
+
+Order of work, each step safe to interrupt at any point:
+
+1. SELECT (read-only, so syncing never changes the mailbox) and compare UIDVALIDITY with the
+   stored one; on a change, every stored link becomes *stale* (see :mod:`beacon.imap.links`).
+2. Refresh flags of the stored UIDs and notice expunged ones, in UID chunks.
+3. Fetch messages with UID > last_uid in batches bounded by count *and* bytes, with
+   ``BODY.PEEK[]`` (does not set \\Seen). Each batch is stored and ``last_uid`` advanced in
+   one transaction, so a fetch cut off half-way resumes after the last stored batch and the
+   store's dedup (Message-ID + content hash) makes a repeated batch harmless anyway.
+   After a UIDVALIDITY change, messages are first matched to stale links by Message-ID and
+   size (a cheap header fetch) so a renumbered mailbox is not downloaded again.
+4. Stale links that found no message are mail that is gone: marked deleted.
+"""
+
+from __future__ import annotations
+
+import imaplib
+import logging
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from imapclient import IMAPClient
+from sqlalchemy.exc import SQLAlchemyError
+
+from beacon.imap import links
+from beacon.imap.errors import ImapConfigError, ImapError
+from beacon.parse import parse_message
+from beacon.store.db import Database
+from beacon.store.emails import add_email
+from beacon.store.schema import ImapFolder, ImapMessage, utcnow
+
+log = logging.getLogger(__name__)
+
+WINDOW = 500  # new UIDs whose size (and Message-ID) are asked for in one FETCH
+KNOWN_CHUNK = 1000  # stored UIDs whose flags are refreshed per FETCH
+BODY = b"BODY[]"
+MESSAGE_ID_HEADER = b"BODY[HEADER.FIELDS (MESSAGE-ID)]"
+
+
+class SyncCancelled(ImapError):
+    """The sync was asked to stop (e.g. ``beacon serve`` shutting down)."""
+
+
+class FolderError(ImapConfigError):
+    """This folder cannot be synced (missing, no permission); other folders go on."""
+
+
+@dataclass
+class FolderResult:
+    folder: str
+    new: int = 0  # emails stored for the first time
+    existing: int = 0  # fetched but already stored (e.g. the same mail in another folder)
+    fetched: int = 0  # message bodies downloaded
+    remapped: int = 0  # relinked by Message-ID after a UIDVALIDITY change, not downloaded
+    flags_changed: int = 0
+    deleted: int = 0  # links removed because the server no longer has the message
+    failed: int = 0  # messages the store refused (logged; the sync goes on)
+    pending: int = 0  # new UIDs found on the server in this pass
+    uidvalidity_changed: bool = False
+    error: str | None = None
+    new_email_ids: list[int] = field(default_factory=list, repr=False)
+
+    def as_dict(self) -> dict[str, Any]:
+        d = {k: v for k, v in vars(self).items() if k != "new_email_ids"}
+        return d
+
+
+def chunks(seq: Sequence[int], size: int) -> Iterator[Sequence[int]]:
+    for i in range(0, len(seq), size):
+        yield seq[i : i + size]
+
+
+def plan_batches(
+    uids: Sequence[int], sizes: dict[int, int], max_count: int, max_bytes: int
+) -> Iterator[list[int]]:
+    """Cut UIDs (ascending) into batches of at most ``max_count`` messages and ``max_bytes``
+    bytes; a single message bigger than ``max_bytes`` travels alone."""
+    batch: list[int] = []
+    total = 0
+    for uid in uids:
+        size = sizes.get(uid, 0)
+        if batch and (len(batch) >= max_count or total + size > max_bytes):
+            yield batch
+            batch, total = [], 0
+        batch.append(uid)
+        total += size
+    if batch:
+        yield batch
+
+
+BatchFn = Callable[["FolderResult"], None]
+
+
+class FolderSync:
+    def __init__(
+        self,
+        db: Database,
+        client: IMAPClient,
+        *,
+        account_id: int,
+        name: str,
+        source_prefix: str,
+        batch_size: int,
+        batch_bytes: int,
+        result: FolderResult,
+        on_batch: BatchFn | None = None,
+        cancel: threading.Event | None = None,
+    ) -> None:
+        self.db = db
+        self.client = client
+        self.account_id = account_id
+        self.name = name
+        self.source_prefix = source_prefix
+        self.batch_size = max(1, batch_size)
+        self.batch_bytes = max(1, batch_bytes)
+        self.result = result
+        self.on_batch = on_batch
+        self.cancel = cancel
+        self.folder_id = 0
+        self.uidvalidity = 0
+
+    # -- steps ---------------------------------------------------------------
+    def run(self) -> FolderResult:
+        last_uid = self._select()
+        self._refresh_known()
+        self._fetch_new(last_uid)
+        with self.db.session() as s:
+            self.result.deleted += links.purge_stale(s, self.folder_id)
+            folder = s.get(ImapFolder, self.folder_id)
+            assert folder is not None
+            folder.last_sync_at = utcnow()
+        return self.result
+
+    def _select(self) -> int:
+        try:
+            info = self.client.select_folder(self.name, readonly=True)
+        except imaplib.IMAP4.abort:
+            raise  # a network fault: retried by the caller
+        except imaplib.IMAP4.error as exc:
+            raise FolderError(f"folder {self.name!r}: {exc}") from exc
+        self.uidvalidity = int(info[b"UIDVALIDITY"])
+        with self.db.session() as s:
+            folder = links.get_or_create_folder(s, self.account_id, self.name)
+            if folder.uidvalidity is None:
+                folder.uidvalidity = self.uidvalidity
+            elif folder.uidvalidity != self.uidvalidity:
+                n = links.mark_all_stale(s, folder, self.uidvalidity)
+                self.result.uidvalidity_changed = True
+                log.warning(
+                    "UIDVALIDITY changed: resyncing folder",
+                    extra={"folder": self.name, "old": folder.uidvalidity, "stale_links": n},
+                )
+            self.folder_id = folder.id
+            return folder.last_uid
+
+    def _refresh_known(self) -> None:
+        """Flags of stored UIDs; stored UIDs the server lacks were expunged."""
+        after = 0
+        while True:
+            self._check_cancel()
+            with self.db.session() as s:
+                chunk = [
+                    (m.id, m.uid, list(m.flags or []))
+                    for m in links.known_chunk(s, self.folder_id, after, KNOWN_CHUNK)
+                ]
+            if not chunk:
+                return
+            # The reply holds only UIDs that still exist: the others were expunged.
+            resp = self.client.fetch([uid for _id, uid, _flags in chunk], [b"FLAGS"])
+            with self.db.session() as s:
+                gone = []
+                for msg_id, uid, old_flags in chunk:
+                    msg = s.get(ImapMessage, msg_id)
+                    if msg is None:
+                        continue
+                    if uid not in resp:
+                        gone.append(msg)
+                        continue
+                    flags = links.normalise_flags(resp[uid].get(b"FLAGS", ()))
+                    if flags != old_flags:
+                        links.update_flags(s, msg, flags)
+                        self.result.flags_changed += 1
+                links.unlink_gone(s, gone)
+                self.result.deleted += len(gone)
+            after = chunk[-1][1]
+
+    def _fetch_new(self, last_uid: int) -> None:
+        # "n:*" always matches the highest UID even when it is below n: filter.
+        uids = sorted(u for u in self.client.search(["UID", f"{last_uid + 1}:*"]) if u > last_uid)
+        self.result.pending = len(uids)
+        with self.db.session() as s:
+            remap = links.has_stale(s, self.folder_id)
+        items = [b"RFC822.SIZE", b"FLAGS"]
+        if remap:
+            items.append(b"BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]")
+        for window in chunks(uids, WINDOW):
+            self._check_cancel()
+            meta = self.client.fetch(list(window), items)
+            with self.db.session() as s:
+                linked = links.linked_uids(s, self.folder_id, window)
+            todo = [u for u in window if u in meta and u not in linked]
+            if remap:
+                todo = self._remap(todo, meta)
+            sizes = {u: int(meta[u].get(b"RFC822.SIZE") or 0) for u in todo}
+            for batch in plan_batches(todo, sizes, self.batch_size, self.batch_bytes):
+                self._check_cancel()
+                self._fetch_batch(batch)
+            self._advance(window[-1])
+
+    def _remap(self, todo: list[int], meta: dict[int, dict[bytes, Any]]) -> list[int]:
+        """Link new UIDs to stale links of the same mail (Message-ID + size); returns the rest."""
+        keys: dict[int, tuple[str, int]] = {}
+        for uid in todo:
+            header = meta[uid].get(MESSAGE_ID_HEADER) or b""
+            email = parse_message(header).email  # the parser's own Message-ID normalisation
+            if not email.message_id_synthetic:
+                keys[uid] = (email.message_id, int(meta[uid].get(b"RFC822.SIZE") or 0))
+        done: set[int] = set()
+        with self.db.session() as s:
+            candidates = links.stale_candidates(s, self.folder_id, [k[0] for k in keys.values()])
+            for uid in todo:
+                email_ids = candidates.get(keys.get(uid, ("", -1)))
+                if email_ids:
+                    flags = links.normalise_flags(meta[uid].get(b"FLAGS", ()))
+                    links.link(s, self.folder_id, uid, email_ids.pop(0), flags)
+                    done.add(uid)
+        self.result.remapped += len(done)
+        return [u for u in todo if u not in done]
+
+    def _fetch_batch(self, batch: list[int]) -> None:
+        resp = self.client.fetch(batch, [b"BODY.PEEK[]", b"FLAGS", b"INTERNALDATE"])
+        with self.db.session() as s:
+            for uid in batch:
+                data = resp.get(uid)
+                raw = data.get(BODY) if data else None
+                if raw is None:
+                    continue  # expunged between SEARCH and FETCH
+                self.result.fetched += 1
+                self._store(s, uid, bytes(raw), data)
+            folder = s.get(ImapFolder, self.folder_id)
+            assert folder is not None
+            folder.last_uid = max(folder.last_uid, batch[-1])
+        if self.on_batch is not None:
+            self.on_batch(self.result)
+
+    def _store(self, s: Any, uid: int, raw: bytes, data: dict[bytes, Any]) -> None:
+        internal = data.get(b"INTERNALDATE")
+        parsed = parse_message(raw, fallback_date=internal if isinstance(internal, datetime) else None)
+        flags = links.normalise_flags(data.get(b"FLAGS", ()))
+        source = f"{self.source_prefix}/{self.name};UIDVALIDITY={self.uidvalidity}/;UID={uid}"
+        try:
+            # A savepoint: one message the database refuses does not undo the batch.
+            with s.begin_nested():
+                res = add_email(s, self.account_id, parsed, raw, source=source)
+                links.link(s, self.folder_id, uid, res.email_id, flags)
+        except SQLAlchemyError as exc:
+            self.result.failed += 1
+            log.error("cannot store IMAP message", extra={"folder": self.name, "uid": uid, "error": repr(exc)})
+            return
+        if res.created:
+            self.result.new += 1
+            self.result.new_email_ids.append(res.email_id)
+        else:
+            self.result.existing += 1
+
+    def _advance(self, uid: int) -> None:
+        with self.db.session() as s:
+            folder = s.get(ImapFolder, self.folder_id)
+            assert folder is not None
+            folder.last_uid = max(folder.last_uid, uid)
+
+    def _check_cancel(self) -> None:
+        if self.cancel is not None and self.cancel.is_set():
+            raise SyncCancelled(f"sync of folder {self.name!r} cancelled")

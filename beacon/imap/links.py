@@ -1,0 +1,169 @@
+"""Database side of a folder sync: which stored email sits at which UID, with which flags.
+
+A *stale* link is one whose UID belongs to an old UIDVALIDITY. It is kept, with its UID
+replaced by ``-row id`` (negative, so it can never clash with a real UID), until the new
+UIDs have been matched to it; links still stale after a full pass mean the mail is gone.
+Keeping them in the database (not in memory) lets an interrupted resync resume.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Sequence
+
+from sqlalchemy import Select, and_, delete, exists, select, update
+from sqlalchemy.orm import Session, aliased
+
+from beacon.store.schema import EmailRow, ImapFolder, ImapMessage
+
+# IMAP system flags mirrored as EmailRow columns. \Recent is per-session noise: dropped.
+FLAG_COLUMNS = {"\\Seen": "seen", "\\Answered": "answered", "\\Flagged": "flagged"}
+_IGNORED_FLAGS = {"\\Recent"}
+
+
+def normalise_flags(flags: Iterable[bytes | str]) -> list[str]:
+    out = {f.decode("utf-8", "replace") if isinstance(f, bytes) else str(f) for f in flags}
+    return sorted(out - _IGNORED_FLAGS)
+
+
+def apply_flags(row: EmailRow, flags: Sequence[str]) -> None:
+    for flag, column in FLAG_COLUMNS.items():
+        setattr(row, column, flag in flags)
+    # Flagged \Deleted = waiting for expunge: hidden like other clients hide it.
+    row.deleted = "\\Deleted" in flags
+
+
+def get_or_create_folder(s: Session, account_id: int, name: str) -> ImapFolder:
+    folder = s.scalar(
+        select(ImapFolder).where(ImapFolder.account_id == account_id, ImapFolder.name == name)
+    )
+    if folder is None:
+        folder = ImapFolder(account_id=account_id, name=name, uidvalidity=None, last_uid=0)
+        s.add(folder)
+        s.flush()
+    return folder
+
+
+def link(s: Session, folder_id: int, uid: int, email_id: int, flags: list[str]) -> None:
+    """Record that ``email_id`` is at ``uid``; reuses a stale link to the same email."""
+    stale = s.scalar(
+        select(ImapMessage)
+        .where(ImapMessage.folder_id == folder_id, ImapMessage.email_id == email_id, ImapMessage.uid < 0)
+        .limit(1)
+    )
+    if stale is not None:
+        stale.uid, stale.flags = uid, flags
+    else:
+        s.add(ImapMessage(folder_id=folder_id, uid=uid, email_id=email_id, flags=flags))
+    row = s.get(EmailRow, email_id)
+    if row is not None:
+        apply_flags(row, flags)  # also "undeletes" mail found again
+
+
+def linked_uids(s: Session, folder_id: int, uids: Sequence[int]) -> set[int]:
+    if not uids:
+        return set()
+    return set(
+        s.scalars(
+            select(ImapMessage.uid).where(ImapMessage.folder_id == folder_id, ImapMessage.uid.in_(uids))
+        )
+    )
+
+
+def known_chunk(s: Session, folder_id: int, after_uid: int, limit: int) -> list[ImapMessage]:
+    """Live links with UID > ``after_uid``, in UID order: keyset paging keeps memory flat."""
+    return list(
+        s.scalars(
+            select(ImapMessage)
+            .where(ImapMessage.folder_id == folder_id, ImapMessage.uid > after_uid)
+            .order_by(ImapMessage.uid)
+            .limit(limit)
+        )
+    )
+
+
+def update_flags(s: Session, msg: ImapMessage, flags: list[str]) -> None:
+    msg.flags = flags
+    row = s.get(EmailRow, msg.email_id)
+    if row is not None:
+        apply_flags(row, flags)
+
+
+def _mark_orphans_deleted(s: Session, email_ids: Collection[int] | Select[tuple[int]]) -> None:
+    """Emails no longer at any UID in any folder are marked deleted (the row stays)."""
+    other = aliased(ImapMessage)
+    ids = email_ids if isinstance(email_ids, Select) else list(email_ids)
+    s.execute(
+        update(EmailRow)
+        .where(
+            EmailRow.id.in_(ids),
+            ~exists().where(and_(other.email_id == EmailRow.id, other.uid > 0)),
+        )
+        .values(deleted=True)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def unlink_gone(s: Session, messages: Sequence[ImapMessage]) -> None:
+    """The server no longer has these UIDs (expunged)."""
+    if not messages:
+        return
+    email_ids = {m.email_id for m in messages}
+    s.execute(delete(ImapMessage).where(ImapMessage.id.in_([m.id for m in messages])))
+    _mark_orphans_deleted(s, email_ids)
+
+
+def mark_all_stale(s: Session, folder: ImapFolder, uidvalidity: int) -> int:
+    """UIDVALIDITY changed: every live link becomes stale, UIDs restart from zero."""
+    res = s.execute(
+        update(ImapMessage)
+        .where(ImapMessage.folder_id == folder.id, ImapMessage.uid > 0)
+        .values(uid=-ImapMessage.id)
+        .execution_options(synchronize_session=False)
+    )
+    folder.uidvalidity = uidvalidity
+    folder.last_uid = 0
+    return res.rowcount or 0
+
+
+def has_stale(s: Session, folder_id: int) -> bool:
+    return bool(
+        s.scalar(
+            select(exists().where(ImapMessage.folder_id == folder_id, ImapMessage.uid < 0))
+        )
+    )
+
+
+def stale_candidates(
+    s: Session, folder_id: int, message_ids: Sequence[str]
+) -> dict[tuple[str, int], list[int]]:
+    """Stale links whose email has one of these Message-IDs: {(message id, size): [email ids]}."""
+    out: dict[tuple[str, int], list[int]] = {}
+    if not message_ids:
+        return out
+    rows = s.execute(
+        select(EmailRow.message_id, EmailRow.size, ImapMessage.email_id)
+        .join(EmailRow, EmailRow.id == ImapMessage.email_id)
+        .where(
+            ImapMessage.folder_id == folder_id,
+            ImapMessage.uid < 0,
+            EmailRow.message_id.in_(list(set(message_ids))),
+        )
+        .order_by(ImapMessage.id)
+    )
+    for mid, size, email_id in rows:
+        out.setdefault((mid, size), []).append(email_id)
+    return out
+
+
+def purge_stale(s: Session, folder_id: int) -> int:
+    """After a complete pass: stale links that found no new UID are mail that is gone."""
+    stale = select(ImapMessage.email_id).where(
+        ImapMessage.folder_id == folder_id, ImapMessage.uid < 0
+    )
+    _mark_orphans_deleted(s, stale)  # in SQL: a huge resync never lists ids in memory
+    res = s.execute(
+        delete(ImapMessage)
+        .where(ImapMessage.folder_id == folder_id, ImapMessage.uid < 0)
+        .execution_options(synchronize_session=False)
+    )
+    return res.rowcount or 0

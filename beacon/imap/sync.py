@@ -1,0 +1,189 @@
+"""Sync one IMAP account: every configured folder, reconnecting with backoff on network faults.
+
+Authentication and configuration errors stop at once (retrying a wrong password only gets
+an account locked); network faults reconnect after ``imap_backoff * 2**n`` seconds, and the
+folder sync resumes from what the store already holds. The outcome is recorded on the
+account (``last_sync_at``, ``last_error``) and as a ``Run`` with progress events.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+
+from beacon.crypto import PasswordCipher
+from beacon.imap.accounts import endpoint_for
+from beacon.imap.connection import NETWORK_ERRORS, session
+from beacon.imap.errors import ImapError, ImapNetworkError
+from beacon.imap.folder_sync import FolderError, FolderResult, FolderSync, SyncCancelled
+from beacon.imap.runlog import SyncRunLog
+from beacon.settings import Settings
+from beacon.store.db import Database
+from beacon.store.schema import Account, utcnow
+
+log = logging.getLogger(__name__)
+
+MAX_BACKOFF = 300.0
+
+NewMailFn = Callable[[list[int]], None]
+ProgressFn = Callable[["SyncResult", FolderResult], None]
+
+
+@dataclass
+class SyncResult:
+    account: str
+    folders: dict[str, FolderResult] = field(default_factory=dict)
+    reconnects: int = 0
+    error: str | None = None
+    run_id: int | None = None
+
+    def total(self, attr: str) -> int:
+        return sum(int(getattr(f, attr)) for f in self.folders.values())
+
+    @property
+    def new_email_ids(self) -> list[int]:
+        return [i for f in self.folders.values() for i in f.new_email_ids]
+
+    def summary(self) -> dict[str, Any]:
+        keys = ("new", "existing", "fetched", "remapped", "flags_changed", "deleted", "failed")
+        return {
+            **{k: self.total(k) for k in keys},
+            "reconnects": self.reconnects,
+            "folders": {name: f.as_dict() for name, f in self.folders.items()},
+        }
+
+
+def backoff_delay(settings: Settings, attempt: int) -> float:
+    return min(settings.imap_backoff * (2 ** (attempt - 1)), MAX_BACKOFF)
+
+
+def sync_account(
+    db: Database,
+    settings: Settings,
+    account: str,
+    *,
+    cipher: PasswordCipher | None = None,
+    on_progress: ProgressFn | None = None,
+    on_new_mail: NewMailFn | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    cancel: threading.Event | None = None,
+) -> SyncResult:
+    """Sync the named IMAP account. Raises ImapAuthError / ImapConfigError at once,
+    ImapNetworkError after ``settings.imap_retries`` reconnects without progress."""
+    cipher = cipher or PasswordCipher.from_settings(settings)
+    with db.session() as s:
+        acc = s.scalar(select(Account).where(Account.name == account))
+        if acc is None:
+            raise ImapError(f"no account named {account!r}")
+        account_id, folders = acc.id, list(acc.folders or ["INBOX"])
+        try:
+            ep = endpoint_for(acc, cipher, settings)
+        except ImapError as exc:
+            config_error: ImapError | None = exc
+        else:
+            config_error = None
+    if config_error is not None:
+        _record(db, account_id, ok=False, error=str(config_error))
+        raise config_error
+    result = SyncResult(account=account)
+    runlog = SyncRunLog(db, account)
+    result.run_id = runlog.run_id
+    prefix = f"imap://{ep.user}@{ep.host}:{ep.port}"
+
+    def on_batch(fr: FolderResult) -> None:
+        runlog.progress(fr.fetched + fr.remapped, fr.pending, folder=fr.folder)
+        if on_progress is not None:
+            on_progress(result, fr)
+
+    pending = list(folders)
+    attempt = 0
+    try:
+        while pending:
+            progress_mark = _progress_mark(result)
+            try:
+                with session(ep) as client:
+                    client.normalise_times = False  # keep INTERNALDATE's zone
+                    while pending:
+                        name = pending[0]
+                        fr = result.folders.setdefault(name, FolderResult(folder=name))
+                        fr.error = None
+                        try:
+                            FolderSync(
+                                db, client, account_id=account_id, name=name, source_prefix=prefix,
+                                batch_size=settings.imap_batch_size,
+                                batch_bytes=settings.imap_batch_bytes,
+                                result=fr, on_batch=on_batch, cancel=cancel,
+                            ).run()
+                        except FolderError as exc:
+                            fr.error = str(exc)
+                            log.warning("folder not synced", extra={"account": account, "error": str(exc)})
+                        pending.pop(0)
+                        if on_progress is not None:
+                            on_progress(result, fr)
+            except (ImapNetworkError, *NETWORK_ERRORS) as exc:
+                # Progress since the last fault means the link works at times: keep going.
+                attempt = 1 if _progress_mark(result) > progress_mark else attempt + 1
+                if attempt > settings.imap_retries:
+                    raise ImapNetworkError(
+                        f"{ep.address}: giving up after {result.reconnects} reconnects: {exc}"
+                    ) from exc
+                delay = backoff_delay(settings, attempt)
+                log.warning(
+                    "imap connection lost; reconnecting",
+                    extra={"account": account, "error": repr(exc), "delay": delay, "attempt": attempt},
+                )
+                runlog.event("reconnect", error=str(exc), delay=delay, attempt=attempt)
+                result.reconnects += 1
+                sleep(delay)
+    except SyncCancelled as exc:
+        result.error = str(exc)
+        runlog.finish("interrupted", result.summary(), str(exc))
+        _notify(on_new_mail, result)
+        raise
+    except ImapError as exc:
+        result.error = str(exc)
+        _record(db, account_id, ok=False, error=str(exc))
+        runlog.finish("failed", result.summary(), str(exc))
+        _notify(on_new_mail, result)
+        raise
+    folder_errors = [f.error for f in result.folders.values() if f.error]
+    failed = result.total("failed")
+    if failed:
+        folder_errors.append(f"{failed} message(s) could not be stored (see the log)")
+    result.error = "; ".join(folder_errors) or None
+    _record(db, account_id, ok=True, error=result.error)
+    runlog.finish("done", result.summary(), result.error)
+    log.info("imap sync finished", extra={"account": account, **result.summary()})
+    _notify(on_new_mail, result)
+    return result
+
+
+def _progress_mark(result: SyncResult) -> int:
+    return result.total("fetched") + result.total("remapped")
+
+
+def _record(db: Database, account_id: int, *, ok: bool, error: str | None) -> None:
+    with db.session() as s:
+        acc = s.get(Account, account_id)
+        if acc is None:
+            return
+        if ok:
+            acc.last_sync_at = utcnow()
+        acc.last_error = error
+
+
+def _notify(on_new_mail: NewMailFn | None, result: SyncResult) -> None:
+    """Hand new mail to the analysis engine; its failure must not fail the sync."""
+    ids = result.new_email_ids
+    if on_new_mail is None or not ids:
+        return
+    try:
+        on_new_mail(ids)
+    except Exception:  # noqa: BLE001 - analysis problems are the engine's to report
+        log.exception("analysing newly synced mail failed", extra={"account": result.account})

@@ -1,0 +1,328 @@
+"""IMAP sync against a real Dovecot server, with real SpamAssassin corpus messages.
+
+Every assertion is on what the store holds afterwards, and where it matters on what Dovecot
+itself logged it served (``body_count`` per session), not on the syncer's own counters.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from beacon.crypto import PasswordCipher
+from beacon.imap.accounts import ImapAccountInput, save_imap_account
+from beacon.imap.sync import SyncResult, sync_account
+from beacon.parse import parse_message
+from beacon.settings import Settings
+from beacon.store.db import Database
+from beacon.store.emails import load_raw
+from beacon.store.schema import Account, EmailRow, ImapFolder, ImapMessage, Run
+from beacon.testing.corpora import spamassassin_dir
+from imapserver import DovecotServer, ImapUser, append_messages, dovecot  # noqa: F401
+
+ACCOUNT = "work"
+
+
+def corpus(n: int, offset: int = 0) -> list[bytes]:
+    """``n`` distinct real messages (ham and spam), in a fixed order."""
+    root = spamassassin_dir()
+    files = sorted((root / "easy-ham-1").glob("*.txt"))[:60] + sorted((root / "spam-2").glob("*.txt"))[:30]
+    out: list[bytes] = []
+    seen_ids: set[str] = set()
+    for f in files:
+        raw = f.read_bytes()
+        mid = parse_message(raw).email.message_id
+        if mid in seen_ids:
+            continue
+        seen_ids.add(mid)
+        out.append(raw)
+    assert len(out) >= offset + n, "corpus too small for this test"
+    return out[offset : offset + n]
+
+
+def message_id(raw: bytes) -> str:
+    return parse_message(raw).email.message_id
+
+
+def make_settings(tmp_path: Path, db: Database, server: DovecotServer, **kw: object) -> Settings:
+    return Settings(
+        data_dir=tmp_path / "data",
+        database_url=db.url,
+        imap_ca_file=str(server.cert),
+        imap_batch_size=7,
+        imap_backoff=0.01,
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+def add_account(
+    db: Database,
+    settings: Settings,
+    server: DovecotServer,
+    user: ImapUser,
+    *,
+    security: str = "starttls",
+    port: int | None = None,
+    password: str | None = None,
+    folders: tuple[str, ...] = ("INBOX",),
+) -> None:
+    with db.session() as s:
+        save_imap_account(
+            s,
+            PasswordCipher.from_settings(settings),
+            ImapAccountInput(
+                name=ACCOUNT, host=server.host, user=user.name,
+                password=password if password is not None else user.password,
+                security=security,  # type: ignore[arg-type]
+                port=port or (server.tls_port if security == "tls" else server.port),
+                folders=folders,
+            ),
+        )
+
+
+def links(db: Database, folder: str = "INBOX") -> dict[int, str]:
+    """{uid: Message-ID} of the live links of one folder."""
+    with db.session() as s:
+        rows = s.execute(
+            select(ImapMessage.uid, EmailRow.message_id)
+            .join(EmailRow, EmailRow.id == ImapMessage.email_id)
+            .join(ImapFolder, ImapFolder.id == ImapMessage.folder_id)
+            .where(ImapFolder.name == folder)
+        ).all()
+    return dict(rows)
+
+
+def email_count(db: Database) -> int:
+    with db.session() as s:
+        return s.scalar(select(func.count(EmailRow.id))) or 0
+
+
+def flags_by_mid(db: Database) -> dict[str, tuple[bool, bool, bool, bool]]:
+    """{Message-ID: (seen, answered, flagged, deleted)} of every stored email."""
+    with db.session() as s:
+        rows = s.execute(
+            select(EmailRow.message_id, EmailRow.seen, EmailRow.answered, EmailRow.flagged, EmailRow.deleted)
+        ).all()
+    return {r[0]: tuple(r[1:]) for r in rows}  # type: ignore[misc]
+
+
+def folder_state(db: Database, folder: str = "INBOX") -> tuple[int | None, int]:
+    with db.session() as s:
+        f = s.scalar(select(ImapFolder).where(ImapFolder.name == folder))
+        assert f is not None
+        return f.uidvalidity, f.last_uid
+
+
+class BodyCounter:
+    """Message bodies Dovecot served to one user since the last call (from its own log)."""
+
+    def __init__(self, server: DovecotServer, user: ImapUser) -> None:
+        self.server, self.user, self.sessions, self.seen = server, user, 0, 0
+
+    def delta(self, new_sessions: int) -> int:
+        self.sessions += new_sessions
+        self.server.wait_logged_out(self.user.name, self.sessions)
+        total, _ = self.server.body_fetches(self.user.name)
+        d, self.seen = total - self.seen, total
+        return d
+
+
+def test_sync_fetches_only_new_mail(any_db: Database, dovecot: DovecotServer, tmp_path: Path) -> None:
+    user = dovecot.add_user()
+    msgs = corpus(40)
+    counter = BodyCounter(dovecot, user)
+    assert append_messages(dovecot, user, msgs[:30]) == list(range(1, 31))
+    assert counter.delta(1) == 0
+    settings = make_settings(tmp_path, any_db, dovecot)
+    add_account(any_db, settings, dovecot, user)
+
+    first = sync_account(any_db, settings, ACCOUNT)
+    assert (first.total("new"), first.total("fetched"), first.total("existing")) == (30, 30, 0)
+    assert counter.delta(1) == 30  # Dovecot served exactly 30 bodies
+    assert links(any_db) == {i + 1: message_id(m) for i, m in enumerate(msgs[:30])}
+    with dovecot.client(user) as c:
+        info = c.select_folder("INBOX", readonly=True)
+        server_copy = c.fetch([1, 30], ["BODY.PEEK[]", "FLAGS"])
+    assert folder_state(any_db) == (info[b"UIDVALIDITY"], 30)
+    # The stored raw bytes are exactly what the server holds; BODY.PEEK left mail unread.
+    with any_db.session() as s:
+        for uid in (1, 30):
+            email_id = s.scalar(select(ImapMessage.email_id).where(ImapMessage.uid == uid))
+            assert load_raw(s, email_id) == server_copy[uid][b"BODY[]"]
+            assert b"\\Seen" not in server_copy[uid][b"FLAGS"]
+    counter.delta(1)
+
+    assert append_messages(dovecot, user, msgs[30:]) == list(range(31, 41))
+    counter.delta(1)
+    second = sync_account(any_db, settings, ACCOUNT)
+    assert (second.total("new"), second.total("fetched")) == (10, 10)
+    assert counter.delta(1) == 10  # only the new ones went over the wire
+    assert email_count(any_db) == 40
+    assert links(any_db) == {i + 1: message_id(m) for i, m in enumerate(msgs)}
+    assert folder_state(any_db)[1] == 40
+
+    third = sync_account(any_db, settings, ACCOUNT)
+    assert third.total("fetched") == 0 and third.total("new") == 0
+    assert counter.delta(1) == 0
+    with any_db.session() as s:
+        acc = s.scalar(select(Account).where(Account.name == ACCOUNT))
+        assert acc is not None and acc.last_sync_at is not None and acc.last_error is None
+        runs = s.scalars(select(Run).where(Run.kind == "sync").order_by(Run.id)).all()
+        assert [r.status for r in runs] == ["done", "done", "done"]
+        assert [r.summary["new"] for r in runs] == [30, 10, 0]
+
+
+def set_flags(server: DovecotServer, user: ImapUser, changes: dict[int, tuple[str, list[str]]]) -> None:
+    """{uid: ("add" | "remove", [flags])} applied by another client."""
+    with server.client(user) as c:
+        c.select_folder("INBOX")
+        for uid, (op, flags) in changes.items():
+            fn = c.add_flags if op == "add" else c.remove_flags
+            fn([uid], [f.encode() for f in flags])
+
+
+def test_flags_and_deletions_follow_the_server(
+    any_db: Database, dovecot: DovecotServer, tmp_path: Path
+) -> None:
+    user = dovecot.add_user()
+    msgs = corpus(12, offset=5)
+    mids = [message_id(m) for m in msgs]
+    append_messages(dovecot, user, msgs)
+    with dovecot.client(user) as c:  # one message already read before the first sync
+        c.select_folder("INBOX")
+        c.add_flags([12], [b"\\Seen"])
+    settings = make_settings(tmp_path, any_db, dovecot)
+    add_account(any_db, settings, dovecot, user)
+    sync_account(any_db, settings, ACCOUNT)
+    assert flags_by_mid(any_db)[mids[11]] == (True, False, False, False)
+
+    set_flags(dovecot, user, {
+        1: ("add", ["\\Seen"]), 2: ("add", ["\\Seen", "\\Flagged"]), 3: ("add", ["\\Flagged"]),
+        4: ("add", ["\\Answered"]), 7: ("add", ["\\Deleted"]), 12: ("remove", ["\\Seen"]),
+    })
+    with dovecot.client(user) as c:  # expunge 5 and 6 (7 stays flagged \Deleted)
+        c.select_folder("INBOX")
+        c.add_flags([5, 6], [b"\\Deleted"])
+        c.uid_expunge([5, 6])
+    result = sync_account(any_db, settings, ACCOUNT)
+    assert (result.total("flags_changed"), result.total("deleted"), result.total("fetched")) == (6, 2, 0)
+
+    expected = {mid: (False, False, False, False) for mid in mids}
+    expected[mids[0]] = (True, False, False, False)
+    expected[mids[1]] = (True, False, True, False)
+    expected[mids[2]] = (False, False, True, False)
+    expected[mids[3]] = (False, True, False, False)
+    expected[mids[4]] = expected[mids[5]] = (False, False, False, True)  # expunged: row kept
+    expected[mids[6]] = (False, False, False, True)  # \Deleted, not yet expunged
+    assert flags_by_mid(any_db) == expected
+    assert email_count(any_db) == 12
+    assert sorted(links(any_db)) == [1, 2, 3, 4, 7, 8, 9, 10, 11, 12]
+    with any_db.session() as s:
+        stored = s.scalar(select(ImapMessage.flags).where(ImapMessage.uid == 2))
+    assert stored == ["\\Flagged", "\\Seen"]
+
+    set_flags(dovecot, user, {1: ("remove", ["\\Seen"]), 7: ("remove", ["\\Deleted"])})
+    result = sync_account(any_db, settings, ACCOUNT)
+    assert result.total("flags_changed") == 2
+    expected[mids[0]] = expected[mids[6]] = (False, False, False, False)
+    assert flags_by_mid(any_db) == expected
+
+
+def test_uidvalidity_change_with_renumbered_mail(
+    sqlite_db: Database, dovecot: DovecotServer, tmp_path: Path
+) -> None:
+    """The folder is recreated: new UIDVALIDITY, other order, one mail gone, one new."""
+    user = dovecot.add_user()
+    msgs = corpus(14, offset=20)
+    archive, inbox, extra = msgs[:10], msgs[10:13], msgs[13]
+    append_messages(dovecot, user, inbox)
+    append_messages(dovecot, user, archive, folder="Archive")
+    counter = BodyCounter(dovecot, user)
+    counter.delta(2)
+    settings = make_settings(tmp_path, sqlite_db, dovecot)
+    add_account(sqlite_db, settings, dovecot, user, folders=("INBOX", "Archive"))
+    sync_account(sqlite_db, settings, ACCOUNT)
+    assert counter.delta(1) == 13
+    old_validity, _ = folder_state(sqlite_db, "Archive")
+
+    with dovecot.client(user) as c:
+        c.delete_folder("Archive")
+    renumbered = list(reversed(archive[1:])) + [extra]
+    uids = append_messages(dovecot, user, renumbered, folder="Archive")
+    counter.delta(2)
+
+    result = sync_account(sqlite_db, settings, ACCOUNT)
+    fr = result.folders["Archive"]
+    assert fr.uidvalidity_changed
+    assert (fr.remapped, fr.fetched, fr.new, fr.deleted) == (9, 1, 1, 1)
+    assert counter.delta(1) == 1  # only the new message's body was downloaded
+    new_validity, last_uid = folder_state(sqlite_db, "Archive")
+    assert new_validity != old_validity and last_uid == uids[-1]
+    assert links(sqlite_db, "Archive") == {u: message_id(m) for u, m in zip(uids, renumbered)}
+    assert links(sqlite_db, "INBOX") == {i + 1: message_id(m) for i, m in enumerate(inbox)}
+    assert email_count(sqlite_db) == 14  # no duplicates: 13 + the new one
+    deleted = {mid for mid, f in flags_by_mid(sqlite_db).items() if f[3]}
+    assert deleted == {message_id(archive[0])}
+
+
+def test_uidvalidity_change_same_uids(any_db: Database, dovecot: DovecotServer, tmp_path: Path) -> None:
+    """Dovecot told to change INBOX's UIDVALIDITY in place (doveadm): nothing is downloaded."""
+    user = dovecot.add_user()
+    msgs = corpus(8, offset=40)
+    append_messages(dovecot, user, msgs)
+    settings = make_settings(tmp_path, any_db, dovecot)
+    add_account(any_db, settings, dovecot, user)
+    sync_account(any_db, settings, ACCOUNT)
+    before = links(any_db)
+    old_validity, _ = folder_state(any_db)
+    dovecot.doveadm("mailbox", "update", "-u", user.name, "--uid-validity", str(old_validity + 7), "INBOX")
+    set_flags(dovecot, user, {3: ("add", ["\\Flagged"])})
+
+    result = sync_account(any_db, settings, ACCOUNT)
+    assert (result.total("remapped"), result.total("fetched"), result.total("deleted")) == (8, 0, 0)
+    assert folder_state(any_db) == (old_validity + 7, 8)
+    assert links(any_db) == before
+    assert email_count(any_db) == 8
+    assert flags_by_mid(any_db)[message_id(msgs[2])] == (False, False, True, False)
+    assert not any(f[3] for f in flags_by_mid(any_db).values())
+
+
+def test_tls_port_and_untrusted_certificate(
+    sqlite_db: Database, dovecot: DovecotServer, tmp_path: Path
+) -> None:
+    from beacon.imap.errors import ImapConfigError
+
+    user = dovecot.add_user()
+    append_messages(dovecot, user, corpus(3, offset=50))
+    settings = make_settings(tmp_path, sqlite_db, dovecot)
+    add_account(sqlite_db, settings, dovecot, user, security="tls")
+    result: SyncResult = sync_account(sqlite_db, settings, ACCOUNT)
+    assert result.total("new") == 3 and email_count(sqlite_db) == 3
+
+    sleeps: list[float] = []
+    untrusting = settings.model_copy(update={"imap_ca_file": ""})
+    for security in ("tls", "starttls"):
+        add_account(sqlite_db, untrusting, dovecot, user, security=security)
+        with pytest.raises(ImapConfigError, match="not trusted"):
+            sync_account(sqlite_db, untrusting, ACCOUNT, sleep=sleeps.append)
+    assert sleeps == []  # a configuration problem is not retried
+
+
+def test_raw_bytes_hash_matches_server(sqlite_db: Database, dovecot: DovecotServer, tmp_path: Path) -> None:
+    """The content hash (dedup key) is taken over the server's bytes, so resyncs dedup."""
+    user = dovecot.add_user()
+    msgs = corpus(4, offset=60)
+    append_messages(dovecot, user, msgs)
+    settings = make_settings(tmp_path, sqlite_db, dovecot)
+    add_account(sqlite_db, settings, dovecot, user)
+    sync_account(sqlite_db, settings, ACCOUNT)
+    with dovecot.client(user) as c:
+        c.select_folder("INBOX", readonly=True)
+        bodies = c.fetch([1, 2, 3, 4], ["BODY.PEEK[]"])
+    with sqlite_db.session() as s:
+        hashes = set(s.scalars(select(EmailRow.content_hash)))
+    assert hashes == {hashlib.sha256(b[b"BODY[]"]).hexdigest() for b in bodies.values()}
+
