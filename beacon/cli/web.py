@@ -1,0 +1,152 @@
+"""Web commands: ``beacon serve`` (the web app under uvicorn) and ``beacon user add``."""
+
+from __future__ import annotations
+
+import getpass
+import time
+
+import typer
+
+from beacon.cli.context import CliContext, setup_logging
+
+user_app = typer.Typer(help="Manage the web app's login users.", no_args_is_help=True)
+
+
+def _ctx(ctx: typer.Context) -> CliContext:
+    if ctx.obj is None:  # run as ``python -m beacon.cli.web`` without the main callback
+        ctx.obj = CliContext()
+    return ctx.obj
+
+
+def serve_cmd(
+    ctx: typer.Context,
+    host: str = typer.Option(None, "--host", help="Address to listen on (default: settings, 127.0.0.1)."),
+    port: int = typer.Option(None, "--port", "-p", help="Port (default: settings, 8000)."),
+    demo: bool = typer.Option(False, "--demo", help="Import and analyse the bundled demo mailbox first."),
+    analyze: bool = typer.Option(True, "--analyze/--no-analyze", help="Run the analysis engine in this server."),
+    log_level: str = typer.Option("info", "--log-level", help="uvicorn and Beacon log level."),
+) -> None:
+    """Run the web app: inbox, API, live progress, metrics (Ctrl-C stops it)."""
+    import logging
+
+    import uvicorn
+
+    from beacon.web.app import create_app
+    from beacon.web.runtime import engine_factory, ensure_user, scheduler_factory, setup_demo
+    from beacon.web.runtime_settings import current_settings
+
+    c = _ctx(ctx)
+    setup_logging(1)
+    logging.getLogger("beacon").setLevel(log_level.upper())
+    settings = c.settings.model_copy(update={k: v for k, v in {"host": host, "port": port}.items() if v})
+    db = c.db  # migrated
+    engine = None
+    if demo:
+        d = setup_demo(db, settings)
+        c.err.print(f"Demo mailbox: {d.imported} imported, {d.duplicates} already stored.")
+        if analyze:
+            engine = _analyse_demo(c, db, settings, engine_factory())
+    first = ensure_user(db, demo=demo)
+    app = create_app(
+        settings, db,
+        engine_factory=engine_factory() if analyze else None,
+        scheduler_factory=scheduler_factory(),
+        engine=engine,
+    )
+    url = f"http://{settings.host}:{settings.port}/"
+    c.console.print(f"\n[bold green]Beacon is running at {url}[/bold green]")
+    if first is not None:
+        c.console.print(f"Log in as [bold]{first.username}[/bold] with password [bold]{first.password}[/bold]"
+                        + ("" if demo else "  (shown once; change it with `beacon user passwd`)"))
+    else:
+        c.console.print("Log in with your Beacon user (`beacon user add NAME` makes one).")
+    with db.session() as s:
+        eff = current_settings(s, settings)
+    c.console.print(f"API docs at {url}docs · metrics at {url}metrics · engine mode {eff.nlp_mode}\n")
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level=log_level, access_log=False)
+
+
+def _analyse_demo(c: CliContext, db, settings, factory):  # type: ignore[no-untyped-def]
+    """Analyse the demo mail before serving, so the first page shows a finished inbox."""
+    from beacon.store.schema import Run
+    from beacon.web.runtime_settings import current_settings
+
+    with db.session() as s:
+        eff = current_settings(s, settings)
+    engine = factory(eff, db)
+    engine.start()
+    queued = engine.enqueue_missing()
+    if queued == 0:
+        c.err.print("Demo mailbox already analysed.")
+        return engine
+    c.err.print(f"Analysing {queued} demo emails ({eff.nlp_mode} mode)…")
+    t0 = time.monotonic()
+    run_id = engine.start_run_in_background()
+    engine.wait()
+    with db.session() as s:
+        run = s.get(Run, run_id)
+        c.err.print(f"Analysis {run.status}: {run.done} done, {run.failed} quarantined "
+                    f"in {time.monotonic() - t0:.1f}s.")
+    return engine
+
+
+def user_add_cmd(
+    ctx: typer.Context,
+    username: str = typer.Argument(..., help="Login name."),
+    password: str = typer.Option(None, "--password", help="Password (prompted when omitted; avoid on shared machines)."),
+) -> None:
+    """Create a login user for the web app (password hashed with argon2id)."""
+    from beacon.web.auth import UserError, create_user
+
+    c = _ctx(ctx)
+    if password is None:
+        password = getpass.getpass("Password: ")
+        if getpass.getpass("Repeat password: ") != password:
+            c.err.print("[red]error:[/red] the passwords differ")
+            raise typer.Exit(2)
+    try:
+        with c.db.session() as s:
+            create_user(s, username, password)
+    except UserError as exc:
+        c.err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    c.console.print(f"User [bold]{username}[/bold] created.")
+
+
+def user_passwd_cmd(
+    ctx: typer.Context,
+    username: str = typer.Argument(..., help="Login name."),
+    password: str = typer.Option(None, "--password", help="New password (prompted when omitted)."),
+) -> None:
+    """Set a new password for a web user."""
+    from beacon.web.auth import UserError, set_password
+
+    c = _ctx(ctx)
+    if password is None:
+        password = getpass.getpass("New password: ")
+    try:
+        with c.db.session() as s:
+            set_password(s, username, password)
+    except UserError as exc:
+        c.err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    c.console.print(f"Password of [bold]{username}[/bold] changed.")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("serve")(serve_cmd)
+    user_app.command("add")(user_add_cmd)
+    user_app.command("passwd")(user_passwd_cmd)
+    app.add_typer(user_app, name="user")
+
+
+if __name__ == "__main__":  # ``python -m beacon.cli.web serve`` before main.py registers us
+    standalone = typer.Typer(no_args_is_help=True)
+
+    @standalone.callback()
+    def _main(ctx: typer.Context, verbose: int = typer.Option(0, "--verbose", "-v", count=True)) -> None:
+        setup_logging(verbose)
+        ctx.obj = CliContext()
+
+    register(standalone)
+    standalone()

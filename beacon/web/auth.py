@@ -1,0 +1,127 @@
+"""Local users, password hashing (argon2id), signed session cookies and CSRF tokens.
+
+The session cookie carries only a random session id and the user id, signed (not secret):
+no password, hash or key ever leaves the server. The CSRF token is an HMAC of the session id
+under the server key, so it needs no storage and changes whenever the session does (login).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from beacon.store.schema import User
+
+COOKIE_NAME = "beacon_session"
+USERNAME_MAX = 100
+PASSWORD_MIN = 8
+
+_hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
+
+
+class UserError(ValueError):
+    """A username or password that cannot be accepted (message is safe to show)."""
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def check_password(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def count_users(s: Session) -> int:
+    return s.scalar(select(func.count(User.id))) or 0
+
+
+def create_user(s: Session, username: str, password: str) -> User:
+    username = username.strip()
+    if not username or len(username) > USERNAME_MAX or any(c.isspace() for c in username):
+        raise UserError(f"username must be 1-{USERNAME_MAX} characters without spaces")
+    if len(password) < PASSWORD_MIN:
+        raise UserError(f"password must be at least {PASSWORD_MIN} characters")
+    if s.scalar(select(User.id).where(User.username == username)) is not None:
+        raise UserError(f"user {username!r} already exists")
+    user = User(username=username, password_hash=hash_password(password))
+    s.add(user)
+    s.flush()
+    return user
+
+
+def set_password(s: Session, username: str, password: str) -> None:
+    if len(password) < PASSWORD_MIN:
+        raise UserError(f"password must be at least {PASSWORD_MIN} characters")
+    user = s.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise UserError(f"no user {username!r}")
+    user.password_hash = hash_password(password)
+
+
+# A fixed hash to verify against when the user does not exist, so a wrong username costs
+# the same time as a wrong password and logins do not reveal which usernames exist.
+_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+def authenticate(s: Session, username: str, password: str) -> User | None:
+    user = s.scalar(select(User).where(User.username == username.strip()))
+    if user is None:
+        check_password(_DUMMY_HASH, password)
+        return None
+    if not check_password(user.password_hash, password):
+        return None
+    if _hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+    return user
+
+
+@dataclass(frozen=True)
+class SessionData:
+    sid: str  # random per session; rotated at login (no session fixation)
+    uid: int | None = None
+
+
+class SessionCodec:
+    """Signs and reads the session cookie, and derives the session's CSRF token."""
+
+    def __init__(self, secret_key: str, max_age: int) -> None:
+        self._serializer = URLSafeTimedSerializer(secret_key, salt="beacon.session")
+        self._csrf_key = hashlib.sha256(("beacon.csrf:" + secret_key).encode()).digest()
+        self.max_age = max_age
+
+    def new(self, uid: int | None = None) -> SessionData:
+        return SessionData(sid=secrets.token_urlsafe(24), uid=uid)
+
+    def dumps(self, data: SessionData) -> str:
+        return self._serializer.dumps({"sid": data.sid, "uid": data.uid})
+
+    def loads(self, cookie: str | None) -> SessionData | None:
+        if not cookie:
+            return None
+        try:
+            raw = self._serializer.loads(cookie, max_age=self.max_age)
+        except BadSignature:  # includes SignatureExpired
+            return None
+        if not isinstance(raw, dict) or not isinstance(raw.get("sid"), str):
+            return None
+        uid = raw.get("uid")
+        return SessionData(sid=raw["sid"], uid=uid if isinstance(uid, int) else None)
+
+    def csrf_token(self, data: SessionData) -> str:
+        return hmac.new(self._csrf_key, data.sid.encode(), hashlib.sha256).hexdigest()
+
+    def csrf_ok(self, data: SessionData | None, token: str | None) -> bool:
+        if data is None or not token:
+            return False
+        return hmac.compare_digest(self.csrf_token(data), token)

@@ -1,0 +1,96 @@
+"""FastAPI dependencies: app state, DB session, effective settings, login and CSRF checks."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, status
+from sqlalchemy.orm import Session
+
+from beacon.settings import Settings
+from beacon.store.schema import User
+from beacon.web.auth import SessionData
+from beacon.web.runtime_settings import current_settings
+from beacon.web.state import WebState
+
+CSRF_HEADER = "X-CSRF-Token"
+
+
+def state(request: Request) -> WebState:
+    return request.app.state.beacon
+
+
+State = Annotated[WebState, Depends(state)]
+
+
+def db_session(st: State) -> Iterator[Session]:
+    with st.db.session() as s:
+        yield s
+
+
+DB = Annotated[Session, Depends(db_session)]
+
+
+def settings(st: State, s: DB) -> Settings:
+    return current_settings(s, st.settings)
+
+
+CurrentSettings = Annotated[Settings, Depends(settings)]
+
+
+def session_data(request: Request) -> SessionData:
+    return request.state.session
+
+
+def optional_user(request: Request, s: DB) -> User | None:
+    data: SessionData = request.state.session
+    if data.uid is None:
+        return None
+    return s.get(User, data.uid)
+
+
+class LoginRequired(Exception):
+    """Raised by UI routes without a logged-in user; the app redirects to the login page."""
+
+
+def api_user(user: Annotated[User | None, Depends(optional_user)]) -> User:
+    if user is None:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED, "login required", headers={"WWW-Authenticate": "Cookie"}
+        )
+    return user
+
+
+def ui_user(user: Annotated[User | None, Depends(optional_user)]) -> User:
+    if user is None:
+        raise LoginRequired()
+    return user
+
+
+ApiUser = Annotated[User, Depends(api_user)]
+UiUser = Annotated[User, Depends(ui_user)]
+
+
+def csrf_header(request: Request, st: State) -> None:
+    """Mutating API calls must echo the session's CSRF token in a header.
+
+    A cross-site page can make the browser send our cookie (SameSite=Lax aside) but cannot
+    read the token, and cannot set custom headers without a CORS preflight we never allow.
+    """
+    if not st.codec.csrf_ok(request.state.session, request.headers.get(CSRF_HEADER)):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, f"missing or wrong {CSRF_HEADER} header")
+
+
+CsrfChecked = Depends(csrf_header)
+
+
+async def csrf_form(request: Request, st: State) -> None:
+    """Forms carry the token in a hidden ``csrf_token`` field."""
+    form = await request.form()
+    token = form.get("csrf_token")
+    if not st.codec.csrf_ok(request.state.session, token if isinstance(token, str) else None):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "the form expired or came from another site; reload and retry")
+
+
+CsrfForm = Depends(csrf_form)

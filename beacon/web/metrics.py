@@ -1,0 +1,108 @@
+"""``/metrics`` in Prometheus format: process and worker memory, jobs, analyses, recycles, kills.
+
+A custom collector reads everything at scrape time (engine snapshot + a few COUNT queries),
+so nothing is double-counted and the numbers survive restarts where the database holds them.
+Each app has its own registry: no module-level metric objects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from prometheus_client import Histogram, ProcessCollector
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from sqlalchemy import func, select
+
+from beacon.analysis.version import pipeline_version
+from beacon.engine.memory import rss
+from beacon.store.schema import AnalysisJob, AnalysisRow, EmailRow, Run
+from beacon.web.runtime_settings import current_settings
+
+if TYPE_CHECKING:
+    from beacon.web.state import WebState
+
+
+class BeaconCollector(Collector):
+    def __init__(self, st: WebState) -> None:
+        self._st = st
+
+    def collect(self) -> Iterator[Metric]:
+        st = self._st
+        yield GaugeMetricFamily("beacon_main_rss_bytes", "Resident memory of the web/main process", value=rss())
+        yield from self._engine(st)
+        yield from self._store(st)
+
+    def _engine(self, st: WebState) -> Iterator[Metric]:
+        up = GaugeMetricFamily("beacon_engine_up", "1 when the analysis engine runs in this server")
+        up.add_metric([], 1 if st.engine is not None else 0)
+        yield up
+        if st.engine is None:
+            return
+        m = st.engine.metrics()
+        worker_rss = GaugeMetricFamily("beacon_worker_rss_bytes", "Resident memory per worker", labels=["pid", "state"])
+        worker_uss = GaugeMetricFamily("beacon_worker_uss_bytes", "Unique memory per worker", labels=["pid", "state"])
+        worker_tasks = GaugeMetricFamily("beacon_worker_tasks", "Batches done by a worker process", labels=["pid"])
+        for w in m.workers:
+            worker_rss.add_metric([str(w.pid), w.state], w.rss)
+            worker_uss.add_metric([str(w.pid), w.state], w.uss)
+            worker_tasks.add_metric([str(w.pid)], w.tasks)
+        yield worker_rss
+        yield worker_uss
+        yield worker_tasks
+        yield GaugeMetricFamily("beacon_engine_workers", "Live worker processes", value=len(m.workers))
+        yield GaugeMetricFamily("beacon_memory_budget_bytes", "Memory budget of all Beacon processes", value=m.budget)
+        yield GaugeMetricFamily("beacon_memory_total_pss_bytes", "PSS of all Beacon processes", value=m.total_pss)
+        yield GaugeMetricFamily("beacon_memory_peak_total_pss_bytes", "Peak PSS of all Beacon processes", value=m.peak_total_pss)
+        yield GaugeMetricFamily("beacon_engine_queue_depth", "Batches waiting for a worker", value=m.queue_depth)
+        yield GaugeMetricFamily("beacon_engine_in_flight", "Batches being analysed", value=m.in_flight)
+        yield GaugeMetricFamily("beacon_engine_throughput_emails_per_second", "Recent analysis rate", value=m.throughput)
+        recycles = CounterMetricFamily("beacon_worker_recycles", "Workers replaced on purpose", labels=["reason"])
+        for reason, n in sorted(m.recycles.items()):
+            recycles.add_metric([reason], n)
+        yield recycles
+        kills = CounterMetricFamily("beacon_worker_kills", "Workers killed or lost", labels=["reason"])
+        for reason, n in sorted(m.kills.items()):
+            kills.add_metric([reason], n)
+        yield kills
+        yield CounterMetricFamily("beacon_engine_emails_analysed", "Emails analysed by this engine", value=m.done)
+        yield CounterMetricFamily("beacon_engine_emails_retried", "Emails retried by this engine", value=m.retried)
+        yield CounterMetricFamily("beacon_engine_emails_quarantined", "Emails quarantined by this engine", value=m.quarantined)
+
+    def _store(self, st: WebState) -> Iterator[Metric]:
+        with st.db.session() as s:
+            version = pipeline_version(current_settings(s, st.settings))
+            jobs = s.execute(select(AnalysisJob.status, func.count()).group_by(AnalysisJob.status)).all()
+            levels = s.execute(
+                select(AnalysisRow.level, func.count())
+                .where(AnalysisRow.pipeline_version == version)
+                .group_by(AnalysisRow.level)
+            ).all()
+            runs = s.execute(select(Run.kind, Run.status, func.count()).group_by(Run.kind, Run.status)).all()
+            emails = s.scalar(select(func.count(EmailRow.id)).where(EmailRow.deleted.is_(False))) or 0
+        g = GaugeMetricFamily("beacon_analysis_jobs", "Analysis work items by status", labels=["status"])
+        for status, n in jobs:
+            g.add_metric([status], n)
+        yield g
+        g = GaugeMetricFamily("beacon_analyses", "Current analyses by priority level", labels=["level"])
+        for level, n in levels:
+            g.add_metric([level], n)
+        yield g
+        g = GaugeMetricFamily("beacon_runs", "Jobs (imports, analysis runs, syncs) by kind and status",
+                              labels=["kind", "status"])
+        for kind, status, n in runs:
+            g.add_metric([kind, status], n)
+        yield g
+        yield GaugeMetricFamily("beacon_emails", "Stored emails", value=emails)
+
+
+def register_metrics(st: WebState) -> Histogram:
+    """Register Beacon's collectors on the app's registry; returns the request histogram."""
+    registry = st.registry
+    ProcessCollector(registry=registry)
+    registry.register(BeaconCollector(st))
+    return Histogram(
+        "beacon_http_request_duration_seconds", "HTTP request duration", ["method", "route", "status"],
+        registry=registry, buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+    )

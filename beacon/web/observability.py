@@ -1,0 +1,69 @@
+"""Per-request duration and memory: RSS before and after every request, logged.
+
+A request that grows the process by more than ``settings.request_rss_warn`` bytes is logged
+as a WARNING with its route, so a leaky endpoint shows up in the log before it shows up as an
+OOM kill. Only the route template (``/api/emails/{email_id}``) and the path are logged, never
+query strings or bodies, so no email text reaches the log.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+
+import psutil
+from prometheus_client import Histogram
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+log = logging.getLogger("beacon.web.requests")
+
+MIB = 1024 * 1024
+
+
+class RequestMemoryMiddleware:
+    def __init__(self, app: ASGIApp, *, histogram: Histogram, warn_bytes: int) -> None:
+        self.app = app
+        self.histogram = histogram
+        self.warn_bytes = warn_bytes
+        self._proc = psutil.Process(os.getpid())
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        rss_before = self._proc.memory_info().rss
+        started = time.perf_counter()
+        status_code = 500
+
+        async def capture(message: Message) -> None:
+            nonlocal status_code
+            if message["type"] == "http.response.start":
+                status_code = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, capture)
+        finally:
+            self._record(scope, status_code, started, rss_before)
+
+    def _record(self, scope: Scope, status_code: int, started: float, rss_before: int) -> None:
+        duration = time.perf_counter() - started
+        rss_after = self._proc.memory_info().rss
+        route = scope.get("route")
+        template = getattr(route, "path", None) or "unmatched"
+        method = scope.get("method", "")
+        self.histogram.labels(method, template, str(status_code)).observe(duration)
+        grew = rss_after - rss_before
+        level = logging.WARNING if grew > self.warn_bytes else logging.INFO
+        if template.startswith("/static") and level == logging.INFO:
+            level = logging.DEBUG  # assets are many and boring
+        log.log(
+            level,
+            "%s %s %d %.1fms rss %.1f->%.1f MiB (%+.1f)%s",
+            method, scope.get("path", ""), status_code, duration * 1000,
+            rss_before / MIB, rss_after / MIB, grew / MIB,
+            " request grew the process" if level == logging.WARNING else "",
+            extra={"route": template, "duration_ms": round(duration * 1000, 2),
+                   "rss_before": rss_before, "rss_after": rss_after},
+        )

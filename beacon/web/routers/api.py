@@ -1,0 +1,196 @@
+"""The JSON API (``/api``), documented in the app's OpenAPI schema at ``/docs``.
+
+Every route needs a logged-in session; every state-changing route also needs the session's
+CSRF token in the ``X-CSRF-Token`` header (``/api/login`` returns it, ``/api/me`` repeats it).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, HTTPException, Query, Request, UploadFile, status
+from pydantic import BaseModel, Field
+
+from beacon.analysis.models import MailKind
+from beacon.analysis.version import pipeline_version
+from beacon.ingest.sources import SourceError
+from beacon.store.inbox import SORTS, InboxFilter
+from beacon.web import services
+from beacon.web.auth import authenticate
+from beacon.web.deps import DB, ApiUser, CsrfChecked, CurrentSettings, State
+from beacon.web.engine_view import engine_snapshot
+from beacon.web.runtime_settings import SettingsConflict, SettingsUpdate, public_view
+from beacon.web.views import InboxItem, JobStatus, email_json
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix="/api", tags=["api"])
+
+Level = Literal["HIGH", "MEDIUM", "LOW"]
+Sort = Literal[tuple(SORTS)]  # type: ignore[valid-type]
+
+
+# -- session ---------------------------------------------------------------------------------
+class LoginIn(BaseModel):
+    username: str = Field(min_length=1, max_length=100)
+    password: str = Field(min_length=1, max_length=1000)
+
+
+class Me(BaseModel):
+    username: str
+    csrf_token: str
+
+
+@router.post("/login", response_model=Me, summary="Log in; sets the session cookie")
+def login(body: LoginIn, request: Request, st: State, s: DB) -> Me:
+    user = authenticate(s, body.username, body.password)
+    if user is None:
+        log.warning("failed API login")
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "wrong username or password")
+    request.state.session = st.codec.new(uid=user.id)  # a new session id: no fixation
+    return Me(username=user.username, csrf_token=st.codec.csrf_token(request.state.session))
+
+
+@router.post("/logout", status_code=204, dependencies=[CsrfChecked], summary="Log out")
+def logout(request: Request, st: State, _user: ApiUser) -> None:
+    request.state.session = st.codec.new()
+
+
+@router.get("/me", response_model=Me, summary="Who is logged in, and the CSRF token")
+def me(request: Request, st: State, user: ApiUser) -> Me:
+    return Me(username=user.username, csrf_token=st.codec.csrf_token(request.state.session))
+
+
+# -- emails ----------------------------------------------------------------------------------
+class EmailPage(BaseModel):
+    total: int
+    page: int
+    per_page: int
+    pages: int
+    pending_analysis: int
+    items: list[InboxItem]
+
+
+@router.get("/emails", response_model=EmailPage, summary="List analysed emails")
+def list_emails(
+    s: DB,
+    settings: CurrentSettings,
+    _user: ApiUser,
+    level: Level | None = None,
+    kind: MailKind | None = None,
+    category: Annotated[str | None, Query(max_length=50)] = None,
+    needs_reply: bool | None = None,
+    q: Annotated[str | None, Query(max_length=200, description="words to find in subject, sender or text")] = None,
+    account: Annotated[str | None, Query(max_length=200)] = None,
+    sort: Sort = "priority",
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    per_page: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> EmailPage:
+    f = InboxFilter(
+        pipeline_version=pipeline_version(settings), level=level, kind=kind, category=category,
+        needs_reply=needs_reply, search=q or None, account=account, sort=sort,
+    )
+    p = services.inbox_page(s, f, page, per_page)
+    return EmailPage(total=p.total, page=p.page, per_page=p.per_page, pages=p.pages,
+                     pending_analysis=services.pending_count(s, settings), items=p.items)
+
+
+@router.get("/emails/{email_id}", summary="One email with its analysis and score explanation")
+def get_email(email_id: int, s: DB, settings: CurrentSettings, _user: ApiUser) -> dict[str, Any]:
+    view = services.load_email_view(s, settings, email_id)
+    if view is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no email {email_id}")
+    return email_json(view)
+
+
+# -- jobs ------------------------------------------------------------------------------------
+class ImportIn(BaseModel):
+    path: str = Field(min_length=1, max_length=4096, description="a file or directory on the server")
+    account: str | None = Field(default=None, min_length=1, max_length=200)
+
+
+class Started(BaseModel):
+    run_id: int
+    status_url: str
+    events_url: str
+
+
+def _started(run_id: int) -> Started:
+    return Started(run_id=run_id, status_url=f"/api/jobs/{run_id}", events_url=f"/api/jobs/{run_id}/events")
+
+
+@router.post("/jobs/import", status_code=202, response_model=Started, dependencies=[CsrfChecked],
+             summary="Start importing a path on the server (eml, directory, mbox, Maildir)")
+def start_import(body: ImportIn, st: State, settings: CurrentSettings, _user: ApiUser) -> Started:
+    try:
+        run_id = st.imports.start(Path(body.path), body.account or settings.default_account)
+    except SourceError as exc:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)) from exc
+    return _started(run_id)
+
+
+@router.post("/jobs/import/upload", status_code=202, response_model=Started, dependencies=[CsrfChecked],
+             summary="Upload a mail file (eml or mbox) and import it")
+def upload_import(file: UploadFile, st: State, settings: CurrentSettings, _user: ApiUser,
+                  account: Annotated[str | None, Query(min_length=1, max_length=200)] = None) -> Started:
+    return _started(services.import_upload(st, file, account or settings.default_account))
+
+
+@router.post("/jobs/analyze", status_code=202, response_model=Started, dependencies=[CsrfChecked],
+             summary="Analyse every email that has no analysis at the current pipeline version")
+def start_analyze(st: State, _user: ApiUser) -> Started:
+    try:
+        return _started(services.start_analysis(st))
+    except services.EngineUnavailable as exc:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc)) from exc
+    except services.AnalysisBusy as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
+
+
+@router.get("/jobs", response_model=list[JobStatus], summary="Recent jobs, newest first")
+def list_jobs(s: DB, _user: ApiUser, limit: Annotated[int, Query(ge=1, le=200)] = 20) -> list[JobStatus]:
+    return services.recent_jobs(s, limit)
+
+
+@router.get("/jobs/{run_id}", response_model=JobStatus, summary="One job's status and counts")
+def job(run_id: int, s: DB, _user: ApiUser) -> JobStatus:
+    found = services.get_job(s, run_id)
+    if found is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no job {run_id}")
+    return found
+
+
+# -- settings, accounts, engine --------------------------------------------------------------
+@router.get("/settings", summary="Effective settings (environment plus changes made here)")
+def get_settings(settings: CurrentSettings, _user: ApiUser) -> dict[str, Any]:
+    return public_view(settings)
+
+
+@router.patch("/settings", dependencies=[CsrfChecked], summary="Change settings (partial update)")
+def patch_settings(body: SettingsUpdate, st: State, s: DB, _user: ApiUser) -> dict[str, Any]:
+    try:
+        return public_view(services.save_settings(st, s, body))
+    except SettingsConflict as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
+
+
+class AccountOut(BaseModel):
+    id: int
+    name: str
+    kind: str
+    imap_host: str | None
+    imap_user: str | None
+    last_sync_at: Any
+    last_error: str | None
+    emails: int
+
+
+@router.get("/accounts", response_model=list[AccountOut], summary="Mail accounts and their last sync")
+def accounts(s: DB, _user: ApiUser) -> list[AccountOut]:
+    return [AccountOut(**a) for a in services.account_rows(s)]
+
+
+@router.get("/engine", summary="Analysis engine status: workers, memory, recycles, queue, history")
+def engine(st: State, _user: ApiUser) -> dict[str, Any]:
+    return engine_snapshot(st)

@@ -1,0 +1,100 @@
+"""Live job progress as Server-Sent Events, resumable with ``Last-Event-ID``.
+
+Every progress event is a ``run_events`` row, and its row id is the SSE id, so a client
+that reconnects (the browser does so by itself, sending ``Last-Event-ID``) gets exactly the
+events it missed, even across a server restart. Between those, an id-less ``status`` event
+carries the run's counts, percentage and rate whenever they change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from datetime import datetime, timezone
+from typing import Annotated
+
+from fastapi import APIRouter, Header, HTTPException, Query, Request, status
+from sqlalchemy import select
+from sse_starlette import EventSourceResponse, ServerSentEvent
+from starlette.concurrency import run_in_threadpool
+
+from beacon.store.db import Database
+from beacon.store.schema import Run, RunEvent
+from beacon.web.deps import ApiUser, State
+from beacon.web.views import JobStatus, job_status
+
+router = APIRouter(prefix="/api", tags=["api"])
+
+POLL_SECONDS = 0.4
+BATCH = 500  # events per database read; a long backlog streams in pieces
+
+
+def _read(db: Database, run_id: int, after: int) -> tuple[list[RunEvent], JobStatus | None]:
+    with db.session() as s:
+        run = s.get(Run, run_id)
+        if run is None:
+            return [], None
+        events = list(
+            s.scalars(
+                select(RunEvent)
+                .where(RunEvent.run_id == run_id, RunEvent.id > after)
+                .order_by(RunEvent.id)
+                .limit(BATCH)
+            )
+        )
+        return events, job_status(run, datetime.now(timezone.utc))
+
+
+@router.get(
+    "/jobs/{run_id}/events",
+    summary="Live progress of a job (text/event-stream)",
+    response_class=EventSourceResponse,
+    responses={200: {"content": {"text/event-stream": {}}, "description": "SSE stream"}},
+)
+async def job_events(
+    run_id: int,
+    request: Request,
+    st: State,
+    _user: ApiUser,
+    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
+    after: Annotated[int | None, Query(ge=0, description="resume after this event id")] = None,
+) -> EventSourceResponse:
+    start = _resume_point(last_event_id, after)
+    events, snapshot = await run_in_threadpool(_read, st.db, run_id, start)
+    if snapshot is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no job {run_id}")
+
+    async def stream() -> AsyncIterator[ServerSentEvent]:
+        last_id, pending, current = start, events, snapshot
+        sent_status = None
+        # Tell the browser to retry quickly after a dropped connection.
+        yield ServerSentEvent(retry=1000, comment="resume")
+        while True:
+            for ev in pending:
+                last_id = ev.id
+                yield ServerSentEvent(id=str(ev.id), event=ev.type, data=json.dumps(ev.data, default=str))
+            status_json = current.model_dump_json()
+            if status_json != sent_status:
+                sent_status = status_json
+                yield ServerSentEvent(event="status", data=status_json)
+            if current.status != "running" and not pending:
+                yield ServerSentEvent(event="end", data=status_json)
+                return
+            if await request.is_disconnected():
+                return
+            if len(pending) < BATCH:
+                await asyncio.sleep(POLL_SECONDS)
+            pending, maybe = await run_in_threadpool(_read, st.db, run_id, last_id)
+            current = maybe or current
+
+    return EventSourceResponse(stream(), ping=15)
+
+
+def _resume_point(header: str | None, query: int | None) -> int:
+    if header:
+        try:
+            return max(0, int(header))
+        except ValueError as exc:
+            raise HTTPException(status.HTTP_400_BAD_REQUEST, "Last-Event-ID must be an event number") from exc
+    return query or 0

@@ -1,0 +1,293 @@
+"""The server-rendered UI: inbox, email, accounts & imports, job progress, settings, system."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Form, HTTPException, Query, Request, UploadFile, status
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import ValidationError
+from sqlalchemy import select
+
+from beacon.analysis.version import pipeline_version
+from beacon.ingest.sources import SourceError
+from beacon.store import emails as store
+from beacon.store.inbox import SORTS, InboxFilter
+from beacon.store.schema import AnalysisRow
+from beacon.web import services
+from beacon.web.auth import authenticate
+from beacon.web.deps import DB, CsrfForm, CurrentSettings, State, UiUser
+from beacon.web.highlight import highlight
+from beacon.web.runtime_settings import SettingsConflict, SettingsUpdate, public_view
+from beacon.web.sanitize import email_document, sanitize_email_html
+from beacon.web.security import email_body_csp
+
+log = logging.getLogger(__name__)
+router = APIRouter(include_in_schema=False)
+
+LEVELS = ("HIGH", "MEDIUM", "LOW")
+KINDS = ("personal", "bulk", "marketing", "automated", "transactional")
+PER_PAGE = 50
+
+
+def render(request: Request, st: Any, name: str, status_code: int = 200, **ctx: Any) -> HTMLResponse:
+    ctx.setdefault("user", None)
+    ctx["csrf"] = st.codec.csrf_token(request.state.session)
+    return st.templates.TemplateResponse(request, name, ctx, status_code=status_code)
+
+
+def _safe_next(target: str | None) -> str:
+    # Only local paths: a login link must not bounce the user to another site.
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return "/"
+
+
+# -- login -----------------------------------------------------------------------------------
+@router.get("/login")
+def login_page(request: Request, st: State, next: str | None = None) -> Response:
+    return render(request, st, "login.html", next=_safe_next(next), error=None)
+
+
+@router.post("/login", dependencies=[CsrfForm])
+def login_submit(
+    request: Request, st: State, s: DB,
+    username: Annotated[str, Form(max_length=100)],
+    password: Annotated[str, Form(max_length=1000)],
+    next: Annotated[str, Form()] = "/",
+) -> Response:
+    user = authenticate(s, username, password)
+    if user is None:
+        log.warning("failed login")
+        return render(request, st, "login.html", status_code=401, next=_safe_next(next),
+                      error="Wrong username or password.")
+    request.state.session = st.codec.new(uid=user.id)
+    return RedirectResponse(_safe_next(next), status_code=status.HTTP_303_SEE_OTHER)
+
+
+@router.post("/logout", dependencies=[CsrfForm])
+def logout(request: Request, st: State) -> Response:
+    request.state.session = st.codec.new()
+    return RedirectResponse("/login", status_code=status.HTTP_303_SEE_OTHER)
+
+
+# -- inbox -----------------------------------------------------------------------------------
+@router.get("/")
+def inbox_page(
+    request: Request, st: State, s: DB, settings: CurrentSettings, user: UiUser,
+    level: str | None = None, kind: str | None = None, category: str | None = None,
+    needs_reply: str | None = None, q: Annotated[str | None, Query(max_length=200)] = None,
+    sort: str = "priority", page: Annotated[int, Query(ge=1)] = 1,
+) -> Response:
+    version = pipeline_version(settings)
+    # Unknown values from a hand-edited URL are ignored rather than failing the page.
+    level = level if level in LEVELS else None
+    kind = kind if kind in KINDS else None
+    sort = sort if sort in SORTS else "priority"
+    categories = sorted(
+        c for c in s.scalars(select(AnalysisRow.category).where(AnalysisRow.pipeline_version == version).distinct()) if c
+    )
+    category = category if category in categories else None
+    f = InboxFilter(pipeline_version=version, level=level, kind=kind, category=category,
+                    needs_reply=True if needs_reply else None, search=(q or "").strip() or None, sort=sort)
+    result = services.inbox_page(s, f, page, PER_PAGE)
+    params = {k: v for k, v in dict(level=level, kind=kind, category=category, needs_reply=needs_reply,
+                                     q=q, sort=sort if sort != "priority" else None).items() if v}
+    return render(
+        request, st, "inbox.html", user=user, result=result, levels=LEVELS, kinds=KINDS,
+        categories=categories, sorts=list(SORTS), f=f, q=q or "", needs_reply=bool(needs_reply),
+        pending=services.pending_count(s, settings), query=urlencode(params),
+    )
+
+
+# -- one email -------------------------------------------------------------------------------
+@router.get("/emails/{email_id}")
+def email_page(
+    email_id: int, request: Request, st: State, s: DB, settings: CurrentSettings, user: UiUser,
+    images: bool = False,
+) -> Response:
+    view = services.load_email_view(s, settings, email_id)
+    if view is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "No such email.")
+    remote_images = 0
+    if view.email.html:
+        remote_images = sanitize_email_html(view.email.html).remote_images
+    analysis = view.scored.analysis if view.scored else None
+    return render(
+        request, st, "email.html", user=user, view=view, e=view.email, scored=view.scored,
+        analysis=analysis, segments=highlight(analysis) if analysis else [],
+        entities=_entities_by_label(analysis) if analysis else {},
+        images=images, remote_images=remote_images,
+    )
+
+
+def _entities_by_label(analysis: Any) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for ent in analysis.entities:
+        out.setdefault(ent.label, []).append(ent.text)
+    return out
+
+
+@router.get("/emails/{email_id}/body")
+def email_body(
+    email_id: int, st: State, s: DB, _user: UiUser, images: bool = False,
+) -> Response:
+    """The sanitised original HTML as its own locked-down document, for the sandboxed iframe."""
+    row = store.get_email_row(s, email_id)
+    if row is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "No such email.")
+    email = store.load_email(row)
+    if not email.html:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "This email has no HTML part.")
+    by_cid = {a.content_id.strip("<>"): a for a in email.attachments if a.content_id}
+
+    def resolve(cid: str) -> tuple[str, bytes] | None:
+        info = by_cid.get(cid)
+        if info is None:
+            return None
+        for att in store.list_attachments(s, email_id):
+            if att.sha256 == info.sha256:
+                return att.content_type, att.data
+        return None
+
+    safe = sanitize_email_html(email.html, allow_remote_images=images, cid=resolve)
+    return HTMLResponse(
+        email_document(safe),
+        headers={
+            "Content-Security-Policy": email_body_csp(images),
+            "X-Frame-Options": "SAMEORIGIN",
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+# -- accounts, imports, jobs -----------------------------------------------------------------
+@router.get("/jobs")
+def jobs_page(request: Request, st: State, s: DB, settings: CurrentSettings, user: UiUser) -> Response:
+    return render(
+        request, st, "jobs.html", user=user, accounts=services.account_rows(s),
+        jobs=services.recent_jobs(s, 30), pending=services.pending_count(s, settings),
+        default_account=settings.default_account, engine=st.engine is not None,
+        error=None,
+    )
+
+
+def _jobs_error(request: Request, st: State, s: DB, settings: Any, user: Any, error: str) -> Response:
+    return render(
+        request, st, "jobs.html", status_code=400, user=user, accounts=services.account_rows(s),
+        jobs=services.recent_jobs(s, 30), pending=services.pending_count(s, settings),
+        default_account=settings.default_account, engine=st.engine is not None,
+        error=error,
+    )
+
+
+def _to_job(run_id: int) -> Response:
+    return RedirectResponse(f"/jobs/{run_id}", status_code=status.HTTP_303_SEE_OTHER)
+
+
+@router.post("/jobs/import", dependencies=[CsrfForm])
+def import_submit(
+    request: Request, st: State, s: DB, settings: CurrentSettings, user: UiUser,
+    path: Annotated[str, Form(max_length=4096)] = "",
+    account: Annotated[str, Form(max_length=200)] = "",
+    file: UploadFile | None = None,
+) -> Response:
+    account = account.strip() or settings.default_account
+    try:
+        if file is not None and file.filename:
+            return _to_job(services.import_upload(st, file, account))
+        if not path.strip():
+            return _jobs_error(request, st, s, settings, user, "Give a path on the server or choose a file.")
+        return _to_job(st.imports.start(Path(path.strip()), account))
+    except SourceError as exc:
+        return _jobs_error(request, st, s, settings, user, str(exc))
+    except HTTPException as exc:
+        return _jobs_error(request, st, s, settings, user, str(exc.detail))
+
+
+@router.post("/jobs/analyze", dependencies=[CsrfForm])
+def analyze_submit(request: Request, st: State, s: DB, settings: CurrentSettings, user: UiUser) -> Response:
+    try:
+        return _to_job(services.start_analysis(st))
+    except (services.EngineUnavailable, services.AnalysisBusy) as exc:
+        return _jobs_error(request, st, s, settings, user, str(exc))
+
+
+@router.post("/accounts/imap", dependencies=[CsrfForm])
+def imap_account_submit(
+    request: Request, st: State, s: DB, settings: CurrentSettings, user: UiUser,
+    name: Annotated[str, Form(max_length=200)], host: Annotated[str, Form(max_length=255)],
+    user_name: Annotated[str, Form(alias="user", max_length=255)],
+    password: Annotated[str, Form(max_length=1000)],
+    security: Annotated[str, Form()] = "tls", port: Annotated[str, Form()] = "",
+    folders: Annotated[str, Form(max_length=2000)] = "INBOX",
+) -> Response:
+    """Save an IMAP account (password encrypted at rest); the sync scheduler picks it up."""
+    from beacon.crypto import PasswordCipher
+    from beacon.imap.accounts import ImapAccountInput, save_imap_account
+
+    try:
+        data = ImapAccountInput(
+            name=name.strip(), host=host.strip(), user=user_name.strip(), password=password,
+            security=security,  # type: ignore[arg-type]  # validate() checks it
+            port=int(port) if port.strip() else None,
+            folders=tuple(_lines(folders)) or ("INBOX",),
+        )
+        save_imap_account(s, PasswordCipher.from_settings(st.settings), data)
+    except ValueError as exc:
+        return _jobs_error(request, st, s, settings, user, f"Cannot save the account: {exc}")
+    return RedirectResponse("/jobs", status_code=status.HTTP_303_SEE_OTHER)
+
+
+@router.get("/jobs/{run_id}")
+def job_page(run_id: int, request: Request, st: State, s: DB, user: UiUser) -> Response:
+    job = services.get_job(s, run_id)
+    if job is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "No such job.")
+    return render(request, st, "job.html", user=user, job=job)
+
+
+# -- settings --------------------------------------------------------------------------------
+def _lines(value: str) -> list[str]:
+    return [p.strip() for chunk in value.splitlines() for p in chunk.split(",") if p.strip()]
+
+
+@router.get("/settings")
+def settings_page(request: Request, st: State, settings: CurrentSettings, user: UiUser) -> Response:
+    return render(request, st, "settings.html", user=user, values=public_view(settings), errors={}, saved=False)
+
+
+@router.post("/settings", dependencies=[CsrfForm])
+async def settings_submit(request: Request, st: State, s: DB, settings: CurrentSettings, user: UiUser) -> Response:
+    form = await request.form()
+    raw = {k: str(v) for k, v in form.items() if k != "csrf_token"}
+    data: dict[str, Any] = {
+        "own_addresses": _lines(raw.get("own_addresses", "")),
+        "vip_senders": _lines(raw.get("vip_senders", "")),
+    }
+    for key in ("priority_high", "priority_medium", "batch_size", "memory_budget", "spacy_model", "nlp_mode"):
+        if raw.get(key, "").strip():
+            data[key] = raw[key].strip()
+    errors: dict[str, str] = {}
+    try:
+        update = SettingsUpdate.model_validate(data)
+        new = services.save_settings(st, s, update)
+    except ValidationError as exc:
+        for err in exc.errors():
+            errors[str(err["loc"][0]) if err["loc"] else "form"] = err["msg"].removeprefix("Value error, ")
+    except SettingsConflict as exc:
+        errors["priority_high"] = str(exc)
+    if errors:
+        values = {**public_view(settings), **raw}
+        return render(request, st, "settings.html", status_code=422, user=user, values=values,
+                      errors=errors, saved=False)
+    return render(request, st, "settings.html", user=user, values=public_view(new), errors={}, saved=True)
+
+
+# -- system ----------------------------------------------------------------------------------
+@router.get("/system")
+def system_page(request: Request, st: State, user: UiUser) -> Response:
+    return render(request, st, "system.html", user=user, engine=st.engine is not None)

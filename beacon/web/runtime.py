@@ -1,0 +1,79 @@
+"""What ``beacon serve`` adds around the app: the real engine and IMAP scheduler, the demo
+mailbox, and the first login user."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from beacon.settings import Settings
+from beacon.store.db import Database
+from beacon.web.auth import count_users, create_user
+from beacon.web.runtime_settings import SettingsUpdate, apply_update
+from beacon.web.state import Engine, Scheduler
+
+log = logging.getLogger(__name__)
+
+DEMO_USER = "demo"
+# Documented in the README; only ever created by ``beacon serve --demo`` on a fresh install.
+DEMO_PASSWORD = "beacon-demo"
+ADMIN_USER = "admin"
+
+
+def engine_factory() -> Callable[[Settings, Database], Engine]:
+    from beacon.engine.service import EngineService
+
+    return EngineService
+
+
+def scheduler_factory() -> Callable[[Settings, Database, Callable[[list[int]], None]], Scheduler]:
+    from beacon.imap.scheduler import SyncScheduler
+
+    def make(settings: Settings, db: Database, on_new_mail: Callable[[list[int]], None]) -> Scheduler:
+        return SyncScheduler(settings, db, on_new_mail)
+
+    return make
+
+
+@dataclass(frozen=True)
+class FirstUser:
+    username: str
+    password: str
+
+
+def ensure_user(db: Database, *, demo: bool) -> FirstUser | None:
+    """Create the first login user when there is none; returns it (with its password) if made."""
+    with db.session() as s:
+        if count_users(s) > 0:
+            return None
+        if demo:
+            first = FirstUser(DEMO_USER, DEMO_PASSWORD)
+        else:
+            first = FirstUser(ADMIN_USER, secrets.token_urlsafe(12))
+        create_user(s, first.username, first.password)
+    return first
+
+
+@dataclass(frozen=True)
+class DemoImport:
+    imported: int
+    duplicates: int
+    failed: int
+
+
+def setup_demo(db: Database, settings: Settings) -> DemoImport:
+    """Import the demo mailbox into its account (idempotent) and set Alex's addresses and VIPs."""
+    from beacon.demo import DEMO_ACCOUNT, DEMO_MBOX, DEMO_OWN_ADDRESSES, DEMO_VIP_SENDERS
+    from beacon.ingest.importer import import_items
+    from beacon.ingest.sources import detect
+    from beacon.store.emails import get_or_create_account
+
+    summary = import_items(db, detect(str(DEMO_MBOX)).iter_items(), account=DEMO_ACCOUNT)
+    with db.session() as s:
+        acc = get_or_create_account(s, DEMO_ACCOUNT)
+        acc.addresses = list(DEMO_OWN_ADDRESSES)
+        apply_update(s, settings, SettingsUpdate(own_addresses=DEMO_OWN_ADDRESSES, vip_senders=DEMO_VIP_SENDERS))
+    log.info("demo mailbox: %d imported, %d already there", summary.imported, summary.duplicates)
+    return DemoImport(summary.imported, summary.duplicates, summary.failed)

@@ -1,0 +1,139 @@
+"""Settings changed at run time from the web UI/API, stored in ``app_settings``.
+
+The environment gives the defaults (:class:`~beacon.settings.Settings`); the ``app_settings``
+table holds the values a user changed, which win. ``SettingsUpdate`` is the one place that
+says which fields may change and what values are acceptable, so the API and the settings form
+reject the same bad input with the same messages.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from beacon.settings import Settings
+from beacon.store.schema import AppSetting
+
+MIB = 1024 * 1024
+MIN_BUDGET = 256 * MIB  # below this not even one spaCy worker fits
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*$", re.IGNORECASE)
+_UNITS = {"": 1, "k": 1024, "m": MIB, "g": 1024 * MIB, "t": 1024 * 1024 * MIB}
+
+
+def parse_size(value: object) -> int:
+    """Bytes from an int or a string such as ``"1.5G"``, ``"800MiB"``, ``"0"``."""
+    if isinstance(value, bool):
+        raise ValueError("expected a size in bytes or like '2G'")
+    if isinstance(value, int):
+        return value
+    m = _SIZE.match(str(value))
+    if not m:
+        raise ValueError("expected a size in bytes or like '2G' / '800MiB'")
+    return int(float(m.group(1)) * _UNITS[m.group(2).lower()])
+
+
+# An address as people type it: one @, a dotted domain, no spaces or angle brackets.
+_ADDRESS = re.compile(r"^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;.]+$")
+
+
+def _address(v: str) -> str:
+    v = v.strip().lower()
+    if not _ADDRESS.match(v):
+        raise ValueError(f"{v!r} is not an email address")
+    return v
+
+
+Address = Annotated[str, AfterValidator(_address)]
+
+
+class SettingsUpdate(BaseModel):
+    """The run-time editable settings; every field optional (a partial update)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    own_addresses: list[Address] | None = Field(default=None, max_length=50)
+    vip_senders: list[Address] | None = Field(default=None, max_length=500)
+    priority_high: int | None = Field(default=None, ge=1, le=100)
+    priority_medium: int | None = Field(default=None, ge=0, le=99)
+    spacy_model: str | None = Field(default=None, min_length=1, max_length=100)
+    nlp_mode: Literal["inprocess", "oneshot", "pool"] | None = None
+    batch_size: int | None = Field(default=None, ge=1, le=500)
+    memory_budget: int | None = None
+
+    @field_validator("own_addresses", "vip_senders", mode="after")
+    @classmethod
+    def _lower(cls, v: list[str] | None) -> list[str] | None:
+        return None if v is None else sorted(set(v))
+
+    @field_validator("spacy_model")
+    @classmethod
+    def _model_installed(cls, v: str | None) -> str | None:
+        # spaCy models are Python packages; find_spec checks without importing spaCy here.
+        if v is not None and (not v.isidentifier() or importlib.util.find_spec(v) is None):
+            raise ValueError(f"spaCy model {v!r} is not installed")
+        return v
+
+    @field_validator("memory_budget", mode="before")
+    @classmethod
+    def _budget(cls, v: object) -> int | None:
+        if v is None:
+            return None
+        size = parse_size(v)
+        if size != 0 and size < MIN_BUDGET:
+            raise ValueError("memory budget must be 0 (automatic) or at least 256 MiB")
+        return size
+
+
+EDITABLE = tuple(SettingsUpdate.model_fields)
+
+
+class SettingsConflict(ValueError):
+    """Valid fields that make no sense together (e.g. HIGH threshold below MEDIUM)."""
+
+
+def load_overrides(s: Session) -> dict[str, Any]:
+    rows = s.scalars(select(AppSetting).where(AppSetting.key.in_(EDITABLE)))
+    return {r.key: r.value for r in rows}
+
+
+def effective(base: Settings, overrides: dict[str, Any]) -> Settings:
+    """The environment's settings with the stored run-time changes applied."""
+    valid = SettingsUpdate.model_validate(overrides).model_dump(exclude_none=True)
+    return base.model_copy(update=valid)
+
+
+def current_settings(s: Session, base: Settings) -> Settings:
+    return effective(base, load_overrides(s))
+
+
+def apply_update(s: Session, base: Settings, update: SettingsUpdate) -> Settings:
+    """Validate the merged result, store the changed fields and return the new settings."""
+    changes = update.model_dump(exclude_unset=True, exclude_none=True)
+    merged = {**load_overrides(s), **changes}
+    new = effective(base, merged)
+    if new.priority_high <= new.priority_medium:
+        raise SettingsConflict(
+            f"HIGH threshold ({new.priority_high}) must be above MEDIUM ({new.priority_medium})"
+        )
+    for key, value in changes.items():
+        row = s.get(AppSetting, key)
+        if row is None:
+            s.add(AppSetting(key=key, value=value))
+        else:
+            row.value = value
+    return new
+
+
+def public_view(settings: Settings) -> dict[str, Any]:
+    """What the API shows: the editable fields plus read-only context."""
+    return {
+        **{k: getattr(settings, k) for k in EDITABLE},
+        "workers": settings.workers,
+        "sync_interval": settings.sync_interval,
+    }

@@ -1,0 +1,159 @@
+"""Operations shared by the JSON API and the HTML UI, so both behave identically."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from fastapi import HTTPException, UploadFile, status
+from sqlalchemy import exists, func, select
+from sqlalchemy.orm import Session
+
+from beacon.analysis.version import pipeline_version
+from beacon.settings import Settings
+from beacon.store import emails as store
+from beacon.store.analyses import current_analysis, load_scored, rescore_all
+from beacon.store.inbox import InboxFilter, inbox, inbox_count
+from beacon.ingest.sources import SourceError
+from beacon.store.schema import Account, AnalysisRow, EmailRow, Run
+from beacon.web.runtime_settings import SettingsUpdate, apply_update
+from beacon.web.state import WebState
+from beacon.web.views import EmailView, InboxItem, JobStatus, inbox_item, job_status
+
+log = logging.getLogger(__name__)
+
+# Changing one of these means the analysis workers must start again with the new value.
+ENGINE_FIELDS = {"spacy_model", "nlp_mode", "batch_size", "memory_budget"}
+# Changing one of these changes scores, not analyses: re-score in the main process.
+SCORING_FIELDS = {"own_addresses", "vip_senders", "priority_high", "priority_medium"}
+
+
+class EngineUnavailable(RuntimeError):
+    """No analysis engine in this app (e.g. started without one)."""
+
+
+class AnalysisBusy(RuntimeError):
+    """An analysis run is already in progress (one at a time per engine)."""
+
+
+@dataclass(frozen=True)
+class InboxPage:
+    items: list[InboxItem]
+    total: int
+    page: int
+    per_page: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+
+def inbox_page(s: Session, f: InboxFilter, page: int, per_page: int) -> InboxPage:
+    rows = inbox(s, f, limit=per_page, offset=(page - 1) * per_page)
+    return InboxPage([inbox_item(e, a) for e, a in rows], inbox_count(s, f), page, per_page)
+
+
+def load_email_view(s: Session, settings: Settings, email_id: int) -> EmailView | None:
+    row = store.get_email_row(s, email_id)
+    if row is None or row.deleted:
+        return None
+    arow = current_analysis(s, email_id, settings)
+    return EmailView(row, store.load_email(row), load_scored(arow) if arow else None)
+
+
+def start_analysis(st: WebState) -> int:
+    if st.engine is None:
+        raise EngineUnavailable("the analysis engine is not running in this server")
+    st.engine.enqueue_missing()
+    try:
+        return st.engine.start_run_in_background()
+    except RuntimeError as exc:  # EngineService refuses a second concurrent run
+        raise AnalysisBusy(str(exc)) from exc
+
+
+def analyse_new_mail(st: WebState, email_ids: list[int]) -> None:
+    """Called by the IMAP scheduler: queue the new mail, and start a run unless one is going."""
+    if st.engine is None or not email_ids:
+        return
+    try:
+        run_id = start_analysis(st)
+        log.info("new mail: %d emails, analysis run %d", len(email_ids), run_id)
+    except AnalysisBusy:
+        log.info("new mail: %d emails queued for the running analysis", len(email_ids))
+
+
+def save_settings(st: WebState, s: Session, update: SettingsUpdate) -> Settings:
+    """Store the change, re-score when scoring inputs changed, restart the engine if needed."""
+    changed = set(update.model_dump(exclude_unset=True, exclude_none=True))
+    new = apply_update(s, st.settings, update)
+    if changed & SCORING_FIELDS:
+        n = rescore_all(s, new)
+        log.info("settings changed (%s): re-scored %d analyses", ", ".join(sorted(changed)), n)
+    if changed & ENGINE_FIELDS and st.engine_factory is not None:
+        restart_engine(st, new)
+    return new
+
+
+def restart_engine(st: WebState, settings: Settings) -> None:
+    old = st.engine
+    if old is not None:
+        old.stop()
+    st.engine = st.engine_factory(settings, st.db) if st.engine_factory else None
+    if st.engine is not None:
+        st.engine.start()
+    log.info("engine restarted: mode=%s batch=%d budget=%d version=%s",
+             settings.nlp_mode, settings.batch_size, settings.memory_budget, pipeline_version(settings))
+
+
+def recent_jobs(s: Session, limit: int = 20) -> list[JobStatus]:
+    now = datetime.now(timezone.utc)
+    runs = s.scalars(select(Run).order_by(Run.id.desc()).limit(limit))
+    return [job_status(r, now) for r in runs]
+
+
+def get_job(s: Session, run_id: int) -> JobStatus | None:
+    run = s.get(Run, run_id)
+    return job_status(run, datetime.now(timezone.utc)) if run else None
+
+
+def pending_count(s: Session, settings: Settings) -> int:
+    """Emails with no analysis at the current pipeline version."""
+    version = pipeline_version(settings)
+    done = exists().where(AnalysisRow.email_id == EmailRow.id, AnalysisRow.pipeline_version == version)
+    return s.scalar(select(func.count(EmailRow.id)).where(EmailRow.deleted.is_(False), ~done)) or 0
+
+
+def import_upload(st: WebState, upload: UploadFile, account: str) -> int:
+    """Save an uploaded mail file under data_dir and import it (the temp dir goes afterwards)."""
+    root = Path(st.settings.data_dir) / "uploads"
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=root))
+    # Only the last path component of the client's name, never a path it chose.
+    name = Path(upload.filename or "upload").name.lstrip(".") or "upload"
+    target = tmp / name
+    with target.open("wb") as fh:
+        shutil.copyfileobj(upload.file, fh, length=1024 * 1024)
+    if target.stat().st_size == 0:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, "the uploaded file is empty")
+    try:
+        return st.imports.start(target, account, cleanup=tmp)
+    except SourceError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)) from exc
+
+
+def account_rows(s: Session) -> list[dict[str, Any]]:
+    counts = dict(
+        s.execute(select(EmailRow.account_id, func.count(EmailRow.id)).group_by(EmailRow.account_id)).all()
+    )
+    return [
+        {"id": a.id, "name": a.name, "kind": a.kind, "imap_host": a.imap_host, "imap_user": a.imap_user,
+         "last_sync_at": a.last_sync_at, "last_error": a.last_error, "emails": counts.get(a.id, 0)}
+        for a in s.scalars(select(Account).order_by(Account.name))
+    ]

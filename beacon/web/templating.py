@@ -1,0 +1,34 @@
+"""Jinja filters the templates share (dates, sizes, level styles)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from jinja2 import Environment
+
+LEVEL_CLASS = {"HIGH": "lvl-high", "MEDIUM": "lvl-medium", "LOW": "lvl-low"}
+
+
+def fmt_dt(value: datetime | None, fmt: str = "%a %d %b %Y, %H:%M") -> str:
+    if value is None:
+        return ""
+    if value.tzinfo is None:  # SQLite hands back naive UTC
+        value = value.replace(tzinfo=timezone.utc)
+    return value.strftime(fmt)
+
+
+def fmt_short(value: datetime | None) -> str:
+    return fmt_dt(value, "%d %b %H:%M")
+
+
+def fmt_bytes(value: int | None) -> str:
+    if not value:
+        return "—"
+    return f"{value / 2**20:,.0f} MiB" if value < 10 * 2**30 else f"{value / 2**30:,.1f} GiB"
+
+
+def configure(env: Environment) -> None:
+    env.filters["dt"] = fmt_dt
+    env.filters["short"] = fmt_short
+    env.filters["bytes"] = fmt_bytes
+    env.globals["level_class"] = LEVEL_CLASS

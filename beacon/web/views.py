@@ -1,0 +1,109 @@
+"""Turning store rows into the plain data both the JSON API and the templates show."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel
+
+from beacon.analysis.models import ScoredAnalysis
+from beacon.models import Email
+from beacon.store.analyses import load_scored
+from beacon.store.schema import AnalysisRow, EmailRow, Run
+
+
+class InboxItem(BaseModel):
+    id: int
+    subject: str
+    from_name: str
+    from_addr: str
+    date: datetime
+    score: int
+    level: str
+    kind: str
+    category: str
+    needs_reply: bool
+    top_reason: str
+    summary: str
+    due: datetime | None
+    action_items: int
+
+
+def inbox_item(e: EmailRow, a: AnalysisRow) -> InboxItem:
+    scored = load_scored(a)
+    dues = [x.due for x in scored.analysis.action_items if x.due]
+    return InboxItem(
+        id=e.id, subject=e.subject, from_name=e.from_name, from_addr=e.from_addr, date=e.date,
+        score=a.score, level=a.level, kind=a.kind, category=a.category, needs_reply=a.needs_reply,
+        top_reason=scored.priority.top_reason,
+        summary=scored.analysis.summary[0] if scored.analysis.summary else "",
+        due=min(dues) if dues else None, action_items=len(scored.analysis.action_items),
+    )
+
+
+@dataclass(frozen=True)
+class EmailView:
+    row: EmailRow
+    email: Email
+    scored: ScoredAnalysis | None
+
+
+def email_json(v: EmailView) -> dict[str, Any]:
+    e = v.email
+    return {
+        "id": v.row.id,
+        "message_id": e.message_id,
+        "thread_id": e.thread_id,
+        "subject": e.subject,
+        "from": [a.model_dump() for a in e.from_],
+        "to": [a.model_dump() for a in e.to],
+        "cc": [a.model_dump() for a in e.cc],
+        "date": e.date,
+        "text": e.text,
+        "new_text": e.new_text,
+        "has_html": e.html is not None,
+        "attachments": [a.model_dump() for a in e.attachments],
+        "problems": [p.model_dump() for p in e.problems],
+        "analysis": v.scored.analysis.model_dump(mode="json") if v.scored else None,
+        "priority": v.scored.priority.model_dump(mode="json") if v.scored else None,
+        "needs_reply": v.scored.needs_reply if v.scored else None,
+    }
+
+
+class JobStatus(BaseModel):
+    id: int
+    kind: str
+    status: str
+    total: int
+    done: int
+    failed: int
+    percent: float
+    rate: float  # items per second since the start
+    params: dict[str, Any]
+    summary: dict[str, Any]
+    error: str | None
+    started_at: datetime
+    finished_at: datetime | None
+
+
+def job_status(run: Run, now: datetime) -> JobStatus:
+    end = run.finished_at or now
+    started = run.started_at
+    if started.tzinfo is None and end.tzinfo is not None:  # SQLite returns naive UTC
+        end = end.replace(tzinfo=None)
+    elif started.tzinfo is not None and end.tzinfo is None:
+        started = started.replace(tzinfo=None)
+    elapsed = max((end - started).total_seconds(), 1e-6)
+    processed = run.done + run.failed
+    if run.total:
+        percent = min(100.0, 100.0 * processed / run.total)
+    else:
+        percent = 100.0 if run.status != "running" else 0.0
+    return JobStatus(
+        id=run.id, kind=run.kind, status=run.status, total=run.total, done=run.done,
+        failed=run.failed, percent=round(percent, 1), rate=round(processed / elapsed, 2),
+        params=run.params or {}, summary=run.summary or {}, error=run.error,
+        started_at=run.started_at, finished_at=run.finished_at,
+    )
