@@ -315,3 +315,14 @@ def test_undeclared_8bit_header_is_decoded(sa: Path) -> None:
     email = parse_message(raw).email
     assert email.subject == "Grüße [Spambayes] Re: [Python-Dev] Getting started with GBayes testing"
     assert any("8-bit header" in p.detail for p in email.problems)
+
+
+def test_absurd_nesting_keeps_headers_and_text() -> None:
+    raw = b"Subject: deep\nContent-Type: multipart/mixed; boundary=b0\n\n"
+    for level in range(1, 3000):
+        raw += b"--b%d\nContent-Type: multipart/mixed; boundary=b%d\n\n" % (level - 1, level)
+    raw += b"--b2999\nContent-Type: text/plain\n\nhello from the bottom\n"
+    email = parse_message(raw).email
+    assert email.subject == "deep"
+    assert "hello from the bottom" in email.text
+    assert any(p.kind == "structure" for p in email.problems)

@@ -25,6 +25,7 @@ from beacon.parse.text import clean_text, decode_bytes
 
 _BODY_TYPES = ("text/plain", "text/html")
 _META_CHARSET = re.compile(rb"<meta[^>]*charset\s*=\s*[\"']?\s*([A-Za-z0-9_.:-]+)", re.IGNORECASE)
+_MIME_TYPE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*$")
 _MAX_DEPTH = 50  # nesting beyond this is hostile; stop walking
 
 
@@ -54,10 +55,12 @@ def _payload_bytes(part: Message) -> bytes:
 
 
 def _content_type(part: Message) -> str:
+    """Lower-case type/subtype; a mangled one (8-bit bytes, junk) becomes octet-stream."""
     try:
-        return part.get_content_type()
+        ctype = part.get_content_type()
     except Exception:  # noqa: BLE001 - a mangled Content-Type header
         return "application/octet-stream"
+    return ctype if _MIME_TYPE.match(ctype) else "application/octet-stream"
 
 
 def _filename(part: Message, body: BodyParts, path: str) -> str | None:

@@ -123,11 +123,21 @@ def _body_text(body: BodyParts) -> tuple[str, bool]:
     return "\n\n".join(html), bool(html)
 
 
+def _parse_mime(raw: bytes, ctx: _Context) -> Message:
+    """Full MIME parse; if the stdlib gives up (e.g. RecursionError on absurd nesting),
+    keep the headers and read the whole body as one text part."""
+    try:
+        return BytesParser(policy=RAW_POLICY).parsebytes(raw)
+    except Exception as exc:  # noqa: BLE001 - RecursionError, MemoryError-free junk, ...
+        ctx.problem("structure", f"MIME structure unreadable ({type(exc).__name__}); body read as text")
+        return BytesParser(policy=RAW_POLICY).parsebytes(raw, headersonly=True)
+
+
 def _parse(raw: bytes, fallback_date: datetime) -> ParsedMessage:
     ctx = _Context(raw=raw)
     if not raw.strip():
         ctx.problem("structure", "empty message")
-    msg = BytesParser(policy=RAW_POLICY).parsebytes(raw)
+    msg = _parse_mime(raw, ctx)
 
     message_id, synthetic = ctx.guard(
         "message id", (f"synthetic-{hashlib.sha256(raw).hexdigest()[:32]}@beacon.invalid", True),
@@ -188,7 +198,9 @@ def _parse(raw: bytes, fallback_date: datetime) -> ParsedMessage:
 def _dedupe(problems: list[ParseProblem]) -> list[ParseProblem]:
     seen: dict[tuple[str, str, str | None], ParseProblem] = {}
     for problem in problems:
-        seen.setdefault((problem.kind, problem.detail, problem.part), problem)
+        detail = clean_text(problem.detail)[:500]  # exception texts may carry raw bytes
+        part = clean_text(problem.part) if problem.part else None
+        seen.setdefault((problem.kind, detail, part), ParseProblem(kind=problem.kind, detail=detail, part=part))
     return list(seen.values())
 
 

@@ -24,7 +24,13 @@ from dataclasses import dataclass
 from mailparser_reply.constants import MAIL_LANGUAGES
 from mailparser_reply.parser import EmailMessage
 
-_LANGUAGES = tuple(MAIL_LANGUAGES)
+# The library's "david" entry is one vendor's header format, not a language.
+_LANGUAGES = tuple(lang for lang in MAIL_LANGUAGES if lang != "david")
+_HEADER_PATTERN = EmailMessage(text="", languages=list(_LANGUAGES)).HEADER_REGEX
+# Every reply header pattern has a colon (or a ----- / ____ separator) on its line or the
+# next one; only such lines are tried, which makes the split ~10x faster on long mail.
+_HEADER_HINT = re.compile(r"[:\uff1a]|-{5,}|_{10,}")
+_HEADER_WINDOW = 8  # lines: the longest header block the patterns match
 _LIMIT = 50_000  # characters: own text sits at the top; long tails are history or junk
 _QUOTED = re.compile(r"^\s*>")
 _ATTRIBUTION = re.compile(
@@ -70,15 +76,20 @@ def _normalise(text: str) -> str:
     return "\n".join(line.strip() for line in text[:_LIMIT].replace("\r\n", "\n").split("\n"))
 
 
-def _header_starts(text: str) -> list[int]:
-    """Line indexes where the library sees a reply header."""
-    pattern = EmailMessage(text="", languages=list(_LANGUAGES)).HEADER_REGEX
-    starts: list[int] = []
-    for match in pattern.finditer(text):
-        offset = match.start()
-        while offset < len(text) and text[offset] == "\n":
-            offset += 1
-        starts.append(text.count("\n", 0, offset))
+def _header_starts(lines: list[str]) -> set[int]:
+    """Line indexes where one of the library's reply-header patterns starts."""
+    text = "\n".join(lines)
+    offsets = [0]
+    for line in lines:
+        offsets.append(offsets[-1] + len(line) + 1)
+    hints = [bool(_HEADER_HINT.search(line)) for line in lines]
+    starts: set[int] = set()
+    for index in range(len(lines)):
+        if not (hints[index] or (index + 1 < len(lines) and hints[index + 1])):
+            continue
+        end = min(offsets[min(index + _HEADER_WINDOW, len(lines))], len(text))
+        if _HEADER_PATTERN.match(text, offsets[index], end):
+            starts.add(index)
     return starts
 
 
@@ -90,7 +101,7 @@ def _next_content(lines: list[str], index: int) -> str:
 
 
 def _own_lines(lines: list[str]) -> list[str]:
-    headers = set(_header_starts("\n".join(lines)))
+    headers = _header_starts(lines)
     own: list[str] = []
     for index, line in enumerate(lines):
         if _QUOTED.match(line):
