@@ -50,6 +50,16 @@ class Settings(BaseSettings):
     worker_max_tasks: int = 200
     batch_timeout: float = 120.0
     max_attempts: int = 3
+    # How pool workers start: forked from a "zygote" that preloaded the model, or spawned fresh.
+    pool_start: Literal["zygote", "spawn"] = "zygote"
+    # Per-worker USS limits in bytes; 0 = derived from the budget (soft: recycle after the
+    # batch; hard: SIGKILL mid-batch).
+    worker_soft_limit: int = 0
+    worker_hard_limit: int = 0
+    memory_sample_interval: float = 0.1  # seconds between memory samples of busy workers
+    malloc_arena_max: int = 2  # MALLOC_ARENA_MAX for workers; 0 = glibc's default
+    # Test-only: act on BEACON-FAULT:hang|alloc|exit markers inside workers (beacon.engine.faults).
+    test_faults: bool = False
 
     # --- web -------------------------------------------------------------------
     host: str = "127.0.0.1"

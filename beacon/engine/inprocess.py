@@ -1,0 +1,94 @@
+"""The ``inprocess`` mode: spaCy in the calling process (simple; no isolation).
+
+Useful for development and tiny installs. Nothing protects the main process here: a hang, a
+crash or a memory blow-up in the pipeline is the main process's own. Batches run one at a time
+under a lock, because a spaCy memory zone must not be shared between threads using one Vocab.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from concurrent.futures import Future
+from typing import Any
+
+from beacon.engine import logs, memory
+from beacon.engine.executor import Batch, BatchFailed, BatchResult
+from beacon.engine.metrics import EngineMetrics, MetricsRecorder
+from beacon.engine.monitor import MemoryMonitor
+from beacon.engine.worker import AnalyzeFn, load_analyze
+from beacon.settings import Settings
+
+log = logging.getLogger("beacon.engine.inprocess")
+
+
+class InProcessExecutor:
+    mode = "inprocess"
+
+    def __init__(self, settings: Settings, metrics: MetricsRecorder) -> None:
+        self.settings = settings
+        self.recorder = metrics
+        self._analyze: AnalyzeFn | None = None
+        self._lock = threading.Lock()
+        self.budget_total, self.budget_source = memory.resolve_budget(settings.memory_budget)
+        self.monitor = MemoryMonitor(settings.memory_sample_interval * 10, list, list, None, metrics)
+        self._started = False
+
+    def start(self) -> None:
+        if self._started:
+            return
+        with self._lock:
+            if self._analyze is None:
+                t0 = time.perf_counter()
+                self._analyze = load_analyze(self.settings)
+                logs.event(log, "model_loaded", load_s=time.perf_counter() - t0, rss=memory.rss())
+        self.monitor.start()
+        self._started = True
+
+    def stop(self) -> None:
+        if self._started:
+            self.monitor.stop()
+            self._started = False
+
+    def add_listener(self, fn: Any) -> None:  # no worker events in this mode
+        pass
+
+    def remove_listener(self, fn: Any) -> None:
+        pass
+
+    def submit(self, batch: Batch) -> Future[BatchResult]:
+        fut: Future[BatchResult] = Future()
+        fut.set_running_or_notify_cancel()
+        self.start()
+        assert self._analyze is not None
+        with self._lock:
+            t0 = time.perf_counter()
+            try:
+                analyses = self._analyze(batch.emails)
+            except Exception as exc:  # noqa: BLE001 - reported like a worker's error
+                fut.set_exception(BatchFailed("error", f"{type(exc).__name__}: {exc}", os.getpid()))
+                return fut
+            finally:
+                memory.collect_and_trim()
+            fut.set_result(BatchResult(analyses, os.getpid(), time.perf_counter() - t0, memory.rss()))
+        return fut
+
+    def capacity(self) -> int:
+        return 1
+
+    def max_batch_chars(self) -> int:
+        return self.settings.batch_max_chars
+
+    def metrics(self) -> EngineMetrics:
+        recycles, kills, done, quarantined, retried, peak, history = self.recorder.counters()
+        main = memory.sample(os.getpid()) or memory.MemSample(0, 0, 0)
+        return EngineMetrics(
+            mode=self.mode, start_method="none", budget=self.budget_total,
+            budget_source=self.budget_source, worker_hard_limit=0, worker_soft_limit=0,
+            main_rss=main.rss, main_uss=main.uss, helper_pss=0, total_pss=main.pss,
+            peak_total_pss=max(peak, main.pss), workers=[], recycles=recycles, kills=kills,
+            queue_depth=0, in_flight=0, done=done, quarantined=quarantined, retried=retried,
+            throughput=self.recorder.throughput(), bytes_per_char=0.0, history=history,
+        )

@@ -1,0 +1,154 @@
+"""Measuring and releasing process memory; finding the memory budget.
+
+spaCy-free and cheap: the supervisor samples every worker several times a second.
+USS/PSS come from ``/proc/<pid>/smaps_rollup`` (psutil reads it; ~0.3 ms per process).
+PSS is the honest share of pages shared between the zygote and its forked workers, so the
+sum of PSS over Beacon's processes is what the kernel really charges to the cgroup.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import gc
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+MB = 1024 * 1024
+GIB = 1024 * MB
+DEFAULT_BUDGET = 2 * GIB
+# cgroup v1 reports "no limit" as a huge page-aligned number rather than "max".
+_UNLIMITED = 1 << 60
+
+
+@dataclass(frozen=True)
+class MemSample:
+    rss: int
+    uss: int
+    pss: int
+
+
+def sample(pid: int) -> MemSample | None:
+    """RSS/USS/PSS of a process, or None when it is gone (or not ours to read)."""
+    try:
+        m = psutil.Process(pid).memory_full_info()
+    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess, FileNotFoundError):
+        return None
+    return MemSample(rss=m.rss, uss=m.uss, pss=getattr(m, "pss", m.uss))
+
+
+def rss(pid: int | None = None) -> int:
+    """Resident set size (fast: /proc/<pid>/statm)."""
+    try:
+        return psutil.Process(pid or os.getpid()).memory_info().rss
+    except (psutil.NoSuchProcess, psutil.ZombieProcess):
+        return 0
+
+
+def mb(n: int | float) -> float:
+    return round(n / MB, 1)
+
+
+# --- the budget ---------------------------------------------------------------
+
+
+def _read_limit(path: Path) -> int | None:
+    try:
+        raw = path.read_text().strip()
+    except OSError:
+        return None
+    if not raw or raw == "max":
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        return None
+    return value if 0 < value < _UNLIMITED else None
+
+
+def cgroup_memory_limit() -> int | None:
+    """This process's cgroup memory limit in bytes (v2 ``memory.max`` or v1), if one is set."""
+    root = Path("/sys/fs/cgroup")
+    try:
+        lines = Path("/proc/self/cgroup").read_text().splitlines()
+    except OSError:
+        return None
+    candidates: list[Path] = []
+    for line in lines:
+        parts = line.split(":", 2)
+        if len(parts) != 3:
+            continue
+        _, controllers, rel = parts
+        rel = rel.lstrip("/")
+        if controllers == "":  # cgroup v2 unified hierarchy
+            candidates += [root / rel / "memory.max", root / "memory.max"]
+        elif "memory" in controllers.split(","):
+            candidates += [
+                root / "memory" / rel / "memory.limit_in_bytes",
+                root / "memory" / "memory.limit_in_bytes",  # inside a container namespace
+            ]
+    limits = [v for v in (_read_limit(p) for p in candidates) if v is not None]
+    return min(limits) if limits else None
+
+
+def resolve_budget(configured: int) -> tuple[int, str]:
+    """The memory budget for all Beacon processes together and where it came from."""
+    if configured > 0:
+        return configured, "setting"
+    limit = cgroup_memory_limit()
+    if limit is not None:
+        return limit, "cgroup"
+    return DEFAULT_BUDGET, "default"
+
+
+# --- giving memory back -------------------------------------------------------
+
+
+def _libc() -> ctypes.CDLL | None:
+    name = ctypes.util.find_library("c")
+    try:
+        return ctypes.CDLL(name) if name else None
+    except OSError:
+        return None
+
+
+_LIBC = _libc()
+
+
+def malloc_trim() -> bool:
+    """Hand freed heap back to the OS (glibc). Most RSS left after a spaCy batch is freed
+    memory the allocator keeps, which ``gc.collect()`` alone does not return (memory-facts)."""
+    fn = getattr(_LIBC, "malloc_trim", None) if _LIBC is not None else None
+    if fn is None:
+        return False
+    return bool(fn(0))
+
+
+def collect_and_trim() -> int:
+    """Full GC then ``malloc_trim(0)``; returns the number of objects the GC collected."""
+    found = gc.collect()
+    malloc_trim()
+    return found
+
+
+def reset_peak() -> bool:
+    """Reset this process's VmHWM (peak RSS) so the next batch's peak can be read alone."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+def peak_rss() -> int:
+    """VmHWM of this process in bytes (0 when unknown)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0

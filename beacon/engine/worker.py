@@ -1,0 +1,135 @@
+"""The worker side: load the pipeline once, then analyse batches sent over a pipe.
+
+Runs only in child processes (spawned fresh or forked from the zygote). Workers never open
+the database: Email JSON comes in, Analysis JSON goes out. After each batch the worker
+collects garbage and trims the C heap, then reports its own RSS/USS and the batch's peak.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import traceback
+from collections.abc import Callable
+from multiprocessing.connection import Connection
+from typing import Any
+
+from beacon.engine import memory, protocol
+from beacon.engine.faults import act_on_faults
+from beacon.settings import Settings
+
+log = logging.getLogger("beacon.engine.worker")
+
+AnalyzeFn = Callable[[list[dict[str, Any]]], list[dict[str, Any]]]
+
+
+def load_analyze(settings: Settings) -> AnalyzeFn:
+    """Load spaCy and the analysis pipeline; return Email JSON -> Analysis JSON.
+
+    ``analyze_to_json`` runs each batch inside ``nlp.memory_zone()`` (one zone at a time: a
+    worker is single-threaded), so strings a batch adds to the vocab are freed afterwards and
+    a long-lived worker does not grow ~9 MB per 1,000 emails (memory-facts).
+    """
+    from beacon.analysis.pipeline import Pipeline, analyze_to_json
+    from beacon.models import Email
+
+    try:
+        pipeline = Pipeline.load(settings)
+    except ModuleNotFoundError as exc:  # TEMPORARY until the request detector is committed
+        if exc.name != "beacon.analysis.requests":
+            raise
+        return _interim_analyze(settings)
+
+    def analyze(emails: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return analyze_to_json(pipeline, [Email.model_validate(e) for e in emails])
+
+    return analyze
+
+
+def settings_from_message(msg: protocol.Message) -> Settings:
+    return Settings(**msg["settings"])
+
+
+def serve(conn: Connection, analyze: AnalyzeFn, settings: Settings, load_s: float) -> None:
+    """Answer batches until told to stop or the supervisor goes away."""
+    me = memory.sample(os.getpid())
+    protocol.send(
+        conn,
+        {"op": protocol.OP_READY, "pid": os.getpid(), "load_s": round(load_s, 3),
+         "rss": me.rss if me else 0, "uss": me.uss if me else 0},
+    )
+    while True:
+        try:
+            msg = protocol.recv(conn)
+        except (EOFError, OSError):
+            return  # supervisor gone: nothing left to do
+        if msg["op"] == protocol.OP_STOP:
+            return
+        if msg["op"] != protocol.OP_BATCH:
+            continue
+        reply = run_batch(msg, analyze, settings)
+        try:
+            protocol.send(conn, reply)
+        except OSError:
+            return
+
+
+def run_batch(msg: protocol.Message, analyze: AnalyzeFn, settings: Settings) -> protocol.Message:
+    emails: list[dict[str, Any]] = msg["emails"]
+    if settings.test_faults:
+        act_on_faults(emails)
+    memory.reset_peak()
+    before = memory.rss()
+    t0 = time.perf_counter()
+    try:
+        analyses = analyze(emails)
+    except Exception as exc:  # noqa: BLE001 - reported to the supervisor, which retries/isolates
+        reply: protocol.Message = {
+            "op": protocol.OP_ERROR, "id": msg["id"],
+            "error": f"{type(exc).__name__}: {exc}",
+            "trace": traceback.format_exc(limit=8),
+        }
+    else:
+        reply = {"op": protocol.OP_RESULT, "id": msg["id"], "analyses": analyses}
+    elapsed = time.perf_counter() - t0
+    peak = memory.peak_rss()
+    collected = memory.collect_and_trim()
+    after = memory.sample(os.getpid())
+    reply.update(
+        elapsed=round(elapsed, 4), rss_before=before, peak=peak, gc=collected,
+        rss=after.rss if after else 0, uss=after.uss if after else 0,
+    )
+    return reply
+
+
+def _interim_analyze(settings: Settings) -> AnalyzeFn:  # TEMPORARY: remove with the fallback above
+    """A real spaCy workload of the same shape, used only while the pipeline is incomplete."""
+    import spacy
+
+    from beacon.analysis.entities import extract_entities
+    from beacon.analysis.models import Analysis, Sentiment
+    from beacon.analysis.pipeline import EXCLUDE
+    from beacon.analysis.text import select_text
+    from beacon.analysis.version import pipeline_version
+    from beacon.models import Email
+
+    nlp = spacy.load(settings.spacy_model, exclude=EXCLUDE)
+    version = pipeline_version(settings)
+
+    def analyze(emails: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        parsed = [Email.model_validate(e) for e in emails]
+        selected = [select_text(e, settings.max_text_chars) for e in parsed]
+        with nlp.memory_zone():
+            out = []
+            for sel, doc in zip(selected, nlp.pipe([s.text for s in selected]), strict=True):
+                out.append(Analysis(
+                    pipeline_version=version, model=settings.spacy_model, text=sel.text,
+                    text_source=sel.source, truncated=sel.truncated, original_chars=sel.original_chars,
+                    entities=extract_entities(doc),
+                    sentiment=Sentiment(compound=0, positive=0, neutral=1, negative=0, label="neutral"),
+                    kind="personal", category="other",
+                ).model_dump(mode="json"))
+            return out
+
+    return analyze
