@@ -33,8 +33,18 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from imapclient import IMAPClient
+from sqlalchemy import func, select
 
-MAIL_USER = "nobody"  # owner of the Maildirs: any existing non-root user works
+from beacon.crypto import PasswordCipher
+from beacon.imap.accounts import ImapAccountInput, save_imap_account
+from beacon.parse import parse_message
+from beacon.settings import Settings
+from beacon.store.db import Database
+from beacon.store.schema import EmailRow, ImapFolder, ImapMessage
+from beacon.testing.corpora import spamassassin_dir
+
+MAIL_USER = "nobody"
+USER_POOL = 60  # users written at start; each test takes its own  # owner of the Maildirs: any existing non-root user works
 
 # Dovecot's default imap_logout_format logs these per session; tests read them to prove
 # what the client really fetched (server-side figures, not the client's own counters).
@@ -156,6 +166,7 @@ class DovecotServer:
         self.config = self.root / "dovecot.conf"
         self.log = self.root / "dovecot.log"
         self._proc: subprocess.Popen[bytes] | None = None
+        self._pool = [ImapUser(f"user{i}", f"pw-{i}-{os.urandom(4).hex()}") for i in range(USER_POOL)]
         self._users = 0
         self._lock = threading.Lock()
 
@@ -166,7 +177,9 @@ class DovecotServer:
         pw = pwd.getpwnam(MAIL_USER)
         (self.root / "mail").mkdir()
         os.chown(self.root / "mail", pw.pw_uid, pw.pw_gid)
-        (self.root / "passwd").write_text("")
+        (self.root / "passwd").write_text(
+            "".join(f"{u.name}:{{PLAIN}}{u.password}::::::\n" for u in self._pool)
+        )
         self.config.write_text(
             _CONFIG.format(
                 root=self.root, port=self.port, tls_port=self.tls_port,
@@ -216,13 +229,17 @@ class DovecotServer:
         self.stop()
 
     # -- users and inspection -------------------------------------------------
-    def add_user(self, password: str = "secret-pw") -> ImapUser:
-        """A fresh user (own empty Maildir); passwd-file is re-read by Dovecot on change."""
+    def add_user(self) -> ImapUser:
+        """A fresh user with its own empty Maildir.
+
+        Users are all written before start: Dovecot re-reads a changed passwd-file at most
+        about once a second, so users added while it runs fail to log in at random.
+        """
         with self._lock:
+            if self._users >= len(self._pool):
+                raise RuntimeError(f"all {len(self._pool)} test users are taken; raise USER_POOL")
+            user = self._pool[self._users]
             self._users += 1
-            user = ImapUser(f"user{self._users}", f"{password}-{self._users}")
-            with (self.root / "passwd").open("a") as fh:
-                fh.write(f"{user.name}:{{PLAIN}}{user.password}::::::\n")
         return user
 
     def log_text(self) -> str:
@@ -383,6 +400,115 @@ class FaultyProxy:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+# --- store-side helpers shared by the IMAP tests ------------------------------
+
+ACCOUNT = "work"
+
+
+def corpus(n: int, offset: int = 0) -> list[bytes]:
+    """``n`` distinct real messages (ham and spam), in a fixed order."""
+    root = spamassassin_dir()
+    files = sorted((root / "easy-ham-1").glob("*.txt"))[:60] + sorted((root / "spam-2").glob("*.txt"))[:30]
+    out: list[bytes] = []
+    seen_ids: set[str] = set()
+    for f in files:
+        raw = f.read_bytes()
+        mid = parse_message(raw).email.message_id
+        if mid in seen_ids:
+            continue
+        seen_ids.add(mid)
+        out.append(raw)
+    assert len(out) >= offset + n, "corpus too small for this test"
+    return out[offset : offset + n]
+
+
+def message_id(raw: bytes) -> str:
+    return parse_message(raw).email.message_id
+
+
+def make_settings(tmp_path: Path, db: Database, server: DovecotServer, **kw: object) -> Settings:
+    values: dict[str, object] = {
+        "data_dir": tmp_path / "data",
+        "database_url": db.url,
+        "imap_ca_file": str(server.cert),
+        "imap_batch_size": 7,
+        "imap_backoff": 0.01,
+    }
+    return Settings(**{**values, **kw})  # type: ignore[arg-type]
+
+
+def add_account(
+    db: Database,
+    settings: Settings,
+    server: DovecotServer,
+    user: ImapUser,
+    *,
+    security: str = "starttls",
+    port: int | None = None,
+    password: str | None = None,
+    folders: tuple[str, ...] = ("INBOX",),
+) -> None:
+    with db.session() as s:
+        save_imap_account(
+            s,
+            PasswordCipher.from_settings(settings),
+            ImapAccountInput(
+                name=ACCOUNT, host=server.host, user=user.name,
+                password=password if password is not None else user.password,
+                security=security,  # type: ignore[arg-type]
+                port=port or (server.tls_port if security == "tls" else server.port),
+                folders=folders,
+            ),
+        )
+
+
+def links(db: Database, folder: str = "INBOX") -> dict[int, str]:
+    """{uid: Message-ID} of the live links of one folder."""
+    with db.session() as s:
+        rows = s.execute(
+            select(ImapMessage.uid, EmailRow.message_id)
+            .join(EmailRow, EmailRow.id == ImapMessage.email_id)
+            .join(ImapFolder, ImapFolder.id == ImapMessage.folder_id)
+            .where(ImapFolder.name == folder)
+        ).all()
+    return dict(rows)
+
+
+def email_count(db: Database) -> int:
+    with db.session() as s:
+        return s.scalar(select(func.count(EmailRow.id))) or 0
+
+
+def flags_by_mid(db: Database) -> dict[str, tuple[bool, bool, bool, bool]]:
+    """{Message-ID: (seen, answered, flagged, deleted)} of every stored email."""
+    with db.session() as s:
+        rows = s.execute(
+            select(EmailRow.message_id, EmailRow.seen, EmailRow.answered, EmailRow.flagged, EmailRow.deleted)
+        ).all()
+    return {r[0]: tuple(r[1:]) for r in rows}  # type: ignore[misc]
+
+
+def folder_state(db: Database, folder: str = "INBOX") -> tuple[int | None, int]:
+    with db.session() as s:
+        f = s.scalar(select(ImapFolder).where(ImapFolder.name == folder))
+        assert f is not None
+        return f.uidvalidity, f.last_uid
+
+
+class BodyCounter:
+    """Message bodies Dovecot served to one user since the last call (from its own log)."""
+
+    def __init__(self, server: DovecotServer, user: ImapUser) -> None:
+        self.server, self.user, self.sessions, self.seen = server, user, 0, 0
+
+    def delta(self, new_sessions: int) -> int:
+        self.sessions += new_sessions
+        self.server.wait_logged_out(self.user.name, self.sessions)
+        total, _ = self.server.body_fetches(self.user.name)
+        d, self.seen = total - self.seen, total
+        return d
 
 
 @pytest.fixture(scope="session")

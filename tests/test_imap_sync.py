@@ -10,125 +10,28 @@ import hashlib
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from beacon.crypto import PasswordCipher
-from beacon.imap.accounts import ImapAccountInput, save_imap_account
 from beacon.imap.sync import SyncResult, sync_account
-from beacon.parse import parse_message
-from beacon.settings import Settings
 from beacon.store.db import Database
 from beacon.store.emails import load_raw
-from beacon.store.schema import Account, EmailRow, ImapFolder, ImapMessage, Run
-from beacon.testing.corpora import spamassassin_dir
-from imapserver import DovecotServer, ImapUser, append_messages, dovecot  # noqa: F401
-
-ACCOUNT = "work"
-
-
-def corpus(n: int, offset: int = 0) -> list[bytes]:
-    """``n`` distinct real messages (ham and spam), in a fixed order."""
-    root = spamassassin_dir()
-    files = sorted((root / "easy-ham-1").glob("*.txt"))[:60] + sorted((root / "spam-2").glob("*.txt"))[:30]
-    out: list[bytes] = []
-    seen_ids: set[str] = set()
-    for f in files:
-        raw = f.read_bytes()
-        mid = parse_message(raw).email.message_id
-        if mid in seen_ids:
-            continue
-        seen_ids.add(mid)
-        out.append(raw)
-    assert len(out) >= offset + n, "corpus too small for this test"
-    return out[offset : offset + n]
-
-
-def message_id(raw: bytes) -> str:
-    return parse_message(raw).email.message_id
-
-
-def make_settings(tmp_path: Path, db: Database, server: DovecotServer, **kw: object) -> Settings:
-    return Settings(
-        data_dir=tmp_path / "data",
-        database_url=db.url,
-        imap_ca_file=str(server.cert),
-        imap_batch_size=7,
-        imap_backoff=0.01,
-        **kw,  # type: ignore[arg-type]
-    )
-
-
-def add_account(
-    db: Database,
-    settings: Settings,
-    server: DovecotServer,
-    user: ImapUser,
-    *,
-    security: str = "starttls",
-    port: int | None = None,
-    password: str | None = None,
-    folders: tuple[str, ...] = ("INBOX",),
-) -> None:
-    with db.session() as s:
-        save_imap_account(
-            s,
-            PasswordCipher.from_settings(settings),
-            ImapAccountInput(
-                name=ACCOUNT, host=server.host, user=user.name,
-                password=password if password is not None else user.password,
-                security=security,  # type: ignore[arg-type]
-                port=port or (server.tls_port if security == "tls" else server.port),
-                folders=folders,
-            ),
-        )
-
-
-def links(db: Database, folder: str = "INBOX") -> dict[int, str]:
-    """{uid: Message-ID} of the live links of one folder."""
-    with db.session() as s:
-        rows = s.execute(
-            select(ImapMessage.uid, EmailRow.message_id)
-            .join(EmailRow, EmailRow.id == ImapMessage.email_id)
-            .join(ImapFolder, ImapFolder.id == ImapMessage.folder_id)
-            .where(ImapFolder.name == folder)
-        ).all()
-    return dict(rows)
-
-
-def email_count(db: Database) -> int:
-    with db.session() as s:
-        return s.scalar(select(func.count(EmailRow.id))) or 0
-
-
-def flags_by_mid(db: Database) -> dict[str, tuple[bool, bool, bool, bool]]:
-    """{Message-ID: (seen, answered, flagged, deleted)} of every stored email."""
-    with db.session() as s:
-        rows = s.execute(
-            select(EmailRow.message_id, EmailRow.seen, EmailRow.answered, EmailRow.flagged, EmailRow.deleted)
-        ).all()
-    return {r[0]: tuple(r[1:]) for r in rows}  # type: ignore[misc]
-
-
-def folder_state(db: Database, folder: str = "INBOX") -> tuple[int | None, int]:
-    with db.session() as s:
-        f = s.scalar(select(ImapFolder).where(ImapFolder.name == folder))
-        assert f is not None
-        return f.uidvalidity, f.last_uid
-
-
-class BodyCounter:
-    """Message bodies Dovecot served to one user since the last call (from its own log)."""
-
-    def __init__(self, server: DovecotServer, user: ImapUser) -> None:
-        self.server, self.user, self.sessions, self.seen = server, user, 0, 0
-
-    def delta(self, new_sessions: int) -> int:
-        self.sessions += new_sessions
-        self.server.wait_logged_out(self.user.name, self.sessions)
-        total, _ = self.server.body_fetches(self.user.name)
-        d, self.seen = total - self.seen, total
-        return d
-
+from beacon.store.schema import Account, EmailRow, ImapMessage, Run
+from imapserver import (  # noqa: F401 - dovecot is a fixture
+    ACCOUNT,
+    BodyCounter,
+    DovecotServer,
+    ImapUser,
+    add_account,
+    append_messages,
+    corpus,
+    dovecot,
+    email_count,
+    flags_by_mid,
+    folder_state,
+    links,
+    make_settings,
+    message_id,
+)
 
 def test_sync_fetches_only_new_mail(any_db: Database, dovecot: DovecotServer, tmp_path: Path) -> None:
     user = dovecot.add_user()
