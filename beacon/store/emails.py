@@ -84,14 +84,13 @@ def add_email(
     s.add(row)
     s.flush()
     s.add(RawMessage(email_id=row.id, codec="zlib", data=compress_raw(raw)))
-    _replace_attachments(s, row.id, parsed.attachments)
+    _add_attachments(s, row.id, parsed.attachments)
     return AddResult(row.id, True)
 
 
-def _replace_attachments(
+def _add_attachments(
     s: Session, email_id: int, attachments: list[tuple[AttachmentInfo, bytes]]
 ) -> None:
-    s.execute(delete(AttachmentRow).where(AttachmentRow.email_id == email_id))
     for pos, (info, data) in enumerate(attachments):
         s.add(
             AttachmentRow(
@@ -117,7 +116,8 @@ def update_parsed(s: Session, email_id: int, parsed: ParsedMessage) -> None:
         cols.pop(key)
     for key, value in cols.items():
         setattr(row, key, value)
-    _replace_attachments(s, email_id, parsed.attachments)
+    s.execute(delete(AttachmentRow).where(AttachmentRow.email_id == email_id))
+    _add_attachments(s, email_id, parsed.attachments)
 
 
 def load_raw(s: Session, email_id: int) -> bytes | None:
