@@ -49,3 +49,12 @@ def test_year_rolls_over_for_past_month_days() -> None:
     dec = datetime(2024, 12, 20, 9, 0, tzinfo=timezone.utc)
     (ref,) = find_time_refs("by Jan 5", dec)
     assert ref.resolved == datetime(2025, 1, 5, 23, 59, tzinfo=timezone.utc)
+
+
+def test_day_of_month_ordinals_and_weekday_nights() -> None:
+    nov9 = datetime(2026, 11, 9, 11, 0, tzinfo=timezone.utc)  # a Monday
+    (ref,) = find_time_refs("Please send it by Wednesday the 18th.", nov9)
+    assert ref.text == "Wednesday the 18th" and ref.is_deadline
+    assert ref.resolved == datetime(2026, 11, 18, 23, 59, tzinfo=timezone.utc)
+    (ref,) = find_time_refs("let me know by Thursday night", nov9)
+    assert ref.resolved == datetime(2026, 11, 12, 20, 0, tzinfo=timezone.utc)

@@ -46,6 +46,7 @@ _DATE_PATTERNS = [
     ("tomorrow", r"\b(?:tomorrow|tmrw|tmw)(?:\s+(?:morning|afternoon|evening|night))?\b"),
     ("tonight", r"\b(?:tonight|this evening)\b"),
     ("today", r"\b(?:today|this afternoon|this morning)\b"),
+    ("dayord", rf"\b(?:{_WD},?\s+)?the\s+\d{{1,2}}(?:st|nd|rd|th)\b(?!\s+(?:of\s+)?{_MON})"),
     ("weekday", rf"\b(?:(?:this|next|on|coming|this coming)\s+)?{_WD}\b(?:\s+(?:morning|afternoon|evening|night))?"),
     ("nextweek", r"\b(?:next|the following) week\b"),
     ("within", rf"\b(?:in|within)\s+(?:the\s+next\s+)?{_NUM}\s+(?:business\s+|working\s+)?(?:days?|weeks?|hours?|hrs?)\b"),
@@ -122,6 +123,9 @@ def _resolve_date(kind: str, text: str, base: datetime) -> tuple[date | None, ti
         return d0 + timedelta(days=1), None
     if kind == "tonight":
         return d0, time(20, 0)
+    if kind == "weekday" and t.endswith(("evening", "night")):
+        day, _ = _resolve_date("weekday", t.rsplit(" ", 1)[0], base)
+        return day, time(20, 0)
     if kind == "today":
         return d0, None
     if kind == "weekday":
@@ -129,6 +133,18 @@ def _resolve_date(kind: str, text: str, base: datetime) -> tuple[date | None, ti
         qualifier = words[0] if words[0] in ("this", "next", "on", "coming") else ""
         name = next(w for w in words if w.rstrip(".") in WEEKDAYS)
         return _next_weekday(d0, WEEKDAYS[name.rstrip(".")], qualifier), None
+    if kind == "dayord":
+        # "the 18th" (optionally "Wednesday the 18th"): the next day with that number.
+        day = int(re.search(r"(\d{1,2})(?:st|nd|rd|th)", t).group(1))  # type: ignore[union-attr]
+        for months_ahead in range(0, 3):
+            y, m = divmod(d0.month - 1 + months_ahead, 12)
+            try:
+                cand = date(d0.year + y, m + 1, day)
+            except ValueError:
+                continue
+            if cand >= d0:
+                return cand, None
+        return None, None
     if kind == "nextweek":
         monday_next = d0 + timedelta(days=7 - d0.weekday())
         return monday_next + timedelta(days=4), EOD
