@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from beacon.cli import analysis, mail
+from beacon.cli import analysis, engine, imap, mail, web
 from beacon.cli.context import CliContext, setup_logging
 
 app = typer.Typer(
@@ -26,6 +26,9 @@ def _main(
 
 mail.register(app)
 analysis.register(app)
+engine.register(app)
+imap.register(app)
+web.register(app)
 
 if __name__ == "__main__":  # pragma: no cover
     app()
