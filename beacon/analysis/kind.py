@@ -14,7 +14,7 @@ from beacon.models import Email
 _NOREPLY = re.compile(
     r"^(?:no[-_.]?reply|do[-_.]?not[-_.]?reply|notifications?|notify|alerts?|mailer-daemon|postmaster|"
     r"bounces?|automated|system|daemon|root|info|news(?:letter)?|updates?|marketing|promo(?:tions?)?|"
-    r"hello|team|support|billing|receipts?|orders?)(?:[-+_.].*)?@",
+    r"hello|team|support|billing|receipts?|orders?|statements?|accounts?|payments?|invoices?|security)(?:[-+_.].*)?@",
     re.IGNORECASE,
 )
 _AUTOMATED_SENDER = re.compile(r"^(?:no[-_.]?reply|do[-_.]?not[-_.]?reply|notifications?|notify|alerts?|"
@@ -23,7 +23,8 @@ _TRANSACTIONAL = re.compile(
     r"\b(?:receipt|invoice|order (?:confirmation|#|number)|your order|has shipped|shipping (?:confirmation|notice)|"
     r"tracking number|delivered|password reset|reset your password|verification code|verify your|"
     r"confirm your (?:email|account)|payment (?:received|confirmation|due)|statement is (?:ready|available)|"
-    r"booking confirmation|reservation|subscription (?:renewal|confirmation))\b",
+    r"booking confirmation|reservation|subscription (?:renewal|confirmation)|account statement|"
+    r"your statement|e-?statement)\b",
     re.IGNORECASE,
 )
 _MARKETING = re.compile(
@@ -45,13 +46,20 @@ _WORK = re.compile(
     r"\b(?:meeting|project|report|deadline|client|customer|budget|review|contract|proposal|deck|slides|"
     r"quarter(?:ly)?|q[1-4]|roadmap|sprint|release|invoice|stakeholders?|agenda|presentation|draft|"
     r"spec|requirements|team|manager|office|schedule|deliverable|sign[- ]off|approval|hire|candidate|"
-    r"interview|server|deploy|bug|patch|code)\b",
+    r"interview|server|deploy|bug|patch|code|launch|customers?|engineering|staging|migration|database|"
+    r"incident|ticket|standup|board|revenue|sales|pricing|renewal|metrics|dashboard|api|pr|merge|"
+    r"colleagues?|staff|hr|payroll|okrs?|kpis?|forecast)\b",
     re.IGNORECASE,
 )
+# Strong private-life words count fully; weak ones ("weekend", "lunch") show up in work mail too.
 _PERSONAL = re.compile(
-    r"\b(?:weekend|dinner|lunch|birthday|party|family|mom|dad|mum|kids|holiday|vacation|trip|wedding|"
-    r"love|miss you|hugs|friends?|drinks|bbq|movie|game night|hike)\b",
+    r"\b(?:birthday|family|mom|dad|mum|wedding|love|miss you|hugs|bbq|game night|hik(?:e|ing)|photos?|"
+    r"pics|sister|brother|thanksgiving|christmas|grandma|grandpa|aunt|uncle|cousin|xoxo|beach|camping|"
+    r"dinner|movie)\b",
     re.IGNORECASE,
+)
+_PERSONAL_WEAK = re.compile(
+    r"\b(?:weekend|lunch|party|kids|holiday|vacation|trip|friends?|drinks|trail)\b", re.IGNORECASE
 )
 _FREEMAIL = {
     "gmail.com", "yahoo.com", "hotmail.com", "outlook.com", "aol.com", "icloud.com", "me.com",
@@ -116,6 +124,11 @@ def classify_category(email: Email, kind: MailKind, text: str, own_domains: set[
         return "Forums" if email.list_headers.list_id and not _NEWSLETTER.search(email.subject) else "Updates"
     domain = email.from_address.address.rpartition("@")[2].lower()
     haystack = f"{email.subject}\n{text[:3000]}"
-    work = len(_WORK.findall(haystack)) + (3 if domain and domain in own_domains else 0)
-    personal = len(_PERSONAL.findall(haystack)) + (1 if domain in _FREEMAIL else 0)
+    # Own domains hint at colleagues, but people also use one domain for private mail: a hint only.
+    work = len(_WORK.findall(haystack)) + (1 if domain and domain in own_domains else 0)
+    personal = (
+        2 * len(_PERSONAL.findall(haystack))
+        + 0.5 * len(_PERSONAL_WEAK.findall(haystack))
+        + (2 if domain in _FREEMAIL else 0)
+    )
     return "Personal" if personal > work else "Work"

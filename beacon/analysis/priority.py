@@ -37,8 +37,10 @@ DEFAULT_WEIGHTS: dict[str, float] = {
     "dissatisfaction": 5,
     "kind_marketing": -35,
     "kind_bulk": -30,
-    "kind_automated": -20,
-    "kind_transactional": -10,
+    "kind_automated": -25,
+    "kind_transactional": -15,
+    # Requests in machine-sent or bulk mail ("click here", "verify your email") weigh less.
+    "nonpersonal_request_factor": 0.4,
 }
 
 
@@ -78,7 +80,11 @@ def score(email: Email, analysis: Analysis, ctx: PriorityContext, settings: Sett
         r0 = analysis.requests[0]
         pts = min(w["request"] + w["request_extra"] * (len(analysis.requests) - 1), w["request_max"])
         n = len(analysis.requests)
-        add("request", pts, f"{n} request{'s' if n > 1 else ''} to you", r0.text, (r0.start, r0.end))
+        detail = f"{n} request{'s' if n > 1 else ''} to you"
+        if analysis.kind != "personal":
+            pts *= w["nonpersonal_request_factor"]
+            detail += f" (in {analysis.kind} mail)"
+        add("request", pts, detail, r0.text, (r0.start, r0.end))
     elif analysis.questions:
         q = analysis.questions[0]
         add("question", w["question"], "asks you a question", q.text, (q.start, q.end))
