@@ -272,6 +272,8 @@ class PoolExecutor:
 
     # -- metrics -------------------------------------------------------------------------------
     def metrics(self) -> EngineMetrics:
+        if not self._started:
+            self.monitor.tick()  # not sampling on its own yet: measure now
         recycles, kills, done, quarantined, retried, peak, history = self.recorder.counters()
         workers = [
             WorkerMetrics(w.pid, w.state, w.rss, w.uss, w.pss, w.tasks, w.emails, w.started_at, w.start_s)

@@ -51,7 +51,7 @@ def enqueue_missing(s: Session, version: str, account_id: int | None = None) -> 
     cols = ["email_id", "pipeline_version", "status", "attempts", "updated_at"]
     dialect = s.get_bind().dialect.name
     ins = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(AnalysisJob)
-    created = s.execute(ins.from_select(cols, src).on_conflict_do_nothing()).rowcount or 0
+    created = len(s.execute(ins.from_select(cols, src).on_conflict_do_nothing().returning(AnalysisJob.id)).all())
 
     lost = ~exists().where(
         AnalysisRow.email_id == AnalysisJob.email_id, AnalysisRow.pipeline_version == version
@@ -109,9 +109,12 @@ def claim(
     )
     if s.get_bind().dialect.name == "postgresql":
         pick = pick.with_for_update(skip_locked=True)  # concurrent claimers take different rows
+    # A CTE, not "id IN (subquery LIMIT n)": PostgreSQL may re-run such a subquery and update
+    # more than n rows; the CTE is evaluated exactly once.
+    picked = pick.cte("picked")
     stmt = (
         update(AnalysisJob)
-        .where(AnalysisJob.id.in_(pick.scalar_subquery()), AnalysisJob.status == PENDING)
+        .where(AnalysisJob.id == picked.c.id, AnalysisJob.status == PENDING)
         .values(
             status=RUNNING, attempts=AnalysisJob.attempts + 1, lease_owner=owner,
             lease_expires_at=_now() + timedelta(seconds=lease_seconds), run_id=run_id,
