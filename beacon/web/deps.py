@@ -72,7 +72,7 @@ ApiUser = Annotated[User, Depends(api_user)]
 UiUser = Annotated[User, Depends(ui_user)]
 
 
-def csrf_header(request: Request, st: State) -> None:
+def csrf_header(request: Request, st: State, _user: ApiUser) -> None:
     """Mutating API calls must echo the session's CSRF token in a header.
 
     A cross-site page can make the browser send our cookie (SameSite=Lax aside) but cannot

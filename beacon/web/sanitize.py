@@ -83,6 +83,8 @@ def sanitize_email_html(
         url_schemes=URL_SCHEMES,
         attribute_filter=attribute_filter,
         filter_style_properties=STYLE_PROPERTIES,
+        # Dropped with their content: code, CSS, and head-only text such as <title>.
+        clean_content_tags={"script", "style", "title", "template", "noscript", "textarea", "select"},
         strip_comments=True,
         link_rel="noopener noreferrer nofollow",
         set_tag_attribute_values={"a": {"target": "_blank"}},

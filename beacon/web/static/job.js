@@ -11,7 +11,7 @@
 
   function describe(type, data) {
     const parts = [];
-    for (const key of ["email_id", "attempt", "reason", "ref", "status", "error", "imported", "duplicates", "failed"]) {
+    for (const key of ["email_id", "worker", "attempt", "reason", "ref", "done", "total", "status", "error", "imported", "duplicates"]) {
       if (data && data[key] !== undefined && data[key] !== null) parts.push(key.replace("_", " ") + " " + data[key]);
     }
     return type + (parts.length ? " — " + parts.join(", ") : "");
@@ -51,8 +51,13 @@
     $("job-after").hidden = false;
   });
   source.onmessage = (e) => addLine("message", JSON.parse(e.data), e.lastEventId);
-  // Every other named event is a progress record from the run.
-  for (const type of ["done", "retried", "quarantined", "failed", "progress", "started", "finished", "batch", "error", "recycled", "killed", "imported"]) {
+  // Every other named event is a progress record of the run (analysis: beacon.engine.runner;
+  // import: beacon.web.imports).
+  const TYPES = [
+    "run_start", "email_done", "email_retry", "email_quarantined", "batch_done", "batch_failed", "run_end",
+    "worker_start", "worker_recycled", "worker_killed", "progress", "failed", "finished",
+  ];
+  for (const type of TYPES) {
     source.addEventListener(type, (e) => addLine(type, JSON.parse(e.data), e.lastEventId));
   }
 })();

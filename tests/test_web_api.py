@@ -1,0 +1,458 @@
+"""The JSON API against a real app: real SQLite store, real importer, real analysis engine
+(pool mode, one worker), real argon2 users. Every endpoint, bad input and unauthenticated calls."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from beacon.demo import DEMO_MBOX
+from beacon.engine.service import EngineService
+from beacon.settings import Settings
+from beacon.store.db import Database
+from beacon.testing.corpora import cpython_email_dir
+from beacon.web.app import create_app
+from beacon.web.auth import COOKIE_NAME, create_user
+from beacon.web.deps import CSRF_HEADER
+from beacon.web.runtime import setup_demo
+
+PASSWORD = "correct horse battery"
+
+
+@dataclass
+class Served:
+    app: Any
+    db: Database
+    settings: Settings
+
+    def client(self) -> TestClient:
+        return TestClient(self.app)
+
+    def login(self, client: TestClient | None = None) -> tuple[TestClient, dict[str, str]]:
+        c = client or self.client()
+        r = c.post("/api/login", json={"username": "alice", "password": PASSWORD})
+        assert r.status_code == 200, r.text
+        return c, {CSRF_HEADER: r.json()["csrf_token"]}
+
+
+def _make(tmp: Path, *, engine: bool) -> tuple[Served, TestClient]:
+    settings = Settings(data_dir=tmp / "data", database_url=f"sqlite:///{tmp / 'beacon.db'}",
+                        workers=1, sync_interval=0)
+    db = Database(settings.database_url_resolved)
+    db.migrate()
+    setup_demo(db, settings)
+    with db.session() as s:
+        create_user(s, "alice", PASSWORD)
+    app = create_app(settings, db, engine_factory=EngineService if engine else None)
+    return Served(app, db, settings), TestClient(app)
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """Demo mailbox imported and analysed by the real engine; the app's lifespan is running."""
+    srv, lifespan_client = _make(tmp_path_factory.mktemp("web-api"), engine=True)
+    with lifespan_client:
+        c, h = srv.login(lifespan_client)
+        run_id = c.post("/api/jobs/analyze", headers=h).json()["run_id"]
+        _wait_job(c, run_id, timeout=240)
+        yield srv
+    srv.db.dispose()
+
+
+@pytest.fixture
+def bare(tmp_path: Path) -> Iterator[Served]:
+    """A fresh app without an engine (settings changes do not leak between tests)."""
+    srv, lifespan_client = _make(tmp_path, engine=False)
+    with lifespan_client:
+        yield srv
+    srv.db.dispose()
+
+
+def _wait_job(c: TestClient, run_id: int, timeout: float = 120) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = c.get(f"/api/jobs/{run_id}").json()
+        if job["status"] != "running":
+            return job
+        time.sleep(0.2)
+    raise AssertionError(f"job {run_id} still running after {timeout}s")
+
+
+# -- authentication ----------------------------------------------------------------------------
+PROTECTED = [
+    ("GET", "/api/me"), ("POST", "/api/logout"), ("GET", "/api/emails"), ("GET", "/api/emails/1"),
+    ("POST", "/api/jobs/import"), ("POST", "/api/jobs/import/upload"), ("POST", "/api/jobs/analyze"),
+    ("GET", "/api/jobs"), ("GET", "/api/jobs/1"), ("GET", "/api/jobs/1/events"), ("GET", "/api/settings"),
+    ("PATCH", "/api/settings"), ("GET", "/api/accounts"), ("GET", "/api/engine"),
+]
+
+
+@pytest.mark.parametrize(("method", "path"), PROTECTED)
+def test_every_api_route_needs_login(served: Served, method: str, path: str) -> None:
+    r = served.client().request(method, path)
+    assert r.status_code == 401
+    assert r.json() == {"detail": "login required"}
+
+
+def test_the_openapi_schema_documents_every_api_route(served: Served) -> None:
+    paths = served.client().get("/openapi.json").json()["paths"]
+    for method, path in PROTECTED:
+        templated = path.replace("/1", "/{email_id}" if "emails" in path else "/{run_id}")
+        assert method.lower() in paths[templated], (method, templated)
+
+
+@pytest.mark.parametrize("path", ["/", "/emails/1", "/jobs", "/jobs/1", "/settings", "/system", "/emails/1/body"])
+def test_ui_pages_redirect_to_login(served: Served, path: str) -> None:
+    r = served.client().get(path, follow_redirects=False)
+    assert r.status_code == 303
+    assert r.headers["location"].startswith("/login")
+
+
+def test_wrong_password_and_unknown_user_are_refused(served: Served) -> None:
+    c = served.client()
+    assert c.post("/api/login", json={"username": "alice", "password": "nope"}).status_code == 401
+    assert c.post("/api/login", json={"username": "mallory", "password": PASSWORD}).status_code == 401
+    assert c.post("/api/login", json={"username": "alice"}).status_code == 422
+    assert c.get("/api/emails").status_code == 401
+
+
+def test_session_cookie_is_httponly_samesite_and_holds_no_secret(served: Served) -> None:
+    c = served.client()
+    r = c.post("/api/login", json={"username": "alice", "password": PASSWORD})
+    set_cookie = r.headers["set-cookie"]
+    assert f"{COOKIE_NAME}=" in set_cookie and "HttpOnly" in set_cookie and "SameSite=Lax" in set_cookie
+    value = c.cookies[COOKIE_NAME]
+    assert PASSWORD not in value and "argon2" not in value
+    payload = json.loads(__import__("base64").urlsafe_b64decode(value.split(".")[0] + "=="))
+    assert set(payload) == {"sid", "uid"}
+
+
+def test_tampered_cookie_is_rejected(served: Served) -> None:
+    c, _ = served.login()
+    value = c.cookies[COOKIE_NAME]
+    c.cookies.clear()
+    c.cookies.set(COOKIE_NAME, value[:-2] + ("AA" if not value.endswith("AA") else "BB"))
+    assert c.get("/api/me").status_code == 401
+
+
+def test_logout_ends_the_session(served: Served) -> None:
+    c, h = served.login()
+    assert c.get("/api/me").json()["username"] == "alice"
+    assert c.post("/api/logout", headers=h).status_code == 204
+    assert c.get("/api/me").status_code == 401
+
+
+def test_state_changes_need_the_csrf_token(served: Served) -> None:
+    c, _ = served.login()
+    for method, path in [("POST", "/api/jobs/analyze"), ("PATCH", "/api/settings"), ("POST", "/api/logout"),
+                         ("POST", "/api/jobs/import")]:
+        r = c.request(method, path, json={}, headers={CSRF_HEADER: "forged"})
+        assert r.status_code == 403, (method, path, r.text)
+        assert c.request(method, path, json={}).status_code == 403
+
+
+def test_forms_need_the_csrf_token(served: Served) -> None:
+    c, _ = served.login()
+    assert c.post("/settings", data={"priority_high": "70"}).status_code == 403
+    assert c.post("/jobs/analyze", data={"csrf_token": "forged"}).status_code == 403
+    anon = served.client()
+    assert anon.post("/login", data={"username": "alice", "password": PASSWORD}).status_code == 403
+
+
+def test_login_form_with_csrf_rotates_the_session(served: Served) -> None:
+    c = served.client()
+    page = c.get("/login")
+    token = page.text.split('name="csrf_token" value="')[1].split('"')[0]
+    before = c.cookies[COOKIE_NAME]
+    r = c.post("/login", data={"username": "alice", "password": PASSWORD, "csrf_token": token,
+                               "next": "//evil.example/"}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/"  # no open redirect
+    assert c.cookies[COOKIE_NAME] != before
+    assert c.get("/").status_code == 200
+
+
+# -- emails --------------------------------------------------------------------------------------
+def test_list_is_in_priority_order_with_explanations(served: Served) -> None:
+    c, _ = served.login()
+    page = c.get("/api/emails", params={"per_page": 200}).json()
+    demo_count = sum(1 for line in DEMO_MBOX.read_bytes().splitlines() if line.startswith(b"From "))
+    assert page["total"] == demo_count and page["pending_analysis"] == 0
+    scores = [m["score"] for m in page["items"]]
+    assert scores == sorted(scores, reverse=True)
+    assert all(m["top_reason"] for m in page["items"])
+
+
+def test_pagination(served: Served) -> None:
+    c, _ = served.login()
+    everything = [m["id"] for m in c.get("/api/emails", params={"per_page": 200}).json()["items"]]
+    p1 = c.get("/api/emails", params={"per_page": 10}).json()
+    p2 = c.get("/api/emails", params={"per_page": 10, "page": 2}).json()
+    assert [m["id"] for m in p1["items"] + p2["items"]] == everything[:20]
+    assert p1["pages"] == -(-len(everything) // 10)
+
+
+@pytest.mark.parametrize("field", ["level", "kind", "category", "needs_reply"])
+def test_filters(served: Served, field: str) -> None:
+    c, _ = served.login()
+    everything = c.get("/api/emails", params={"per_page": 200}).json()["items"]
+    for value in {m[field] for m in everything}:
+        got = c.get("/api/emails", params={field: str(value).lower() if isinstance(value, bool) else value,
+                                           "per_page": 200}).json()
+        assert got["total"] == sum(1 for m in everything if m[field] == value)
+        assert all(m[field] == value for m in got["items"])
+
+
+def test_sort_by_date(served: Served) -> None:
+    c, _ = served.login()
+    items = c.get("/api/emails", params={"sort": "date", "per_page": 200}).json()["items"]
+    dates = [m["date"] for m in items]
+    assert dates == sorted(dates, reverse=True)
+
+
+def test_search_finds_words_in_subject_and_text(served: Served) -> None:
+    c, _ = served.login()
+    found = c.get("/api/emails", params={"q": "migration"}).json()["items"]
+    assert found and all("migration" in (m["subject"] + c.get(f"/api/emails/{m['id']}").json()["text"]).lower()
+                          for m in found)
+    assert c.get("/api/emails", params={"q": "zzqxnotaword"}).json()["total"] == 0
+
+
+@pytest.mark.parametrize("params", [
+    {"level": "URGENT"}, {"kind": "spam"}, {"sort": "random"}, {"page": 0}, {"per_page": 0},
+    {"per_page": 1000}, {"needs_reply": "maybe"}, {"q": "x" * 300},
+])
+def test_bad_list_parameters_are_422(served: Served, params: dict[str, Any]) -> None:
+    c, _ = served.login()
+    r = c.get("/api/emails", params=params)
+    assert r.status_code == 422
+    assert r.json()["detail"][0]["loc"][-1] == next(iter(params))
+
+
+def test_one_email_with_analysis_and_explanation(served: Served) -> None:
+    c, _ = served.login()
+    top = c.get("/api/emails", params={"per_page": 1}).json()["items"][0]
+    e = c.get(f"/api/emails/{top['id']}").json()
+    assert e["subject"] == top["subject"]
+    assert e["priority"]["score"] == top["score"] and e["priority"]["level"] == top["level"]
+    total = sum(f["points"] for f in e["priority"]["factors"])
+    assert min(100, max(0, total)) == pytest.approx(top["score"], abs=1)  # the score is clamped 0..100
+    assert e["analysis"]["text"] and isinstance(e["analysis"]["entities"], list)
+    assert c.get("/api/emails/999999").status_code == 404
+    assert c.get("/api/emails/abc").status_code == 422
+
+
+def test_hostile_html_body_is_sanitised_and_locked_down(served: Served) -> None:
+    c, _ = served.login()
+    hostile = c.get("/api/emails", params={"q": "statement", "per_page": 200}).json()["items"]
+    email_id = next(m["id"] for m in hostile if m["subject"] == "Your account statement")
+    r = c.get(f"/emails/{email_id}/body")
+    csp = r.headers["content-security-policy"]
+    assert "default-src 'none'" in csp and "sandbox" in csp and "img-src data:" in csp and "https:" not in csp
+    body = r.text.lower().split("<body>", 1)[1]
+    for bad in ("<script", "onerror", "onload", "javascript:", "data:text/html", "<form", "<style", "<link",
+                "<meta", "<base", "position:fixed", "url(", "tracker.example.net"):
+        assert bad not in body, bad
+    page = c.get(f"/emails/{email_id}").text
+    sandbox = page.split('sandbox="')[1].split('"')[0].split()
+    assert "allow-scripts" not in sandbox and "allow-same-origin" not in sandbox
+    allowed = c.get(f"/emails/{email_id}/body", params={"images": 1})
+    assert "img-src data: https: http:" in allowed.headers["content-security-policy"]
+    assert "tracker.example.net/pixel.gif" in allowed.text
+    assert "<script" not in allowed.text.lower().split("<body>", 1)[1]
+
+
+# -- jobs and SSE --------------------------------------------------------------------------------
+def test_import_by_path_and_job_status(served: Served) -> None:
+    c, h = served.login()
+    source = cpython_email_dir() / "msg_02.txt"
+    r = c.post("/api/jobs/import", json={"path": str(source), "account": "api-path"}, headers=h)
+    assert r.status_code == 202
+    job = _wait_job(c, r.json()["run_id"])
+    assert job["kind"] == "import" and job["status"] == "done"
+    assert job["summary"]["imported"] == 1 and job["percent"] == 100.0
+    assert any(j["id"] == job["id"] for j in c.get("/api/jobs").json())
+    accounts = {a["name"]: a for a in c.get("/api/accounts").json()}
+    assert accounts["api-path"]["emails"] == 1 and accounts["demo"]["emails"] >= 41
+
+
+def test_import_bad_input(served: Served, tmp_path: Path) -> None:
+    c, h = served.login()
+    assert c.post("/api/jobs/import", json={"path": str(tmp_path / "missing.mbox")}, headers=h).status_code == 400
+    assert c.post("/api/jobs/import", json={"account": "x"}, headers=h).status_code == 422
+    assert c.post("/api/jobs/import", json={"path": ""}, headers=h).status_code == 422
+    empty = c.post("/api/jobs/import/upload", files={"file": ("empty.eml", b"")}, headers=h)
+    assert empty.status_code == 400
+    assert c.post("/api/jobs/import/upload", headers=h).status_code == 422
+    assert c.get("/api/jobs/999999").status_code == 404
+    assert c.get("/api/jobs", params={"limit": 0}).status_code == 422
+
+
+def test_upload_import_then_analyse_it(served: Served) -> None:
+    c, h = served.login()
+    raw = (cpython_email_dir() / "msg_01.txt").read_bytes()
+    r = c.post("/api/jobs/import/upload", params={"account": "uploads"}, files={"file": ("m.eml", raw)}, headers=h)
+    assert r.status_code == 202
+    assert _wait_job(c, r.json()["run_id"])["summary"]["imported"] == 1
+    assert c.get("/api/emails").json()["pending_analysis"] >= 1
+    r = c.post("/api/jobs/analyze", headers=h)
+    assert r.status_code == 202
+    job = _wait_job(c, r.json()["run_id"], timeout=240)
+    assert job["kind"] == "analyze" and job["status"] == "done" and job["done"] >= 1
+    assert c.get("/api/emails").json()["pending_analysis"] == 0
+    assert not list((served.settings.data_dir / "uploads").iterdir())  # temp upload removed
+
+
+def _sse(c: TestClient, url: str, headers: dict[str, str] | None = None) -> list[dict[str, str]]:
+    events, current = [], {}
+    with c.stream("GET", url, headers=headers or {}) as r:
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
+        for line in r.iter_lines():
+            if not line:
+                if "event" in current or "data" in current:
+                    events.append(current)
+                current = {}
+                continue
+            key, _, value = line.partition(":")
+            current[key] = value.strip()
+    return events
+
+
+def test_sse_streams_progress_and_resumes_after_last_event_id(served: Served) -> None:
+    c, h = served.login()
+    run_id = c.post("/api/jobs/analyze", headers=h).json()["run_id"]  # nothing pending: quick run
+    _wait_job(c, run_id)
+    r = c.post("/api/jobs/import", json={"path": str(cpython_email_dir() / "msg_03.txt"), "account": "sse"},
+               headers=h)
+    run_id = r.json()["run_id"]
+    _wait_job(c, run_id)
+    first = _sse(c, f"/api/jobs/{run_id}/events")
+    with_ids = [e for e in first if "id" in e]
+    assert with_ids and with_ids[-1]["event"] == "finished"
+    status = json.loads(next(e for e in first if e["event"] == "status")["data"])
+    assert status["status"] == "done" and status["percent"] == 100.0
+    assert first[-1]["event"] == "end"
+    # Resume after the first event: only later events come again.
+    resumed = _sse(c, f"/api/jobs/{run_id}/events", {"Last-Event-ID": with_ids[0]["id"]})
+    assert [e["id"] for e in resumed if "id" in e] == [e["id"] for e in with_ids[1:]]
+    everything_seen = _sse(c, f"/api/jobs/{run_id}/events", {"Last-Event-ID": with_ids[-1]["id"]})
+    assert [e for e in everything_seen if "id" in e] == []
+    assert c.get(f"/api/jobs/{run_id}/events", headers={"Last-Event-ID": "abc"}).status_code == 400
+    assert c.get("/api/jobs/999999/events").status_code == 404
+
+
+def test_analysis_run_events_are_per_email(served: Served) -> None:
+    c, h = served.login()
+    c.post("/api/jobs/import", json={"path": str(cpython_email_dir() / "msg_04.txt"), "account": "sse2"}, headers=h)
+    time.sleep(0.5)
+    run_id = c.post("/api/jobs/analyze", headers=h).json()["run_id"]
+    events = _sse(c, f"/api/jobs/{run_id}/events")
+    types = [e["event"] for e in events if "id" in e]
+    assert types[0] == "run_start" and types[-1] == "run_end"
+    done = [json.loads(e["data"]) for e in events if e.get("event") == "email_done"]
+    assert len(done) == json.loads(events[-1]["data"])["done"] >= 1
+    assert all({"email_id", "done", "total", "rate"} <= set(d) for d in done)
+
+
+# -- settings ------------------------------------------------------------------------------------
+def test_settings_read_and_change(bare: Served) -> None:
+    c, h = bare.login()
+    s = c.get("/api/settings").json()
+    assert s["vip_senders"] == ["priya.shah@example.com"] and s["nlp_mode"] == "pool"
+    r = c.patch("/api/settings", json={"priority_high": 70, "batch_size": 8, "memory_budget": "1.5G",
+                                       "vip_senders": ["Boss@Example.com"]}, headers=h)
+    assert r.status_code == 200, r.text
+    got = c.get("/api/settings").json()
+    assert got["priority_high"] == 70 and got["batch_size"] == 8
+    assert got["memory_budget"] == int(1.5 * 2**30) and got["vip_senders"] == ["boss@example.com"]
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    ({"own_addresses": ["not an address"]}, "own_addresses"),
+    ({"vip_senders": "a@b.com"}, "vip_senders"),
+    ({"priority_high": 101}, "priority_high"),
+    ({"priority_medium": -1}, "priority_medium"),
+    ({"batch_size": 0}, "batch_size"),
+    ({"nlp_mode": "gpu"}, "nlp_mode"),
+    ({"memory_budget": "10M"}, "memory_budget"),
+    ({"memory_budget": "lots"}, "memory_budget"),
+    ({"spacy_model": "xx_not_installed"}, "spacy_model"),
+    ({"workers": 4}, "workers"),
+])
+def test_bad_settings_are_422_with_the_field(bare: Served, body: dict[str, Any], field: str) -> None:
+    c, h = bare.login()
+    r = c.patch("/api/settings", json=body, headers=h)
+    assert r.status_code == 422
+    assert r.json()["detail"][0]["loc"][1] == field
+    assert c.get("/api/settings").json()["batch_size"] == 5  # nothing stored
+
+
+def test_thresholds_must_stay_ordered(bare: Served) -> None:
+    c, h = bare.login()
+    r = c.patch("/api/settings", json={"priority_high": 25}, headers=h)
+    assert r.status_code == 422 and "above MEDIUM" in r.json()["detail"]
+
+
+def test_engine_endpoint_without_engine(bare: Served) -> None:
+    c, h = bare.login()
+    assert c.get("/api/engine").json()["available"] is False
+    assert c.post("/api/jobs/analyze", headers=h).status_code == 503
+
+
+def test_engine_status_and_metrics(served: Served) -> None:
+    c, _ = served.login()
+    e = c.get("/api/engine").json()
+    assert e["available"] and e["status"]["mode"] == "pool"
+    m = e["metrics"]
+    assert m["budget"] > 0 and m["main_rss"] > 0 and m["history"]
+    assert {"timestamp", "main_rss", "workers", "total_pss"} <= set(m["history"][-1])
+
+
+# -- operations, headers, logs -------------------------------------------------------------------
+def test_health_ready_and_metrics_without_login(served: Served) -> None:
+    c = served.client()
+    assert c.get("/healthz").json() == {"status": "ok"}
+    ready = c.get("/readyz")
+    assert ready.status_code == 200 and ready.json()["checks"] == {"database": "ok", "engine": "ok"}
+    c2, _ = served.login()
+    c2.get("/api/emails")
+    text = c.get("/metrics").text
+    for name in ("beacon_main_rss_bytes", "beacon_worker_rss_bytes{", "beacon_memory_budget_bytes",
+                 'beacon_analyses{level="HIGH"}', "beacon_analysis_jobs{", 'beacon_runs{kind="analyze"',
+                 "beacon_engine_queue_depth", "beacon_worker_recycles", "beacon_worker_kills",
+                 "process_resident_memory_bytes", 'beacon_http_request_duration_seconds_count{method="GET",route="/api/emails"'):
+        assert name in text, name
+
+
+def test_security_headers(served: Served) -> None:
+    r = served.client().get("/login")
+    csp = r.headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp and "unsafe-inline" not in csp
+    assert r.headers["x-content-type-options"] == "nosniff" and r.headers["x-frame-options"] == "DENY"
+    assert "http://" not in r.text and "https://" not in r.text  # no CDN
+
+
+def test_requests_are_logged_with_memory_but_without_email_text(served: Served, caplog: pytest.LogCaptureFixture) -> None:
+    c, _ = served.login()
+    top = c.get("/api/emails", params={"per_page": 1}).json()["items"][0]
+    detail = c.get(f"/api/emails/{top['id']}").json()
+    with caplog.at_level(logging.INFO):
+        c.get("/api/emails", params={"q": "migration"})
+        c.get(f"/api/emails/{top['id']}")
+        c.get(f"/emails/{top['id']}")
+    records = [r for r in caplog.records if r.name == "beacon.web.requests"]
+    assert len(records) == 3
+    assert all(r.rss_before > 0 and r.rss_after > 0 and r.duration_ms >= 0 for r in records)
+    # Everything the server logged (the test client's own httpx log lines are not the server's).
+    logged = "\n".join(r.getMessage() for r in caplog.records if r.name.startswith(("beacon", "uvicorn")))
+    assert "migration" not in logged
+    assert detail["subject"] not in logged
+    for sentence in detail["analysis"]["summary"]:
+        assert sentence not in logged
