@@ -19,10 +19,13 @@ from collections.abc import Callable
 from beacon.engine import logs
 from beacon.engine.budget import Budget
 from beacon.engine.launch import WorkerHandle
-from beacon.engine.memory import MemSample, sample
+from beacon.engine.memory import MB, MemSample, sample
 from beacon.engine.metrics import MemoryPoint, MetricsRecorder
 
 log = logging.getLogger("beacon.engine.monitor")
+
+FAST_GROWTH = 200 * MB  # bytes/s: a worker growing faster than this is watched closely
+FAST_INTERVAL = 0.02
 
 
 class MemoryMonitor:
@@ -44,6 +47,9 @@ class MemoryMonitor:
         self.total_pss = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._next_interval = interval
+        self._last: dict[int, tuple[float, int]] = {}  # pid -> (time, uss) of the last sample
+        self._rates: dict[int, float] = {}  # pid -> USS growth in bytes/s (busy workers)
 
     def start(self) -> None:
         self.tick()
@@ -56,7 +62,7 @@ class MemoryMonitor:
             self._thread.join(timeout=5)
 
     def _loop(self) -> None:
-        while not self._stop.wait(self.interval):
+        while not self._stop.wait(self._next_interval):
             try:
                 self.tick()
             except Exception:  # noqa: BLE001 - the watchdog must keep running
@@ -66,6 +72,8 @@ class MemoryMonitor:
         main = sample(os.getpid()) or self.main
         helpers = [s for s in (sample(p) for p in self._helpers()) if s is not None]
         workers = [w for w in self._workers() if w.state != "dead"]
+        now = time.monotonic()
+        rates: dict[int, float] = {}
         for w in workers:
             s = sample(w.pid)
             if s is None:
@@ -73,6 +81,12 @@ class MemoryMonitor:
             w.rss, w.uss, w.pss = s.rss, s.uss, s.pss
             if w.state == "busy":
                 w.batch_peak_uss = max(w.batch_peak_uss, s.uss)
+                t_prev, uss_prev = self._last.get(w.pid, (now, s.uss))
+                if now > t_prev:
+                    rates[w.pid] = max(0.0, (s.uss - uss_prev) / (now - t_prev))
+            self._last[w.pid] = (now, s.uss)
+        self._rates = rates
+        self._last = {pid: v for pid, v in self._last.items() if any(w.pid == pid for w in workers)}
         helpers_pss = sum(h.pss for h in helpers)
         total = main.pss + helpers_pss + sum(w.pss for w in workers)
         self.main, self.helpers_pss, self.total_pss = main, helpers_pss, total
@@ -87,14 +101,24 @@ class MemoryMonitor:
         assert self.budget is not None
         busy = [w for w in workers if w.state == "busy" and w.kill_reason is None]
         hard = self.budget.hard_limit
+        # Judge where each worker will be at the next sample, not only where it is: a worker
+        # allocating at GB/s would otherwise overshoot by a whole interval's growth.
+        ahead = self.interval
+        growth = {w.pid: self._rates.get(w.pid, 0.0) * ahead for w in busy}
         for w in busy:
-            if w.uss > hard and w.kill(reason="hard_limit"):
+            if w.uss + growth[w.pid] > hard and w.kill(reason="hard_limit"):
                 logs.event(log, "worker_kill", logging.WARNING, worker=w.pid, reason="hard_limit",
-                           rss=w.rss, uss=w.uss, limit=hard, total=total)
-        if total > self.budget.kill_threshold:
+                           rss=w.rss, uss=w.uss, limit=hard, total=total,
+                           rate_mb_s=round(self._rates.get(w.pid, 0.0) / MB, 1))
+        projected = total + sum(growth.values())
+        # Near the limit, or with a worker growing fast, look more often.
+        fast = any(r > FAST_GROWTH for r in self._rates.values())
+        near = projected > self.budget.kill_threshold * 0.6
+        self._next_interval = min(self.interval, FAST_INTERVAL) if (fast or near) else self.interval
+        if projected > self.budget.kill_threshold:
             alive = [w for w in busy if w.kill_reason is None]
             if alive:
-                victim = max(alive, key=lambda w: w.uss)
+                victim = max(alive, key=lambda w: w.uss + growth[w.pid])
                 if victim.kill(reason="budget"):
                     logs.event(log, "worker_kill", logging.WARNING, worker=victim.pid, reason="budget",
                                rss=victim.rss, uss=victim.uss, total=total,

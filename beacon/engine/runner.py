@@ -225,6 +225,7 @@ class JobRunner:
         from beacon.store.analyses import save_analysis  # the lead's scorer; spaCy-free
 
         done_before = st.summary.done
+        t0 = time.perf_counter()
         with self.db.session() as s:
             for item, data in zip(items, result.analyses, strict=True):
                 try:
@@ -244,6 +245,8 @@ class JobRunner:
                 rss=result.rss, uss=result.uss), s)
             self._update_run(st, s)
         self.recorder.completed(st.summary.done - done_before)
+        logs.event(log, "results_saved", logging.DEBUG, emails=len(items), worker=result.worker,
+                   analyse_s=result.elapsed, save_s=time.perf_counter() - t0)
         self._progress(st, done_before)
 
     def _failed(self, st: _RunState, items: list[_Item], failure: BatchFailed) -> None:

@@ -36,8 +36,9 @@ def load_analyze(settings: Settings) -> AnalyzeFn:
 
     try:
         pipeline = Pipeline.load(settings)
-    except ModuleNotFoundError as exc:  # TEMPORARY until the request detector is committed
-        if exc.name != "beacon.analysis.requests":
+    except Exception as exc:  # TEMPORARY until the request detector and its model are committed
+        missing = getattr(exc, "name", None) == "beacon.analysis.requests" or type(exc).__name__ == "ArtifactError"
+        if not missing:
             raise
         return _interim_analyze(settings)
 

@@ -1,0 +1,155 @@
+"""Faults with the real model and real processes: poison emails, kill -9, the memory budget,
+and a restart of the main process mid-job. Nothing is lost and nothing is done twice."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import psutil
+from sqlalchemy import select
+
+from beacon.engine.memory import MB
+from beacon.engine.service import EngineService
+from beacon.store.db import Database
+from beacon.store.schema import AnalysisJob, EmailRow, Run
+from test_engine_support import engine_settings, import_corpus, outcome
+
+GOOD = 12
+
+
+def _errors_by_subject(db: Database) -> dict[str, str]:
+    with db.session() as s:
+        rows = s.execute(
+            select(EmailRow.subject, AnalysisJob.last_error)
+            .join(AnalysisJob, AnalysisJob.email_id == EmailRow.id)
+            .where(AnalysisJob.status == "quarantined")
+        ).all()
+    return {subject: error for subject, error in rows}
+
+
+def test_poison_emails_are_quarantined_while_the_rest_finish(sqlite_db: Database, tmp_path: Path) -> None:
+    import_corpus(sqlite_db, tmp_path, GOOD, faults=("hang", "alloc", "exit"))
+    budget = 1200 * MB
+    settings = engine_settings(tmp_path, sqlite_db, test_faults=True, batch_timeout=6.0,
+                               memory_budget=budget, max_attempts=2)
+    with EngineService(settings, sqlite_db) as svc:
+        svc.enqueue_missing()
+        summary = svc.run()
+        metrics = svc.metrics()
+    assert (summary.done, summary.quarantined) == (GOOD, 3)
+    assert outcome(sqlite_db) == {"emails": GOOD + 3, "analyses": GOOD, "analysed": GOOD, "done": GOOD,
+                                  "quarantined": 3, "pending": 0, "running": 0}
+    errors = _errors_by_subject(sqlite_db)
+    assert set(errors) == {"poison hang", "poison alloc", "poison exit"}
+    assert "timeout:" in errors["poison hang"]
+    assert "hard_limit:" in errors["poison alloc"]
+    assert "crashed:" in errors["poison exit"]
+    assert all(e.startswith("quarantined after 2 failed attempt(s) on its own") for e in errors.values())
+    # Each poison email failed twice alone, and perhaps once in a batch (the three poison
+    # emails may share one batch, which only the first fault to strike takes down).
+    assert set(metrics.kills) == {"timeout", "hard_limit", "crashed"}
+    assert all(2 <= k <= 3 for k in metrics.kills.values())
+    # The watchdog acted before the budget was blown, sampling all processes together.
+    assert metrics.peak_total_pss < budget
+
+
+def test_budget_kills_the_biggest_worker_not_the_main_process(sqlite_db: Database, tmp_path: Path) -> None:
+    import_corpus(sqlite_db, tmp_path, 4, faults=("alloc",))
+    budget = 900 * MB
+    # No per-worker limit to speak of: only the budget for all processes together can act.
+    settings = engine_settings(tmp_path, sqlite_db, test_faults=True, memory_budget=budget,
+                               worker_hard_limit=64 * 1024 * MB, max_attempts=1)
+    with EngineService(settings, sqlite_db) as svc:
+        svc.enqueue_missing()
+        summary = svc.run()
+        metrics = svc.metrics()
+    assert (summary.done, summary.quarantined) == (4, 1)
+    assert "budget:" in _errors_by_subject(sqlite_db)["poison alloc"]
+    assert metrics.kills == {"budget": 2}  # in its batch, then alone
+    assert metrics.peak_total_pss < budget
+    assert psutil.Process().is_running()
+
+
+def test_kill_9_of_busy_workers_loses_nothing(sqlite_db: Database, tmp_path: Path) -> None:
+    n = import_corpus(sqlite_db, tmp_path, 40)
+    settings = engine_settings(tmp_path, sqlite_db)
+    killed: list[int] = []
+    with EngineService(settings, sqlite_db) as svc:
+        svc.enqueue_missing()
+        stop = threading.Event()
+
+        def killer() -> None:
+            rng = random.Random(7)
+            while not stop.wait(0.05) and len(killed) < 4:
+                busy = [w.pid for w in svc.metrics().workers if w.state == "busy"]
+                if busy:
+                    pid = rng.choice(busy)
+                    os.kill(pid, signal.SIGKILL)
+                    killed.append(pid)
+                    stop.wait(1.0)
+
+        t = threading.Thread(target=killer)
+        t.start()
+        summary = svc.run()
+        stop.set()
+        t.join()
+        metrics = svc.metrics()
+    assert len(killed) >= 2
+    assert (summary.done, summary.quarantined) == (n, 0)
+    assert outcome(sqlite_db) == {"emails": n, "analyses": n, "analysed": n, "done": n,
+                                  "quarantined": 0, "pending": 0, "running": 0}
+    assert metrics.kills.get("crashed", 0) == len(killed)
+
+
+_RUNNER = textwrap.dedent(
+    """
+    import sys
+    from beacon.settings import Settings
+    from beacon.store.db import Database
+    from beacon.engine.service import EngineService
+    settings = Settings.model_validate_json(sys.stdin.read())
+    svc = EngineService(settings, Database(settings.database_url))
+    svc.enqueue_missing()
+    svc.run()
+    """
+)
+
+
+def test_restart_mid_job_resumes_it(sqlite_db: Database, tmp_path: Path) -> None:
+    n = import_corpus(sqlite_db, tmp_path, 30)
+    settings = engine_settings(tmp_path, sqlite_db)
+    proc = subprocess.Popen([sys.executable, "-c", _RUNNER], stdin=subprocess.PIPE, text=True)
+    assert proc.stdin is not None
+    proc.stdin.write(settings.model_dump_json())
+    proc.stdin.close()
+    deadline = time.monotonic() + 300
+    while outcome(sqlite_db)["done"] < 8:
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.1)
+    children = psutil.Process(proc.pid).children(recursive=True)
+    assert len(children) >= 3  # the zygote and two workers
+    proc.send_signal(signal.SIGKILL)  # the main process dies mid-job
+    proc.wait()
+    before = outcome(sqlite_db)
+    assert before["running"] > 0 and before["done"] < n
+    # Its zygote sees the supervisor gone and takes its workers down with it.
+    gone, alive = psutil.wait_procs(children, timeout=15)
+    assert not alive
+
+    with EngineService(settings, sqlite_db) as svc:
+        assert svc.enqueue_missing() == 0  # the jobs are already there
+        summary = svc.run()
+    assert summary.done == n - before["done"]
+    assert outcome(sqlite_db) == {"emails": n, "analyses": n, "analysed": n, "done": n,
+                                  "quarantined": 0, "pending": 0, "running": 0}
+    with sqlite_db.session() as s:
+        runs = s.execute(select(Run.status).order_by(Run.id)).scalars().all()
+    assert runs == ["interrupted", "done"]
