@@ -1,6 +1,6 @@
 """Feature strings for the request detector, read off an already-parsed spaCy sentence.
 
-Each sentence becomes a few *blocks* of string features (words, normalised words, syntax);
+Each sentence becomes two *blocks* of string features (words, syntax);
 every block is TF-IDF weighted and L2-normalised on its own before a linear model scores it.
 Only the tagger's and parser's output is read (``tag_``, ``dep_``, heads) plus lexical
 attributes, because the analysis pipeline excludes the lemmatizer to save memory: nothing
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 FEATURE_VERSION = "1"
 
 # Block names, in the order the model stores them.
-BLOCKS: tuple[str, ...] = ("word", "norm", "syntax")
+BLOCKS: tuple[str, ...] = ("word", "syntax")
 
 _SUBJECT_DEPS = frozenset({"nsubj", "nsubjpass", "csubj", "csubjpass", "expl"})
 # Children of the root whose word matters, not just their relation ("you" as subject, "not").
@@ -31,13 +31,11 @@ _SECOND_PERSON = frozenset({"you", "your", "yours", "yourself", "yourselves", "u
 _KEPT_PUNCT = frozenset({"?", "!"})
 
 
-def _words(tokens: Iterable[Token], attr: str) -> list[str]:
-    out: list[str] = []
-    for t in tokens:
-        if t.is_space or (t.is_punct and t.text not in _KEPT_PUNCT):
-            continue
-        out.append(getattr(t, attr))
-    return out
+def _words(tokens: Iterable[Token]) -> list[str]:
+    return [
+        t.lower_ for t in tokens
+        if not (t.is_space or (t.is_punct and t.text not in _KEPT_PUNCT))
+    ]
 
 
 def _with_bigrams(items: list[str]) -> list[str]:
@@ -93,7 +91,6 @@ def _syntax(span: Span) -> list[str]:
 def sentence_features(span: Span) -> dict[str, list[str]]:
     """The feature strings of one parsed sentence, by block (see ``BLOCKS``)."""
     return {
-        "word": _with_bigrams(_words(span, "lower_")),
-        "norm": _with_bigrams(_words(span, "norm_")),
+        "word": _with_bigrams(_words(span)),
         "syntax": _syntax(span),
     }

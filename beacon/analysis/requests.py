@@ -1,0 +1,159 @@
+"""Request detector: P(a sentence asks the reader to do something).
+
+A linear model over TF-IDF blocks of word n-grams and parse features (see
+``request_features``), trained on the shared email-intent data by
+``python -m beacon.analysis.train_requests``. The model ships as gzipped JSON (vocabulary,
+idf and coefficient per term) rather than a pickle: it loads without scikit-learn, cannot run
+code, and survives library upgrades. Scoring re-implements sklearn's sublinear TF-IDF + L2
+norm + logistic function in plain Python, which for a ~20-token sentence is a few dozen dict
+look-ups, cheap enough to run on every sentence inside the spaCy workers. The training script
+checks that these scores equal scikit-learn's own before it writes the artifact.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import math
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from beacon.analysis.request_features import BLOCKS, FEATURE_VERSION, sentence_features
+
+if TYPE_CHECKING:
+    from spacy.language import Language
+    from spacy.tokens import Doc, Span
+
+# Part of the analysis pipeline version: bump when the model or its features change.
+DETECTOR_VERSION = f"tfidf-lr-f{FEATURE_VERSION}-1"
+ARTIFACT_FORMAT = "beacon-request-detector"
+ARTIFACT_FORMAT_VERSION = 1
+ARTIFACT_PATH = Path(__file__).parent / "data" / "request_detector.json.gz"
+
+# Annotations the features read; a Doc parsed without them would silently score nonsense.
+_REQUIRED_ANNOTATIONS = ("TAG", "DEP")
+
+# A term's (idf, coefficient); the coefficient already includes the block's weight.
+Term = tuple[float, float]
+
+
+class ArtifactError(ValueError):
+    """The model file is missing, of another format, or built for other feature code."""
+
+
+def _sigmoid(z: float) -> float:
+    if z >= 0:
+        return 1.0 / (1.0 + math.exp(-z))
+    e = math.exp(z)
+    return e / (1.0 + e)
+
+
+def _block_score(features: Iterable[str], terms: Mapping[str, Term]) -> float:
+    """coef . x for one block, x being the L2-normalised sublinear TF-IDF vector of ``features``."""
+    dot = 0.0
+    sq = 0.0
+    for feat, count in Counter(features).items():
+        term = terms.get(feat)
+        if term is None:
+            continue  # out of vocabulary: absent from the vector, as in sklearn
+        x = (1.0 + math.log(count)) * term[0]
+        dot += x * term[1]
+        sq += x * x
+    return dot / math.sqrt(sq) if sq > 0.0 else 0.0
+
+
+@dataclass(frozen=True)
+class RequestDetector:
+    """A trained request detector; immutable, so one instance is safely shared by a worker."""
+
+    intercept: float
+    blocks: Mapping[str, Mapping[str, Term]]
+    threshold: float = 0.5
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+    # -- scoring -------------------------------------------------------------------------------
+    def score_sents(self, sents: Sequence[Span]) -> list[float]:
+        """P(request) for each already-parsed sentence; never re-parses (pass ``doc[:]`` for a Doc)."""
+        checked: set[int] = set()
+        out: list[float] = []
+        for sent in sents:
+            if id(sent.doc) not in checked:
+                _check_annotations(sent.doc)
+                checked.add(id(sent.doc))
+            out.append(self._score(sent))
+        return out
+
+    def score_texts(self, texts: Sequence[str], nlp: Language) -> list[float]:
+        """Convenience for plain strings: parse each text with ``nlp`` and score it as one unit."""
+        return self.score_sents([doc[:] for doc in nlp.pipe(texts)])
+
+    def is_request(self, prob: float) -> bool:
+        return prob >= self.threshold
+
+    def _score(self, span: Span) -> float:
+        feats = sentence_features(span)
+        z = self.intercept + sum(_block_score(feats[b], self.blocks[b]) for b in BLOCKS)
+        return _sigmoid(z)
+
+    # -- persistence ---------------------------------------------------------------------------
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": ARTIFACT_FORMAT,
+            "format_version": ARTIFACT_FORMAT_VERSION,
+            "detector_version": DETECTOR_VERSION,
+            "feature_version": FEATURE_VERSION,
+            "threshold": self.threshold,
+            "intercept": self.intercept,
+            "blocks": {b: {t: list(v) for t, v in sorted(self.blocks[b].items())} for b in BLOCKS},
+            "metadata": dict(self.metadata),
+        }
+
+    def save(self, path: Path = ARTIFACT_PATH) -> None:
+        """Write gzipped JSON, byte-for-byte reproducible (sorted keys, zero gzip mtime)."""
+        raw = json.dumps(self.to_json(), sort_keys=True, separators=(",", ":")).encode("utf-8")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "wb") as fh, gzip.GzipFile(filename="", fileobj=fh, mode="wb", mtime=0, compresslevel=9) as gz:
+            gz.write(raw)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> RequestDetector:
+        expected = {
+            "format": ARTIFACT_FORMAT,
+            "format_version": ARTIFACT_FORMAT_VERSION,
+            "detector_version": DETECTOR_VERSION,
+            "feature_version": FEATURE_VERSION,
+        }
+        for key, want in expected.items():
+            if data.get(key) != want:
+                raise ArtifactError(
+                    f"request model {key}={data.get(key)!r}, code expects {want!r}: "
+                    "retrain with `python -m beacon.analysis.train_requests`"
+                )
+        blocks = {b: {t: (float(v[0]), float(v[1])) for t, v in data["blocks"][b].items()} for b in BLOCKS}
+        return cls(
+            intercept=float(data["intercept"]),
+            blocks=blocks,
+            threshold=float(data["threshold"]),
+            metadata=data.get("metadata", {}),
+        )
+
+    @classmethod
+    def load(cls, path: Path = ARTIFACT_PATH) -> RequestDetector:
+        """Load the shipped model (or another artifact written by ``save``)."""
+        try:
+            with gzip.open(path, "rb") as fh:
+                data = json.loads(fh.read().decode("utf-8"))
+        except FileNotFoundError as exc:
+            raise ArtifactError(f"request model not found at {path}") from exc
+        return cls.from_json(data)
+
+
+def _check_annotations(doc: Doc) -> None:
+    missing = [a for a in _REQUIRED_ANNOTATIONS if not doc.has_annotation(a)]
+    if missing and len(doc):
+        raise ValueError(
+            f"request detector needs a Doc parsed with the tagger and parser; missing {missing}"
+        )
