@@ -1,0 +1,71 @@
+"""Small pure pieces of the web app: highlighting, sizes, sanitiser rules."""
+
+from __future__ import annotations
+
+import pytest
+
+from beacon.web.highlight import Mark, segments
+from beacon.web.runtime_settings import parse_size
+from beacon.web.sanitize import sanitize_email_html
+
+
+def test_overlapping_spans_become_marked_segments() -> None:
+    text = "Please send the report to Priya by Friday."
+    req, person, due = Mark("request", "request"), Mark("entity", "PERSON"), Mark("time", "deadline")
+    segs = segments(text, [(0, len(text), req), (26, 31, person), (35, 41, due)])
+    assert "".join(s.text for s in segs) == text
+    assert [(s.text, s.marks) for s in segs] == [
+        ("Please send the report to ", [req]), ("Priya", [req, person]), (" by ", [req]),
+        ("Friday", [req, due]), (".", [req]),
+    ]
+    assert segs[1].css == "ent-person hl-entity hl-request"
+
+
+def test_text_without_spans_is_one_plain_segment() -> None:
+    (seg,) = segments("hello", [])
+    assert seg.text == "hello" and seg.marks == [] and seg.css == ""
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    (0, 0), ("0", 0), ("512", 512), ("2G", 2 * 2**30), ("1.5GiB", int(1.5 * 2**30)), ("800MiB", 800 * 2**20),
+    ("64 kb", 64 * 1024),
+])
+def test_parse_size(value: object, expected: int) -> None:
+    assert parse_size(value) == expected
+
+
+@pytest.mark.parametrize("value", ["lots", "2X", "", True, "-1G"])
+def test_parse_size_rejects(value: object) -> None:
+    with pytest.raises(ValueError):
+        parse_size(value)
+
+
+def test_remote_images_are_counted_and_blocked_until_allowed() -> None:
+    html = '<p>hi</p><img src="https://t.example/p.gif"><img src="//t.example/q.gif"><img src="data:image/png;base64,AAAA">'
+    blocked = sanitize_email_html(html)
+    assert blocked.remote_images == 2 and "t.example" not in blocked.html and "data:image/png" in blocked.html
+    allowed = sanitize_email_html(html, allow_remote_images=True)
+    assert "https://t.example/p.gif" in allowed.html
+
+
+def test_cid_images_are_inlined_from_attachments() -> None:
+    html = '<img src="cid:logo@x" alt="logo"><img src="cid:other@x">'
+    safe = sanitize_email_html(html, cid=lambda c: ("image/png", b"\x89PNG") if c == "logo@x" else None)
+    assert 'src="data:image/png;base64,iVBORw=="' in safe.html
+    assert safe.html.count("src=") == 1
+
+
+@pytest.mark.parametrize("attack", [
+    '<a href="javascript:alert(1)">x</a>', '<a href=" JaVaScRiPt:alert(1)">x</a>', '<img src=x onerror=alert(1)>',
+    '<svg onload=alert(1)></svg>', '<div style="background:url(https://t.example/x)">x</div>',
+    '<p style="width: expression(alert(1))">x</p>', '<iframe src="https://t.example"></iframe>',
+    '<object data="https://t.example/x.swf"></object>', '<a href="data:text/html,<script>alert(1)</script>">x</a>',
+    '<form action="https://t.example"><input></form>', '<math><mtext><script>alert(1)</script></mtext></math>',
+    '<table background="https://t.example/bg.png"><tr><td>x</td></tr></table>',
+    '<link rel=stylesheet href="https://t.example/s.css">', '<meta http-equiv=refresh content="0;url=https://t.example">',
+])
+def test_attacks_are_neutralised(attack: str) -> None:
+    out = sanitize_email_html(attack).html.lower()
+    for bad in ("javascript:", "onerror", "onload", "<script", "url(", "expression(", "<iframe", "<object",
+                "data:text", "<form", "<input", "t.example", "<svg", "<link", "<meta"):
+        assert bad not in out, (attack, out)
