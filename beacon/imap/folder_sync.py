@@ -123,6 +123,7 @@ class FolderSync:
         self.cancel = cancel
         self.folder_id = 0
         self.uidvalidity = 0
+        self.has_stale = True  # until checked: link() then looks for stale links to reuse
 
     # -- steps ---------------------------------------------------------------
     def run(self) -> FolderResult:
@@ -194,7 +195,7 @@ class FolderSync:
         uids = sorted(u for u in self.client.search(["UID", f"{last_uid + 1}:*"]) if u > last_uid)
         self.result.pending = len(uids)
         with self.db.session() as s:
-            remap = links.has_stale(s, self.folder_id)
+            self.has_stale = remap = links.has_stale(s, self.folder_id)
         items = [b"RFC822.SIZE", b"FLAGS"]
         if remap:
             items.append(b"BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]")
@@ -257,7 +258,7 @@ class FolderSync:
             # A savepoint: one message the database refuses does not undo the batch.
             with s.begin_nested():
                 res = add_email(s, self.account_id, parsed, raw, source=source)
-                links.link(s, self.folder_id, uid, res.email_id, flags)
+                links.link(s, self.folder_id, uid, res.email_id, flags, may_be_stale=self.has_stale)
         except SQLAlchemyError as exc:
             self.result.failed += 1
             log.error("cannot store IMAP message", extra={"folder": self.name, "uid": uid, "error": repr(exc)})

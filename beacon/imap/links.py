@@ -43,13 +43,21 @@ def get_or_create_folder(s: Session, account_id: int, name: str) -> ImapFolder:
     return folder
 
 
-def link(s: Session, folder_id: int, uid: int, email_id: int, flags: list[str]) -> None:
-    """Record that ``email_id`` is at ``uid``; reuses a stale link to the same email."""
-    stale = s.scalar(
-        select(ImapMessage)
-        .where(ImapMessage.folder_id == folder_id, ImapMessage.email_id == email_id, ImapMessage.uid < 0)
-        .limit(1)
-    )
+def link(
+    s: Session, folder_id: int, uid: int, email_id: int, flags: list[str], *, may_be_stale: bool = True
+) -> None:
+    """Record that ``email_id`` is at ``uid``; reuses a stale link to the same email.
+
+    ``may_be_stale=False`` (the folder has no stale links) skips the lookup: a query per
+    message that would otherwise cost as much as storing it.
+    """
+    stale = None
+    if may_be_stale:
+        stale = s.scalar(
+            select(ImapMessage)
+            .where(ImapMessage.folder_id == folder_id, ImapMessage.email_id == email_id, ImapMessage.uid < 0)
+            .limit(1)
+        )
     if stale is not None:
         stale.uid, stale.flags = uid, flags
     else:

@@ -1,0 +1,109 @@
+"""IMAP sync throughput and memory, against a throwaway local Dovecot (as the tests start it).
+
+    python bench/imap_sync_bench.py [--sizes 500,2000] [--big 4] [--batch 50]
+
+For each size N: a fresh mailbox gets N SpamAssassin messages plus ``--big`` messages of
+~8 MB (a base64 attachment), appended over IMAP; then one full sync into a fresh SQLite
+store is timed while a thread samples this process's RSS. "Memory flat" means the RSS
+growth does not rise with N: batches are bounded by count and bytes and committed as they go.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import os
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import psutil
+from rich.console import Console
+from rich.table import Table
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+
+from imapserver import DovecotServer, add_account, append_messages  # noqa: E402
+
+from beacon.imap.sync import sync_account  # noqa: E402
+from beacon.settings import Settings  # noqa: E402
+from beacon.store.db import Database  # noqa: E402
+from beacon.testing.corpora import spamassassin_dir  # noqa: E402
+
+MB = 1024 * 1024
+
+
+def big_message(i: int, size: int = 8 * MB) -> bytes:
+    payload = base64.encodebytes(os.urandom(size * 3 // 4))
+    return (
+        f"From: bench@example.org\r\nTo: you@example.org\r\nSubject: big {i}\r\n"
+        f"Message-ID: <big-{i}-{time.time_ns()}@bench>\r\nDate: Mon, 1 Jan 2024 10:00:00 +0000\r\n"
+        "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=BB\r\n\r\n"
+        "--BB\r\nContent-Type: text/plain\r\n\r\nSee attachment.\r\n"
+        "--BB\r\nContent-Type: application/octet-stream; name=blob.bin\r\n"
+        "Content-Transfer-Encoding: base64\r\n\r\n"
+    ).encode() + payload + b"\r\n--BB--\r\n"
+
+
+class RssSampler:
+    def __init__(self) -> None:
+        self.proc = psutil.Process()
+        self.start = self.peak = self.proc.memory_info().rss
+        self._stop = threading.Event()
+        self._t = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.02):
+            self.peak = max(self.peak, self.proc.memory_info().rss)
+
+    def __enter__(self) -> RssSampler:
+        self._t.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._t.join()
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", default="500,2000", help="mailbox sizes (corpus messages) to compare")
+    ap.add_argument("--big", type=int, default=4, help="extra ~8 MB messages per mailbox")
+    ap.add_argument("--batch", type=int, default=50, help="imap_batch_size")
+    args = ap.parse_args()
+    console = Console()
+    files = sorted(spamassassin_dir().rglob("*.txt"))
+    table = Table(title=f"IMAP sync (batch {args.batch} messages / 16 MB)")
+    for col in ("messages", "MB", "seconds", "msgs/s", "MB/s", "RSS start MB", "RSS peak growth MB"):
+        table.add_column(col, justify="right")
+    with DovecotServer() as server:
+        for n in (int(x) for x in args.sizes.split(",")):
+            user = server.add_user()
+            raws = [f.read_bytes() for f in files[:n]] + [big_message(i) for i in range(args.big)]
+            append_messages(server, user, raws)
+            size = sum(len(r) for r in raws)
+            del raws
+            with tempfile.TemporaryDirectory() as tmp:
+                db = Database(f"sqlite:///{tmp}/bench.db")
+                db.migrate()
+                settings = Settings(data_dir=Path(tmp), database_url=db.url, imap_ca_file=str(server.cert),
+                                    imap_batch_size=args.batch)
+                add_account(db, settings, server, user)
+                with RssSampler() as rss:
+                    t0 = time.perf_counter()
+                    result = sync_account(db, settings, "work")
+                    elapsed = time.perf_counter() - t0
+                fetched = result.total("fetched")
+                db.dispose()
+            table.add_row(
+                str(fetched), f"{size / MB:.0f}", f"{elapsed:.1f}", f"{fetched / elapsed:.0f}",
+                f"{size / MB / elapsed:.1f}", f"{rss.start / MB:.0f}", f"{(rss.peak - rss.start) / MB:.0f}",
+            )
+    console.print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
