@@ -201,3 +201,29 @@ def test_hostile_html_cannot_run_script_or_load_remote(logged_in: Page, watch: W
     assert watch.dialogs == []
     assert watch.remote_requests, "allowing images should have requested the remote image"
     assert all(re.search(r"\.(gif|png|jpe?g)(\?|$)", u) for u in watch.remote_requests), watch.remote_requests
+
+
+def test_settings_form_validates_and_saves(logged_in: Page) -> None:
+    page = logged_in
+    page.goto(_base(page) + "/settings")
+    vip = page.locator("textarea[name=vip_senders]")
+    expect(vip).to_have_value("priya.shah@example.com")
+    vip.fill("priya.shah@example.com\nnot-an-address")
+    page.fill("input[name=memory_budget]", "10M")
+    page.click("#settings-form button[type=submit]")
+    expect(page.locator(".field-error")).to_have_count(2)
+    expect(page.locator(".field-error").first).to_contain_text("not-an-address")
+    shot(page, "10-settings-errors")
+    assert api(page, "/api/settings")["vip_senders"] == ["priya.shah@example.com"]
+
+    vip.fill("priya.shah@example.com\nsam.whitfield@example.com")
+    page.fill("input[name=memory_budget]", "1.5G")
+    page.click("#settings-form button[type=submit]")
+    expect(page.locator(".alert.ok")).to_contain_text("saved")
+    saved = api(page, "/api/settings")
+    assert saved["vip_senders"] == ["priya.shah@example.com", "sam.whitfield@example.com"]
+    assert saved["memory_budget"] == int(1.5 * 2**30)
+    shot(page, "11-settings-saved")
+    page.goto(_base(page) + "/jobs")
+    expect(page.locator("#accounts")).to_contain_text("demo")
+    shot(page, "12-accounts-imports")
