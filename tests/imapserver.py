@@ -471,7 +471,7 @@ def links(db: Database, folder: str = "INBOX") -> dict[int, str]:
             select(ImapMessage.uid, EmailRow.message_id)
             .join(EmailRow, EmailRow.id == ImapMessage.email_id)
             .join(ImapFolder, ImapFolder.id == ImapMessage.folder_id)
-            .where(ImapFolder.name == folder)
+            .where(ImapFolder.name == folder, ImapMessage.uid > 0)
         ).all()
     return dict(rows)
 

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from beacon.imap.errors import ImapAuthError, ImapNetworkError
 from beacon.imap.sync import sync_account
 from beacon.store.db import Database
-from beacon.store.schema import Account, EmailRow, Run
+from beacon.store.schema import Account, EmailRow, ImapMessage, Run
 from imapserver import (  # noqa: F401 - dovecot is a fixture
     ACCOUNT,
     BodyCounter,
@@ -167,3 +167,47 @@ def test_refused_connection_gives_up_after_retries(
         sync_account(sqlite_db, settings, ACCOUNT, sleep=sleeps.append)
     assert sleeps == [0.01, 0.02, 0.04]
     assert "cannot connect" in (account_row(sqlite_db).last_error or "")
+
+
+def test_uidvalidity_resync_cut_half_way_resumes(
+    sqlite_db: Database, dovecot: DovecotServer, tmp_path: Path
+) -> None:
+    """A folder recreated (new UIDVALIDITY, renumbered, one gone, ten new), and the resync's
+    body fetch cut: the half-done resync is kept in the store and finished next time."""
+    user = dovecot.add_user()
+    msgs = corpus(18, offset=40)
+    old, new = msgs[:8], msgs[8:]
+    append_messages(dovecot, user, old, folder="Archive")
+    settings = make_settings(tmp_path, sqlite_db, dovecot, imap_batch_size=3, imap_retries=0)
+    counter = BodyCounter(dovecot, user)
+    counter.delta(1)
+    with FaultyProxy(dovecot.port) as proxy:
+        add_account(sqlite_db, settings, dovecot, user, security="none", port=proxy.port, folders=("Archive",))
+        sync_account(sqlite_db, settings, ACCOUNT)
+        counter.delta(1)
+        with dovecot.client(user) as c:
+            c.delete_folder("Archive")
+        renumbered = list(reversed(old[1:])) + new
+        uids = append_messages(dovecot, user, renumbered, folder="Archive")
+        counter.delta(1)
+
+        proxy.arm(after_bytes=sum(len(m) for m in new[:4]))
+        with pytest.raises(ImapNetworkError):
+            sync_account(sqlite_db, settings, ACCOUNT)
+        done = links(sqlite_db, "Archive")
+        stored_new = len(done) - 7
+        assert 0 < stored_new < 10 and stored_new % 3 == 0
+        assert done == {u: message_id(m) for u, m in zip(uids[: 7 + stored_new], renumbered)}
+        with sqlite_db.session() as s:  # the gone message is not declared gone before the pass ends
+            assert not s.scalar(select(EmailRow.deleted).where(EmailRow.message_id == message_id(old[0])))
+            assert s.scalar(select(func.count(ImapMessage.id)).where(ImapMessage.uid < 0)) == 1
+        counter.delta(1)
+
+        result = sync_account(sqlite_db, settings, ACCOUNT)
+    assert (result.total("remapped"), result.total("new"), result.total("deleted")) == (0, 10 - stored_new, 1)
+    assert counter.delta(1) == 10 - stored_new
+    assert links(sqlite_db, "Archive") == {u: message_id(m) for u, m in zip(uids, renumbered)}
+    assert distinct_emails(sqlite_db) == (18, 18)
+    with sqlite_db.session() as s:
+        gone = set(s.scalars(select(EmailRow.message_id).where(EmailRow.deleted.is_(True))))
+    assert gone == {message_id(old[0])}
