@@ -229,3 +229,20 @@ def test_raw_bytes_hash_matches_server(sqlite_db: Database, dovecot: DovecotServ
         hashes = set(s.scalars(select(EmailRow.content_hash)))
     assert hashes == {hashlib.sha256(b[b"BODY[]"]).hexdigest() for b in bodies.values()}
 
+
+
+def test_one_sync_per_account_at_a_time(sqlite_db: Database, dovecot: DovecotServer, tmp_path: Path) -> None:
+    from beacon.imap.lock import SyncBusy, account_lock
+
+    user = dovecot.add_user()
+    append_messages(dovecot, user, corpus(2, offset=64))
+    settings = make_settings(tmp_path, sqlite_db, dovecot)
+    add_account(sqlite_db, settings, dovecot, user)
+    with sqlite_db.session() as s:
+        account_id = s.scalar(select(Account.id).where(Account.name == ACCOUNT))
+    assert account_id is not None
+    with account_lock(settings, account_id, ACCOUNT):  # e.g. `beacon serve` syncing right now
+        with pytest.raises(SyncBusy, match="already being synced"):
+            sync_account(sqlite_db, settings, ACCOUNT)
+    assert email_count(sqlite_db) == 0
+    assert sync_account(sqlite_db, settings, ACCOUNT).total("new") == 2

@@ -15,6 +15,7 @@ from beacon.crypto import PasswordCipher
 from beacon.imap.accounts import imap_accounts
 from beacon.imap.errors import ImapError
 from beacon.imap.folder_sync import SyncCancelled
+from beacon.imap.lock import SyncBusy
 from beacon.imap.sync import NewMailFn, SyncResult, sync_account
 from beacon.settings import Settings
 from beacon.store.db import Database
@@ -93,6 +94,8 @@ class SyncScheduler:
                 )
             except SyncCancelled:
                 break
+            except SyncBusy:  # `beacon sync` is on it right now; the next pass catches up
+                log.info("account busy; skipped this pass", extra={"account": name})
             except ImapError as exc:  # recorded on the account by sync_account
                 log.warning("background sync failed", extra={"account": name, "error": str(exc)})
             except Exception:  # noqa: BLE001 - a bug in one account's sync must not kill the thread

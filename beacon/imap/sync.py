@@ -22,6 +22,7 @@ from beacon.imap.accounts import endpoint_for
 from beacon.imap.connection import NETWORK_ERRORS, session
 from beacon.imap.errors import ImapError, ImapNetworkError
 from beacon.imap.folder_sync import FolderError, FolderResult, FolderSync, SyncCancelled
+from beacon.imap.lock import account_lock
 from beacon.imap.runlog import SyncRunLog
 from beacon.settings import Settings
 from beacon.store.db import Database
@@ -75,7 +76,30 @@ def sync_account(
     cancel: threading.Event | None = None,
 ) -> SyncResult:
     """Sync the named IMAP account. Raises ImapAuthError / ImapConfigError at once,
-    ImapNetworkError after ``settings.imap_retries`` reconnects without progress."""
+    ImapNetworkError after ``settings.imap_retries`` reconnects without progress,
+    SyncBusy when another process is syncing the account."""
+    with db.session() as s:
+        account_id = s.scalar(select(Account.id).where(Account.name == account))
+    if account_id is None:
+        raise ImapError(f"no account named {account!r}")
+    with account_lock(settings, account_id, account):
+        return _sync_locked(
+            db, settings, account, cipher=cipher, on_progress=on_progress,
+            on_new_mail=on_new_mail, sleep=sleep, cancel=cancel,
+        )
+
+
+def _sync_locked(
+    db: Database,
+    settings: Settings,
+    account: str,
+    *,
+    cipher: PasswordCipher | None,
+    on_progress: ProgressFn | None,
+    on_new_mail: NewMailFn | None,
+    sleep: Callable[[float], None],
+    cancel: threading.Event | None,
+) -> SyncResult:
     cipher = cipher or PasswordCipher.from_settings(settings)
     with db.session() as s:
         acc = s.scalar(select(Account).where(Account.name == account))
