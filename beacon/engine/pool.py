@@ -85,6 +85,10 @@ class PoolExecutor:
         ]
         for t in self._threads:
             t.start()
+        if self.prestart:  # return with warm workers, so the first batches do not wait
+            deadline = time.monotonic() + 120
+            while any(w is None for w in self._workers) and time.monotonic() < deadline:
+                time.sleep(0.01)
         logs.event(log, "engine_start", mode=self.mode, start=self.starter.name, slots=self.slots,
                    budget=self.budget.total, budget_source=self.budget.source,
                    main_rss=self.monitor.main.rss)

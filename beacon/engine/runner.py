@@ -195,6 +195,7 @@ class JobRunner:
             for c, err in invalid:
                 jobs.quarantine(s, c.job_id, self.owner, err)
                 self._quarantined(st, s, c.job_id, c.email_id, err)
+            self._flush_events(st, s)
         return len(claimed)
 
     def _next_batch(self, st: _RunState) -> list[_Item]:
@@ -244,6 +245,7 @@ class JobRunner:
                 st, worker=result.worker, emails=len(items), elapsed=round(result.elapsed, 3),
                 rss=result.rss, uss=result.uss), s)
             self._update_run(st, s)
+            self._flush_events(st, s)
         self.recorder.completed(st.summary.done - done_before)
         logs.event(log, "results_saved", logging.DEBUG, emails=len(items), worker=result.worker,
                    analyse_s=result.elapsed, save_s=time.perf_counter() - t0)
@@ -280,6 +282,7 @@ class JobRunner:
                     self._emit(st, "email_retry", self._counts(
                         st, email_id=item.email_id, job_id=item.job_id, reason=failure.reason, alone=True), s)
             self._update_run(st, s)
+            self._flush_events(st, s)
 
     def _quarantined(self, st: _RunState, s: Any, job_id: int, email_id: int, error: str) -> None:
         st.summary.quarantined += 1
@@ -294,15 +297,24 @@ class JobRunner:
                 "total": st.summary.total, "rate": round(st.summary.done / elapsed, 2), **extra}
 
     def _emit(self, st: _RunState, type_: str, data: dict[str, Any], s: Any = None) -> None:
+        """Record an event; written and announced (with its id) when the transaction flushes."""
         if s is None:
             with self.db.session() as own:
                 self._emit(st, type_, data, own)
+                self._flush_events(st, own)
             return
         ev = RunEvent(run_id=st.run_id, type=type_, data=data)
         s.add(ev)
-        s.flush()
+        st.unflushed.append(ev)
+
+    def _flush_events(self, st: _RunState, s: Any) -> None:
+        if not st.unflushed:
+            return
+        s.flush()  # one round trip for the whole batch's events; assigns their ids
+        events, st.unflushed = st.unflushed, []
         if st.on_event is not None:
-            st.on_event(RunEventData(type_, data, ev.id))
+            for ev in events:
+                st.on_event(RunEventData(ev.type, ev.data, ev.id))
 
     def _drain_engine_events(self, st: _RunState) -> None:
         pending: list[tuple[str, dict[str, Any]]] = []
@@ -315,6 +327,7 @@ class JobRunner:
             with self.db.session() as s:
                 for kind, data in pending:
                     self._emit(st, kind, data, s)
+                self._flush_events(st, s)
 
     def _update_run(self, st: _RunState, s: Any) -> None:
         run = s.get(Run, st.run_id)
@@ -357,6 +370,7 @@ class JobRunner:
                 }
             self._emit(st, "run_end", {**self._counts(st), "status": summary.status,
                                        "error": summary.error}, s)
+            self._flush_events(st, s)
         before = memory.rss()
         collected = gc.collect()
         memory.malloc_trim()
@@ -378,6 +392,7 @@ class _RunState:
         self.in_flight: dict[Future[BatchResult], list[_Item]] = {}
         self.solo: set[int] = set()
         self.solo_failures: Counter[int] = Counter()
+        self.unflushed: list[RunEvent] = []
         self.engine_events: queue.SimpleQueue[tuple[str, dict[str, Any]]] = queue.SimpleQueue()
 
     def engine_event(self, kind: str, data: dict[str, Any]) -> None:

@@ -1,0 +1,343 @@
+"""Engine benchmark: the three modes against ``nlp.pipe(n_process=2)``, memory over a long run,
+and kill -9 chaos. One command runs everything and prints the tables::
+
+    python bench/engine.py                      # throughput + long run + chaos
+    python bench/engine.py throughput --emails 400
+    python bench/engine.py long --analyses 20000 --budget-mb 1024
+    python bench/engine.py chaos --emails 2000 --every 3
+
+Corpus: the SpamAssassin public corpus (``beacon.testing.corpora``), parsed by
+``beacon.parse.parse_message``. Each throughput row runs in its own fresh process, so no mode
+inherits another's memory or its imported spaCy; a sampler thread in that process adds up the
+RSS and PSS of it and all its descendants every 100 ms (peak total memory).
+The long and chaos runs drive ``EngineService`` over a real SQLite store (jobs, analyses, events),
+as ``beacon analyze`` does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+MB = 1024 * 1024
+HERE = Path(__file__).resolve()
+
+# name -> settings overrides; "reference" is nlp.pipe(n_process=2), not an engine mode.
+MODES: dict[str, dict[str, Any]] = {
+    "reference": {},
+    "inprocess": {"nlp_mode": "inprocess"},
+    "oneshot": {"nlp_mode": "oneshot"},
+    "pool": {"nlp_mode": "pool"},
+    "pool-spawn": {"nlp_mode": "pool", "pool_start": "spawn"},
+    "pool-glibc-default": {"nlp_mode": "pool", "malloc_arena_max": 0},
+}
+
+
+# --- helpers ------------------------------------------------------------------------------------
+class TreeSampler:
+    """Peak of (RSS, PSS) summed over this process and all its descendants."""
+
+    def __init__(self, interval: float = 0.1) -> None:
+        self.interval = interval
+        self.peak_rss = 0
+        self.peak_pss = 0
+        self._stop = threading.Event()
+        self._t = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> TreeSampler:
+        self._t.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._t.join()
+
+    def sample(self) -> tuple[int, int]:
+        me = psutil.Process()
+        rss = pss = 0
+        for p in [me, *me.children(recursive=True)]:
+            try:
+                m = p.memory_full_info()
+            except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+                continue
+            rss += m.rss
+            pss += m.pss
+        return rss, pss
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            rss, pss = self.sample()
+            self.peak_rss, self.peak_pss = max(self.peak_rss, rss), max(self.peak_pss, pss)
+
+
+def rss_mb(pid: int | None = None) -> float:
+    return psutil.Process(pid or os.getpid()).memory_info().rss / MB
+
+
+def load_corpus(n: int | None) -> list[dict[str, Any]]:
+    from beacon.parse import parse_message
+    from beacon.testing.corpora import iter_files, spamassassin_dir
+
+    files = list(iter_files(spamassassin_dir(), "*.txt"))
+    files = files if n is None else random.Random(1).sample(files, min(n, len(files)))
+    return [parse_message(p.read_bytes()).email.model_dump(mode="json", by_alias=True) for p in files]
+
+
+def settings_for(overrides: dict[str, Any], workdir: Path, **extra: Any):  # type: ignore[no-untyped-def]
+    from beacon.settings import Settings
+
+    return Settings(data_dir=workdir, database_url=f"sqlite:///{workdir / 'bench.db'}",
+                    **{**overrides, **extra})
+
+
+# --- one throughput row (runs in a fresh child process) ------------------------------------------
+def child_mode(name: str, corpus_path: str, batch: int) -> dict[str, Any]:
+    from beacon.models import Email
+
+    emails_json = json.loads(Path(corpus_path).read_text())
+    emails = [Email.model_validate(e) for e in emails_json]
+    workdir = Path(tempfile.mkdtemp(prefix="beacon-bench-"))
+    settings = settings_for(MODES[name], workdir, batch_size=batch, workers=2)
+    main_start = rss_mb()
+    sampler = TreeSampler().start()
+    row: dict[str, Any] = {"mode": name, "emails": len(emails), "main_rss_start": main_start}
+    if name == "reference":
+        from beacon.analysis.pipeline import Pipeline
+        from beacon.analysis.text import select_text
+
+        t0 = time.perf_counter()
+        nlp = Pipeline.load(settings).nlp
+        texts = [select_text(e, settings.max_text_chars).text for e in emails]
+        row["startup_s"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        n = sum(1 for _ in nlp.pipe(texts, n_process=2, batch_size=batch))
+        elapsed = time.perf_counter() - t0
+        assert n == len(emails)
+        row.update(recycles={}, kills={})
+    else:
+        from beacon.engine.analyzer import EngineAnalyzer
+
+        t0 = time.perf_counter()
+        analyzer = EngineAnalyzer(settings)
+        row["startup_s"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        out = analyzer.analyze(emails)
+        elapsed = time.perf_counter() - t0
+        assert len(out) == len(emails)
+        m = analyzer.engine.metrics()
+        row.update(recycles=m.recycles, kills=m.kills,
+                   worker_start_s=[round(w.start_s, 3) for w in m.workers],
+                   worker_uss=[round(w.uss / MB, 1) for w in m.workers],
+                   spacy_in_main="spacy" in sys.modules)
+        analyzer.close()
+    sampler.stop()
+    row.update(elapsed=elapsed, rate=len(emails) / elapsed, main_rss_end=rss_mb(),
+               peak_total_rss=sampler.peak_rss / MB, peak_total_pss=sampler.peak_pss / MB)
+    shutil.rmtree(workdir, ignore_errors=True)
+    return row
+
+
+def run_throughput(n: int, batch: int, modes: list[str]) -> list[dict[str, Any]]:
+    corpus = load_corpus(n)
+    chars = sum(len(e.get("new_text") or e.get("text") or "") for e in corpus)
+    print(f"\n## Throughput: {len(corpus)} SpamAssassin emails (~{chars // 1000}k chars of text), "
+          f"batch {batch}, 2 workers, {os.cpu_count()} CPUs", flush=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "corpus.json"
+        path.write_text(json.dumps(corpus))
+        rows = []
+        for mode in modes:
+            out = subprocess.run([sys.executable, str(HERE), "_mode", mode, str(path), str(batch)],
+                                 capture_output=True, text=True, check=False)
+            if out.returncode != 0:
+                print(f"{mode}: FAILED\n{out.stderr[-3000:]}", flush=True)
+                continue
+            rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
+            print(f"  {mode}: {rows[-1]['rate']:.1f} emails/s", flush=True)
+    ref = next((r["rate"] for r in rows if r["mode"] == "reference"), None)
+    print("\n| mode | emails/s | × reference | startup s | main RSS start → end MB "
+          "| peak total RSS MB | peak total PSS MB | recycles | kills |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        ratio = f"{r['rate'] / ref:.2f}" if ref else "-"
+        print(f"| {r['mode']} | {r['rate']:.1f} | {ratio} | {r['startup_s']:.2f} "
+              f"| {r['main_rss_start']:.0f} → {r['main_rss_end']:.0f} | {r['peak_total_rss']:.0f} "
+              f"| {r['peak_total_pss']:.0f} | {_counts(r['recycles'])} | {_counts(r['kills'])} |")
+    pool = next((r for r in rows if r["mode"] == "pool"), None)
+    oneshot = next((r for r in rows if r["mode"] == "oneshot"), None)
+    if pool and oneshot:
+        print(f"\npool / oneshot = {pool['rate'] / oneshot['rate']:.1f}×", flush=True)
+    for r in rows:
+        if r.get("worker_start_s"):
+            print(f"{r['mode']}: worker start {r['worker_start_s']} s, worker USS {r['worker_uss']} MB, "
+                  f"spaCy in main: {r['spacy_in_main']}")
+    return rows
+
+
+def _counts(d: dict[str, int]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in sorted(d.items())) or "0"
+
+
+# --- the store-driven runs (long memory run, chaos) ------------------------------------------------
+def _store(workdir: Path, copies: int) -> tuple[Any, int]:
+    """A SQLite store with the SpamAssassin corpus imported ``copies`` times (one account each)."""
+    from beacon.ingest.importer import import_items
+    from beacon.ingest.sources import detect
+    from beacon.store.db import Database
+    from beacon.testing.corpora import spamassassin_dir
+
+    db = Database(f"sqlite:///{workdir / 'bench.db'}")
+    db.migrate()
+    total = 0
+    for i in range(copies):
+        total += import_items(db, detect(spamassassin_dir()).iter_items(), account=f"copy{i}").imported
+    return db, total
+
+
+def _forget(db: Any) -> None:
+    from sqlalchemy import text
+
+    with db.session() as s:
+        s.execute(text("delete from analyses"))
+        s.execute(text("delete from analysis_jobs"))
+
+
+def run_long(analyses: int, budget_mb: int) -> None:
+    from beacon.engine.service import EngineService
+
+    workdir = Path(tempfile.mkdtemp(prefix="beacon-bench-long-"))
+    db, n = _store(workdir, 1)
+    settings = settings_for({"nlp_mode": "pool"}, workdir, memory_budget=budget_mb * MB)
+    print(f"\n## Long run: {analyses} analyses over {n} emails (corpus repeated), pool mode, "
+          f"budget {budget_mb} MB, store: SQLite", flush=True)
+    print("| emails | main RSS MB | workers RSS MB | total PSS MB (all processes) | emails/s |")
+    print("|---|---|---|---|---|")
+    svc = EngineService(settings, db)
+    sampler = TreeSampler().start()
+    done_total = 0
+    next_mark = 0
+    t0 = time.perf_counter()
+    main_start = None
+
+    def on_event(ev: Any) -> None:
+        nonlocal done_total, next_mark
+        if ev.type != "email_done":
+            return
+        done_total += 1
+        if done_total >= next_mark:
+            m = svc.engine.metrics()
+            workers = " / ".join(f"{w.rss / MB:.0f}" for w in m.workers) or "-"
+            print(f"| {done_total} | {rss_mb():.1f} | {workers} | {m.total_pss / MB:.0f} "
+                  f"| {done_total / (time.perf_counter() - t0):.1f} |", flush=True)
+            next_mark += 1000
+
+    svc.start()
+    main_start = rss_mb()
+    passes = 0
+    while done_total < analyses:
+        if passes:
+            _forget(db)
+        svc.enqueue_missing()
+        summary = svc.run(on_event=on_event)
+        passes += 1
+        if summary.status != "done":
+            print(f"run ended {summary.status}: {summary.error}")
+            break
+    m = svc.engine.metrics()
+    svc.stop()
+    sampler.stop()
+    print(f"\nmain RSS: {main_start:.1f} MB after start → {rss_mb():.1f} MB after {done_total} analyses "
+          f"(+{rss_mb() - main_start:.1f} MB); peak total PSS {sampler.peak_pss / MB:.0f} MB, "
+          f"peak total RSS {sampler.peak_rss / MB:.0f} MB (budget {budget_mb} MB; engine's own peak "
+          f"{m.peak_total_pss / MB:.0f} MB); recycles {_counts(m.recycles)}; kills {_counts(m.kills)}; "
+          f"quarantined {m.quarantined}", flush=True)
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+def run_chaos(n: int, every: float) -> None:
+    from sqlalchemy import func, select
+
+    from beacon.engine.service import EngineService
+    from beacon.store.schema import AnalysisJob, AnalysisRow
+
+    workdir = Path(tempfile.mkdtemp(prefix="beacon-bench-chaos-"))
+    db, total = _store(workdir, 1)
+    settings = settings_for({"nlp_mode": "pool"}, workdir)
+    svc = EngineService(settings, db)
+    svc.enqueue_missing()
+    # Keep exactly n jobs: the rest of the corpus is not part of this run.
+    with db.session() as s:
+        keep = select(AnalysisJob.id).order_by(AnalysisJob.id).limit(n).scalar_subquery()
+        s.execute(AnalysisJob.__table__.delete().where(AnalysisJob.id.not_in(keep)))
+    print(f"\n## Chaos: kill -9 of a random busy worker every {every:.0f} s during a {n}-email run", flush=True)
+    stop = threading.Event()
+    killed: list[int] = []
+
+    def killer() -> None:
+        rng = random.Random(3)
+        while not stop.wait(every):
+            busy = [w.pid for w in svc.engine.metrics().workers if w.state == "busy"]
+            if busy:
+                pid = rng.choice(busy)
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                    killed.append(pid)
+                except ProcessLookupError:
+                    pass
+
+    t = threading.Thread(target=killer, daemon=True)
+    svc.start()
+    t.start()
+    summary = svc.run()
+    stop.set()
+    t.join()
+    svc.stop()
+    with db.session() as s:
+        rows = s.scalar(select(func.count(AnalysisRow.id)))
+        distinct = s.scalar(select(func.count(func.distinct(AnalysisRow.email_id))))
+        statuses = dict(s.execute(select(AnalysisJob.status, func.count()).group_by(AnalysisJob.status)).all())
+    print("| jobs | killed workers | done | quarantined | analyses rows | distinct emails | retried | elapsed s |")
+    print("|---|---|---|---|---|---|---|---|")
+    print(f"| {n} | {len(killed)} | {statuses.get('done', 0)} | {statuses.get('quarantined', 0)} | {rows} "
+          f"| {distinct} | {summary.retried} | {summary.elapsed:.0f} |", flush=True)
+    ok = rows == distinct == n == statuses.get("done", 0)
+    print("exactly once: " + ("yes" if ok else "NO"), flush=True)
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "_mode":
+        print(json.dumps(child_mode(sys.argv[2], sys.argv[3], int(sys.argv[4]))))
+        return
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("what", nargs="?", default="all", choices=["all", "throughput", "long", "chaos"])
+    ap.add_argument("--emails", type=int, default=400, help="throughput corpus size (chaos: jobs)")
+    ap.add_argument("--batch", type=int, default=5)
+    ap.add_argument("--modes", default=",".join(MODES))
+    ap.add_argument("--analyses", type=int, default=20_000)
+    ap.add_argument("--budget-mb", type=int, default=1024)
+    ap.add_argument("--every", type=float, default=3.0)
+    args = ap.parse_args()
+    if args.what in ("all", "throughput"):
+        run_throughput(args.emails, args.batch, args.modes.split(","))
+    if args.what in ("all", "chaos"):
+        run_chaos(args.emails if args.what == "chaos" else 2000, args.every)
+    if args.what in ("all", "long"):
+        run_long(args.analyses, args.budget_mb)
+
+
+if __name__ == "__main__":
+    main()
