@@ -54,7 +54,7 @@ def serve_cmd(
         engine=engine,
     )
     url = f"http://{settings.host}:{settings.port}/"
-    c.console.print(f"\n[bold green]Beacon is running at {url}[/bold green]")
+    c.console.print(f"\n[bold green]Beacon is running at {url}[/bold green]", soft_wrap=True)
     if first is not None:
         c.console.print(f"Log in as [bold]{first.username}[/bold] with password [bold]{first.password}[/bold]"
                         + ("" if demo else "  (shown once; change it with `beacon user passwd`)"))
@@ -62,7 +62,8 @@ def serve_cmd(
         c.console.print("Log in with your Beacon user (`beacon user add NAME` makes one).")
     with db.session() as s:
         eff = current_settings(s, settings)
-    c.console.print(f"API docs at {url}docs · metrics at {url}metrics · engine mode {eff.nlp_mode}\n")
+    c.console.print(f"API docs at {url}docs · metrics at {url}metrics · engine mode {eff.nlp_mode}\n",
+                    soft_wrap=True)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=log_level, access_log=False)
 
 
