@@ -456,3 +456,25 @@ def test_requests_are_logged_with_memory_but_without_email_text(served: Served, 
     assert detail["subject"] not in logged
     for sentence in detail["analysis"]["summary"]:
         assert sentence not in logged
+
+
+def _form_token(c: TestClient, path: str) -> str:
+    return c.get(path).text.split('name="csrf_token" value="')[1].split('"')[0]
+
+
+def test_add_imap_account_from_the_ui(bare: Served) -> None:
+    from beacon.store.schema import Account
+
+    c, _ = bare.login()
+    form = {"name": "work", "host": "imap.example.org", "security": "tls", "port": "", "user": "alex",
+            "password": "s3cret-imap-pass", "folders": "INBOX\nArchive", "csrf_token": _form_token(c, "/jobs")}
+    r = c.post("/accounts/imap", data=form, follow_redirects=False)
+    assert r.status_code == 303, r.text
+    with bare.db.session() as s:
+        acc = s.query(Account).filter_by(name="work").one()
+        assert (acc.kind, acc.imap_host, acc.imap_port, acc.folders) == ("imap", "imap.example.org", 993, ["INBOX", "Archive"])
+        assert b"s3cret-imap-pass" not in (acc.password_encrypted or b"")
+    listed = {a["name"]: a for a in c.get("/api/accounts").json()}
+    assert listed["work"]["imap_host"] == "imap.example.org" and "password" not in str(listed["work"])
+    bad = c.post("/accounts/imap", data={**form, "name": "w2", "host": "", "csrf_token": _form_token(c, "/jobs")})
+    assert bad.status_code in (400, 422)
