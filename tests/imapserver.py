@@ -43,14 +43,14 @@ from beacon.store.db import Database
 from beacon.store.schema import EmailRow, ImapFolder, ImapMessage
 from beacon.testing.corpora import spamassassin_dir
 
-MAIL_USER = "nobody"
-USER_POOL = 60  # users written at start; each test takes its own  # owner of the Maildirs: any existing non-root user works
+MAIL_USER = "nobody"  # owner of the Maildirs: any existing non-root user works
+USER_POOL = 60  # users written at start; each test takes its own
 
 # Dovecot's default imap_logout_format logs these per session; tests read them to prove
 # what the client really fetched (server-side figures, not the client's own counters).
 _LOGOUT_RE = re.compile(
-    r"imap\((?P<user>[^)]+)\)<[^>]*>.*Disconnected.*body_count=(?P<body_count>\d+)"
-    r" body_bytes=(?P<body_bytes>\d+)"
+    r"imap\((?P<user>[^)]+)\)<[^>]*>.*Disconnected.*"
+    r"body_count=(?P<body_count>\d+) body_bytes=(?P<body_bytes>\d+)"
 )
 
 

@@ -197,7 +197,7 @@ def test_uidvalidity_resync_cut_half_way_resumes(
         done = links(sqlite_db, "Archive")
         stored_new = len(done) - 7
         assert 0 < stored_new < 10 and stored_new % 3 == 0
-        assert done == {u: message_id(m) for u, m in zip(uids[: 7 + stored_new], renumbered)}
+        assert done == {u: message_id(m) for u, m in zip(uids[: 7 + stored_new], renumbered[: 7 + stored_new], strict=True)}
         with sqlite_db.session() as s:  # the gone message is not declared gone before the pass ends
             assert not s.scalar(select(EmailRow.deleted).where(EmailRow.message_id == message_id(old[0])))
             assert s.scalar(select(func.count(ImapMessage.id)).where(ImapMessage.uid < 0)) == 1
@@ -206,7 +206,7 @@ def test_uidvalidity_resync_cut_half_way_resumes(
         result = sync_account(sqlite_db, settings, ACCOUNT)
     assert (result.total("remapped"), result.total("new"), result.total("deleted")) == (0, 10 - stored_new, 1)
     assert counter.delta(1) == 10 - stored_new
-    assert links(sqlite_db, "Archive") == {u: message_id(m) for u, m in zip(uids, renumbered)}
+    assert links(sqlite_db, "Archive") == {u: message_id(m) for u, m in zip(uids, renumbered, strict=True)}
     assert distinct_emails(sqlite_db) == (18, 18)
     with sqlite_db.session() as s:
         gone = set(s.scalars(select(EmailRow.message_id).where(EmailRow.deleted.is_(True))))

@@ -164,7 +164,7 @@ def test_uidvalidity_change_with_renumbered_mail(
     assert counter.delta(1) == 1  # only the new message's body was downloaded
     new_validity, last_uid = folder_state(sqlite_db, "Archive")
     assert new_validity != old_validity and last_uid == uids[-1]
-    assert links(sqlite_db, "Archive") == {u: message_id(m) for u, m in zip(uids, renumbered)}
+    assert links(sqlite_db, "Archive") == {u: message_id(m) for u, m in zip(uids, renumbered, strict=True)}
     assert links(sqlite_db, "INBOX") == {i + 1: message_id(m) for i, m in enumerate(inbox)}
     assert email_count(sqlite_db) == 14  # no duplicates: 13 + the new one
     deleted = {mid for mid, f in flags_by_mid(sqlite_db).items() if f[3]}

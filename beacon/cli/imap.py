@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from beacon.cli.context import CliContext
@@ -142,7 +142,7 @@ def sync_cmd(
         for name in names:
             task = progress.add_task(name, total=None, stats="connecting…")
 
-            def on_progress(r: SyncResult, fr: FolderResult, task: int = task, name: str = name) -> None:
+            def on_progress(r: SyncResult, fr: FolderResult, task: TaskID = task, name: str = name) -> None:
                 progress.update(
                     task, description=f"{name} · {fr.folder}", total=fr.pending or None,
                     completed=fr.fetched + fr.remapped,

@@ -106,6 +106,7 @@ def connect(ep: ImapEndpoint) -> IMAPClient:
     except imaplib.IMAP4.error as exc:
         _close(client)
         raise ImapConfigError(f"{ep.address} refused the login sequence: {exc}") from exc
+    client.normalise_times = False  # keep INTERNALDATE's time zone (the fallback date)
     log.info("imap connected", extra={"imap_host": ep.address, "imap_user": ep.user})
     return client
 

@@ -26,6 +26,7 @@ from typing import Any
 
 from imapclient import IMAPClient
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 
 from beacon.imap import links
 from beacon.imap.errors import ImapConfigError, ImapError
@@ -66,8 +67,7 @@ class FolderResult:
     new_email_ids: list[int] = field(default_factory=list, repr=False)
 
     def as_dict(self) -> dict[str, Any]:
-        d = {k: v for k, v in vars(self).items() if k != "new_email_ids"}
-        return d
+        return {k: v for k, v in vars(self).items() if k != "new_email_ids"}
 
 
 def chunks(seq: Sequence[int], size: int) -> Iterator[Sequence[int]]:
@@ -249,7 +249,7 @@ class FolderSync:
         if self.on_batch is not None:
             self.on_batch(self.result)
 
-    def _store(self, s: Any, uid: int, raw: bytes, data: dict[bytes, Any]) -> None:
+    def _store(self, s: Session, uid: int, raw: bytes, data: dict[bytes, Any]) -> None:
         internal = data.get(b"INTERNALDATE")
         parsed = parse_message(raw, fallback_date=internal if isinstance(internal, datetime) else None)
         flags = links.normalise_flags(data.get(b"FLAGS", ()))

@@ -9,8 +9,9 @@ Keeping them in the database (not in memory) lets an interrupted resync resume.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
+from typing import Any, cast
 
-from sqlalchemy import Select, and_, delete, exists, select, update
+from sqlalchemy import CursorResult, Select, and_, delete, exists, select, update
 from sqlalchemy.orm import Session, aliased
 
 from beacon.store.schema import EmailRow, ImapFolder, ImapMessage
@@ -96,7 +97,7 @@ def update_flags(s: Session, msg: ImapMessage, flags: list[str]) -> None:
         apply_flags(row, flags)
 
 
-def _mark_orphans_deleted(s: Session, email_ids: Collection[int] | Select[tuple[int]]) -> None:
+def _mark_orphans_deleted(s: Session, email_ids: Collection[int] | Select[Any]) -> None:
     """Emails no longer at any UID in any folder are marked deleted (the row stays)."""
     other = aliased(ImapMessage)
     ids = email_ids if isinstance(email_ids, Select) else list(email_ids)
@@ -122,12 +123,12 @@ def unlink_gone(s: Session, messages: Sequence[ImapMessage]) -> None:
 
 def mark_all_stale(s: Session, folder: ImapFolder, uidvalidity: int) -> int:
     """UIDVALIDITY changed: every live link becomes stale, UIDs restart from zero."""
-    res = s.execute(
+    res = cast(CursorResult[Any], s.execute(
         update(ImapMessage)
         .where(ImapMessage.folder_id == folder.id, ImapMessage.uid > 0)
         .values(uid=-ImapMessage.id)
         .execution_options(synchronize_session=False)
-    )
+    ))
     folder.uidvalidity = uidvalidity
     folder.last_uid = 0
     return res.rowcount or 0
@@ -169,9 +170,9 @@ def purge_stale(s: Session, folder_id: int) -> int:
         ImapMessage.folder_id == folder_id, ImapMessage.uid < 0
     )
     _mark_orphans_deleted(s, stale)  # in SQL: a huge resync never lists ids in memory
-    res = s.execute(
+    res = cast(CursorResult[Any], s.execute(
         delete(ImapMessage)
         .where(ImapMessage.folder_id == folder_id, ImapMessage.uid < 0)
         .execution_options(synchronize_session=False)
-    )
+    ))
     return res.rowcount or 0

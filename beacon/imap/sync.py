@@ -31,6 +31,7 @@ from beacon.store.schema import Account, utcnow
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF = 300.0
+RETRYABLE: tuple[type[BaseException], ...] = (ImapNetworkError, *NETWORK_ERRORS)
 
 NewMailFn = Callable[[list[int]], None]
 ProgressFn = Callable[["SyncResult", FolderResult], None]
@@ -132,7 +133,6 @@ def _sync_locked(
             progress_mark = _progress_mark(result)
             try:
                 with session(ep) as client:
-                    client.normalise_times = False  # keep INTERNALDATE's zone
                     while pending:
                         name = pending[0]
                         fr = result.folders.setdefault(name, FolderResult(folder=name))
@@ -150,7 +150,7 @@ def _sync_locked(
                         pending.pop(0)
                         if on_progress is not None:
                             on_progress(result, fr)
-            except (ImapNetworkError, *NETWORK_ERRORS) as exc:
+            except RETRYABLE as exc:
                 # Progress since the last fault means the link works at times: keep going.
                 attempt = 1 if _progress_mark(result) > progress_mark else attempt + 1
                 if attempt > settings.imap_retries:
