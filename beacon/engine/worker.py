@@ -34,13 +34,7 @@ def load_analyze(settings: Settings) -> AnalyzeFn:
     from beacon.analysis.pipeline import Pipeline, analyze_to_json
     from beacon.models import Email
 
-    try:
-        pipeline = Pipeline.load(settings)
-    except Exception as exc:  # TEMPORARY until the request detector and its model are committed
-        missing = getattr(exc, "name", None) == "beacon.analysis.requests" or type(exc).__name__ == "ArtifactError"
-        if not missing:
-            raise
-        return _interim_analyze(settings)
+    pipeline = Pipeline.load(settings)
 
     def analyze(emails: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return analyze_to_json(pipeline, [Email.model_validate(e) for e in emails])
@@ -103,34 +97,3 @@ def run_batch(msg: protocol.Message, analyze: AnalyzeFn, settings: Settings) -> 
     )
     return reply
 
-
-def _interim_analyze(settings: Settings) -> AnalyzeFn:  # TEMPORARY: remove with the fallback above
-    """A real spaCy workload of the same shape, used only while the pipeline is incomplete."""
-    import spacy
-
-    from beacon.analysis.entities import extract_entities
-    from beacon.analysis.models import Analysis, Sentiment
-    from beacon.analysis.pipeline import EXCLUDE
-    from beacon.analysis.text import select_text
-    from beacon.analysis.version import pipeline_version
-    from beacon.models import Email
-
-    nlp = spacy.load(settings.spacy_model, exclude=EXCLUDE)
-    version = pipeline_version(settings)
-
-    def analyze(emails: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        parsed = [Email.model_validate(e) for e in emails]
-        selected = [select_text(e, settings.max_text_chars) for e in parsed]
-        with nlp.memory_zone():
-            out = []
-            for sel, doc in zip(selected, nlp.pipe([s.text for s in selected]), strict=True):
-                out.append(Analysis(
-                    pipeline_version=version, model=settings.spacy_model, text=sel.text,
-                    text_source=sel.source, truncated=sel.truncated, original_chars=sel.original_chars,
-                    entities=extract_entities(doc),
-                    sentiment=Sentiment(compound=0, positive=0, neutral=1, negative=0, label="neutral"),
-                    kind="personal", category="other",
-                ).model_dump(mode="json"))
-            return out
-
-    return analyze
