@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from beacon.web.highlight import Mark, segments
-from beacon.web.runtime_settings import parse_size
+from beacon.store.app_settings import parse_size
 from beacon.web.sanitize import sanitize_email_html
 
 

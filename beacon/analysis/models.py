@@ -104,10 +104,13 @@ class Priority(BaseModel):
 
     @property
     def top_reason(self) -> str:
-        positive = [f for f in self.factors if f.points > 0]
-        if not positive:
-            return self.factors[0].detail if self.factors else ""
-        return max(positive, key=lambda f: f.points).detail
+        """The strongest reason for *this* email (the base score every email gets says nothing)."""
+        factors = [f for f in self.factors if f.name != "base" and f.points != 0]
+        if not factors:
+            return "no particular signals"
+        positive = [f for f in factors if f.points > 0]
+        best = max(positive, key=lambda f: f.points) if positive else min(factors, key=lambda f: f.points)
+        return best.detail
 
 
 class ScoredAnalysis(BaseModel):

@@ -15,15 +15,23 @@ class CliContext:
     """Built once per invocation by the app callback and handed to commands via ctx.obj."""
 
     def __init__(self, settings: Settings | None = None) -> None:
-        self.settings = settings or Settings()
+        self.env_settings = settings or Settings()
         self.console = Console()
         self.err = Console(stderr=True)
 
     @cached_property
     def db(self) -> Database:
-        db = Database(self.settings.database_url_resolved)
+        db = Database(self.env_settings.database_url_resolved)
         db.migrate()
         return db
+
+    @cached_property
+    def settings(self) -> Settings:
+        """The environment's settings with the ones changed in the web UI applied on top."""
+        from beacon.store.app_settings import current_settings
+
+        with self.db.session() as s:
+            return current_settings(s, self.env_settings)
 
 
 def setup_logging(verbose: int) -> None:

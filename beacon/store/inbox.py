@@ -47,13 +47,15 @@ def _query(f: InboxFilter) -> Select:
     if f.search:
         # Every word must appear in the subject, the sender or the text (case-insensitive).
         for word in f.search.split()[:8]:
-            pattern = f"%{word.lower()}%"
+            # % and _ are LIKE wildcards: a search for "50%" means the characters, not a pattern.
+            escaped = word.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            pattern = f"%{escaped}%"
             q = q.where(
                 or_(
-                    func.lower(EmailRow.subject).like(pattern),
-                    func.lower(EmailRow.from_name).like(pattern),
-                    EmailRow.from_addr.like(pattern),
-                    func.lower(func.cast(EmailRow.data["text"], _text_type())).like(pattern),
+                    func.lower(EmailRow.subject).like(pattern, escape="\\"),
+                    func.lower(EmailRow.from_name).like(pattern, escape="\\"),
+                    EmailRow.from_addr.like(pattern, escape="\\"),
+                    func.lower(func.cast(EmailRow.data["text"], _text_type())).like(pattern, escape="\\"),
                 )
             )
     return q

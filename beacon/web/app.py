@@ -34,7 +34,7 @@ from beacon.web.imports import ImportJobs, mark_interrupted_imports
 from beacon.web.metrics import register_metrics
 from beacon.web.observability import RequestMemoryMiddleware
 from beacon.web.routers import api, events, ops, ui
-from beacon.web.runtime_settings import current_settings
+from beacon.store.app_settings import current_settings
 from beacon.web.security import SecurityHeadersMiddleware
 from beacon.web.session import SessionMiddleware
 from beacon.web.state import Engine, Scheduler, WebState

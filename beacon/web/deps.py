@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from beacon.settings import Settings
 from beacon.store.schema import User
 from beacon.web.auth import SessionData
-from beacon.web.runtime_settings import current_settings
+from beacon.store.app_settings import current_settings
 from beacon.web.state import WebState
 
 CSRF_HEADER = "X-CSRF-Token"

@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from beacon.analysis.version import pipeline_version
 from beacon.engine.memory import rss
 from beacon.store.schema import AnalysisJob, AnalysisRow, EmailRow, Run
-from beacon.web.runtime_settings import current_settings
+from beacon.store.app_settings import current_settings
 
 if TYPE_CHECKING:
     from beacon.web.state import WebState

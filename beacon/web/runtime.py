@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from beacon.settings import Settings
 from beacon.store.db import Database
 from beacon.web.auth import count_users, create_user
-from beacon.web.runtime_settings import SettingsUpdate, apply_update
+from beacon.store.app_settings import SettingsUpdate, apply_update
 from beacon.web.state import Engine, Scheduler
 
 log = logging.getLogger(__name__)

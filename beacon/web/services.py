@@ -21,7 +21,7 @@ from beacon.store.analyses import current_analysis, load_scored, rescore_all
 from beacon.store.inbox import InboxFilter, inbox, inbox_count
 from beacon.ingest.sources import SourceError
 from beacon.store.schema import Account, AnalysisRow, EmailRow, Run
-from beacon.web.runtime_settings import SettingsUpdate, apply_update
+from beacon.store.app_settings import SettingsUpdate, apply_update
 from beacon.web.state import WebState
 from beacon.web.views import EmailView, InboxItem, JobStatus, inbox_item, job_status
 

@@ -31,23 +31,13 @@ class InboxItem(BaseModel):
     action_items: int
 
 
-def top_reason(scored: ScoredAnalysis) -> str:
-    """The strongest reason *for this email*: the base score every email gets says nothing."""
-    factors = [f for f in scored.priority.factors if f.name != "base" and f.points != 0]
-    if not factors:
-        return scored.priority.top_reason
-    positive = [f for f in factors if f.points > 0]
-    best = max(positive, key=lambda f: f.points) if positive else min(factors, key=lambda f: f.points)
-    return best.detail
-
-
 def inbox_item(e: EmailRow, a: AnalysisRow) -> InboxItem:
     scored = load_scored(a)
     dues = [x.due for x in scored.analysis.action_items if x.due]
     return InboxItem(
         id=e.id, subject=e.subject, from_name=e.from_name, from_addr=e.from_addr, date=e.date,
         score=a.score, level=a.level, kind=a.kind, category=a.category, needs_reply=a.needs_reply,
-        top_reason=top_reason(scored),
+        top_reason=scored.priority.top_reason,
         summary=scored.analysis.summary[0] if scored.analysis.summary else "",
         due=min(dues) if dues else None, action_items=len(scored.analysis.action_items),
     )

@@ -21,7 +21,7 @@ from beacon.web import services
 from beacon.web.auth import authenticate
 from beacon.web.deps import DB, ApiUser, CsrfChecked, CurrentSettings, State
 from beacon.web.engine_view import engine_snapshot
-from beacon.web.runtime_settings import SettingsConflict, SettingsUpdate, public_view
+from beacon.store.app_settings import SettingsConflict, SettingsUpdate, public_view
 from beacon.web.views import InboxItem, JobStatus, email_json
 
 log = logging.getLogger(__name__)

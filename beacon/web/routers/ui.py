@@ -21,7 +21,7 @@ from beacon.web import services
 from beacon.web.auth import authenticate
 from beacon.web.deps import DB, CsrfForm, CurrentSettings, State, UiUser
 from beacon.web.highlight import highlight
-from beacon.web.runtime_settings import SettingsConflict, SettingsUpdate, public_view
+from beacon.store.app_settings import SettingsConflict, SettingsUpdate, public_view
 from beacon.web.sanitize import email_document, sanitize_email_html
 from beacon.web.security import email_body_csp
 
