@@ -15,7 +15,7 @@ from beacon.store.schema import EmailRow, User
 from beacon.web.app import create_app
 from beacon.web.auth import authenticate
 from beacon.web.runtime import DEMO_PASSWORD, DEMO_USER, ensure_user, setup_demo
-from beacon.web.runtime_settings import current_settings
+from beacon.store.app_settings import current_settings
 
 
 @pytest.fixture

@@ -33,7 +33,7 @@ def serve_cmd(
 
     from beacon.web.app import create_app
     from beacon.web.runtime import engine_factory, ensure_user, scheduler_factory, setup_demo
-    from beacon.web.runtime_settings import current_settings
+    from beacon.store.app_settings import current_settings
 
     c = _ctx(ctx)
     setup_logging(1)
@@ -70,7 +70,7 @@ def serve_cmd(
 def _analyse_demo(c: CliContext, db, settings, factory):  # type: ignore[no-untyped-def]
     """Analyse the demo mail before serving, so the first page shows a finished inbox."""
     from beacon.store.schema import Run
-    from beacon.web.runtime_settings import current_settings
+    from beacon.store.app_settings import current_settings
 
     with db.session() as s:
         eff = current_settings(s, settings)
