@@ -38,7 +38,8 @@ def serve_cmd(
     c = _ctx(ctx)
     setup_logging(1)
     logging.getLogger("beacon").setLevel(log_level.upper())
-    settings = c.settings.model_copy(update={k: v for k, v in {"host": host, "port": port}.items() if v})
+    # The environment is the base; the app applies the web-changed settings on top itself.
+    settings = c.env_settings.model_copy(update={k: v for k, v in {"host": host, "port": port}.items() if v})
     db = c.db  # migrated
     engine = None
     if demo:
