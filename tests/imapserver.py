@@ -424,6 +424,14 @@ def corpus(n: int, offset: int = 0) -> list[bytes]:
     return out[offset : offset + n]
 
 
+def filled_mailbox(server: DovecotServer, n: int, offset: int = 0) -> tuple[ImapUser, list[bytes]]:
+    """A fresh user whose INBOX holds ``n`` corpus messages (UIDs 1..n)."""
+    user = server.add_user()
+    msgs = corpus(n, offset=offset)
+    append_messages(server, user, msgs)
+    return user, msgs
+
+
 def message_id(raw: bytes) -> str:
     return parse_message(raw).email.message_id
 

@@ -26,6 +26,7 @@ from imapserver import (  # noqa: F401 - dovecot is a fixture
     append_messages,
     corpus,
     dovecot,
+    filled_mailbox,
     folder_state,
     free_port,
     links,
@@ -53,9 +54,7 @@ def account_row(db: Database) -> Account:
 def test_cut_fetch_resumes_where_it_stopped(
     any_db: Database, dovecot: DovecotServer, tmp_path: Path
 ) -> None:
-    user = dovecot.add_user()
-    msgs = corpus(30)
-    append_messages(dovecot, user, msgs)
+    user, msgs = filled_mailbox(dovecot, 30)
     counter = BodyCounter(dovecot, user)
     counter.delta(1)
     total_bytes = sum(len(m) for m in msgs)
@@ -88,9 +87,7 @@ def test_cut_fetch_resumes_where_it_stopped(
 def test_cut_fetch_reconnects_automatically(
     sqlite_db: Database, dovecot: DovecotServer, tmp_path: Path
 ) -> None:
-    user = dovecot.add_user()
-    msgs = corpus(25, offset=10)
-    append_messages(dovecot, user, msgs)
+    user, msgs = filled_mailbox(dovecot, 25, offset=10)
     settings = make_settings(tmp_path, sqlite_db, dovecot, imap_batch_size=4, imap_retries=3)
     sleeps: list[float] = []
     with FaultyProxy(dovecot.port) as proxy:
@@ -112,9 +109,7 @@ def test_cut_fetch_reconnects_automatically(
 def test_stalled_server_times_out_and_backs_off(
     sqlite_db: Database, dovecot: DovecotServer, tmp_path: Path
 ) -> None:
-    user = dovecot.add_user()
-    msgs = corpus(6, offset=30)
-    append_messages(dovecot, user, msgs)
+    user, msgs = filled_mailbox(dovecot, 6, offset=30)
     settings = make_settings(tmp_path, sqlite_db, dovecot, imap_timeout=0.5, imap_retries=2)
     sleeps: list[float] = []
     with FaultyProxy(dovecot.port) as proxy:

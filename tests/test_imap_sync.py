@@ -25,6 +25,7 @@ from imapserver import (  # noqa: F401 - dovecot is a fixture
     append_messages,
     corpus,
     dovecot,
+    filled_mailbox,
     email_count,
     flags_by_mid,
     folder_state,
@@ -173,9 +174,7 @@ def test_uidvalidity_change_with_renumbered_mail(
 
 def test_uidvalidity_change_same_uids(any_db: Database, dovecot: DovecotServer, tmp_path: Path) -> None:
     """Dovecot told to change INBOX's UIDVALIDITY in place (doveadm): nothing is downloaded."""
-    user = dovecot.add_user()
-    msgs = corpus(8, offset=40)
-    append_messages(dovecot, user, msgs)
+    user, msgs = filled_mailbox(dovecot, 8, offset=40)
     settings = make_settings(tmp_path, any_db, dovecot)
     add_account(any_db, settings, dovecot, user)
     sync_account(any_db, settings, ACCOUNT)
@@ -216,9 +215,7 @@ def test_tls_port_and_untrusted_certificate(
 
 def test_raw_bytes_hash_matches_server(sqlite_db: Database, dovecot: DovecotServer, tmp_path: Path) -> None:
     """The content hash (dedup key) is taken over the server's bytes, so resyncs dedup."""
-    user = dovecot.add_user()
-    msgs = corpus(4, offset=60)
-    append_messages(dovecot, user, msgs)
+    user, msgs = filled_mailbox(dovecot, 4, offset=60)
     settings = make_settings(tmp_path, sqlite_db, dovecot)
     add_account(sqlite_db, settings, dovecot, user)
     sync_account(sqlite_db, settings, ACCOUNT)

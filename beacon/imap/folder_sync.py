@@ -96,34 +96,26 @@ def plan_batches(
 BatchFn = Callable[["FolderResult"], None]
 
 
+@dataclass
 class FolderSync:
-    def __init__(
-        self,
-        db: Database,
-        client: IMAPClient,
-        *,
-        account_id: int,
-        name: str,
-        source_prefix: str,
-        batch_size: int,
-        batch_bytes: int,
-        result: FolderResult,
-        on_batch: BatchFn | None = None,
-        cancel: threading.Event | None = None,
-    ) -> None:
-        self.db = db
-        self.client = client
-        self.account_id = account_id
-        self.name = name
-        self.source_prefix = source_prefix
-        self.batch_size = max(1, batch_size)
-        self.batch_bytes = max(1, batch_bytes)
-        self.result = result
-        self.on_batch = on_batch
-        self.cancel = cancel
-        self.folder_id = 0
-        self.uidvalidity = 0
-        self.has_stale = True  # until checked: link() then looks for stale links to reuse
+    db: Database
+    client: IMAPClient
+    account_id: int
+    name: str
+    source_prefix: str  # an IMAP URL prefix, recorded as each email's source
+    batch_size: int
+    batch_bytes: int
+    result: FolderResult
+    on_batch: BatchFn | None = None
+    cancel: threading.Event | None = None
+    folder_id: int = field(default=0, init=False)
+    uidvalidity: int = field(default=0, init=False)
+    # Until checked, link() looks for stale links to reuse.
+    has_stale: bool = field(default=True, init=False)
+
+    def __post_init__(self) -> None:
+        self.batch_size = max(1, self.batch_size)
+        self.batch_bytes = max(1, self.batch_bytes)
 
     # -- steps ---------------------------------------------------------------
     def run(self) -> FolderResult:
