@@ -17,24 +17,25 @@ from beacon.models import Email
 from beacon.settings import Settings
 
 DEFAULT_WEIGHTS: dict[str, float] = {
-    "base": 25,
-    "request": 20,  # first request to the reader
-    "request_extra": 4,  # each further request, up to request_max in all
-    "request_max": 30,
-    "question": 6,
-    "deadline_today": 25,
-    "deadline_tomorrow": 22,
-    "deadline_3d": 15,
-    "deadline_7d": 10,
-    "deadline_later": 5,
-    "direct": 10,  # reader in To
-    "cc": 3,  # reader only in Cc
+    "base": 20,
+    "request": 18,  # first request to the reader
+    "request_extra": 3,  # each further request, up to request_max in all
+    "request_max": 24,
+    "question": 5,
+    "deadline_today": 20,
+    "deadline_tomorrow": 16,
+    "deadline_3d": 12,
+    "deadline_7d": 8,
+    "deadline_later": 4,
+    "direct": 8,  # reader in To
+    "cc": 2,  # reader only in Cc
     "not_addressed": -5,  # reader in neither (list, Bcc)
     "vip": 20,
-    "frequent_max": 15,  # correspondence with the sender, on a log scale
-    "thread_participation": 12,
-    "urgency": 10,
+    "frequent_max": 10,  # correspondence with the sender, on a log scale
+    "thread_participation": 8,
+    "urgency": 8,
     "dissatisfaction": 5,
+    "from_you": -40,  # the reader's own message, kept for the thread
     "kind_marketing": -35,
     "kind_bulk": -30,
     "kind_automated": -25,
@@ -76,7 +77,12 @@ def score(email: Email, analysis: Analysis, ctx: PriorityContext, settings: Sett
         if points:
             factors.append(Factor(name=name, points=round(points, 1), detail=detail, evidence=evidence, span=span))
 
-    if analysis.requests:
+    sender = email.from_address.address.lower()
+    from_you = bool(sender) and sender in own
+    if from_you:
+        # Requests and deadlines in your own mail are yours to others, not to you.
+        add("from_you", w["from_you"], "you sent this message", sender)
+    elif analysis.requests:
         r0 = analysis.requests[0]
         pts = min(w["request"] + w["request_extra"] * (len(analysis.requests) - 1), w["request_max"])
         n = len(analysis.requests)
@@ -89,7 +95,7 @@ def score(email: Email, analysis: Analysis, ctx: PriorityContext, settings: Sett
         q = analysis.questions[0]
         add("question", w["question"], "asks you a question", q.text, (q.start, q.end))
 
-    due = _nearest_deadline(analysis, email.date)
+    due = None if from_you else _nearest_deadline(analysis, email.date)
     if due is not None:
         when, ref_text, span = due
         # Calendar days in the sender's timezone: "tomorrow 5pm" is tomorrow, whatever the hour.
@@ -106,7 +112,7 @@ def score(email: Email, analysis: Analysis, ctx: PriorityContext, settings: Sett
             pts, label = w["deadline_later"], "in more than a week"
         add("deadline", pts, f"deadline {label} ({when:%a %d %b %H:%M})", ref_text, span)
 
-    if own:
+    if own and not from_you:
         to = {a.address.lower() for a in email.to}
         cc = {a.address.lower() for a in email.cc}
         if to & own:
@@ -116,21 +122,20 @@ def score(email: Email, analysis: Analysis, ctx: PriorityContext, settings: Sett
         else:
             add("recipient", w["not_addressed"], "not addressed to you directly (list or Bcc)")
 
-    sender = email.from_address.address.lower()
     vips = {v.lower() for v in settings.vip_senders}
     sender_domain = sender.rpartition("@")[2]
     if sender and (sender in vips or f"@{sender_domain}" in vips):
         add("vip", w["vip"], "VIP sender", str(email.from_address))
 
     corr = ctx.messages_from_sender + 2 * ctx.messages_to_sender  # replies count double
-    if corr > 0:
+    if corr > 0 and not from_you:
         pts = min(w["frequent_max"], w["frequent_max"] * math.log2(1 + corr) / math.log2(1 + 20))
         add(
             "correspondent", pts,
             f"you correspond with this sender ({ctx.messages_from_sender} from, {ctx.messages_to_sender} to)",
             sender,
         )
-    if ctx.reader_in_thread:
+    if ctx.reader_in_thread and not from_you:
         add("thread", w["thread_participation"], "reply in a thread you took part in", email.subject)
 
     urgent = [t for t in analysis.tone if t.flag == "urgency"]
@@ -155,10 +160,22 @@ def score(email: Email, analysis: Analysis, ctx: PriorityContext, settings: Sett
 
 
 def _nearest_deadline(analysis: Analysis, sent: datetime) -> tuple[datetime, str, tuple[int, int]] | None:
-    cands = [(a.due, a.due_text or a.text, (a.start, a.end)) for a in analysis.action_items if a.due]
-    cands += [(t.resolved, t.text, (t.start, t.end)) for t in analysis.time_refs if t.is_deadline and t.resolved]
+    """The nearest future due date of an action item: a deadline nobody asked you to meet
+    ("the sale ends Sunday") is not yours."""
+    cands = [
+        (a.due, a.due_text or a.text, _span_of(analysis, a.due_text, a.start, a.end))
+        for a in analysis.action_items if a.due
+    ]
     cands = [c for c in cands if c[0] is not None and c[0] >= sent]
     return min(cands, key=lambda c: c[0]) if cands else None  # type: ignore[return-value]
+
+
+def _span_of(analysis: Analysis, needle: str | None, start: int, end: int) -> tuple[int, int]:
+    if needle:
+        i = analysis.text.find(needle, start, end)
+        if i >= 0:
+            return (i, i + len(needle))
+    return (start, end)
 
 
 def needs_reply(email: Email, analysis: Analysis, settings: Settings) -> bool:
