@@ -246,6 +246,7 @@ def run_long(analyses: int, budget_mb: int) -> None:
 
     svc.start()
     main_start = rss_mb()
+    t0 = time.perf_counter()
     passes = 0
     while done_total < analyses:
         if passes:
