@@ -12,12 +12,14 @@ processes run as Debian's ``dovenull`` / ``dovecot`` users created by ``dovecot-
 
 from __future__ import annotations
 
+import ctypes
 import datetime as dt
 import ipaddress
 import os
 import pwd
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -52,6 +54,12 @@ _LOGOUT_RE = re.compile(
     r"imap\((?P<user>[^)]+)\)<[^>]*>.*Disconnected.*"
     r"body_count=(?P<body_count>\d+) body_bytes=(?P<body_bytes>\d+)"
 )
+
+
+def _die_with_parent() -> None:
+    """Linux: SIGTERM Dovecot when the test process dies, even if killed before teardown."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def free_port() -> int:
@@ -189,6 +197,7 @@ class DovecotServer:
         self._proc = subprocess.Popen(
             ["dovecot", "-F", "-c", str(self.config)],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            preexec_fn=_die_with_parent,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -143,9 +143,10 @@ def sync_cmd(
             task = progress.add_task(name, total=None, stats="connecting…")
 
             def on_progress(r: SyncResult, fr: FolderResult, task: TaskID = task, name: str = name) -> None:
+                # Totals over the folders seen so far: the bar never runs backwards.
                 progress.update(
-                    task, description=f"{name} · {fr.folder}", total=fr.pending or None,
-                    completed=fr.fetched + fr.remapped,
+                    task, description=f"{name} · {fr.folder}", total=r.total("pending") or None,
+                    completed=r.total("fetched") + r.total("remapped"),
                     stats=f"new {r.total('new')} · reconnects {r.reconnects}",
                 )
 

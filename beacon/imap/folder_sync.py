@@ -61,7 +61,7 @@ class FolderResult:
     flags_changed: int = 0
     deleted: int = 0  # links removed because the server no longer has the message
     failed: int = 0  # messages the store refused (logged; the sync goes on)
-    pending: int = 0  # new UIDs found on the server in this pass
+    pending: int = 0  # messages this sync has to bring in (fetch or relink)
     uidvalidity_changed: bool = False
     error: str | None = None
     new_email_ids: list[int] = field(default_factory=list, repr=False)
@@ -185,7 +185,8 @@ class FolderSync:
     def _fetch_new(self, last_uid: int) -> None:
         # "n:*" always matches the highest UID even when it is below n: filter.
         uids = sorted(u for u in self.client.search(["UID", f"{last_uid + 1}:*"]) if u > last_uid)
-        self.result.pending = len(uids)
+        # After a reconnect this pass continues the earlier one: count what it already did.
+        self.result.pending = self.result.fetched + self.result.remapped + len(uids)
         with self.db.session() as s:
             self.has_stale = remap = links.has_stale(s, self.folder_id)
         items = [b"RFC822.SIZE", b"FLAGS"]
