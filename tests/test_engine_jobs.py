@@ -41,9 +41,9 @@ def test_claim_leases_bumps_attempts_and_never_hands_out_twice(any_db: Database,
     with any_db.session() as s:
         assert jobs.claim(s, V, a, 10, 60) == []
         # Fencing: only the lease owner can finish a job.
-        assert not jobs.complete(s, first[0].job_id, b)
-        assert jobs.complete(s, first[0].job_id, a)
-        assert not jobs.complete(s, first[0].job_id, a)  # already done
+        assert jobs.complete(s, [first[0].job_id], b) == set()
+        assert jobs.complete(s, [first[0].job_id, second[0].job_id], a) == {first[0].job_id}
+        assert jobs.complete(s, [first[0].job_id], a) == set()  # already done
         assert jobs.release(s, [first[1].job_id], a, error="boom") == 1
         assert jobs.quarantine(s, first[2].job_id, a, "poison")
     with any_db.session() as s:
@@ -82,8 +82,8 @@ def test_done_job_whose_analysis_vanished_is_reopened(any_db: Database, tmp_path
     owner = make_owner()
     with any_db.session() as s:
         jobs.enqueue_missing(s, V)
-        for j in jobs.claim(s, V, owner, 2, 60):
-            jobs.complete(s, j.job_id, owner)
+        claimed = jobs.claim(s, V, owner, 2, 60)
+        assert jobs.complete(s, [j.job_id for j in claimed], owner) == {j.job_id for j in claimed}
     with any_db.session() as s:
         assert s.scalar(select(AnalysisRow.id)) is None  # no analysis rows were written
         assert jobs.enqueue_missing(s, V) == 2

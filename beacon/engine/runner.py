@@ -228,16 +228,19 @@ class JobRunner:
         done_before = st.summary.done
         t0 = time.perf_counter()
         with self.db.session() as s:
+            valid: list[tuple[_Item, Analysis]] = []
             for item, data in zip(items, result.analyses, strict=True):
                 try:
-                    analysis = Analysis.model_validate(data)
+                    valid.append((item, Analysis.model_validate(data)))
                 except ValidationError as exc:
                     err = f"worker returned an invalid analysis: {exc.errors()[:1]}"
                     if jobs.quarantine(s, item.job_id, self.owner, err):
                         self._quarantined(st, s, item.job_id, item.email_id, err)
+            # Fenced: a job whose lease was taken over is left to its new owner.
+            ours = jobs.complete(s, [item.job_id for item, _ in valid], self.owner)
+            for item, analysis in valid:
+                if item.job_id not in ours:
                     continue
-                if not jobs.complete(s, item.job_id, self.owner):
-                    continue  # our lease was taken over: the new owner writes the result
                 save_analysis(s, item.email_id, analysis, self.settings)
                 st.summary.done += 1
                 self._emit(st, "email_done", self._counts(st, email_id=item.email_id, job_id=item.job_id), s)

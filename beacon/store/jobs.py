@@ -131,14 +131,19 @@ def _mine(job_ids: Iterable[int], owner: str):  # type: ignore[no-untyped-def]
     return and_(AnalysisJob.id.in_(list(job_ids)), AnalysisJob.status == RUNNING, AnalysisJob.lease_owner == owner)
 
 
-def complete(s: Session, job_id: int, owner: str) -> bool:
-    """Mark done; False when the job is no longer ours (then the result must not be saved)."""
-    res = s.execute(
-        update(AnalysisJob).where(_mine([job_id], owner))
+def complete(s: Session, job_ids: Iterable[int], owner: str) -> set[int]:
+    """Mark jobs done, in one statement; returns those that were still ours. A job missing
+    from the answer was taken over by another owner: its result must not be saved here."""
+    ids = list(job_ids)
+    if not ids:
+        return set()
+    rows = s.execute(
+        update(AnalysisJob).where(_mine(ids, owner))
         .values(status=DONE, lease_owner=None, lease_expires_at=None, last_error=None, updated_at=_now())
+        .returning(AnalysisJob.id)
         .execution_options(synchronize_session=False)
-    )
-    return (res.rowcount or 0) == 1
+    ).scalars().all()
+    return set(rows)
 
 
 def release(s: Session, job_ids: Iterable[int], owner: str, error: str | None = None) -> int:
