@@ -528,8 +528,9 @@ class BodyCounter:
         return d
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def dovecot() -> Iterator[DovecotServer]:
-    """One Dovecot for the test session; each test takes its own user (own Maildir)."""
+    """One Dovecot per test module (stopped when the module is done); each test takes its
+    own user, so its Maildir starts empty."""
     with DovecotServer() as server:
         yield server
