@@ -15,6 +15,7 @@ from __future__ import annotations
 import gzip
 import json
 import math
+from array import array
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
 # Part of the analysis pipeline version: bump when the model or its features change.
 DETECTOR_VERSION = f"tfidf-lr-f{FEATURE_VERSION}-1"
 ARTIFACT_FORMAT = "beacon-request-detector"
-ARTIFACT_FORMAT_VERSION = 1
+ARTIFACT_FORMAT_VERSION = 2
 ARTIFACT_PATH = Path(__file__).parent / "data" / "request_detector.json.gz"
 
 # Annotations the features read; a Doc parsed without them would silently score nonsense.
@@ -51,18 +52,53 @@ def _sigmoid(z: float) -> float:
     return e / (1.0 + e)
 
 
-def _block_score(features: Iterable[str], terms: Mapping[str, Term]) -> float:
-    """coef . x for one block, x being the L2-normalised sublinear TF-IDF vector of ``features``."""
-    dot = 0.0
-    sq = 0.0
-    for feat, count in Counter(features).items():
-        term = terms.get(feat)
-        if term is None:
-            continue  # out of vocabulary: absent from the vector, as in sklearn
-        x = (1.0 + math.log(count)) * term[0]
-        dot += x * term[1]
-        sq += x * x
-    return dot / math.sqrt(sq) if sq > 0.0 else 0.0
+@dataclass(frozen=True)
+class Block:
+    """One feature block: term -> row, and per row its idf and coefficient.
+
+    Arrays of floats rather than a dict of tuples, loaded from parallel JSON columns: ~10 MB
+    RSS per worker process instead of ~16 MB, at the same look-up speed.
+    """
+
+    index: Mapping[str, int]
+    idf: array[float]
+    coef: array[float]
+
+    @classmethod
+    def from_terms(cls, terms: Mapping[str, Term]) -> Block:
+        ordered = sorted(terms.items())
+        return cls(
+            index={t: i for i, (t, _) in enumerate(ordered)},
+            idf=array("d", (v[0] for _, v in ordered)),
+            coef=array("d", (v[1] for _, v in ordered)),
+        )
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, list[Any]]) -> Block:
+        terms, idf, coef = data["terms"], data["idf"], data["coef"]
+        if not len(terms) == len(idf) == len(coef):
+            raise ArtifactError("request model block has columns of different lengths")
+        return cls(index={t: i for i, t in enumerate(terms)}, idf=array("d", idf), coef=array("d", coef))
+
+    def to_json(self) -> dict[str, list[Any]]:
+        """Parallel columns (terms sorted): compact, and cheap to load without garbage."""
+        return {"terms": list(self.index), "idf": self.idf.tolist(), "coef": self.coef.tolist()}
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def score(self, features: Iterable[str]) -> float:
+        """coef . x, x being the L2-normalised sublinear TF-IDF vector of ``features``."""
+        dot = 0.0
+        sq = 0.0
+        for feat, count in Counter(features).items():
+            i = self.index.get(feat)
+            if i is None:
+                continue  # out of vocabulary: absent from the vector, as in sklearn
+            x = (1.0 + math.log(count)) * self.idf[i]
+            dot += x * self.coef[i]
+            sq += x * x
+        return dot / math.sqrt(sq) if sq > 0.0 else 0.0
 
 
 @dataclass(frozen=True)
@@ -70,7 +106,7 @@ class RequestDetector:
     """A trained request detector; immutable, so one instance is safely shared by a worker."""
 
     intercept: float
-    blocks: Mapping[str, Mapping[str, Term]]
+    blocks: Mapping[str, Block]
     threshold: float = 0.5
     metadata: Mapping[str, Any] = field(default_factory=dict)
 
@@ -95,7 +131,7 @@ class RequestDetector:
 
     def _score(self, span: Span) -> float:
         feats = sentence_features(span)
-        z = self.intercept + sum(_block_score(feats[b], self.blocks[b]) for b in BLOCKS)
+        z = self.intercept + sum(self.blocks[b].score(feats[b]) for b in BLOCKS)
         return _sigmoid(z)
 
     # -- persistence ---------------------------------------------------------------------------
@@ -107,7 +143,7 @@ class RequestDetector:
             "feature_version": FEATURE_VERSION,
             "threshold": self.threshold,
             "intercept": self.intercept,
-            "blocks": {b: {t: list(v) for t, v in sorted(self.blocks[b].items())} for b in BLOCKS},
+            "blocks": {b: self.blocks[b].to_json() for b in BLOCKS},
             "metadata": dict(self.metadata),
         }
 
@@ -132,7 +168,7 @@ class RequestDetector:
                     f"request model {key}={data.get(key)!r}, code expects {want!r}: "
                     "retrain with `python -m beacon.analysis.train_requests`"
                 )
-        blocks = {b: {t: (float(v[0]), float(v[1])) for t, v in data["blocks"][b].items()} for b in BLOCKS}
+        blocks = {b: Block.from_json(data["blocks"][b]) for b in BLOCKS}
         return cls(
             intercept=float(data["intercept"]),
             blocks=blocks,

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from beacon.analysis.request_features import BLOCKS, sentence_features
-from beacon.analysis.requests import ARTIFACT_PATH, RequestDetector, Term
+from beacon.analysis.requests import ARTIFACT_PATH, Block, RequestDetector
 
 if TYPE_CHECKING:
     from spacy.language import Language
@@ -92,15 +92,15 @@ def fit_detector(spans: Sequence[Span], labels: Sequence[int], params: TrainPara
     clf = LogisticRegression(C=params.c, max_iter=params.max_iter).fit(x, y)
 
     coef = clf.coef_[0]
-    blocks: dict[str, dict[str, Term]] = {}
+    blocks: dict[str, Block] = {}
     offset = 0
     for b in BLOCKS:
         vec = vectorizers[b]
         idf = vec.idf_
-        blocks[b] = {
+        blocks[b] = Block.from_terms({
             term: (round(float(idf[j]), 7), round(float(weights[b] * coef[offset + j]), 7))
             for term, j in vec.vocabulary_.items()
-        }
+        })
         offset += len(idf)
     detector = RequestDetector(
         intercept=round(float(clf.intercept_[0]), 7),
