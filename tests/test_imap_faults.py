@@ -177,7 +177,9 @@ def test_uidvalidity_resync_cut_half_way_resumes(
     counter = BodyCounter(dovecot, user)
     counter.delta(1)
     with FaultyProxy(dovecot.port) as proxy:
-        add_account(sqlite_db, settings, dovecot, user, security="none", port=proxy.port, folders=("Archive",))
+        add_account(
+            sqlite_db, settings, dovecot, user, security="none", port=proxy.port, folders=("Archive",)
+        )
         sync_account(sqlite_db, settings, ACCOUNT)
         counter.delta(1)
         with dovecot.client(user) as c:
@@ -192,7 +194,8 @@ def test_uidvalidity_resync_cut_half_way_resumes(
         done = links(sqlite_db, "Archive")
         stored_new = len(done) - 7
         assert 0 < stored_new < 10 and stored_new % 3 == 0
-        assert done == {u: message_id(m) for u, m in zip(uids[: 7 + stored_new], renumbered[: 7 + stored_new], strict=True)}
+        expected = {u: message_id(m) for u, m in zip(uids, renumbered, strict=True)}
+        assert done == dict(list(expected.items())[: 7 + stored_new])
         with sqlite_db.session() as s:  # the gone message is not declared gone before the pass ends
             assert not s.scalar(select(EmailRow.deleted).where(EmailRow.message_id == message_id(old[0])))
             assert s.scalar(select(func.count(ImapMessage.id)).where(ImapMessage.uid < 0)) == 1
