@@ -17,6 +17,9 @@ ENTITY_LABELS = {
     "DATE", "TIME", "MONEY", "PERCENT",
 }
 _NUMERIC_LABELS = {"MONEY", "PERCENT", "DATE", "TIME"}
+# Mail jargon and file types the small model tags as organisations.
+_NOT_ENTITIES = {"asap", "eod", "cob", "fyi", "pdf", "csv", "url", "html", "faq", "re", "fwd", "cc", "bcc",
+                 "ps", "p.s.", "rsvp", "ooo", "tbd", "eta", "q&a"}
 _JUNK = re.compile(r"^[\W\d_]+$|https?://|www\.|@|\.com\b", re.IGNORECASE)
 _MAX_PHRASE_TOKENS = 6
 # Words that head greeting and thank-you chunks ("Hi Alex", "Thanks"): never key content.
@@ -37,6 +40,8 @@ def extract_entities(doc: Doc, limit: int = 40) -> list[Entity]:
         if ent.label_ == "MONEY" and ent.start > 0 and doc[ent.start - 1].is_currency:
             start = doc[ent.start - 1].idx  # the model often leaves "$" outside the span
         text = _clean(doc.text[start:end])
+        if text.lower() in _NOT_ENTITIES:
+            continue
         numeric_ok = ent.label_ in _NUMERIC_LABELS and any(c.isdigit() for c in text)
         if len(text) < 2 or (_JUNK.search(text) and not numeric_ok):
             continue

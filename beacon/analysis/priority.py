@@ -138,12 +138,12 @@ def score(email: Email, analysis: Analysis, ctx: PriorityContext, settings: Sett
     if ctx.reader_in_thread and not from_you:
         add("thread", w["thread_participation"], "reply in a thread you took part in", email.subject)
 
-    urgent = [t for t in analysis.tone if t.flag == "urgency"]
+    urgent = [] if from_you else [t for t in analysis.tone if t.flag == "urgency"]
     if urgent:
         u = urgent[0]
         add("urgency", w["urgency"], "urgent wording" + (" in the subject" if u.where == "subject" else ""),
             u.text, (u.start, u.end) if u.where == "body" else None)
-    unhappy = [t for t in analysis.tone if t.flag == "dissatisfaction"]
+    unhappy = [] if from_you else [t for t in analysis.tone if t.flag == "dissatisfaction"]
     if unhappy:
         d = unhappy[0]
         add("dissatisfaction", w["dissatisfaction"], "the sender sounds dissatisfied", d.text,
