@@ -153,3 +153,18 @@ def test_restart_mid_job_resumes_it(sqlite_db: Database, tmp_path: Path) -> None
     with sqlite_db.session() as s:
         runs = s.execute(select(Run.status).order_by(Run.id)).scalars().all()
     assert runs == ["interrupted", "done"]
+
+
+def test_data_limit_stops_a_burst_the_watchdog_does_not_see(sqlite_db: Database, tmp_path: Path) -> None:
+    import_corpus(sqlite_db, tmp_path, 4, faults=("alloc",))
+    # The watchdog samples only every 30 s here: the kernel's RLIMIT_DATA must stop the burst.
+    settings = engine_settings(tmp_path, sqlite_db, test_faults=True, memory_sample_interval=30.0,
+                               worker_hard_limit=300 * MB, max_attempts=1)
+    with EngineService(settings, sqlite_db) as svc:
+        svc.enqueue_missing()
+        summary = svc.run()
+        metrics = svc.metrics()
+    assert (summary.done, summary.quarantined) == (4, 1)
+    assert "data_limit: worker" in _errors_by_subject(sqlite_db)["poison alloc"]
+    assert metrics.kills == {}
+    assert metrics.recycles == {"data_limit": 2}  # its batch's worker, then its own

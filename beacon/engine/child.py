@@ -80,7 +80,7 @@ def zygote(control: Connection, analyze: AnalyzeFn, settings: Settings, load_s: 
                 try:
                     control.close()
                     _die_with_parent()
-                    serve(Connection(fd), analyze, settings, 0.0)
+                    serve(Connection(fd), analyze, settings, 0.0, int(msg.get("data_limit", 0)))
                 except BaseException:  # noqa: BLE001 - a worker must never return into the zygote loop
                     code = 1
                 finally:
@@ -119,7 +119,7 @@ def main(argv: list[str]) -> int:
     if role == "zygote":
         zygote(conn, analyze, settings, load_s)
     else:
-        serve(conn, analyze, settings, load_s)
+        serve(conn, analyze, settings, load_s, int(msg.get("data_limit", 0)))
     return 0
 
 

@@ -14,7 +14,7 @@ from beacon.engine.metrics import EngineMetrics
 
 # Why a batch failed. "error" is a Python exception inside the pipeline (worker still usable);
 # the others mean the worker process is gone.
-FAILURE_REASONS = ("error", "timeout", "hard_limit", "budget", "crashed")
+FAILURE_REASONS = ("error", "timeout", "hard_limit", "budget", "crashed", "data_limit")
 
 
 @dataclass

@@ -112,7 +112,7 @@ class WorkerHandle:
                 self.proc.wait()
 
 
-def _spawn(role: str, settings: Settings) -> tuple[subprocess.Popen[bytes], Connection]:
+def _spawn(role: str, settings: Settings, data_limit: int = 0) -> tuple[subprocess.Popen[bytes], Connection]:
     ours, theirs = protocol.socket_pair()
     try:
         proc = subprocess.Popen(
@@ -123,7 +123,8 @@ def _spawn(role: str, settings: Settings) -> tuple[subprocess.Popen[bytes], Conn
         )
     finally:
         theirs.close()
-    protocol.send(ours, {"op": protocol.OP_INIT, "settings": settings.model_dump(mode="json")})
+    protocol.send(ours, {"op": protocol.OP_INIT, "settings": settings.model_dump(mode="json"),
+                         "data_limit": data_limit})
     return proc, ours
 
 
@@ -143,7 +144,9 @@ class Starter(Protocol):
     name: str
 
     def start(self) -> None: ...
-    def new_worker(self) -> WorkerHandle: ...
+    def new_worker(self, data_limit: int = 0) -> WorkerHandle:
+        """A ready worker; ``data_limit`` caps how much its heap may grow (RLIMIT_DATA)."""
+        ...
     def stop(self) -> None: ...
     def helper_pids(self) -> list[int]: ...
 
@@ -159,9 +162,9 @@ class SpawnStarter:
     def start(self) -> None:
         pass
 
-    def new_worker(self) -> WorkerHandle:
+    def new_worker(self, data_limit: int = 0) -> WorkerHandle:
         t0 = time.perf_counter()
-        proc, conn = _spawn("worker", self.settings)
+        proc, conn = _spawn("worker", self.settings, data_limit)
         try:
             ready = _await_ready(conn, f"worker {proc.pid}")
         except EngineError:
@@ -209,7 +212,7 @@ class ZygoteStarter:
             raise
         self._proc, self._control, self.load_s = proc, conn, float(ready.get("load_s", 0.0))
 
-    def new_worker(self) -> WorkerHandle:
+    def new_worker(self, data_limit: int = 0) -> WorkerHandle:
         t0 = time.perf_counter()
         ours, theirs = protocol.socket_pair()
         try:
@@ -217,7 +220,7 @@ class ZygoteStarter:
                 self._ensure_started()
                 assert self._control is not None and self._proc is not None
                 try:
-                    protocol.send(self._control, {"op": protocol.OP_FORK})
+                    protocol.send(self._control, {"op": protocol.OP_FORK, "data_limit": data_limit})
                     reduction.send_handle(self._control, theirs.fileno(), self._proc.pid)
                     if not self._control.poll(START_TIMEOUT):
                         raise EngineError("zygote did not answer a fork request")

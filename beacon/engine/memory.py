@@ -12,6 +12,7 @@ import ctypes
 import ctypes.util
 import gc
 import os
+import resource
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -145,10 +146,33 @@ def reset_peak() -> bool:
 
 def peak_rss() -> int:
     """VmHWM of this process in bytes (0 when unknown)."""
+    return _status_kb("VmHWM")
+
+
+def _status_kb(field: str) -> int:
     try:
         for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) * 1024
     except OSError:
         pass
     return 0
+
+
+def limit_data_growth(extra: int) -> int:
+    """Cap this process's data segment (heap + private anonymous maps) at its current size
+    plus ``extra`` (``RLIMIT_DATA``). A backstop behind the sampling watchdog: the kernel
+    refuses the allocation itself, so not even a burst between two samples gets past it
+    (Python sees a MemoryError). Returns the limit set, 0 when none."""
+    current = _status_kb("VmData")
+    if extra <= 0 or current <= 0:
+        return 0
+    limit = current + extra
+    _, hard = resource.getrlimit(resource.RLIMIT_DATA)
+    if hard != resource.RLIM_INFINITY:
+        limit = min(limit, hard)
+    try:
+        resource.setrlimit(resource.RLIMIT_DATA, (limit, hard))
+    except (ValueError, OSError):
+        return 0
+    return limit

@@ -32,6 +32,9 @@ from beacon.settings import Settings
 
 log = logging.getLogger("beacon.engine.pool")
 
+# A worker's heap may grow this much past the hard limit before the kernel refuses memory
+# (RLIMIT_DATA): the watchdog normally kills it first; the limit catches bursts between samples.
+DATA_LIMIT_FACTOR = 1.25
 KILL_GRACE = 15.0  # seconds to wait for a SIGKILLed worker's pipe to close
 EngineListener = Callable[[str, dict[str, Any]], None]
 
@@ -192,7 +195,7 @@ class PoolExecutor:
             logs.event(log, "worker_dead", logging.WARNING, worker=w.pid, reason="died_idle",
                        detail=w.exit_detail())
             w.reap()
-        w = self.starter.new_worker()
+        w = self.starter.new_worker(data_limit=int(self.budget.hard_limit * DATA_LIMIT_FACTOR))
         self._workers[slot] = w
         logs.event(log, "worker_start", worker=w.pid, slot=slot, start=self.starter.name,
                    start_s=w.start_s, rss=w.rss, uss=w.uss)
@@ -219,6 +222,10 @@ class PoolExecutor:
         self.budget.learn(batch.chars, growth)
         if reply["op"] == protocol.OP_ERROR:
             logs.event(log, "batch_error", logging.WARNING, worker=w.pid, emails=n, error=reply["error"])
+            if reply.get("memory"):
+                # Refused by its data limit: the worker is alive but may be in a bad state.
+                self._retire(slot, w, "data_limit")
+                raise BatchFailed("data_limit", f"worker {w.pid}: {reply['error']}", w.pid)
             self._maybe_recycle(slot, w)
             raise BatchFailed("error", reply["error"], w.pid)
         w.emails += n
@@ -265,14 +272,17 @@ class PoolExecutor:
             reason = "memory"
         else:
             return
-        w.close()
-        self._workers[slot] = None
-        self.recorder.recycled(reason)
+        self._retire(slot, w, reason)
         level = logging.DEBUG if self.max_tasks == 1 else logging.INFO  # oneshot: every batch
         logs.event(log, "worker_recycle", level, worker=w.pid, reason=reason, tasks=w.tasks,
                    rss=w.rss, uss=w.uss, limit=self.budget.soft_limit)
         if self.max_tasks > 1:
             self._emit("worker_recycled", worker=w.pid, reason=reason, tasks=w.tasks, uss=w.uss)
+
+    def _retire(self, slot: int, w: WorkerHandle, reason: str) -> None:
+        w.close()
+        self._workers[slot] = None
+        self.recorder.recycled(reason)
 
     # -- metrics -------------------------------------------------------------------------------
     def metrics(self) -> EngineMetrics:

@@ -46,8 +46,9 @@ def settings_from_message(msg: protocol.Message) -> Settings:
     return Settings(**msg["settings"])
 
 
-def serve(conn: Connection, analyze: AnalyzeFn, settings: Settings, load_s: float) -> None:
+def serve(conn: Connection, analyze: AnalyzeFn, settings: Settings, load_s: float, data_limit: int = 0) -> None:
     """Answer batches until told to stop or the supervisor goes away."""
+    memory.limit_data_growth(data_limit)
     me = memory.sample(os.getpid())
     protocol.send(
         conn,
@@ -72,13 +73,17 @@ def serve(conn: Connection, analyze: AnalyzeFn, settings: Settings, load_s: floa
 
 def run_batch(msg: protocol.Message, analyze: AnalyzeFn, settings: Settings) -> protocol.Message:
     emails: list[dict[str, Any]] = msg["emails"]
-    if settings.test_faults:
-        act_on_faults(emails)
     memory.reset_peak()
     before = memory.rss()
     t0 = time.perf_counter()
     try:
+        if settings.test_faults:
+            act_on_faults(emails)
         analyses = analyze(emails)
+    except MemoryError:
+        # The data limit (RLIMIT_DATA) refused an allocation: the supervisor retires us.
+        reply = {"op": protocol.OP_ERROR, "id": msg["id"], "memory": True,
+                 "error": "MemoryError: the worker reached its data limit"}
     except Exception as exc:  # noqa: BLE001 - reported to the supervisor, which retries/isolates
         reply: protocol.Message = {
             "op": protocol.OP_ERROR, "id": msg["id"],
