@@ -23,12 +23,20 @@ from beacon.settings import Settings
 
 log = logging.getLogger("beacon.engine.child")
 _PR_SET_PDEATHSIG = 1
+_PR_SET_NAME = 15
 
 
 def _die_with_parent() -> None:
     """SIGKILL this process when the (single-threaded) process that forked it dies."""
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
+def _name_process(name: bytes) -> None:
+    """Set the kernel's process name (``ps -o comm``, top): forked workers otherwise show the
+    zygote's command line."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_NAME, name, 0, 0, 0)
 
 
 def _ignore_interrupts() -> None:
@@ -80,6 +88,7 @@ def zygote(control: Connection, analyze: AnalyzeFn, settings: Settings, load_s: 
                 try:
                     control.close()
                     _die_with_parent()
+                    _name_process(b"beacon-worker")
                     serve(Connection(fd), analyze, settings, 0.0, int(msg.get("data_limit", 0)))
                 except BaseException:  # noqa: BLE001 - a worker must never return into the zygote loop
                     code = 1
@@ -107,6 +116,7 @@ def main(argv: list[str]) -> int:
     role, fd = argv[0], int(argv[1])
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     _ignore_interrupts()
+    _name_process(b"beacon-zygote" if role == "zygote" else b"beacon-worker")
     conn = Connection(fd)
     try:
         msg = protocol.recv(conn)
