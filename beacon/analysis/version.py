@@ -6,6 +6,7 @@ analysis, but must never import spaCy itself: keep this module free of heavy imp
 
 from __future__ import annotations
 
+from beacon.analysis.requests import DETECTOR_VERSION
 from beacon.settings import Settings
 
 # Bump when analysis code or the shipped request model changes what an analysis contains.
@@ -13,4 +14,4 @@ ANALYSIS_CODE_VERSION = "1"
 
 
 def pipeline_version(settings: Settings) -> str:
-    return f"{ANALYSIS_CODE_VERSION}+{settings.spacy_model}"
+    return f"{ANALYSIS_CODE_VERSION}+{DETECTOR_VERSION}+{settings.spacy_model}"

@@ -122,7 +122,7 @@ class AnalysisRow(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     email_id: Mapped[int] = mapped_column(ForeignKey("emails.id", ondelete="CASCADE"), index=True)
-    pipeline_version: Mapped[str] = mapped_column(String(50))
+    pipeline_version: Mapped[str] = mapped_column(String(200))
     score: Mapped[int] = mapped_column(Integer)
     level: Mapped[str] = mapped_column(String(10), index=True)
     kind: Mapped[str] = mapped_column(String(30), index=True)
@@ -147,7 +147,7 @@ class AnalysisJob(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     email_id: Mapped[int] = mapped_column(ForeignKey("emails.id", ondelete="CASCADE"))
-    pipeline_version: Mapped[str] = mapped_column(String(50))
+    pipeline_version: Mapped[str] = mapped_column(String(200))
     status: Mapped[str] = mapped_column(String(20), default="pending")  # pending|running|done|quarantined
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
