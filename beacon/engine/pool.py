@@ -214,6 +214,9 @@ class PoolExecutor:
             reply = self._await_reply(w)
         except (EOFError, OSError):
             raise self._worker_died(slot, w, n) from None
+        except ValueError:  # not our protocol: a worker we cannot trust any more
+            w.kill("crashed")
+            raise self._worker_died(slot, w, n) from None
         elapsed = time.perf_counter() - t0
         w.tasks += 1
         w.rss, w.uss = int(reply.get("rss", w.rss)), int(reply.get("uss", w.uss))

@@ -219,6 +219,11 @@ class JobRunner:
             result = fut.result()
         except BatchFailed as failure:
             self._failed(st, items, failure)
+        except EngineError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - an engine bug must not strand the run
+            log.exception("batch of %d failed unexpectedly", len(items))
+            self._failed(st, items, BatchFailed("error", f"{type(exc).__name__}: {exc}"))
         else:
             self._succeeded(st, items, result)
 
