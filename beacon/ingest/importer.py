@@ -11,6 +11,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
+from sqlalchemy.exc import IntegrityError
+
 from beacon.ingest.sources import RawItem
 from beacon.parse import parse_message
 from beacon.store import emails as store
@@ -18,7 +20,9 @@ from beacon.store.db import Database
 
 log = logging.getLogger(__name__)
 
-# Commit in chunks: a crash loses at most one chunk of work, and the session stays small.
+# Commit in chunks so the session stays small. Each message is stored inside its own savepoint,
+# so a message is either stored whole (row, raw bytes, attachments) or not at all; on SQLite a
+# savepoint outside a transaction commits when released, so there every message is durable at once.
 COMMIT_EVERY = 200
 
 
@@ -91,6 +95,14 @@ def _import_one(
         # A savepoint, so one message the database refuses does not undo the chunk.
         with session.begin_nested():
             res = store.add_email(session, account_id, parsed, item.raw, source=item.ref)
+    except IntegrityError:
+        # Another importer (an IMAP sync, a second import) stored the same message meanwhile.
+        existing = store.find_email_id(session, account_id, parsed.email.message_id, parsed.email.content_hash)
+        if existing is not None:
+            summary.duplicates += 1
+            return
+        summary.fail(item.ref, "cannot store: integrity error")
+        return
     except Exception as exc:  # noqa: BLE001 - reported per message, the import goes on
         log.warning("cannot store message", extra={"ref": item.ref, "error": repr(exc)})
         summary.fail(item.ref, f"cannot store: {exc.__class__.__name__}: {exc}"[:500])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import exists, func, literal, select
 from sqlalchemy.orm import Session
 
 from beacon.analysis import priority as prio
@@ -37,7 +37,10 @@ def priority_context(s: Session, row: EmailRow, email: Email, settings: Settings
         if own:
             to_sender = s.scalar(
                 select(func.count(EmailRow.id)).where(
-                    same_account, EmailRow.from_addr.in_(own), EmailRow.recipients.contains(sender)
+                    same_account,
+                    EmailRow.from_addr.in_(own),
+                    # Whole addresses only: "bob@x.com" must not match "jimbob@x.com".
+                    (literal(" ") + EmailRow.recipients + literal(" ")).contains(f" {sender} ", autoescape=True),
                 )
             ) or 0
     in_thread = bool(own) and bool(

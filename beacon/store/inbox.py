@@ -55,16 +55,10 @@ def _query(f: InboxFilter) -> Select:
                     func.lower(EmailRow.subject).like(pattern, escape="\\"),
                     func.lower(EmailRow.from_name).like(pattern, escape="\\"),
                     EmailRow.from_addr.like(pattern, escape="\\"),
-                    func.lower(func.cast(EmailRow.data["text"], _text_type())).like(pattern, escape="\\"),
+                    func.lower(EmailRow.data["text"].as_string()).like(pattern, escape="\\"),
                 )
             )
     return q
-
-
-def _text_type():  # type: ignore[no-untyped-def]
-    from sqlalchemy import Text
-
-    return Text
 
 
 def inbox(s: Session, f: InboxFilter, *, limit: int = 50, offset: int = 0) -> list[tuple[EmailRow, AnalysisRow]]:
