@@ -1,13 +1,15 @@
 """A sync as a user-visible :class:`~beacon.store.schema.Run` with progress events.
 
 Each write is its own short transaction so the web UI (SSE) sees progress while the sync
-runs, and a crash leaves the run visibly "running" rather than losing it.
+runs. The run records its owner process, so if the process dies mid-sync the next start marks
+the run interrupted instead of leaving it "running".
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from beacon.engine.owner import make_owner
 from beacon.store.db import Database
 from beacon.store.schema import Run, RunEvent, utcnow
 
@@ -16,7 +18,7 @@ class SyncRunLog:
     def __init__(self, db: Database, account: str) -> None:
         self._db = db
         with db.session() as s:
-            run = Run(kind="sync", status="running", params={"account": account})
+            run = Run(kind="sync", status="running", params={"account": account, "owner": make_owner()})
             s.add(run)
             s.flush()
             self.run_id = run.id

@@ -176,6 +176,11 @@ def _sync_locked(
         runlog.finish("failed", result.summary(), str(exc))
         _notify(on_new_mail, result)
         raise
+    except Exception as exc:
+        # A bug or a database failure: the run must not stay "running" for ever.
+        result.error = f"{exc.__class__.__name__}: {exc}"
+        runlog.finish("failed", result.summary(), result.error)
+        raise
     folder_errors = [f.error for f in result.folders.values() if f.error]
     failed = result.total("failed")
     if failed:
