@@ -4,6 +4,10 @@ Scoring runs in the main process after the NLP analysis, because some factors co
 store (how often the reader corresponds with the sender, whether the reader took part in the
 thread). It is cheap, so changing a weight or a VIP list re-scores everything in seconds
 without re-running spaCy. Every factor carries its points and the evidence behind them.
+
+Deadline points measure how near the due date was *when the mail was sent*, not today: a score
+is then reproducible and explains itself ("due tomorrow" means tomorrow from the mail's Date),
+and an inbox sorted by it does not reshuffle every night. The UI shows due dates beside it.
 """
 
 from __future__ import annotations
