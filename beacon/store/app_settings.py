@@ -4,20 +4,28 @@ The environment gives the defaults (:class:`~beacon.settings.Settings`); the ``a
 table holds the values a user changed, which win. ``SettingsUpdate`` is the one place that
 says which fields may change and what values are acceptable, so the API and the settings form
 reject the same bad input with the same messages.
+
+Values are validated when written. When read back they are only re-checked for shape: a
+stored value that is no longer acceptable (a spaCy model since uninstalled, an option since
+withdrawn) is skipped with a warning, so one stale row cannot take every page down.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib.util
+import logging
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from beacon.settings import Settings
 from beacon.store.schema import AppSetting
+
+log = logging.getLogger(__name__)
 
 MIB = 1024 * 1024
 MIN_BUDGET = 256 * MIB  # below this not even one spaCy worker fits
@@ -62,7 +70,9 @@ class SettingsUpdate(BaseModel):
     priority_high: int | None = Field(default=None, ge=1, le=100)
     priority_medium: int | None = Field(default=None, ge=0, le=99)
     spacy_model: str | None = Field(default=None, min_length=1, max_length=100)
-    nlp_mode: Literal["inprocess", "oneshot", "pool"] | None = None
+    # "inprocess" loads spaCy into the calling process; the web server never does that, so
+    # it can only come from the environment (for CLI use), never from the web.
+    nlp_mode: Literal["oneshot", "pool"] | None = None
     batch_size: int | None = Field(default=None, ge=1, le=500)
     memory_budget: int | None = None
 
@@ -71,11 +81,25 @@ class SettingsUpdate(BaseModel):
     def _lower(cls, v: list[str] | None) -> list[str] | None:
         return None if v is None else sorted(set(v))
 
+    @field_validator("nlp_mode", mode="before")
+    @classmethod
+    def _not_inprocess(cls, v: object) -> object:
+        if v == "inprocess":
+            raise ValueError(
+                "'inprocess' would load spaCy into the web server; it can only be set with "
+                "BEACON_NLP_MODE for command-line use. Choose 'pool' or 'oneshot'."
+            )
+        return v
+
     @field_validator("spacy_model")
     @classmethod
-    def _model_installed(cls, v: str | None) -> str | None:
+    def _model_installed(cls, v: str | None, info: ValidationInfo) -> str | None:
+        if v is not None and not v.isidentifier():
+            raise ValueError(f"{v!r} is not a spaCy model package name")
+        if info.context == _READ:
+            return v  # checked when written; reading must stay cheap and must not fail
         # spaCy models are Python packages; find_spec checks without importing spaCy here.
-        if v is not None and (not v.isidentifier() or importlib.util.find_spec(v) is None):
+        if v is not None and importlib.util.find_spec(v) is None:
             raise ValueError(f"spaCy model {v!r} is not installed")
         return v
 
@@ -91,6 +115,7 @@ class SettingsUpdate(BaseModel):
 
 
 EDITABLE = tuple(SettingsUpdate.model_fields)
+_READ = "stored"  # validation context when reading stored values back
 
 
 class SettingsConflict(ValueError):
@@ -103,9 +128,26 @@ def load_overrides(s: Session) -> dict[str, Any]:
 
 
 def effective(base: Settings, overrides: dict[str, Any]) -> Settings:
-    """The environment's settings with the stored run-time changes applied."""
-    valid = SettingsUpdate.model_validate(overrides).model_dump(exclude_none=True)
+    """The environment's settings with the stored run-time changes applied.
+
+    Each stored value is checked on its own; one that is no longer valid is left out (the
+    environment's value applies) and logged, instead of failing every request.
+    """
+    valid: dict[str, Any] = {}
+    for key, value in overrides.items():
+        try:
+            checked = SettingsUpdate.model_validate({key: value}, context=_READ)
+        except ValidationError as exc:
+            _warn_invalid(key, repr(value)[:200], exc.errors()[0]["msg"])
+            continue
+        valid.update(checked.model_dump(exclude_none=True))
     return base.model_copy(update=valid)
+
+
+@functools.lru_cache(maxsize=64)
+def _warn_invalid(key: str, value: str, reason: str) -> None:
+    # Cached: the same bad row is read on every request, but is worth one warning per process.
+    log.warning("ignoring stored setting %s=%s (%s); using the environment's value", key, value, reason)
 
 
 def current_settings(s: Session, base: Settings) -> Settings:
@@ -113,10 +155,12 @@ def current_settings(s: Session, base: Settings) -> Settings:
 
 
 def apply_update(s: Session, base: Settings, update: SettingsUpdate) -> Settings:
-    """Validate the merged result, store the changed fields and return the new settings."""
+    """Check the merged result, store the changed fields and return the new settings.
+
+    ``update`` was validated in full when it was built; this is the write-side check.
+    """
     changes = update.model_dump(exclude_unset=True, exclude_none=True)
-    merged = {**load_overrides(s), **changes}
-    new = effective(base, merged)
+    new = effective(base, load_overrides(s)).model_copy(update=changes)
     if new.priority_high <= new.priority_medium:
         raise SettingsConflict(
             f"HIGH threshold ({new.priority_high}) must be above MEDIUM ({new.priority_medium})"
