@@ -132,7 +132,11 @@ def test_session_cookie_is_httponly_samesite_and_holds_no_secret(served: Served)
     value = c.cookies[COOKIE_NAME]
     assert PASSWORD not in value and "argon2" not in value
     payload = json.loads(__import__("base64").urlsafe_b64decode(value.split(".")[0] + "=="))
-    assert set(payload) == {"sid", "uid"}
+    assert set(payload) == {"sid", "uid", "pv"}  # pv: an HMAC of the hash, not the hash
+    with served.db.session() as s:
+        from beacon.store.schema import User
+        stored_hash = s.query(User).filter_by(username="alice").one().password_hash
+    assert payload["pv"] not in stored_hash
 
 
 def test_tampered_cookie_is_rejected(served: Served) -> None:

@@ -5,6 +5,8 @@ API tests (real SQLite store, real argon2 users); no analysis engine unless a te
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,6 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from beacon.store.schema import AppSetting
+from beacon.web.auth import COOKIE_NAME, set_password
 from beacon.web.deps import CSRF_HEADER
 from tests.test_web_api import PASSWORD, Served, _make, _form_token
 
@@ -63,3 +66,85 @@ def test_inprocess_mode_cannot_be_set_from_the_web(bare: Served) -> None:
     assert 'value="inprocess"' not in c.get("/settings").text
     _store(bare, "nlp_mode", "inprocess")  # stored by an older version: ignored
     assert c.get("/api/settings").json()["nlp_mode"] == "pool"
+
+
+# -- 5. sessions can be revoked ----------------------------------------------------------------
+def test_logout_revokes_the_old_cookie(bare: Served) -> None:
+    c, h = bare.login()
+    stolen = c.cookies[COOKIE_NAME]
+    assert c.post("/api/logout", headers=h).status_code == 204
+    replay = bare.client()
+    replay.cookies.set(COOKIE_NAME, stolen)
+    assert replay.get("/api/me").status_code == 401
+    assert replay.get("/", follow_redirects=False).status_code == 303
+    # Other sessions of the same user are unaffected; the UI logout revokes too.
+    c2, _ = bare.login()
+    ui_cookie = c2.cookies[COOKIE_NAME]
+    assert c2.post("/logout", data={"csrf_token": _form_token(c2, "/settings")}, follow_redirects=False).status_code == 303
+    c3, _ = bare.login()
+    assert c3.get("/api/me").status_code == 200
+    replay.cookies.set(COOKIE_NAME, ui_cookie)
+    assert replay.get("/api/me").status_code == 401
+
+
+def test_password_change_invalidates_every_session(bare: Served) -> None:
+    c1, _ = bare.login()
+    c2, _ = bare.login()
+    with bare.db.session() as s:
+        set_password(s, "alice", "a brand new password")
+    assert c1.get("/api/me").status_code == 401 and c2.get("/api/me").status_code == 401
+    assert c1.get(f"/api/jobs/1/events").status_code == 401  # the stream checks it too
+    r = c1.post("/api/login", json={"username": "alice", "password": "a brand new password"})
+    assert r.status_code == 200 and c1.get("/api/me").status_code == 200
+
+
+def test_cookie_from_before_password_versions_is_not_accepted(bare: Served) -> None:
+    """A validly signed {sid, uid} cookie (the old format) no longer logs anyone in."""
+    st = bare.app.state.beacon
+    legacy = st.codec._serializer.dumps({"sid": "x" * 32, "uid": 1})
+    c = bare.client()
+    c.cookies.set(COOKIE_NAME, legacy)
+    assert c.get("/api/me").status_code == 401
+
+
+# -- 6. login limits -------------------------------------------------------------------------------
+def test_repeated_failed_logins_from_one_address_get_429(bare: Served) -> None:
+    c = bare.client()
+    for _ in range(10):
+        assert c.post("/api/login", json={"username": "alice", "password": "wrong guess"}).status_code == 401
+    r = c.post("/api/login", json={"username": "alice", "password": PASSWORD})
+    assert r.status_code == 429 and int(r.headers["retry-after"]) > 0
+    form = c.post("/login", data={"username": "alice", "password": PASSWORD,
+                                  "csrf_token": _form_token(c, "/login")})
+    assert form.status_code == 429 and "Too many failed logins" in form.text
+
+
+# -- 1. SSE streams hold no database connection -----------------------------------------------------
+def test_open_event_stream_holds_no_pooled_connection(bare: Served) -> None:
+    from beacon.store.schema import Run
+
+    with bare.db.session() as s:
+        run = Run(kind="import", status="running", total=1, params={})
+        s.add(run)
+        s.flush()
+        run_id = run.id
+    c, _ = bare.login()
+    result: dict[str, Any] = {}
+
+    def listen() -> None:
+        result["text"] = c.get(f"/api/jobs/{run_id}/events").text
+
+    t = threading.Thread(target=listen)
+    t.start()
+    pool = bare.db.engine.pool
+    samples = []
+    deadline = time.monotonic() + 1.5
+    while time.monotonic() < deadline:
+        samples.append(pool.checkedout())
+        time.sleep(0.01)
+    with bare.db.session() as s:
+        s.get(Run, run_id).status = "done"
+    t.join(10)
+    assert not t.is_alive() and "event: end" in result["text"]
+    # Polls borrow a connection for a moment; between them the stream holds none.
+    assert min(samples) == 0 and samples.count(0) > len(samples) // 2, samples

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from beacon.web.highlight import Mark, segments
+from beacon.web.login_guard import LoginBusy, LoginGuard, TooManyFailures
 from beacon.store.app_settings import parse_size
 from beacon.web.sanitize import sanitize_email_html
 
@@ -69,3 +70,27 @@ def test_attacks_are_neutralised(attack: str) -> None:
     for bad in ("javascript:", "onerror", "onload", "<script", "url(", "expression(", "<iframe", "<object",
                 "data:text", "<form", "<input", "t.example", "<svg", "<link", "<meta"):
         assert bad not in out, (attack, out)
+
+
+def test_login_guard_limits_concurrent_password_checks() -> None:
+    guard = LoginGuard(concurrent=2, wait=0.05)
+    with guard.slot(), guard.slot():
+        with pytest.raises(LoginBusy):
+            with guard.slot():
+                pass
+    with guard.slot():  # released again
+        pass
+
+
+def test_login_guard_window_slides() -> None:
+    now = [1000.0]
+    guard = LoginGuard(max_failures=3, window=60, clock=lambda: now[0])
+    for _ in range(3):
+        guard.check("10.0.0.1")
+        guard.failed("10.0.0.1")
+    with pytest.raises(TooManyFailures) as exc:
+        guard.check("10.0.0.1")
+    assert 0 < exc.value.retry_after <= 61
+    guard.check("10.0.0.2")  # other addresses are unaffected
+    now[0] += 61
+    guard.check("10.0.0.1")

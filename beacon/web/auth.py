@@ -1,8 +1,11 @@
 """Local users, password hashing (argon2id), signed session cookies and CSRF tokens.
 
-The session cookie carries only a random session id and the user id, signed (not secret):
-no password, hash or key ever leaves the server. The CSRF token is an HMAC of the session id
-under the server key, so it needs no storage and changes whenever the session does (login).
+The session cookie carries only a random session id, the user id and a short HMAC of the
+user's current password hash, signed (not secret): no password, hash or key ever leaves the
+server. Changing the password changes the hash, so every older cookie stops matching; logging
+out records the session id as revoked (``beacon.web.revoked``). The CSRF token is an HMAC of
+the session id under the server key, so it needs no storage and changes whenever the session
+does (login).
 """
 
 from __future__ import annotations
@@ -90,6 +93,7 @@ def authenticate(s: Session, username: str, password: str) -> User | None:
 class SessionData:
     sid: str  # random per session; rotated at login (no session fixation)
     uid: int | None = None
+    pv: str | None = None  # "password version": HMAC of the user's password hash at login
 
 
 class SessionCodec:
@@ -98,13 +102,28 @@ class SessionCodec:
     def __init__(self, secret_key: str, max_age: int) -> None:
         self._serializer = URLSafeTimedSerializer(secret_key, salt="beacon.session")
         self._csrf_key = hashlib.sha256(("beacon.csrf:" + secret_key).encode()).digest()
+        self._pv_key = hashlib.sha256(("beacon.password-version:" + secret_key).encode()).digest()
         self.max_age = max_age
 
-    def new(self, uid: int | None = None) -> SessionData:
-        return SessionData(sid=secrets.token_urlsafe(24), uid=uid)
+    def new(self, user: User | None = None) -> SessionData:
+        """A fresh session id, logged in as ``user`` (bound to its current password) or anonymous."""
+        if user is None:
+            return SessionData(sid=secrets.token_urlsafe(24))
+        return SessionData(sid=secrets.token_urlsafe(24), uid=user.id, pv=self._password_version(user.password_hash))
+
+    def _password_version(self, password_hash: str) -> str:
+        return hmac.new(self._pv_key, password_hash.encode(), hashlib.sha256).hexdigest()[:22]
+
+    def belongs_to(self, data: SessionData, user: User) -> bool:
+        """The session was made for ``user`` with the password it has now."""
+        return (
+            data.uid == user.id
+            and data.pv is not None
+            and hmac.compare_digest(data.pv, self._password_version(user.password_hash))
+        )
 
     def dumps(self, data: SessionData) -> str:
-        return self._serializer.dumps({"sid": data.sid, "uid": data.uid})
+        return self._serializer.dumps({"sid": data.sid, "uid": data.uid, "pv": data.pv})
 
     def loads(self, cookie: str | None) -> SessionData | None:
         if not cookie:
@@ -115,8 +134,9 @@ class SessionCodec:
             return None
         if not isinstance(raw, dict) or not isinstance(raw.get("sid"), str):
             return None
-        uid = raw.get("uid")
-        return SessionData(sid=raw["sid"], uid=uid if isinstance(uid, int) else None)
+        uid, pv = raw.get("uid"), raw.get("pv")
+        return SessionData(sid=raw["sid"], uid=uid if isinstance(uid, int) else None,
+                           pv=pv if isinstance(pv, str) else None)
 
     def csrf_token(self, data: SessionData) -> str:
         return hmac.new(self._csrf_key, data.sid.encode(), hashlib.sha256).hexdigest()

@@ -12,6 +12,7 @@ from beacon.settings import Settings
 from beacon.store.schema import User
 from beacon.web.auth import SessionData
 from beacon.store.app_settings import current_settings
+from beacon.web.revoked import is_revoked
 from beacon.web.state import WebState
 
 CSRF_HEADER = "X-CSRF-Token"
@@ -39,26 +40,55 @@ def settings(st: State, s: DB) -> Settings:
 CurrentSettings = Annotated[Settings, Depends(settings)]
 
 
+def client_address(request: Request) -> str:
+    """The peer address (behind a reverse proxy: the proxy's, unless uvicorn trusts its headers)."""
+    return request.client.host if request.client else "unknown"
+
+
 def session_data(request: Request) -> SessionData:
     return request.state.session
 
 
-def optional_user(request: Request, s: DB) -> User | None:
-    data: SessionData = request.state.session
+def session_user(s: Session, st: WebState, data: SessionData) -> User | None:
+    """The session's user, unless the password changed since login or the session was revoked."""
     if data.uid is None:
         return None
-    return s.get(User, data.uid)
+    user = s.get(User, data.uid)
+    if user is None or not st.codec.belongs_to(data, user) or is_revoked(s, data.sid):
+        return None
+    return user
+
+
+def optional_user(request: Request, st: State, s: DB) -> User | None:
+    return session_user(s, st, request.state.session)
+
+
+def _short_session_user(request: Request, st: State) -> User | None:
+    # Own short session, closed before the handler runs: nothing stays checked out for a
+    # long-lived response (an SSE stream), unlike the request-scoped ``DB`` dependency,
+    # which FastAPI closes only after the whole response has been sent.
+    with st.db.session() as s:
+        return session_user(s, st, request.state.session)
 
 
 class LoginRequired(Exception):
     """Raised by UI routes without a logged-in user; the app redirects to the login page."""
 
 
+def _login_required() -> HTTPException:
+    return HTTPException(status.HTTP_401_UNAUTHORIZED, "login required", headers={"WWW-Authenticate": "Cookie"})
+
+
 def api_user(user: Annotated[User | None, Depends(optional_user)]) -> User:
     if user is None:
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED, "login required", headers={"WWW-Authenticate": "Cookie"}
-        )
+        raise _login_required()
+    return user
+
+
+def stream_user(user: Annotated[User | None, Depends(_short_session_user)]) -> User:
+    """Like ``api_user`` but holds no database session: for streaming responses."""
+    if user is None:
+        raise _login_required()
     return user
 
 
@@ -69,6 +99,7 @@ def ui_user(user: Annotated[User | None, Depends(optional_user)]) -> User:
 
 
 ApiUser = Annotated[User, Depends(api_user)]
+StreamUser = Annotated[User, Depends(stream_user)]
 UiUser = Annotated[User, Depends(ui_user)]
 
 

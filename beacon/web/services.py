@@ -22,6 +22,8 @@ from beacon.store.inbox import InboxFilter, inbox, inbox_count
 from beacon.ingest.sources import SourceError
 from beacon.store.schema import Account, AnalysisRow, EmailRow, Run
 from beacon.store.app_settings import SettingsUpdate, apply_update
+from beacon.web.auth import SessionData
+from beacon.web.revoked import revoke
 from beacon.web.state import WebState
 from beacon.web.views import EmailView, InboxItem, JobStatus, inbox_item, job_status
 
@@ -108,6 +110,13 @@ def restart_engine(st: WebState, settings: Settings) -> None:
         st.engine.start()
     log.info("engine restarted: mode=%s batch=%d budget=%d version=%s",
              settings.nlp_mode, settings.batch_size, settings.memory_budget, pipeline_version(settings))
+
+
+def end_session(st: WebState, s: Session, data: SessionData) -> SessionData:
+    """Log out: the old cookie is revoked server-side, and a fresh anonymous session replaces it."""
+    if data.uid is not None:
+        revoke(s, data.sid, st.codec.max_age)
+    return st.codec.new()
 
 
 def recent_jobs(s: Session, limit: int = 20) -> list[JobStatus]:

@@ -17,6 +17,7 @@ from beacon.settings import Settings
 from beacon.store.db import Database
 from beacon.web.auth import SessionCodec
 from beacon.web.imports import ImportJobs
+from beacon.web.login_guard import LoginGuard
 
 
 class Engine(Protocol):
@@ -49,4 +50,5 @@ class WebState:
     engine_factory: Callable[[Settings, Database], Engine] | None = None
     engine: Engine | None = None
     scheduler: Scheduler | None = None
+    login_guard: LoginGuard = field(default_factory=LoginGuard)
     extras: dict[str, Any] = field(default_factory=dict)

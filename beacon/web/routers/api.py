@@ -1,7 +1,8 @@
 """The JSON API (``/api``), documented in the app's OpenAPI schema at ``/docs``.
 
-Every route needs a logged-in session; every state-changing route also needs the session's
-CSRF token in the ``X-CSRF-Token`` header (``/api/login`` returns it, ``/api/me`` repeats it).
+Every route except ``/api/login`` needs a logged-in session; every state-changing route also
+needs the session's CSRF token in the ``X-CSRF-Token`` header (``/api/login`` returns it,
+``/api/me`` repeats it).
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ from beacon.analysis.version import pipeline_version
 from beacon.ingest.sources import SourceError
 from beacon.store.inbox import SORTS, InboxFilter
 from beacon.web import services
-from beacon.web.auth import authenticate
-from beacon.web.deps import DB, ApiUser, CsrfChecked, CurrentSettings, State
+from beacon.web.deps import DB, ApiUser, CsrfChecked, CurrentSettings, State, client_address
+from beacon.web.login_guard import LoginBusy, TooManyFailures
 from beacon.web.engine_view import engine_snapshot
 from beacon.store.app_settings import SettingsConflict, SettingsUpdate, public_view
 from beacon.web.views import InboxItem, JobStatus, email_json
@@ -42,19 +43,28 @@ class Me(BaseModel):
     csrf_token: str
 
 
-@router.post("/login", response_model=Me, summary="Log in; sets the session cookie")
+@router.post("/login", response_model=Me, summary="Log in; sets the session cookie",
+             responses={401: {"description": "wrong username or password"},
+                        429: {"description": "too many failed logins from this address"},
+                        503: {"description": "too many logins being checked at once"}})
 def login(body: LoginIn, request: Request, st: State, s: DB) -> Me:
-    user = authenticate(s, body.username, body.password)
+    try:
+        user = st.login_guard.authenticate(s, client_address(request), body.username, body.password)
+    except TooManyFailures as exc:
+        raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, str(exc),
+                            headers={"Retry-After": str(exc.retry_after)}) from exc
+    except LoginBusy as exc:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc), headers={"Retry-After": "5"}) from exc
     if user is None:
         log.warning("failed API login")
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "wrong username or password")
-    request.state.session = st.codec.new(uid=user.id)  # a new session id: no fixation
+    request.state.session = st.codec.new(user)  # a new session id: no fixation
     return Me(username=user.username, csrf_token=st.codec.csrf_token(request.state.session))
 
 
-@router.post("/logout", status_code=204, dependencies=[CsrfChecked], summary="Log out")
-def logout(request: Request, st: State, _user: ApiUser) -> None:
-    request.state.session = st.codec.new()
+@router.post("/logout", status_code=204, dependencies=[CsrfChecked], summary="Log out (revokes the session)")
+def logout(request: Request, st: State, s: DB, _user: ApiUser) -> None:
+    request.state.session = services.end_session(st, s, request.state.session)
 
 
 @router.get("/me", response_model=Me, summary="Who is logged in, and the CSRF token")

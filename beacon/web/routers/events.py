@@ -4,6 +4,9 @@ Every progress event is a ``run_events`` row, and its row id is the SSE id, so a
 that reconnects (the browser does so by itself, sending ``Last-Event-ID``) gets exactly the
 events it missed, even across a server restart. Between those, an id-less ``status`` event
 carries the run's counts, percentage and rate whenever they change.
+
+A stream may stay open for as long as a job runs, so it holds no database session: the login
+is checked in a short one, and every poll opens and closes its own.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from starlette.concurrency import run_in_threadpool
 
 from beacon.store.db import Database
 from beacon.store.schema import Run, RunEvent
-from beacon.web.deps import ApiUser, State
+from beacon.web.deps import State, StreamUser
 from beacon.web.views import JobStatus, job_status
 
 router = APIRouter(prefix="/api", tags=["api"])
@@ -56,7 +59,7 @@ async def job_events(
     run_id: int,
     request: Request,
     st: State,
-    _user: ApiUser,
+    _user: StreamUser,  # checked in a short session: the stream holds no connection
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
     after: Annotated[int | None, Query(ge=0, description="resume after this event id")] = None,
 ) -> EventSourceResponse:

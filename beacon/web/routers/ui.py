@@ -18,8 +18,8 @@ from beacon.store import emails as store
 from beacon.store.inbox import SORTS, InboxFilter
 from beacon.store.schema import AnalysisRow
 from beacon.web import services
-from beacon.web.auth import authenticate
-from beacon.web.deps import DB, CsrfForm, CurrentSettings, State, UiUser
+from beacon.web.deps import DB, CsrfForm, CurrentSettings, State, UiUser, client_address
+from beacon.web.login_guard import LoginBusy, TooManyFailures
 from beacon.web.highlight import highlight
 from beacon.store.app_settings import SettingsConflict, SettingsUpdate, public_view
 from beacon.web.sanitize import email_document, sanitize_email_html
@@ -59,18 +59,25 @@ def login_submit(
     password: Annotated[str, Form(max_length=1000)],
     next: Annotated[str, Form()] = "/",
 ) -> Response:
-    user = authenticate(s, username, password)
+    try:
+        user = st.login_guard.authenticate(s, client_address(request), username, password)
+    except TooManyFailures as exc:
+        return render(request, st, "login.html", status_code=status.HTTP_429_TOO_MANY_REQUESTS,
+                      next=_safe_next(next), error=f"Too many failed logins; try again in {exc.retry_after} seconds.")
+    except LoginBusy as exc:
+        return render(request, st, "login.html", status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+                      next=_safe_next(next), error=str(exc).capitalize() + ".")
     if user is None:
         log.warning("failed login")
         return render(request, st, "login.html", status_code=401, next=_safe_next(next),
                       error="Wrong username or password.")
-    request.state.session = st.codec.new(uid=user.id)
+    request.state.session = st.codec.new(user)
     return RedirectResponse(_safe_next(next), status_code=status.HTTP_303_SEE_OTHER)
 
 
 @router.post("/logout", dependencies=[CsrfForm])
-def logout(request: Request, st: State) -> Response:
-    request.state.session = st.codec.new()
+def logout(request: Request, st: State, s: DB) -> Response:
+    request.state.session = services.end_session(st, s, request.state.session)
     return RedirectResponse("/login", status_code=status.HTTP_303_SEE_OTHER)
 
 
