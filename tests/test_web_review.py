@@ -14,8 +14,12 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from beacon.engine.service import EngineService
+from beacon.settings import Settings
+from beacon.store.db import Database
 from beacon.store.schema import AppSetting
-from beacon.web.auth import COOKIE_NAME, set_password
+from beacon.web.app import create_app
+from beacon.web.auth import COOKIE_NAME, create_user, set_password
 from beacon.web.deps import CSRF_HEADER
 from tests.test_web_api import PASSWORD, Served, _make, _form_token
 
@@ -148,3 +152,45 @@ def test_open_event_stream_holds_no_pooled_connection(bare: Served) -> None:
     assert not t.is_alive() and "event: end" in result["text"]
     # Polls borrow a connection for a moment; between them the stream holds none.
     assert min(samples) == 0 and samples.count(0) > len(samples) // 2, samples
+
+
+# -- 2. saving settings neither blocks the event loop nor waits for the engine restart ------------
+class SlowToStop:
+    """The real engine, whose stop() waits for ``release`` (as stopping mid-batch can take minutes)."""
+
+    def __init__(self, settings: Settings, db: Database, release: threading.Event, log: list[str]) -> None:
+        self.inner, self.release, self.log = EngineService(settings, db), release, log
+        self.settings = settings
+
+    def stop(self) -> None:
+        self.log.append(f"stopping batch={self.settings.batch_size}")
+        self.release.wait(10)
+        self.inner.stop()
+        self.log.append(f"stopped batch={self.settings.batch_size}")
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def test_settings_form_returns_before_the_engine_restart_finishes(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "data", database_url=f"sqlite:///{tmp_path / 'b.db'}",
+                        workers=1, sync_interval=0, nlp_mode="oneshot")
+    db = Database(settings.database_url_resolved)
+    db.migrate()
+    with db.session() as s:
+        create_user(s, "alice", PASSWORD)
+    release, log = threading.Event(), []
+    app = create_app(settings, db, engine_factory=lambda st, d: SlowToStop(st, d, release, log))
+    srv = Served(app, db, settings)
+    with TestClient(app) as lifespan:
+        c, _ = srv.login(lifespan)
+        first = app.state.beacon.engine
+        r = c.post("/settings", data={"batch_size": "7", "csrf_token": _form_token(c, "/settings")})
+        assert r.status_code == 200 and "Settings saved." in r.text
+        assert not release.is_set() and "stopped batch=5" not in log  # answered while the old engine stops
+        assert c.get("/healthz").status_code == 200
+        release.set()
+        app.state.beacon.engine_control.submit(lambda: None).result(10)  # the restart has run
+        assert app.state.beacon.engine is not first and app.state.beacon.engine.settings.batch_size == 7
+        assert log[:2] == ["stopping batch=5", "stopped batch=5"]
+    db.dispose()

@@ -37,7 +37,7 @@ from beacon.web.routers import api, events, ops, ui
 from beacon.store.app_settings import current_settings
 from beacon.web.security import SecurityHeadersMiddleware
 from beacon.web.session import SessionMiddleware
-from beacon.web.state import Engine, Scheduler, WebState
+from beacon.web.state import Engine, Scheduler, WebState, new_engine_control
 
 # (settings, db, on_new_mail) -> a started-on-demand IMAP sync scheduler
 SchedulerFactory = Callable[[Settings, Database, Callable[[list[int]], None]], Scheduler]
@@ -106,6 +106,7 @@ def create_app(
 
 
 def _start(st: WebState, scheduler_factory: SchedulerFactory | None) -> None:
+    st.engine_control = new_engine_control()  # fresh: a previous lifespan shut the last one down
     st.db.migrate()
     n = mark_interrupted_imports(st.db)
     if n:
@@ -124,6 +125,7 @@ def _start(st: WebState, scheduler_factory: SchedulerFactory | None) -> None:
 def _stop(st: WebState) -> None:
     if st.scheduler is not None:
         st.scheduler.stop()
+    st.engine_control.shutdown(wait=True)  # let a restart in progress finish, then stop its engine
     if st.engine is not None:
         st.engine.stop()
         st.engine = None

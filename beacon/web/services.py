@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import shutil
 import tempfile
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -97,17 +98,29 @@ def save_settings(st: WebState, s: Session, update: SettingsUpdate) -> Settings:
         n = rescore_all(s, new)
         log.info("settings changed (%s): re-scored %d analyses", ", ".join(sorted(changed)), n)
     if changed & ENGINE_FIELDS and st.engine_factory is not None:
-        restart_engine(st, new)
+        restart_engine_soon(st, new)
     return new
 
 
-def restart_engine(st: WebState, settings: Settings) -> None:
-    old = st.engine
-    if old is not None:
-        old.stop()
-    st.engine = st.engine_factory(settings, st.db) if st.engine_factory else None
-    if st.engine is not None:
-        st.engine.start()
+def restart_engine_soon(st: WebState, settings: Settings) -> Future[None]:
+    """Restart the engine with ``settings`` in the background; the request does not wait.
+
+    Restarts run one at a time in the order asked, so the last settings saved win.
+    """
+    return st.engine_control.submit(_restart_engine, st, settings)
+
+
+def _restart_engine(st: WebState, settings: Settings) -> None:
+    try:
+        old = st.engine
+        if old is not None:
+            old.stop()
+        st.engine = st.engine_factory(settings, st.db) if st.engine_factory else None
+        if st.engine is not None:
+            st.engine.start()
+    except Exception:  # noqa: BLE001 - nobody waits on this thread; the system page shows no engine
+        log.exception("engine restart failed")
+        return
     log.info("engine restarted: mode=%s batch=%d budget=%d version=%s",
              settings.nlp_mode, settings.batch_size, settings.memory_budget, pipeline_version(settings))
 

@@ -6,6 +6,7 @@ Lives on ``app.state.beacon``; handlers reach it through ``deps.state``. One obj
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -51,4 +52,11 @@ class WebState:
     engine: Engine | None = None
     scheduler: Scheduler | None = None
     login_guard: LoginGuard = field(default_factory=LoginGuard)
+    # Engine restarts run here, one at a time in the order asked, off the request path:
+    # stopping workers can take minutes (they finish their batch first).
+    engine_control: ThreadPoolExecutor = field(default_factory=lambda: new_engine_control())
     extras: dict[str, Any] = field(default_factory=dict)
+
+
+def new_engine_control() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="beacon-engine-control")

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Form, HTTPException, Query, Request, UploadFile, 
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
 
 from beacon.analysis.version import pipeline_version
 from beacon.ingest.sources import SourceError
@@ -281,7 +282,9 @@ async def settings_submit(request: Request, st: State, s: DB, settings: CurrentS
     errors: dict[str, str] = {}
     try:
         update = SettingsUpdate.model_validate(data)
-        new = services.save_settings(st, s, update)
+        # Re-scoring every analysis takes a while: off the event loop. Engine restarts
+        # happen in the background (see services.restart_engine_soon).
+        new = await run_in_threadpool(services.save_settings, st, s, update)
     except ValidationError as exc:
         for err in exc.errors():
             errors[str(err["loc"][0]) if err["loc"] else "form"] = err["msg"].removeprefix("Value error, ")
