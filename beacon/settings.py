@@ -71,6 +71,8 @@ class Settings(BaseSettings):
     cookie_secure: bool = False
     # A request that grows the process RSS by more than this many bytes is logged as a warning.
     request_rss_warn: int = 16 * 1024 * 1024
+    # Largest mail file the web upload accepts, in bytes (bigger: import it by server path).
+    upload_max_bytes: int = 512 * 1024 * 1024
 
     # --- imap ------------------------------------------------------------------
     sync_interval: int = 300  # seconds between background syncs in `beacon serve`; 0 = off

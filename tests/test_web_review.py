@@ -5,6 +5,7 @@ API tests (real SQLite store, real argon2 users); no analysis engine unless a te
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -14,14 +15,14 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from beacon.engine.owner import make_owner
 from beacon.engine.service import EngineService
 from beacon.settings import Settings
 from beacon.store.db import Database
-from beacon.store.schema import AppSetting
+from beacon.store.schema import AppSetting, Run
 from beacon.web.app import create_app
 from beacon.web.auth import COOKIE_NAME, create_user, set_password
-from beacon.web.deps import CSRF_HEADER
-from tests.test_web_api import PASSWORD, Served, _make, _form_token
+from tests.test_web_api import PASSWORD, Served, _form_token, _make, _wait_job
 
 
 @pytest.fixture
@@ -97,7 +98,7 @@ def test_password_change_invalidates_every_session(bare: Served) -> None:
     with bare.db.session() as s:
         set_password(s, "alice", "a brand new password")
     assert c1.get("/api/me").status_code == 401 and c2.get("/api/me").status_code == 401
-    assert c1.get(f"/api/jobs/1/events").status_code == 401  # the stream checks it too
+    assert c1.get("/api/jobs/1/events").status_code == 401  # the stream checks it too
     r = c1.post("/api/login", json={"username": "alice", "password": "a brand new password"})
     assert r.status_code == 200 and c1.get("/api/me").status_code == 200
 
@@ -125,7 +126,7 @@ def test_repeated_failed_logins_from_one_address_get_429(bare: Served) -> None:
 
 # -- 1. SSE streams hold no database connection -----------------------------------------------------
 def test_open_event_stream_holds_no_pooled_connection(bare: Served) -> None:
-    from beacon.store.schema import Run
+
 
     with bare.db.session() as s:
         run = Run(kind="import", status="running", total=1, params={})
@@ -194,3 +195,60 @@ def test_settings_form_returns_before_the_engine_restart_finishes(tmp_path: Path
         assert app.state.beacon.engine is not first and app.state.beacon.engine.settings.batch_size == 7
         assert log[:2] == ["stopping batch=5", "stopped batch=5"]
     db.dispose()
+
+
+# -- 7. web imports cannot read the server's own secrets, stdin or whole filesystem ----------------
+@pytest.mark.parametrize("path", ["-", "relative/inbox.mbox", "/", "DATA", "DATA/secret.key", "DATA/../data"])
+def test_import_refuses_dangerous_paths(bare: Served, path: str) -> None:
+    c, h = bare.login()
+    path = path.replace("DATA", str(bare.settings.data_dir))
+    r = c.post("/api/jobs/import", json={"path": path}, headers=h)
+    assert r.status_code == 400, r.text
+    assert c.get("/api/jobs").json() == []  # no run was even started
+    form = c.post("/jobs/import", data={"path": path, "csrf_token": _form_token(c, "/jobs")})
+    assert form.status_code == 400
+
+
+def test_unimportable_path_fails_the_job_not_the_request(bare: Served, tmp_path: Path) -> None:
+    fifo = tmp_path / "a-fifo"
+    os.mkfifo(fifo)
+    c, h = bare.login()
+    r = c.post("/api/jobs/import", json={"path": str(fifo)}, headers=h)
+    assert r.status_code == 202  # examined in the import thread, not in the request
+    job = _wait_job(c, r.json()["run_id"])
+    assert job["status"] == "failed" and "not a regular file" in job["error"]
+    with bare.db.session() as s:
+        assert s.get(Run, job["id"]).params["owner"]
+
+
+# -- 8. uploads: size limit, temp files removed on every error --------------------------------------
+def test_upload_too_large_is_413_and_leaves_nothing_behind(tmp_path: Path) -> None:
+    srv, lifespan = _make(tmp_path, engine=False)
+    srv.settings.upload_max_bytes = 1000
+    with lifespan:
+        c, h = srv.login(lifespan)
+        r = c.post("/api/jobs/import/upload", files={"file": ("big.mbox", b"From x\n" + b"a" * 2000)}, headers=h)
+        assert r.status_code == 413 and "larger than" in r.json()["detail"]
+        assert c.post("/api/jobs/import/upload", files={"file": ("empty.eml", b"")}, headers=h).status_code == 400
+        assert not list((srv.settings.data_dir / "uploads").iterdir())
+    srv.db.dispose()
+
+
+# -- 8. runs of a dead process are marked interrupted, of a live one left alone ---------------------
+def test_startup_marks_only_runs_of_dead_owners_interrupted(tmp_path: Path) -> None:
+    srv, lifespan = _make(tmp_path, engine=False)
+    dead = make_owner().replace(f":{os.getpid()}:", ":999999999:")
+    with srv.db.session() as s:
+        runs = [Run(kind="import", status="running", params={"owner": dead}),
+                Run(kind="analyze", status="running", params={"owner": dead}),
+                Run(kind="imap-sync", status="running", params={"owner": dead}),
+                Run(kind="import", status="running", params={"owner": make_owner()}),  # another live server
+                Run(kind="import", status="running", params={})]  # from before owners were recorded
+        s.add_all(runs)
+        s.flush()
+        ids = [r.id for r in runs]
+    with lifespan:
+        pass
+    with srv.db.session() as s:
+        assert [s.get(Run, i).status for i in ids] == ["interrupted"] * 3 + ["running", "interrupted"]
+    srv.db.dispose()

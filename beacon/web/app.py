@@ -30,7 +30,7 @@ from beacon.store.db import Database
 from beacon.web import services, templating
 from beacon.web.auth import SessionCodec
 from beacon.web.deps import LoginRequired
-from beacon.web.imports import ImportJobs, mark_interrupted_imports
+from beacon.web.imports import ImportJobs, mark_interrupted_runs
 from beacon.web.metrics import register_metrics
 from beacon.web.observability import RequestMemoryMiddleware
 from beacon.web.routers import api, events, ops, ui
@@ -108,9 +108,9 @@ def create_app(
 def _start(st: WebState, scheduler_factory: SchedulerFactory | None) -> None:
     st.engine_control = new_engine_control()  # fresh: a previous lifespan shut the last one down
     st.db.migrate()
-    n = mark_interrupted_imports(st.db)
+    n = mark_interrupted_runs(st.db)
     if n:
-        log.warning("%d import(s) were interrupted by the last shutdown", n)
+        log.warning("%d job(s) were interrupted when their process ended", n)
     with st.db.session() as s:
         effective = current_settings(s, st.settings)
     if st.engine is None and st.engine_factory is not None:

@@ -14,11 +14,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from beacon.engine.memory import rss
+from beacon.engine.owner import make_owner, owner_is_dead
 from beacon.ingest.importer import ImportSummary, import_items
-from beacon.ingest.sources import RawItem, Source, detect
+from beacon.ingest.sources import RawItem, Source, SourceError, detect
 from beacon.store.db import Database
 from beacon.store.schema import Run, RunEvent
 
@@ -34,39 +35,47 @@ def record_event(db: Database, run_id: int, type_: str, data: dict[str, Any], **
             s.execute(update(Run).where(Run.id == run_id).values(**run_fields))
 
 
-def mark_interrupted_imports(db: Database) -> int:
-    """Imports that were running when the process stopped will never finish: say so."""
+def mark_interrupted_runs(db: Database) -> int:
+    """Runs of any kind still 'running' whose owner process is gone will never finish: say so.
+
+    Only runs that record an owner (``host:pid:start:nonce``) are judged; another live
+    server's runs, and runs on other hosts, are left alone.
+    """
+    n = 0
     with db.session() as s:
-        res = s.execute(
-            update(Run)
-            .where(Run.kind == "import", Run.status == "running")
-            .values(status="interrupted", finished_at=datetime.now(timezone.utc))
-        )
-        return res.rowcount or 0
+        for run in s.scalars(select(Run).where(Run.status == "running")):
+            owner = (run.params or {}).get("owner")
+            # Imports from before owners were recorded ran in a web process that has ended.
+            if (owner and owner_is_dead(owner)) or (not owner and run.kind == "import"):
+                run.status = "interrupted"
+                run.finished_at = datetime.now(timezone.utc)
+                n += 1
+    return n
 
 
 class ImportJobs:
     def __init__(self, db: Database) -> None:
         self.db = db
+        # Recorded in each run's params, so a later start can tell which runs died with us.
+        self.owner = make_owner()
         self._threads: dict[int, threading.Thread] = {}
         self._lock = threading.Lock()
 
     def start(self, path: Path, account: str, *, cleanup: Path | None = None) -> int:
-        """Start importing ``path`` into ``account``; returns the run id.
+        """Start importing ``path`` into ``account``; returns the run id at once.
 
-        Raises ``SourceError`` (before any run exists) when the path is not importable.
-        ``cleanup`` is a directory to delete afterwards (an uploaded file's temp dir).
+        Working out what ``path`` is and counting its messages can mean walking a large
+        directory, so that happens in the import thread; a path that turns out not to be
+        importable makes a failed run. ``cleanup`` is a directory to delete afterwards (an
+        uploaded file's temp dir).
         """
-        source = detect(str(path))
-        total = source.total if source.unit != "bytes" else 0
+        params = {"path": str(path) if cleanup is None else path.name, "account": account, "owner": self.owner}
         with self.db.session() as s:
-            run = Run(kind="import", status="running", total=total,
-                      params={"path": str(path) if cleanup is None else path.name, "account": account,
-                              "source": source.kind})
+            run = Run(kind="import", status="running", total=0, params=params)
             s.add(run)
             s.flush()
             run_id = run.id
-        t = threading.Thread(target=self._run, args=(run_id, source, account, cleanup),
+        t = threading.Thread(target=self._run, args=(run_id, path, params, cleanup),
                              name=f"import-{run_id}", daemon=True)
         with self._lock:
             self._threads = {k: v for k, v in self._threads.items() if v.is_alive()}
@@ -78,7 +87,21 @@ class ImportJobs:
         with self._lock:
             return sum(1 for t in self._threads.values() if t.is_alive())
 
-    def _run(self, run_id: int, source: Source, account: str, cleanup: Path | None) -> None:
+    def _run(self, run_id: int, path: Path, params: dict[str, Any], cleanup: Path | None) -> None:
+        try:
+            source = detect(str(path))
+        except SourceError as exc:
+            record_event(self.db, run_id, "finished", {"status": "failed", "error": str(exc)[:500]},
+                         status="failed", error=str(exc)[:2000], finished_at=datetime.now(timezone.utc))
+            if cleanup is not None:
+                shutil.rmtree(cleanup, ignore_errors=True)
+            return
+        total = source.total if source.unit != "bytes" else 0
+        with self.db.session() as s:
+            s.execute(update(Run).where(Run.id == run_id).values(total=total, params={**params, "source": source.kind}))
+        self._import(run_id, source, params["account"], cleanup)
+
+    def _import(self, run_id: int, source: Source, account: str, cleanup: Path | None) -> None:
         started = time.monotonic()
         last = 0.0
         rss_before = rss()

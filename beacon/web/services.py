@@ -150,24 +150,61 @@ def pending_count(s: Session, settings: Settings) -> int:
     return s.scalar(select(func.count(EmailRow.id)).where(EmailRow.deleted.is_(False), ~done)) or 0
 
 
+def start_path_import(st: WebState, raw_path: str, account: str) -> int:
+    """Import a file or directory already on the server, after refusing paths the web must not
+    read: standard input ("-"), relative paths, and anything inside (or containing) Beacon's
+    own data directory, which holds the secret key and the database."""
+    text = raw_path.strip()
+    if text == "-":
+        raise SourceError("'-' (standard input) can only be imported with the command line")
+    path = Path(text)
+    if not path.is_absolute():
+        raise SourceError(f"{text}: give an absolute path on the server")
+    resolved = path.resolve()
+    data_dir = Path(st.settings.data_dir).resolve()
+    if resolved == data_dir or data_dir in resolved.parents or resolved in data_dir.parents:
+        raise SourceError(f"{text}: Beacon's data directory cannot be imported (nor a folder containing it)")
+    if not resolved.exists():
+        raise SourceError(f"{text}: no such file or directory")
+    return st.imports.start(path, account)
+
+
 def import_upload(st: WebState, upload: UploadFile, account: str) -> int:
     """Save an uploaded mail file under data_dir and import it (the temp dir goes afterwards)."""
+    limit = st.settings.upload_max_bytes
+    if upload.size is not None and upload.size > limit:
+        raise _too_large(limit)
     root = Path(st.settings.data_dir) / "uploads"
     root.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=root))
-    # Only the last path component of the client's name, never a path it chose.
-    name = Path(upload.filename or "upload").name.lstrip(".") or "upload"
-    target = tmp / name
-    with target.open("wb") as fh:
-        shutil.copyfileobj(upload.file, fh, length=1024 * 1024)
-    if target.stat().st_size == 0:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, "the uploaded file is empty")
     try:
-        return st.imports.start(target, account, cleanup=tmp)
-    except SourceError as exc:
+        # Only the last path component of the client's name, never a path it chose.
+        name = Path(upload.filename or "upload").name.lstrip(".") or "upload"
+        target = tmp / name
+        _copy_limited(upload, target, limit)
+        if target.stat().st_size == 0:
+            raise HTTPException(status.HTTP_400_BAD_REQUEST, "the uploaded file is empty")
+        return st.imports.start(target, account, cleanup=tmp)  # the import thread removes tmp
+    except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)) from exc
+        raise
+
+
+def _copy_limited(upload: UploadFile, target: Path, limit: int) -> None:
+    copied = 0
+    with target.open("wb") as fh:
+        while chunk := upload.file.read(1024 * 1024):
+            copied += len(chunk)
+            if copied > limit:
+                raise _too_large(limit)
+            fh.write(chunk)
+
+
+def _too_large(limit: int) -> HTTPException:
+    return HTTPException(
+        status.HTTP_413_CONTENT_TOO_LARGE,
+        f"the upload is larger than {limit // (1024 * 1024)} MiB; import big files by their path on the server",
+    )
 
 
 def account_rows(s: Session) -> list[dict[str, Any]]:

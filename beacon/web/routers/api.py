@@ -8,7 +8,6 @@ needs the session's CSRF token in the ``X-CSRF-Token`` header (``/api/login`` re
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request, UploadFile, status
@@ -131,10 +130,12 @@ def _started(run_id: int) -> Started:
 
 
 @router.post("/jobs/import", status_code=202, response_model=Started, dependencies=[CsrfChecked],
-             summary="Start importing a path on the server (eml, directory, mbox, Maildir)")
+             summary="Start importing a path on the server (eml, directory, mbox, Maildir)",
+             description="The path must be absolute and outside Beacon's data directory. What it "
+                         "holds is examined by the job, which fails if it is not importable.")
 def start_import(body: ImportIn, st: State, settings: CurrentSettings, _user: ApiUser) -> Started:
     try:
-        run_id = st.imports.start(Path(body.path), body.account or settings.default_account)
+        run_id = services.start_path_import(st, body.path, body.account or settings.default_account)
     except SourceError as exc:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)) from exc
     return _started(run_id)

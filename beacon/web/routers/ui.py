@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -209,7 +208,7 @@ def import_submit(
             return _to_job(services.import_upload(st, file, account))
         if not path.strip():
             return _jobs_error(request, st, s, settings, user, "Give a path on the server or choose a file.")
-        return _to_job(st.imports.start(Path(path.strip()), account))
+        return _to_job(services.start_path_import(st, path, account))
     except SourceError as exc:
         return _jobs_error(request, st, s, settings, user, str(exc))
     except HTTPException as exc:
