@@ -45,7 +45,7 @@ MODES: dict[str, dict[str, Any]] = {
     "oneshot": {"nlp_mode": "oneshot"},
     "pool": {"nlp_mode": "pool"},
     "pool-spawn": {"nlp_mode": "pool", "pool_start": "spawn"},
-    "pool-glibc-default": {"nlp_mode": "pool", "malloc_arena_max": 0},
+    "pool-malloc-tuned": {"nlp_mode": "pool", "malloc_arena_max": 2},
 }
 
 

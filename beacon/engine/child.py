@@ -129,6 +129,8 @@ def main(argv: list[str]) -> int:
     if role == "zygote":
         zygote(conn, analyze, settings, load_s)
     else:
+        memory.collect_and_trim()
+        gc.freeze()  # the loaded model stays out of every later collection
         serve(conn, analyze, settings, load_s, int(msg.get("data_limit", 0)))
     return 0
 

@@ -7,6 +7,7 @@ collects garbage and trims the C heap, then reports its own RSS/USS and the batc
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import time
@@ -20,6 +21,8 @@ from beacon.engine.faults import act_on_faults
 from beacon.settings import Settings
 
 log = logging.getLogger("beacon.engine.worker")
+
+TRIM_ABOVE = 32 * 1024 * 1024  # bytes above the post-load RSS before malloc_trim(0)
 
 AnalyzeFn = Callable[[list[dict[str, Any]]], list[dict[str, Any]]]
 
@@ -50,6 +53,7 @@ def serve(conn: Connection, analyze: AnalyzeFn, settings: Settings, load_s: floa
     """Answer batches until told to stop or the supervisor goes away."""
     memory.limit_data_growth(data_limit)
     me = memory.sample(os.getpid())
+    baseline = me.rss if me else memory.rss()
     protocol.send(
         conn,
         {"op": protocol.OP_READY, "pid": os.getpid(), "load_s": round(load_s, 3),
@@ -64,14 +68,14 @@ def serve(conn: Connection, analyze: AnalyzeFn, settings: Settings, load_s: floa
             return
         if msg["op"] != protocol.OP_BATCH:
             continue
-        reply = run_batch(msg, analyze, settings)
+        reply = run_batch(msg, analyze, settings, baseline)
         try:
             protocol.send(conn, reply)
         except OSError:
             return
 
 
-def run_batch(msg: protocol.Message, analyze: AnalyzeFn, settings: Settings) -> protocol.Message:
+def run_batch(msg: protocol.Message, analyze: AnalyzeFn, settings: Settings, baseline: int = 0) -> protocol.Message:
     emails: list[dict[str, Any]] = msg["emails"]
     memory.reset_peak()
     before = memory.rss()
@@ -94,10 +98,13 @@ def run_batch(msg: protocol.Message, analyze: AnalyzeFn, settings: Settings) -> 
         reply = {"op": protocol.OP_RESULT, "id": msg["id"], "analyses": analyses}
     elapsed = time.perf_counter() - t0
     peak = memory.peak_rss()
-    collected = memory.collect_and_trim()
+    collected = gc.collect()
+    # Hand freed heap back only when the worker holds noticeably more than after loading:
+    # trimming after every small batch makes the next one fault the same pages in again.
+    trimmed = memory.rss() > baseline + TRIM_ABOVE and memory.malloc_trim()
     after = memory.sample(os.getpid())
     reply.update(
-        elapsed=round(elapsed, 4), rss_before=before, peak=peak, gc=collected,
+        elapsed=round(elapsed, 4), rss_before=before, peak=peak, gc=collected, trimmed=trimmed,
         rss=after.rss if after else 0, uss=after.uss if after else 0,
     )
     return reply
