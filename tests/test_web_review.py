@@ -8,18 +8,20 @@ import logging
 import os
 import threading
 import time
+from email.message import EmailMessage
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import event, select
 
 from beacon.engine.owner import make_owner
 from beacon.engine.service import EngineService
 from beacon.settings import Settings
 from beacon.store.db import Database
-from beacon.store.schema import AppSetting, Run
+from beacon.store.schema import AppSetting, EmailRow, Run
 from beacon.web.app import create_app
 from beacon.web.auth import COOKIE_NAME, create_user, set_password
 from tests.test_web_api import PASSWORD, Served, _form_token, _make, _wait_job
@@ -252,3 +254,44 @@ def test_startup_marks_only_runs_of_dead_owners_interrupted(tmp_path: Path) -> N
     with srv.db.session() as s:
         assert [s.get(Run, i).status for i in ids] == ["interrupted"] * 3 + ["running", "interrupted"]
     srv.db.dispose()
+
+
+# -- 8. smaller fixes ---------------------------------------------------------------------------
+def test_login_redirect_keeps_the_whole_target_query(bare: Served) -> None:
+    c = bare.client()
+    r = c.get("/?level=HIGH&kind=bulk", follow_redirects=False)
+    assert r.status_code == 303
+    page = c.get(r.headers["location"])
+    assert 'value="/?level=HIGH&amp;kind=bulk"' in page.text
+    done = c.post("/login", data={"username": "alice", "password": PASSWORD, "next": "/?level=HIGH&kind=bulk",
+                                  "csrf_token": _form_token(c, "/login")}, follow_redirects=False)
+    assert done.headers["location"] == "/?level=HIGH&kind=bulk"
+
+
+def _mail_with_inline_images(n: int) -> bytes:
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = "a@example.com", "b@example.com", "pictures"
+    msg.set_content("see the pictures")
+    msg.add_alternative("".join(f'<p><img src="cid:img{i}@x"></p>' for i in range(n)), subtype="html")
+    html = msg.get_payload()[1]
+    for i in range(n):
+        html.add_related(bytes([0x89, 0x50, 0x4E, 0x47, i]), maintype="image", subtype="png", cid=f"<img{i}@x>")
+    msg.add_attachment(b"x" * 100_000, maintype="application", subtype="octet-stream", filename="big.bin")
+    return msg.as_bytes()
+
+
+def test_inline_images_are_read_in_one_query(bare: Served) -> None:
+    c, h = bare.login()
+    r = c.post("/api/jobs/import/upload", files={"file": ("pics.eml", _mail_with_inline_images(3))}, headers=h)
+    _wait_job(c, r.json()["run_id"])
+    with bare.db.session() as s:
+        email_id = s.scalar(select(EmailRow.id).where(EmailRow.subject == "pictures"))
+    statements: list[str] = []
+    listen = lambda *a: statements.append(a[2])  # noqa: E731 - (conn, cursor, statement, ...)
+    event.listen(bare.db.engine, "before_cursor_execute", listen)
+    try:
+        body = c.get(f"/emails/{email_id}/body")
+    finally:
+        event.remove(bare.db.engine, "before_cursor_execute", listen)
+    assert body.status_code == 200 and body.text.count('src="data:image/png;base64,') == 3
+    assert sum("FROM attachments" in q for q in statements) == 1, statements

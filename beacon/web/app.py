@@ -13,6 +13,7 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from urllib.parse import urlencode
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -139,7 +140,9 @@ def _install_error_handlers(app: FastAPI, st: WebState) -> None:
     @app.exception_handler(LoginRequired)
     async def _login(request: Request, _exc: LoginRequired) -> Response:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        return RedirectResponse(f"/login?next={target}" if target != "/" else "/login", status_code=303)
+        # Encoded, so the target's own query (``?level=HIGH&kind=bulk``) survives whole.
+        return RedirectResponse(f"/login?{urlencode({'next': target})}" if target != "/" else "/login",
+                                status_code=303)
 
     @app.exception_handler(HTTPException)
     async def _http(request: Request, exc: HTTPException) -> Response:

@@ -10,21 +10,24 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+from collections.abc import Callable
 
 from fastapi import HTTPException, UploadFile, status
 from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
 from beacon.analysis.version import pipeline_version
+from beacon.models import Email
 from beacon.settings import Settings
 from beacon.store import emails as store
 from beacon.store.analyses import current_analysis, load_scored, rescore_all
 from beacon.store.inbox import InboxFilter, inbox, inbox_count
 from beacon.ingest.sources import SourceError
-from beacon.store.schema import Account, AnalysisRow, EmailRow, Run
+from beacon.store.schema import Account, AnalysisRow, AttachmentRow, EmailRow, Run
 from beacon.store.app_settings import SettingsUpdate, apply_update
 from beacon.web.auth import SessionData
 from beacon.web.revoked import revoke
+from beacon.web.sanitize import MAX_INLINE_IMAGE
 from beacon.web.state import WebState
 from beacon.web.views import EmailView, InboxItem, JobStatus, inbox_item, job_status
 
@@ -67,6 +70,35 @@ def load_email_view(s: Session, settings: Settings, email_id: int) -> EmailView 
         return None
     arow = current_analysis(s, email_id, settings)
     return EmailView(row, store.load_email(row), load_scored(arow) if arow else None)
+
+
+def cid_images(s: Session, email_id: int, email: Email) -> Callable[[str], tuple[str, bytes] | None]:
+    """Resolves ``cid:`` references to (type, bytes) of the email's inline images.
+
+    The images are read once, in one query, on the first reference; attachments that cannot
+    be shown inline (not images, or too big) are never loaded.
+    """
+    by_cid = {a.content_id.strip("<> "): a.sha256 for a in email.attachments if a.content_id}
+    images: dict[str, tuple[str, bytes]] | None = None
+
+    def resolve(cid: str) -> tuple[str, bytes] | None:
+        nonlocal images
+        sha = by_cid.get(cid)
+        if sha is None:
+            return None
+        if images is None:
+            rows = s.execute(
+                select(AttachmentRow.sha256, AttachmentRow.content_type, AttachmentRow.data).where(
+                    AttachmentRow.email_id == email_id,
+                    AttachmentRow.sha256.in_(set(by_cid.values())),
+                    AttachmentRow.content_type.startswith("image/"),
+                    AttachmentRow.size <= MAX_INLINE_IMAGE,
+                )
+            )
+            images = {r.sha256: (r.content_type, r.data) for r in rows}
+        return images.get(sha)
+
+    return resolve
 
 
 def start_analysis(st: WebState) -> int:

@@ -149,18 +149,7 @@ def email_body(
     email = store.load_email(row)
     if not email.html:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "This email has no HTML part.")
-    by_cid = {a.content_id.strip("<>"): a for a in email.attachments if a.content_id}
-
-    def resolve(cid: str) -> tuple[str, bytes] | None:
-        info = by_cid.get(cid)
-        if info is None:
-            return None
-        for att in store.list_attachments(s, email_id):
-            if att.sha256 == info.sha256:
-                return att.content_type, att.data
-        return None
-
-    safe = sanitize_email_html(email.html, allow_remote_images=images, cid=resolve)
+    safe = sanitize_email_html(email.html, allow_remote_images=images, cid=services.cid_images(s, row.id, email))
     return HTMLResponse(
         email_document(safe),
         headers={
