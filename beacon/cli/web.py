@@ -132,7 +132,7 @@ def user_passwd_cmd(
     except UserError as exc:
         c.err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from exc
-    c.console.print(f"Password of [bold]{username}[/bold] changed.")
+    c.console.print(f"Password of [bold]{username}[/bold] changed; their existing web sessions are logged out.")
 
 
 def register(app: typer.Typer) -> None:
