@@ -115,6 +115,7 @@ def child_mode(name: str, corpus_path: str, batch: int) -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix="beacon-bench-"))
     settings = settings_for(MODES[name], workdir, batch_size=batch, workers=2)
     main_start = rss_mb()
+    cpu0 = sum(psutil.Process().cpu_times()[:2])
     sampler = TreeSampler().start()
     row: dict[str, Any] = {"mode": name, "emails": len(emails), "main_rss_start": main_start}
     if name in ("reference", "spacy-1-process"):
@@ -149,6 +150,7 @@ def child_mode(name: str, corpus_path: str, batch: int) -> dict[str, Any]:
         analyzer.close()
     sampler.stop()
     row.update(elapsed=elapsed, rate=len(emails) / elapsed, main_rss_end=rss_mb(),
+               main_cpu_s=sum(psutil.Process().cpu_times()[:2]) - cpu0,
                peak_total_rss=sampler.peak_rss / MB, peak_total_pss=sampler.peak_pss / MB)
     shutil.rmtree(workdir, ignore_errors=True)
     return row
@@ -191,6 +193,8 @@ def run_throughput(n: int, batch: int, modes: list[str], rounds: int) -> list[di
         if r.get("worker_start_s"):
             print(f"{r['mode']}: worker start {r['worker_start_s']} s, worker USS {r['worker_uss']} MB, "
                   f"spaCy in main: {r['spacy_in_main']}")
+    for r in rows:
+        print(f"{r['mode']}: main-process CPU {r['main_cpu_s']:.1f} s over {r['elapsed']:.1f} s")
     return rows
 
 

@@ -34,21 +34,21 @@ def analysed_chars(email: Email, settings: Settings) -> int:
     return len(select_text(email, settings.max_text_chars).text)
 
 
-def plan_batches(emails: Sequence[Email], settings: Settings, max_chars: int) -> list[list[int]]:
+def plan_batches(emails: Sequence[Email], settings: Settings, max_chars: int) -> list[tuple[list[int], int]]:
     """Indices of ``emails`` grouped into batches of at most ``batch_size`` emails and
-    ``max_chars`` characters (an email bigger than that goes alone)."""
-    batches: list[list[int]] = []
+    ``max_chars`` characters (an email bigger than that goes alone), with each batch's chars."""
+    batches: list[tuple[list[int], int]] = []
     current: list[int] = []
     chars = 0
     for i, email in enumerate(emails):
         c = analysed_chars(email, settings)
         if current and (len(current) >= settings.batch_size or chars + c > max_chars):
-            batches.append(current)
+            batches.append((current, chars))
             current, chars = [], 0
         current.append(i)
         chars += c
     if current:
-        batches.append(current)
+        batches.append((current, chars))
     return batches
 
 
@@ -62,9 +62,8 @@ class EngineAnalyzer:
     def analyze(self, emails: Sequence[Email]) -> list[Analysis]:
         plan = plan_batches(emails, self.settings, self.engine.max_batch_chars())
         futures = [
-            self.engine.submit(Batch([emails[i].model_dump(mode="json", by_alias=True) for i in idx],
-                                     sum(analysed_chars(emails[i], self.settings) for i in idx)))
-            for idx in plan
+            self.engine.submit(Batch([emails[i].model_dump(mode="json", by_alias=True) for i in idx], chars))
+            for idx, chars in plan
         ]
         out: list[Analysis] = []
         for fut in futures:
