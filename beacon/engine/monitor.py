@@ -52,6 +52,10 @@ class MemoryMonitor:
         self._rates: dict[int, float] = {}  # pid -> USS growth in bytes/s (busy workers)
 
     def start(self) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            return
+        # A restarted executor needs a live watchdog again: stop() left the flag set.
+        self._stop.clear()
         self.tick()
         self._thread = threading.Thread(target=self._loop, name="beacon-engine-monitor", daemon=True)
         self._thread.start()

@@ -138,6 +138,10 @@ class JobRunner:
         except EngineError as exc:
             state.summary.status, state.summary.error = "failed", str(exc)
             log.error("analysis run %s failed: %s", run_id, exc)
+        except BaseException as exc:
+            # Anything else (a database failure, a bug, Ctrl-C) still ends the run visibly.
+            state.summary.status, state.summary.error = "failed", f"{type(exc).__name__}: {exc}"
+            raise
         finally:
             self.engine.remove_listener(state.engine_event)
             self._finish(state)
@@ -229,10 +233,14 @@ class JobRunner:
 
     def _succeeded(self, st: _RunState, items: list[_Item], result: BatchResult) -> None:
         from beacon.store.analyses import save_analysis  # the lead's scorer; spaCy-free
+        from beacon.store.app_settings import current_settings
 
         done_before = st.summary.done
         t0 = time.perf_counter()
         with self.db.session() as s:
+            # VIPs, own addresses and weights may change in the web UI while a run goes on:
+            # score with what is in force now, not with what the engine started with.
+            scoring = current_settings(s, self.settings)
             valid: list[tuple[_Item, Analysis]] = []
             for item, data in zip(items, result.analyses, strict=True):
                 try:
@@ -246,7 +254,7 @@ class JobRunner:
             for item, analysis in valid:
                 if item.job_id not in ours:
                     continue
-                save_analysis(s, item.email_id, analysis, self.settings)
+                save_analysis(s, item.email_id, analysis, scoring)
                 st.summary.done += 1
                 self._emit(st, "email_done", self._counts(st, email_id=item.email_id, job_id=item.job_id), s)
             self._emit(st, "batch_done", self._counts(

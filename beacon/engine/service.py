@@ -21,7 +21,7 @@ from beacon.engine.runner import JobRunner, OnEvent, RunSummary
 from beacon.settings import Settings
 from beacon.store import jobs
 from beacon.store.db import Database
-from beacon.store.schema import Account, Run
+from beacon.store.schema import Account, Run, utcnow
 
 log = logging.getLogger("beacon.engine.service")
 
@@ -47,6 +47,7 @@ class EngineService:
         self.runner = JobRunner(settings, db, self.engine, self.recorder, self.owner)
         self.version = pipeline_version(settings)
         self._lock = threading.Lock()
+        self._run_guard = threading.Lock()
         self._started = False
         self._active_run: int | None = None
         self._stop = threading.Event()
@@ -101,20 +102,31 @@ class EngineService:
             self._active_run = None
 
     def start_run_in_background(self, on_event: OnEvent | None = None) -> int:
-        if self._thread is not None and self._thread.is_alive():
-            raise RuntimeError(f"analysis run {self._active_run} is already in progress")
-        run_id = self.runner.prepare_run()
-        self._active_run = run_id
+        # Check-and-start under a lock: a user's click and the IMAP scheduler may both ask at once,
+        # and two runs sharing one owner would hand each other's leased jobs back.
+        with self._run_guard:
+            if self._thread is not None and self._thread.is_alive():
+                raise RuntimeError(f"analysis run {self._active_run} is already in progress")
+            run_id = self.runner.prepare_run()
+            self._active_run = run_id
 
-        def target() -> None:
-            try:
-                self.run(run_id, on_event)
-            except Exception:  # noqa: BLE001 - a background thread has nobody to raise to
-                log.exception("background analysis run %s failed", run_id)
+            def target() -> None:
+                try:
+                    self.run(run_id, on_event)
+                except Exception as exc:  # noqa: BLE001 - a background thread has nobody to raise to
+                    log.exception("background analysis run %s failed", run_id)
+                    self._mark_failed(run_id, f"{type(exc).__name__}: {exc}")
 
-        self._thread = threading.Thread(target=target, name=f"beacon-analyze-{run_id}", daemon=True)
-        self._thread.start()
-        return run_id
+            self._thread = threading.Thread(target=target, name=f"beacon-analyze-{run_id}", daemon=True)
+            self._thread.start()
+            return run_id
+
+    def _mark_failed(self, run_id: int, error: str) -> None:
+        """A run that died before the runner could finish it (e.g. workers failed to start)."""
+        with self.db.session() as s:
+            run = s.get(Run, run_id)
+            if run is not None and run.status == "running":
+                run.status, run.error, run.finished_at = "failed", error, utcnow()
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait for a background run; True when it has finished."""

@@ -190,7 +190,7 @@ def requeue_quarantined(s: Session, version: str) -> int:
     return s.execute(
         update(AnalysisJob)
         .where(AnalysisJob.status == QUARANTINED, AnalysisJob.pipeline_version == version)
-        .values(status=PENDING, attempts=0)
+        .values(status=PENDING, attempts=0, last_error=None)
         .execution_options(synchronize_session=False)
     ).rowcount or 0
 
@@ -218,9 +218,9 @@ def quarantined(s: Session, version: str, limit: int = 50) -> list[AnalysisJob]:
 
 
 def interrupt_dead_runs(s: Session, owner_is_dead: Callable[[str], bool]) -> int:
-    """Runs still 'running' whose owner process is gone become 'interrupted'."""
+    """Runs of any kind still 'running' whose owner process is gone become 'interrupted'."""
     n = 0
-    for run in s.scalars(select(Run).where(Run.status == "running", Run.kind == "analyze")):
+    for run in s.scalars(select(Run).where(Run.status == "running")):
         owner = (run.params or {}).get("owner")
         if owner and owner_is_dead(owner):
             run.status = "interrupted"
