@@ -33,13 +33,14 @@ def _clean(text: str) -> str:
 def extract_entities(doc: Doc, limit: int = 40) -> list[Entity]:
     groups: dict[tuple[str, str], list[tuple[int, int]]] = defaultdict(list)
     surface: dict[tuple[str, str], str] = {}
+    full = doc.text  # Doc.text re-joins every token on each access: read it once
     for ent in doc.ents:
         if ent.label_ not in ENTITY_LABELS:
             continue
         start, end = ent.start_char, ent.end_char
         if ent.label_ == "MONEY" and ent.start > 0 and doc[ent.start - 1].is_currency:
             start = doc[ent.start - 1].idx  # the model often leaves "$" outside the span
-        text = _clean(doc.text[start:end])
+        text = _clean(full[start:end])
         if text.lower() in _NOT_ENTITIES:
             continue
         numeric_ok = ent.label_ in _NUMERIC_LABELS and any(c.isdigit() for c in text)
