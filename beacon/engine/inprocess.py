@@ -7,6 +7,7 @@ under a lock, because a spaCy memory zone must not be shared between threads usi
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import threading
@@ -43,6 +44,10 @@ class InProcessExecutor:
             if self._analyze is None:
                 t0 = time.perf_counter()
                 self._analyze = load_analyze(self.settings)
+                # Move the model (and everything loaded so far) out of the collector's view, as
+                # workers do: the full collection after each batch then costs well under a
+                # millisecond instead of ~45 ms.
+                gc.freeze()
                 logs.event(log, "model_loaded", load_s=time.perf_counter() - t0, rss=memory.rss())
         self.monitor.start()
         self._started = True
