@@ -31,7 +31,7 @@ def main() -> int:
     ap.add_argument("--limit", type=int, default=0, help="analyse only the first N messages (0 = all 6,046)")
     ap.add_argument("--batch", type=int, default=32)
     args = ap.parse_args()
-    console = Console()
+    console = Console(width=200)  # tables stay readable when piped to a file
     settings = Settings()
     files = sorted(spamassassin_dir().rglob("*.txt"))
     if args.limit:

@@ -74,7 +74,7 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=3, help="copies of the corpus in the big mbox (0 = skip)")
     ap.add_argument("--database-url", default="", help="default: a fresh SQLite file in a temp dir")
     args = ap.parse_args()
-    console = Console()
+    console = Console(width=200)  # tables stay readable when piped to a file
     corpus = spamassassin_dir()
     with tempfile.TemporaryDirectory(prefix="beacon-bench-") as tmp:
         db = Database(args.database_url or f"sqlite:///{tmp}/bench.db")
