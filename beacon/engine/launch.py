@@ -88,20 +88,14 @@ class WorkerHandle:
 
     def close(self) -> None:
         """Ask the worker to exit and forget it (graceful: after its batch)."""
-        self.state = "dead"
         try:
             protocol.send(self.conn, {"op": protocol.OP_STOP})
         except OSError:
             pass
-        self.conn.close()
-        if self.proc is not None:
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        self.reap()
 
     def reap(self) -> None:
+        """Forget the worker; wait for a process we started ourselves, killing it if it lingers."""
         self.state = "dead"
         self.conn.close()
         if self.proc is not None:
