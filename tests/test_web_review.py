@@ -9,7 +9,6 @@ import os
 import threading
 import time
 from email.message import EmailMessage
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,15 +23,7 @@ from beacon.store.db import Database
 from beacon.store.schema import AppSetting, EmailRow, Run
 from beacon.web.app import create_app
 from beacon.web.auth import COOKIE_NAME, create_user, set_password
-from tests.test_web_api import PASSWORD, Served, _form_token, _make, _wait_job
-
-
-@pytest.fixture
-def bare(tmp_path: Path) -> Iterator[Served]:
-    srv, lifespan_client = _make(tmp_path, engine=False)
-    with lifespan_client:
-        yield srv
-    srv.db.dispose()
+from tests.test_web_api import PASSWORD, Served, _form_token, _make, _wait_job, bare  # noqa: F401 (fixture)
 
 
 def _store(srv: Served, key: str, value: Any) -> None:

@@ -79,7 +79,7 @@ def recover_stale(s: Session, owner_is_dead: Callable[[str], bool]) -> int:
     now = _now()
     stale = {
         owner for owner, expires in rows
-        if owner is None or owner_is_dead(owner) or (expires is not None and _aware(expires) < now)
+        if owner is None or owner_is_dead(owner) or (expires is not None and expires < now)
     }
     n = 0
     for owner in stale:
@@ -91,10 +91,6 @@ def recover_stale(s: Session, owner_is_dead: Callable[[str], bool]) -> int:
             .execution_options(synchronize_session=False)
         ).rowcount or 0
     return n
-
-
-def _aware(dt: datetime) -> datetime:
-    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)  # SQLite drops the zone
 
 
 def claim(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 
 from jinja2 import Environment
 
@@ -12,8 +12,6 @@ LEVEL_CLASS = {"HIGH": "lvl-high", "MEDIUM": "lvl-medium", "LOW": "lvl-low"}
 def fmt_dt(value: datetime | None, fmt: str = "%a %d %b %Y, %H:%M") -> str:
     if value is None:
         return ""
-    if value.tzinfo is None:  # SQLite hands back naive UTC
-        value = value.replace(tzinfo=timezone.utc)
     return value.strftime(fmt)
 
 

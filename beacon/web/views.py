@@ -90,11 +90,7 @@ class JobStatus(BaseModel):
 
 def job_status(run: Run, now: datetime) -> JobStatus:
     end = run.finished_at or now
-    started = run.started_at
-    if started.tzinfo is None and end.tzinfo is not None:  # SQLite returns naive UTC
-        end = end.replace(tzinfo=None)
-    elif started.tzinfo is not None and end.tzinfo is None:
-        started = started.replace(tzinfo=None)
+    started = run.started_at  # aware on every backend (store.schema.UTCDateTime)
     elapsed = max((end - started).total_seconds(), 1e-6)
     processed = run.done + run.failed
     if run.total:
