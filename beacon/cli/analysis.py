@@ -66,7 +66,7 @@ def analyze_cmd(
     except KeyError as exc:
         c.err.print(f"[red]error:[/red] {exc.args[0]}")
         raise typer.Exit(2) from exc
-    if summary.error:
+    if summary.error or summary.status == "failed":
         raise typer.Exit(1)
 
 

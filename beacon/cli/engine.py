@@ -67,9 +67,9 @@ def run_cmd(
     account: str = typer.Option(None, "--account", "-a", help="Only this account's mail."),
 ) -> None:
     """Analyse every email that lacks an analysis at the current pipeline version."""
-    summary = analyze_with_progress(ctx.obj, account)
-    if summary.status == "failed":
-        raise typer.Exit(1)
+    from beacon.cli.analysis import analyze_cmd  # `beacon analyze` is the same command
+
+    analyze_cmd(ctx, account)
 
 
 def status_cmd(ctx: typer.Context) -> None:
