@@ -520,10 +520,17 @@ class BodyCounter:
     def __init__(self, server: DovecotServer, user: ImapUser) -> None:
         self.server, self.user, self.sessions, self.seen = server, user, 0, 0
 
-    def delta(self, new_sessions: int) -> int:
+    def delta(self, new_sessions: int, expect: int | None = None, timeout: float = 5.0) -> int:
+        """Bodies served since the last call. Dovecot logs sessions asynchronously and a session
+        cut by a proxy may log its line late, so with ``expect`` wait (briefly) for that count."""
         self.sessions += new_sessions
         self.server.wait_logged_out(self.user.name, self.sessions)
-        total, _ = self.server.body_fetches(self.user.name)
+        deadline = time.monotonic() + timeout
+        while True:
+            total, _ = self.server.body_fetches(self.user.name)
+            if expect is None or total - self.seen >= expect or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
         d, self.seen = total - self.seen, total
         return d
 
