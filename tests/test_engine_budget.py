@@ -1,13 +1,24 @@
-"""The memory budget: where it comes from, the limits it implies, and admission of batches."""
+"""The memory budget: where it comes from, the limits it implies, admission of batches, and the
+cheap memory readings the watchdog acts on."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
 
 from beacon.engine.budget import ADMIT_FRACTION, Budget
-from beacon.engine.memory import DEFAULT_BUDGET, MB, cgroup_memory_limit, resolve_budget
+from beacon.engine.memory import (
+    DEFAULT_BUDGET,
+    MB,
+    MemoryGauge,
+    cgroup_memory_limit,
+    resolve_budget,
+    rss_fast,
+    sample,
+)
 from beacon.settings import Settings
 
 
@@ -60,3 +71,47 @@ def test_cost_per_character_is_learned(tmp_path: Path) -> None:
         b.learn(10_000, 10_000 * 1000)  # 1 KB per character observed
     assert b.estimate(10_000) < before
     assert 900 < b.bytes_per_char < 1100
+
+
+_HOARDER = """
+import sys
+hoard = []
+for line in sys.stdin:
+    if line.strip() == "grow":
+        hoard.append(b"\\x01" * (100 * 1024 * 1024))  # written, so resident
+    print("ok", flush=True)
+"""
+
+
+def test_memory_gauge_carries_uss_forward_by_rss_and_rereads_on_demand() -> None:
+    proc = subprocess.Popen([sys.executable, "-c", _HOARDER], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
+    assert proc.stdin is not None and proc.stdout is not None
+
+    def ask(cmd: str) -> None:
+        proc.stdin.write(cmd + "\n")  # type: ignore[union-attr]
+        proc.stdin.flush()  # type: ignore[union-attr]
+        assert proc.stdout.readline().strip() == "ok"  # type: ignore[union-attr]
+
+    try:
+        ask("hello")
+        gauge = MemoryGauge(proc.pid, full_every=3600.0)
+        first = gauge.read(time.monotonic())
+        assert first is not None and gauge.exact
+        again = sample(proc.pid)
+        assert again is not None and abs(first.uss - again.uss) < 2 * MB
+        ask("grow")
+        carried = gauge.read(time.monotonic())
+        assert carried is not None and not gauge.exact  # no page-table walk this time
+        assert carried.rss == rss_fast(proc.pid)
+        assert 95 * MB < carried.uss - first.uss < 110 * MB  # new pages are private: USS moves with RSS
+        full = gauge.read(time.monotonic(), full=True)
+        assert full is not None and gauge.exact
+        assert abs(full.uss - carried.uss) < 5 * MB and abs(full.pss - carried.pss) < 5 * MB
+        # The full reading is due again once ``full_every`` has passed.
+        assert MemoryGauge(proc.pid, full_every=0.0).read(time.monotonic()) is not None
+    finally:
+        proc.kill()
+        proc.wait()
+    assert gauge.read(time.monotonic()) is None  # gone: no reading, not a stale one
+    assert rss_fast(proc.pid) is None
