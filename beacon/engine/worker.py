@@ -52,7 +52,10 @@ def settings_from_message(msg: protocol.Message) -> Settings:
 def serve(conn: Connection, analyze: AnalyzeFn, settings: Settings, load_s: float, data_limit: int = 0) -> None:
     """Answer batches until told to stop or the supervisor goes away."""
     memory.limit_data_growth(data_limit)
-    me = memory.sample(os.getpid())
+    # Its own USS after each batch, walking its page tables at most once a second (a walk costs
+    # ~4 ms, over 1% of a batch): the supervisor's watchdog reads it the same way.
+    gauge = memory.MemoryGauge(os.getpid(), full_every=1.0)
+    me = gauge.read(time.monotonic())
     baseline = me.rss if me else memory.rss()
     protocol.send(
         conn,
@@ -68,14 +71,16 @@ def serve(conn: Connection, analyze: AnalyzeFn, settings: Settings, load_s: floa
             return
         if msg["op"] != protocol.OP_BATCH:
             continue
-        reply = run_batch(msg, analyze, settings, baseline)
+        reply = run_batch(msg, analyze, settings, baseline, gauge)
         try:
             protocol.send(conn, reply)
         except OSError:
             return
 
 
-def run_batch(msg: protocol.Message, analyze: AnalyzeFn, settings: Settings, baseline: int = 0) -> protocol.Message:
+def run_batch(
+    msg: protocol.Message, analyze: AnalyzeFn, settings: Settings, baseline: int, gauge: memory.MemoryGauge
+) -> protocol.Message:
     emails: list[dict[str, Any]] = msg["emails"]
     memory.reset_peak()
     before = memory.rss()
@@ -102,7 +107,7 @@ def run_batch(msg: protocol.Message, analyze: AnalyzeFn, settings: Settings, bas
     # Hand freed heap back only when the worker holds noticeably more than after loading:
     # trimming after every small batch makes the next one fault the same pages in again.
     trimmed = memory.rss() > baseline + TRIM_ABOVE and memory.malloc_trim()
-    after = memory.sample(os.getpid())
+    after = gauge.read(time.monotonic())
     reply.update(
         elapsed=round(elapsed, 4), rss_before=before, peak=peak, gc=collected, trimmed=trimmed,
         rss=after.rss if after else 0, uss=after.uss if after else 0,
