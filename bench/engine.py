@@ -33,6 +33,7 @@ from typing import Any
 import psutil
 
 MB = 1024 * 1024
+PSS_EVERY = 5.0  # seconds between page-table walks of one process (TreeSampler)
 HERE = Path(__file__).resolve()
 
 # name -> settings overrides; "reference" is nlp.pipe(n_process=2) (spaCy only, no analysis
@@ -54,7 +55,7 @@ class TreeSampler:
     """Peak of (RSS, PSS) summed over this process and all its descendants.
 
     Sampled as the engine's watchdog does (``MemoryGauge``): RSS every tick, PSS from a
-    page-table walk once a second per process and carried forward by RSS in between, so that
+    page-table walk every 5 s per process and carried forward by RSS in between, so that
     measuring costs the measured processes next to nothing (full walks of every process at
     every tick took a sixth of a core). Descendants come from ``/proc/<pid>/task/*/children``
     rather than a scan of every process on the machine."""
@@ -96,7 +97,7 @@ class TreeSampler:
         pids = self.tree(os.getpid())
         rss = pss = 0
         for pid in pids:
-            gauge = self._gauges.get(pid) or self._gauges.setdefault(pid, MemoryGauge(pid, 1.0))
+            gauge = self._gauges.get(pid) or self._gauges.setdefault(pid, MemoryGauge(pid, PSS_EVERY))
             m = gauge.read(now)
             if m is not None:
                 rss += m.rss

@@ -5,7 +5,7 @@ USS/PSS come from ``/proc/<pid>/smaps_rollup`` (psutil reads it). PSS is the hon
 pages shared between the zygote and its forked workers, so the sum of PSS over Beacon's
 processes is what the kernel really charges to the cgroup.
 
-Reading smaps_rollup makes the kernel walk the target's page tables: ~3-4 ms of the *reader's*
+Reading smaps_rollup makes the kernel walk the target's page tables: 4-10 ms of the *reader's*
 CPU for a loaded spaCy worker (measured), while ``/proc/<pid>/statm`` is a counter read
 (~15 us). Sampled 10 times a second for four processes, the walks alone took a third of a core
 from the workers on a 2-core machine. :class:`MemoryGauge` therefore reads RSS at every sample

@@ -7,7 +7,7 @@ kill threshold of the budget — well before the kernel's OOM killer would pick 
 Like Dask's nanny (100 ms) and Ray's memory monitor (250 ms), it polls; uWSGI's
 ``reload-on-rss`` only checks between requests, too late for one huge email.
 
-Each tick reads RSS (a counter); USS/PSS come from a full reading once a second per process
+Each tick reads RSS (a counter); USS/PSS come from a full reading every 2 s per process
 and are carried forward by RSS in between (:class:`~beacon.engine.memory.MemoryGauge`), and a
 kill is decided on a fresh full reading. Full readings at every tick cost the main process a
 third of a core on a 2-core machine, taken from the very workers it watches.
@@ -32,7 +32,8 @@ log = logging.getLogger("beacon.engine.monitor")
 FAST_GROWTH = 200 * MB  # bytes/s: a worker growing faster than this is watched closely
 FAST_INTERVAL = 0.02
 # Seconds between full (page-table walking) readings of a process; RSS is read at every tick.
-FULL_EVERY = 1.0
+# A walk of a loaded worker costs ~10 ms of the main process's CPU (py-spy, 4 KiB pages).
+FULL_EVERY = 2.0
 
 
 class MemoryMonitor:

@@ -52,9 +52,9 @@ def settings_from_message(msg: protocol.Message) -> Settings:
 def serve(conn: Connection, analyze: AnalyzeFn, settings: Settings, load_s: float, data_limit: int = 0) -> None:
     """Answer batches until told to stop or the supervisor goes away."""
     memory.limit_data_growth(data_limit)
-    # Its own USS after each batch, walking its page tables at most once a second (a walk costs
-    # ~4 ms, over 1% of a batch): the supervisor's watchdog reads it the same way.
-    gauge = memory.MemoryGauge(os.getpid(), full_every=1.0)
+    # Its own USS after each batch, walking its page tables at most every 2 s (a walk costs
+    # 4-10 ms, 1-2% of a batch): the supervisor's watchdog reads it the same way.
+    gauge = memory.MemoryGauge(os.getpid(), full_every=2.0)
     me = gauge.read(time.monotonic())
     baseline = me.rss if me else memory.rss()
     protocol.send(
