@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from beacon.analysis.request_features import BLOCKS, FEATURE_VERSION, sentence_features
+from beacon.analysis.request_features import BLOCKS, FEATURE_VERSION, TokenTable, sentence_features
 
 if TYPE_CHECKING:
     from spacy.language import Language
@@ -113,13 +113,14 @@ class RequestDetector:
     # -- scoring -------------------------------------------------------------------------------
     def score_sents(self, sents: Sequence[Span]) -> list[float]:
         """P(request) for each already-parsed sentence; never re-parses (pass ``doc[:]`` for a Doc)."""
-        checked: set[int] = set()
+        tables: dict[int, TokenTable] = {}
         out: list[float] = []
         for sent in sents:
-            if id(sent.doc) not in checked:
+            table = tables.get(id(sent.doc))
+            if table is None:
                 _check_annotations(sent.doc)
-                checked.add(id(sent.doc))
-            out.append(self._score(sent))
+                table = tables[id(sent.doc)] = TokenTable.of(sent.doc)
+            out.append(self._score(sent, table))
         return out
 
     def score_texts(self, texts: Sequence[str], nlp: Language) -> list[float]:
@@ -129,8 +130,8 @@ class RequestDetector:
     def is_request(self, prob: float) -> bool:
         return prob >= self.threshold
 
-    def _score(self, span: Span) -> float:
-        feats = sentence_features(span)
+    def _score(self, span: Span, table: TokenTable) -> float:
+        feats = sentence_features(span, table)
         z = self.intercept + sum(self.blocks[b].score(feats[b]) for b in BLOCKS)
         return _sigmoid(z)
 
