@@ -6,8 +6,10 @@ Only the tagger's and parser's output is read (``tag_``, ``dep_``, heads) plus l
 attributes, because the analysis pipeline excludes the lemmatizer to save memory: nothing
 here may depend on ``lemma_``.
 
-Changing anything in this module changes what the shipped model sees, so bump
-``FEATURE_VERSION`` and retrain (``python -m beacon.analysis.train_requests``).
+Changing what these features are changes what the shipped model sees, so bump
+``FEATURE_VERSION`` and retrain (``python -m beacon.analysis.train_requests``). How they are
+read is free to change: ``tests/test_request_features.py`` checks them against a plain
+Token-API oracle on real mail.
 """
 
 from __future__ import annotations
