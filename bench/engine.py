@@ -9,7 +9,8 @@ and kill -9 chaos. One command runs everything and prints the tables::
 Corpus: the SpamAssassin public corpus (``beacon.testing.corpora``), parsed by
 ``beacon.parse.parse_message``. Each throughput row runs in its own fresh process, so no mode
 inherits another's memory or its imported spaCy; a sampler thread in that process adds up the
-RSS and PSS of it and all its descendants every 100 ms (peak total memory).
+RSS of it and all its descendants every 100 ms, and their PSS every 5 s carried forward by RSS
+(peak total memory).
 The long and chaos runs drive ``EngineService`` over a real SQLite store (jobs, analyses, events),
 as ``beacon analyze`` does.
 """
@@ -67,7 +68,9 @@ class TreeSampler:
         self.interval = interval
         self.peak_rss = 0
         self.peak_pss = 0
-        self._gauges: dict[int, Any] = {}
+        from beacon.engine.memory import GaugeSet
+
+        self._gauges = GaugeSet(PSS_EVERY)
         self._stop = threading.Event()
         self._t = threading.Thread(target=self._run, daemon=True)
 
@@ -94,18 +97,15 @@ class TreeSampler:
         return pids
 
     def sample(self) -> tuple[int, int]:
-        from beacon.engine.memory import MemoryGauge
-
         now = time.monotonic()
         pids = self.tree(os.getpid())
         rss = pss = 0
         for pid in pids:
-            gauge = self._gauges.get(pid) or self._gauges.setdefault(pid, MemoryGauge(pid, PSS_EVERY))
-            m = gauge.read(now)
+            m = self._gauges.read(pid, now)
             if m is not None:
                 rss += m.rss
                 pss += m.pss
-        self._gauges = {pid: g for pid, g in self._gauges.items() if pid in pids}
+        self._gauges.keep(set(pids))
         return rss, pss
 
     def _run(self) -> None:

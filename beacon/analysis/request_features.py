@@ -39,8 +39,8 @@ class TokenTable:
 
     The features look at every token several times, and each spaCy attribute access builds a
     ``Token`` and looks its string up again; one ``Doc.to_array`` per email and list indexing
-    made feature extraction ~3x cheaper. ``children[i]`` are the tokens headed by token ``i``,
-    in document order, as ``Token.children`` gives them.
+    made request scoring ~20 % cheaper (4.2 -> 3.3 ms per email). ``children[i]`` are the
+    tokens headed by token ``i``, in document order, as ``Token.children`` gives them.
     """
 
     orth: list[str]

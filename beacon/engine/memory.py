@@ -89,12 +89,32 @@ class MemoryGauge:
         return MemSample(current, max(0, self._full.uss + delta), max(0, self._full.pss + delta))
 
 
+class GaugeSet:
+    """One :class:`MemoryGauge` per process of a changing set (the watchdog's, a benchmark's)."""
+
+    def __init__(self, full_every: float) -> None:
+        self.full_every = full_every
+        self._by_pid: dict[int, MemoryGauge] = {}
+
+    def read(self, pid: int, now: float, *, full: bool = False) -> MemSample | None:
+        gauge = self._by_pid.get(pid)
+        if gauge is None:
+            gauge = self._by_pid[pid] = MemoryGauge(pid, self.full_every)
+        return gauge.read(now, full=full)
+
+    def exact(self, pid: int) -> bool:
+        """Whether the last reading of ``pid`` was a full one."""
+        gauge = self._by_pid.get(pid)
+        return gauge is not None and gauge.exact
+
+    def keep(self, pids: set[int]) -> None:
+        """Forget processes that are no longer watched (their pids may be reused)."""
+        self._by_pid = {pid: g for pid, g in self._by_pid.items() if pid in pids}
+
+
 def rss(pid: int | None = None) -> int:
-    """Resident set size (fast: /proc/<pid>/statm)."""
-    try:
-        return psutil.Process(pid or os.getpid()).memory_info().rss
-    except (psutil.NoSuchProcess, psutil.ZombieProcess):
-        return 0
+    """Resident set size (``rss_fast``), 0 when the process is gone."""
+    return rss_fast(pid or os.getpid()) or 0
 
 
 def mb(n: int | float) -> float:

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from beacon.engine import logs
 from beacon.engine.budget import Budget
 from beacon.engine.launch import WorkerHandle
-from beacon.engine.memory import MB, MemoryGauge, MemSample
+from beacon.engine.memory import MB, GaugeSet, MemSample
 from beacon.engine.metrics import MemoryPoint, MetricsRecorder
 
 log = logging.getLogger("beacon.engine.monitor")
@@ -58,7 +58,7 @@ class MemoryMonitor:
         self._next_interval = interval
         self._last: dict[int, tuple[float, int]] = {}  # pid -> (time, uss) of the last sample
         self._rates: dict[int, float] = {}  # pid -> USS growth in bytes/s (busy workers)
-        self._gauges: dict[int, MemoryGauge] = {}
+        self._gauges = GaugeSet(FULL_EVERY)
 
     def start(self) -> None:
         if self._thread is not None and self._thread.is_alive():
@@ -81,21 +81,15 @@ class MemoryMonitor:
             except Exception:  # noqa: BLE001 - the watchdog must keep running
                 log.exception("memory monitor tick failed")
 
-    def _read(self, pid: int, now: float, *, full: bool = False) -> MemSample | None:
-        gauge = self._gauges.get(pid)
-        if gauge is None:
-            gauge = self._gauges[pid] = MemoryGauge(pid, FULL_EVERY)
-        return gauge.read(now, full=full)
-
     def tick(self) -> None:
         now = time.monotonic()
-        main = self._read(os.getpid(), now) or self.main
+        main = self._gauges.read(os.getpid(), now) or self.main
         helper_pids = self._helpers()
-        helpers = [s for s in (self._read(p, now) for p in helper_pids) if s is not None]
+        helpers = [s for s in (self._gauges.read(p, now) for p in helper_pids) if s is not None]
         workers = [w for w in self._workers() if w.state != "dead"]
         rates: dict[int, float] = {}
         for w in workers:
-            s = self._read(w.pid, now)
+            s = self._gauges.read(w.pid, now)
             if s is None:
                 continue
             w.rss, w.uss, w.pss = s.rss, s.uss, s.pss
@@ -109,7 +103,7 @@ class MemoryMonitor:
         live = {w.pid for w in workers}
         self._last = {pid: v for pid, v in self._last.items() if pid in live}
         live |= {os.getpid(), *helper_pids}
-        self._gauges = {pid: g for pid, g in self._gauges.items() if pid in live}
+        self._gauges.keep(live)
         helpers_pss = sum(h.pss for h in helpers)
         total = main.pss + helpers_pss + sum(w.pss for w in workers)
         self.main, self.helpers_pss, self.total_pss = main, helpers_pss, total
@@ -122,9 +116,8 @@ class MemoryMonitor:
 
     def _confirm(self, w: WorkerHandle, now: float) -> int:
         """The worker's USS from a full reading (estimates are re-read before acting on them)."""
-        gauge = self._gauges.get(w.pid)
-        if gauge is not None and not gauge.exact:
-            s = self._read(w.pid, now, full=True)
+        if not self._gauges.exact(w.pid):
+            s = self._gauges.read(w.pid, now, full=True)
             if s is not None:
                 self.total_pss += s.pss - w.pss
                 w.rss, w.uss, w.pss = s.rss, s.uss, s.pss
