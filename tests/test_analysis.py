@@ -299,3 +299,12 @@ def test_real_mail_summaries_hold_no_links_or_footers(pipeline: Pipeline) -> Non
                                                 "listinfo", "sponsored by")):
                 bad.append((path.name, text[:120]))
     assert bad == []
+
+
+def test_song_lyrics_ask_nothing(pipeline: Pipeline) -> None:
+    body = ("Hi Alex,\n\nHere are the words for Saturday, everyone sings the chorus:\n\n"
+            "Can you feel the love tonight\nIt is where we are\nIt's enough for this wide-eyed wanderer\n"
+            "That we got this far\n\nSee you there.\nDana")
+    a = analyse(pipeline, mail(body))
+    assert not any("feel the love" in r.text for r in a.requests)
+    assert not any("feel the love" in q.text for q in a.questions)

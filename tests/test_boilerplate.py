@@ -194,3 +194,11 @@ def test_summary_skips_footers_urls_and_masthead() -> None:
     spans = find_boilerplate(MAILMAN)
     summary = summarise(_sentences(MAILMAN), set(), set(), boilerplate=spans, text=MAILMAN, subject="Re: [SAtalk] GA")
     assert summary and all("mailing list" not in s and "sponsored" not in s for s in summary)
+
+
+def test_links_annotated_after_their_text_are_dropped_not_the_headline() -> None:
+    text = ("Breaking News\n• Car with young driver said to swerve near police cruiser "
+            "(http://www.example.com/Stories/0,1413,101,00.html)\n"
+            "If you are seeing this message, please visit http://example.com to see the latest stories.")
+    summary = summarise(_sentences(text), set(), set(), boilerplate=find_boilerplate(text), text=text)
+    assert summary == ["Car with young driver said to swerve near police cruiser"]

@@ -20,6 +20,8 @@ _GREETING = re.compile(
     re.IGNORECASE,
 )
 _LINK = re.compile(r"(?:https?://|ftp://|www\.|mailto:)\S+|[\w.+'-]+@[\w-]+(?:\.[\w-]+)+", re.IGNORECASE)
+# A link the HTML-to-text conversion put after its anchor text: "Car crash on Route 7 (http://...)".
+_ANNOTATED_LINK = re.compile(r"\s*[(<\[](?:https?://|ftp://|www\.|mailto:)[^)>\]\s]*[)>\]]", re.IGNORECASE)
 _HEADER_LINE = re.compile(r"^\s*(?:from|sent|to|cc|subject|date)\s*:", re.IGNORECASE)
 # Separator runs and table rules ("-----", "=====", "|---|") are layout, not words.
 _RULE = re.compile(r"(?:[-_=*~#|+]\s*){5,}")
@@ -52,7 +54,7 @@ def summarise(
         first, newline, rest = sent.strip().partition("\n")
         if newline and _GREETING.match(first) and len(first.split()) <= 4:
             sent = rest  # "hi all,\nI installed gentoo ...": the parser glued the greeting on
-        clean = " ".join(sent.split())
+        clean = " ".join(_ANNOTATED_LINK.sub("", sent).split()).lstrip("•*-– ")
         words = clean.split()
         if len(words) < 4 or _GREETING.match(clean) or len(clean) > 400:
             continue
