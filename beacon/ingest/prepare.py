@@ -1,0 +1,155 @@
+"""Parsing raw messages into store-ready rows, in this process or in a pool of processes.
+
+Parsing is the CPU-heavy half of an import; on a multi-core machine it runs in worker
+processes while the importing process reads files and writes batches. Workers receive raw
+bytes and return :class:`~beacon.store.emails.NewEmail` rows (the Email JSON serialised,
+the raw message compressed, attachment metadata without bytes), so what crosses the
+process boundary is small and the main process does little per message.
+
+Workers are started with ``spawn`` (never ``fork``): the importing process may be a web
+server with threads, and forking a threaded process can deadlock the child.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Generic, TypeVar
+
+from beacon.parse import parse_message
+from beacon.store.emails import NewEmail, new_email
+
+T = TypeVar("T")
+
+# A task carries at most this many messages / bytes; at most this many tasks are in flight
+# per worker, which bounds the raw bytes held for the pool.
+TASK_MESSAGES = 64
+TASK_BYTES = 4 * 1024 * 1024
+IN_FLIGHT_PER_WORKER = 3
+
+
+@dataclass(frozen=True)
+class ParseJob:
+    raw: bytes
+    source: str | None
+    folder: str | None
+    fallback_date: datetime
+    truncated: tuple[int, str] | None = None  # (size, sha256) of an over-limit message
+    max_bytes: int | None = None
+
+
+@dataclass(frozen=True)
+class Prepared:
+    new: NewEmail | None
+    error: str | None = None
+
+
+def prepare_one(job: ParseJob) -> Prepared:
+    try:
+        parsed = parse_message(job.raw, fallback_date=job.fallback_date, keep_attachments=False,
+                               truncated=job.truncated, max_bytes=job.max_bytes)
+        return Prepared(new_email(parsed, job.raw, source=job.source, folder=job.folder))
+    except Exception as exc:  # noqa: BLE001 - one message must not stop the rest
+        return Prepared(None, f"cannot prepare: {type(exc).__name__}: {exc}"[:500])
+
+
+def prepare_many(jobs: list[ParseJob]) -> list[Prepared]:
+    return [prepare_one(job) for job in jobs]
+
+
+def default_workers() -> int:
+    """Parse workers worth starting: one per core beyond the importing process's own."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    return 0 if cores < 2 else min(cores, 4)
+
+
+class Preparer(Generic[T]):
+    """Prepares (tag, job) pairs and yields (tag, Prepared) in input order.
+
+    ``workers=0`` parses in this process. A pool starts only once a source turns out to
+    hold more than ``pool_after`` messages: starting processes costs more than parsing a
+    handful of messages.
+    """
+
+    def __init__(self, workers: int | None = None, *, pool_after: int = 200) -> None:
+        self.workers = default_workers() if workers is None else max(0, workers)
+        self.pool_after = pool_after
+        self._pool: ProcessPoolExecutor | None = None
+
+    def __enter__(self) -> Preparer[T]:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    def _start_pool(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
+        return self._pool
+
+    def run(self, pairs: Iterable[tuple[T, ParseJob | None]]) -> Iterator[tuple[T, Prepared | None]]:
+        """``job=None`` passes the tag through untouched (a skipped or unreadable entry)."""
+        if self.workers == 0:
+            for tag, job in pairs:
+                yield tag, (prepare_one(job) if job is not None else None)
+            return
+        pending: deque[tuple[list[tuple[T, ParseJob | None]], Future[list[Prepared]] | None]] = deque()
+        chunk: list[tuple[T, ParseJob | None]] = []
+        chunk_bytes = 0
+        seen = 0
+        max_in_flight = self.workers * IN_FLIGHT_PER_WORKER
+
+        def submit(inline: bool = False) -> None:
+            nonlocal chunk, chunk_bytes
+            if not chunk:
+                return
+            jobs = [job for _, job in chunk if job is not None]
+            if inline or (seen <= self.pool_after and self._pool is None):
+                future: Future[list[Prepared]] | None = None
+                results = prepare_many(jobs)
+                done: Future[list[Prepared]] = Future()
+                done.set_result(results)
+                future = done
+            else:
+                future = self._start_pool().submit(prepare_many, jobs) if jobs else None
+            pending.append((chunk, future))
+            chunk, chunk_bytes = [], 0
+
+        def drain(limit: int) -> Iterator[tuple[T, Prepared | None]]:
+            while len(pending) > limit:
+                items, future = pending.popleft()
+                results = iter(future.result() if future is not None else [])
+                for tag, job in items:
+                    yield tag, (next(results) if job is not None else None)
+
+        for tag, job in pairs:
+            seen += 1
+            if job is not None and len(job.raw) > TASK_BYTES:
+                # A big message is parsed here: sending it to a worker would copy it twice.
+                submit()
+                yield from drain(0)
+                chunk = [(tag, job)]
+                submit(inline=True)
+                yield from drain(0)
+                continue
+            chunk.append((tag, job))
+            chunk_bytes += len(job.raw) if job is not None else 0
+            small = seen <= self.pool_after and self._pool is None
+            if len(chunk) >= (8 if small else TASK_MESSAGES) or chunk_bytes >= TASK_BYTES:
+                submit()
+                yield from drain(max_in_flight)
+        submit()
+        yield from drain(0)
