@@ -31,7 +31,7 @@ from email.message import Message
 from email.parser import BytesParser
 
 from beacon.models import AttachmentInfo, ParseProblem
-from beacon.parse.headers import RAW_POLICY, decode_value, raw_value, raw_values
+from beacon.parse.headers import RAW_POLICY, decode_value, forget_index, raw_value, raw_values
 from beacon.parse.text import clean_text, decode_bytes
 
 _BODY_TYPES = ("text/plain", "text/html")
@@ -72,6 +72,7 @@ def _normalise_cte(part: Message, body: BodyParts, path: str) -> None:
     if clean != value:
         del part["Content-Transfer-Encoding"]
         part["Content-Transfer-Encoding"] = clean
+        forget_index(part)
         if value.strip().lower() != clean:
             body.problems.append(ParseProblem(
                 kind="header", detail=f"Content-Transfer-Encoding {value.strip()[:40]!r} read as {clean!r}",
@@ -259,6 +260,7 @@ def _repair_multipart(part: Message, path: str, body: BodyParts) -> bool:
                 part.set_payload(fixed.get_payload())
                 del part["Content-Type"]
                 part["Content-Type"] = f'{ctype}; boundary="{candidate}"'
+                forget_index(part)
                 part.defects = [d for d in getattr(part, "defects", [])
                                 if type(d).__name__ not in ("StartBoundaryNotFoundDefect", "NoBoundaryInMultipart",
                                                             "MultipartInvariantViolationDefect")]

@@ -21,9 +21,10 @@ from email.message import Message
 from email.parser import BytesParser
 
 from beacon.models import ParseProblem
-from beacon.parse.headers import RAW_POLICY
+from beacon.parse.headers import RAW_POLICY, forget_index
 
 _VALID_HEADER = re.compile(rb"^(?:[!-9;-~]+:|[ \t]|From )")
+_INVALID_LINE = re.compile(rb"^(?![!-9;-~]+:|[ \t]|From |\r?$)", re.MULTILINE)
 _SPACED_HEADER = re.compile(rb"^([!-9;-~]+)[ \t]+:")
 _BOUNDARY = re.compile(rb"boundary\s*=\s*(?:\"([^\"]+)\"|([^\s;\"]+))", re.IGNORECASE)
 _FLAT_THRESHOLD = 100  # multipart headers: more than this and the tree is read flat
@@ -40,9 +41,9 @@ def repair_header_block(raw: bytes, problems: list[ParseProblem]) -> bytes:
     """Rewrite ``Name : value`` header lines to ``Name: value`` inside the header block."""
     end = _header_end(raw)
     head = raw[:end]
-    lines = head.split(b"\n")
-    if all(_VALID_HEADER.match(line) or not line.strip() for line in lines):
+    if not _INVALID_LINE.search(head):
         return raw
+    lines = head.split(b"\n")
     fixed: list[bytes] = []
     repaired: list[str] = []
     for line in lines:
@@ -94,6 +95,7 @@ def _flat(raw: bytes, problems: list[ParseProblem]) -> Message:
     close()
     del top["Content-Type"]
     top["Content-Type"] = "multipart/mixed"
+    forget_index(top)
     top.set_payload(leaves)
     detail = f"MIME structure too deep or too large for a tree; read flat as {len(leaves)} parts"
     if skipped:
