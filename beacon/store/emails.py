@@ -25,6 +25,9 @@ if TYPE_CHECKING:  # parse is imported lazily by callers; the store only needs t
 
 # The recipients query column holds this much; the Email JSON keeps every address.
 MAX_RECIPIENTS_CHARS = 20_000
+MAX_SUBJECT_CHARS = 2_000
+MAX_ID_CHARS = 998
+MAX_REFERENCES = 200
 
 
 @dataclass(frozen=True)
@@ -69,16 +72,18 @@ def compress_raw(raw: bytes) -> bytes:
 
 def _email_columns(email: Email) -> dict[str, Any]:
     sender = email.from_address
+    # Query columns are capped (String(998) on PostgreSQL refuses more; a 5 MB subject
+    # would slow every listing); the Email JSON in ``data`` keeps every value whole.
     return dict(
-        message_id=email.message_id,
+        message_id=email.message_id[:MAX_ID_CHARS],
         message_id_synthetic=email.message_id_synthetic,
         content_hash=email.content_hash,
-        thread_id=email.thread_id,
-        in_reply_to=email.in_reply_to,
-        references=list(email.references),
-        subject=email.subject,
-        from_name=sender.name,
-        from_addr=sender.address.lower(),
+        thread_id=email.thread_id[:MAX_ID_CHARS],
+        in_reply_to=email.in_reply_to[:MAX_ID_CHARS] if email.in_reply_to else None,
+        references=list(email.references[-MAX_REFERENCES:]),
+        subject=email.subject[:MAX_SUBJECT_CHARS],
+        from_name=sender.name[:MAX_ID_CHARS],
+        from_addr=sender.address.lower()[:MAX_ID_CHARS],
         recipients=recipients_column(email),
         date=email.date,
         date_source=email.date_source,
