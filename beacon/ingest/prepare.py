@@ -129,13 +129,24 @@ class Preparer(Generic[T]):
             chunk, chunk_bytes = [], 0
 
         def drain(limit: int) -> Iterator[tuple[T, Prepared | None]]:
-            while len(pending) > limit:
+            # Beyond the limit wait; below it, hand on whatever is already done.
+            while pending and (len(pending) > limit or pending[0][1] is None or pending[0][1].done()):
                 items, future = pending.popleft()
                 results = iter(future.result() if future is not None else [])
                 for tag, job in items:
                     yield tag, (next(results) if job is not None else None)
 
-        for tag, job in pairs:
+        source = iter(pairs)
+        while True:
+            try:
+                tag, job = next(source)
+            except StopIteration:
+                break
+            except BaseException:
+                # The input failed (a dropped connection): what was read is still handed on.
+                submit()
+                yield from drain(0)
+                raise
             seen += 1
             if job is not None and len(job.raw) > TASK_BYTES:
                 # A big message is parsed here: sending it to a worker would copy it twice.
