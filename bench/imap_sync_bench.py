@@ -1,6 +1,6 @@
 """IMAP sync throughput and memory, against a throwaway local Dovecot (as the tests start it).
 
-    python bench/imap_sync_bench.py [--sizes 500,2000] [--big 4] [--batch 50]
+    python bench/imap_sync_bench.py [--sizes 500,2000] [--big 4] [--batch 200]
 
 For each size N: a fresh mailbox gets N SpamAssassin messages plus ``--big`` messages of
 ~8 MB (a base64 attachment), appended over IMAP; then one full sync into a fresh SQLite
@@ -71,7 +71,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", default="500,2000", help="mailbox sizes (corpus messages) to compare")
     ap.add_argument("--big", type=int, default=4, help="extra ~8 MB messages per mailbox")
-    ap.add_argument("--batch", type=int, default=50, help="imap_batch_size")
+    ap.add_argument("--batch", type=int, default=Settings().imap_batch_size, help="imap_batch_size")
     args = ap.parse_args()
     console = Console()
     files = sorted(spamassassin_dir().rglob("*.txt"))

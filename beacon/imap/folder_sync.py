@@ -24,7 +24,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from imapclient import IMAPClient
@@ -234,8 +234,9 @@ class FolderSync:
                     self.result.fetched += 1
                     internal = data.get(b"INTERNALDATE")
                     fallback = internal if isinstance(internal, datetime) else utcnow()
-                    if fallback.tzinfo is None:
-                        fallback = fallback.replace(tzinfo=timezone.utc)
+                    offset = fallback.utcoffset() if fallback.tzinfo is not None else None
+                    # imapclient's own tzinfo does not pickle: parse workers get a plain one.
+                    fallback = fallback.replace(tzinfo=timezone(offset or timedelta(0)))
                     source = f"{self.source_prefix}/{self.name};UIDVALIDITY={self.uidvalidity}/;UID={uid}"
                     flags = links.normalise_flags(data.get(b"FLAGS", ()))
                     yield (batch[-1], uid, flags), ParseJob(bytes(raw), source, self.name, fallback)
@@ -254,8 +255,8 @@ class FolderSync:
             try:
                 with s.begin_nested():
                     results = add_batch(s, self.account_id, [n for _u, _f, n in good])
-                    for (uid, flags, _n), res in zip(good, results):
-                        links.link(s, self.folder_id, uid, res.email_id, flags, may_be_stale=self.has_stale)
+                    links.link_many(s, self.folder_id, [(uid, res.email_id, flags) for (uid, flags, _n), res
+                                                        in zip(good, results)], may_be_stale=self.has_stale)
                 outcome: list[AddResult | None] = list(results)
             except SQLAlchemyError:
                 outcome = [self._store_one(s, uid, flags, new) for uid, flags, new in good]

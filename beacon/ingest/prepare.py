@@ -6,14 +6,19 @@ bytes and return :class:`~beacon.store.emails.NewEmail` rows (the Email JSON ser
 the raw message compressed, attachment metadata without bytes), so what crosses the
 process boundary is small and the main process does little per message.
 
-Workers are started with ``spawn`` (never ``fork``): the importing process may be a web
-server with threads, and forking a threaded process can deadlock the child.
+Workers come from a ``forkserver`` (never a plain ``fork``: the importing process may be a
+web server with threads, and forking a threaded process can deadlock the child). The fork
+server preloads the parser once per importing process and is started in the background as
+soon as a Preparer with workers exists, so later pools start in milliseconds.
 """
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
+import multiprocessing.forkserver
 import os
+import threading
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -25,6 +30,7 @@ from beacon.parse import parse_message
 from beacon.store.emails import NewEmail, new_email
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 # A task carries at most this many messages / bytes; at most this many tasks are in flight
 # per worker, which bounds the raw bytes held for the pool.
@@ -62,6 +68,18 @@ def prepare_many(jobs: list[ParseJob]) -> list[Prepared]:
     return [prepare_one(job) for job in jobs]
 
 
+_FORK_LOCK = threading.Lock()
+
+
+def _fork_server() -> multiprocessing.context.BaseContext:
+    """The forkserver context, its server started with the parser preloaded."""
+    ctx = multiprocessing.get_context("forkserver")
+    with _FORK_LOCK:
+        ctx.set_forkserver_preload(["beacon.ingest.prepare"])
+        multiprocessing.forkserver.ensure_running()
+    return ctx
+
+
 def default_workers() -> int:
     """Parse workers worth starting: one per core beyond the importing process's own."""
     try:
@@ -79,10 +97,13 @@ class Preparer(Generic[T]):
     handful of messages.
     """
 
-    def __init__(self, workers: int | None = None, *, pool_after: int = 200) -> None:
+    def __init__(self, workers: int | None = None, *, pool_after: int = 64) -> None:
         self.workers = default_workers() if workers is None else max(0, workers)
         self.pool_after = pool_after
         self._pool: ProcessPoolExecutor | None = None
+        if self.workers:
+            # Warm the fork server while the first messages are parsed here.
+            threading.Thread(target=_fork_server, name="forkserver-start", daemon=True).start()
 
     def __enter__(self) -> Preparer[T]:
         return self
@@ -97,7 +118,7 @@ class Preparer(Generic[T]):
 
     def _start_pool(self) -> ProcessPoolExecutor:
         if self._pool is None:
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=_fork_server())
         return self._pool
 
     def run(self, pairs: Iterable[tuple[T, ParseJob | None]]) -> Iterator[tuple[T, Prepared | None]]:
@@ -132,7 +153,13 @@ class Preparer(Generic[T]):
             # Beyond the limit wait; below it, hand on whatever is already done.
             while pending and (len(pending) > limit or pending[0][1] is None or pending[0][1].done()):
                 items, future = pending.popleft()
-                results = iter(future.result() if future is not None else [])
+                try:
+                    done = future.result() if future is not None else []
+                except Exception as exc:  # noqa: BLE001 - a worker died (killed, out of memory)
+                    log.warning("parse worker failed (%r); parsing its messages here", exc)
+                    self.close()
+                    done = prepare_many([job for _, job in items if job is not None])
+                results = iter(done)
                 for tag, job in items:
                     yield tag, (next(results) if job is not None else None)
 
