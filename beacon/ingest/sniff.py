@@ -31,13 +31,17 @@ _KNOWN_HEADERS = {
     b"arc-seal", b"authentication-results", b"thread-topic", b"x-spam-status", b"importance",
     b"organization", b"resent-from", b"resent-date", b"newsgroups", b"path", b"x-uidl",
 }
+_KNOWN_HEADER = re.compile(
+    rb"^(?:%s)[ \t]*:" % b"|".join(re.escape(h) for h in sorted(_KNOWN_HEADERS)), re.IGNORECASE | re.MULTILINE)
+_HEADERISH_LINE = re.compile(rb"^(?:[!-9;-~]+[ \t]*:|[ \t])", re.MULTILINE)
 _MAGIC: tuple[tuple[bytes, str], ...] = (
     (b"PK\x03\x04", "zip archive"), (b"PK\x05\x06", "zip archive"), (b"\x1f\x8b", "gzip file"),
     (b"BZh", "bzip2 file"), (b"\xfd7zXZ", "xz file"), (b"7z\xbc\xaf", "7-zip archive"),
     (b"%PDF", "PDF document"), (b"\x89PNG", "PNG image"), (b"\xff\xd8\xff", "JPEG image"),
     (b"GIF8", "GIF image"), (b"\x7fELF", "program"), (b"SQLite format", "SQLite database"),
 )
-_TEXT_CONTROLS = set(b"\t\n\r\f\x1b")  # ESC: ISO-2022-JP text
+_TEXT_CONTROLS = b"\t\n\r\f\x1b"  # ESC: ISO-2022-JP text
+_NOT_CONTROLS = bytes(range(32, 256)) + _TEXT_CONTROLS
 
 Kind = Literal["message", "mbox", "other"]
 
@@ -54,15 +58,19 @@ def _binary_reason(head: bytes) -> str | None:
             return what
     if b"\0" in head:
         return "binary data"
-    controls = sum(1 for b in head[:2048] if b < 32 and b not in _TEXT_CONTROLS)
-    if controls > len(head[:2048]) * 0.05:
+    sample = head[:2048]
+    controls = len(sample.translate(None, _NOT_CONTROLS))  # what is left: control bytes
+    if controls > len(sample) * 0.05:
         return "binary data"
     return None
 
 
 def _header_block(head: bytes) -> list[bytes]:
+    ends = [i for i in (head.find(b"\n\n"), head.find(b"\n\r\n")) if i >= 0]
+    if ends:
+        head = head[: min(ends) + 1]
     lines = head.split(b"\n")
-    if len(head) >= SNIFF_BYTES:
+    if not ends and len(head) >= SNIFF_BYTES:
         lines = lines[:-1]  # the last line may be cut mid-way
     block: list[bytes] = []
     for line in lines[:60]:
@@ -78,11 +86,11 @@ def looks_like_headers(head: bytes) -> bool:
     block = _header_block(head.lstrip(b"\r\n"))
     if not block or not HEADER_LINE.match(block[0]) and not FROM_LINE.match(block[0]):
         return False
-    fields = [line for line in block if HEADER_LINE.match(line)]
-    continued = sum(1 for line in block if line[:1] in (b" ", b"\t"))
-    known = {line.split(b":", 1)[0].strip().lower() for line in fields} & _KNOWN_HEADERS
-    headerish = len(fields) + continued + (1 if FROM_LINE.match(block[0]) else 0)
-    return bool(known) and headerish >= 0.6 * len(block)
+    text = b"\n".join(block)
+    if not _KNOWN_HEADER.search(text):
+        return False
+    headerish = len(_HEADERISH_LINE.findall(text)) + (1 if FROM_LINE.match(block[0]) else 0)
+    return headerish >= 0.6 * len(block)
 
 
 def sniff(head: bytes, suffix: str = "") -> Sniffed:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
+import re
 import shutil
 import stat
 import sys
@@ -37,6 +38,8 @@ _MAILDIR_LEAVES = ("cur", "new")
 _TOOL_DIRS = {".git": "git repository data", ".hg": "Mercurial data", ".svn": "Subversion data",
               ".notmuch": "notmuch database", "__MACOSX": "macOS archive metadata"}
 _HEADER_READ = 1 << 20  # an oversized message keeps at most this much of its header block
+_SMALL_MBOX = 4 << 20  # an mbox file this small is read whole to check for a single message
+_ESCAPED_FROM = re.compile(rb"^>+From ", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -208,6 +211,17 @@ def _iter_mbox_stream(fh: BinaryIO, ref: str, limit: int, folder: str | None) ->
             yield RawItem(f"{ref}#{msg.offset}", msg.raw, folder=folder)
 
 
+def _single_message(data: bytes) -> bytes | None:
+    """The message of an mbox holding one message and nothing to unescape (most files that
+    start with an envelope line: a saved message), found without reading line by line."""
+    body = data.split(b"\n", 1)[1] if b"\n" in data else b""
+    if b"\nFrom " in body or _ESCAPED_FROM.search(body):
+        return None
+    if body.endswith(b"\r\n\r\n"):
+        return body[:-2]
+    return body[:-1] if body.endswith(b"\n\n") else body
+
+
 def _iter_mbox_file(path: Path, limit: int, folder: str | None) -> Iterator[RawItem]:
     try:
         fh = path.open("rb")
@@ -216,6 +230,13 @@ def _iter_mbox_file(path: Path, limit: int, folder: str | None) -> Iterator[RawI
         return
     with fh:
         try:
+            if os.fstat(fh.fileno()).st_size <= min(limit, _SMALL_MBOX):
+                data = fh.read()
+                single = _single_message(data) if data.startswith(b"From ") else None
+                if single is not None:
+                    yield RawItem(f"{path}#0", single, folder=folder)
+                    return
+                fh.seek(0)
             yield from _iter_mbox_stream(fh, str(path), limit, folder)
         except OSError as exc:  # e.g. an I/O error half-way: what was read is kept
             yield RawItem(str(path), None, f"cannot read the rest of the mbox: {_reason(exc)}", folder=folder)
