@@ -45,7 +45,7 @@ def import_cmd(
         )
 
         def on_item(item: RawItem, s: ImportSummary) -> None:
-            advance = (item.size if item.truncated else len(item.raw or b"")) if source.unit == "bytes" else 1
+            advance = item.nbytes if source.unit == "bytes" else 1
             progress.update(
                 task,
                 advance=advance,

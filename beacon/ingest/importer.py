@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
@@ -61,12 +61,23 @@ ProgressFn = Callable[[RawItem, ImportSummary], None]
 
 
 def _jobs(items: Iterable[RawItem], import_time: datetime, max_bytes: int) -> Iterator[tuple[RawItem, ParseJob | None]]:
+    """Parse jobs; the item travels on without its raw bytes (the job has them), so a big
+    message's bytes are let go as soon as it is parsed."""
     for item in items:
         if item.raw is None or item.skipped:
             yield item, None
             continue
-        truncated = (item.size, item.sha256) if item.truncated and item.sha256 else None
-        yield item, ParseJob(item.raw, item.ref, item.folder, import_time, truncated, max_bytes)
+        light = replace(item, raw=b"", size=item.nbytes)
+        holder = [item]
+        del item
+        # No local name keeps the raw bytes while this generator waits at the yield.
+        yield light, _job(holder.pop(), import_time, max_bytes)
+
+
+def _job(item: RawItem, import_time: datetime, max_bytes: int) -> ParseJob:
+    assert item.raw is not None
+    truncated = (item.size, item.sha256) if item.truncated and item.sha256 else None
+    return ParseJob(item.raw, item.ref, item.folder, import_time, truncated, max_bytes)
 
 
 def import_items(
@@ -88,6 +99,7 @@ def import_items(
     with Preparer[RawItem](workers) as preparer:
         for item, prepared in preparer.run(_jobs(items, import_time, max_message_bytes)):
             writer.add(item, prepared)
+            del item, prepared
         writer.flush()
     log.info(
         "import finished",

@@ -101,9 +101,7 @@ class Preparer(Generic[T]):
         self.workers = default_workers() if workers is None else max(0, workers)
         self.pool_after = pool_after
         self._pool: ProcessPoolExecutor | None = None
-        if self.workers:
-            # Warm the fork server while the first messages are parsed here.
-            threading.Thread(target=_fork_server, name="forkserver-start", daemon=True).start()
+        self._warming = False
 
     def __enter__(self) -> Preparer[T]:
         return self
@@ -160,8 +158,11 @@ class Preparer(Generic[T]):
                     self.close()
                     done = prepare_many([job for _, job in items if job is not None])
                 results = iter(done)
-                for tag, job in items:
-                    yield tag, (next(results) if job is not None else None)
+                out = [(tag, next(results) if job is not None else None) for tag, job in items]
+                # Let go of the raw bytes before handing the results on.
+                items.clear()
+                del done, results
+                yield from out
 
         source = iter(pairs)
         while True:
@@ -175,16 +176,23 @@ class Preparer(Generic[T]):
                 yield from drain(0)
                 raise
             seen += 1
+            if seen == self.pool_after // 2 and not self._warming:
+                # Enough messages to come that a pool may pay: warm the fork server while
+                # the next ones are parsed here.
+                self._warming = True
+                threading.Thread(target=_fork_server, name="forkserver-start", daemon=True).start()
             if job is not None and len(job.raw) > TASK_BYTES:
                 # A big message is parsed here: sending it to a worker would copy it twice.
                 submit()
                 yield from drain(0)
                 chunk = [(tag, job)]
+                del tag, job  # only the chunk holds the raw bytes, and drain() lets go of them
                 submit(inline=True)
                 yield from drain(0)
                 continue
             chunk.append((tag, job))
             chunk_bytes += len(job.raw) if job is not None else 0
+            del tag, job
             small = seen <= self.pool_after and self._pool is None
             if len(chunk) >= (8 if small else TASK_MESSAGES) or chunk_bytes >= TASK_BYTES:
                 submit()

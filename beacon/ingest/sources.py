@@ -51,11 +51,16 @@ class RawItem:
     error: str | None = None
     folder: str | None = None
     skipped: bool = False  # not mail at all (a README, a picture, an empty file)
-    # Set when the message is bigger than the size limit: ``raw`` then holds only its
-    # header block, and these describe the whole message.
+    # ``truncated``: the message is bigger than the size limit; ``raw`` then holds only its
+    # header block, and ``size`` and ``sha256`` describe the whole message.
     truncated: bool = False
-    size: int = 0
+    size: int = 0  # bytes of the whole message (0: len(raw))
     sha256: str | None = None
+
+    @property
+    def nbytes(self) -> int:
+        """Size of the whole message in bytes (for byte-based progress)."""
+        return self.size or len(self.raw or b"")
 
 
 @dataclass(frozen=True)

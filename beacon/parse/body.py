@@ -189,7 +189,27 @@ def _inflate(data: bytes, encoding: str, body: BodyParts, path: str) -> bytes | 
     return out
 
 
+def _measured_attachment(part: Message, path: str, body: BodyParts) -> bool:
+    """A big part the big-message reader measured without decoding (see beacon.parse.mime)."""
+    measured = getattr(part, "beacon_measured", None)
+    if measured is None:
+        return False
+    if body.wanted is not None and path in body.wanted:
+        return False  # its bytes are asked for: decode them after all
+    size, sha256 = measured
+    cid = raw_value(part, "Content-ID")
+    cid_text = decode_value(cid)[0].strip("<> ") if cid else None
+    body.attachments.append((AttachmentInfo(
+        filename=_filename(part, body, path) or "", content_type=_content_type(part), size=size, sha256=sha256,
+        content_id=cid_text or None, part=path,
+        inline=_disposition(part) == "inline" or (bool(cid_text) and _disposition(part) is None),
+    ), b""))
+    return True
+
+
 def _leaf(part: Message, path: str, body: BodyParts) -> None:
+    if _measured_attachment(part, path, body):
+        return
     _normalise_cte(part, body, path)
     ctype = _content_type(part)
     name = _filename(part, body, path)

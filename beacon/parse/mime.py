@@ -8,7 +8,12 @@ it lose content on real mail before and after it runs:
   rewritten (``Fro: x``) so the other headers are kept;
 - absurd structures (thousands of nested multiparts) make the stdlib recurse until it
   fails and read everything as one text; they are read flat instead: every leaf part
-  between any declared boundary, without recursion.
+  between any declared boundary, without recursion;
+- a big message (over :data:`BIG_MESSAGE`) would cost the stdlib parser several copies of
+  itself (a text copy, a list of its lines, the joined payloads). It is split by its
+  boundaries on the bytes instead; small parts are parsed by the stdlib as usual, and a
+  big non-text part is only measured (size and SHA-256, decoding base64 a slice at a
+  time): its bytes stay in the raw message, where the store reads them on demand.
 
 Whatever was repaired is recorded as a problem. If the tolerant read fails, the plain
 stdlib read is used; if that fails too, the headers alone.
@@ -104,8 +109,109 @@ def _flat(raw: bytes, problems: list[ParseProblem]) -> Message:
     return top
 
 
+BIG_MESSAGE = 8 * 1024 * 1024
+_BIG_PART = 1024 * 1024  # non-text parts from this size on are measured, not decoded
+_MAX_BIG_DEPTH = 20
+_B64_CHUNK = 4 * 1024 * 1024
+
+
+def _split_at_blank_line(raw: bytes, start: int, end: int) -> int:
+    """Offset where a part's body starts (after the blank line ending its headers)."""
+    found = [i for i in (raw.find(b"\n\n", start, end), raw.find(b"\r\n\r\n", start, end)) if i >= 0]
+    if not found:
+        return end
+    i = min(found)
+    return i + (2 if raw[i:i + 2] == b"\n\n" else 4)
+
+
+def _measure(raw: bytes, start: int, end: int, cte: str) -> tuple[int, str] | None:
+    """Size and SHA-256 of a part's decoded bytes, a slice at a time; None if not measurable."""
+    import binascii  # noqa: PLC0415
+    import hashlib  # noqa: PLC0415
+
+    view = memoryview(raw)
+    digest = hashlib.sha256()
+    size = 0
+    if cte in ("", "7bit", "8bit", "binary"):
+        digest.update(view[start:end])
+        return end - start, digest.hexdigest()
+    if cte != "base64":
+        return None
+    pos = start
+    while pos < end:
+        stop = min(end, pos + _B64_CHUNK)
+        if stop < end:
+            nl = raw.rfind(b"\n", pos, stop)
+            stop = nl + 1 if nl > pos else stop
+        chunk = bytes(view[pos:stop]).translate(None, b" \t\r\n")
+        pos = stop
+        if len(chunk) % 4 and pos < end:
+            return None  # lines not in whole base64 quanta: let the stdlib decode it
+        try:
+            data = binascii.a2b_base64(chunk)
+        except binascii.Error:
+            return None
+        digest.update(data)
+        size += len(data)
+    return size, digest.hexdigest()
+
+
+def _big_part(raw: bytes, start: int, end: int, depth: int) -> Message:
+    body_start = _split_at_blank_line(raw, start, end)
+    part = BytesParser(policy=RAW_POLICY).parsebytes(raw[start:body_start], headersonly=True)
+    boundary = part.get_boundary() if part.get_content_maintype() == "multipart" else None
+    if boundary and depth < _MAX_BIG_DEPTH:
+        children = _split_multipart(raw, body_start, end, boundary.encode("ascii", "surrogateescape"))
+        if children:
+            part.set_payload([_big_part(raw, s, e, depth + 1) for s, e in children])
+            return part
+    if end - body_start >= _BIG_PART and part.get_content_maintype() not in ("text", "multipart", "message"):
+        cte = str(part.get("Content-Transfer-Encoding", "")).strip().lower()
+        measured = _measure(raw, body_start, end, cte)
+        if measured is not None:
+            part.set_payload("")
+            part.beacon_measured = measured  # type: ignore[attr-defined]
+            return part
+    # A small or text part: the stdlib reads it (a copy of this part only).
+    return BytesParser(policy=RAW_POLICY).parsebytes(raw[start:end])
+
+
+def _split_multipart(raw: bytes, start: int, end: int, boundary: bytes) -> list[tuple[int, int]]:
+    """(start, end) of each part between ``--boundary`` lines in raw[start:end]."""
+    delimiter = b"--" + boundary
+    spans: list[tuple[int, int]] = []
+    part_start: int | None = None
+    pos = start
+    while True:
+        i = raw.find(delimiter, pos, end)
+        if i < 0:
+            break
+        if i != start and raw[i - 1:i] != b"\n":
+            pos = i + len(delimiter)
+            continue
+        line_end = raw.find(b"\n", i, end)
+        line_end = end if line_end < 0 else line_end + 1
+        if part_start is not None:
+            stop = i - 1 if raw[i - 1:i] == b"\n" else i
+            if raw[stop - 1:stop] == b"\r":
+                stop -= 1
+            spans.append((part_start, stop))
+        if raw[i + len(delimiter):i + len(delimiter) + 2] == b"--":
+            return spans
+        part_start = line_end
+        pos = line_end
+    if part_start is not None and part_start < end:
+        spans.append((part_start, end))  # no close delimiter: the last part runs to the end
+    return spans
+
+
 def read_mime(raw: bytes, problems: list[ParseProblem]) -> Message:
     """The MIME tree of ``raw``; repairs and fallbacks are appended to ``problems``."""
+    if len(raw) > BIG_MESSAGE:
+        try:
+            return _big_part(raw, 0, len(raw), 0)
+        except Exception:  # noqa: BLE001 - the ordinary reader below still gets its chance
+            pass
     try:
         data = repair_header_block(raw, problems)
         if raw.count(b"ultipart/") > _FLAT_THRESHOLD:
