@@ -12,6 +12,10 @@ from beacon.parse.text import fold_whitespace
 # An empty group ("undisclosed-recipients:;") or an empty value legitimately has no address.
 _EMPTY_GROUP = re.compile(r"^\s*(?:[^:<>@]*:\s*;?)?\s*$")
 _BARE_NAME = re.compile(r"^[^@<>:,;]*[^\s@<>:,;][^@<>:,;]*$")
+# One mailbox with nothing unusual: "Name" <a@b>, Name <a@b>, <a@b> or a@b.
+_ADDR = r"[^<>\s@,;:\"()\[\]\\]+@[^<>\s@,;:\"()\[\]\\]+"
+_SIMPLE = re.compile(
+    r'^\s*(?:(?:"([^"\\]*)"|([^"<>,;:@()\[\]\\]*?))\s*<(%s)>|(%s))\s*$' % (_ADDR, _ADDR))
 
 
 def parse_addresses(values: list[str]) -> tuple[list[Address], list[str]]:
@@ -39,10 +43,16 @@ def parse_addresses(values: list[str]) -> tuple[list[Address], list[str]]:
             problems.append(problem)
         out.append(Address(name=fold_whitespace(name).strip("\"' ")))
     texts = [t for t in texts if not _BARE_NAME.match(t)]
-    try:
-        pairs = getaddresses(texts)
-    except Exception as exc:  # noqa: BLE001 - stdlib parser on hostile input
-        return out, [*problems, f"unparseable address header: {exc}"]
+    pairs: list[tuple[str, str]] = []
+    for text in texts:
+        simple = _SIMPLE.match(text)
+        if simple:  # one plain mailbox, as most headers hold: no need for the full parser
+            pairs.append((simple.group(1) or simple.group(2) or "", simple.group(3) or simple.group(4)))
+            continue
+        try:
+            pairs.extend(getaddresses([text]))
+        except Exception as exc:  # noqa: BLE001 - stdlib parser on hostile input
+            problems.append(f"unparseable address header: {exc}")
     for name, addr in pairs:
         name, problem = decode_words(name)
         if problem:
