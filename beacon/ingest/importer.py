@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
@@ -67,7 +67,7 @@ def _jobs(items: Iterable[RawItem], import_time: datetime, max_bytes: int) -> It
         if item.raw is None or item.skipped:
             yield item, None
             continue
-        light = replace(item, raw=b"", size=item.nbytes)
+        light = RawItem(item.ref, b"", item.error, item.folder, item.skipped, item.truncated, item.nbytes, item.sha256)
         holder = [item]
         del item
         # No local name keeps the raw bytes while this generator waits at the yield.

@@ -65,32 +65,29 @@ def _binary_reason(head: bytes) -> str | None:
     return None
 
 
-def _header_block(head: bytes) -> list[bytes]:
-    ends = [i for i in (head.find(b"\n\n"), head.find(b"\n\r\n")) if i >= 0]
-    if ends:
-        head = head[: min(ends) + 1]
-    lines = head.split(b"\n")
-    if not ends and len(head) >= SNIFF_BYTES:
-        lines = lines[:-1]  # the last line may be cut mid-way
-    block: list[bytes] = []
-    for line in lines[:60]:
-        line = line.rstrip(b"\r")
-        if not line.strip():
-            break
-        block.append(line)
-    return block
+_BLANK_LINE = re.compile(rb"\n[ \t]*\r?\n")
 
 
 def looks_like_headers(head: bytes) -> bool:
     """True when ``head`` opens with a header block naming at least one real mail header."""
-    block = _header_block(head.lstrip(b"\r\n"))
-    if not block or not HEADER_LINE.match(block[0]) and not FROM_LINE.match(block[0]):
+    head = head.lstrip(b"\r\n")
+    blank = _BLANK_LINE.search(head)
+    if blank:
+        block = head[: blank.start()]
+    elif len(head) >= SNIFF_BYTES:
+        block = head[: head.rfind(b"\n")]  # the last line may be cut mid-way
+    else:
+        block = head
+    if not block.strip():
         return False
-    text = b"\n".join(block)
-    if not _KNOWN_HEADER.search(text):
+    first = block.split(b"\n", 1)[0].rstrip(b"\r")
+    envelope = FROM_LINE.match(first) is not None
+    if not envelope and not HEADER_LINE.match(first):
         return False
-    headerish = len(_HEADERISH_LINE.findall(text)) + (1 if FROM_LINE.match(block[0]) else 0)
-    return headerish >= 0.6 * len(block)
+    if not _KNOWN_HEADER.search(block):
+        return False
+    headerish = len(_HEADERISH_LINE.findall(block)) + envelope
+    return headerish >= 0.6 * (block.count(b"\n") + 1)
 
 
 def sniff(head: bytes, suffix: str = "") -> Sniffed:

@@ -133,7 +133,7 @@ def detect(path: str | os.PathLike[str]) -> Source:
         except OSError as exc:
             raise SourceError(f"{p}: cannot read folder: {_reason(exc)}") from exc
         kind: SourceKind = "maildir" if _has_maildir_below(p) else "directory"
-        return Source(kind, p, sum(1 for _ in _walk(p)), "files")
+        return Source(kind, p, sum(1 for _ in _walk(str(p))), "files")
     if not stat.S_ISREG(st.st_mode):
         raise SourceError(f"{p}: not a regular file")
     try:
@@ -220,7 +220,7 @@ def _single_message(data: bytes) -> bytes | None:
     """The message of an mbox holding one message and nothing to unescape (most files that
     start with an envelope line: a saved message), found without reading line by line."""
     body = data.split(b"\n", 1)[1] if b"\n" in data else b""
-    if b"\nFrom " in body or _ESCAPED_FROM.search(body):
+    if b"\nFrom " in body or (b"From " in body and _ESCAPED_FROM.search(body)):
         return None
     if body.endswith(b"\r\n\r\n"):
         return body[:-2]
@@ -252,7 +252,7 @@ def _iter_mbox_file(path: Path, limit: int, folder: str | None) -> Iterator[RawI
 
 @dataclass(frozen=True)
 class _Entry:
-    path: Path
+    path: str
     folder: str | None
     error: str | None = None
     skipped: bool = False
@@ -268,9 +268,9 @@ def _folder_name(parts: tuple[str, ...], maildir: bool) -> str | None:
     return "/".join(names)
 
 
-def _walk(root: Path, maildir: bool = False) -> Iterator[_Entry]:
+def _walk(root: str, maildir: bool = False) -> Iterator[_Entry]:
     """Every file below ``root`` (sorted), and every entry that cannot be walked, as entries."""
-    stack: list[tuple[Path, tuple[str, ...]]] = [(root, ())]
+    stack: list[tuple[str, tuple[str, ...]]] = [(root, ())]
     while stack:
         directory, parts = stack.pop()
         try:
@@ -280,13 +280,13 @@ def _walk(root: Path, maildir: bool = False) -> Iterator[_Entry]:
             yield _Entry(directory, None, f"cannot read folder: {_reason(exc)}")
             continue
         folder = _folder_name(parts, maildir)
-        subdirs: list[tuple[Path, tuple[str, ...]]] = []
+        subdirs: list[tuple[str, tuple[str, ...]]] = []
         for entry in entries:
-            path = Path(entry.path)
+            path = entry.path
             try:
                 if entry.is_symlink():
                     try:
-                        target = os.stat(entry.path)
+                        target = os.stat(path)
                     except OSError as exc:
                         yield _Entry(path, folder, _reason(exc))
                         continue
@@ -314,27 +314,43 @@ def _walk(root: Path, maildir: bool = False) -> Iterator[_Entry]:
 
 
 def _iter_tree(root: Path, limit: int, *, maildir: bool) -> Iterator[RawItem]:
-    for entry in _walk(root, maildir):
-        ref = str(entry.path)
+    top = str(root)
+    for entry in _walk(top, maildir):
         if entry.error is not None:
-            yield RawItem(ref, None, entry.error, folder=entry.folder, skipped=entry.skipped)
+            yield RawItem(entry.path, None, entry.error, folder=entry.folder, skipped=entry.skipped)
             continue
-        if entry.path.parent.name == "tmp" and is_maildir(entry.path.parent.parent):
-            yield RawItem(ref, None, "Maildir tmp/: delivery not finished", folder=entry.folder, skipped=True)
+        parent = os.path.dirname(entry.path)
+        if os.path.basename(parent) == "tmp" and is_maildir(Path(parent).parent):
+            yield RawItem(entry.path, None, "Maildir tmp/: delivery not finished", folder=entry.folder, skipped=True)
             continue
-        try:
-            head = _sniff_file(entry.path)
-        except OSError as exc:
-            yield RawItem(ref, None, f"cannot read: {_reason(exc)}", folder=entry.folder)
-            continue
-        found = _classify(entry.path, head)
-        if found.kind == "mbox":
-            name = str(entry.path.relative_to(root).with_suffix(""))
-            yield from _iter_mbox_file(entry.path, limit, name)
-        elif found.kind == "message":
-            yield _read_message_file(entry.path, limit, entry.folder, head)
+        yield from _tree_file(entry.path, top, limit, entry.folder)
+
+
+def _tree_file(path: str, top: str, limit: int, folder: str | None) -> Iterator[RawItem]:
+    """One file of a tree, opened once: a small file is read whole right away."""
+    try:
+        with open(path, "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            data = fh.read(-1 if size <= min(limit, _SMALL_MBOX) else SNIFF_BYTES)
+    except OSError as exc:
+        yield RawItem(path, None, f"cannot read: {_reason(exc)}", folder=folder)
+        return
+    whole = len(data) == size
+    found = sniff(data[:SNIFF_BYTES], os.path.splitext(path)[1])
+    if found.kind == "mbox":
+        name = os.path.splitext(os.path.relpath(path, top))[0]  # an mbox file is a folder
+        single = _single_message(data) if whole and data.startswith(b"From ") else None
+        if single is not None:
+            yield RawItem(f"{path}#0", single, folder=name)
         else:
-            yield RawItem(ref, None, f"not mail: {found.reason}", folder=entry.folder, skipped=True)
+            yield from _iter_mbox_file(Path(path), limit, name)
+    elif found.kind == "message":
+        if whole:
+            yield RawItem(path, _strip_envelope(data), folder=folder)
+        else:
+            yield _read_message_file(Path(path), limit, folder, data[:SNIFF_BYTES])
+    else:
+        yield RawItem(path, None, f"not mail: {found.reason}", folder=folder, skipped=True)
 
 
 # --- standard input ---------------------------------------------------------------------------
