@@ -19,6 +19,7 @@ Order of work, each step safe to interrupt at any point:
 
 from __future__ import annotations
 
+import hashlib
 import imaplib
 import logging
 import threading
@@ -45,6 +46,7 @@ WINDOW = 500  # new UIDs whose size (and Message-ID) are asked for in one FETCH
 KNOWN_CHUNK = 1000  # stored UIDs whose flags are refreshed per FETCH
 BODY = b"BODY[]"
 MESSAGE_ID_HEADER = b"BODY[HEADER.FIELDS (MESSAGE-ID)]"
+OVERSIZE_SLICE = 8 * 1024 * 1024  # bytes per FETCH when hashing a message over the size limit
 
 
 class SyncCancelled(ImapError):
@@ -113,6 +115,8 @@ class FolderSync:
     on_batch: BatchFn | None = None
     cancel: threading.Event | None = None
     preparer: Preparer[Any] | None = None  # parse workers shared by the account's folders
+    # A bigger message is stored with its headers only (its hash read in slices).
+    max_message_bytes: int = 50 * 1024 * 1024
     folder_id: int = field(default=0, init=False)
     uidvalidity: int = field(default=0, init=False)
     # Until checked, link() looks for stale links to reuse.
@@ -225,7 +229,12 @@ class FolderSync:
             sizes = {u: int(meta[u].get(b"RFC822.SIZE") or 0) for u in todo}
             for batch in plan_batches(todo, sizes, self.batch_size, self.batch_bytes):
                 self._check_cancel()
-                resp = self.client.fetch(batch, [b"BODY.PEEK[]", b"FLAGS", b"INTERNALDATE"])
+                for uid in [u for u in batch if sizes[u] > self.max_message_bytes]:
+                    job = self._oversize_job(uid, sizes[uid])
+                    if job is not None:
+                        yield (batch[-1], uid, links.normalise_flags(meta[uid].get(b"FLAGS", ()))), job
+                normal = [u for u in batch if sizes[u] <= self.max_message_bytes]
+                resp = self.client.fetch(normal, [b"BODY.PEEK[]", b"FLAGS", b"INTERNALDATE"]) if normal else {}
                 for uid in batch:
                     data = resp.get(uid)
                     raw = data.get(BODY) if data else None
@@ -243,6 +252,28 @@ class FolderSync:
                 del resp
                 yield (batch[-1], None, []), None
             yield (window[-1], None, []), None
+
+    def _oversize_job(self, uid: int, size: int) -> ParseJob | None:
+        """A message over the size limit: its header block, and the SHA-256 of the whole
+        message read in slices (``BODY.PEEK[]<offset.length>``), never all of it at once."""
+        header = (self.client.fetch([uid], [b"BODY.PEEK[HEADER]"]).get(uid) or {}).get(b"BODY[HEADER]")
+        if header is None:
+            return None  # expunged meanwhile
+        digest = hashlib.sha256()
+        offset = 0
+        while offset < size:
+            self._check_cancel()
+            key = f"BODY[]<{offset}>".encode()
+            chunk = (self.client.fetch([uid], [f"BODY.PEEK[]<{offset}.{OVERSIZE_SLICE}>".encode()])
+                     .get(uid) or {}).get(key)
+            if not chunk:
+                break
+            digest.update(chunk)
+            offset += len(chunk)
+        self.result.fetched += 1
+        source = f"{self.source_prefix}/{self.name};UIDVALIDITY={self.uidvalidity}/;UID={uid}"
+        return ParseJob(bytes(header), source, self.name, utcnow(), (offset, digest.hexdigest()),
+                        self.max_message_bytes)
 
     def _store_batch(self, rows: list[tuple[int, list[str], Prepared]], last_uid: int) -> None:
         """Store one fetched batch and advance ``last_uid`` past it, in one transaction."""

@@ -145,6 +145,7 @@ def _sync_locked(
                                 batch_size=settings.imap_batch_size,
                                 batch_bytes=settings.imap_batch_bytes,
                                 result=fr, on_batch=on_batch, cancel=cancel, preparer=preparer,
+                                max_message_bytes=settings.max_message_bytes,
                             ).run()
                         except FolderError as exc:
                             fr.error = str(exc)
