@@ -246,3 +246,22 @@ def test_huge_subject_and_recipient_list_parse_in_bounded_time() -> None:
     email = parse_message(raw).email
     assert time.process_time() - started < 30
     assert len(email.to) == 100_000 and len(email.subject) > 4_000_000
+
+
+def test_big_message_parts_are_measured_or_decoded_on_request() -> None:
+    from beacon.parse.mime import BIG_MESSAGE
+
+    data = bytes(range(256)) * (BIG_MESSAGE // 256 + 4096)
+    raw = HEAD + b"Subject: big\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=B\n\n" \
+          b"--B\nContent-Type: text/plain\n\nsee the file\n--B\nContent-Type: application/octet-stream; " \
+          b"name=big.bin\nContent-Transfer-Encoding: base64\n\n" + base64.encodebytes(data) + b"--B--\n"
+    assert len(raw) > BIG_MESSAGE
+    light = parse_message(raw, keep_attachments=False)
+    full = parse_message(raw)
+    for parsed in (light, full):
+        assert parsed.email.text == "see the file"
+        info = parsed.email.attachments[0]
+        assert (info.filename, info.size, info.part) == ("big.bin", len(data), "2")
+        assert info.sha256 == hashlib.sha256(data).hexdigest()
+    assert light.attachments == [] and full.attachments[0][1] == data
+    assert extract_parts(raw, {"2"}) == {"2": data}

@@ -81,7 +81,8 @@ def _fork_server() -> multiprocessing.context.BaseContext:
 
 
 def default_workers() -> int:
-    """Parse workers worth starting: one per core beyond the importing process's own."""
+    """Parse workers worth starting: one per core (at most four), none on a single core,
+    where the importing process parses itself."""
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
@@ -123,7 +124,9 @@ class Preparer(Generic[T]):
         """``job=None`` passes the tag through untouched (a skipped or unreadable entry)."""
         if self.workers == 0:
             for tag, job in pairs:
-                yield tag, (prepare_one(job) if job is not None else None)
+                result = prepare_one(job) if job is not None else None
+                del job  # not held while the consumer stores the result
+                yield tag, result
             return
         pending: deque[tuple[list[tuple[T, ParseJob | None]], Future[list[Prepared]] | None]] = deque()
         chunk: list[tuple[T, ParseJob | None]] = []
@@ -136,14 +139,12 @@ class Preparer(Generic[T]):
             if not chunk:
                 return
             jobs = [job for _, job in chunk if job is not None]
+            future: Future[list[Prepared]] | None = None
             if inline or (seen <= self.pool_after and self._pool is None):
-                future: Future[list[Prepared]] | None = None
-                results = prepare_many(jobs)
-                done: Future[list[Prepared]] = Future()
-                done.set_result(results)
-                future = done
-            else:
-                future = self._start_pool().submit(prepare_many, jobs) if jobs else None
+                future = Future()
+                future.set_result(prepare_many(jobs))
+            elif jobs:
+                future = self._start_pool().submit(prepare_many, jobs)
             pending.append((chunk, future))
             chunk, chunk_bytes = [], 0
 

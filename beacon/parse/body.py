@@ -32,6 +32,7 @@ from email.parser import BytesParser
 
 from beacon.models import AttachmentInfo, ParseProblem
 from beacon.parse.headers import RAW_POLICY, decode_value, forget_index, raw_value, raw_values
+from beacon.parse.mime import decode_span, read_mime
 from beacon.parse.text import clean_text, decode_bytes
 
 _BODY_TYPES = ("text/plain", "text/html")
@@ -194,8 +195,11 @@ def _measured_attachment(part: Message, path: str, body: BodyParts) -> bool:
     measured = getattr(part, "beacon_measured", None)
     if measured is None:
         return False
-    if body.wanted is not None and path in body.wanted:
-        return False  # its bytes are asked for: decode them after all
+    if body.keep_bytes or (body.wanted is not None and path in body.wanted):
+        # The bytes are asked for: decode them (from the raw message) after all.
+        _add_attachment(part, decode_span(*part.beacon_span), _content_type(part),  # type: ignore[attr-defined]
+                        _filename(part, body, path), body, path)
+        return True
     size, sha256 = measured
     cid = raw_value(part, "Content-ID")
     cid_text = decode_value(cid)[0].strip("<> ") if cid else None
@@ -339,8 +343,6 @@ def walk_body(msg: Message, *, keep_bytes: bool = True) -> BodyParts:
 
 def extract_parts(raw: bytes, paths: set[str]) -> dict[str, bytes]:
     """Decoded bytes of the attachments at MIME ``paths`` (as recorded in AttachmentInfo.part)."""
-    from beacon.parse.mime import read_mime  # noqa: PLC0415 - mime is only needed here
-
     body = BodyParts(keep_bytes=False, wanted=set(paths))
     _walk(read_mime(raw, []), "", 0, body)
     return body.found

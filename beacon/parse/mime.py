@@ -156,6 +156,14 @@ def _measure(raw: bytes, start: int, end: int, cte: str) -> tuple[int, str] | No
     return size, digest.hexdigest()
 
 
+def decode_span(raw: bytes, start: int, end: int, cte: str) -> bytes:
+    """The decoded bytes of a part the big-message reader only measured."""
+    import binascii  # noqa: PLC0415
+
+    data = raw[start:end]
+    return binascii.a2b_base64(data) if cte == "base64" else data
+
+
 def _big_part(raw: bytes, start: int, end: int, depth: int) -> Message:
     body_start = _split_at_blank_line(raw, start, end)
     part = BytesParser(policy=RAW_POLICY).parsebytes(raw[start:body_start], headersonly=True)
@@ -171,6 +179,7 @@ def _big_part(raw: bytes, start: int, end: int, depth: int) -> Message:
         if measured is not None:
             part.set_payload("")
             part.beacon_measured = measured  # type: ignore[attr-defined]
+            part.beacon_span = (raw, body_start, end, cte)  # type: ignore[attr-defined]
             return part
     # A small or text part: the stdlib reads it (a copy of this part only).
     return BytesParser(policy=RAW_POLICY).parsebytes(raw[start:end])
