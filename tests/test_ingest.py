@@ -156,3 +156,32 @@ def test_broken_input_never_stops_an_import(tmp_path: Path, any_db) -> None:  # 
     # Running as root the chmod(0) file is still readable; either way it's never a crash.
     assert summary.imported + summary.duplicates + summary.failed == 2
     assert summary.imported >= 1
+
+
+def test_parse_workers_that_die_lose_nothing(tmp_path: Path, sqlite_db, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A worker killed mid-import (OOM killer, a crash): its messages are parsed here instead."""
+    import signal
+
+    from beacon.ingest import prepare
+
+    real_submit = prepare.ProcessPoolExecutor.submit
+
+    def submit_then_kill(pool, fn, *args):  # type: ignore[no-untyped-def]
+        future = real_submit(pool, fn, *args)
+        for process in list((pool._processes or {}).values()):  # noqa: SLF001 - the real workers
+            try:
+                os.kill(process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        return future
+
+    monkeypatch.setattr(prepare.ProcessPoolExecutor, "submit", submit_then_kill)
+    d = tmp_path / "many"
+    d.mkdir()
+    raws = _some_real_messages(40)
+    for i in range(300):
+        raw = raws[i % len(raws)]
+        (d / f"{i}.eml").write_bytes(b"Message-ID: <copy-%d@x>\n" % i + raw)
+    summary = import_items(sqlite_db, detect(d).iter_items(), account="a", workers=2)
+    assert (summary.imported, summary.failed) == (300 - summary.skipped, 0)
+    assert _count(sqlite_db) == summary.imported

@@ -72,7 +72,12 @@ _FORK_LOCK = threading.Lock()
 
 
 def _fork_server() -> multiprocessing.context.BaseContext:
-    """The forkserver context, its server started with the parser preloaded."""
+    """The forkserver context, its server started with the parser preloaded.
+
+    (Python 3.11's fork server puts its working directory first on ``sys.path``: started
+    from a folder holding another ``beacon`` checkout, its workers fail to unpickle their
+    task, and the importer parses in-process instead, as after any worker failure.)
+    """
     ctx = multiprocessing.get_context("forkserver")
     with _FORK_LOCK:
         ctx.set_forkserver_preload(["beacon.ingest.prepare"])
@@ -103,6 +108,7 @@ class Preparer(Generic[T]):
         self.pool_after = pool_after
         self._pool: ProcessPoolExecutor | None = None
         self._warming = False
+        self._broken = False  # the pool failed once: the rest is parsed here
 
     def __enter__(self) -> Preparer[T]:
         return self
@@ -140,11 +146,17 @@ class Preparer(Generic[T]):
                 return
             jobs = [job for _, job in chunk if job is not None]
             future: Future[list[Prepared]] | None = None
-            if inline or (seen <= self.pool_after and self._pool is None):
+            if inline or self._broken or (seen <= self.pool_after and self._pool is None):
                 future = Future()
                 future.set_result(prepare_many(jobs))
             elif jobs:
-                future = self._start_pool().submit(prepare_many, jobs)
+                try:
+                    future = self._start_pool().submit(prepare_many, jobs)
+                except Exception as exc:  # noqa: BLE001 - a broken pool refuses new work
+                    self._broken = True
+                    log.warning("parse workers failed (%r); parsing in this process from now on", exc)
+                    future = Future()
+                    future.set_result(prepare_many(jobs))
             pending.append((chunk, future))
             chunk, chunk_bytes = [], 0
 
@@ -155,8 +167,9 @@ class Preparer(Generic[T]):
                 try:
                     done = future.result() if future is not None else []
                 except Exception as exc:  # noqa: BLE001 - a worker died (killed, out of memory)
-                    log.warning("parse worker failed (%r); parsing its messages here", exc)
-                    self.close()
+                    if not self._broken:
+                        log.warning("parse workers failed (%r); parsing in this process from now on", exc)
+                    self._broken = True
                     done = prepare_many([job for _, job in items if job is not None])
                 results = iter(done)
                 out = [(tag, next(results) if job is not None else None) for tag, job in items]
