@@ -16,7 +16,7 @@ LEVEL_STYLE = {"HIGH": "bold red", "MEDIUM": "yellow", "LOW": "dim"}
 def inbox_cmd(
     ctx: typer.Context,
     level: str = typer.Option(None, "--level", "-l", help="HIGH, MEDIUM or LOW."),
-    kind: str = typer.Option(None, "--kind", "-k", help="personal, bulk, marketing, automated, transactional."),
+    kind: str = typer.Option(None, "--kind", "-k", help="personal, notification, newsletter, marketing or spam."),
     category: str = typer.Option(None, "--category", "-c"),
     needs_reply: bool = typer.Option(None, "--needs-reply/--no-needs-reply"),
     search: str = typer.Option(None, "--search", "-s", help="Words to find in subject, sender or text."),
