@@ -137,7 +137,7 @@ def classify_kind(
         if sig.subject_news and (evidence or p_bulk >= MASTHEAD_BULK):
             return _bulk(sig, [f"newsletter subject ({sig.subject_news})"] + evidence
                          + ([f"text model: bulk {_pct(p_bulk)}"] if p_bulk >= MASTHEAD_BULK else []), notes, scores)
-        if model is not None and scores.get("personal", 1.0) < PERSONAL_FLOOR:
+        if model is not None and not known and scores.get("personal", 1.0) < PERSONAL_FLOOR:
             # Not written by a person, says the model, and no header vouches for a sender:
             # the likelier of its two machine classes.
             if p_spam >= p_bulk:

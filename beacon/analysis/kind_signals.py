@@ -257,8 +257,6 @@ def read_signals(email: Email, text: str) -> Signals:
         sig.sender_role = "automated"
     elif _ROLE.match(sender):
         sig.sender_role = "role"
-    if not sender:
-        sig.sender_role = "automated"
     m = _COMMIT_SUBJECT.search(subject)
     if m:
         sig.notification.append(f"commit notification {m.group(0).strip(' ]')!r}")
