@@ -38,6 +38,8 @@ SPAM_THRESHOLD = 0.55
 SPAM_THRESHOLD_VOUCHED = 0.85
 # P(bulk) from the text model that makes a mail without bulk headers a newsletter or marketing.
 BULK_THRESHOLD = 0.6
+# Distinct promotional phrases (subject ones count twice) that make a stranger's mail advertising.
+PROMO_PHRASES = 2
 # A newsletter-like subject ("Issue 12", a date) needs only this much P(bulk) to count.
 MASTHEAD_BULK = 0.2
 # Below this P(personal), mail with no header evidence either way goes to the likelier machine class.
@@ -109,6 +111,12 @@ def classify_kind(
         return verdict("spam", reasons + sig.bulk[:1] + sig.bulk_hint[:1] + sig.layout[:1])
     if sig.bulk:
         return _bulk(sig, sig.bulk + sig.bulk_hint[:1], notes, scores)
+    if not known and not is_reply and sig.promo_score >= PROMO_PHRASES:
+        # Sales copy from a stranger, headers or not: people rarely write two ad phrases.
+        if p_spam >= p_bulk and model is not None:
+            return verdict("spam", [sig.marketing[0], f"text model: spam {_pct(p_spam)}, bulk {_pct(p_bulk)}"]
+                           + sig.bulk_hint[:1])
+        return _bulk(sig, sig.bulk_hint[:1] + sig.layout[:1], notes, scores)
     if sig.discussion:
         if sig.notification_hint and sig.sender_role == "automated":
             return verdict("notification", sig.notification_hint + sig.discussion[:1])

@@ -41,15 +41,20 @@ DEFAULT_WEIGHTS: dict[str, float] = {
     "urgency": 8,
     "dissatisfaction": 5,
     "from_you": -40,  # the reader's own message, kept for the thread
-    "kind_notification": -15,
-    "kind_newsletter": -25,
-    "kind_marketing": -30,
+    # Machine mail sinks below every person's mail, in this order; spam to the bottom.
+    "kind_notification": -8,
+    "kind_newsletter": -12,
+    "kind_marketing": -15,
     "kind_spam": -60,
+    # Personal-looking mail from a stranger that the kind model finds spam-like loses up to this.
+    "spam_like_max": -25,
     # A notification's due date (a bill, a renewal) counts, at this share of a person's deadline;
     # a newsletter's or an advert's ("the sale ends Sunday") does not.
     "notification_deadline_factor": 0.75,
     "security_alert": 15,  # a notification about the reader's account security
 }
+# P(spam) from the kind text model above which a stranger's "personal" mail is spam-like.
+SPAM_LIKE = 0.25
 # Only these words make urgency; "today" or "now" alone do not.
 _REAL_URGENCY = re.compile(
     r"urgent|asap|a\.s\.a\.p|as soon as possible|immediately|right away|time[- ]sensitive|critical|"
@@ -176,6 +181,11 @@ def score(email: Email, analysis: Analysis, ctx: PriorityContext, settings: Sett
         add("dissatisfaction", w["dissatisfaction"], "the sender sounds dissatisfied", d.text,
             (d.start, d.end) if d.where == "body" else None)
 
+    p_spam = analysis.kind_scores.get("spam", 0.0)
+    if personal and not from_you and _spam_like(analysis, ctx):
+        add("spam_like", w["spam_like_max"] * p_spam,
+            f"a stranger's mail with spam-like wording (text model: spam {100 * p_spam:.0f} %)")
+
     penalty = w.get(f"kind_{kind}", 0)
     if penalty:
         add("kind", penalty, f"{kind} mail", "; ".join(analysis.kind_reasons[:2]))
@@ -212,9 +222,17 @@ def _span_of(analysis: Analysis, needle: str | None, start: int, end: int) -> tu
     return (start, end)
 
 
-def needs_reply(email: Email, analysis: Analysis, settings: Settings) -> bool:
-    """Personal mail from someone else that asks something; never spam or machine mail."""
+def _spam_like(analysis: Analysis, ctx: PriorityContext | None) -> bool:
+    written_to = ctx is not None and ctx.messages_to_sender > 0
+    return not written_to and analysis.kind_scores.get("spam", 0.0) >= SPAM_LIKE
+
+
+def needs_reply(email: Email, analysis: Analysis, settings: Settings, ctx: PriorityContext | None = None) -> bool:
+    """Personal mail from someone else that asks something; never machine mail, spam, or a
+    stranger's spam-like mail."""
     own = {a.lower() for a in settings.own_addresses}
     if email.from_address.address.lower() in own:
         return False
-    return analysis.kind == "personal" and bool(analysis.requests or analysis.questions)
+    if analysis.kind != "personal" or _spam_like(analysis, ctx):
+        return False
+    return bool(analysis.requests or analysis.questions)

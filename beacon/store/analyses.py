@@ -58,7 +58,7 @@ def score_row(s: Session, row: EmailRow, analysis: Analysis, settings: Settings)
     return ScoredAnalysis(
         analysis=analysis,
         priority=prio.score(email, analysis, ctx, eff),
-        needs_reply=prio.needs_reply(email, analysis, eff),
+        needs_reply=prio.needs_reply(email, analysis, eff, ctx),
     )
 
 
