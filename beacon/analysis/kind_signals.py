@@ -225,8 +225,23 @@ def domain_of(address: str) -> str:
     return address.rpartition("@")[2].lower()
 
 
-def _has_header(email: Email, prefix: str) -> bool:
-    return any(name.startswith(prefix) for name in email.header_names)
+def _prefix_finder(prefixes: dict[str, str] | tuple[str, ...]) -> re.Pattern[str]:
+    """One regex over the newline-joined header names for a table of name prefixes."""
+    return re.compile("^(?:" + "|".join(re.escape(p) for p in prefixes) + ")", re.MULTILINE)
+
+
+_ESP_FINDER = _prefix_finder(_ESP_HEADERS)
+_TRACKER_FINDER = _prefix_finder(_TRACKER_HEADERS)
+_LIST_SOFTWARE_FINDER = _prefix_finder(_LIST_SOFTWARE)
+
+
+def _header_prefix(names: str, finder: re.Pattern[str], table: dict[str, str]) -> tuple[str, str] | None:
+    """(prefix, what) of the first header whose name starts with one of ``table``'s prefixes."""
+    m = finder.search(names)
+    if m is None:
+        return None
+    prefix = m.group(0)
+    return prefix, table[prefix]
 
 
 def read_signals(email: Email, text: str) -> Signals:
@@ -246,10 +261,10 @@ def read_signals(email: Email, text: str) -> Signals:
     precedence = (lh.precedence or "").strip().lower()
     if precedence == "auto_reply":
         sig.notification.append("Precedence: auto_reply")
-    for prefix, what in _TRACKER_HEADERS.items():
-        if _has_header(email, prefix):
-            sig.notification.append(f"{what} headers ({prefix.rstrip('-')}…)")
-            break
+    names = "\n".join(email.header_names)
+    found = _header_prefix(names, _TRACKER_FINDER, _TRACKER_HEADERS)
+    if found:
+        sig.notification.append(f"{found[1]} headers ({found[0].rstrip('-')}…)")
     ua = f"{lh.x_mailer or ''} {lh.user_agent or ''}"
     if re.search(r"rss2email|feed2imap|feed2exec|blogtrottr|newspipe|rss2mail|sitescooper|meerkat", ua, re.IGNORECASE):
         sig.notification.append(f"feed gateway ({(lh.x_mailer or lh.user_agent or '').strip()[:40]})")
@@ -275,7 +290,7 @@ def read_signals(email: Email, text: str) -> Signals:
     # -- lists: discussion or broadcast --
     list_post = (lh.list_post or "").strip()
     human_list = bool(list_post) and list_post.upper() != "NO"
-    if human_list or any(_has_header(email, p) for p in _LIST_SOFTWARE):
+    if human_list or _LIST_SOFTWARE_FINDER.search(names):
         sig.discussion.append(
             f"discussion list{(' ' + lh.list_id[:60]) if lh.list_id else ''}: members can post"
             if human_list else "sent through mailing-list software"
@@ -290,10 +305,9 @@ def read_signals(email: Email, text: str) -> Signals:
         sig.bulk_hint.append(f"Precedence: {lh.precedence}")
     if lh.feedback_id:
         sig.bulk.append("Feedback-ID header (bulk sender feedback loop)")
-    for prefix, what in _ESP_HEADERS.items():
-        if _has_header(email, prefix):
-            sig.bulk.append(f"{what} fingerprint ({prefix.rstrip('-')})")
-            break
+    found = _header_prefix(names, _ESP_FINDER, _ESP_HEADERS)
+    if found:
+        sig.bulk.append(f"{found[1]} fingerprint ({found[0].rstrip('-')})")
     else:
         relays = " ".join(email.received[-3:]) + " " + email.message_id + " " + (lh.return_path or "")
         m = _ESP_HOSTS.search(relays)

@@ -18,7 +18,7 @@ from typing import Any
 DEFAULT = "en"
 MIN_CONFIDENCE = 0.9
 MIN_LETTERS = 30
-SAMPLE_CHARS = 1500
+SAMPLE_CHARS = 800  # a few sentences decide; the cost grows with the sample
 _NOISE = re.compile(r"https?://\S+|www\.\S+|\S+@\S+|[=#*_~|<>\[\]{}\\/^`]+|\d+")
 
 

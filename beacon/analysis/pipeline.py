@@ -107,7 +107,7 @@ class Pipeline:
         verdict = classify_kind(email, (email.text or sel.text)[:KIND_TEXT_CHARS], ctx, self.kind_model)
         if language != self.model_language:
             depth = "text"
-        elif verdict.kind == "personal":
+        elif verdict.kind == "personal" or not self.settings.light_machine_mail:
             depth = "full"
         else:
             depth = "light"

@@ -15,4 +15,5 @@ ANALYSIS_CODE_VERSION = "2"
 
 
 def pipeline_version(settings: Settings) -> str:
-    return f"{ANALYSIS_CODE_VERSION}+{DETECTOR_VERSION}+{KIND_MODEL_VERSION}+{settings.spacy_model}"
+    full = "" if settings.light_machine_mail else "+full"
+    return f"{ANALYSIS_CODE_VERSION}+{DETECTOR_VERSION}+{KIND_MODEL_VERSION}+{settings.spacy_model}{full}"
