@@ -67,6 +67,9 @@ def test_kind_and_level_match_the_demo_spec(m, analysed) -> None:  # type: ignor
         assert kind == "personal" and scored.analysis.category == "Forums"
     elif m.kind == "notification":
         assert kind == "notification" and level != "HIGH", scored.analysis.kind_reasons
+    elif m.kind == "cold-outreach":
+        # A stranger's sales pitch sent with an outreach tool: advertising, not a request to answer.
+        assert kind == "marketing" and level == "LOW" and not scored.needs_reply, scored.analysis.kind_reasons
     elif m.kind == "hostile":
         assert kind in ("notification", "spam") and level == "LOW"
     if m.kind == "work-request" and scored.analysis.language != "en":
@@ -74,6 +77,7 @@ def test_kind_and_level_match_the_demo_spec(m, analysed) -> None:  # type: ignor
         assert scored.analysis.depth == "text" and not scored.analysis.requests
         assert any("not analysed for requests" in n for n in scored.analysis.notes)
         assert any(f.name == "language" and f.points == 0 for f in scored.priority.factors)
+        assert not any(f.points < 0 for f in scored.priority.factors)  # nothing held against it
     elif m.kind == "work-request":
         assert level in ("HIGH", "MEDIUM")
         assert scored.analysis.requests, "a work request must yield at least one request"

@@ -36,6 +36,8 @@ SPAM_THRESHOLD = 0.55
 # Stricter where other evidence speaks for the mail: a server said "not spam", or the sender
 # identifies itself as a bulk sender with an unsubscribe header.
 SPAM_THRESHOLD_VOUCHED = 0.85
+# For mail in another language than the model's.
+SPAM_THRESHOLD_FOREIGN = 0.9
 # P(bulk) from the text model that makes a mail without bulk headers a newsletter or marketing.
 BULK_THRESHOLD = 0.6
 # Distinct promotional phrases (subject ones count twice) that make a stranger's mail advertising.
@@ -58,8 +60,12 @@ def _pct(p: float) -> str:
 
 
 def classify_kind(
-    email: Email, text: str, ctx: MailContext = EMPTY_CONTEXT, model: KindModel | None = None
+    email: Email, text: str, ctx: MailContext = EMPTY_CONTEXT, model: KindModel | None = None,
+    foreign: bool = False,
 ) -> KindVerdict:
+    """``foreign``: the mail is in a language the text model was not trained on (it learned English
+    mail, and the other languages only from spam): its word-based guess is then trusted only when
+    it is near certain, and a low P(personal) proves nothing."""
     scores = {c: round(p, 4) for c, p in model.predict(email).items()} if model else {}
     p_spam, p_bulk = scores.get("spam", 0.0), scores.get("bulk", 0.0)
     notes: list[str] = []
@@ -101,7 +107,8 @@ def classify_kind(
     # Legitimate bulk senders identify themselves (List-Unsubscribe, feedback loops); a server's
     # explicit "not spam" also counts: the text model alone must then be surer.
     vouched = bool(sig.bulk) or (server is not None and not server.spam)
-    if model is not None and not known and p_spam >= (SPAM_THRESHOLD_VOUCHED if vouched else SPAM_THRESHOLD):
+    threshold = SPAM_THRESHOLD_FOREIGN if foreign else SPAM_THRESHOLD_VOUCHED if vouched else SPAM_THRESHOLD
+    if model is not None and not known and p_spam >= threshold:
         reasons = [f"text model: spam {_pct(p_spam)}"]
         terms = model.top_terms(email, "spam")
         if terms:
@@ -136,7 +143,8 @@ def classify_kind(
         return verdict("notification", sig.notification_hint + _sender_note(sig, sender))
     if not correspondent and not is_reply:
         model_says = [f"text model: bulk {_pct(p_bulk)}"] if p_bulk >= BULK_THRESHOLD else []
-        if model_says and (evidence or sig.sender_role or sig.newsletter or sig.marketing or p_bulk >= 0.8):
+        if model_says and not foreign and (evidence or sig.sender_role or sig.newsletter or sig.marketing
+                                           or p_bulk >= 0.8):
             return _bulk(sig, model_says + _sender_note(sig, sender) + evidence, notes, scores)
         if sig.sender_role == "role" and evidence:
             return _bulk(sig, _sender_note(sig, sender) + evidence, notes, scores)
@@ -145,7 +153,7 @@ def classify_kind(
         if sig.subject_news and (evidence or p_bulk >= MASTHEAD_BULK):
             return _bulk(sig, [f"newsletter subject ({sig.subject_news})"] + evidence
                          + ([f"text model: bulk {_pct(p_bulk)}"] if p_bulk >= MASTHEAD_BULK else []), notes, scores)
-        if model is not None and not known and scores.get("personal", 1.0) < PERSONAL_FLOOR:
+        if model is not None and not known and not foreign and scores.get("personal", 1.0) < PERSONAL_FLOOR:
             # Not written by a person, says the model, and no header vouches for a sender:
             # the likelier of its two machine classes.
             if p_spam >= p_bulk:
@@ -170,7 +178,7 @@ def _sender_note(sig: Signals, sender: str) -> list[str]:
 
 def _bulk(sig: Signals, why: list[str], notes: list[str], scores: dict[str, float]) -> KindVerdict:
     """Newsletter or marketing: promotional wording that outweighs editorial wording decides."""
-    if sig.promo_score > max(1, sig.news_score):
+    if sig.sales_tool or sig.promo_score > max(1, sig.news_score):
         return KindVerdict("marketing", [*why, *sig.marketing[:1], *notes], scores)
     return KindVerdict("newsletter", [*why, *sig.newsletter[:1], *notes], scores)
 

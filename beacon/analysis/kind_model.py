@@ -137,7 +137,8 @@ class KindModel:
                 continue
             others = max(self.coef[c][i] for c in CLASSES if c != cls)
             scored.append((self.coef[cls][i] - others, term.removeprefix("s:")))
-        return [t for w, t in sorted(scored, reverse=True)[:n] if w > 0]
+        best = dict.fromkeys(t for w, t in sorted(scored, reverse=True) if w > 0)  # "s:x" and "x" are one word
+        return list(best)[:n]
 
     # -- persistence -------------------------------------------------------------------------
     def to_json(self) -> dict[str, Any]:

@@ -123,6 +123,12 @@ _MASS_MAILER = re.compile(
     r"dynamicmailer|mailloop|gammadyne|mail ?bomber|emailer)\b",
     re.IGNORECASE,
 )
+# Sales-engagement tools: one-to-one looking cold outreach, sent in sequences to lists of leads.
+_SALES_TOOL = re.compile(
+    r"\b(?:outreach(?:ly|\.io)?|salesloft|apollo\.io|lemlist|mailshake|woodpecker|reply\.io|yesware|"
+    r"mixmax|quickmail|smartlead|instantly|hubspot sales|groove|klenty|snov\.io)\b",
+    re.IGNORECASE,
+)
 # A discussion list's own software: human posts pass through these.
 _LIST_SOFTWARE = ("x-mailman-version", "x-beenthere", "x-ezmlm-", "mailing-list", "x-yahoo-group", "x-egroups")
 
@@ -169,7 +175,8 @@ _UNSUBSCRIBE = re.compile(
     r"you (?:are )?receiv(?:e|ed|ing) this (?:e-?mail|message|newsletter|because)|"
     r"you (?:have )?(?:signed|subscribed) up|no longer wish to receive|"
     r"this (?:e-?mail|message) was sent to|not (?:to )?receive (?:future|further) (?:e-?mails|mailings|messages)|"
-    r"view (?:this|it) (?:e-?mail )?(?:in|on) (?:your|a|the) (?:web )?browser|forward to a friend)\b",
+    r"view (?:this|it) (?:e-?mail )?(?:in|on) (?:your|a|the) (?:web )?browser|forward to a friend|"
+    r"(?:i|we) won'?t follow up|reply (?:with )?[\"']?(?:no thanks|stop|remove|unsubscribe)[\"']?)\b",
     re.IGNORECASE,
 )
 _MARKETING = re.compile(
@@ -179,7 +186,9 @@ _MARKETING = re.compile(
     r"lowest prices?|best prices?|(?:sign|register) (?:up )?(?:now|today)|early access|free (?:trial|gift|bonus)|"
     r"earn \$|make money|money[- ]back|risk[- ]free|satisfaction guaranteed|while supplies last|"
     r"offer (?:ends|expires|valid)|starting at \$|only \$\d+|call (?:now|toll[- ]free)|toll[- ]free|"
-    r"sweepstakes|you(?:'ve| have) (?:won|been (?:selected|chosen))|winner|prize|webinar|seminar)\b",
+    r"sweepstakes|you(?:'ve| have) (?:won|been (?:selected|chosen))|winner|prize|webinar|seminar|"
+    r"(?:quick|free|short|book a|schedule a) demo|(?:15|20|30)[- ]minute(?:s)? (?:call|chat)|"
+    r"(?:15|20|30) minutes (?:next week|this week|for a (?:quick )?(?:call|chat|demo)))\b",
     re.IGNORECASE,
 )
 _NEWSLETTER = re.compile(
@@ -219,6 +228,7 @@ class Signals:
     promo_score: int = 0  # distinct promotional phrases (subject ones count double)
     news_score: int = 0  # distinct editorial phrases (subject ones count double)
     subject_news: str = ""  # newsletter wording in the subject ("Weekly", "Issue #12")
+    sales_tool: bool = False  # sent with a sales-engagement tool: cold outreach
 
 
 def domain_of(address: str) -> str:
@@ -316,6 +326,10 @@ def read_signals(email: Email, text: str) -> Signals:
     m = _MASS_MAILER.search(lh.x_mailer or "")
     if m:
         sig.bulk.append(f"mass-mailer X-Mailer {(lh.x_mailer or '').strip()[:40]!r}")
+    m = _SALES_TOOL.search(f"{lh.x_mailer or ''} {' '.join(email.header_names)}")
+    if m:
+        sig.bulk.append(f"sales-outreach tool ({m.group(0)})")
+        sig.sales_tool = True
     to = [a.address.lower() for a in [*email.to, *email.cc]]
     if not to or any(a.startswith(("undisclosed", "recipient")) or not a for a in to):
         sig.layout.append("no visible recipients")

@@ -104,7 +104,8 @@ class Pipeline:
     def plan(self, email: Email, ctx: MailContext = EMPTY_CONTEXT) -> Plan:
         sel = select_text(email, self.settings.max_text_chars)
         language = self.languages.detect(f"{email.subject}\n{sel.text}").code if self.languages else self.model_language
-        verdict = classify_kind(email, (email.text or sel.text)[:KIND_TEXT_CHARS], ctx, self.kind_model)
+        verdict = classify_kind(email, (email.text or sel.text)[:KIND_TEXT_CHARS], ctx, self.kind_model,
+                                foreign=language != self.model_language)
         if language != self.model_language:
             depth = "text"
         elif verdict.kind == "personal" or not self.settings.light_machine_mail:

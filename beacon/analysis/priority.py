@@ -182,7 +182,8 @@ def score(email: Email, analysis: Analysis, ctx: PriorityContext, settings: Sett
             (d.start, d.end) if d.where == "body" else None)
 
     p_spam = analysis.kind_scores.get("spam", 0.0)
-    if personal and not from_you and _spam_like(analysis, ctx):
+    # The text model reads English: in another language its spam guess is not evidence.
+    if personal and not from_you and analysis.depth != "text" and _spam_like(analysis, ctx):
         add("spam_like", w["spam_like_max"] * p_spam,
             f"a stranger's mail with spam-like wording (text model: spam {100 * p_spam:.0f} %)")
 
@@ -233,6 +234,6 @@ def needs_reply(email: Email, analysis: Analysis, settings: Settings, ctx: Prior
     own = {a.lower() for a in settings.own_addresses}
     if email.from_address.address.lower() in own:
         return False
-    if analysis.kind != "personal" or _spam_like(analysis, ctx):
+    if analysis.kind != "personal" or (analysis.depth != "text" and _spam_like(analysis, ctx)):
         return False
     return bool(analysis.requests or analysis.questions)
