@@ -13,8 +13,10 @@ import re
 
 from pydantic import BaseModel, Field
 
-_JUNK_FOLDER = re.compile(r"(?:^|[/.\\])(?:junk(?:[ -]?e-?mail)?|spam|bulk mail|courrier ind[ée]sirable|"
-                          r"spam-verdacht|\[gmail\]/spam)$", re.IGNORECASE)
+# A Junk/Spam folder anywhere in an IMAP folder name ("INBOX.Junk", "[Gmail]/Spam") or an import
+# path ("~/Maildir/.Junk/cur/1700000000.M1:2,S", "spam.mbox#12").
+_JUNK_FOLDER = re.compile(r"(?:^|[/.\\\]])(?:junk(?:[ -]?e-?mail)?|spam|bulk mail|courrier ind[ée]sirable|"
+                          r"spam-verdacht)(?:$|[/.\\#;])", re.IGNORECASE)
 
 
 class MailContext(BaseModel):
@@ -25,7 +27,7 @@ class MailContext(BaseModel):
 
     @property
     def in_junk_folder(self) -> bool:
-        return bool(self.folder) and bool(_JUNK_FOLDER.search(self.folder.rstrip("/\\")))  # type: ignore[union-attr]
+        return bool(self.folder) and bool(_JUNK_FOLDER.search(self.folder))  # type: ignore[arg-type]
 
     def has_keyword(self, name: str) -> bool:
         want = name.lower().lstrip("$")
