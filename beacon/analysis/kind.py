@@ -36,8 +36,9 @@ SPAM_THRESHOLD = 0.55
 # Stricter where other evidence speaks for the mail: a server said "not spam", or the sender
 # identifies itself as a bulk sender with an unsubscribe header.
 SPAM_THRESHOLD_VOUCHED = 0.85
-# For mail in another language than the model's.
-SPAM_THRESHOLD_FOREIGN = 0.9
+# For mail in another language than the model's: it must look like spam even to a reader of English.
+SPAM_THRESHOLD_FOREIGN = 0.75
+PERSONAL_FLOOR_FOREIGN = 0.25
 # P(bulk) from the text model that makes a mail without bulk headers a newsletter or marketing.
 BULK_THRESHOLD = 0.6
 # Distinct promotional phrases (subject ones count twice) that make a stranger's mail advertising.
@@ -116,6 +117,10 @@ def classify_kind(
         if server is not None and not server.spam:
             reasons.append(f"despite {server.reason}")
         return verdict("spam", reasons + sig.bulk[:1] + sig.bulk_hint[:1] + sig.layout[:1])
+    if sig.ad_label and not known:
+        kind: MailKind = "spam" if sig.ad_label == "unsolicited" else "marketing"
+        return verdict(kind, [f"subject labelled as {'an unsolicited ' if kind == 'spam' else 'an '}advertisement "
+                              f"({sig.ad_label_text})"] + sig.bulk[:1])
     if sig.bulk:
         return _bulk(sig, sig.bulk + sig.bulk_hint[:1], notes, scores)
     if not known and not is_reply and sig.promo_score >= PROMO_PHRASES:
@@ -153,7 +158,8 @@ def classify_kind(
         if sig.subject_news and (evidence or p_bulk >= MASTHEAD_BULK):
             return _bulk(sig, [f"newsletter subject ({sig.subject_news})"] + evidence
                          + ([f"text model: bulk {_pct(p_bulk)}"] if p_bulk >= MASTHEAD_BULK else []), notes, scores)
-        if model is not None and not known and not foreign and scores.get("personal", 1.0) < PERSONAL_FLOOR:
+        floor = PERSONAL_FLOOR_FOREIGN if foreign else PERSONAL_FLOOR
+        if model is not None and not known and scores.get("personal", 1.0) < floor:
             # Not written by a person, says the model, and no header vouches for a sender:
             # the likelier of its two machine classes.
             if p_spam >= p_bulk:

@@ -123,6 +123,9 @@ _MASS_MAILER = re.compile(
     r"dynamicmailer|mailloop|gammadyne|mail ?bomber|emailer)\b",
     re.IGNORECASE,
 )
+# Subject labels that laws require on commercial mail: Japan's 未承諾広告 ("unsolicited
+# advertisement"), Korea's (광고) ("advertisement"), the "ADV:" of several US states.
+_AD_LABEL = re.compile(r"^\W{0,3}(?:(未承諾広告)|([\[(（]\s*광\s*고\s*[\])）])|(ADV\s*:))")
 # Sales-engagement tools: one-to-one looking cold outreach, sent in sequences to lists of leads.
 _SALES_TOOL = re.compile(
     r"\b(?:outreach(?:ly|\.io)?|salesloft|apollo\.io|lemlist|mailshake|woodpecker|reply\.io|yesware|"
@@ -229,6 +232,8 @@ class Signals:
     news_score: int = 0  # distinct editorial phrases (subject ones count double)
     subject_news: str = ""  # newsletter wording in the subject ("Weekly", "Issue #12")
     sales_tool: bool = False  # sent with a sales-engagement tool: cold outreach
+    ad_label: str = ""  # "unsolicited" | "advertisement": a subject label that laws require on ads
+    ad_label_text: str = ""
 
 
 def domain_of(address: str) -> str:
@@ -339,6 +344,10 @@ def read_signals(email: Email, text: str) -> Signals:
     unsub = _UNSUBSCRIBE.search(tail) or _UNSUBSCRIBE.search(text[:1500])
     if unsub:
         sig.bulk_hint.append(f"footer {unsub.group(0)!r}")
+    m = _AD_LABEL.search(subject)
+    if m:
+        sig.ad_label = "unsolicited" if m.group(1) else "advertisement"
+        sig.ad_label_text = m.group(0).strip()
     hits = {m.group(0).lower() for m in _MARKETING.finditer(head)}
     if hits:
         sig.marketing.append("promotional wording: " + ", ".join(sorted(hits)[:4]))

@@ -55,6 +55,8 @@ DEFAULT_WEIGHTS: dict[str, float] = {
 }
 # P(spam) from the kind text model above which a stranger's "personal" mail is spam-like.
 SPAM_LIKE = 0.25
+# In another language the English model only counts against a reply flag, and only past even odds.
+SPAM_LIKE_FOREIGN = 0.5
 # Only these words make urgency; "today" or "now" alone do not.
 _REAL_URGENCY = re.compile(
     r"urgent|asap|a\.s\.a\.p|as soon as possible|immediately|right away|time[- ]sensitive|critical|"
@@ -223,9 +225,9 @@ def _span_of(analysis: Analysis, needle: str | None, start: int, end: int) -> tu
     return (start, end)
 
 
-def _spam_like(analysis: Analysis, ctx: PriorityContext | None) -> bool:
+def _spam_like(analysis: Analysis, ctx: PriorityContext | None, threshold: float = SPAM_LIKE) -> bool:
     written_to = ctx is not None and ctx.messages_to_sender > 0
-    return not written_to and analysis.kind_scores.get("spam", 0.0) >= SPAM_LIKE
+    return not written_to and analysis.kind_scores.get("spam", 0.0) >= threshold
 
 
 def needs_reply(email: Email, analysis: Analysis, settings: Settings, ctx: PriorityContext | None = None) -> bool:
@@ -234,6 +236,7 @@ def needs_reply(email: Email, analysis: Analysis, settings: Settings, ctx: Prior
     own = {a.lower() for a in settings.own_addresses}
     if email.from_address.address.lower() in own:
         return False
-    if analysis.kind != "personal" or (analysis.depth != "text" and _spam_like(analysis, ctx)):
+    threshold = SPAM_LIKE_FOREIGN if analysis.depth == "text" else SPAM_LIKE
+    if analysis.kind != "personal" or _spam_like(analysis, ctx, threshold):
         return False
     return bool(analysis.requests or analysis.questions)
