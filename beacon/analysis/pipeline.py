@@ -28,7 +28,7 @@ from beacon.analysis.entities import extract_entities, extract_key_phrases
 from beacon.analysis.kind import KindVerdict, classify_category, classify_kind
 from beacon.analysis.models import ActionItem, Analysis, Request, TextSpan, TimeRef
 from beacon.analysis.summary import summarise
-from beacon.analysis.text import SelectedText, select_text
+from beacon.analysis.text import SelectedText, cap, select_text
 from beacon.analysis.timeexpr import TimeMatch, find_time_refs
 from beacon.analysis.tone import ToneAnalyzer, tone_flags
 from beacon.analysis.version import pipeline_version
@@ -45,7 +45,10 @@ if TYPE_CHECKING:
 
 # Components the analysis never reads; excluded so they are not even loaded (saves memory).
 EXCLUDE = ["lemmatizer"]
-# The light path runs NER over this many opening characters (sentences cover the whole text).
+# The light path reads the opening of machine mail (what a bill, an alert or an offer says comes
+# first; tokenizing the rest of a long HTML newsletter was most of its cost) and runs NER over
+# the first part of that.
+LIGHT_TEXT_CHARS = 4000
 LIGHT_NER_CHARS = 1500
 # How much of the body the kind signals read (footers sit at the end of the whole text).
 KIND_TEXT_CHARS = 20_000
@@ -112,6 +115,9 @@ class Pipeline:
             depth = "full"
         else:
             depth = "light"
+            text, cut = cap(sel.text, LIGHT_TEXT_CHARS)
+            if cut:
+                sel = SelectedText(text, sel.source, True, sel.original_chars)
         return Plan(sel, language, verdict, depth)
 
     def analyze(self, emails: Sequence[Email], contexts: Sequence[MailContext | None] | None = None) -> list[Analysis]:
@@ -222,8 +228,8 @@ def _notes(plan: Plan, model_language: str) -> list[str]:
         return [f"language: {plan.language}, not analysed for requests, entities, deadlines or sentiment "
                 f"(the installed spaCy pipeline reads {model_language} only)"]
     if plan.depth == "light":
-        return [f"{plan.verdict.kind} mail: light analysis (sentences, deadlines, entities in the first "
-                f"{LIGHT_NER_CHARS:,} characters; no requests or sentiment)"]
+        return [f"{plan.verdict.kind} mail: light analysis of the first {LIGHT_TEXT_CHARS:,} characters "
+                f"(sentences, deadlines, entities in the first {LIGHT_NER_CHARS:,}; no requests or sentiment)"]
     return []
 
 
