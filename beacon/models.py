@@ -57,6 +57,19 @@ class ListHeaders(BaseModel):
     x_auto_response_suppress: str | None = None
     return_path: str | None = None
     x_campaign: str | None = None
+    list_post: str | None = None  # RFC 2369; "NO" on announce-only lists, absent on newsletters
+
+
+class SpamHeaders(BaseModel):
+    """Spam verdicts a mail server already wrote (SpamAssassin, rspamd, hosted filters), raw."""
+
+    x_spam_flag: str | None = None
+    x_spam_status: str | None = None
+    x_spam_score: str | None = None
+    x_spam_level: str | None = None
+    x_spam: str | None = None  # rspamd ("Yes") and some hosted filters ("spam", "high")
+    x_spamd_result: str | None = None
+    x_rspamd_score: str | None = None
 
 
 DateSource = Literal["header", "received", "import"]
@@ -87,6 +100,11 @@ class Email(BaseModel):
 
     attachments: list[AttachmentInfo] = Field(default_factory=list)
     list_headers: ListHeaders = Field(default_factory=ListHeaders)
+    spam_headers: SpamHeaders = Field(default_factory=SpamHeaders)
+    # Lower-cased names of every header present (mailer and tracker fingerprints such as
+    # X-Mailgun-Sid or X-Bugzilla-Reason), and the first Received lines (relay hosts).
+    header_names: list[str] = Field(default_factory=list)
+    received: list[str] = Field(default_factory=list)
     problems: list[ParseProblem] = Field(default_factory=list)
 
     content_hash: str  # sha256 of the raw bytes

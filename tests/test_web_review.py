@@ -250,13 +250,13 @@ def test_startup_marks_only_runs_of_dead_owners_interrupted(tmp_path: Path) -> N
 # -- 8. smaller fixes ---------------------------------------------------------------------------
 def test_login_redirect_keeps_the_whole_target_query(bare: Served) -> None:
     c = bare.client()
-    r = c.get("/?level=HIGH&kind=bulk", follow_redirects=False)
+    r = c.get("/?level=HIGH&kind=newsletter", follow_redirects=False)
     assert r.status_code == 303
     page = c.get(r.headers["location"])
-    assert 'value="/?level=HIGH&amp;kind=bulk"' in page.text
-    done = c.post("/login", data={"username": "alice", "password": PASSWORD, "next": "/?level=HIGH&kind=bulk",
+    assert 'value="/?level=HIGH&amp;kind=newsletter"' in page.text
+    done = c.post("/login", data={"username": "alice", "password": PASSWORD, "next": "/?level=HIGH&kind=newsletter",
                                   "csrf_token": _form_token(c, "/login")}, follow_redirects=False)
-    assert done.headers["location"] == "/?level=HIGH&kind=bulk"
+    assert done.headers["location"] == "/?level=HIGH&kind=newsletter"
 
 
 def _mail_with_inline_images(n: int) -> bytes:

@@ -11,7 +11,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-MailKind = Literal["personal", "bulk", "marketing", "automated", "transactional"]
+MailKind = Literal["personal", "notification", "newsletter", "marketing", "spam"]
+MAIL_KINDS: tuple[str, ...] = ("personal", "notification", "newsletter", "marketing", "spam")
 Level = Literal["HIGH", "MEDIUM", "LOW"]
 
 
@@ -79,12 +80,19 @@ class Analysis(BaseModel):
     requests: list[Request] = Field(default_factory=list)
     action_items: list[ActionItem] = Field(default_factory=list)
     time_refs: list[TimeRef] = Field(default_factory=list)
-    sentiment: Sentiment
+    sentiment: Sentiment | None = None  # None where not analysed (machine mail, other languages)
     tone: list[ToneFlag] = Field(default_factory=list)
     kind: MailKind
     kind_reasons: list[str] = Field(default_factory=list)
+    kind_scores: dict[str, float] = Field(default_factory=dict)  # the text model's P(personal|bulk|spam)
     category: str
     summary: list[str] = Field(default_factory=list)
+    language: str = "en"  # ISO 639-1 code of the detected language
+    # How deep the analysis went: "full" (personal mail in a language the model reads),
+    # "light" (machine mail: sentences, deadlines, entities of the opening), "text" (another
+    # language: sentences only). ``notes`` says what was left out and why.
+    depth: Literal["full", "light", "text"] = "full"
+    notes: list[str] = Field(default_factory=list)
 
 
 class Factor(BaseModel):

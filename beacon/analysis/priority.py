@@ -13,6 +13,7 @@ and an inbox sorted by it does not reshuffle every night. The UI shows due dates
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -35,18 +36,39 @@ DEFAULT_WEIGHTS: dict[str, float] = {
     "cc": 2,  # reader only in Cc
     "not_addressed": -5,  # reader in neither (list, Bcc)
     "vip": 20,
-    "frequent_max": 10,  # correspondence with the sender, on a log scale
+    "frequent_max": 10,  # the reader has written to the sender, on a log scale
     "thread_participation": 8,
     "urgency": 8,
     "dissatisfaction": 5,
     "from_you": -40,  # the reader's own message, kept for the thread
-    "kind_marketing": -35,
-    "kind_bulk": -30,
-    "kind_automated": -25,
-    "kind_transactional": -15,
-    # Requests in machine-sent or bulk mail ("click here", "verify your email") weigh less.
-    "nonpersonal_request_factor": 0.4,
+    # Machine mail sinks below every person's mail, in this order; spam to the bottom.
+    "kind_notification": -8,
+    "kind_newsletter": -12,
+    "kind_marketing": -15,
+    "kind_spam": -60,
+    # Personal-looking mail from a stranger that the kind model finds spam-like loses up to this.
+    "spam_like_max": -25,
+    # A notification's due date (a bill, a renewal) counts, at this share of a person's deadline;
+    # a newsletter's or an advert's ("the sale ends Sunday") does not.
+    "notification_deadline_factor": 0.75,
+    "security_alert": 15,  # a notification about the reader's account security
 }
+# P(spam) from the kind text model above which a stranger's "personal" mail is spam-like.
+SPAM_LIKE = 0.25
+# In another language the English model only counts against a reply flag, and only past even odds.
+SPAM_LIKE_FOREIGN = 0.5
+# Only these words make urgency; "today" or "now" alone do not.
+_REAL_URGENCY = re.compile(
+    r"urgent|asap|a\.s\.a\.p|as soon as possible|immediately|right away|time[- ]sensitive|critical|"
+    r"high priority|top priority|emergency|without delay",
+    re.IGNORECASE,
+)
+_SECURITY = re.compile(
+    r"security alert|unusual (?:sign[- ]in|activity|login)|new (?:sign[- ]in|login|device)|"
+    r"password (?:was )?(?:changed|reset)|(?:two|2)[- ]factor|suspicious|compromised|locked|"
+    r"verify (?:it'?s you|your identity)",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True)
@@ -81,25 +103,25 @@ def score(email: Email, analysis: Analysis, ctx: PriorityContext, settings: Sett
         if points:
             factors.append(Factor(name=name, points=round(points, 1), detail=detail, evidence=evidence, span=span))
 
+    kind = analysis.kind
+    personal, spam = kind == "personal", kind == "spam"
     sender = email.from_address.address.lower()
     from_you = bool(sender) and sender in own
     if from_you:
         # Requests and deadlines in your own mail are yours to others, not to you.
         add("from_you", w["from_you"], "you sent this message", sender)
-    elif analysis.requests:
+    elif personal and analysis.requests:
         r0 = analysis.requests[0]
         pts = min(w["request"] + w["request_extra"] * (len(analysis.requests) - 1), w["request_max"])
         n = len(analysis.requests)
-        detail = f"{n} request{'s' if n > 1 else ''} to you"
-        if analysis.kind != "personal":
-            pts *= w["nonpersonal_request_factor"]
-            detail += f" (in {analysis.kind} mail)"
-        add("request", pts, detail, r0.text, (r0.start, r0.end))
-    elif analysis.questions:
+        add("request", pts, f"{n} request{'s' if n > 1 else ''} to you", r0.text, (r0.start, r0.end))
+    elif personal and analysis.questions:
         q = analysis.questions[0]
         add("question", w["question"], "asks you a question", q.text, (q.start, q.end))
 
-    due = None if from_you else _nearest_deadline(analysis, email.date)
+    # People set deadlines; of machines only notifications (a bill, a renewal) do.
+    factor = 1.0 if personal else w["notification_deadline_factor"] if kind == "notification" else 0.0
+    due = None if from_you or not factor else _nearest_deadline(analysis, email.date)
     if due is not None:
         when, ref_text, span = due
         # Calendar days in the sender's timezone: "tomorrow 5pm" is tomorrow, whatever the hour.
@@ -114,9 +136,14 @@ def score(email: Email, analysis: Analysis, ctx: PriorityContext, settings: Sett
             pts, label = w["deadline_7d"], "within a week"
         else:
             pts, label = w["deadline_later"], "in more than a week"
-        add("deadline", pts, f"deadline {label} ({when:%a %d %b %H:%M})", ref_text, span)
+        who = "" if personal else " (in a notification)"
+        add("deadline", pts * factor, f"deadline {label} ({when:%a %d %b %H:%M}){who}", ref_text, span)
+    if kind == "notification" and not from_you:
+        m = _SECURITY.search(email.subject or "") or _SECURITY.search(analysis.text[:500])
+        if m:
+            add("security", w["security_alert"], "security alert about your account", m.group(0))
 
-    if own and not from_you:
+    if own and not from_you and not spam:
         to = {a.address.lower() for a in email.to}
         cc = {a.address.lower() for a in email.cc}
         if to & own:
@@ -128,37 +155,53 @@ def score(email: Email, analysis: Analysis, ctx: PriorityContext, settings: Sett
 
     vips = {v.lower() for v in settings.vip_senders}
     sender_domain = sender.rpartition("@")[2]
-    if sender and (sender in vips or f"@{sender_domain}" in vips):
+    if sender and not spam and (sender in vips or f"@{sender_domain}" in vips):
         add("vip", w["vip"], "VIP sender", str(email.from_address))
 
-    corr = ctx.messages_from_sender + 2 * ctx.messages_to_sender  # replies count double
-    if corr > 0 and not from_you:
+    # A correspondent is someone the reader has written to, not just someone who writes.
+    if ctx.messages_to_sender > 0 and not from_you and not spam:
+        corr = 2 * ctx.messages_to_sender + ctx.messages_from_sender
         pts = min(w["frequent_max"], w["frequent_max"] * math.log2(1 + corr) / math.log2(1 + 20))
         add(
             "correspondent", pts,
-            f"you correspond with this sender ({ctx.messages_from_sender} from, {ctx.messages_to_sender} to)",
+            f"you have written to this sender ({ctx.messages_to_sender} sent, {ctx.messages_from_sender} received)",
             sender,
         )
-    if ctx.reader_in_thread and not from_you:
+    if ctx.reader_in_thread and not from_you and not spam:
         add("thread", w["thread_participation"], "reply in a thread you took part in", email.subject)
 
-    urgent = [] if from_you else [t for t in analysis.tone if t.flag == "urgency"]
+    urgent = [] if from_you or not personal else [
+        t for t in analysis.tone if t.flag == "urgency" and _REAL_URGENCY.search(t.text)
+    ]
     if urgent:
         u = urgent[0]
         add("urgency", w["urgency"], "urgent wording" + (" in the subject" if u.where == "subject" else ""),
             u.text, (u.start, u.end) if u.where == "body" else None)
-    unhappy = [] if from_you else [t for t in analysis.tone if t.flag == "dissatisfaction"]
+    unhappy = [] if from_you or not personal else [t for t in analysis.tone if t.flag == "dissatisfaction"]
     if unhappy:
         d = unhappy[0]
         add("dissatisfaction", w["dissatisfaction"], "the sender sounds dissatisfied", d.text,
             (d.start, d.end) if d.where == "body" else None)
 
-    penalty = w.get(f"kind_{analysis.kind}", 0)
+    p_spam = analysis.kind_scores.get("spam", 0.0)
+    # The text model reads English: in another language its spam guess is not evidence.
+    if personal and not from_you and analysis.depth != "text" and _spam_like(analysis, ctx):
+        add("spam_like", w["spam_like_max"] * p_spam,
+            f"a stranger's mail with spam-like wording (text model: spam {100 * p_spam:.0f} %)")
+
+    penalty = w.get(f"kind_{kind}", 0)
     if penalty:
-        add("kind", penalty, f"{analysis.kind} mail", "; ".join(analysis.kind_reasons[:2]))
+        add("kind", penalty, f"{kind} mail", "; ".join(analysis.kind_reasons[:2]))
 
     total = w["base"] + sum(f.points for f in factors)
     value = int(round(max(0, min(100, total))))
+    if spam and value >= settings.priority_medium:
+        capped = max(0, settings.priority_medium - 1)
+        factors.append(Factor(name="spam_cap", points=capped - value, detail="spam is never above LOW"))
+        value = capped
+    for note in analysis.notes:
+        if analysis.depth == "text":  # another language: said, and worth nothing either way
+            factors.append(Factor(name="language", points=0, detail=note))
     factors.insert(0, Factor(name="base", points=w["base"], detail="starting score"))
     return Priority(score=value, level=level_for(value, settings), factors=factors)
 
@@ -182,8 +225,18 @@ def _span_of(analysis: Analysis, needle: str | None, start: int, end: int) -> tu
     return (start, end)
 
 
-def needs_reply(email: Email, analysis: Analysis, settings: Settings) -> bool:
+def _spam_like(analysis: Analysis, ctx: PriorityContext | None, threshold: float = SPAM_LIKE) -> bool:
+    written_to = ctx is not None and ctx.messages_to_sender > 0
+    return not written_to and analysis.kind_scores.get("spam", 0.0) >= threshold
+
+
+def needs_reply(email: Email, analysis: Analysis, settings: Settings, ctx: PriorityContext | None = None) -> bool:
+    """Personal mail from someone else that asks something; never machine mail, spam, or a
+    stranger's spam-like mail."""
     own = {a.lower() for a in settings.own_addresses}
     if email.from_address.address.lower() in own:
         return False
-    return analysis.kind == "personal" and bool(analysis.requests or analysis.questions)
+    threshold = SPAM_LIKE_FOREIGN if analysis.depth == "text" else SPAM_LIKE
+    if analysis.kind != "personal" or _spam_like(analysis, ctx, threshold):
+        return False
+    return bool(analysis.requests or analysis.questions)

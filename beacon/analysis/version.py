@@ -6,12 +6,14 @@ analysis, but must never import spaCy itself: keep this module free of heavy imp
 
 from __future__ import annotations
 
+from beacon.analysis.kind_model import MODEL_VERSION as KIND_MODEL_VERSION
 from beacon.analysis.requests import DETECTOR_VERSION
 from beacon.settings import Settings
 
-# Bump when analysis code or the shipped request model changes what an analysis contains.
+# Bump when analysis code or a shipped model changes what an analysis contains.
 ANALYSIS_CODE_VERSION = "2"
 
 
 def pipeline_version(settings: Settings) -> str:
-    return f"{ANALYSIS_CODE_VERSION}+{DETECTOR_VERSION}+{settings.spacy_model}"
+    full = "" if settings.light_machine_mail else "+full"
+    return f"{ANALYSIS_CODE_VERSION}+{DETECTOR_VERSION}+{KIND_MODEL_VERSION}+{settings.spacy_model}{full}"

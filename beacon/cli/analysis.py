@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import sys
+from typing import Any
+
 import typer
 from rich.table import Table
 
@@ -9,6 +13,7 @@ from beacon.analysis.version import pipeline_version
 from beacon.cli.context import CliContext
 from beacon.store.analyses import load_scored, rescore_all
 from beacon.store.inbox import InboxFilter, inbox, inbox_count
+from beacon.store.schema import AnalysisRow, EmailRow
 
 LEVEL_STYLE = {"HIGH": "bold red", "MEDIUM": "yellow", "LOW": "dim"}
 
@@ -16,21 +21,28 @@ LEVEL_STYLE = {"HIGH": "bold red", "MEDIUM": "yellow", "LOW": "dim"}
 def inbox_cmd(
     ctx: typer.Context,
     level: str = typer.Option(None, "--level", "-l", help="HIGH, MEDIUM or LOW."),
-    kind: str = typer.Option(None, "--kind", "-k", help="personal, bulk, marketing, automated, transactional."),
+    kind: str = typer.Option(None, "--kind", "-k", help="personal, notification, newsletter, marketing or spam."),
     category: str = typer.Option(None, "--category", "-c"),
     needs_reply: bool = typer.Option(None, "--needs-reply/--no-needs-reply"),
     search: str = typer.Option(None, "--search", "-s", help="Words to find in subject, sender or text."),
     account: str = typer.Option(None, "--account", "-a"),
-    limit: int = typer.Option(30, "--limit", "-n"),
+    limit: int = typer.Option(None, "--limit", "-n", help="At most N emails (table default: 30; --json: all)."),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON array (for scripts) instead of a table."),
+    everything: bool = typer.Option(False, "--all", help="Every analysed email, also those hidden from the inbox."),
 ) -> None:
     """The prioritised inbox: level, score, sender, subject and the top reason."""
     c: CliContext = ctx.obj
     f = InboxFilter(
         pipeline_version=pipeline_version(c.settings), level=level, kind=kind, category=category,
-        needs_reply=needs_reply, search=search, account=account,
+        needs_reply=needs_reply, search=search, account=account, include_hidden=everything,
     )
+    if as_json:
+        with c.db.session() as s:
+            items = [inbox_json(e, a) for e, a in inbox(s, f, limit=limit)]
+        sys.stdout.write(json.dumps(items, ensure_ascii=False, indent=1) + "\n")
+        return
     with c.db.session() as s:
-        rows = inbox(s, f, limit=limit)
+        rows = inbox(s, f, limit=30 if limit is None else limit)
         total = inbox_count(s, f)
     t = Table(title=f"Inbox by priority ({len(rows)} of {total} analysed)")
     for col, kw in (("ID", {}), ("Level", {}), ("Score", {"justify": "right"}), ("From", {"max_width": 24}),
@@ -51,6 +63,38 @@ def inbox_cmd(
     c.console.print(t)
     if total == 0:
         c.console.print("Nothing analysed yet: run [bold]beacon analyze[/bold].")
+
+
+def inbox_json(e: EmailRow, a: AnalysisRow) -> dict[str, Any]:
+    """One inbox entry of ``beacon inbox --json`` (the README documents the fields)."""
+    scored = load_scored(a)
+    dues = [x.due for x in scored.analysis.action_items if x.due]
+    sender = f"{e.from_name} <{e.from_addr}>" if e.from_name and e.from_addr else (e.from_addr or e.from_name)
+    return {
+        "id": e.id, "score": a.score, "level": a.level, "kind": a.kind, "needs_reply": a.needs_reply,
+        "subject": e.subject, "from": sender, "from_addr": e.from_addr, "date": e.date.isoformat(),
+        "source": e.source, "category": a.category, "language": scored.analysis.language,
+        "top_reason": scored.priority.top_reason, "due": min(dues).isoformat() if dues else None,
+        "hidden": bool(e.deleted),
+    }
+
+
+def analyze_text_cmd(
+    ctx: typer.Context,
+    batch: int = typer.Option(32, "--batch", help="Lines sent to the engine at a time."),
+) -> None:
+    """Analyse JSON lines from stdin ({"text", "subject", "from", "date"}): one JSON line out per line in.
+
+    Each output line is the Analysis JSON (as the API gives it) plus "priority" (score, level,
+    factors) and "needs_reply"; a line that cannot be read gives {"line": N, "error": ...} and
+    the rest go on. Runs through the engine in the configured mode (BEACON_NLP_MODE).
+    """
+    from beacon.cli.text_analysis import analyze_lines
+
+    c: CliContext = ctx.obj
+    failed = analyze_lines(sys.stdin, sys.stdout, c.env_settings, batch)
+    if failed:
+        raise typer.Exit(1)
 
 
 def analyze_cmd(
@@ -81,4 +125,5 @@ def rescore_cmd(ctx: typer.Context) -> None:
 def register(app: typer.Typer) -> None:
     app.command("analyze")(analyze_cmd)
     app.command("inbox")(inbox_cmd)
+    app.command("analyze-text")(analyze_text_cmd)
     app.command("rescore")(rescore_cmd)

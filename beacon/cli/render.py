@@ -93,9 +93,16 @@ def render_analysis(console: Console, scored) -> None:  # type: ignore[no-untype
     head.add_column(style="bold")
     head.add_column()
     head.add_row("Priority", f"[{style}]{p.level}[/] {p.score}/100")
-    head.add_row("Kind", f"{a.kind}  ({'; '.join(a.kind_reasons[:2])})")
+    head.add_row("Kind", a.kind)
+    for reason in a.kind_reasons:
+        head.add_row("", f"· {reason}")
     head.add_row("Category", a.category)
-    head.add_row("Sentiment", f"{a.sentiment.label} ({a.sentiment.compound:+.2f})")
+    head.add_row("Language", a.language)
+    head.add_row("Analysis", a.depth)
+    for note in a.notes:
+        head.add_row("", f"[dim]{note}[/dim]")
+    if a.sentiment is not None:
+        head.add_row("Sentiment", f"{a.sentiment.label} ({a.sentiment.compound:+.2f})")
     if a.tone:
         head.add_row("Tone", ", ".join(sorted({f"{t.flag} ({t.text!r})" for t in a.tone})))
     head.add_row("Needs reply", "yes" if sa.needs_reply else "no")

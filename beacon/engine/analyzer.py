@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
+from beacon.analysis.context import MailContext
 from beacon.analysis.models import Analysis
 from beacon.analysis.text import select_text
 from beacon.engine.executor import Batch, BatchFailed
@@ -19,7 +20,7 @@ from beacon.settings import Settings
 
 
 class Analyzer(Protocol):
-    def analyze(self, emails: Sequence[Email]) -> list[Analysis]: ...
+    def analyze(self, emails: Sequence[Email], contexts: Sequence[MailContext | None] | None = None) -> list[Analysis]: ...
     def close(self) -> None: ...
 
 
@@ -59,10 +60,15 @@ class EngineAnalyzer:
         self._owns_engine = engine is None
         self.engine.start()
 
-    def analyze(self, emails: Sequence[Email]) -> list[Analysis]:
+    def analyze(self, emails: Sequence[Email], contexts: Sequence[MailContext | None] | None = None) -> list[Analysis]:
+        """Analyses in input order; ``contexts`` (one per email) carry what a store would know."""
         plan = plan_batches(emails, self.settings, self.engine.max_batch_chars())
+        ctx = list(contexts) if contexts is not None else [None] * len(emails)
         futures = [
-            self.engine.submit(Batch([emails[i].model_dump(mode="json", by_alias=True) for i in idx], chars))
+            self.engine.submit(Batch(
+                [emails[i].model_dump(mode="json", by_alias=True) for i in idx], chars,
+                contexts=[ctx[i].model_dump(mode="json") if ctx[i] is not None else None for i in idx],  # type: ignore[union-attr]
+            ))
             for idx, chars in plan
         ]
         out: list[Analysis] = []

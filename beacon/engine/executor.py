@@ -22,6 +22,8 @@ class Batch:
     emails: list[dict[str, Any]]  # Email JSON
     chars: int  # characters that will be analysed (after capping): the memory cost driver
     tag: Any = None  # the runner's bookkeeping (job ids); executors ignore it
+    # MailContext JSON per email (the store's facts the kind decision needs), or None.
+    contexts: list[dict[str, Any]] | None = None
 
 
 @dataclass

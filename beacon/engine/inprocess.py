@@ -71,7 +71,7 @@ class InProcessExecutor:
         with self._lock:
             t0 = time.perf_counter()
             try:
-                analyses = self._analyze(batch.emails)
+                analyses = self._analyze(batch.emails, batch.contexts)
             except Exception as exc:  # noqa: BLE001 - reported like a worker's error
                 fut.set_exception(BatchFailed("error", f"{type(exc).__name__}: {exc}", os.getpid()))
                 return fut

@@ -210,7 +210,8 @@ class PoolExecutor:
                    rss=w.rss, uss=w.uss)
         t0 = time.perf_counter()
         try:
-            protocol.send(w.conn, {"op": protocol.OP_BATCH, "id": w.tasks, "emails": batch.emails})
+            protocol.send(w.conn, {"op": protocol.OP_BATCH, "id": w.tasks, "emails": batch.emails,
+                                   "contexts": batch.contexts})
             reply = self._await_reply(w)
         except (EOFError, OSError):
             raise self._worker_died(slot, w, n) from None

@@ -16,7 +16,7 @@ Message = dict[str, Any]
 
 # Supervisor -> worker / zygote
 OP_INIT = "init"  # {"settings": {...}}: a freshly spawned process learns its settings
-OP_BATCH = "batch"  # {"id": n, "emails": [...]}
+OP_BATCH = "batch"  # {"id": n, "emails": [...], "contexts": [...] | null}
 OP_STOP = "stop"  # finish and exit
 OP_FORK = "fork"  # zygote: fork a worker on the socket passed alongside
 # Worker / zygote -> supervisor

@@ -42,6 +42,8 @@ from beacon.engine.owner import owner_is_dead
 from beacon.models import Email
 from beacon.settings import Settings
 from beacon.store import jobs
+from beacon.store.app_settings import current_settings
+from beacon.store.context import mail_contexts
 from beacon.store.db import Database
 from beacon.store.schema import EmailRow, Run, RunEvent
 
@@ -83,6 +85,7 @@ class _Item:
     attempts: int
     email: dict[str, Any]
     chars: int
+    context: dict[str, Any] | None = None  # MailContext JSON (sender history, folder, keywords)
 
 
 class JobRunner:
@@ -174,7 +177,8 @@ class JobRunner:
             if not st.backlog:
                 break
             items = self._next_batch(st)
-            batch = Batch([i.email for i in items], sum(i.chars for i in items))
+            batch = Batch([i.email for i in items], sum(i.chars for i in items),
+                          contexts=[i.context for i in items])
             st.in_flight[self.engine.submit(batch)] = items
         return exhausted and not st.backlog
 
@@ -183,9 +187,12 @@ class JobRunner:
             claimed = jobs.claim(s, self.version, self.owner, n, LEASE_SECONDS, st.run_id)
             if not claimed:
                 return 0
-            rows = dict(s.execute(
-                select(EmailRow.id, EmailRow.data).where(EmailRow.id.in_([c.email_id for c in claimed]))
-            ).all())
+            found = list(s.scalars(select(EmailRow).where(EmailRow.id.in_([c.email_id for c in claimed]))))
+            rows = {r.id: r.data for r in found}
+            # The reader's history with each sender and the email's folder and keywords travel
+            # with the batch: the worker decides the kind (and so the pipeline) before spaCy
+            # runs, and only this process opens the database.
+            contexts = mail_contexts(s, found, current_settings(s, self.settings))
             invalid: list[tuple[jobs.ClaimedJob, str]] = []
             for c in claimed:
                 data = rows.get(c.email_id)
@@ -195,7 +202,9 @@ class JobRunner:
                     invalid.append((c, f"stored email is not valid: {exc.errors()[:1]}"))
                     continue
                 chars = len(select_text(email, self.settings.max_text_chars).text)
-                st.backlog.append(_Item(c.job_id, c.email_id, c.attempts, data, chars))  # type: ignore[arg-type]
+                ctx = contexts.get(c.email_id)
+                st.backlog.append(_Item(c.job_id, c.email_id, c.attempts, data, chars,  # type: ignore[arg-type]
+                                        ctx.model_dump(mode="json") if ctx else None))
             for c, err in invalid:
                 jobs.quarantine(s, c.job_id, self.owner, err)
                 self._quarantined(st, s, c.job_id, c.email_id, err)
@@ -233,7 +242,6 @@ class JobRunner:
 
     def _succeeded(self, st: _RunState, items: list[_Item], result: BatchResult) -> None:
         from beacon.store.analyses import save_analysis  # the lead's scorer; spaCy-free
-        from beacon.store.app_settings import current_settings
 
         done_before = st.summary.done
         t0 = time.perf_counter()

@@ -24,7 +24,8 @@ log = logging.getLogger("beacon.engine.worker")
 
 TRIM_ABOVE = 32 * 1024 * 1024  # bytes above the post-load RSS before malloc_trim(0)
 
-AnalyzeFn = Callable[[list[dict[str, Any]]], list[dict[str, Any]]]
+# (Email JSON, MailContext JSON or None) -> Analysis JSON
+AnalyzeFn = Callable[[list[dict[str, Any]], list[dict[str, Any]] | None], list[dict[str, Any]]]
 
 
 def load_analyze(settings: Settings) -> AnalyzeFn:
@@ -34,13 +35,15 @@ def load_analyze(settings: Settings) -> AnalyzeFn:
     worker is single-threaded), so strings a batch adds to the vocab are freed afterwards and
     a long-lived worker does not grow ~9 MB per 1,000 emails (memory-facts).
     """
+    from beacon.analysis.context import MailContext
     from beacon.analysis.pipeline import Pipeline, analyze_to_json
     from beacon.models import Email
 
     pipeline = Pipeline.load(settings)
 
-    def analyze(emails: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        return analyze_to_json(pipeline, [Email.model_validate(e) for e in emails])
+    def analyze(emails: list[dict[str, Any]], contexts: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+        ctxs = [MailContext.model_validate(c) if c else None for c in contexts] if contexts else None
+        return analyze_to_json(pipeline, [Email.model_validate(e) for e in emails], ctxs)
 
     return analyze
 
@@ -88,7 +91,7 @@ def run_batch(
     try:
         if settings.test_faults:
             act_on_faults(emails)
-        analyses = analyze(emails)
+        analyses = analyze(emails, msg.get("contexts"))
     except MemoryError:
         # The data limit (RLIMIT_DATA) refused an allocation: the supervisor retires us.
         reply = {"op": protocol.OP_ERROR, "id": msg["id"], "memory": True,

@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from email.message import Message
 from typing import TypeVar
 
-from beacon.models import Address, AttachmentInfo, Email, ListHeaders, ParseProblem
+from beacon.models import Address, AttachmentInfo, Email, ListHeaders, ParseProblem, SpamHeaders
 from beacon.parse.addresses import parse_addresses
 from beacon.parse.body import BodyParts, walk_body
 from beacon.parse.dates import message_date
@@ -33,8 +33,14 @@ _LIST_HEADERS = {
     "list_unsubscribe_post": "List-Unsubscribe-Post", "precedence": "Precedence",
     "auto_submitted": "Auto-Submitted", "x_mailer": "X-Mailer", "user_agent": "User-Agent",
     "feedback_id": "Feedback-ID", "x_auto_response_suppress": "X-Auto-Response-Suppress",
-    "return_path": "Return-Path", "x_campaign": "X-Campaign",
+    "return_path": "Return-Path", "x_campaign": "X-Campaign", "list_post": "List-Post",
 }
+_SPAM_HEADERS = {
+    "x_spam_flag": "X-Spam-Flag", "x_spam_status": "X-Spam-Status", "x_spam_score": "X-Spam-Score",
+    "x_spam_level": "X-Spam-Level", "x_spam": "X-Spam", "x_spamd_result": "X-Spamd-Result",
+    "x_rspamd_score": "X-Rspamd-Score",
+}
+_MAX_RECEIVED = 6  # the relays nearest the sender are the last ones; keep the first few and the last
 _CAMPAIGN_FALLBACKS = ("X-Campaign-Id", "X-CampaignID", "X-Mailgun-Campaign-Id", "X-MC-User")
 
 
@@ -107,6 +113,22 @@ def _list_headers(msg: Message, ctx: _Context) -> ListHeaders:
     return ListHeaders(**{k: (v or None) for k, v in values.items()})
 
 
+def _spam_headers(msg: Message, ctx: _Context) -> SpamHeaders:
+    values = {field_name: _header_text(msg, header, ctx) for field_name, header in _SPAM_HEADERS.items()}
+    return SpamHeaders(**{k: (v[:500] if v else None) for k, v in values.items()})
+
+
+def _header_names(msg: Message) -> list[str]:
+    return list(dict.fromkeys(str(k).strip().lower() for k in msg.keys()))[:200]
+
+
+def _received(msg: Message) -> list[str]:
+    values = raw_values(msg, "Received")
+    if len(values) > _MAX_RECEIVED:
+        values = values[: _MAX_RECEIVED - 1] + values[-1:]
+    return [decode_value(v)[0][:300] for v in values]
+
+
 def _html_source(body: BodyParts) -> str | None:
     for part in body.texts:
         if part.content_type == "text/html":
@@ -163,6 +185,9 @@ def _parse(raw: bytes, fallback_date: datetime, keep_attachments: bool,
     text, from_html = ctx.guard("text", ("", False), lambda: _body_text(body))
     split = ctx.guard("quotes", None, lambda: split_reply(text))
     list_headers = ctx.guard("list headers", ListHeaders(), lambda: _list_headers(msg, ctx))
+    spam_headers = ctx.guard("spam headers", SpamHeaders(), lambda: _spam_headers(msg, ctx))
+    header_names = ctx.guard("header names", [], lambda: _header_names(msg))
+    received = ctx.guard("received", [], lambda: _received(msg))
 
     email = Email(
         message_id=message_id,
@@ -185,6 +210,9 @@ def _parse(raw: bytes, fallback_date: datetime, keep_attachments: bool,
         signature=split.signature if split else "",
         attachments=[info for info, _ in body.attachments],
         list_headers=list_headers,
+        spam_headers=spam_headers,
+        header_names=header_names,
+        received=received,
         problems=_dedupe(ctx.problems),
         content_hash=digest,
         size=truncated[0] if truncated else len(raw),

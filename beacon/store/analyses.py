@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import exists, func, literal, select
+from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
 from beacon.analysis import priority as prio
@@ -10,6 +10,7 @@ from beacon.analysis.models import Analysis, ScoredAnalysis
 from beacon.analysis.version import pipeline_version
 from beacon.models import Email
 from beacon.settings import Settings
+from beacon.store.context import sent_to
 from beacon.store.emails import load_email
 from beacon.store.schema import Account, AnalysisRow, EmailRow
 
@@ -34,15 +35,7 @@ def priority_context(s: Session, row: EmailRow, email: Email, settings: Settings
         from_sender = s.scalar(
             select(func.count(EmailRow.id)).where(same_account, EmailRow.from_addr == sender, EmailRow.id != row.id)
         ) or 0
-        if own:
-            to_sender = s.scalar(
-                select(func.count(EmailRow.id)).where(
-                    same_account,
-                    EmailRow.from_addr.in_(own),
-                    # Whole addresses only: "bob@x.com" must not match "jimbob@x.com".
-                    (literal(" ") + EmailRow.recipients + literal(" ")).contains(f" {sender} ", autoescape=True),
-                )
-            ) or 0
+        to_sender = sent_to(s, row.account_id, own, sender)
     in_thread = bool(own) and bool(
         s.scalar(
             select(
@@ -65,7 +58,7 @@ def score_row(s: Session, row: EmailRow, analysis: Analysis, settings: Settings)
     return ScoredAnalysis(
         analysis=analysis,
         priority=prio.score(email, analysis, ctx, eff),
-        needs_reply=prio.needs_reply(email, analysis, eff),
+        needs_reply=prio.needs_reply(email, analysis, eff, ctx),
     )
 
 

@@ -26,14 +26,16 @@ class InboxFilter:
     account: str | None = None
     search: str | None = None
     sort: str = "priority"
+    include_hidden: bool = False  # also emails a later state hides from the inbox (deleted)
 
 
 def _query(f: InboxFilter) -> Select:
     q = (
         select(EmailRow, AnalysisRow)
         .join(AnalysisRow, (AnalysisRow.email_id == EmailRow.id) & (AnalysisRow.pipeline_version == f.pipeline_version))
-        .where(EmailRow.deleted.is_(False))
     )
+    if not f.include_hidden:
+        q = q.where(EmailRow.deleted.is_(False))
     if f.level:
         q = q.where(AnalysisRow.level == f.level.upper())
     if f.kind:
@@ -61,7 +63,7 @@ def _query(f: InboxFilter) -> Select:
     return q
 
 
-def inbox(s: Session, f: InboxFilter, *, limit: int = 50, offset: int = 0) -> list[tuple[EmailRow, AnalysisRow]]:
+def inbox(s: Session, f: InboxFilter, *, limit: int | None = 50, offset: int = 0) -> list[tuple[EmailRow, AnalysisRow]]:
     q = _query(f).order_by(*SORTS.get(f.sort, SORTS["priority"])).limit(limit).offset(offset)
     return [(e, a) for e, a in s.execute(q)]
 

@@ -140,7 +140,7 @@ def _install_error_handlers(app: FastAPI, st: WebState) -> None:
     @app.exception_handler(LoginRequired)
     async def _login(request: Request, _exc: LoginRequired) -> Response:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        # Encoded, so the target's own query (``?level=HIGH&kind=bulk``) survives whole.
+        # Encoded, so the target's own query (``?level=HIGH&kind=newsletter``) survives whole.
         return RedirectResponse(f"/login?{urlencode({'next': target})}" if target != "/" else "/login",
                                 status_code=303)
 

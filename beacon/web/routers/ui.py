@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
+from beacon.analysis.models import MAIL_KINDS
 from beacon.analysis.version import pipeline_version
 from beacon.ingest.sources import SourceError
 from beacon.store import emails as store
@@ -29,7 +30,7 @@ log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
 
 LEVELS = ("HIGH", "MEDIUM", "LOW")
-KINDS = ("personal", "bulk", "marketing", "automated", "transactional")
+KINDS = MAIL_KINDS
 PER_PAGE = 50
 
 
