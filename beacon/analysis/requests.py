@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from beacon.errors import ArtifactError
 from beacon.analysis.request_features import BLOCKS, FEATURE_VERSION, TokenTable, sentence_features
 
 if TYPE_CHECKING:
@@ -39,10 +40,6 @@ _REQUIRED_ANNOTATIONS = ("TAG", "DEP")
 
 # A term's (idf, coefficient); the coefficient already includes the block's weight.
 Term = tuple[float, float]
-
-
-class ArtifactError(ValueError):
-    """The model file is missing, of another format, or built for other feature code."""
 
 
 def _sigmoid(z: float) -> float:

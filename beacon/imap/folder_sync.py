@@ -29,7 +29,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from beacon.imap import links
-from beacon.imap.errors import ImapConfigError, ImapError
+from beacon.errors import FolderError, SyncCancelled
 from beacon.parse import parse_message
 from beacon.store.db import Database
 from beacon.store.emails import add_email
@@ -41,14 +41,6 @@ WINDOW = 500  # new UIDs whose size (and Message-ID) are asked for in one FETCH
 KNOWN_CHUNK = 1000  # stored UIDs whose flags are refreshed per FETCH
 BODY = b"BODY[]"
 MESSAGE_ID_HEADER = b"BODY[HEADER.FIELDS (MESSAGE-ID)]"
-
-
-class SyncCancelled(ImapError):
-    """The sync was asked to stop (e.g. ``beacon serve`` shutting down)."""
-
-
-class FolderError(ImapConfigError):
-    """This folder cannot be synced (missing, no permission); other folders go on."""
 
 
 @dataclass

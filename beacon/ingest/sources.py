@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Literal
 
+from beacon.errors import SourceError
+
 SourceKind = Literal["eml", "directory", "mbox", "maildir", "stdin"]
 
 # How many leading bytes we look at to decide what a file is.
@@ -60,10 +62,6 @@ class Source:
             yield from _iter_directory(self.path)
         else:
             yield from _iter_stdin(sys.stdin.buffer)
-
-
-class SourceError(ValueError):
-    """The path cannot be imported at all (missing, unreadable, not mail)."""
 
 
 def _sniff(path: Path) -> bytes:
