@@ -60,7 +60,7 @@ def zygote(control: Connection, analyze: AnalyzeFn, settings: Settings, load_s: 
 
     The model is loaded once here; ``gc.freeze()`` moves everything loaded so far into a
     permanent generation the collector never touches, so the children's collections do not
-    write to those pages and copy-on-write keeps them shared (memory-facts).
+    write to those pages and copy-on-write keeps them shared.
     """
     memory.collect_and_trim()
     gc.freeze()
