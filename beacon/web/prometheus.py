@@ -35,12 +35,13 @@ class BeaconCollector(Collector):
         yield from self._store(st)
 
     def _engine(self, st: WebState) -> Iterator[Metric]:
+        service = st.engine.service if st.engine is not None else None
         up = GaugeMetricFamily("beacon_engine_up", "1 when the analysis engine runs in this server")
-        up.add_metric([], 1 if st.engine is not None else 0)
+        up.add_metric([], 1 if service is not None else 0)
         yield up
-        if st.engine is None:
+        if service is None:
             return
-        m = st.engine.metrics()
+        m = service.metrics()
         worker_rss = GaugeMetricFamily("beacon_worker_rss_bytes", "Resident memory per worker", labels=["pid", "state"])
         worker_uss = GaugeMetricFamily("beacon_worker_uss_bytes", "Unique memory per worker", labels=["pid", "state"])
         worker_tasks = GaugeMetricFamily("beacon_worker_tasks", "Batches done by a worker process", labels=["pid"])
