@@ -1,4 +1,4 @@
-"""Analysis commands: analyze (through the engine), inbox, rescore."""
+"""Reading the analysed mail: ``beacon inbox`` (the prioritised table) and ``beacon rescore``."""
 
 from __future__ import annotations
 
@@ -53,23 +53,6 @@ def inbox_cmd(
         c.console.print("Nothing analysed yet: run [bold]beacon analyze[/bold].")
 
 
-def analyze_cmd(
-    ctx: typer.Context,
-    account: str = typer.Option(None, "--account", "-a", help="Only this account's mail."),
-) -> None:
-    """Analyse every email that has no analysis at the current pipeline version (resumable)."""
-    from beacon.cli.engine import analyze_with_progress
-
-    c: CliContext = ctx.obj
-    try:
-        summary = analyze_with_progress(c, account)
-    except KeyError as exc:
-        c.err.print(f"[red]error:[/red] {exc.args[0]}")
-        raise typer.Exit(2) from exc
-    if summary.error or summary.status == "failed":
-        raise typer.Exit(1)
-
-
 def rescore_cmd(ctx: typer.Context) -> None:
     """Recompute priorities (after changing weights, VIPs or own addresses) without re-running NLP."""
     c: CliContext = ctx.obj
@@ -79,6 +62,5 @@ def rescore_cmd(ctx: typer.Context) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    app.command("analyze")(analyze_cmd)
     app.command("inbox")(inbox_cmd)
     app.command("rescore")(rescore_cmd)
