@@ -21,10 +21,12 @@ import psutil
 from rich.console import Console
 from rich.table import Table
 
-from beacon.ingest.importer import ImportSummary, import_items
-from beacon.ingest.sources import RawItem, detect
-from beacon.store.db import Database
-from beacon.testing.corpora import spamassassin_dir
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: testkit
+
+from beacon.ingest.importer import ImportSummary, import_items  # noqa: E402
+from beacon.ingest.sources import RawItem, detect  # noqa: E402
+from beacon.store.db import Database  # noqa: E402
+from testkit.corpora import spamassassin_dir  # noqa: E402
 
 MB = 1024 * 1024
 
