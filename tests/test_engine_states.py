@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from beacon.engine import protocol
+from beacon.engine import _protocol as protocol
 from beacon.engine.executor import Batch, ExecutorState
 from beacon.engine.handle import WorkerEvents, WorkerHandle, WorkerState
 from beacon.engine.metrics import MetricsRecorder

@@ -35,7 +35,7 @@ from enum import StrEnum
 from multiprocessing.connection import Connection
 from typing import Any
 
-from beacon.engine import logs, protocol
+from beacon.engine import _logs as logs, _protocol as protocol
 from beacon.engine.memory import MB, MemSample
 from beacon.engine.metrics import MetricsRecorder
 from beacon.errors import BatchFailed

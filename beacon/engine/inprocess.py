@@ -14,7 +14,7 @@ import threading
 import time
 from concurrent.futures import Future
 
-from beacon.engine import logs, memory
+from beacon.engine import _logs as logs, memory
 from beacon.engine.executor import Batch, BatchResult, ExecutorBase
 from beacon.engine.metrics import EngineMetrics, MetricsRecorder
 from beacon.engine.monitor import MemoryMonitor

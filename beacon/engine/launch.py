@@ -1,6 +1,6 @@
 """Starting worker processes: spawned fresh, or forked from a zygote that preloaded spaCy.
 
-Both give a :class:`WorkerHandle` whose pipe speaks :mod:`beacon.engine.protocol`. Children are
+Both give a :class:`WorkerHandle` whose pipe speaks :mod:`beacon.engine._protocol`. Children are
 started with ``subprocess`` (not ``multiprocessing``) so that their environment, allocator
 settings included, is set explicitly without touching the main process's ``os.environ``.
 """
@@ -17,10 +17,12 @@ from multiprocessing import reduction
 from multiprocessing.connection import Connection
 from typing import Protocol
 
-from beacon.engine import protocol
+from beacon.engine import _protocol as protocol
 from beacon.engine.handle import WorkerHandle
 from beacon.errors import ProtocolError, WorkerStartFailed
 from beacon.settings import Settings
+
+__all__ = ["START_TIMEOUT", "SpawnStarter", "Starter", "ZygoteStarter", "child_env", "make_starter"]
 
 START_TIMEOUT = 120.0  # loading spaCy on a busy machine can take a while
 
@@ -42,7 +44,7 @@ def _spawn(role: str, settings: Settings, data_limit: int = 0) -> tuple[subproce
     ours, theirs = protocol.socket_pair()
     try:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "beacon.engine.child", role, str(theirs.fileno())],
+            [sys.executable, "-m", "beacon.engine._child", role, str(theirs.fileno())],
             pass_fds=[theirs.fileno()],
             env=child_env(settings),
             stdin=subprocess.DEVNULL,

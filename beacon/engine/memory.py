@@ -24,6 +24,12 @@ from pathlib import Path
 
 import psutil
 
+__all__ = [
+    "DEFAULT_BUDGET", "GIB", "GaugeSet", "MB", "MemSample", "MemoryGauge", "cgroup_memory_limit",
+    "collect_and_trim", "limit_data_growth", "malloc_trim", "mb", "peak_rss", "reset_peak",
+    "resolve_budget", "rss", "rss_fast", "sample",
+]
+
 MB = 1024 * 1024
 GIB = 1024 * MB
 DEFAULT_BUDGET = 2 * GIB

@@ -26,6 +26,8 @@ from beacon.engine.handle import WorkerHandle, WorkerState
 from beacon.engine.memory import MB, GaugeSet, MemSample
 from beacon.engine.metrics import MemoryPoint, MetricsRecorder
 
+__all__ = ["FAST_GROWTH", "FAST_INTERVAL", "FULL_EVERY", "MemoryMonitor"]
+
 log = logging.getLogger("beacon.engine.monitor")
 
 FAST_GROWTH = 200 * MB  # bytes/s: a worker growing faster than this is watched closely

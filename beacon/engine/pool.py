@@ -20,7 +20,7 @@ import threading
 import time
 from concurrent.futures import Future
 
-from beacon.engine import logs, protocol
+from beacon.engine import _logs as logs, _protocol as protocol
 from beacon.engine.budget import Budget
 from beacon.engine.executor import Batch, BatchResult, ExecutorBase, ExecutorState
 from beacon.engine.handle import WorkerEvents, WorkerHandle, WorkerState

@@ -38,7 +38,7 @@ from sqlalchemy.orm import Session
 
 from beacon.analysis.models import Analysis
 from beacon.analysis.version import pipeline_version
-from beacon.engine import logs, memory
+from beacon.engine import _logs as logs, memory
 from beacon.engine.batching import analysed_chars, take_batch
 from beacon.engine.executor import Batch, BatchResult, Executor
 from beacon.engine.metrics import MetricsRecorder

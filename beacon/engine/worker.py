@@ -18,7 +18,7 @@ from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any
 
-from beacon.engine import memory, protocol
+from beacon.engine import memory, _protocol as protocol
 from beacon.settings import Settings
 
 log = logging.getLogger("beacon.engine.worker")

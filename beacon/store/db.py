@@ -12,6 +12,8 @@ from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+__all__ = ["Database", "MIGRATIONS_DIR"]
+
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 

@@ -35,6 +35,11 @@ from sqlalchemy.orm import Session
 
 from beacon.store.schema import AnalysisJob, AnalysisRow, EmailRow
 
+__all__ = [
+    "ClaimedJob", "JobStatus", "claim", "complete", "counts", "enqueue_missing", "quarantine",
+    "quarantined", "recover_stale", "release", "release_owner", "renew", "requeue_quarantined",
+]
+
 
 class JobStatus(StrEnum):
     """``analysis_jobs.status``; the diagram above says who moves a job between them."""

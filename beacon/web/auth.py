@@ -23,6 +23,11 @@ from sqlalchemy.orm import Session
 from beacon.errors import UserError
 from beacon.store.schema import User
 
+__all__ = [
+    "COOKIE_NAME", "PASSWORD_MIN", "SessionCodec", "SessionData", "USERNAME_MAX", "authenticate",
+    "check_password", "count_users", "create_user", "hash_password", "new_session", "set_password",
+]
+
 COOKIE_NAME = "beacon_session"
 USERNAME_MAX = 100
 PASSWORD_MIN = 8

@@ -16,6 +16,12 @@ from beacon.web.auth import SessionData
 from beacon.web.revoked import is_revoked
 from beacon.web.state import WebState
 
+__all__ = [
+    "ApiUser", "CSRF_HEADER", "CsrfChecked", "CsrfForm", "CurrentSettings", "DB", "LoginRequired",
+    "State", "StreamUser", "UiUser", "api_user", "client_address", "csrf_header", "db_session",
+    "optional_user", "session_user", "settings", "state", "stream_user", "ui_user",
+]
+
 CSRF_HEADER = "X-CSRF-Token"
 
 

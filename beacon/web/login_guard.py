@@ -20,6 +20,8 @@ from beacon.errors import LoginBusy, TooManyFailures
 from beacon.store.schema import User
 from beacon.web.auth import authenticate
 
+__all__ = ["LoginGuard", "MAX_TRACKED"]
+
 MAX_TRACKED = 10_000  # client addresses remembered at most; the oldest are forgotten first
 
 

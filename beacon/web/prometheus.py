@@ -20,6 +20,8 @@ from beacon.engine.memory import rss
 from beacon.store.schema import AnalysisJob, AnalysisRow, EmailRow, Run
 from beacon.store.app_settings import current_settings
 
+__all__ = ["BeaconCollector", "register_metrics"]
+
 if TYPE_CHECKING:
     from beacon.web.state import WebState
 

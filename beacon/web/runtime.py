@@ -15,6 +15,11 @@ from beacon.web.auth import count_users, create_user
 from beacon.store.app_settings import SettingsUpdate, apply_update
 from beacon.web.state import Scheduler
 
+__all__ = [
+    "ADMIN_USER", "DEMO_PASSWORD", "DEMO_USER", "DemoImport", "FirstUser", "engine_factory",
+    "ensure_user", "scheduler_factory", "setup_demo",
+]
+
 log = logging.getLogger(__name__)
 
 DEMO_USER = "demo"

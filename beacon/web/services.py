@@ -30,6 +30,12 @@ from beacon.web.sanitize import MAX_INLINE_IMAGE
 from beacon.web.state import WebState
 from beacon.web.view_models import EmailView, InboxItem, RunView, inbox_item, run_view
 
+__all__ = [
+    "ENGINE_FIELDS", "InboxPage", "SCORING_FIELDS", "account_rows", "analyse_new_mail",
+    "cid_images", "end_session", "get_job", "import_upload", "inbox_page", "load_email_view",
+    "pending_count", "recent_jobs", "save_settings", "start_analysis", "start_path_import",
+]
+
 log = logging.getLogger(__name__)
 
 # Changing one of these means the analysis workers must start again with the new value.

@@ -1,4 +1,4 @@
-"""Entry point of Beacon's child processes: ``python -m beacon.engine.child ROLE FD``.
+"""Entry point of Beacon's child processes: ``python -m beacon.engine._child ROLE FD``.
 
 ROLE is ``worker`` (load the model, serve batches) or ``zygote`` (load the model once, then
 fork warm workers on request). FD is the inherited socket to the supervisor; the settings
@@ -17,11 +17,11 @@ import time
 from multiprocessing import reduction
 from multiprocessing.connection import Connection
 
-from beacon.engine import memory, protocol
+from beacon.engine import memory, _protocol as protocol
 from beacon.engine.worker import AnalyzeFn, load_analyze, serve, settings_from_message
 from beacon.settings import Settings
 
-log = logging.getLogger("beacon.engine.child")
+log = logging.getLogger("beacon.engine._child")
 _PR_SET_PDEATHSIG = 1
 _PR_SET_NAME = 15
 
