@@ -411,5 +411,7 @@ def test_add_imap_account_from_the_ui(bare: Served) -> None:
         assert b"s3cret-imap-pass" not in (acc.password_encrypted or b"")
     listed = {a["name"]: a for a in c.get("/api/accounts").json()}
     assert listed["work"]["imap_host"] == "imap.example.org" and "password" not in str(listed["work"])
-    bad = c.post("/accounts/imap", data={**form, "name": "w2", "host": "", "csrf_token": form_token(c, "/jobs")})
-    assert bad.status_code == 400 and "host is empty" in bad.text
+    missing = c.post("/accounts/imap", data={**form, "name": "w2", "host": "", "csrf_token": form_token(c, "/jobs")})
+    assert missing.status_code == 422  # a required field left empty: refused by the form's schema
+    bad = c.post("/accounts/imap", data={**form, "name": "w2", "security": "ssl3", "csrf_token": form_token(c, "/jobs")})
+    assert bad.status_code == 400 and "security must be one of tls, starttls, none" in bad.text

@@ -4,11 +4,11 @@
 
               begin_batch                    kill(reason): watchdog, timeout, stop
      IDLE ───────────────▶ BUSY ─────────────────────────────────────────▶ KILLED
-      ▲  │                  │ │                                             │
-      │  │   end_batch      │ └── pipe closed (crashed) ──┐                 │ pipe closed
-      └──┼──────────────────┘                             ▼                 ▼
-         │                                       died(): DEAD ◀─────────────┘
-         └── retire(reason): STOPPING ──▶ DEAD   (recycle after a batch, or shutdown)
+      ▲ │ │                 │ │                                             │ (end_batch: an
+      │ │ │   end_batch     │ └─ pipe closed (crashed) ──┐                  │  answer already
+      └─┼─┼─────────────────┘                            ▼                  │  sent still counts)
+        │ └─ pipe closed (killed from outside) ──▶ died(): DEAD ◀───────────┘ pipe closed
+        └─── retire(reason): STOPPING ──▶ DEAD   (recycled between batches, or shut down)
 
 Each transition is a method here: it checks the state it comes from under the handle's lock,
 then logs and counts. Three threads call them: the slot thread that drives the worker

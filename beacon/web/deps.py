@@ -1,4 +1,4 @@
-"""FastAPI dependencies: app state, DB session, effective settings, login and CSRF checks."""
+"""FastAPI dependencies: app state, DB session, the settings in force, login and CSRF checks."""
 
 from __future__ import annotations
 
