@@ -104,3 +104,18 @@ def test_login_guard_window_slides() -> None:
     guard.check("10.0.0.2")  # other addresses are unaffected
     now[0] += 61
     guard.check("10.0.0.1")
+
+
+def test_each_beacon_error_has_one_http_status() -> None:
+    from beacon import errors
+    from beacon.web.app import http_status
+
+    expected = {
+        errors.NotFound("x"): 404, errors.InvalidInput("x"): 400, errors.SourceError("x"): 400,
+        errors.UserError("x"): 400, errors.InvalidSettings("x"): 422, errors.UploadTooLarge("x"): 413,
+        errors.TooManyFailures(30): 429, errors.LoginBusy("x"): 503, errors.AnalysisBusy(7): 409,
+        errors.EngineUnavailable("x"): 503,
+        # Not meant to reach a route: a server error if one does.
+        errors.WorkerStartFailed("x"): 500, errors.ImapNetworkError("x"): 500, errors.SecretError("x"): 500,
+    }
+    assert {type(e).__name__: http_status(e) for e in expected} == {type(e).__name__: s for e, s in expected.items()}
