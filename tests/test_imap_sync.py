@@ -242,3 +242,27 @@ def test_one_sync_per_account_at_a_time(sqlite_db: Database, dovecot: DovecotSer
             sync_account(sqlite_db, settings, ACCOUNT)
     assert email_count(sqlite_db) == 0
     assert sync_account(sqlite_db, settings, ACCOUNT).total("new") == 2
+
+
+def test_oversized_message_is_stored_with_headers_and_hashed_in_slices(
+        sqlite_db: Database, dovecot: DovecotServer, tmp_path: Path) -> None:
+    user = dovecot.add_user()
+    msgs = corpus(3)
+    big = (b"From: big@example.org\r\nTo: you@example.org\r\nSubject: huge\r\nMessage-ID: <huge@x>\r\n"
+           b"Date: Mon, 1 Jan 2024 10:00:00 +0000\r\n\r\n" + b"line of text\r\n" * 40_000)
+    append_messages(dovecot, user, [msgs[0], big, msgs[1], msgs[2]])
+    settings = make_settings(tmp_path, sqlite_db, dovecot, max_message_bytes=200_000)
+    add_account(sqlite_db, settings, dovecot, user)
+    result = sync_account(sqlite_db, settings, ACCOUNT)
+    assert (result.total("new"), result.total("failed")) == (4, 0)
+    with dovecot.client(user) as c:
+        c.select_folder("INBOX", readonly=True)
+        served = c.fetch([2], ["BODY.PEEK[]"])[2][b"BODY[]"]
+    with sqlite_db.session() as s:
+        row = s.scalar(select(EmailRow).where(EmailRow.message_id == "huge@x"))
+        assert row is not None and row.folder == "INBOX"
+        email = row.data
+        assert email["size"] == len(served) and email["content_hash"] == hashlib.sha256(served).hexdigest()
+        assert any(p["kind"] == "size" for p in email["problems"]) and email["text"] == ""
+        assert len(load_raw(s, row.id) or b"") < 1000  # the header block only
+    assert folder_state(sqlite_db)[1] == 4

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import mailbox
 import os
 import shutil
@@ -122,7 +123,13 @@ def test_attachments_stored_apart(tmp_path: Path, any_db) -> None:  # type: igno
             assert row.has_attachments == bool(email.attachments)
             stored = [a for a in atts if a.email_id == row.id]
             assert [a.filename for a in stored] == [a.filename for a in email.attachments]
-            assert all(a.size == len(a.data) for a in stored)
+            # Stored once: the bytes come back decoded from the raw message, checked by hash.
+            assert all(a.data is None and a.part for a in stored)
+            data = store.attachment_bytes(s, row.id, stored)
+            assert sorted(data) == sorted(a.id for a in stored)
+            for a in stored:
+                assert a.size == len(data[a.id])
+                assert a.sha256 == hashlib.sha256(data[a.id]).hexdigest()
     assert atts, "these messages carry attachments"
 
 
@@ -139,10 +146,42 @@ def test_broken_input_never_stops_an_import(tmp_path: Path, any_db) -> None:  # 
     unreadable.chmod(0)
     summary = import_items(any_db, detect(d).iter_items(), account="x")
     unreadable.chmod(0o600)
-    assert summary.skipped == 1  # the PNG
+    # Not mail, each with its reason: random bytes, an empty file, text without headers, a PNG.
+    assert dict(summary.skips) == {
+        str(d / "garbage.eml"): "not mail: binary data",
+        str(d / "empty.eml"): "not mail: empty file",
+        str(d / "headerless.txt"): "not mail: text without mail headers",
+        str(d / "picture.png"): "not mail: PNG image",
+    }
     # Running as root the chmod(0) file is still readable; either way it's never a crash.
-    assert summary.imported + summary.duplicates + summary.failed == 5
-    assert summary.imported >= 4
-    with any_db.session() as s:
-        problems = s.scalar(select(func.count(EmailRow.id)).where(EmailRow.problem_count > 0))
-    assert problems >= 3  # garbage, empty and headerless are stored with their problems
+    assert summary.imported + summary.duplicates + summary.failed == 2
+    assert summary.imported >= 1
+
+
+def test_parse_workers_that_die_lose_nothing(tmp_path: Path, sqlite_db, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A worker killed mid-import (OOM killer, a crash): its messages are parsed here instead."""
+    import signal
+
+    from beacon.ingest import prepare
+
+    real_submit = prepare.ProcessPoolExecutor.submit
+
+    def submit_then_kill(pool, fn, *args):  # type: ignore[no-untyped-def]
+        future = real_submit(pool, fn, *args)
+        for process in list((pool._processes or {}).values()):  # noqa: SLF001 - the real workers
+            try:
+                os.kill(process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        return future
+
+    monkeypatch.setattr(prepare.ProcessPoolExecutor, "submit", submit_then_kill)
+    d = tmp_path / "many"
+    d.mkdir()
+    raws = _some_real_messages(40)
+    for i in range(300):
+        raw = raws[i % len(raws)]
+        (d / f"{i}.eml").write_bytes(b"Message-ID: <copy-%d@x>\n" % i + raw)
+    summary = import_items(sqlite_db, detect(d).iter_items(), account="a", workers=2)
+    assert (summary.imported, summary.failed) == (300 - summary.skipped, 0)
+    assert _count(sqlite_db) == summary.imported

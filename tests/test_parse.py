@@ -190,7 +190,7 @@ def test_html_only_unclosed_link_and_koi8r_meta_charset(sa: Path) -> None:
     )
     # koi8-r declared only in the HTML <meta>, not in the MIME header
     email = parse_message(read(sa, "spam-2/00789.ffe4e3c5dc50f5a9ac33a653b5f8b566.txt")).email
-    assert email.text.startswith("ЗДЕСЬ РЕАЛЬНЫЕ ДЕНЬГИ!!!\n\nhttp://dengi.150m.com/Golden%20Stream.htm")
+    assert email.text.startswith("ЗДЕСЬ РЕАЛЬНЫЕ ДЕНЬГИ!!!\nhttp://dengi.150m.com/Golden%20Stream.htm")
 
 
 def test_rfc2047_names_filename_and_received_date() -> None:

@@ -9,6 +9,7 @@ import pytest
 from spacy.language import Language
 from spacy.tokens import Span
 
+from beacon.analysis.clause import read_clause
 from beacon.analysis.pipeline import Pipeline
 from beacon.analysis.request_features import TokenTable, sentence_features
 from beacon.analysis.text import select_text
@@ -46,6 +47,8 @@ def oracle(span: Span) -> dict[str, list[str]]:
         syn += ["YOU"] * (tok.lower_ in _SECOND_PERSON)
         if tok.tag_ == "MD" and i + 1 < len(span) and span[i + 1].lower_ == "you":
             syn.append(f"MD_YOU_{tok.lower_}")
+    # The clause reading is defined on the table only (test_requests checks what it decides).
+    syn += read_clause(TokenTable.of(span.doc), span.start, span.end, span.text).features()
     return {"word": words + [f"{a} {b}" for a, b in zip(words, words[1:])], "syntax": syn}
 
 

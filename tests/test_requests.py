@@ -39,6 +39,50 @@ def detector() -> RequestDetector:
     return RequestDetector.load()
 
 
+# The writer's own commitments, including ones the training data labels as requests.
+COMMITMENTS = [
+    "I shall call Risk on Thursday.",
+    "I'll discuss it with Carlos.",
+    "We will send the deck to the board before Thursday.",
+    "I'm going to set up a call with the Houston team.",
+    "I'll get back to you by tomorrow with a decision.",
+    "Will send the revised contract tomorrow morning.",
+    "Carlos and I will discuss how to move forward.",
+]
+# First person, but asking: the veto must not touch these.
+FIRST_PERSON_ASKS = [
+    "I will need your signature on the amendment by Friday.",
+    "Send me your flight details and I'll arrange the pickup.",
+    "Let me know which slot works and I'll book it.",
+    "I'll send it over if you could confirm the address.",
+    "Will you send me the deck?",
+]
+NOT_ASKING = ["?", "??", "Why wait?", "What are you waiting for?", "Huh?", "Who doesn't love a bargain?"]
+
+
+@pytest.mark.parametrize("text", COMMITMENTS)
+def test_commitments_are_not_requests(detector: RequestDetector, nlp: Language, text: str) -> None:
+    [verdict] = detector.judge_texts([text], nlp)
+    assert verdict.intent == "commitment" and not verdict.is_request, (text, verdict)
+
+
+@pytest.mark.parametrize("text", FIRST_PERSON_ASKS)
+def test_first_person_asks_are_not_vetoed(detector: RequestDetector, nlp: Language, text: str) -> None:
+    [verdict] = detector.judge_texts([text], nlp)
+    assert verdict.intent != "commitment", (text, verdict)
+
+
+@pytest.mark.parametrize("text", NOT_ASKING)
+def test_rhetorical_questions_and_lone_marks_ask_nothing(detector: RequestDetector, nlp: Language, text: str) -> None:
+    [verdict] = detector.judge_texts([text], nlp)
+    assert verdict.intent == "rhetorical" and not verdict.is_request, (text, verdict)
+
+
+def test_requests_survive_the_veto(detector: RequestDetector, nlp: Language) -> None:
+    verdicts = detector.judge_texts(REQUESTS, nlp)
+    assert all(v.is_request for v in verdicts), list(zip(REQUESTS, verdicts))
+
+
 def test_shipped_artifact_loads_with_its_metadata(detector: RequestDetector) -> None:
     assert ARTIFACT_PATH.stat().st_size < 5_000_000
     assert set(detector.blocks) == {"word", "syntax"}

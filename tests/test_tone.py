@@ -8,7 +8,7 @@ import pytest
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from beacon.analysis.text import select_text
-from beacon.analysis.tone import ToneAnalyzer, _linear_vader
+from beacon.analysis.tone import ToneAnalyzer, _linear_vader, incident_valence
 from beacon.parse import parse_message
 from testkit.corpora import iter_files, spamassassin_dir
 
@@ -49,3 +49,37 @@ def test_linear_vader_scores_real_mail_like_stock_vader() -> None:
 def test_tone_analyzer_uses_the_linear_vader() -> None:
     s = ToneAnalyzer().sentiment("Thank you so much, this is wonderful news!")
     assert s.label == "positive" and s.compound > 0.5
+
+
+# Incidents: VADER has few words for things going wrong, and the courtesy around a complaint
+# ("please help, thanks") turned outage reports positive.
+COMPLAINTS = [
+    "Our site has been down for 6 hours, nothing works, customers are calling. Please help ASAP, thanks.",
+    "Since the upgrade the checkout page keeps timing out and we have lost orders all morning. Thanks for looking.",
+    "The VPN is down again and nobody on the team can log in. Could you please take a look? Thank you!",
+    "Hi, the app crashed three times today and our users cannot sign in. Appreciate a quick fix.",
+    "We have had an outage since 9am; the API returns 502 errors on every call. Please advise.",
+]
+NOT_COMPLAINTS = [
+    "Good news: no outage this week, everything works great. Thanks!",
+    "Thank you so much for the wonderful presentation, the team loved it!",
+    "The server crashed twice last night but it is back up now and running great. Thanks for the quick fix!",
+    "Could you send me the slides from today's meeting? Thanks!",
+]
+
+
+@pytest.mark.parametrize("text", COMPLAINTS)
+def test_incident_complaints_are_negative(text: str) -> None:
+    assert ToneAnalyzer().sentiment(text).label == "negative", text
+
+
+@pytest.mark.parametrize("text", NOT_COMPLAINTS)
+def test_mail_without_an_open_incident_is_not_made_negative(text: str) -> None:
+    assert ToneAnalyzer().sentiment(text).label == "positive", text
+
+
+def test_mail_without_incident_words_scores_as_vader() -> None:
+    for text in CRAFTED:
+        stock = SentimentIntensityAnalyzer().polarity_scores(text[:2500])["compound"]
+        if incident_valence(text) == 0.0:
+            assert ToneAnalyzer().sentiment(text).compound == round(stock, 4), text

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from beacon.analysis.boilerplate import Boilerplate, covered, find_boilerplate, inside
 from beacon.analysis.entities import extract_entities, extract_key_phrases
 from beacon.analysis.kind import classify_category, classify_kind
 from beacon.analysis.models import ActionItem, Analysis, Request, TextSpan, TimeRef
 from beacon.analysis.summary import summarise
+from beacon.analysis.tense import past_oracle
 from beacon.analysis.text import select_text
 from beacon.analysis.timeexpr import TimeMatch, find_time_refs
 from beacon.analysis.tone import ToneAnalyzer, tone_flags
@@ -39,6 +42,8 @@ _OBLIGATION = re.compile(
     re.IGNORECASE,
 )
 _QUESTION_END = re.compile(r"\?[\"')\]]*\s*$")
+# Said alone, these name no due date ("click here today", "act now").
+_VAGUE_DAYS = frozenset({"today", "now", "tonight", "this morning", "this afternoon", "this evening"})
 
 
 class Pipeline:
@@ -73,9 +78,10 @@ class Pipeline:
     def _analyze_one(self, email: Email, sel: Any, doc: Doc) -> Analysis:
         text = sel.text
         sents = [s for s in doc.sents if s.text.strip()]
-        probs = self.detector.score_sents(sents) if sents else []
+        verdicts = self.detector.judge_sents(sents) if sents else []
+        boiler = find_boilerplate(text)
 
-        time_matches = find_time_refs(text, email.date)
+        time_matches = _outside_boilerplate(find_time_refs(text, email.date, is_past=past_oracle(doc)), boiler)
         time_refs = [
             TimeRef(text=m.text, start=m.start, end=m.end, label=m.label, resolved=m.resolved,
                     is_deadline=m.is_deadline)
@@ -86,17 +92,20 @@ class Pipeline:
         questions: list[TextSpan] = []
         requests: list[Request] = []
         actions: list[ActionItem] = []
-        for sent, prob in zip(sents, probs, strict=True):
+        for sent, verdict in zip(sents, verdicts, strict=True):
             stext = sent.text.strip()
             start = sent.start_char + (len(sent.text) - len(sent.text.lstrip()))
             end = start + len(stext)
-            is_q = bool(_QUESTION_END.search(stext))
+            if covered(boiler, start, end):
+                continue  # footers, signatures, quoted history, lyrics: nothing asked of the reader
+            is_q = bool(_QUESTION_END.search(stext)) and verdict.intent != "rhetorical"
             if is_q:
                 questions.append(TextSpan(text=stext, start=start, end=end))
-            is_req = self.detector.is_request(prob)
+            is_req = verdict.is_request
             if is_req:
-                requests.append(Request(text=stext, start=start, end=end, score=round(prob, 4), is_question=is_q))
-            deadline = _deadline_in(time_matches, start, end)
+                requests.append(Request(text=stext, start=start, end=end, score=round(verdict.prob, 4),
+                                        is_question=is_q))
+            deadline = _deadline_in(time_matches, start, end, asked=is_req)
             if is_req or (deadline is not None and _OBLIGATION.search(stext)):
                 actions.append(
                     ActionItem(
@@ -114,6 +123,7 @@ class Pipeline:
         summary = summarise(
             [(s.text, s.start_char, s.end_char) for s in sents], key_terms,
             {_sent_start_of(sents, b) for b in boosted},
+            boilerplate=boiler, subject=email.subject, text=text, kind=kind,
         )
         return Analysis(
             pipeline_version=self.version,
@@ -137,12 +147,21 @@ class Pipeline:
         )
 
 
-def _deadline_in(matches: list[TimeMatch], start: int, end: int) -> TimeMatch | None:
-    inside = [m for m in matches if start <= m.start < end and m.resolved is not None]
-    for m in inside:
+def _deadline_in(matches: list[TimeMatch], start: int, end: int, asked: bool) -> TimeMatch | None:
+    """The sentence's due date: a stated deadline ("by Friday"); in a request, also a plain future
+    day ("can you call me tomorrow?"), but not a lone "today" and never a past date."""
+    found = [m for m in matches if start <= m.start < end and m.resolved is not None and not m.past]
+    for m in found:
         if m.is_deadline:
             return m
-    return inside[0] if inside else None
+    if not asked:
+        return None
+    return next((m for m in found if m.text.strip().lower() not in _VAGUE_DAYS), None)
+
+
+def _outside_boilerplate(matches: list[TimeMatch], boiler: list[Boilerplate]) -> list[TimeMatch]:
+    """Dates in mastheads, footers, signatures and quoted text are kept as references, never deadlines."""
+    return [replace(m, is_deadline=False) if m.is_deadline and inside(boiler, m.start) else m for m in matches]
 
 
 def _sent_start_of(sents: list[Span], offset: int) -> int:

@@ -1,6 +1,7 @@
 """Feature strings for the request detector, read off an already-parsed spaCy sentence.
 
-Each sentence becomes two *blocks* of string features (words, syntax);
+Each sentence becomes two *blocks* of string features (words, syntax, the latter including
+the main clause's person and modal from ``clause``);
 every block is TF-IDF weighted and L2-normalised on its own before a linear model scores it.
 Only the tagger's and parser's output is read (``tag_``, ``dep_``, heads) plus lexical
 attributes, because the analysis pipeline excludes the lemmatizer to save memory: nothing
@@ -17,10 +18,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from beacon.analysis.clause import ClauseRead, read_clause
+
 if TYPE_CHECKING:
     from spacy.tokens import Doc, Span
 
-FEATURE_VERSION = "1"
+FEATURE_VERSION = "2"
 
 # Block names, in the order the model stores them.
 BLOCKS: tuple[str, ...] = ("word", "syntax")
@@ -83,7 +86,7 @@ def _with_bigrams(items: list[str]) -> list[str]:
     return items + [f"{a} {b}" for a, b in zip(items, items[1:])]
 
 
-def _syntax(tab: TokenTable, start: int, end: int, text: str) -> list[str]:
+def _syntax(tab: TokenTable, start: int, end: int, text: str, clause: ClauseRead) -> list[str]:
     tags = [tab.tag[i] for i in range(start, end) if not tab.space[i]]
     out = [f"T_{t}" for t in tags]
     out += [f"TB_{a}_{b}" for a, b in zip(["BOS", *tags], [*tags, "EOS"])]
@@ -120,6 +123,8 @@ def _syntax(tab: TokenTable, start: int, end: int, text: str) -> list[str]:
             out.append("YOU")
         if tab.tag[i] == "MD" and i + 1 < end and tab.lower[i + 1] == "you":
             out.append(f"MD_YOU_{low}")
+    # Who acts in the main clause: the reader, the writer ("I'll call them"), someone else.
+    out += clause.features()
     return out
 
 
@@ -128,8 +133,14 @@ def sentence_features(span: Span, table: TokenTable | None = None) -> dict[str, 
 
     ``table`` is ``TokenTable.of(span.doc)``; pass it when scoring many sentences of one Doc.
     """
+    return read_sentence(span, table)[0]
+
+
+def read_sentence(span: Span, table: TokenTable | None = None) -> tuple[dict[str, list[str]], ClauseRead]:
+    """The features of one parsed sentence and the clause reading they include."""
     tab = table if table is not None else TokenTable.of(span.doc)
+    clause = read_clause(tab, span.start, span.end, span.text)
     return {
         "word": _with_bigrams(_words(tab, span.start, span.end)),
-        "syntax": _syntax(tab, span.start, span.end, span.text),
-    }
+        "syntax": _syntax(tab, span.start, span.end, span.text, clause),
+    }, clause

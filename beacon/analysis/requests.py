@@ -8,6 +8,11 @@ code, and survives library upgrades. Scoring re-implements sklearn's sublinear T
 norm + logistic function in plain Python, which for a ~20-token sentence is a few dozen dict
 look-ups, cheap enough to run on every sentence inside the spaCy workers. The training script
 checks that these scores equal scikit-learn's own before it writes the artifact.
+
+The model's probability is then checked against the sentence's grammar (``clause``): a plain
+commitment of the writer ("I'll discuss it with Carlos", "We will send the deck") and a question
+that asks nothing ("Why wait?", a lone "?") are never requests, whatever the n-grams say. The
+training data labels some commitments as requests, so the model alone cannot learn this.
 """
 
 from __future__ import annotations
@@ -17,20 +22,20 @@ import json
 import math
 from array import array
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
+from beacon.analysis.request_features import BLOCKS, FEATURE_VERSION, TokenTable, read_sentence
 from beacon.errors import ArtifactError
-from beacon.analysis.request_features import BLOCKS, FEATURE_VERSION, TokenTable, sentence_features
 
 if TYPE_CHECKING:
     from spacy.language import Language
     from spacy.tokens import Doc, Span
 
 # Part of the analysis pipeline version: bump when the model or its features change.
-DETECTOR_VERSION = f"tfidf-lr-f{FEATURE_VERSION}-1"
+DETECTOR_VERSION = f"tfidf-lr-f{FEATURE_VERSION}-2"
 ARTIFACT_FORMAT = "beacon-request-detector"
 ARTIFACT_FORMAT_VERSION = 2
 ARTIFACT_PATH = Path(__file__).parent / "data" / "request_detector.json.gz"
@@ -40,6 +45,21 @@ _REQUIRED_ANNOTATIONS = ("TAG", "DEP")
 
 # A term's (idf, coefficient); the coefficient already includes the block's weight.
 Term = tuple[float, float]
+
+# What one sentence does: asks the reader, commits the writer, asks nothing, or just states.
+Intent = Literal["request", "commitment", "rhetorical", "statement"]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The detector's call on one sentence: the model's probability and the final intent."""
+
+    prob: float
+    intent: Intent
+
+    @property
+    def is_request(self) -> bool:
+        return self.intent == "request"
 
 
 def _sigmoid(z: float) -> float:
@@ -110,25 +130,40 @@ class RequestDetector:
     # -- scoring -------------------------------------------------------------------------------
     def score_sents(self, sents: Sequence[Span]) -> list[float]:
         """P(request) for each already-parsed sentence; never re-parses (pass ``doc[:]`` for a Doc)."""
-        tables: dict[int, TokenTable] = {}
-        out: list[float] = []
-        for sent in sents:
-            table = tables.get(id(sent.doc))
-            if table is None:
-                _check_annotations(sent.doc)
-                table = tables[id(sent.doc)] = TokenTable.of(sent.doc)
-            out.append(self._score(sent, table))
-        return out
+        return [self._prob(read_sentence(sent, table)[0]) for sent, table in _with_tables(sents)]
 
     def score_texts(self, texts: Sequence[str], nlp: Language) -> list[float]:
         """Convenience for plain strings: parse each text with ``nlp`` and score it as one unit."""
         return self.score_sents([doc[:] for doc in nlp.pipe(texts)])
 
+    def judge_sents(self, sents: Sequence[Span]) -> list[Verdict]:
+        """The model's probability plus the grammar's veto, per already-parsed sentence.
+
+        This is what decides a request; ``score_sents`` is the model alone.
+        """
+        out: list[Verdict] = []
+        for sent, table in _with_tables(sents):
+            feats, clause = read_sentence(sent, table)
+            prob = self._prob(feats)
+            intent: Intent
+            if clause.commitment:
+                intent = "commitment"
+            elif clause.rhetorical:
+                intent = "rhetorical"
+            else:
+                intent = "request" if prob >= self.threshold else "statement"
+            out.append(Verdict(prob, intent))
+        return out
+
+    def judge_texts(self, texts: Sequence[str], nlp: Language) -> list[Verdict]:
+        """``judge_sents`` for plain strings, each parsed and judged as one unit."""
+        return self.judge_sents([doc[:] for doc in nlp.pipe(texts)])
+
     def is_request(self, prob: float) -> bool:
+        """The model's threshold alone; ``judge_sents`` adds the grammar's veto."""
         return prob >= self.threshold
 
-    def _score(self, span: Span, table: TokenTable) -> float:
-        feats = sentence_features(span, table)
+    def _prob(self, feats: Mapping[str, list[str]]) -> float:
         z = self.intercept + sum(self.blocks[b].score(feats[b]) for b in BLOCKS)
         return _sigmoid(z)
 
@@ -183,6 +218,17 @@ class RequestDetector:
         except FileNotFoundError as exc:
             raise ArtifactError(f"request model not found at {path}") from exc
         return cls.from_json(data)
+
+
+def _with_tables(sents: Sequence[Span]) -> Iterator[tuple[Span, TokenTable]]:
+    """Each sentence with its Doc's TokenTable, built once per Doc."""
+    tables: dict[int, TokenTable] = {}
+    for sent in sents:
+        table = tables.get(id(sent.doc))
+        if table is None:
+            _check_annotations(sent.doc)
+            table = tables[id(sent.doc)] = TokenTable.of(sent.doc)
+        yield sent, table
 
 
 def _check_annotations(doc: Doc) -> None:

@@ -1,7 +1,15 @@
-"""Sentiment (VADER, a lexicon- and rule-based scorer built for short social text) and tone flags."""
+"""Sentiment (VADER, a lexicon- and rule-based scorer built for short social text) and tone flags.
+
+VADER scores words of feeling; a report of an incident ("our site has been down for 6 hours,
+nothing works, customers are calling") has few of them, and the courtesy around it ("please
+help, thanks") makes it come out positive. ``INCIDENTS`` are phrases of things going wrong,
+each with a VADER-scale valence; they are added to VADER's own sum of valences before its
+normalisation, so one incident outweighs a "thanks" and plain mail scores exactly as VADER does.
+"""
 
 from __future__ import annotations
 
+import math
 import re
 from functools import cached_property
 
@@ -26,6 +34,52 @@ _TONE_PATTERNS: dict[str, re.Pattern[str]] = {
         re.IGNORECASE,
     ),
 }
+# Things going wrong, with a valence on VADER's scale (-4..4; "failed" is -2.3 there).
+INCIDENTS: tuple[tuple[re.Pattern[str], float], ...] = tuple(
+    (re.compile(p, re.IGNORECASE), v) for p, v in (
+        (r"\b(?:is|are|was|were|been|went|goes|going|still|keeps? going)\s+down\b", -2.5),
+        (r"\boutages?\b", -2.5),
+        (r"\bnothing (?:works|is working|loads|is loading)\b", -2.5),
+        (r"\b(?:not|n't|cannot|can't|unable to) (?:be )?(?:working|work|load(?:ing)?|respond(?:ing)?|"
+         r"connect(?:ing)?|log ?in|sign ?in|access|start(?:ing)?|boot(?:ing)?|reach(?:able)?|send(?:ing)?)\b", -2.0),
+        (r"\b(?:stopped|stops|has stopped) working\b", -2.0),
+        (r"\b(?:nobody|no one|no-one|none of us)\s+(?:\w+\s+){0,4}?(?:can|could|is able to)\s+"
+         r"(?:log ?in|sign ?in|access|connect|work|get in)\b", -2.0),
+        (r"\b(?:down|broken|failing|crashing|not working|timing out) again\b", -1.0),
+        (r"\b(?:crash(?:ed|es|ing)?|unresponsive|unreachable|unavailable|inaccessible|corrupt(?:ed|ion)?|"
+         r"data loss|timing out|timed out|internal server error|5\d\d errors?|error 5\d\d)\b", -1.5),
+        (r"\blost (?:all |our |the |my )?(?:data|orders|files|e-?mails|access|connection|money)\b", -2.0),
+        (r"\b(?:customers|users|clients|people) (?:are|keep|have been) (?:calling|complaining|e-?mailing|"
+         r"angry|furious|leaving|cancell?ing)\b", -1.5),
+        (r"\b(?:losing|lost) (?:money|customers|revenue|sales|business)\b", -2.0),
+        (r"\b(?:breach(?:ed)?|hacked|compromised)\b", -2.0),
+    )
+)
+_NEGATED = re.compile(r"\b(?:no|not|without|zero|never)\s+(?:\w+\s+)?$", re.IGNORECASE)
+_INCIDENT_FLOOR = -8.0  # a long list of symptoms is one bad day, not a catastrophe
+_VADER_ALPHA = 15  # VADER's normalisation constant: compound = s / sqrt(s^2 + alpha)
+
+
+def incident_valence(text: str) -> float:
+    """Sum of the incident phrases' valences in ``text`` (0.0 when none)."""
+    total = 0.0
+    for pattern, valence in INCIDENTS:
+        for m in pattern.finditer(text):
+            if not _NEGATED.search(text[max(0, m.start() - 20): m.start()]):
+                total += valence
+    return max(total, _INCIDENT_FLOOR)
+
+
+def _with_incidents(compound: float, incidents: float) -> float:
+    """VADER's compound after adding ``incidents`` to the valence sum it normalised."""
+    if not incidents:
+        return compound
+    c = max(-0.9999, min(0.9999, compound))
+    raw = c * math.sqrt(_VADER_ALPHA / (1 - c * c))  # invert compound = s / sqrt(s^2 + alpha)
+    s = raw + incidents
+    return s / math.sqrt(s * s + _VADER_ALPHA)
+
+
 # "now" and "today" are urgent only when paired with a demand; keep them weak by context.
 _WEAK_URGENCY = {"now", "today"}
 
@@ -69,8 +123,9 @@ class ToneAnalyzer:
 
     def sentiment(self, text: str) -> Sentiment:
         # The opening carries a message's tone; VADER is pure Python and costs per word.
-        s = self._vader.polarity_scores(text[:2500]) if text else {"compound": 0.0, "pos": 0.0, "neu": 1.0, "neg": 0.0}
-        c = round(float(s["compound"]), 4)
+        head = text[:2500]
+        s = self._vader.polarity_scores(head) if text else {"compound": 0.0, "pos": 0.0, "neu": 1.0, "neg": 0.0}
+        c = round(_with_incidents(float(s["compound"]), incident_valence(head)), 4)
         label = "positive" if c >= 0.05 else "negative" if c <= -0.05 else "neutral"
         return Sentiment(
             compound=c,

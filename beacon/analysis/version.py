@@ -10,7 +10,7 @@ from beacon.analysis.requests import DETECTOR_VERSION
 from beacon.settings import Settings
 
 # Bump when analysis code or the shipped request model changes what an analysis contains.
-ANALYSIS_CODE_VERSION = "1"
+ANALYSIS_CODE_VERSION = "2"
 
 
 def pipeline_version(settings: Settings) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from sqlalchemy import select
@@ -44,19 +45,27 @@ def import_cmd(
         )
 
         def on_item(item: RawItem, s: ImportSummary) -> None:
-            advance = len(item.raw or b"") if source.unit == "bytes" else 1
+            advance = item.nbytes if source.unit == "bytes" else 1
             progress.update(
                 task,
                 advance=advance,
                 stats=f"new {s.imported} · dup {s.duplicates} · failed {s.failed}",
             )
 
-        summary = import_items(c.db, source.iter_items(), account=account, on_item=on_item)
+        summary = import_items(
+            c.db, source.iter_items(c.settings.max_message_bytes), account=account, on_item=on_item,
+            workers=c.settings.parse_workers, max_message_bytes=c.settings.max_message_bytes)
         if source.total:
             progress.update(task, completed=source.total)
     _print_summary(c, summary, account)
-    if summary.seen and summary.failed == summary.seen:
+    if summary.failed:
         raise typer.Exit(1)
+    if not summary.imported and not summary.duplicates:
+        c.err.print(f"[red]error:[/red] no mail found in {path}")
+        raise typer.Exit(1)
+
+
+_LISTED = 20  # skipped and failed entries named one by one; the rest are counted
 
 
 def _print_summary(c: CliContext, s: ImportSummary, account: str) -> None:
@@ -71,10 +80,16 @@ def _print_summary(c: CliContext, s: ImportSummary, account: str) -> None:
     ]:
         t.add_row(label, str(value))
     c.console.print(t)
-    for ref, reason in s.failures[:20]:
-        c.console.print(f"[red]failed[/red] {ref}: {reason}")
-    if len(s.failures) > 20:
-        c.console.print(f"... and {s.failed - 20} more failures")
+    for ref, reason in s.skips[:_LISTED]:
+        c.console.print(f"[yellow]skipped[/yellow] {escape(ref)}: {escape(reason)}")
+    if s.skipped > _LISTED:
+        c.console.print(f"... and {s.skipped - _LISTED} more skipped")
+    for ref, reason in s.failures[:_LISTED]:
+        c.console.print(f"[red]failed[/red] {escape(ref)}: {escape(reason)}")
+    if s.failed:
+        named = ", ".join(ref for ref, _ in s.failures[:_LISTED])
+        more = f" and {s.failed - _LISTED} more" if s.failed > _LISTED else ""
+        c.console.print(f"[red]{s.failed} message(s) failed:[/red] {escape(named)}{more}")
 
 
 def list_cmd(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 
@@ -10,8 +11,22 @@ from beacon.models import Email
 from beacon.store.schema import AttachmentRow, EmailRow
 
 
+# A 5 MB subject or 100,000 recipients are kept whole in the store; showing them is capped.
+_SHOW_ADDRESSES = 50
+_SHOW_CHARS = 1_000
+
+
+def _cap(text: str) -> str:
+    if len(text) <= _SHOW_CHARS:
+        return text
+    return f"{text[:_SHOW_CHARS]}… [dim]({len(text):,} characters)[/dim]"
+
+
 def _addrs(addrs) -> str:  # type: ignore[no-untyped-def]
-    return ", ".join(str(a) for a in addrs) or "—"
+    shown = ", ".join(escape(_cap(str(a))) for a in addrs[:_SHOW_ADDRESSES]) or "—"
+    if len(addrs) > _SHOW_ADDRESSES:
+        shown += f" [dim]… and {len(addrs) - _SHOW_ADDRESSES:,} more[/dim]"
+    return shown
 
 
 def render_email(
@@ -24,7 +39,7 @@ def render_email(
     head.add_column(style="bold")
     head.add_column()
     head.add_row("ID", str(row.id))
-    head.add_row("Subject", email.subject or "(no subject)")
+    head.add_row("Subject", _cap(escape(email.subject)) or "(no subject)")
     head.add_row("From", _addrs(email.from_))
     head.add_row("To", _addrs(email.to))
     if email.cc:
@@ -33,6 +48,8 @@ def render_email(
         head.add_row("Reply-To", _addrs(email.reply_to))
     date_note = "" if email.date_source == "header" else f"  [yellow](from {email.date_source})[/yellow]"
     head.add_row("Date", email.date.isoformat() + date_note)
+    if row.folder:
+        head.add_row("Folder", escape(row.folder))
     mid = email.message_id + ("  [yellow](synthetic)[/yellow]" if email.message_id_synthetic else "")
     head.add_row("Message-ID", mid)
     if email.in_reply_to:

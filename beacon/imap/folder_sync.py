@@ -6,9 +6,12 @@ Order of work, each step safe to interrupt at any point:
    stored one; on a change, every stored link becomes *stale* (see :mod:`beacon.imap.links`).
 2. Refresh flags of the stored UIDs and notice expunged ones, in UID chunks.
 3. Fetch messages with UID > last_uid in batches bounded by count *and* bytes, with
-   ``BODY.PEEK[]`` (does not set \\Seen). Each batch is stored and ``last_uid`` advanced in
-   one transaction, so a fetch cut off half-way resumes after the last stored batch and the
-   store's dedup (Message-ID + content hash) makes a repeated batch harmless anyway.
+   ``BODY.PEEK[]`` (does not set \\Seen), many messages per FETCH. Messages are parsed by
+   the importer's :class:`~beacon.ingest.prepare.Preparer` (a process pool on multi-core
+   machines), so the next batch is fetched while the last one is parsed. Each batch is
+   stored with a few statements and ``last_uid`` advanced in one transaction, so a fetch
+   cut off half-way resumes after the last stored batch and the store's dedup
+   (Message-ID + content hash) makes a repeated batch harmless anyway.
    After a UIDVALIDITY change, messages are first matched to stale links by Message-ID and
    size (a cheap header fetch) so a renumbered mailbox is not downloaded again.
 4. Stale links that found no message are mail that is gone: marked deleted.
@@ -16,12 +19,13 @@ Order of work, each step safe to interrupt at any point:
 
 from __future__ import annotations
 
+import hashlib
 import imaplib
 import logging
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from imapclient import IMAPClient
@@ -30,9 +34,10 @@ from sqlalchemy.orm import Session
 
 from beacon.imap import links
 from beacon.errors import FolderError, SyncCancelled
+from beacon.ingest.prepare import ParseJob, Prepared, Preparer
 from beacon.parse import parse_message
 from beacon.store.db import Database
-from beacon.store.emails import add_email
+from beacon.store.emails import AddResult, NewEmail, add_batch
 from beacon.store.schema import ImapFolder, ImapMessage, utcnow
 
 log = logging.getLogger(__name__)
@@ -41,6 +46,7 @@ WINDOW = 500  # new UIDs whose size (and Message-ID) are asked for in one FETCH
 KNOWN_CHUNK = 1000  # stored UIDs whose flags are refreshed per FETCH
 BODY = b"BODY[]"
 MESSAGE_ID_HEADER = b"BODY[HEADER.FIELDS (MESSAGE-ID)]"
+OVERSIZE_SLICE = 8 * 1024 * 1024  # bytes per FETCH when hashing a message over the size limit
 
 
 @dataclass
@@ -100,6 +106,9 @@ class FolderSync:
     result: FolderResult
     on_batch: BatchFn | None = None
     cancel: threading.Event | None = None
+    preparer: Preparer[Any] | None = None  # parse workers shared by the account's folders
+    # A bigger message is stored with its headers only (its hash read in slices).
+    max_message_bytes: int = 50 * 1024 * 1024
     folder_id: int = field(default=0, init=False)
     uidvalidity: int = field(default=0, init=False)
     # Until checked, link() looks for stale links to reuse.
@@ -180,7 +189,24 @@ class FolderSync:
         # After a reconnect this pass continues the earlier one: count what it already did.
         self.result.pending = self.result.fetched + self.result.remapped + len(uids)
         with self.db.session() as s:
-            self.has_stale = remap = links.has_stale(s, self.folder_id)
+            self.has_stale = links.has_stale(s, self.folder_id)
+        preparer = self.preparer or Preparer(0)
+        rows: list[tuple[int, list[str], Prepared]] = []
+        for (last_uid, uid, flags), prepared in preparer.run(self._fetched(uids)):
+            if uid is None:  # the end of a fetched batch (or of a window)
+                self._store_batch(rows, last_uid)
+                rows = []
+            elif prepared is not None:
+                rows.append((uid, flags, prepared))
+
+    def _fetched(self, uids: list[int]) -> Iterator[tuple[tuple[int, int | None, list[str]], ParseJob | None]]:
+        """Parse jobs of the new messages, fetched batch by batch as the parser asks for them.
+
+        Tags are (batch's last UID, uid, flags); each batch ends with a (last UID, None)
+        marker: the batch is stored there, and a window that needs no fetch still
+        advances ``last_uid``.
+        """
+        remap = self.has_stale
         items = [b"RFC822.SIZE", b"FLAGS"]
         if remap:
             items.append(b"BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]")
@@ -195,8 +221,92 @@ class FolderSync:
             sizes = {u: int(meta[u].get(b"RFC822.SIZE") or 0) for u in todo}
             for batch in plan_batches(todo, sizes, self.batch_size, self.batch_bytes):
                 self._check_cancel()
-                self._fetch_batch(batch)
-            self._advance(window[-1])
+                for uid in [u for u in batch if sizes[u] > self.max_message_bytes]:
+                    job = self._oversize_job(uid, sizes[uid])
+                    if job is not None:
+                        yield (batch[-1], uid, links.normalise_flags(meta[uid].get(b"FLAGS", ()))), job
+                normal = [u for u in batch if sizes[u] <= self.max_message_bytes]
+                resp = self.client.fetch(normal, [b"BODY.PEEK[]", b"FLAGS", b"INTERNALDATE"]) if normal else {}
+                for uid in batch:
+                    data = resp.get(uid)
+                    raw = data.get(BODY) if data else None
+                    if raw is None:
+                        continue  # expunged between SEARCH and FETCH
+                    self.result.fetched += 1
+                    internal = data.get(b"INTERNALDATE")
+                    fallback = internal if isinstance(internal, datetime) else utcnow()
+                    offset = fallback.utcoffset() if fallback.tzinfo is not None else None
+                    # imapclient's own tzinfo does not pickle: parse workers get a plain one.
+                    fallback = fallback.replace(tzinfo=timezone(offset or timedelta(0)))
+                    source = f"{self.source_prefix}/{self.name};UIDVALIDITY={self.uidvalidity}/;UID={uid}"
+                    flags = links.normalise_flags(data.get(b"FLAGS", ()))
+                    yield (batch[-1], uid, flags), ParseJob(bytes(raw), source, self.name, fallback)
+                del resp
+                yield (batch[-1], None, []), None
+            yield (window[-1], None, []), None
+
+    def _oversize_job(self, uid: int, size: int) -> ParseJob | None:
+        """A message over the size limit: its header block, and the SHA-256 of the whole
+        message read in slices (``BODY.PEEK[]<offset.length>``), never all of it at once."""
+        header = (self.client.fetch([uid], [b"BODY.PEEK[HEADER]"]).get(uid) or {}).get(b"BODY[HEADER]")
+        if header is None:
+            return None  # expunged meanwhile
+        digest = hashlib.sha256()
+        offset = 0
+        while offset < size:
+            self._check_cancel()
+            key = f"BODY[]<{offset}>".encode()
+            chunk = (self.client.fetch([uid], [f"BODY.PEEK[]<{offset}.{OVERSIZE_SLICE}>".encode()])
+                     .get(uid) or {}).get(key)
+            if not chunk:
+                break
+            digest.update(chunk)
+            offset += len(chunk)
+        self.result.fetched += 1
+        source = f"{self.source_prefix}/{self.name};UIDVALIDITY={self.uidvalidity}/;UID={uid}"
+        return ParseJob(bytes(header), source, self.name, utcnow(), (offset, digest.hexdigest()),
+                        self.max_message_bytes)
+
+    def _store_batch(self, rows: list[tuple[int, list[str], Prepared]], last_uid: int) -> None:
+        """Store one fetched batch and advance ``last_uid`` past it, in one transaction."""
+        with self.db.session() as s:
+            good = [(uid, flags, p.new) for uid, flags, p in rows if p.new is not None]
+            for uid, _flags, p in rows:
+                if p.new is None:
+                    self.result.failed += 1
+                    log.error("cannot parse IMAP message", extra={"folder": self.name, "uid": uid, "error": p.error})
+            try:
+                with s.begin_nested():
+                    results = add_batch(s, self.account_id, [n for _u, _f, n in good])
+                    links.link_many(s, self.folder_id, [(uid, res.email_id, flags) for (uid, flags, _n), res
+                                                        in zip(good, results)], may_be_stale=self.has_stale)
+                outcome: list[AddResult | None] = list(results)
+            except SQLAlchemyError:
+                outcome = [self._store_one(s, uid, flags, new) for uid, flags, new in good]
+            for res in outcome:
+                if res is None:
+                    self.result.failed += 1
+                elif res.created:
+                    self.result.new += 1
+                    self.result.new_email_ids.append(res.email_id)
+                else:
+                    self.result.existing += 1
+            folder = s.get(ImapFolder, self.folder_id)
+            assert folder is not None
+            folder.last_uid = max(folder.last_uid, last_uid)
+        if rows and self.on_batch is not None:
+            self.on_batch(self.result)
+
+    def _store_one(self, s: Session, uid: int, flags: list[str], new: NewEmail) -> AddResult | None:
+        try:
+            # A savepoint: one message the database refuses does not undo the batch.
+            with s.begin_nested():
+                res = add_batch(s, self.account_id, [new])[0]
+                links.link(s, self.folder_id, uid, res.email_id, flags, may_be_stale=self.has_stale)
+                return res
+        except SQLAlchemyError as exc:
+            log.error("cannot store IMAP message", extra={"folder": self.name, "uid": uid, "error": repr(exc)})
+            return None
 
     def _remap(self, todo: list[int], meta: dict[int, dict[bytes, Any]]) -> list[int]:
         """Link new UIDs to stale links of the same mail (Message-ID + size); returns the rest."""
@@ -217,48 +327,6 @@ class FolderSync:
                     done.add(uid)
         self.result.remapped += len(done)
         return [u for u in todo if u not in done]
-
-    def _fetch_batch(self, batch: list[int]) -> None:
-        resp = self.client.fetch(batch, [b"BODY.PEEK[]", b"FLAGS", b"INTERNALDATE"])
-        with self.db.session() as s:
-            for uid in batch:
-                data = resp.get(uid)
-                raw = data.get(BODY) if data else None
-                if raw is None:
-                    continue  # expunged between SEARCH and FETCH
-                self.result.fetched += 1
-                self._store(s, uid, bytes(raw), data)
-            folder = s.get(ImapFolder, self.folder_id)
-            assert folder is not None
-            folder.last_uid = max(folder.last_uid, batch[-1])
-        if self.on_batch is not None:
-            self.on_batch(self.result)
-
-    def _store(self, s: Session, uid: int, raw: bytes, data: dict[bytes, Any]) -> None:
-        internal = data.get(b"INTERNALDATE")
-        parsed = parse_message(raw, fallback_date=internal if isinstance(internal, datetime) else None)
-        flags = links.normalise_flags(data.get(b"FLAGS", ()))
-        source = f"{self.source_prefix}/{self.name};UIDVALIDITY={self.uidvalidity}/;UID={uid}"
-        try:
-            # A savepoint: one message the database refuses does not undo the batch.
-            with s.begin_nested():
-                res = add_email(s, self.account_id, parsed, raw, source=source)
-                links.link(s, self.folder_id, uid, res.email_id, flags, may_be_stale=self.has_stale)
-        except SQLAlchemyError as exc:
-            self.result.failed += 1
-            log.error("cannot store IMAP message", extra={"folder": self.name, "uid": uid, "error": repr(exc)})
-            return
-        if res.created:
-            self.result.new += 1
-            self.result.new_email_ids.append(res.email_id)
-        else:
-            self.result.existing += 1
-
-    def _advance(self, uid: int) -> None:
-        with self.db.session() as s:
-            folder = s.get(ImapFolder, self.folder_id)
-            assert folder is not None
-            folder.last_uid = max(folder.last_uid, uid)
 
     def _check_cancel(self) -> None:
         if self.cancel is not None and self.cancel.is_set():

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Sequence
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Select, and_, delete, exists, select, update
+from sqlalchemy import CursorResult, Select, and_, delete, exists, insert, select, update
 from sqlalchemy.orm import Session, aliased
 
 from beacon.store.schema import EmailRow, ImapFolder, ImapMessage
@@ -66,6 +66,25 @@ def link(
     row = s.get(EmailRow, email_id)
     if row is not None:
         apply_flags(row, flags)  # also "undeletes" mail found again
+
+
+def link_many(
+    s: Session, folder_id: int, entries: Sequence[tuple[int, int, list[str]]], *, may_be_stale: bool = True
+) -> None:
+    """:func:`link` for many (uid, email_id, flags) at once: two statements when the folder
+    has no stale links (a fresh sync), one :func:`link` each otherwise."""
+    if may_be_stale:
+        for uid, email_id, flags in entries:
+            link(s, folder_id, uid, email_id, flags)
+        return
+    if not entries:
+        return
+    s.execute(insert(ImapMessage), [
+        {"folder_id": folder_id, "uid": uid, "email_id": email_id, "flags": flags} for uid, email_id, flags in entries])
+    s.execute(update(EmailRow), [
+        {"id": email_id, **{column: flag in flags for flag, column in FLAG_COLUMNS.items()},
+         "deleted": "\\Deleted" in flags}
+        for _uid, email_id, flags in {e[1]: e for e in entries}.values()])
 
 
 def linked_uids(s: Session, folder_id: int, uids: Sequence[int]) -> set[int]:

@@ -23,6 +23,7 @@ from beacon.imap.connection import NETWORK_ERRORS, session
 from beacon.errors import ImapError, ImapNetworkError
 from beacon.imap.folder_sync import FolderError, FolderResult, FolderSync, SyncCancelled
 from beacon.imap.lock import account_lock
+from beacon.ingest.prepare import Preparer
 from beacon.settings import Settings
 from beacon.store.db import Database
 from beacon.store.owner import make_owner
@@ -129,6 +130,7 @@ def _sync_locked(
 
     pending = list(folders)
     attempt = 0
+    preparer: Preparer[Any] = Preparer(settings.parse_workers)
     try:
         while pending:
             progress_mark = _progress_mark(result)
@@ -143,7 +145,8 @@ def _sync_locked(
                                 db, client, account_id=account_id, name=name, source_prefix=prefix,
                                 batch_size=settings.imap_batch_size,
                                 batch_bytes=settings.imap_batch_bytes,
-                                result=fr, on_batch=on_batch, cancel=cancel,
+                                result=fr, on_batch=on_batch, cancel=cancel, preparer=preparer,
+                                max_message_bytes=settings.max_message_bytes,
                             ).run()
                         except FolderError as exc:
                             fr.error = str(exc)
@@ -182,6 +185,8 @@ def _sync_locked(
         result.error = f"{exc.__class__.__name__}: {exc}"
         _finish(run, RunStatus.FAILED, result)
         raise
+    finally:
+        preparer.close()
     folder_errors = [f.error for f in result.folders.values() if f.error]
     failed = result.total("failed")
     if failed:

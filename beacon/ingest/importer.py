@@ -1,29 +1,35 @@
-"""Import: stream raw messages from a source, parse each, store it, and report a summary.
+"""Import: stream raw messages from a source, parse them, store them in batches, summarise.
 
-One broken message never stops an import: parse problems are stored with the message, and a
-message that cannot even be read or stored is counted as failed with its reason.
+One broken message never stops an import: parse problems are stored with the message, and
+a message that cannot even be read or stored is counted as failed with its reason. Files
+that are not mail are counted as skipped, with their reason.
+
+Parsing runs in a process pool on multi-core machines (:mod:`beacon.ingest.prepare`);
+this process reads the source and writes each batch in one transaction with a few
+statements. If a batch is refused (another importer stored one of its messages meanwhile),
+it is written again message by message, each in its own savepoint.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.orm import Session
 
-from beacon.ingest.sources import RawItem
-from beacon.parse import parse_message
+from beacon.ingest.prepare import ParseJob, Prepared, Preparer
+from beacon.ingest.sources import DEFAULT_MAX_MESSAGE_BYTES, RawItem
 from beacon.store import emails as store
 from beacon.store.db import Database
 
 log = logging.getLogger(__name__)
 
-# Commit in chunks so the session stays small. Each message is stored inside its own savepoint,
-# so a message is either stored whole (row, raw bytes, attachments) or not at all; on SQLite a
-# savepoint outside a transaction commits when released, so there every message is durable at once.
-COMMIT_EVERY = 200
+# Messages per write transaction, and the compressed bytes a batch may hold.
+BATCH_MESSAGES = 500
+BATCH_BYTES = 16 * 1024 * 1024
 
 
 @dataclass
@@ -35,16 +41,43 @@ class ImportSummary:
     skipped: int = 0
     failed: int = 0
     failures: list[tuple[str, str]] = field(default_factory=list)  # (ref, reason), capped
+    skips: list[tuple[str, str]] = field(default_factory=list)  # (ref, reason), capped
 
-    MAX_FAILURES_KEPT = 100
+    MAX_KEPT = 100
+    MAX_FAILURES_KEPT = MAX_KEPT
 
     def fail(self, ref: str, reason: str) -> None:
         self.failed += 1
-        if len(self.failures) < self.MAX_FAILURES_KEPT:
+        if len(self.failures) < self.MAX_KEPT:
             self.failures.append((ref, reason))
+
+    def skip(self, ref: str, reason: str) -> None:
+        self.skipped += 1
+        if len(self.skips) < self.MAX_KEPT:
+            self.skips.append((ref, reason))
 
 
 ProgressFn = Callable[[RawItem, ImportSummary], None]
+
+
+def _jobs(items: Iterable[RawItem], import_time: datetime, max_bytes: int) -> Iterator[tuple[RawItem, ParseJob | None]]:
+    """Parse jobs; the item travels on without its raw bytes (the job has them), so a big
+    message's bytes are let go as soon as it is parsed."""
+    for item in items:
+        if item.raw is None or item.skipped:
+            yield item, None
+            continue
+        light = RawItem(item.ref, b"", item.error, item.folder, item.skipped, item.truncated, item.nbytes, item.sha256)
+        holder = [item]
+        del item
+        # No local name keeps the raw bytes while this generator waits at the yield.
+        yield light, _job(holder.pop(), import_time, max_bytes)
+
+
+def _job(item: RawItem, import_time: datetime, max_bytes: int) -> ParseJob:
+    assert item.raw is not None
+    truncated = (item.size, item.sha256) if item.truncated and item.sha256 else None
+    return ParseJob(item.raw, item.ref, item.folder, import_time, truncated, max_bytes)
 
 
 def import_items(
@@ -53,32 +86,21 @@ def import_items(
     *,
     account: str,
     on_item: ProgressFn | None = None,
+    workers: int | None = None,
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
 ) -> ImportSummary:
+    """Import ``items`` into ``account``; ``on_item`` is called once per item, in order,
+    after the item is stored (or found a duplicate, skipped, failed)."""
     summary = ImportSummary()
     import_time = datetime.now(timezone.utc)
-    session = db.new_session()
-    try:
-        account_id = store.get_or_create_account(session, account).id
-        session.commit()
-        pending = 0
-        for item in items:
-            summary.seen += 1
-            if item.skipped:
-                summary.skipped += 1
-            elif item.raw is None:
-                summary.fail(item.ref, item.error or "unreadable")
-            else:
-                _import_one(session, account_id, item, import_time, summary)
-                pending += 1
-                if pending >= COMMIT_EVERY:
-                    session.commit()
-                    session.expunge_all()
-                    pending = 0
-            if on_item is not None:
-                on_item(item, summary)
-        session.commit()
-    finally:
-        session.close()
+    with db.session() as s:
+        account_id = store.get_or_create_account(s, account).id
+    writer = _BatchWriter(db, account_id, summary, on_item)
+    with Preparer[RawItem](workers) as preparer:
+        for item, prepared in preparer.run(_jobs(items, import_time, max_message_bytes)):
+            writer.add(item, prepared)
+            del item, prepared
+        writer.flush()
     log.info(
         "import finished",
         extra={"account": account, **{k: v for k, v in vars(summary).items() if isinstance(v, int)}},
@@ -86,30 +108,77 @@ def import_items(
     return summary
 
 
-def _import_one(
-    session, account_id: int, item: RawItem, import_time: datetime, summary: ImportSummary
-) -> None:
-    assert item.raw is not None
-    parsed = parse_message(item.raw, fallback_date=import_time)
-    try:
-        # A savepoint, so one message the database refuses does not undo the chunk.
-        with session.begin_nested():
-            res = store.add_email(session, account_id, parsed, item.raw, source=item.ref)
-    except IntegrityError:
-        # Another importer (an IMAP sync, a second import) stored the same message meanwhile.
-        existing = store.find_email_id(session, account_id, parsed.email.message_id, parsed.email.content_hash)
-        if existing is not None:
-            summary.duplicates += 1
+class _BatchWriter:
+    def __init__(self, db: Database, account_id: int, summary: ImportSummary, on_item: ProgressFn | None) -> None:
+        self.db = db
+        self.account_id = account_id
+        self.summary = summary
+        self.on_item = on_item
+        self.batch: list[tuple[RawItem, Prepared | None]] = []
+        self.bytes = 0
+
+    def add(self, item: RawItem, prepared: Prepared | None) -> None:
+        self.batch.append((item, prepared))
+        if prepared is not None and prepared.new is not None:
+            self.bytes += len(prepared.new.raw_compressed)
+        if len(self.batch) >= BATCH_MESSAGES or self.bytes >= BATCH_BYTES:
+            self.flush()
+
+    def flush(self) -> None:
+        batch, self.batch, self.bytes = self.batch, [], 0
+        if not batch:
             return
-        summary.fail(item.ref, "cannot store: integrity error")
-        return
-    except Exception as exc:  # noqa: BLE001 - reported per message, the import goes on
-        log.warning("cannot store message", extra={"ref": item.ref, "error": repr(exc)})
-        summary.fail(item.ref, f"cannot store: {exc.__class__.__name__}: {exc}"[:500])
-        return
-    if res.created:
-        summary.imported += 1
-        if parsed.email.problems:
-            summary.with_problems += 1
-    else:
-        summary.duplicates += 1
+        rows = [p.new for _, p in batch if p is not None and p.new is not None]
+        results: list[store.AddResult | str] = []
+        if rows:
+            results = self._write(rows)
+        it = iter(results)
+        s = self.summary
+        for item, prepared in batch:
+            s.seen += 1
+            if item.skipped:
+                s.skip(item.ref, item.error or "not mail")
+            elif prepared is None:
+                s.fail(item.ref, item.error or "unreadable")
+            elif prepared.new is None:
+                s.fail(item.ref, prepared.error or "cannot parse")
+            else:
+                res = next(it)
+                if isinstance(res, str):
+                    s.fail(item.ref, res)
+                elif res.created:
+                    s.imported += 1
+                    if prepared.new.problem_count:
+                        s.with_problems += 1
+                else:
+                    s.duplicates += 1
+            if self.on_item is not None:
+                self.on_item(item, s)
+
+    def _write(self, rows: list[store.NewEmail]) -> list[store.AddResult | str]:
+        try:
+            with self.db.session() as s:
+                return list(store.add_batch(s, self.account_id, rows))
+        except SQLAlchemyError as exc:
+            # Another importer stored one of these meanwhile, or one row is refused: go one by one.
+            log.info("batch refused, storing one by one", extra={"error": repr(exc)[:300]})
+        session = self.db.new_session()
+        try:
+            out = [self._write_one(session, row) for row in rows]
+            session.commit()
+            return out
+        finally:
+            session.close()
+
+    def _write_one(self, session: Session, row: store.NewEmail) -> store.AddResult | str:
+        try:
+            with session.begin_nested():
+                return store.add_batch(session, self.account_id, [row])[0]
+        except IntegrityError:
+            existing = store.find_email_id(session, self.account_id, *row.identity)
+            if existing is not None:
+                return store.AddResult(existing, False)
+            return "cannot store: integrity error"
+        except Exception as exc:  # noqa: BLE001 - reported per message, the import goes on
+            log.warning("cannot store message", extra={"ref": row.columns.get("source"), "error": repr(exc)})
+            return f"cannot store: {exc.__class__.__name__}: {exc}"[:500]

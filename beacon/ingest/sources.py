@@ -1,14 +1,23 @@
 """Mail sources, detected from a path, each yielding raw messages one at a time.
 
-Every source streams: it never holds more than one message in memory, so importing a
-multi-gigabyte mbox keeps memory flat. Unreadable pieces are yielded as errors, not raised,
-so one bad file never stops an import.
+Every source streams (at most one message in memory) and reports every file it does not
+import as an item with its reason: not mail (sniffed from the content, see
+:mod:`beacon.ingest.sniff`), unreadable, a symbolic link loop, an unreadable folder. One
+bad entry never stops a source, in the counting pass as in the reading pass.
+
+Directory trees are read the way mail tools lay them out, and the folder is recorded on
+every message: a Maildir (``cur/`` and ``new/``; ``tmp/`` holds deliveries in progress),
+Maildir++ sub-folders (``.Work.Projects/``), sub-folders kept verbatim (mbsync
+``SubFolders Verbatim``, Dovecot ``LAYOUT=fs``: ``Work/Projects/cur``), loose message files
+anywhere (notmuch's test corpora), and mbox files inside the tree (a folder each).
 """
 
 from __future__ import annotations
 
-import mailbox
+import errno
+import hashlib
 import os
+import re
 import shutil
 import stat
 import sys
@@ -19,24 +28,40 @@ from pathlib import Path
 from typing import BinaryIO, Literal
 
 from beacon.errors import SourceError
+from beacon.ingest.mbox import iter_mbox
+from beacon.ingest.sniff import FROM_LINE, SNIFF_BYTES, Sniffed, looks_like_headers, sniff
 
 SourceKind = Literal["eml", "directory", "mbox", "maildir", "stdin"]
 
-# How many leading bytes we look at to decide what a file is.
-_SNIFF = 4096
-# File endings that hold one message each in the wild (maildir-style files have none).
-_MESSAGE_SUFFIXES = {".eml", ".msg", ".txt", ".mail", ""}
+DEFAULT_MAX_MESSAGE_BYTES = 50 * 1024 * 1024
+_MAILDIR_LEAVES = ("cur", "new")
+# Folders that hold tool data, never mail: reported once each, not walked.
+_TOOL_DIRS = {".git": "git repository data", ".hg": "Mercurial data", ".svn": "Subversion data",
+              ".notmuch": "notmuch database", "__MACOSX": "macOS archive metadata"}
+_HEADER_READ = 1 << 20  # an oversized message keeps at most this much of its header block
+_SMALL_MBOX = 4 << 20  # an mbox file this small is read whole to check for a single message
+_ESCAPED_FROM = re.compile(rb"^>+From ", re.MULTILINE)
 
 
 @dataclass(frozen=True)
 class RawItem:
-    """One raw message, or the reason it could not be read."""
+    """One raw message, or the reason a file or folder was not imported."""
 
-    ref: str  # where it came from: file path, "mbox:offset", "maildir:folder/name"
+    ref: str  # where it came from: a file path, "mbox#offset", "<stdin>"
     raw: bytes | None
     error: str | None = None
     folder: str | None = None
-    skipped: bool = False  # not mail at all (e.g. a picture in a directory tree)
+    skipped: bool = False  # not mail at all (a README, a picture, an empty file)
+    # ``truncated``: the message is bigger than the size limit; ``raw`` then holds only its
+    # header block, and ``size`` and ``sha256`` describe the whole message.
+    truncated: bool = False
+    size: int = 0  # bytes of the whole message (0: len(raw))
+    sha256: str | None = None
+
+    @property
+    def nbytes(self) -> int:
+        """Size of the whole message in bytes (for byte-based progress)."""
+        return self.size or len(self.raw or b"")
 
 
 @dataclass(frozen=True)
@@ -47,42 +72,45 @@ class Source:
     total: int
     unit: Literal["messages", "files", "bytes"]
 
-    def iter_items(self) -> Iterator[RawItem]:
+    def iter_items(self, max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> Iterator[RawItem]:
+        limit = max(1024, max_message_bytes)
+        if self.kind == "stdin":
+            yield from _iter_stdin(sys.stdin.buffer, limit)
+            return
+        assert self.path is not None
         if self.kind == "eml":
-            assert self.path is not None
-            yield _read_file(self.path)
+            yield _read_message_file(self.path, limit, None)
         elif self.kind == "mbox":
-            assert self.path is not None
-            yield from _iter_mbox(self.path)
-        elif self.kind == "maildir":
-            assert self.path is not None
-            yield from _iter_maildir(self.path)
-        elif self.kind == "directory":
-            assert self.path is not None
-            yield from _iter_directory(self.path)
+            yield from _iter_mbox_file(self.path, limit, None)
         else:
-            yield from _iter_stdin(sys.stdin.buffer)
+            yield from _iter_tree(self.path, limit, maildir=self.kind == "maildir")
 
 
-def _sniff(path: Path) -> bytes:
-    with path.open("rb") as fh:
-        return fh.read(_SNIFF)
-
-
-def _looks_like_mbox(head: bytes) -> bool:
-    return head.startswith(b"From ")
-
-
-def _looks_like_message(head: bytes) -> bool:
-    """True when the bytes start with an RFC 5322 header (``Name: value``)."""
-    first = head.lstrip(b"\r\n").split(b"\n", 1)[0]
-    name, sep, _ = first.partition(b":")
-    return bool(sep) and 0 < len(name) < 80 and all(33 <= c <= 126 for c in name)
+def _reason(exc: OSError) -> str:
+    if exc.errno == errno.ELOOP:
+        return "symbolic link loop"
+    if exc.errno == errno.ENOENT:
+        return "dangling symbolic link or vanished file"
+    return exc.strerror or str(exc)
 
 
 def is_maildir(path: Path) -> bool:
     # A Maildir cloned from git has no new/ or tmp/ (empty dirs are not tracked): cur/ alone counts.
-    return path.is_dir() and any((path / d).is_dir() for d in ("cur", "new"))
+    try:
+        return path.is_dir() and any((path / d).is_dir() for d in _MAILDIR_LEAVES)
+    except OSError:
+        return False
+
+
+def _has_maildir_below(root: Path) -> bool:
+    """A Maildir at the root or in any sub-folder (Maildir++, verbatim, LAYOUT=fs)."""
+    if is_maildir(root):
+        return True
+    for dirpath, dirnames, _files in os.walk(root, onerror=lambda _e: None):
+        dirnames[:] = [d for d in dirnames if d not in _TOOL_DIRS]
+        if any(d in _MAILDIR_LEAVES for d in dirnames):
+            return True
+    return False
 
 
 def detect(path: str | os.PathLike[str]) -> Source:
@@ -90,117 +118,263 @@ def detect(path: str | os.PathLike[str]) -> Source:
     if str(path) == "-":
         return Source("stdin", None, 0, "bytes")
     p = Path(path)
-    if not p.exists():
-        raise SourceError(f"{p}: no such file or directory")
-    if p.is_dir():
-        if is_maildir(p) or any(is_maildir(c) for c in _maildir_subfolders(p)):
-            return Source("maildir", p, sum(1 for _ in _maildir_files(p)), "messages")
-        return Source("directory", p, sum(1 for _ in _candidate_files(p)), "files")
-    if not stat.S_ISREG(p.stat().st_mode):
+    try:
+        st = p.stat()
+    except OSError as exc:
+        if exc.errno == errno.ENOENT and not p.is_symlink():
+            raise SourceError(f"{p}: no such file or directory") from exc
+        raise SourceError(f"{p}: cannot read: {_reason(exc)}") from exc
+    if stat.S_ISDIR(st.st_mode):
+        try:
+            next(os.scandir(p), None)
+        except OSError as exc:
+            raise SourceError(f"{p}: cannot read folder: {_reason(exc)}") from exc
+        kind: SourceKind = "maildir" if _has_maildir_below(p) else "directory"
+        return Source(kind, p, sum(1 for _ in _walk(str(p))), "files")
+    if not stat.S_ISREG(st.st_mode):
         raise SourceError(f"{p}: not a regular file")
-    head = _sniff(p)
-    if _looks_like_mbox(head) or p.suffix.lower() == ".mbox":
-        return Source("mbox", p, p.stat().st_size, "bytes")
+    try:
+        head = _sniff_file(p)
+    except OSError as exc:
+        raise SourceError(f"{p}: cannot read: {_reason(exc)}") from exc
+    if _classify(p, head).kind == "mbox" or (p.suffix.lower() == ".mbox" and looks_like_headers(head)):
+        return Source("mbox", p, st.st_size, "bytes")
     return Source("eml", p, 1, "messages")
 
 
-def _read_file(path: Path) -> RawItem:
+def _sniff_file(path: Path) -> bytes:
+    with path.open("rb") as fh:
+        return fh.read(SNIFF_BYTES)
+
+
+def _classify(path: Path, head: bytes) -> Sniffed:
+    return sniff(head, path.suffix)
+
+
+# --- single messages -------------------------------------------------------------------
+
+
+def _strip_envelope(raw: bytes) -> bytes:
+    """A message saved with its mbox envelope line: the line is not part of the message."""
+    if raw.startswith(b"From "):
+        first, _, rest = raw.partition(b"\n")
+        if FROM_LINE.match(first.rstrip(b"\r")) and looks_like_headers(rest[:SNIFF_BYTES]):
+            return rest
+    return raw
+
+
+def _header_block(fh: BinaryIO) -> bytes:
+    lines: list[bytes] = []
+    total = 0
+    for line in fh:
+        lines.append(line)
+        total += len(line)
+        if not line.strip() or total >= _HEADER_READ:
+            break
+    return b"".join(lines)
+
+
+def _read_message_file(path: Path, limit: int, folder: str | None, head: bytes | None = None) -> RawItem:
+    ref = str(path)
     try:
-        return RawItem(str(path), path.read_bytes())
+        with path.open("rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            if head is None:
+                head = fh.read(SNIFF_BYTES)
+                fh.seek(0)
+            found = _classify(path, head)
+            if found.kind == "other":
+                return RawItem(ref, None, f"not mail: {found.reason}", folder=folder, skipped=True)
+            if size <= limit:
+                return RawItem(ref, _strip_envelope(fh.read()), folder=folder)
+            # Too big to take in: keep the header block, measure the whole.
+            block = _header_block(fh)
+            header = _strip_envelope(block)
+            skip = len(block) - len(header)  # the envelope line, when there was one
+            digest = hashlib.sha256()
+            fh.seek(skip)
+            while chunk := fh.read(1 << 20):
+                digest.update(chunk)
+            return RawItem(ref, header, folder=folder, truncated=True, size=size - skip,
+                           sha256=digest.hexdigest())
     except OSError as exc:
-        return RawItem(str(path), None, f"cannot read: {exc.strerror or exc}")
+        return RawItem(ref, None, f"cannot read: {_reason(exc)}", folder=folder)
 
 
-def _iter_mbox(path: Path, ref_prefix: str | None = None) -> Iterator[RawItem]:
-    prefix = ref_prefix or str(path)
-    try:
-        box = mailbox.mbox(path, create=False)
-        keys = box.iterkeys()
-    except Exception as exc:  # noqa: BLE001 - any failure to open is reported, not raised
-        yield RawItem(prefix, None, f"cannot open mbox: {exc}")
-        return
-    try:
-        for key in keys:
-            try:
-                # get_bytes reads one message from its offset; the table of contents
-                # holds only offsets, so memory stays flat.
-                yield RawItem(f"{prefix}#{key}", box.get_bytes(key))
-            except Exception as exc:  # noqa: BLE001
-                yield RawItem(f"{prefix}#{key}", None, f"cannot read message: {exc}")
-    finally:
-        box.close()
+# --- mbox -------------------------------------------------------------------------------
 
 
-def _maildir_subfolders(path: Path) -> list[Path]:
-    # Maildir++: sub-folders are dot-directories beside cur/new/tmp.
-    try:
-        return sorted(c for c in path.iterdir() if c.is_dir() and c.name.startswith("."))
-    except OSError:
-        return []
-
-
-def _maildir_files(path: Path) -> Iterator[tuple[str, Path]]:
-    folders: list[tuple[str, Path]] = []
-    if is_maildir(path):
-        folders.append(("INBOX", path))
-    for sub in _maildir_subfolders(path):
-        if is_maildir(sub):
-            folders.append((sub.name.lstrip(".") or "INBOX", sub))
-    for name, folder in folders:
-        for leaf in ("cur", "new"):
-            d = folder / leaf
-            if not d.is_dir():
-                continue
-            for entry in sorted(os.scandir(d), key=lambda e: e.name):
-                if entry.is_file() and not entry.name.startswith("."):
-                    yield name, Path(entry.path)
-
-
-def _iter_maildir(path: Path) -> Iterator[RawItem]:
-    for folder, f in _maildir_files(path):
-        item = _read_file(f)
-        yield RawItem(item.ref, item.raw, item.error, folder=folder)
-
-
-def _candidate_files(root: Path) -> Iterator[Path]:
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for name in sorted(filenames):
-            if not name.startswith("."):
-                yield Path(dirpath) / name
-
-
-def _iter_directory(root: Path) -> Iterator[RawItem]:
-    """A tree of message files (.eml and the like); single-message mbox files count too."""
-    for f in _candidate_files(root):
-        try:
-            head = _sniff(f)
-        except OSError as exc:
-            yield RawItem(str(f), None, f"cannot read: {exc.strerror or exc}")
-            continue
-        if _looks_like_mbox(head) or f.suffix.lower() == ".mbox":
-            yield from _iter_mbox(f)
-        elif _looks_like_message(head) or (f.suffix.lower() in _MESSAGE_SUFFIXES and b"\0" not in head):
-            # A .eml/.txt without a header block is still a (broken) message: store it with
-            # its problems rather than lose it.
-            yield _read_file(f)
+def _iter_mbox_stream(fh: BinaryIO, ref: str, limit: int, folder: str | None) -> Iterator[RawItem]:
+    for msg in iter_mbox(fh, limit):
+        if msg.truncated:
+            yield RawItem(f"{ref}#{msg.offset}", msg.raw, folder=folder, truncated=True,
+                          size=msg.size, sha256=msg.sha256)
         else:
-            yield RawItem(str(f), None, "not an email message", skipped=True)
+            yield RawItem(f"{ref}#{msg.offset}", msg.raw, folder=folder)
 
 
-def _iter_stdin(stream: BinaryIO) -> Iterator[RawItem]:
-    """Standard input: one message, or an mbox stream (spooled to a private temp file)."""
-    head = stream.read(_SNIFF)
-    if not _looks_like_mbox(head):
-        yield RawItem("<stdin>", head + stream.read())
+def _single_message(data: bytes) -> bytes | None:
+    """The message of an mbox holding one message and nothing to unescape (most files that
+    start with an envelope line: a saved message), found without reading line by line."""
+    body = data.split(b"\n", 1)[1] if b"\n" in data else b""
+    if b"\nFrom " in body or (b"From " in body and _ESCAPED_FROM.search(body)):
+        return None
+    if body.endswith(b"\r\n\r\n"):
+        return body[:-2]
+    return body[:-1] if body.endswith(b"\n\n") else body
+
+
+def _iter_mbox_file(path: Path, limit: int, folder: str | None) -> Iterator[RawItem]:
+    try:
+        fh = path.open("rb")
+    except OSError as exc:
+        yield RawItem(str(path), None, f"cannot read: {_reason(exc)}", folder=folder)
         return
-    # mailbox.mbox needs a seekable file; spool to disk, not memory, with 0600 permissions.
+    with fh:
+        try:
+            if os.fstat(fh.fileno()).st_size <= min(limit, _SMALL_MBOX):
+                data = fh.read()
+                single = _single_message(data) if data.startswith(b"From ") else None
+                if single is not None:
+                    yield RawItem(f"{path}#0", single, folder=folder)
+                    return
+                fh.seek(0)
+            yield from _iter_mbox_stream(fh, str(path), limit, folder)
+        except OSError as exc:  # e.g. an I/O error half-way: what was read is kept
+            yield RawItem(str(path), None, f"cannot read the rest of the mbox: {_reason(exc)}", folder=folder)
+
+
+# --- directory trees ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Entry:
+    path: str
+    folder: str | None
+    error: str | None = None
+    skipped: bool = False
+
+
+def _folder_name(parts: tuple[str, ...], maildir: bool) -> str | None:
+    """Folder of a message from its directory's path below the root."""
+    if parts and parts[-1] in (*_MAILDIR_LEAVES, "tmp"):
+        parts = parts[:-1]
+    names = [p[1:] if p.startswith(".") and len(p) > 1 else p for p in parts]
+    if not names:
+        return "INBOX" if maildir else None
+    return "/".join(names)
+
+
+def _walk(root: str, maildir: bool = False) -> Iterator[_Entry]:
+    """Every file below ``root`` (sorted), and every entry that cannot be walked, as entries."""
+    stack: list[tuple[str, tuple[str, ...]]] = [(root, ())]
+    while stack:
+        directory, parts = stack.pop()
+        try:
+            with os.scandir(directory) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError as exc:
+            yield _Entry(directory, None, f"cannot read folder: {_reason(exc)}")
+            continue
+        folder = _folder_name(parts, maildir)
+        subdirs: list[tuple[str, tuple[str, ...]]] = []
+        for entry in entries:
+            path = entry.path
+            try:
+                if entry.is_symlink():
+                    try:
+                        target = os.stat(path)
+                    except OSError as exc:
+                        yield _Entry(path, folder, _reason(exc))
+                        continue
+                    if stat.S_ISDIR(target.st_mode):
+                        yield _Entry(path, folder, "symbolic link to a folder (not followed)", skipped=True)
+                        continue
+                    if stat.S_ISREG(target.st_mode):
+                        yield _Entry(path, folder)
+                        continue
+                    yield _Entry(path, folder, "not a regular file", skipped=True)
+                elif entry.is_dir(follow_symlinks=False):
+                    if entry.name in _TOOL_DIRS:
+                        yield _Entry(path, folder, f"not mail: {_TOOL_DIRS[entry.name]}", skipped=True)
+                    else:
+                        subdirs.append((path, (*parts, entry.name)))
+                elif entry.is_file(follow_symlinks=False):
+                    yield _Entry(path, folder)
+                else:
+                    yield _Entry(path, folder, "not a regular file", skipped=True)
+            except OSError as exc:
+                yield _Entry(path, folder, _reason(exc))
+        # A folder's own cur/ and new/ before its sub-folders.
+        subdirs.sort(key=lambda d: (d[1][-1] not in _MAILDIR_LEAVES, d[1][-1]))
+        stack.extend(reversed(subdirs))
+
+
+def _iter_tree(root: Path, limit: int, *, maildir: bool) -> Iterator[RawItem]:
+    top = str(root)
+    for entry in _walk(top, maildir):
+        if entry.error is not None:
+            yield RawItem(entry.path, None, entry.error, folder=entry.folder, skipped=entry.skipped)
+            continue
+        parent = os.path.dirname(entry.path)
+        if os.path.basename(parent) == "tmp" and is_maildir(Path(parent).parent):
+            yield RawItem(entry.path, None, "Maildir tmp/: delivery not finished", folder=entry.folder, skipped=True)
+            continue
+        yield from _tree_file(entry.path, top, limit, entry.folder)
+
+
+def _tree_file(path: str, top: str, limit: int, folder: str | None) -> Iterator[RawItem]:
+    """One file of a tree, opened once: a small file is read whole right away."""
+    try:
+        with open(path, "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            data = fh.read(-1 if size <= min(limit, _SMALL_MBOX) else SNIFF_BYTES)
+    except OSError as exc:
+        yield RawItem(path, None, f"cannot read: {_reason(exc)}", folder=folder)
+        return
+    whole = len(data) == size
+    found = sniff(data[:SNIFF_BYTES], os.path.splitext(path)[1])
+    if found.kind == "mbox":
+        name = os.path.splitext(os.path.relpath(path, top))[0]  # an mbox file is a folder
+        single = _single_message(data) if whole and data.startswith(b"From ") else None
+        if single is not None:
+            yield RawItem(f"{path}#0", single, folder=name)
+        else:
+            yield from _iter_mbox_file(Path(path), limit, name)
+    elif found.kind == "message":
+        if whole:
+            yield RawItem(path, _strip_envelope(data), folder=folder)
+        else:
+            yield _read_message_file(Path(path), limit, folder, data[:SNIFF_BYTES])
+    else:
+        yield RawItem(path, None, f"not mail: {found.reason}", folder=folder, skipped=True)
+
+
+# --- standard input ---------------------------------------------------------------------------
+
+
+def _iter_stdin(stream: BinaryIO, limit: int) -> Iterator[RawItem]:
+    """Standard input: one message, or an mbox stream (spooled to a private temp file)."""
+    head = stream.read(SNIFF_BYTES)
+    found = sniff(head)
+    if found.kind == "other":
+        reason = "empty input" if not head else found.reason
+        yield RawItem("<stdin>", None, f"not mail: {reason}", skipped=True)
+        return
+    # Spool to disk, not memory (0600 in a private directory): mbox needs seeking, and a
+    # single huge message is read like a file.
     tmpdir = tempfile.mkdtemp(prefix="beacon-stdin-")
     try:
-        spool = Path(tmpdir) / "stdin.mbox"
+        spool = Path(tmpdir) / "stdin"
         with spool.open("wb") as out:
             out.write(head)
             shutil.copyfileobj(stream, out, 1 << 20)
-        yield from _iter_mbox(spool, ref_prefix="<stdin>")
+        if found.kind == "mbox":
+            with spool.open("rb") as fh:
+                yield from _iter_mbox_stream(fh, "<stdin>", limit, None)
+        else:
+            item = _read_message_file(spool, limit, None, head)
+            yield RawItem("<stdin>", item.raw, item.error, None, item.skipped, item.truncated,
+                          item.size, item.sha256)
     finally:
         shutil.rmtree(tmpdir, ignore_errors=True)

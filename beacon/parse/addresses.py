@@ -11,6 +11,11 @@ from beacon.parse.text import fold_whitespace
 
 # An empty group ("undisclosed-recipients:;") or an empty value legitimately has no address.
 _EMPTY_GROUP = re.compile(r"^\s*(?:[^:<>@]*:\s*;?)?\s*$")
+_BARE_NAME = re.compile(r"^[^@<>:,;]*[^\s@<>:,;][^@<>:,;]*$")
+# One mailbox with nothing unusual: "Name" <a@b>, Name <a@b>, <a@b> or a@b.
+_ADDR = r"[^<>\s@,;:\"()\[\]\\]+@[^<>\s@,;:\"()\[\]\\]+"
+_SIMPLE = re.compile(
+    r'^\s*(?:(?:"([^"\\]*)"|([^"<>,;:@()\[\]\\]*?))\s*<(%s)>|(%s))\s*$' % (_ADDR, _ADDR))
 
 
 def parse_addresses(values: list[str]) -> tuple[list[Address], list[str]]:
@@ -23,27 +28,45 @@ def parse_addresses(values: list[str]) -> tuple[list[Address], list[str]]:
     problems: list[str] = []
     texts: list[str] = []
     for value in values:
+        if "\x00" in value:
+            problems.append("NUL bytes removed from the address header")
         text, problem = decode_8bit(unfold(value))
         if problem:
             problems.append(f"8-bit address header: {problem}")
         texts.append(text)
-    try:
-        pairs = getaddresses(texts)
-    except Exception as exc:  # noqa: BLE001 - stdlib parser on hostile input
-        return [], [f"unparseable address header: {exc}"]
     out: list[Address] = []
+    for text in [t for t in texts if _BARE_NAME.match(t)]:
+        # No address at all, just words ("Undisclosed Recipients"): a display name, kept
+        # as written (getaddresses would keep only its first word).
+        name, problem = decode_words(text)
+        if problem:
+            problems.append(problem)
+        out.append(Address(name=fold_whitespace(name).strip("\"' ")))
+    texts = [t for t in texts if not _BARE_NAME.match(t)]
+    pairs: list[tuple[str, str]] = []
+    for text in texts:
+        simple = _SIMPLE.match(text)
+        if simple:  # one plain mailbox, as most headers hold: no need for the full parser
+            pairs.append((simple.group(1) or simple.group(2) or "", simple.group(3) or simple.group(4)))
+            continue
+        try:
+            pairs.extend(getaddresses([text]))
+        except Exception as exc:  # noqa: BLE001 - stdlib parser on hostile input
+            problems.append(f"unparseable address header: {exc}")
     for name, addr in pairs:
         name, problem = decode_words(name)
         if problem:
             problems.append(problem)
         name = fold_whitespace(name).strip("\"' ")
-        addr = fold_whitespace(addr).strip("<> ").lower()
+        addr = fold_whitespace(addr).strip("<> ")
         if not name and not addr:
             continue
         if addr and "@" not in addr and not name:
-            # A bare word is a display name without an address ("undisclosed-recipients:;").
+            # A bare word is a display name without an address ("undisclosed-recipients:;"),
+            # kept as written.
             name, addr = addr, ""
+        addr = addr.lower()
         out.append(Address(name=name, address=addr))
-    if values and not out and not all(_EMPTY_GROUP.match(t) for t in texts):
+    if texts and not out and not all(_EMPTY_GROUP.match(t) for t in texts):
         problems.append(f"no address found in {fold_whitespace(texts[0])[:80]!r}")
     return out, problems

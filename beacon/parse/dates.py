@@ -17,6 +17,11 @@ _MAX_YEAR = 2100
 # returns a naive datetime for it, but it is not a missing zone.
 _MINUS_ZERO = re.compile(r"-0000\s*(\([^)]*\))?\s*$")
 # Zone abbreviations seen in non-RFC dates; dateutil warns on any it cannot resolve.
+# "06:09:22 PM": the stdlib's RFC 5322 reader ignores AM/PM (and so lands 12 hours off).
+_AM_PM = re.compile(r"\d:\d\d(?::\d\d)?\s*(?:AM|PM)\b", re.IGNORECASE)
+# A Date this far after the newest Received header (or the import) was set by a wrong clock
+# or a spammer: sorting by it would pin the mail to the top of the inbox for years.
+_FUTURE_SLACK = timedelta(days=2)
 _ZONE_HOURS = {"UT": 0, "UTC": 0, "GMT": 0, "Z": 0, "EST": -5, "EDT": -4, "CST": -6, "CDT": -5,
                "MST": -7, "MDT": -6, "PST": -8, "PDT": -7, "CET": 1, "CEST": 2, "MET": 1,
                "MEST": 2, "BST": 1, "EET": 2, "EEST": 3, "JST": 9, "KST": 9, "IST": 5.5}
@@ -37,9 +42,11 @@ def parse_date(value: str | None) -> tuple[datetime | None, str | None]:
     text = " ".join(value.split())
     found: datetime | None = None
     try:
+        if _AM_PM.search(text):
+            raise ValueError("12-hour clock")
         found = parsedate_to_datetime(text)
     except (TypeError, ValueError, IndexError, OverflowError):
-        try:  # dateutil copes with ISO dates and odd orders real clients emit
+        try:  # dateutil copes with ISO dates, 12-hour clocks and odd orders real clients emit
             found = dateutil_parser.parse(text, tzinfos=_zone)
         except (ValueError, OverflowError, TypeError):
             return None, f"unparseable date {text[:80]!r}"
@@ -73,22 +80,40 @@ def received_date(received: list[str]) -> tuple[datetime | None, list[str]]:
 def message_date(
     date_values: list[str], received: list[str], fallback: datetime
 ) -> tuple[datetime, DateSource, list[str]]:
-    """Choose the message date; every fallback is explained in the returned problems."""
+    """Choose the message date; every fallback is explained in the returned problems.
+
+    A Date header later than the newest Received header (or than ``fallback``, the import
+    time, when there is none) by more than two days is not trusted.
+    """
     problems: list[str] = []
+    if fallback.tzinfo is None:
+        fallback = fallback.replace(tzinfo=timezone.utc)
+    got_received: tuple[datetime | None, list[str]] | None = None
+
+    def newest_received() -> tuple[datetime | None, list[str]]:
+        nonlocal got_received
+        if got_received is None:
+            got_received = received_date(received)
+        return got_received
+
     for value in date_values:
         found, problem = parse_date(value)
         if problem:
             problems.append(problem)
-        if found is not None:
-            return found, "header", problems
+        if found is None:
+            continue
+        ceiling = newest_received()[0] or max(fallback, datetime.now(timezone.utc))
+        if found > ceiling + _FUTURE_SLACK:
+            problems.append(f"Date {found.isoformat()} is in the future of the message's "
+                            f"{'delivery' if newest_received()[0] else 'import'}; not trusted")
+            continue
+        return found, "header", problems
     if not date_values:
         problems.append("no Date header")
-    found, more = received_date(received)
+    found, more = newest_received()
     problems.extend(more)
     if found is not None:
         problems.append("date taken from the newest Received header")
         return found, "received", problems
     problems.append("date set to import time")
-    if fallback.tzinfo is None:
-        fallback = fallback.replace(tzinfo=timezone.utc)
     return fallback, "import", problems

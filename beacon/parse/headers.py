@@ -27,13 +27,30 @@ _ENCODED_WORD = re.compile(r"=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=")
 _SURROGATES = re.compile(r"[\udc80-\udcff]")
 
 
+_INDEX = "_beacon_header_index"
+
+
+def forget_index(msg: Message) -> None:
+    """Call after changing ``msg``'s headers: the lookup index is rebuilt on next use."""
+    msg.__dict__.pop(_INDEX, None)
+
+
 def raw_values(msg: Message, name: str) -> list[str]:
-    """All raw values of header ``name`` (in message order), never raising."""
-    try:
-        values = msg.get_all(name) or []
-    except Exception:  # noqa: BLE001 - a malformed header block must not stop parsing
-        return []
-    return [v if isinstance(v, str) else str(v) for v in values]
+    """All raw values of header ``name`` (in message order), never raising.
+
+    A message is asked for some thirty headers; one pass builds a name -> values index
+    (``Message.get_all`` scans every header on each call).
+    """
+    index = msg.__dict__.get(_INDEX)
+    if index is None:
+        index = {}
+        try:
+            for key, value in msg._headers:  # noqa: SLF001 - the raw (name, value) pairs
+                index.setdefault(str(key).lower(), []).append(value if isinstance(value, str) else str(value))
+        except Exception:  # noqa: BLE001 - a malformed header block must not stop parsing
+            index = {}
+        msg.__dict__[_INDEX] = index
+    return list(index.get(name.lower(), ()))
 
 
 def raw_value(msg: Message, name: str) -> str | None:

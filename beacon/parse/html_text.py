@@ -1,72 +1,76 @@
-"""HTML to readable plain text, via html2text (scripts and styles dropped, links kept).
+"""HTML to readable plain text, via Resiliparse (lexbor's C parser; scripts, styles and hidden
+content dropped, links kept).
 
-html2text emits Markdown; we configure it for plain reading (no emphasis marks, no
-images, no line wrapping, table cells separated by spaces) and then undo the Markdown
-that remains: ``[label](<url>)`` becomes ``label (url)`` and backslash escapes go.
+Resiliparse renders blocks, line breaks, lists and ``label (url)`` links; on top of it:
+
+- quoted history in ``<blockquote>`` becomes ``> ``-prefixed lines (nested quotes ``> > ``),
+  so the reply splitter treats HTML replies like plain ones;
+- image-only links (nothing readable, just a URL) are dropped, as is a link's URL when its
+  label already shows it (``x@y.org (mailto:x@y.org)``, an unclosed ``<a>`` around URLs);
+- non-breaking spaces, cell tabs and blank runs are normalised.
+
+It is some ten times faster than html2text (pure Python), which mattered: HTML-only mail
+was a third of the parser's time on real mail.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any
 
-import html2text
+from resiliparse.extract.html2text import extract_plain_text
+from resiliparse.parse.html import HTMLTree
 
-# html2text renders links as [label](<url>) with protect_links; labels may hold one
-# level of nested brackets ("[see [here]]"), escaped or not.
-_LINK = re.compile(r"\[((?:\\.|[^\[\]\\]|\[[^\[\]]*\])*)\]\(<([^<>]*)>(?: \"[^\"]*\")?\)")
-_AUTOLINK = re.compile(r"<((?:https?|ftp|mailto):[^<>\s]+)>")
-_ESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!])")
-_BLANK_RUNS = re.compile(r"\n{3,}")
 _MAX_HTML = 2_000_000  # characters; beyond this the tail is junk padding in practice
+_MAX_QUOTES = 200  # blockquotes rewritten; more (hostile nesting) stay plain text
+_URL = r"(?:https?|ftp|mailto):[^()\s]*"
+# A link without a label renders as " (url)" at a line's start or right after another link.
+_BARE_LINK = re.compile(r"(?:^|(?<=\)))[ \t]*\(%s\)" % _URL, re.MULTILINE)
+_LINK = re.compile(r" \((%s)\)" % _URL)
+_GAPS = re.compile(r"(?<=\S)[ \t]{2,}")
+_BLANK_RUNS = re.compile(r"\n{3,}")
 
 
-def _cell_gap(converter: html2text.HTML2Text, tag: str, _attrs: Any, start: bool) -> bool:
-    """Separate table cells by a space (html2text's ignore_tables glues them together)."""
-    if tag in ("td", "th"):
-        if start:
-            converter.o(" ")
-        return True
-    return False
+def _text(html: str | HTMLTree) -> str:
+    return extract_plain_text(html, preserve_formatting=True, links=True, alt_texts=False,
+                              list_bullets=True, noscript=False)
 
 
-def _converter() -> html2text.HTML2Text:
-    converter = html2text.HTML2Text()
-    converter.body_width = 0
-    converter.unicode_snob = True
-    converter.ignore_images = True
-    converter.ignore_emphasis = True
-    converter.ignore_tables = True
-    converter.inline_links = True
-    converter.protect_links = True
-    converter.tag_callback = _cell_gap
-    return converter
+def _quote_blockquotes(tree: HTMLTree) -> None:
+    """Replace each <blockquote> (innermost first) by a <pre> of its text, lines "> "-prefixed."""
+    if tree.body is None:
+        return
+    quotes = tree.body.query_selector_all("blockquote")
+    if len(quotes) > _MAX_QUOTES:
+        return
+    for node in reversed(quotes):  # document order: descendants come after their ancestors
+        inner = _text(node.inner_html).replace("\xa0", " ").strip("\n")
+        quoted = "\n".join(f"> {line}" if line.strip() else ">" for line in inner.split("\n"))
+        pre = tree.create_element("pre")
+        pre.append_child(tree.create_text_node(quoted))
+        node.parent.replace_child(pre, node)
 
 
-def _link(match: re.Match[str]) -> str:
-    label, url = match.group(1).strip(), match.group(2).strip()
-    if not label:
-        return ""  # image-only link: nothing readable
-    if not url or url.startswith("#") or url == label or url == f"mailto:{label}":
-        return label
-    return f"{label} ({url})"
+def _drop_repeated_url(line: str) -> str:
+    if "(" not in line:
+        return line
 
+    def keep(match: re.Match[str]) -> str:
+        url = match.group(1)
+        shown = url[7:] if url.startswith("mailto:") else url
+        return "" if shown and shown in line[: match.start()] else match.group(0)
 
-def _drop_unclosed_brackets(markdown: str) -> str:
-    """Remove link openers ``[`` that html2text left open (an ``<a>`` never closed)."""
-    last_close = max((m.start() for m in re.finditer(r"(?<!\\)\]", markdown)), default=-1)
-    head, tail = markdown[: last_close + 1], markdown[last_close + 1:]
-    return head + re.sub(r"(?<!\\)\[", "", tail)
+    return _LINK.sub(keep, line)
 
 
 def html_to_text(html: str) -> str:
     """Readable text of an HTML document or fragment; never raises."""
     try:
-        markdown = _converter().handle(html[:_MAX_HTML])
-    except Exception:  # noqa: BLE001 - html2text on hostile markup: keep the tags-stripped text
-        markdown = re.sub(r"<[^>]*>", " ", html[:_MAX_HTML])
-    text = _LINK.sub(_link, _drop_unclosed_brackets(markdown))
-    text = _AUTOLINK.sub(r"\1", text)
-    text = _ESCAPE.sub(r"\1", text)
-    lines = [line.rstrip() for line in text.replace("\xa0", " ").split("\n")]
+        tree = HTMLTree.parse(html[:_MAX_HTML])
+        _quote_blockquotes(tree)
+        text = _text(tree)
+    except Exception:  # noqa: BLE001 - hostile markup: keep the tags-stripped text
+        text = re.sub(r"<[^>]*>", " ", html[:_MAX_HTML])
+    text = text.replace("\xa0", " ")
+    text = _BARE_LINK.sub("", text)
+    lines = [_drop_repeated_url(_GAPS.sub(" ", line).rstrip()) for line in text.split("\n")]
     return _BLANK_RUNS.sub("\n\n", "\n".join(lines)).strip()

@@ -12,15 +12,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.message import Message
-from email.parser import BytesParser
 from typing import TypeVar
 
 from beacon.models import Address, AttachmentInfo, Email, ListHeaders, ParseProblem
 from beacon.parse.addresses import parse_addresses
 from beacon.parse.body import BodyParts, walk_body
 from beacon.parse.dates import message_date
-from beacon.parse.headers import RAW_POLICY, decode_value, raw_value, raw_values
+from beacon.parse.headers import decode_value, raw_value, raw_values
 from beacon.parse.html_text import html_to_text
+from beacon.parse.mime import read_mime
 from beacon.parse.quotes import split_reply
 from beacon.parse.text import clean_text
 
@@ -47,6 +47,7 @@ class ParsedMessage:
 @dataclass
 class _Context:
     raw: bytes
+    digest: str  # SHA-256 of the whole message (raw may be only its headers)
     problems: list[ParseProblem] = field(default_factory=list)
 
     def problem(self, kind: str, detail: str, part: str | None = None) -> None:
@@ -86,7 +87,7 @@ def _message_id(msg: Message, ctx: _Context) -> tuple[str, bool]:
         return ids[0], False
     raw = raw_value(msg, "Message-ID")
     ctx.problem("header", "no Message-Id header" if raw is None else f"unusable Message-Id {raw.strip()[:80]!r}")
-    return f"synthetic-{hashlib.sha256(ctx.raw).hexdigest()[:32]}@beacon.invalid", True
+    return f"synthetic-{ctx.digest[:32]}@beacon.invalid", True
 
 
 def _addresses(msg: Message, name: str, ctx: _Context) -> list[Address]:
@@ -123,24 +124,20 @@ def _body_text(body: BodyParts) -> tuple[str, bool]:
     return "\n\n".join(html), bool(html)
 
 
-def _parse_mime(raw: bytes, ctx: _Context) -> Message:
-    """Full MIME parse; if the stdlib gives up (e.g. RecursionError on absurd nesting),
-    keep the headers and read the whole body as one text part."""
-    try:
-        return BytesParser(policy=RAW_POLICY).parsebytes(raw)
-    except Exception as exc:  # noqa: BLE001 - RecursionError, MemoryError-free junk, ...
-        ctx.problem("structure", f"MIME structure unreadable ({type(exc).__name__}); body read as text")
-        return BytesParser(policy=RAW_POLICY).parsebytes(raw, headersonly=True)
-
-
-def _parse(raw: bytes, fallback_date: datetime) -> ParsedMessage:
-    ctx = _Context(raw=raw)
+def _parse(raw: bytes, fallback_date: datetime, keep_attachments: bool,
+           truncated: tuple[int, str] | None, max_bytes: int | None) -> ParsedMessage:
+    digest = truncated[1] if truncated else hashlib.sha256(raw).hexdigest()
+    ctx = _Context(raw=raw, digest=digest)
+    if truncated:
+        limit = f" {max_bytes / 2**20:.0f} MB" if max_bytes else ""
+        ctx.problem("size", f"message of {truncated[0] / 2**20:.1f} MB is over the{limit} size limit: "
+                            "stored with its headers only")
     if not raw.strip():
         ctx.problem("structure", "empty message")
-    msg = _parse_mime(raw, ctx)
+    msg = read_mime(raw, ctx.problems)
 
     message_id, synthetic = ctx.guard(
-        "message id", (f"synthetic-{hashlib.sha256(raw).hexdigest()[:32]}@beacon.invalid", True),
+        "message id", (f"synthetic-{digest[:32]}@beacon.invalid", True),
         lambda: _message_id(msg, ctx))
     in_reply_to = ctx.guard("in-reply-to", [], lambda: _ids(_header_text(msg, "In-Reply-To", ctx)))
     references = ctx.guard("references", [], lambda: _ids(_header_text(msg, "References", ctx)))
@@ -161,7 +158,7 @@ def _parse(raw: bytes, fallback_date: datetime) -> ParsedMessage:
     for problem in date_problems:
         ctx.problem("date", problem)
 
-    body = ctx.guard("body", BodyParts(), lambda: walk_body(msg))
+    body = ctx.guard("body", BodyParts(), lambda: walk_body(msg, keep_bytes=keep_attachments))
     ctx.problems.extend(body.problems)
     text, from_html = ctx.guard("text", ("", False), lambda: _body_text(body))
     split = ctx.guard("quotes", None, lambda: split_reply(text))
@@ -189,10 +186,10 @@ def _parse(raw: bytes, fallback_date: datetime) -> ParsedMessage:
         attachments=[info for info, _ in body.attachments],
         list_headers=list_headers,
         problems=_dedupe(ctx.problems),
-        content_hash=hashlib.sha256(raw).hexdigest(),
-        size=len(raw),
+        content_hash=digest,
+        size=truncated[0] if truncated else len(raw),
     )
-    return ParsedMessage(email=email, attachments=body.attachments)
+    return ParsedMessage(email=email, attachments=body.attachments if keep_attachments else [])
 
 
 def _dedupe(problems: list[ParseProblem]) -> list[ParseProblem]:
@@ -215,10 +212,21 @@ def _last_resort(raw: bytes, fallback_date: datetime, exc: Exception) -> ParsedM
     ))
 
 
-def parse_message(raw: bytes, *, fallback_date: datetime | None = None) -> ParsedMessage:
+def parse_message(
+    raw: bytes,
+    *,
+    fallback_date: datetime | None = None,
+    keep_attachments: bool = True,
+    truncated: tuple[int, str] | None = None,
+    max_bytes: int | None = None,
+) -> ParsedMessage:
     """Parse raw message bytes. Never raises; problems are recorded on the Email.
 
     ``fallback_date`` (default: now, UTC) is used when neither Date nor Received gives one.
+    ``keep_attachments=False`` returns no attachment bytes (only their size and hash, in
+    the Email): what an import needs, since the store decodes them from the raw message.
+    ``truncated=(size, sha256)`` says ``raw`` is only the header block of a message over
+    the size limit ``max_bytes``: the Email gets the whole message's size and hash.
     """
     if fallback_date is None:
         fallback_date = datetime.now(timezone.utc)
@@ -228,6 +236,6 @@ def parse_message(raw: bytes, *, fallback_date: datetime | None = None) -> Parse
         raw = str(raw).encode("utf-8", "surrogateescape")
     raw = bytes(raw)
     try:
-        return _parse(raw, fallback_date)
+        return _parse(raw, fallback_date, keep_attachments, truncated, max_bytes)
     except Exception as exc:  # noqa: BLE001 - contract: never raise
         return _last_resort(raw, fallback_date, exc)

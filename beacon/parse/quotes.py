@@ -7,10 +7,16 @@ mail it (a) treats any line starting with a sign-off word ("Thanks, that works. 
 you...") as the start of a signature, and (b) drops interleaved answers below an
 "On ... wrote:" line. The rules here:
 
-- quoted lines (``>``) are history wherever they are; an attribution line ("... wrote:")
-  directly followed by quoted lines goes with them; unquoted text between quotes stays;
-- an unquoted reply header (Outlook "Original Message" or From:/Sent: block, or an
-  attribution not followed by quotes) starts history: everything after it is dropped;
+- quoted lines (``>``) are history wherever they are; an attribution line ("... wrote:"
+  in any of the languages below, or any line ending in ":" that names a date or an
+  address, as mail.ru and Yandex write it) directly followed by quoted lines goes with
+  them, including its first half when a client wrapped it over two lines; unquoted text
+  between quotes stays;
+- an unquoted reply header starts history and everything after it is dropped: Outlook's
+  "Original Message", a From:/Sent:/To: block with its labels in any of twenty languages
+  (От:/Отправлено:, Von:/Gesendet:, De:/Envoyé: ...), an attribution that names a date
+  or an address but is not followed by quotes (Yahoo's "--- On ... wrote:", even glued to
+  the end of the reply's last line); a rule line (``* * *``, ``____``) right before it goes too;
 - the signature starts at the RFC 3676 ``-- `` line, a "Sent from my ..." line, or a
   short sign-off line ("Best regards,", "Thanks") in the last lines of the own text.
 Lines come back stripped of surrounding whitespace (as the library normalises them).
@@ -27,16 +33,40 @@ from mailparser_reply.parser import EmailMessage
 # The library's "david" entry is one vendor's header format, not a language.
 _LANGUAGES = tuple(lang for lang in MAIL_LANGUAGES if lang != "david")
 _HEADER_PATTERN = EmailMessage(text="", languages=list(_LANGUAGES)).HEADER_REGEX
-# Every reply header pattern has a colon (or a ----- / ____ separator) on its line or the
-# next one; only such lines are tried, which makes the split ~10x faster on long mail.
-_HEADER_HINT = re.compile(r"[:\uff1a]|-{5,}|_{10,}")
+# Every reply header pattern has a line ending in a colon, opening with a label ("Von:"),
+# or a ----- / ____ separator, on its line or the next one; only such lines are tried.
+_HEADER_HINT = re.compile(r"[\W_]*\w+(?: \w+){0,2}\s*[:：]")  # a label opening the line
 _HEADER_WINDOW = 8  # lines: the longest header block the patterns match
 _LIMIT = 50_000  # characters: own text sits at the top; long tails are history or junk
 _QUOTED = re.compile(r"^\s*>")
 _ATTRIBUTION = re.compile(
-    r"(wrote|writes|said|schrieb|a écrit|escribió|ha scritto|skrev|schreef|napisał)\s*:\s*$",
+    r"(wrote|writes|said|schrieb|a écrit|escribió|escribio|ha scritto|scrisse|escreveu|schreef|"
+    r"het volgende geschreven|geschreven|skrev|napisał|napisała|napsal|napsala|napisao|napisala|"
+    r"kirjoitti|yazdı|írta|έγραψε|a scris|написал|написала|написал\(а\)|пишет|писал|написав|"
+    r"写道|寫道|書きました|のメッセージ|작성)\s*[:：]\s*$",
     re.IGNORECASE,
 )
+# "reply--- On Wed, Apr 4, 2012 at 3:59 PM, me@domain.com wrote:" (Yahoo, glued to the reply)
+_GLUED_YAHOO = re.compile(r"^(.*?[^\s-])\s*-{2,}\s*On\s.*\b(?:wrote|writes)\s*:\s*$", re.IGNORECASE)
+# Any line that ends in ":" and names a date or an address can attribute the quote below it.
+_COLON_END = re.compile(r"[:：]\s*$")
+_NAMES_WHEN_OR_WHO = re.compile(r"\d|@")
+_RULE = re.compile(r"^(?:[*_=\-]\s*){3,}$")
+_FROM_LABELS = ("From|Von|De|Da|Van|Från|Fra|Od|Lähettäjä|Kimden|От|Від|Από|Feladó|Frá|Afsender|"
+                "Avsändare|Emissor|Expéditeur|发件人|寄件者|差出人|보낸 사람")
+_OTHER_LABELS = ("Sent|Date|To|Subject|Cc|Gesendet|Datum|An|Betreff|Envoyé|À|A|Objet|Enviado|Enviada|Fecha|"
+                 "Para|Asunto|Assunto|Inviato|Data|Oggetto|Verzonden|Aan|Onderwerp|Skickat|Till|Ämne|Sendt|"
+                 "Til|Emne|Wysłano|Do|Temat|Odesláno|Komu|Předmět|Lähetetty|Vastaanottaja|Aihe|Gönderildi|"
+                 "Kime|Konu|Отправлено|Дата|Кому|Тема|Копия|Надіслано|Σταλθηκε|Προς|Θέμα|发送时间|收件人|主题|"
+                 "送信日時|宛先|件名|보낸 날짜|받는 사람|제목")
+_FROM_LABEL = re.compile(r"^[\W_]*(?:%s)\s*[:：]" % _FROM_LABELS, re.IGNORECASE)
+_ANY_LABEL = re.compile(r"^[\W_]*(?:%s|%s)\s*[:：]" % (_FROM_LABELS, _OTHER_LABELS), re.IGNORECASE)
+# Cheap first test: the line opens like a label ("Word:" or "Two words:") before any regex.
+_FROM_OR_LABEL_START = re.compile(r"^[\W_]*\w+(?: \w+)?\s*[:：]")
+_LABEL_WINDOW = 6  # lines: a From:/Sent:/To:/Subject: block is this long at most
+_WRAPPED_MAX = 300  # characters: an attribution wrapped over two lines is no longer
+# How attributions open: "On Mon...", "Am 1. Jan...", "Le lundi...", "El lun...", "W dniu..."
+_OPENER = re.compile(r"^(?:-+\s*)?(?:On|Am|Le|El|Il|Em|Op|Den|På|W dniu|Dne|В|У)\s", re.IGNORECASE)
 _SIGN_OFF_MAX = 40  # characters: a sign-off line is short ("Best regards, Ann")
 _SIGN_OFF_TAIL = 12  # a signature block is at most this many non-empty lines
 _SIGNATURE_DELIMITER = re.compile(r"^--\s*$")
@@ -82,7 +112,8 @@ def _header_starts(lines: list[str]) -> set[int]:
     offsets = [0]
     for line in lines:
         offsets.append(offsets[-1] + len(line) + 1)
-    hints = [bool(_HEADER_HINT.search(line)) for line in lines]
+    hints = [line.endswith((":", "：")) or "-----" in line or "__________" in line
+             or bool(_HEADER_HINT.match(line)) for line in lines]
     starts: set[int] = set()
     for index in range(len(lines)):
         if not (hints[index] or (index + 1 < len(lines) and hints[index + 1])):
@@ -100,18 +131,72 @@ def _next_content(lines: list[str], index: int) -> str:
     return ""
 
 
+def _has_label_colon(line: str) -> bool:
+    head = line[:40]
+    return ":" in head or "：" in head
+
+
+def _label_block_starts(lines: list[str], index: int) -> bool:
+    """A From:/Sent:/To:/Subject: block (labels in any language) starts at ``index``."""
+    if not _has_label_colon(lines[index]) or not _FROM_OR_LABEL_START.match(lines[index]):
+        return False
+    labels, has_from = 0, False
+    for line in lines[index:index + _LABEL_WINDOW]:
+        if not line:
+            break
+        if _ANY_LABEL.match(line):
+            labels += 1
+            has_from = has_from or bool(_FROM_LABEL.match(line))
+    return has_from and (labels >= 3 or (labels >= 2 and bool(_FROM_LABEL.match(lines[index]))))
+
+
+def _attribution(line: str) -> tuple[bool, bool]:
+    """(may attribute a quote below, is an attribution even without one)."""
+    if not line.endswith((":", "：")):  # lines come stripped; every attribution ends so
+        return False, False
+    if _ATTRIBUTION.search(line[-60:]):
+        return True, bool(_NAMES_WHEN_OR_WHO.search(line)) or line.lower().lstrip("- ").startswith("on ")
+    return bool(_COLON_END.search(line) and _NAMES_WHEN_OR_WHO.search(line)), False
+
+
+def _drop_wrapped_start(own: list[str], lines: list[str], index: int) -> None:
+    """Drop the first half of an attribution a client wrapped over two lines."""
+    if index < 1 or not own or own[-1] != lines[index - 1] or not own[-1]:
+        return
+    first = own[-1]
+    starts_paragraph = index < 2 or not lines[index - 2]
+    looks_cut = first.endswith(("<", ",", '"', "(")) or first[:1].isdigit() or bool(_OPENER.match(first))
+    if (len(first) + len(lines[index]) <= _WRAPPED_MAX and _NAMES_WHEN_OR_WHO.search(first)
+            and not first.endswith((".", "!", "?")) and (starts_paragraph or looks_cut)):
+        own.pop()
+
+
+def _history_starts(own: list[str]) -> list[str]:
+    """Own text ends here: drop a rule line (``* * *``) and blanks left before history."""
+    while own and (not own[-1] or _RULE.match(own[-1])):
+        own.pop()
+    return own
+
+
 def _own_lines(lines: list[str]) -> list[str]:
     headers = _header_starts(lines)
     own: list[str] = []
     for index, line in enumerate(lines):
         if _QUOTED.match(line):
             continue
-        followed_by_quote = bool(_QUOTED.match(_next_content(lines, index)))
-        if index in headers or _ATTRIBUTION.search(line):
-            if followed_by_quote:
-                continue  # attribution of the quote below
-            if index in headers:
-                break  # unquoted history (Outlook style): nothing after is new
+        if not line or (not line.endswith((":", "：")) and index not in headers and not _has_label_colon(line)):
+            own.append(line)  # the common case: nothing here can start history
+            continue
+        glued = _GLUED_YAHOO.match(line)
+        if glued:
+            own.append(glued.group(1))
+            return _history_starts(own)
+        may_attribute, strong = _attribution(line)
+        if (may_attribute or index in headers) and _QUOTED.match(_next_content(lines, index)):
+            _drop_wrapped_start(own, lines, index)
+            continue  # attribution of the quote below
+        if index in headers or strong or _label_block_starts(lines, index):
+            return _history_starts(own)  # unquoted history (Outlook, Yahoo): nothing after is new
         own.append(line)
     return own
 

@@ -42,10 +42,43 @@ def codec_for(label: str | None) -> str | None:
         return None
 
 
-def detect(data: bytes) -> str | None:
-    """Best-guess codec for ``data`` via charset-normalizer, or None."""
+# Characters Western European text holds in windows-1252 besides ASCII: accented letters,
+# currency, quotes, dashes. Not ¹²³ or ¦ (Polish/Czech text in cp1250 or ISO-8859-2 read as
+# cp1252 shows those), nor C1 controls.
+_WESTERN = frozenset(
+    "ÀÁÂÃÄÅÆÇÈÉÊËÌÍÎÏÐÑÒÓÔÕÖØÙÚÛÜÝÞßàáâãäåæçèéêëìíîïðñòóôõöøùúûüýþÿŒœŠšŽžŸƒ"
+    "£€¢¥©®°±·«»¿¡‘’‚“”„–—…•™´¨ºª§¶×÷µ†‡‰‹›\xa0"
+)
+_WESTERN_SHARE = 0.3  # at most this share of the letters may be non-ASCII
+
+
+def western(data: bytes) -> bool:
+    """True when 8-bit ``data`` reads as Western European text in windows-1252.
+
+    Statistical detectors guess cp1250 or Shift_JIS for mostly-ASCII text with a few
+    accented letters or a "£" ("£750m" -> "Ł750m", "très" -> "trčs"). Western text has
+    few non-ASCII letters, each one that Western languages use; Cyrillic, Greek or Central
+    European text read as cp1252 gives mostly non-ASCII letters or symbols outside that set.
+    """
     try:
-        best = from_bytes(data[:_DETECT_LIMIT], cp_isolation=list(_MAIL_CHARSETS)).best()
+        text = data.decode("cp1252")
+    except UnicodeDecodeError:
+        return False
+    high = [c for c in text if ord(c) > 127]
+    if not high or any(c not in _WESTERN for c in high):
+        return False
+    high_letters = sum(1 for c in high if c.isalpha())
+    letters = sum(1 for c in text if c.isalpha())
+    return high_letters <= _WESTERN_SHARE * letters
+
+
+def detect(data: bytes) -> str | None:
+    """Best-guess codec for ``data``: Western text first, else charset-normalizer, or None."""
+    sample = data[:_DETECT_LIMIT]
+    if western(sample):
+        return "cp1252"
+    try:
+        best = from_bytes(sample, cp_isolation=list(_MAIL_CHARSETS)).best()
     except Exception:  # noqa: BLE001 - detection is a guess; any failure means "no guess"
         return None
     if best is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,6 +30,14 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def
     dbapi_conn.create_function("lower", 1, _unicode_lower, deterministic=True)
 
 
+class JSONText(str):
+    """JSON already serialised where the data was made (a parse worker): stored as it is."""
+
+
+def _json_serializer(value: object) -> str:
+    return str(value) if isinstance(value, JSONText) else json.dumps(value)
+
+
 def _unicode_lower(value: object) -> object:
     return value.lower() if isinstance(value, str) else value
 
@@ -49,7 +58,7 @@ class Database:
         self.is_sqlite = u.get_backend_name() == "sqlite"
         if self.is_sqlite and u.database and u.database != ":memory:":
             Path(u.database).parent.mkdir(parents=True, exist_ok=True)
-        kwargs: dict = {"echo": echo, "future": True}
+        kwargs: dict = {"echo": echo, "future": True, "json_serializer": _json_serializer}
         if not self.is_sqlite:
             kwargs.update(pool_pre_ping=True, pool_size=5, max_overflow=5)
         self.sql_engine: Engine = create_engine(self.url, **kwargs)

@@ -1,7 +1,8 @@
 """The database schema (SQLAlchemy 2 declarative). Alembic migrations mirror it.
 
 Large things live apart from the ``emails`` row so listing mail never drags them in:
-raw bytes (compressed) in ``raw_messages``, attachment bytes in ``attachments``.
+raw bytes (compressed) in ``raw_messages``; ``attachments`` lists each attachment and where
+in the raw message its bytes are (they are not stored a second time).
 """
 
 from __future__ import annotations
@@ -107,6 +108,8 @@ class EmailRow(Base):
     # everything else; the columns above are for querying.
     data: Mapped[dict[str, Any]] = mapped_column(JSON)
     source: Mapped[str | None] = mapped_column(Text)  # where it came from (path, folder)
+    # The mail folder it was filed in at its source (Maildir/IMAP folder, mbox file name).
+    folder: Mapped[str | None] = mapped_column(String(500))
     imported_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     seen: Mapped[bool] = mapped_column(Boolean, default=False)
     answered: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -138,7 +141,11 @@ class AttachmentRow(Base):
     content_type: Mapped[str] = mapped_column(String(255))
     size: Mapped[int] = mapped_column(BigInteger)
     sha256: Mapped[str] = mapped_column(String(64))
-    data: Mapped[bytes] = mapped_column(LargeBinary)
+    # Attachments are stored once, inside the raw message: ``part`` is the MIME part path
+    # ("1.2") the bytes are decoded from on demand. ``data`` holds the bytes only for rows
+    # written before that (and stays readable).
+    part: Mapped[str | None] = mapped_column(String(200))
+    data: Mapped[bytes | None] = mapped_column(LargeBinary)
 
 
 class AnalysisRow(Base):

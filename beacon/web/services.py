@@ -84,15 +84,17 @@ def cid_images(s: Session, email_id: int, email: Email) -> Callable[[str], tuple
         if sha is None:
             return None
         if images is None:
-            rows = s.execute(
-                select(AttachmentRow.sha256, AttachmentRow.content_type, AttachmentRow.data).where(
+            rows = list(s.scalars(
+                select(AttachmentRow).where(
                     AttachmentRow.email_id == email_id,
                     AttachmentRow.sha256.in_(set(by_cid.values())),
                     AttachmentRow.content_type.startswith("image/"),
                     AttachmentRow.size <= MAX_INLINE_IMAGE,
                 )
-            )
-            images = {r.sha256: (r.content_type, r.data) for r in rows}
+            ))
+            # Decoded from the raw message (parsed once for all of them).
+            data = store.attachment_bytes(s, email_id, rows)
+            images = {r.sha256: (r.content_type, data[r.id]) for r in rows if r.id in data}
         return images.get(sha)
 
     return resolve
