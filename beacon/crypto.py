@@ -17,14 +17,11 @@ from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from beacon.errors import SecretError
 from beacon.settings import Settings
 
 SECRET_FILE = "secret.key"
 _PASSWORD_INFO = b"beacon/stored-passwords/v1"
-
-
-class SecretError(RuntimeError):
-    """A stored secret cannot be read or decrypted (e.g. the secret key changed)."""
 
 
 def _read_key_file(path: Path) -> bytes:

@@ -2,16 +2,49 @@
 
 Every component receives a :class:`Settings` instance explicitly; nothing reads the
 environment on its own, so tests and workers can run with different settings side by side.
+
+A few fields can also be changed from the web UI; those changes are stored in the database
+(:mod:`beacon.store.app_settings`) and win over the environment. Names in the code: ``env``
+is a ``Settings()`` read from the environment alone; ``settings`` is what is in force, the
+environment plus the stored changes (``current_settings(session, env)``), and what every
+component receives.
+
+Sizes in bytes (:data:`Bytes`) accept plain numbers or units, always binary: ``2G``, ``2GB``
+and ``2GiB`` all mean 2 GiB, as cgroup limits and ``free -g`` count them.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 
 import platformdirs
-from pydantic import Field, field_validator
+from pydantic import BeforeValidator, ByteSize, Field, TypeAdapter, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+__all__ = ["Bytes", "Settings", "parse_size"]
+
+_SIZE_UNIT = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([kmgt])(?:i?b)?\s*", re.IGNORECASE)
+
+
+def _binary_units(value: object) -> object:
+    # pydantic's ByteSize reads "2G"/"2GB" as 10**9 bytes; memory is counted in binary units.
+    if isinstance(value, bool):
+        raise ValueError("expected a size in bytes or like '2G' / '800MiB'")
+    if isinstance(value, str) and (m := _SIZE_UNIT.fullmatch(value)):
+        return f"{m[1]}{m[2]}iB"
+    return value
+
+
+Bytes = Annotated[ByteSize, BeforeValidator(_binary_units), Field(ge=0)]
+_BYTES = TypeAdapter(Bytes)
+
+
+def parse_size(value: object) -> int:
+    """Bytes from an int or a string such as ``"1.5G"``, ``"800MiB"``, ``"0"`` (ValueError if
+    it is none of those)."""
+    return int(_BYTES.validate_python(value))
 
 
 def _default_data_dir() -> Path:
@@ -27,8 +60,8 @@ class Settings(BaseSettings):
     database_url: str = ""
 
     # --- import ----------------------------------------------------------------
-    # A message bigger than this (bytes) is stored with its headers only, and a problem.
-    max_message_bytes: int = 50 * 1024 * 1024
+    # A message bigger than this is stored with its headers only, and a problem.
+    max_message_bytes: Bytes = ByteSize(50 * 1024 * 1024)
     # Parse worker processes for imports and IMAP syncs; -1 = one per core (none on one core).
     import_workers: int = -1
 
@@ -54,24 +87,26 @@ class Settings(BaseSettings):
     batch_size: int = 5
     batch_max_chars: int = 40_000
     workers: int = 0  # 0 = CPU count
-    # Bytes; 0 = cgroup memory.max when set, else 2 GiB.
-    memory_budget: int = 0
+    # 0 = cgroup memory.max when set, else 2 GiB.
+    memory_budget: Bytes = ByteSize(0)
     worker_max_tasks: int = 200
     batch_timeout: float = 120.0
     max_attempts: int = 3
     # How pool workers start: forked from a "zygote" that preloaded the model, or spawned fresh.
     pool_start: Literal["zygote", "spawn"] = "zygote"
-    # Per-worker USS limits in bytes; 0 = derived from the budget (soft: recycle after the
-    # batch; hard: SIGKILL mid-batch).
-    worker_soft_limit: int = 0
-    worker_hard_limit: int = 0
+    # Per-worker USS limits; 0 = derived from the budget (soft: recycle after the batch; hard:
+    # SIGKILL mid-batch).
+    worker_soft_limit: Bytes = ByteSize(0)
+    worker_hard_limit: Bytes = ByteSize(0)
     memory_sample_interval: float = 0.1  # seconds between memory samples of busy workers
     # MALLOC_ARENA_MAX (+ an eager MALLOC_TRIM_THRESHOLD_) for workers; 0 = glibc's defaults.
     # Measured (bench/engine.py): -14% peak PSS but -18% throughput; workers already trim the
     # heap after batches, so off by default.
     malloc_arena_max: int = 0
-    # Test-only: act on BEACON-FAULT:hang|alloc|exit markers inside workers (beacon.engine.faults).
-    test_faults: bool = False
+    # Dotted path (``package.module:function``) of a function of the settings returning the
+    # batch function workers run instead of Beacon's pipeline; empty = the pipeline. Tests use
+    # it for poison-mail hooks. Environment only: the web cannot set it.
+    analysis_loader: str = ""
 
     # --- web -------------------------------------------------------------------
     host: str = "127.0.0.1"
@@ -81,15 +116,15 @@ class Settings(BaseSettings):
     session_max_age: int = 14 * 24 * 3600  # seconds a login lasts
     # Send the session cookie only over HTTPS; turn on behind a TLS proxy.
     cookie_secure: bool = False
-    # A request that grows the process RSS by more than this many bytes is logged as a warning.
-    request_rss_warn: int = 16 * 1024 * 1024
-    # Largest mail file the web upload accepts, in bytes (bigger: import it by server path).
-    upload_max_bytes: int = 512 * 1024 * 1024
+    # A request that grows the process RSS by more than this is logged as a warning.
+    request_rss_warn: Bytes = ByteSize(16 * 1024 * 1024)
+    # Largest mail file the web upload accepts (bigger: import it by its path on the server).
+    upload_max_bytes: Bytes = ByteSize(512 * 1024 * 1024)
 
     # --- imap ------------------------------------------------------------------
     sync_interval: int = 300  # seconds between background syncs in `beacon serve`; 0 = off
     imap_batch_size: int = 200  # messages per FETCH; each batch is committed on its own
-    imap_batch_bytes: int = 16 * 1024 * 1024  # and at most this many bytes (one big mail alone)
+    imap_batch_bytes: Bytes = ByteSize(16 * 1024 * 1024)  # and at most this much (one big mail alone)
     imap_timeout: float = 60.0  # seconds a socket may stall before the connection is dropped
     imap_retries: int = 4  # reconnects after a network fault before a sync gives up
     imap_backoff: float = 2.0  # seconds before the first reconnect; doubles each time

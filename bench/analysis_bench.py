@@ -12,16 +12,19 @@ import argparse
 import resource
 import sys
 import time
+from pathlib import Path
 
 import psutil
 from rich.console import Console
 from rich.table import Table
 
-from beacon.analysis.pipeline import Pipeline
-from beacon.analysis.text import select_text
-from beacon.parse import parse_message
-from beacon.settings import Settings
-from beacon.testing.corpora import spamassassin_dir
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: testkit
+
+from beacon.analysis.pipeline import Pipeline  # noqa: E402
+from beacon.analysis.text import select_text  # noqa: E402
+from beacon.parse import parse_message  # noqa: E402
+from beacon.settings import Settings  # noqa: E402
+from testkit.corpora import spamassassin_dir  # noqa: E402
 
 MB = 1024 * 1024
 

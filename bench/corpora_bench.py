@@ -2,7 +2,7 @@
 
     python bench/corpora_bench.py
 
-Each corpus (fetched and cached by ``beacon.testing.corpora``) is imported as a directory
+Each corpus (fetched and cached by ``testkit.corpora``) is imported as a directory
 into a fresh SQLite store, the way ``beacon import DIR`` does: the SpamAssassin public corpus,
 CPython's email test messages, mail-parser's and talon's test mails, and each of notmuch's
 test corpora. "files" counts the regular files in the tree; every file must end up imported,
@@ -18,10 +18,12 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from beacon.ingest.importer import import_items
-from beacon.ingest.sources import detect
-from beacon.store.db import Database
-from beacon.testing import corpora
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: testkit
+
+from beacon.ingest.importer import import_items  # noqa: E402
+from beacon.ingest.sources import detect  # noqa: E402
+from beacon.store.db import Database  # noqa: E402
+from testkit import corpora  # noqa: E402
 
 
 def sources() -> list[tuple[str, Path]]:

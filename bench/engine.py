@@ -7,7 +7,7 @@ and kill -9 chaos. One command runs everything and prints the tables::
     python bench/engine.py chaos --emails 2000 --every 3
     python bench/engine.py machine [--before REV]   # light path for machine mail vs the full parse
 
-Corpus: the SpamAssassin public corpus (``beacon.testing.corpora``), parsed by
+Corpus: the SpamAssassin public corpus (``testkit.corpora``), parsed by
 ``beacon.parse.parse_message``. Each throughput row runs in its own fresh process, so no mode
 inherits another's memory or its imported spaCy; a sampler thread in that process adds up the
 RSS of it and all its descendants every 100 ms, and their PSS every 5 s carried forward by RSS
@@ -37,6 +37,7 @@ import psutil
 MB = 1024 * 1024
 PSS_EVERY = 5.0  # seconds between page-table walks of one process (TreeSampler)
 HERE = Path(__file__).resolve()
+sys.path.insert(0, str(HERE.parents[1]))  # the repository root: testkit (corpora)
 
 # name -> settings overrides; "reference" is nlp.pipe(n_process=2) over the pipeline the engine
 # loads (spaCy only, no analysis code), "spacy-1-process" the same in one process,
@@ -125,7 +126,7 @@ def rss_mb(pid: int | None = None) -> float:
 
 def load_corpus(n: int | None) -> list[dict[str, Any]]:
     from beacon.parse import parse_message
-    from beacon.testing.corpora import iter_files, spamassassin_dir
+    from testkit.corpora import iter_files, spamassassin_dir
 
     files = list(iter_files(spamassassin_dir(), "*.txt"))
     files = files if n is None else random.Random(1).sample(files, min(n, len(files)))
@@ -181,7 +182,7 @@ def child_mode(name: str, corpus_path: str, batch: int) -> dict[str, Any]:
         out = analyzer.analyze(emails)
         elapsed = time.perf_counter() - t0
         assert len(out) == len(emails)
-        m = analyzer.engine.metrics()
+        m = analyzer.executor.metrics()
         row.update(recycles=m.recycles, kills=m.kills,
                    worker_start_s=[round(w.start_s, 3) for w in m.workers],
                    worker_uss=[round(w.uss / MB, 1) for w in m.workers],
@@ -280,7 +281,7 @@ def _store(workdir: Path, copies: int) -> tuple[Any, int]:
     from beacon.ingest.importer import import_items
     from beacon.ingest.sources import detect
     from beacon.store.db import Database
-    from beacon.testing.corpora import spamassassin_dir
+    from testkit.corpora import spamassassin_dir
 
     db = Database(f"sqlite:///{workdir / 'bench.db'}")
     db.migrate()
@@ -321,7 +322,7 @@ def run_long(analyses: int, budget_mb: int) -> None:
             return
         done_total += 1
         if done_total >= next_mark:
-            m = svc.engine.metrics()
+            m = svc.executor.metrics()
             workers = " / ".join(f"{w.rss / MB:.0f}" for w in m.workers) or "-"
             print(f"| {done_total} | {rss_mb():.1f} | {workers} | {m.total_pss / MB:.0f} "
                   f"| {done_total / (time.perf_counter() - t0):.1f} |", flush=True)
@@ -340,7 +341,7 @@ def run_long(analyses: int, budget_mb: int) -> None:
         if summary.status != "done":
             print(f"run ended {summary.status}: {summary.error}")
             break
-    m = svc.engine.metrics()
+    m = svc.executor.metrics()
     svc.stop()
     sampler.stop()
     print(f"\nmain RSS: {main_start:.1f} MB after start → {rss_mb():.1f} MB after {done_total} analyses "
@@ -373,7 +374,7 @@ def run_chaos(n: int, every: float) -> None:
     def killer() -> None:
         rng = random.Random(3)
         while not stop.wait(every):
-            busy = [w.pid for w in svc.engine.metrics().workers if w.state == "busy"]
+            busy = [w.pid for w in svc.executor.metrics().workers if w.state == "busy"]
             if busy:
                 pid = rng.choice(busy)
                 try:

@@ -26,14 +26,15 @@ import psutil
 from rich.console import Console
 from rich.table import Table
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]  # testkit (corpora) and the tests' Dovecot helper
 
 from imapserver import DovecotServer, add_account, append_messages  # noqa: E402
 
 from beacon.imap.sync import sync_account  # noqa: E402
 from beacon.settings import Settings  # noqa: E402
 from beacon.store.db import Database  # noqa: E402
-from beacon.testing.corpora import spamassassin_dir  # noqa: E402
+from testkit.corpora import spamassassin_dir  # noqa: E402
 
 MB = 1024 * 1024
 

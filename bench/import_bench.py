@@ -31,6 +31,8 @@ import threading
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: testkit
+
 MB = 1024 * 1024
 
 
@@ -157,7 +159,7 @@ def main() -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from beacon.testing.corpora import spamassassin_dir
+    from testkit.corpora import spamassassin_dir
 
     console = Console(width=200)  # tables stay readable when piped to a file
     corpus = spamassassin_dir()

@@ -18,6 +18,8 @@ import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: testkit (corpora)
+
 HERE = Path(__file__).resolve()
 SAMPLES = HERE.parent / "data" / "language-samples.tsv"
 LANGS = ("en", "fr", "de", "es", "it", "nl", "pt")
@@ -72,7 +74,7 @@ def _detector(name: str):  # type: ignore[no-untyped-def]
 def child(name: str) -> dict[str, object]:
     from beacon.analysis.train_kind import load_examples
     from beacon.analysis.text import select_text
-    from beacon.testing.corpora import spamassassin_dir
+    from testkit.corpora import spamassassin_dir
 
     samples = [line.split("\t", 1) for line in SAMPLES.read_text().splitlines() if line and not line.startswith("#")]
     english = [select_text(e.email, 300).text[:300] for e in load_examples(spamassassin_dir()) if e.kind == "personal"]

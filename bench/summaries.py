@@ -18,13 +18,16 @@ from __future__ import annotations
 
 import argparse
 import re
+import sys
 import time
 from pathlib import Path
 
-from beacon.analysis.pipeline import Pipeline
-from beacon.parse import parse_message
-from beacon.settings import Settings
-from beacon.testing.corpora import spamassassin_dir
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: testkit
+
+from beacon.analysis.pipeline import Pipeline  # noqa: E402
+from beacon.parse import parse_message  # noqa: E402
+from beacon.settings import Settings  # noqa: E402
+from testkit.corpora import spamassassin_dir  # noqa: E402
 
 CHECKS = {
     "url": re.compile(r"https?://|ftp://|\bwww\.|[\w.+-]+@[\w-]+\.[\w.]+", re.IGNORECASE),

@@ -32,6 +32,8 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: testkit (corpora)
+
 from beacon.analysis import priority as prio
 from beacon.analysis.models import MAIL_KINDS, Analysis
 from beacon.models import Email
@@ -228,7 +230,7 @@ def report(items: list[Item], cv: int) -> int:
 
 
 def main() -> int:
-    from beacon.testing.corpora import spamassassin_dir
+    from testkit.corpora import spamassassin_dir
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("folders", nargs="*", type=Path, help="mail folders (default: the training split + fixtures)")

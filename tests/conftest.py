@@ -1,4 +1,5 @@
-"""Shared fixtures: real databases (a SQLite file, and the PostgreSQL server .ci/run starts)."""
+"""Shared fixtures: real databases (a SQLite file, and the PostgreSQL server .ci/run starts), the
+web app with and without the engine, and (from ``tests/imapserver.py``) a throwaway Dovecot."""
 
 from __future__ import annotations
 
@@ -12,9 +13,17 @@ from sqlalchemy import create_engine, text
 
 from beacon.settings import Settings
 from beacon.store.db import Database
+from tests.helpers import Served, make_served, wait_job
+
+pytest_plugins = ["tests.imapserver"]
 
 # .ci/run exports this after starting PostgreSQL; a developer sets it the same way.
 POSTGRES_ENV = "BEACON_TEST_POSTGRES_URL"
+
+# Processes the tests start (engine workers, probes, ``beacon serve``) import testkit too.
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in os.environ.get("PYTHONPATH", "").split(os.pathsep):
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
 
 
 def _postgres_admin_url() -> str:
@@ -68,3 +77,24 @@ def any_db(request: pytest.FixtureRequest) -> Database:
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return Settings(data_dir=tmp_path / "data", database_url=f"sqlite:///{tmp_path / 'beacon.db'}")
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """Demo mailbox imported and analysed by the real engine; the app's lifespan is running."""
+    srv, lifespan_client = make_served(tmp_path_factory.mktemp("web-api"), engine=True)
+    with lifespan_client:
+        c, h = srv.login(lifespan_client)
+        run_id = c.post("/api/jobs/analyze", headers=h).json()["run_id"]
+        wait_job(c, run_id, timeout=240)
+        yield srv
+    srv.db.dispose()
+
+
+@pytest.fixture
+def bare(tmp_path: Path) -> Iterator[Served]:
+    """A fresh app without an engine (settings changes do not leak between tests)."""
+    srv, lifespan_client = make_served(tmp_path, engine=False)
+    with lifespan_client:
+        yield srv
+    srv.db.dispose()

@@ -43,7 +43,7 @@ from beacon.parse import parse_message
 from beacon.settings import Settings
 from beacon.store.db import Database
 from beacon.store.schema import EmailRow, ImapFolder, ImapMessage
-from beacon.testing.corpora import spamassassin_dir
+from testkit.corpora import spamassassin_dir
 
 MAIL_USER = "nobody"  # owner of the Maildirs: any existing non-root user works
 USER_POOL = 60  # users written at start; each test takes its own

@@ -289,7 +289,7 @@ def test_outage_complaint_is_negative(pipeline: Pipeline) -> None:
 
 def test_real_mail_summaries_hold_no_links_or_footers(pipeline: Pipeline) -> None:
     # The allowed split only (easy-ham-2, spam-1): mailing-list footers, sponsor banners, ads.
-    from beacon.testing.corpora import spamassassin_dir
+    from testkit.corpora import spamassassin_dir
 
     root = spamassassin_dir()
     files = sorted((root / "easy-ham-2").glob("*.txt"))[:30] + sorted((root / "spam-1").glob("*.txt"))[:30]

@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from beacon.cli.main import app
-from beacon.testing.corpora import cpython_email_dir
+from testkit.corpora import cpython_email_dir
 
 
 @pytest.fixture

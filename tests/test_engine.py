@@ -1,5 +1,6 @@
 """The engine with the real model and real processes: same results in every mode, spaCy stays
-out of the main process, and a run writes exactly one analysis per email."""
+out of the main process, a run writes exactly one analysis per email, a run whose workers cannot
+start fails, and a restarted executor watches its workers again."""
 
 from __future__ import annotations
 
@@ -12,11 +13,14 @@ from pathlib import Path
 from sqlalchemy import text
 
 from beacon.engine.analyzer import make_analyzer
+from beacon.engine.executor import ExecutorState
+from beacon.engine.modes import make_executor
 from beacon.engine.service import EngineService
 from beacon.models import Email
 from beacon.parse import parse_message
 from beacon.store.db import Database
-from test_engine_support import engine_settings, import_corpus, outcome, spamassassin_files
+from beacon.store.schema import Run
+from tests.helpers import engine_settings, import_corpus, outcome, spamassassin_files
 
 
 def _emails(n: int) -> list[Email]:
@@ -96,3 +100,29 @@ def test_run_analyses_each_email_once_and_emits_events(any_db: Database, tmp_pat
     assert metrics.done == n and metrics.main_rss > 0 and metrics.history
     assert len(metrics.workers) == 2 and all(w.uss > 0 for w in metrics.workers)
     assert status.jobs["done"] == n and status.last_run["status"] == "done"
+
+
+def test_a_run_whose_workers_cannot_start_ends_failed(sqlite_db: Database, tmp_path: Path) -> None:
+    import_corpus(sqlite_db, tmp_path, 1)
+    settings = engine_settings(tmp_path, sqlite_db, nlp_mode="oneshot", spacy_model="no_such_model_xyz")
+    with EngineService(settings, sqlite_db) as svc:
+        svc.enqueue_missing()
+        run_id = svc.start_run_in_background()
+        assert svc.wait(timeout=120)
+    with sqlite_db.session() as s:
+        run = s.get(Run, run_id)
+        assert (run.status, run.done, run.failed) == ("failed", 0, 0)
+        assert run.error is not None and "exited while starting" in run.error
+    assert outcome(sqlite_db)["pending"] == 1  # handed back for the next run
+
+
+def test_a_restarted_executor_watches_its_workers_again(sqlite_db: Database, tmp_path: Path) -> None:
+    executor = make_executor(engine_settings(tmp_path, sqlite_db, nlp_mode="pool", workers=1))
+    for _ in range(2):
+        executor.start()
+        assert executor.state is ExecutorState.RUNNING
+        assert executor.monitor.running  # type: ignore[attr-defined]
+        assert len(executor.metrics().workers) == 1
+        executor.stop()
+        assert executor.state is ExecutorState.STOPPED and not executor.monitor.running  # type: ignore[attr-defined]
+        assert executor.metrics().workers == []

@@ -7,11 +7,11 @@ from pathlib import Path
 
 from sqlalchemy import select, update
 
-from beacon.engine.owner import make_owner, owner_is_dead
+from beacon.store.owner import make_owner, owner_is_dead
 from beacon.store import jobs
 from beacon.store.db import Database
 from beacon.store.schema import AnalysisJob, AnalysisRow
-from test_engine_support import import_corpus
+from tests.helpers import import_corpus
 
 V = "test-version"
 

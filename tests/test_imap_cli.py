@@ -13,7 +13,7 @@ from beacon.cli.imap import register
 from beacon.settings import Settings
 from beacon.store.db import Database
 from beacon.store.schema import Account, AnalysisRow, EmailRow
-from imapserver import DovecotServer, append_messages, corpus, dovecot  # noqa: F401
+from tests.imapserver import DovecotServer, append_messages, corpus
 
 runner = CliRunner()
 

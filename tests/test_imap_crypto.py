@@ -10,7 +10,7 @@ import pytest
 
 from beacon.crypto import SECRET_FILE, PasswordCipher, SecretError, derive_key, load_or_create_secret
 from beacon.imap.accounts import ImapAccountInput, endpoint_for, save_imap_account
-from beacon.imap.errors import ImapConfigError
+from beacon.errors import ImapConfigError, InvalidInput
 from beacon.settings import Settings
 from beacon.store.db import Database
 
@@ -68,5 +68,5 @@ def test_account_password_stored_encrypted(sqlite_db: Database, tmp_path: Path) 
         assert (acc.imap_port, acc.folders) == (143, ["INBOX", "Lists"])
         with pytest.raises(ImapConfigError, match="secret key changed"):
             endpoint_for(acc, PasswordCipher(b"another-secret" * 3), settings)
-    with pytest.raises(ValueError, match="security must be one of"):
+    with pytest.raises(InvalidInput, match="security must be one of"):
         ImapAccountInput(name="w", host="h", user="u", password="p", security="ssl").validate()  # type: ignore[arg-type]

@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from beacon.imap.errors import ImapAuthError, ImapNetworkError
+from beacon.errors import ImapAuthError, ImapNetworkError
 from beacon.imap.sync import sync_account
 from beacon.store.db import Database
 from beacon.store.schema import Account, EmailRow, ImapMessage, Run
-from imapserver import (  # noqa: F401 - dovecot is a fixture
+from tests.imapserver import (
     ACCOUNT,
     BodyCounter,
     DovecotServer,
@@ -25,7 +25,6 @@ from imapserver import (  # noqa: F401 - dovecot is a fixture
     add_account,
     append_messages,
     corpus,
-    dovecot,
     filled_mailbox,
     folder_state,
     free_port,

@@ -12,13 +12,12 @@ from sqlalchemy import select
 from beacon.imap.scheduler import SyncScheduler
 from beacon.store.db import Database
 from beacon.store.schema import Account
-from imapserver import (  # noqa: F401 - dovecot is a fixture
+from tests.imapserver import (
     ACCOUNT,
     DovecotServer,
     add_account,
     append_messages,
     corpus,
-    dovecot,
     email_count,
     free_port,
     make_settings,

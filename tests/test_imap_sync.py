@@ -16,7 +16,7 @@ from beacon.imap.sync import SyncResult, sync_account
 from beacon.store.db import Database
 from beacon.store.emails import load_raw
 from beacon.store.schema import Account, EmailRow, ImapMessage, Run
-from imapserver import (  # noqa: F401 - dovecot is a fixture
+from tests.imapserver import (
     ACCOUNT,
     BodyCounter,
     DovecotServer,
@@ -24,7 +24,6 @@ from imapserver import (  # noqa: F401 - dovecot is a fixture
     add_account,
     append_messages,
     corpus,
-    dovecot,
     filled_mailbox,
     email_count,
     flags_by_mid,
@@ -195,7 +194,7 @@ def test_uidvalidity_change_same_uids(any_db: Database, dovecot: DovecotServer, 
 def test_tls_port_and_untrusted_certificate(
     sqlite_db: Database, dovecot: DovecotServer, tmp_path: Path
 ) -> None:
-    from beacon.imap.errors import ImapConfigError
+    from beacon.errors import ImapConfigError
 
     user = dovecot.add_user()
     append_messages(dovecot, user, corpus(3, offset=50))

@@ -15,7 +15,7 @@ from beacon.ingest.importer import import_items
 from beacon.ingest.sources import SourceError, detect
 from beacon.store import emails as store
 from beacon.store.schema import AttachmentRow, EmailRow
-from beacon.testing.corpora import cpython_email_dir
+from testkit.corpora import cpython_email_dir
 
 # Real messages with known content (read by hand).
 MSG_PLAIN = "msg_01.txt"  # From: bbb@ddd.com (John X. Doe), Subject: This is a test message

@@ -24,7 +24,7 @@ from beacon.ingest.sources import detect
 from beacon.parse import parse_message
 from beacon.store import emails as store
 from beacon.store.schema import EmailRow
-from beacon.testing.corpora import cpython_email_dir, notmuch_corpora_dir
+from testkit.corpora import cpython_email_dir, notmuch_corpora_dir
 
 
 def real(name: str) -> bytes:

@@ -18,7 +18,7 @@ from beacon.analysis.train_kind import in_training_split, strip_verdict_headers
 from beacon.models import Email
 from beacon.parse import parse_message
 from beacon.settings import Settings
-from beacon.testing.corpora import spamassassin_dir
+from testkit.corpora import spamassassin_dir
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ from beacon.ingest.sources import RawItem
 from beacon.store.analyses import load_scored
 from beacon.store.db import Database
 from beacon.store.schema import AnalysisRow, EmailRow, ImapFolder, ImapMessage
-from test_engine_support import engine_settings
+from helpers import engine_settings
 
 ME = "alex@example.com"
 

@@ -16,7 +16,7 @@ import pytest
 
 from beacon.models import Address
 from beacon.parse import parse_message
-from beacon.testing import corpora
+from testkit import corpora
 
 IMPORT_TIME = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
 GREG = "easy-ham-1/01637.cd9dec755fc9e6d819137b8e0111e031.txt"  # reply, quote, -- signature

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from beacon.parse import parse_message
-from beacon.testing import corpora
+from testkit import corpora
 
 
 def check_corpus(files: Iterable[Path]) -> int:

@@ -11,7 +11,7 @@ import pytest
 from beacon.parse import parse_message
 from beacon.parse.html_text import html_to_text
 from beacon.parse.quotes import split_reply
-from beacon.testing.corpora import talon_fixtures_dir
+from testkit.corpora import talon_fixtures_dir
 
 
 def norm(text: str) -> str:

@@ -15,7 +15,7 @@ from beacon.analysis.request_features import TokenTable, sentence_features
 from beacon.analysis.text import select_text
 from beacon.parse import parse_message
 from beacon.settings import Settings
-from beacon.testing.corpora import iter_files, spamassassin_dir
+from testkit.corpora import iter_files, spamassassin_dir
 
 _SUBJECT_DEPS = {"nsubj", "nsubjpass", "csubj", "csubjpass", "expl"}
 _LEXICAL_CHILD_DEPS = {"nsubj", "aux", "neg", "dobj", "dative"}

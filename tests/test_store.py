@@ -95,7 +95,7 @@ def test_migration_keeps_attachments_stored_before(any_db) -> None:  # type: ign
     from sqlalchemy import text
 
     command.downgrade(any_db.alembic_config(), "0001")
-    with any_db.engine.begin() as conn:
+    with any_db.sql_engine.begin() as conn:
         conn.execute(text("INSERT INTO accounts (id, name, kind, addresses, folders, created_at) "
                           "VALUES (1, 'old', 'local', '[]', '[]', CURRENT_TIMESTAMP)"))
         conn.execute(text(

@@ -10,7 +10,7 @@ from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 from beacon.analysis.text import select_text
 from beacon.analysis.tone import ToneAnalyzer, _linear_vader, incident_valence
 from beacon.parse import parse_message
-from beacon.testing.corpora import iter_files, spamassassin_dir
+from testkit.corpora import iter_files, spamassassin_dir
 
 # Every rule the two patched checks apply: negation one to three words back, "never so/this",
 # "without doubt", idioms before and after the word, booster n-grams, "least", "no", caps, "but".

@@ -6,7 +6,7 @@ import pytest
 
 from beacon.web.highlight import Mark, segments
 from beacon.web.login_guard import LoginBusy, LoginGuard, TooManyFailures
-from beacon.store.app_settings import parse_size
+from beacon.settings import Settings, parse_size
 from beacon.web.sanitize import sanitize_email_html
 
 
@@ -35,10 +35,20 @@ def test_parse_size(value: object, expected: int) -> None:
     assert parse_size(value) == expected
 
 
-@pytest.mark.parametrize("value", ["lots", "2X", "", True, "-1G"])
+@pytest.mark.parametrize("value", ["lots", "2X", "", True, "-1G", -5])
 def test_parse_size_rejects(value: object) -> None:
     with pytest.raises(ValueError):
         parse_size(value)
+
+
+def test_sizes_in_the_environment_read_like_the_web_form(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BEACON_MEMORY_BUDGET", "1.5G")
+    monkeypatch.setenv("BEACON_UPLOAD_MAX_BYTES", "64MiB")
+    monkeypatch.setenv("BEACON_WORKER_HARD_LIMIT", "300000000")
+    s = Settings()
+    assert (s.memory_budget, s.upload_max_bytes, s.worker_hard_limit) == (int(1.5 * 2**30), 64 * 2**20, 300_000_000)
+    # Workers get their settings as JSON: plain numbers, read back the same.
+    assert Settings(**s.model_dump(mode="json")).memory_budget == int(1.5 * 2**30)
 
 
 def test_remote_images_are_counted_and_blocked_until_allowed() -> None:
@@ -94,3 +104,18 @@ def test_login_guard_window_slides() -> None:
     guard.check("10.0.0.2")  # other addresses are unaffected
     now[0] += 61
     guard.check("10.0.0.1")
+
+
+def test_each_beacon_error_has_one_http_status() -> None:
+    from beacon import errors
+    from beacon.web.app import http_status
+
+    expected = {
+        errors.NotFound("x"): 404, errors.InvalidInput("x"): 400, errors.SourceError("x"): 400,
+        errors.UserError("x"): 400, errors.InvalidSettings("x"): 422, errors.UploadTooLarge("x"): 413,
+        errors.TooManyFailures(30): 429, errors.LoginBusy("x"): 503, errors.AnalysisBusy(7): 409,
+        errors.EngineUnavailable("x"): 503,
+        # Not meant to reach a route: a server error if one does.
+        errors.WorkerStartFailed("x"): 500, errors.ImapNetworkError("x"): 500, errors.SecretError("x"): 500,
+    }
+    assert {type(e).__name__: http_status(e) for e in expected} == {type(e).__name__: s for e, s in expected.items()}

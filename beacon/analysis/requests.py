@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from beacon.analysis.request_features import BLOCKS, FEATURE_VERSION, TokenTable, read_sentence
+from beacon.errors import ArtifactError
 
 if TYPE_CHECKING:
     from spacy.language import Language
@@ -59,10 +60,6 @@ class Verdict:
     @property
     def is_request(self) -> bool:
         return self.intent == "request"
-
-
-class ArtifactError(ValueError):
-    """The model file is missing, of another format, or built for other feature code."""
 
 
 def _sigmoid(z: float) -> float:

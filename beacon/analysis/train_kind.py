@@ -172,7 +172,7 @@ def train(root: Path) -> KindModel:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from beacon.testing.corpora import spamassassin_dir
+    from testkit.corpora import spamassassin_dir
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--corpus", type=Path, default=None, help="SpamAssassin folder (default: the cached corpus)")

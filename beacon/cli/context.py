@@ -15,23 +15,23 @@ class CliContext:
     """Built once per invocation by the app callback and handed to commands via ctx.obj."""
 
     def __init__(self, settings: Settings | None = None) -> None:
-        self.env_settings = settings or Settings()
+        self.env = settings or Settings()  # the environment alone
         self.console = Console()
         self.err = Console(stderr=True)
 
     @cached_property
     def db(self) -> Database:
-        db = Database(self.env_settings.database_url_resolved)
+        db = Database(self.env.database_url_resolved)
         db.migrate()
         return db
 
     @cached_property
     def settings(self) -> Settings:
-        """The environment's settings with the ones changed in the web UI applied on top."""
+        """The settings in force: the environment's, with the ones changed in the web UI."""
         from beacon.store.app_settings import current_settings
 
         with self.db.session() as s:
-            return current_settings(s, self.env_settings)
+            return current_settings(s, self.env)
 
 
 def setup_logging(verbose: int) -> None:

@@ -1,7 +1,8 @@
-"""Engine commands: ``beacon engine status | run | requeue``.
+"""Engine commands: ``beacon analyze`` (also ``beacon engine run``), ``beacon engine status |
+requeue``.
 
-``analyze_with_progress`` is the one way the CLI drives the engine (``beacon analyze`` can call
-it too): enqueue what lacks an analysis, run the jobs, show a Rich progress bar fed by events.
+``analyze`` is the one way the CLI drives the engine: enqueue what lacks an analysis, run the
+jobs, show a Rich progress bar fed by the run's events.
 """
 
 from __future__ import annotations
@@ -15,11 +16,31 @@ from rich.table import Table
 from beacon.cli.context import CliContext
 from beacon.engine.memory import mb
 from beacon.engine.metrics import EngineMetrics
-from beacon.engine.runner import RunEventData, RunSummary
+from beacon.engine.runner import RunSummary
 from beacon.engine.service import EngineService
+from beacon.errors import EngineError, NotFound
 from beacon.store import jobs
+from beacon.store.runs import RunEventData, RunStatus
 
 engine_app = typer.Typer(help="The NLP engine: status, runs and quarantined emails.", no_args_is_help=True)
+
+
+def analyze_cmd(
+    ctx: typer.Context,
+    account: str = typer.Option(None, "--account", "-a", help="Only this account's mail."),
+) -> None:
+    """Analyse every email that has no analysis at the current pipeline version (resumable)."""
+    c: CliContext = ctx.obj
+    try:
+        summary = analyze_with_progress(c, account)
+    except NotFound as exc:
+        c.err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    except EngineError as exc:
+        c.err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    if summary.error or summary.status == RunStatus.FAILED:
+        raise typer.Exit(1)
 
 
 def analyze_with_progress(c: CliContext, account: str | None = None) -> RunSummary:
@@ -60,16 +81,6 @@ def _print_summary(c: CliContext, s: RunSummary, queued: int) -> None:
 
 def _fmt_counts(d: dict[str, int]) -> str:
     return ", ".join(f"{k} {v}" for k, v in sorted(d.items())) or "none"
-
-
-def run_cmd(
-    ctx: typer.Context,
-    account: str = typer.Option(None, "--account", "-a", help="Only this account's mail."),
-) -> None:
-    """Analyse every email that lacks an analysis at the current pipeline version."""
-    from beacon.cli.analysis import analyze_cmd  # `beacon analyze` is the same command
-
-    analyze_cmd(ctx, account)
 
 
 def status_cmd(ctx: typer.Context) -> None:
@@ -132,7 +143,8 @@ def requeue_cmd(ctx: typer.Context) -> None:
 
 
 def register(app: typer.Typer) -> None:
+    app.command("analyze")(analyze_cmd)
     engine_app.command("status")(status_cmd)
-    engine_app.command("run")(run_cmd)
+    engine_app.command("run")(analyze_cmd)
     engine_app.command("requeue")(requeue_cmd)
     app.add_typer(engine_app, name="engine")

@@ -12,7 +12,7 @@ from beacon.cli.context import CliContext
 from beacon.crypto import PasswordCipher
 from beacon.imap.accounts import ImapAccountInput, account_statuses, imap_accounts, save_imap_account
 from beacon.imap.connection import SECURITY_CHOICES, ImapEndpoint, check_login
-from beacon.imap.errors import ImapAuthError, ImapError
+from beacon.errors import ImapAuthError, ImapError, InvalidInput
 from beacon.imap.folder_sync import FolderResult
 from beacon.imap.sync import SyncResult, sync_account
 
@@ -55,14 +55,14 @@ def add_cmd(
     )
     try:
         data.validate()
-    except ValueError as exc:
+    except InvalidInput as exc:
         raise typer.BadParameter(str(exc)) from exc
     if check:
         _check(c, data)
     with c.db.session() as s:
         try:
             save_imap_account(s, PasswordCipher.from_settings(c.settings), data)
-        except ValueError as exc:
+        except InvalidInput as exc:
             c.err.print(f"[red]error:[/red] {exc}")
             raise typer.Exit(2) from exc
     c.console.print(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from beacon.cli import analysis, engine, imap, mail, web
+from beacon.cli import engine, imap, inbox, mail, web
 from beacon.cli.context import CliContext, setup_logging
 
 app = typer.Typer(
@@ -25,8 +25,8 @@ def _main(
 
 
 mail.register(app)
-analysis.register(app)
 engine.register(app)
+inbox.register(app)
 imap.register(app)
 web.register(app)
 

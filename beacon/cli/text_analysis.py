@@ -15,7 +15,8 @@ from typing import Any, TextIO
 
 from beacon.analysis import priority as prio
 from beacon.cli.textinput import LineError, parse_line
-from beacon.engine.analyzer import AnalysisFailed, EngineAnalyzer
+from beacon.engine.analyzer import EngineAnalyzer
+from beacon.errors import BatchFailed
 from beacon.models import Email
 from beacon.settings import Settings
 
@@ -32,12 +33,12 @@ def _analyse_chunk(analyzer: EngineAnalyzer, emails: list[Email]) -> list[Any]:
     """Analyses (or an error text) per email; a failed batch is retried one email at a time."""
     try:
         return list(analyzer.analyze(emails))
-    except AnalysisFailed:
+    except BatchFailed:
         out: list[Any] = []
         for email in emails:
             try:
                 out += analyzer.analyze([email])
-            except AnalysisFailed as exc:
+            except BatchFailed as exc:
                 out.append(f"analysis failed: {exc}")
         return out
 

@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import getpass
-import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import typer
 
 from beacon.cli.context import CliContext, setup_logging
+from beacon.errors import UserError
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from beacon.engine.host import EngineFactory
+    from beacon.engine.service import EngineService
+    from beacon.settings import Settings
+    from beacon.store.db import Database
 
 user_app = typer.Typer(help="Manage the web app's login users.", no_args_is_help=True)
 
@@ -39,22 +49,22 @@ def serve_cmd(
     setup_logging(1)
     logging.getLogger("beacon").setLevel(log_level.upper())
     # The environment is the base; the app applies the web-changed settings on top itself.
-    settings = c.env_settings.model_copy(update={k: v for k, v in {"host": host, "port": port}.items() if v})
+    env = c.env.model_copy(update={k: v for k, v in {"host": host, "port": port}.items() if v})
     db = c.db  # migrated
     engine = None
     if demo:
-        d = setup_demo(db, settings)
+        d = setup_demo(db, env)
         c.err.print(f"Demo mailbox: {d.imported} imported, {d.duplicates} already stored.")
         if analyze:
-            engine = _analyse_demo(c, db, settings, engine_factory())
+            engine = _analyse_demo(c, db, env, engine_factory())
     first = ensure_user(db, demo=demo)
     app = create_app(
-        settings, db,
+        env, db,
         engine_factory=engine_factory() if analyze else None,
         scheduler_factory=scheduler_factory(),
         engine=engine,
     )
-    url = f"http://{settings.host}:{settings.port}/"
+    url = f"http://{env.host}:{env.port}/"
     c.console.print(f"\n[bold green]Beacon is running at {url}[/bold green]", soft_wrap=True)
     if first is not None:
         c.console.print(f"Log in as [bold]{first.username}[/bold] with password [bold]{first.password}[/bold]"
@@ -62,33 +72,28 @@ def serve_cmd(
     else:
         c.console.print("Log in with your Beacon user (`beacon user add NAME` makes one).")
     with db.session() as s:
-        eff = current_settings(s, settings)
-    c.console.print(f"API docs at {url}docs · metrics at {url}metrics · engine mode {eff.nlp_mode}\n",
+        settings = current_settings(s, env)
+    c.console.print(f"API docs at {url}docs · metrics at {url}metrics · engine mode {settings.nlp_mode}\n",
                     soft_wrap=True)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=log_level, access_log=False)
+    uvicorn.run(app, host=env.host, port=env.port, log_level=log_level, access_log=False)
 
 
-def _analyse_demo(c: CliContext, db, settings, factory):  # type: ignore[no-untyped-def]
+def _analyse_demo(c: CliContext, db: Database, env: Settings, factory: EngineFactory) -> EngineService:
     """Analyse the demo mail before serving, so the first page shows a finished inbox."""
-    from beacon.store.schema import Run
     from beacon.store.app_settings import current_settings
 
     with db.session() as s:
-        eff = current_settings(s, settings)
-    engine = factory(eff, db)
+        settings = current_settings(s, env)
+    engine = factory(settings, db)
     engine.start()
     queued = engine.enqueue_missing()
     if queued == 0:
         c.err.print("Demo mailbox already analysed.")
         return engine
-    c.err.print(f"Analysing {queued} demo emails ({eff.nlp_mode} mode)…")
-    t0 = time.monotonic()
-    run_id = engine.start_run_in_background()
-    engine.wait()
-    with db.session() as s:
-        run = s.get(Run, run_id)
-        c.err.print(f"Analysis {run.status}: {run.done} done, {run.failed} quarantined "
-                    f"in {time.monotonic() - t0:.1f}s.")
+    c.err.print(f"Analysing {queued} demo emails ({settings.nlp_mode} mode)…")
+    summary = engine.run()
+    c.err.print(f"Analysis {summary.status}: {summary.done} done, {summary.quarantined} quarantined "
+                f"in {summary.elapsed:.1f}s.")
     return engine
 
 
@@ -98,7 +103,7 @@ def user_add_cmd(
     password: str = typer.Option(None, "--password", help="Password (prompted when omitted; avoid on shared machines)."),
 ) -> None:
     """Create a login user for the web app (password hashed with argon2id)."""
-    from beacon.web.auth import UserError, create_user
+    from beacon.web.auth import create_user
 
     c = _ctx(ctx)
     if password is None:
@@ -106,12 +111,7 @@ def user_add_cmd(
         if getpass.getpass("Repeat password: ") != password:
             c.err.print("[red]error:[/red] the passwords differ")
             raise typer.Exit(2)
-    try:
-        with c.db.session() as s:
-            create_user(s, username, password)
-    except UserError as exc:
-        c.err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from exc
+    _change_user(c, create_user, username, password)
     c.console.print(f"User [bold]{username}[/bold] created.")
 
 
@@ -121,18 +121,22 @@ def user_passwd_cmd(
     password: str = typer.Option(None, "--password", help="New password (prompted when omitted)."),
 ) -> None:
     """Set a new password for a web user."""
-    from beacon.web.auth import UserError, set_password
+    from beacon.web.auth import set_password
 
     c = _ctx(ctx)
     if password is None:
         password = getpass.getpass("New password: ")
+    _change_user(c, set_password, username, password)
+    c.console.print(f"Password of [bold]{username}[/bold] changed; their existing web sessions are logged out.")
+
+
+def _change_user(c: CliContext, change: Callable[[Session, str, str], object], username: str, password: str) -> None:
     try:
         with c.db.session() as s:
-            set_password(s, username, password)
+            change(s, username, password)
     except UserError as exc:
         c.err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from exc
-    c.console.print(f"Password of [bold]{username}[/bold] changed; their existing web sessions are logged out.")
 
 
 def register(app: typer.Typer) -> None:

@@ -19,6 +19,11 @@ import threading
 from beacon.engine.memory import MB, resolve_budget
 from beacon.settings import Settings
 
+__all__ = [
+    "ADMIT_FRACTION", "BATCH_OVERHEAD", "Budget", "INITIAL_BYTES_PER_CHAR", "KILL_FRACTION",
+    "MIN_HARD_LIMIT", "SAFETY",
+]
+
 KILL_FRACTION = 0.95  # all processes above this share of the budget: kill the biggest worker
 ADMIT_FRACTION = 0.85  # start a batch only if the projected total stays below this
 MIN_HARD_LIMIT = 128 * MB

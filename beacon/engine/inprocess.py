@@ -13,65 +13,59 @@ import os
 import threading
 import time
 from concurrent.futures import Future
-from typing import Any
 
-from beacon.engine import logs, memory
-from beacon.engine.executor import Batch, BatchFailed, BatchResult
+from beacon.engine import _logs as logs, memory
+from beacon.engine.executor import Batch, BatchResult, ExecutorBase
 from beacon.engine.metrics import EngineMetrics, MetricsRecorder
 from beacon.engine.monitor import MemoryMonitor
 from beacon.engine.worker import AnalyzeFn, load_analyze
+from beacon.errors import BatchFailed, EngineUnavailable
 from beacon.settings import Settings
+
+__all__ = ["InProcessExecutor"]
 
 log = logging.getLogger("beacon.engine.inprocess")
 
 
-class InProcessExecutor:
+class InProcessExecutor(ExecutorBase):
     mode = "inprocess"
 
-    def __init__(self, settings: Settings, metrics: MetricsRecorder) -> None:
+    def __init__(self, settings: Settings, recorder: MetricsRecorder) -> None:
+        super().__init__()
         self.settings = settings
-        self.recorder = metrics
-        self._analyze: AnalyzeFn | None = None
-        self._lock = threading.Lock()
+        self.recorder = recorder
+        self._analyze: AnalyzeFn | None = None  # loaded once, kept across restarts
+        self._batch_lock = threading.Lock()  # one batch at a time (memory zones, see above)
         self.budget_total, self.budget_source = memory.resolve_budget(settings.memory_budget)
-        self.monitor = MemoryMonitor(settings.memory_sample_interval * 10, list, list, None, metrics)
-        self._started = False
+        self.monitor = MemoryMonitor(settings.memory_sample_interval * 10, list, list, None, recorder)
 
-    def start(self) -> None:
-        if self._started:
-            return
-        with self._lock:
-            if self._analyze is None:
-                t0 = time.perf_counter()
-                self._analyze = load_analyze(self.settings)
-                # Move the model (and everything loaded so far) out of the collector's view, as
-                # workers do: the full collection after each batch then costs well under a
-                # millisecond instead of ~45 ms.
-                gc.freeze()
-                logs.event(log, "model_loaded", load_s=time.perf_counter() - t0, rss=memory.rss())
+    def _start(self) -> None:
+        if self._analyze is None:
+            t0 = time.perf_counter()
+            self._analyze = load_analyze(self.settings)
+            # Move the model (and everything loaded so far) out of the collector's view, as
+            # workers do: the full collection after each batch then costs well under a
+            # millisecond instead of ~45 ms.
+            gc.freeze()
+            logs.event(log, "model_loaded", load_s=time.perf_counter() - t0, rss=memory.rss())
         self.monitor.start()
-        self._started = True
 
-    def stop(self) -> None:
-        if self._started:
-            self.monitor.stop()
-            self._started = False
-
-    def add_listener(self, fn: Any) -> None:  # no worker events in this mode
-        pass
-
-    def remove_listener(self, fn: Any) -> None:
-        pass
+    def _stop(self) -> None:
+        self.monitor.stop()
 
     def submit(self, batch: Batch) -> Future[BatchResult]:
         fut: Future[BatchResult] = Future()
         fut.set_running_or_notify_cancel()
-        self.start()
-        assert self._analyze is not None
-        with self._lock:
+        with self._cond:
+            accepting = self._accepting()
+        analyze = self._analyze
+        if not accepting or analyze is None:
+            fut.set_exception(EngineUnavailable(f"the engine is {self.state}"))
+            return fut
+        with self._batch_lock:
             t0 = time.perf_counter()
             try:
-                analyses = self._analyze(batch.emails, batch.contexts)
+                analyses = analyze(batch.emails, batch.contexts)
             except Exception as exc:  # noqa: BLE001 - reported like a worker's error
                 fut.set_exception(BatchFailed("error", f"{type(exc).__name__}: {exc}", os.getpid()))
                 return fut

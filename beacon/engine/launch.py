@@ -1,6 +1,6 @@
 """Starting worker processes: spawned fresh, or forked from a zygote that preloaded spaCy.
 
-Both give a :class:`WorkerHandle` whose pipe speaks :mod:`beacon.engine.protocol`. Children are
+Both give a :class:`WorkerHandle` whose pipe speaks :mod:`beacon.engine._protocol`. Children are
 started with ``subprocess`` (not ``multiprocessing``) so that their environment, allocator
 settings included, is set explicitly without touching the main process's ``os.environ``.
 """
@@ -13,19 +13,18 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
 from multiprocessing import reduction
 from multiprocessing.connection import Connection
 from typing import Protocol
 
-from beacon.engine import protocol
+from beacon.engine import _protocol as protocol
+from beacon.engine.handle import WorkerHandle
+from beacon.errors import ProtocolError, WorkerStartFailed
 from beacon.settings import Settings
 
+__all__ = ["START_TIMEOUT", "SpawnStarter", "Starter", "ZygoteStarter", "child_env", "make_starter"]
+
 START_TIMEOUT = 120.0  # loading spaCy on a busy machine can take a while
-
-
-class EngineError(RuntimeError):
-    """The engine itself cannot work (a worker cannot start): not the fault of any email."""
 
 
 def child_env(settings: Settings) -> dict[str, str]:
@@ -41,76 +40,11 @@ def child_env(settings: Settings) -> dict[str, str]:
     return env
 
 
-@dataclass
-class WorkerHandle:
-    """The supervisor's view of one worker process."""
-
-    pid: int
-    conn: Connection
-    proc: subprocess.Popen[bytes] | None = None  # None when the zygote is the parent
-    started_at: float = field(default_factory=time.time)
-    start_s: float = 0.0
-    tasks: int = 0
-    emails: int = 0
-    state: str = "idle"  # idle | busy | stopping | dead
-    rss: int = 0
-    uss: int = 0
-    pss: int = 0
-    batch_peak_uss: int = 0
-    kill_reason: str | None = None
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    def kill(self, reason: str) -> bool:
-        """SIGKILL, once; the reason tells the slot thread why its pipe went dead."""
-        with self._lock:
-            if self.kill_reason is not None or self.state == "dead":
-                return False
-            self.kill_reason = reason
-        try:
-            os.kill(self.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        return True
-
-    def exit_detail(self) -> str:
-        if self.proc is None:
-            return "pipe closed"
-        try:
-            code = self.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            return "pipe closed; still running"
-        if code < 0:
-            try:
-                return f"killed by {signal.Signals(-code).name}"
-            except ValueError:
-                return f"killed by signal {-code}"
-        return f"exit code {code}"
-
-    def close(self) -> None:
-        """Ask the worker to exit and forget it (graceful: after its batch)."""
-        try:
-            protocol.send(self.conn, {"op": protocol.OP_STOP})
-        except OSError:
-            pass
-        self.reap()
-
-    def reap(self) -> None:
-        """Forget the worker; wait for a process we started ourselves, killing it if it lingers."""
-        self.state = "dead"
-        self.conn.close()
-        if self.proc is not None:
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-
 def _spawn(role: str, settings: Settings, data_limit: int = 0) -> tuple[subprocess.Popen[bytes], Connection]:
     ours, theirs = protocol.socket_pair()
     try:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "beacon.engine.child", role, str(theirs.fileno())],
+            [sys.executable, "-m", "beacon.engine._child", role, str(theirs.fileno())],
             pass_fds=[theirs.fileno()],
             env=child_env(settings),
             stdin=subprocess.DEVNULL,
@@ -124,13 +58,13 @@ def _spawn(role: str, settings: Settings, data_limit: int = 0) -> tuple[subproce
 
 def _await_ready(conn: Connection, what: str) -> protocol.Message:
     if not conn.poll(START_TIMEOUT):
-        raise EngineError(f"{what} did not become ready within {START_TIMEOUT:.0f}s")
+        raise WorkerStartFailed(f"{what} did not become ready within {START_TIMEOUT:.0f}s")
     try:
         msg = protocol.recv(conn)
-    except (EOFError, OSError) as exc:
-        raise EngineError(f"{what} exited while starting (see its stderr)") from exc
+    except (EOFError, OSError, ProtocolError) as exc:
+        raise WorkerStartFailed(f"{what} exited while starting (see its stderr)") from exc
     if msg["op"] != protocol.OP_READY:
-        raise EngineError(f"{what} sent {msg['op']!r} instead of ready")
+        raise WorkerStartFailed(f"{what} sent {msg['op']!r} instead of ready")
     return msg
 
 
@@ -161,7 +95,7 @@ class SpawnStarter:
         proc, conn = _spawn("worker", self.settings, data_limit)
         try:
             ready = _await_ready(conn, f"worker {proc.pid}")
-        except EngineError:
+        except WorkerStartFailed:
             proc.kill()
             proc.wait()
             conn.close()
@@ -199,7 +133,7 @@ class ZygoteStarter:
         proc, conn = _spawn("zygote", self.settings)
         try:
             ready = _await_ready(conn, "zygote")
-        except EngineError:
+        except WorkerStartFailed:
             proc.kill()
             proc.wait()
             conn.close()
@@ -217,19 +151,19 @@ class ZygoteStarter:
                     protocol.send(self._control, {"op": protocol.OP_FORK, "data_limit": data_limit})
                     reduction.send_handle(self._control, theirs.fileno(), self._proc.pid)
                     if not self._control.poll(START_TIMEOUT):
-                        raise EngineError("zygote did not answer a fork request")
+                        raise WorkerStartFailed("zygote did not answer a fork request")
                     forked = protocol.recv(self._control)
-                except (EOFError, OSError) as exc:
+                except (EOFError, OSError, ProtocolError) as exc:
                     self._proc.kill()
                     self._proc.wait()
                     self._proc = None
-                    raise EngineError("zygote died") from exc
+                    raise WorkerStartFailed("zygote died") from exc
         finally:
             theirs.close()
         pid = int(forked["pid"])
         try:
             ready = _await_ready(ours, f"worker {pid}")
-        except EngineError:
+        except WorkerStartFailed:
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:

@@ -24,6 +24,12 @@ from pathlib import Path
 
 import psutil
 
+__all__ = [
+    "DEFAULT_BUDGET", "GIB", "GaugeSet", "MB", "MemSample", "MemoryGauge", "cgroup_memory_limit",
+    "collect_and_trim", "limit_data_growth", "malloc_trim", "mb", "peak_rss", "reset_peak",
+    "resolve_budget", "rss", "rss_fast", "sample",
+]
+
 MB = 1024 * 1024
 GIB = 1024 * MB
 DEFAULT_BUDGET = 2 * GIB
@@ -38,11 +44,21 @@ class MemSample:
     pss: int
 
 
+_GONE = (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess, FileNotFoundError)
+
+
 def sample(pid: int) -> MemSample | None:
     """RSS/USS/PSS of a process, or None when it is gone (or not ours to read)."""
     try:
-        m = psutil.Process(pid).memory_full_info()
-    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess, FileNotFoundError):
+        return _full_reading(psutil.Process(pid))
+    except _GONE:
+        return None
+
+
+def _full_reading(proc: psutil.Process) -> MemSample | None:
+    try:
+        m = proc.memory_full_info()
+    except _GONE:
         return None
     return MemSample(rss=m.rss, uss=m.uss, pss=getattr(m, "pss", m.uss))
 
@@ -71,13 +87,14 @@ class MemoryGauge:
     def __init__(self, pid: int, full_every: float) -> None:
         self.pid = pid
         self.full_every = full_every
+        self._proc: psutil.Process | None = None  # made once: its constructor reads /proc too
         self._full: MemSample | None = None
         self._full_at = float("-inf")
         self.exact = False  # whether the last reading was a full one
 
     def read(self, now: float, *, full: bool = False) -> MemSample | None:
         if full or self._full is None or now - self._full_at >= self.full_every:
-            s = sample(self.pid)
+            s = self._full_reading()
             if s is not None:
                 self._full, self._full_at, self.exact = s, now, True
             return s
@@ -87,6 +104,14 @@ class MemoryGauge:
         self.exact = False
         delta = current - self._full.rss
         return MemSample(current, max(0, self._full.uss + delta), max(0, self._full.pss + delta))
+
+    def _full_reading(self) -> MemSample | None:
+        if self._proc is None:
+            try:
+                self._proc = psutil.Process(self.pid)
+            except _GONE:
+                return None
+        return _full_reading(self._proc)
 
 
 class GaugeSet:
@@ -189,7 +214,7 @@ _LIBC = _libc()
 
 def malloc_trim() -> bool:
     """Hand freed heap back to the OS (glibc). Most RSS left after a spaCy batch is freed
-    memory the allocator keeps, which ``gc.collect()`` alone does not return (memory-facts)."""
+    memory the allocator keeps, which ``gc.collect()`` alone does not return."""
     fn = getattr(_LIBC, "malloc_trim", None) if _LIBC is not None else None
     if fn is None:
         return False

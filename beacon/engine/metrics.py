@@ -12,6 +12,11 @@ import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
 
+__all__ = [
+    "EngineMetrics", "HISTORY_LEN", "HISTORY_SECONDS", "MemoryPoint", "MetricsRecorder",
+    "THROUGHPUT_WINDOW", "WorkerMetrics",
+]
+
 HISTORY_SECONDS = 1.0  # one memory sample per second goes into the plot history
 HISTORY_LEN = 900  # 15 minutes
 THROUGHPUT_WINDOW = 30.0  # seconds

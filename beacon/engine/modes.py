@@ -1,23 +1,24 @@
-"""Choosing the execution mode from the settings (``BEACON_NLP_MODE``)."""
+"""Choosing the executor from the settings (``BEACON_NLP_MODE``)."""
 
 from __future__ import annotations
 
+from beacon.engine.executor import Executor
 from beacon.engine.inprocess import InProcessExecutor
 from beacon.engine.launch import SpawnStarter, make_starter
 from beacon.engine.metrics import MetricsRecorder
 from beacon.engine.pool import PoolExecutor, worker_count
 from beacon.settings import Settings
 
-Engine = InProcessExecutor | PoolExecutor
+__all__ = ["make_executor"]
 
 
-def make_executor(settings: Settings, metrics: MetricsRecorder | None = None) -> Engine:
-    metrics = metrics or MetricsRecorder()
+def make_executor(settings: Settings, recorder: MetricsRecorder | None = None) -> Executor:
+    recorder = recorder or MetricsRecorder()
     if settings.nlp_mode == "inprocess":
-        return InProcessExecutor(settings, metrics)
+        return InProcessExecutor(settings, recorder)
     if settings.nlp_mode == "oneshot":
         # A fresh interpreter per batch: it loads the model, answers over its pipe and exits.
-        return PoolExecutor(settings, metrics, mode="oneshot", starter=SpawnStarter(settings),
+        return PoolExecutor(settings, recorder, mode="oneshot", starter=SpawnStarter(settings),
                             slots=worker_count(settings), max_tasks=1, prestart=False)
-    return PoolExecutor(settings, metrics, mode="pool", starter=make_starter(settings, settings.pool_start),
+    return PoolExecutor(settings, recorder, mode="pool", starter=make_starter(settings, settings.pool_start),
                         slots=worker_count(settings), max_tasks=settings.worker_max_tasks, prestart=True)

@@ -21,11 +21,12 @@ import threading
 import time
 from collections.abc import Callable
 
-from beacon.engine import logs
 from beacon.engine.budget import Budget
-from beacon.engine.launch import WorkerHandle
+from beacon.engine.handle import WorkerHandle, WorkerState
 from beacon.engine.memory import MB, GaugeSet, MemSample
 from beacon.engine.metrics import MemoryPoint, MetricsRecorder
+
+__all__ = ["FAST_GROWTH", "FAST_INTERVAL", "FULL_EVERY", "MemoryMonitor"]
 
 log = logging.getLogger("beacon.engine.monitor")
 
@@ -43,13 +44,13 @@ class MemoryMonitor:
         workers: Callable[[], list[WorkerHandle]],
         helpers: Callable[[], list[int]],
         budget: Budget | None,
-        metrics: MetricsRecorder,
+        recorder: MetricsRecorder,
     ) -> None:
         self.interval = interval
         self._workers = workers
         self._helpers = helpers
         self.budget = budget
-        self.metrics = metrics
+        self.recorder = recorder
         self.main = MemSample(0, 0, 0)
         self.helpers_pss = 0
         self.total_pss = 0
@@ -74,6 +75,11 @@ class MemoryMonitor:
         if self._thread is not None:
             self._thread.join(timeout=5)
 
+    @property
+    def running(self) -> bool:
+        """Whether the watchdog thread is sampling on its own."""
+        return self._thread is not None and self._thread.is_alive() and not self._stop.is_set()
+
     def _loop(self) -> None:
         while not self._stop.wait(self._next_interval):
             try:
@@ -86,15 +92,14 @@ class MemoryMonitor:
         main = self._gauges.read(os.getpid(), now) or self.main
         helper_pids = self._helpers()
         helpers = [s for s in (self._gauges.read(p, now) for p in helper_pids) if s is not None]
-        workers = [w for w in self._workers() if w.state != "dead"]
+        workers = self._workers()
         rates: dict[int, float] = {}
         for w in workers:
             s = self._gauges.read(w.pid, now)
             if s is None:
                 continue
-            w.rss, w.uss, w.pss = s.rss, s.uss, s.pss
-            if w.state == "busy":
-                w.batch_peak_uss = max(w.batch_peak_uss, s.uss)
+            w.observe(s)
+            if w.state is WorkerState.BUSY:
                 t_prev, uss_prev = self._last.get(w.pid, (now, s.uss))
                 if now > t_prev:
                     rates[w.pid] = max(0.0, (s.uss - uss_prev) / (now - t_prev))
@@ -110,7 +115,7 @@ class MemoryMonitor:
         if self.budget is not None:
             self.budget.observe(main.pss, sum(h.rss for h in helpers), total)
             self._enforce(workers, total, now)
-        self.metrics.record_memory(
+        self.recorder.record_memory(
             MemoryPoint(time.time(), main.rss, {w.pid: w.rss for w in workers}, total)
         )
 
@@ -120,24 +125,20 @@ class MemoryMonitor:
             s = self._gauges.read(w.pid, now, full=True)
             if s is not None:
                 self.total_pss += s.pss - w.pss
-                w.rss, w.uss, w.pss = s.rss, s.uss, s.pss
-                w.batch_peak_uss = max(w.batch_peak_uss, s.uss)
+                w.observe(s)
         return w.uss
 
     def _enforce(self, workers: list[WorkerHandle], total: int, now: float) -> None:
         assert self.budget is not None
-        busy = [w for w in workers if w.state == "busy" and w.kill_reason is None]
+        busy = [w for w in workers if w.state is WorkerState.BUSY]
         hard = self.budget.hard_limit
         # Judge where each worker will be at the next sample, not only where it is: a worker
         # allocating at GB/s would otherwise overshoot by a whole interval's growth.
         ahead = self.interval
         growth = {w.pid: self._rates.get(w.pid, 0.0) * ahead for w in busy}
         for w in busy:
-            if w.uss + growth[w.pid] > hard and self._confirm(w, now) + growth[w.pid] > hard \
-                    and w.kill(reason="hard_limit"):
-                logs.event(log, "worker_kill", logging.WARNING, worker=w.pid, reason="hard_limit",
-                           rss=w.rss, uss=w.uss, limit=hard, total=total,
-                           rate_mb_s=round(self._rates.get(w.pid, 0.0) / MB, 1))
+            if w.uss + growth[w.pid] > hard and self._confirm(w, now) + growth[w.pid] > hard:
+                w.kill("hard_limit", limit=hard, total=total, rate_mb_s=round(self._rates.get(w.pid, 0.0) / MB, 1))
         projected = total + sum(growth.values())
         if projected > self.budget.kill_threshold:
             for w in busy:  # about to kill: judge on full readings, not carried-forward ones
@@ -149,10 +150,7 @@ class MemoryMonitor:
         near = projected > self.budget.kill_threshold * 0.6
         self._next_interval = min(self.interval, FAST_INTERVAL) if (fast or near) else self.interval
         if projected > self.budget.kill_threshold:
-            alive = [w for w in busy if w.kill_reason is None]
+            alive = [w for w in busy if w.state is WorkerState.BUSY]
             if alive:
                 victim = max(alive, key=lambda w: w.uss + growth[w.pid])
-                if victim.kill(reason="budget"):
-                    logs.event(log, "worker_kill", logging.WARNING, worker=victim.pid, reason="budget",
-                               rss=victim.rss, uss=victim.uss, total=total,
-                               budget=self.budget.total)
+                victim.kill("budget", total=total, budget=self.budget.total)

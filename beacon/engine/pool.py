@@ -18,17 +18,19 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Callable
 from concurrent.futures import Future
-from typing import Any
 
-from beacon.engine import logs, protocol
+from beacon.engine import _logs as logs, _protocol as protocol
 from beacon.engine.budget import Budget
-from beacon.engine.executor import Batch, BatchFailed, BatchResult
-from beacon.engine.launch import EngineError, Starter, WorkerHandle
+from beacon.engine.executor import Batch, BatchResult, ExecutorBase, ExecutorState
+from beacon.engine.handle import WorkerEvents, WorkerHandle, WorkerState
+from beacon.engine.launch import Starter
 from beacon.engine.metrics import EngineMetrics, MetricsRecorder, WorkerMetrics
 from beacon.engine.monitor import MemoryMonitor
+from beacon.errors import BatchFailed, EngineUnavailable, ProtocolError, WorkerStartFailed
 from beacon.settings import Settings
+
+__all__ = ["PoolExecutor", "worker_count"]
 
 log = logging.getLogger("beacon.engine.pool")
 
@@ -36,14 +38,15 @@ log = logging.getLogger("beacon.engine.pool")
 # (RLIMIT_DATA): the watchdog normally kills it first; the limit catches bursts between samples.
 DATA_LIMIT_FACTOR = 1.25
 KILL_GRACE = 15.0  # seconds to wait for a SIGKILLed worker's pipe to close
-EngineListener = Callable[[str, dict[str, Any]], None]
+STOP_GRACE = 30.0  # seconds stop() lets running batches finish before killing their workers
+PRESTART_TIMEOUT = 120.0
 
 
-class PoolExecutor:
+class PoolExecutor(ExecutorBase):
     def __init__(
         self,
         settings: Settings,
-        metrics: MetricsRecorder,
+        recorder: MetricsRecorder,
         *,
         mode: str,
         starter: Starter,
@@ -51,36 +54,27 @@ class PoolExecutor:
         max_tasks: int,
         prestart: bool,
     ) -> None:
+        super().__init__()
         self.settings = settings
         self.mode = mode
-        self.recorder = metrics
+        self.recorder = recorder
         self.starter = starter
         self.slots = max(1, slots)
         self.max_tasks = max(1, max_tasks)
         self.prestart = prestart
         self.budget = Budget(settings, self.slots)
         self._queue: queue.Queue[tuple[Batch, Future[BatchResult]]] = queue.Queue()
+        # Slot i's worker; only slot i's thread replaces it (others read it).
         self._workers: list[WorkerHandle | None] = [None] * self.slots
-        self._busy = 0
-        self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
-        self._listeners: list[EngineListener] = []
-        self._started = False
+        self._events = WorkerEvents(recorder, self._emit, announce_recycles=self.max_tasks > 1)
         self.monitor = MemoryMonitor(
-            settings.memory_sample_interval,
-            lambda: [w for w in self._workers if w is not None],
-            starter.helper_pids,
-            self.budget,
-            metrics,
+            settings.memory_sample_interval, self._live_workers, starter.helper_pids, self.budget, recorder,
         )
 
-    # -- lifecycle ---------------------------------------------------------------------------
-    def start(self) -> None:
-        if self._started:
-            return
-        self._started = True
-        self._stopping.clear()
-        self.starter.start()  # the zygote loads the model once, here (raises EngineError)
+    # -- life cycle (see ExecutorBase) ---------------------------------------------------------
+    def _start(self) -> None:
+        self.starter.start()  # the zygote loads the model once, here (raises WorkerStartFailed)
         self.monitor.start()
         self._threads = [
             threading.Thread(target=self._slot_loop, args=(i,), name=f"beacon-engine-slot-{i}", daemon=True)
@@ -89,56 +83,39 @@ class PoolExecutor:
         for t in self._threads:
             t.start()
         if self.prestart:  # return with warm workers, so the first batches do not wait
-            deadline = time.monotonic() + 120
+            deadline = time.monotonic() + PRESTART_TIMEOUT
             while any(w is None for w in self._workers) and time.monotonic() < deadline:
                 time.sleep(0.01)
         logs.event(log, "engine_start", mode=self.mode, start=self.starter.name, slots=self.slots,
                    budget=self.budget.total, budget_source=self.budget.source,
                    main_rss=self.monitor.main.rss)
 
-    def stop(self, grace: float = 30.0) -> None:
-        if not self._started:
-            return
-        self._stopping.set()
-        self._fail_queued(EngineError("engine stopped"))
-        deadline = time.monotonic() + grace
+    def _stop(self) -> None:
+        self._fail_queued(EngineUnavailable("the engine stopped"))
+        deadline = time.monotonic() + STOP_GRACE
         for t in self._threads:
             t.join(timeout=max(0.0, deadline - time.monotonic()))
-        for w in self._workers:
-            if w is not None and w.state == "busy":
-                w.kill("stopping")
+        for w in self._live_workers():
+            w.kill("stopping")  # still busy after the grace period
         for t in self._threads:
             t.join(timeout=10)
         for i, w in enumerate(self._workers):
             if w is not None:
-                w.close()
                 self._workers[i] = None
+                w.shut_down()
+        self._threads = []
         self.starter.stop()
         self.monitor.stop()
-        self._started = False
         logs.event(log, "engine_stop", mode=self.mode, main_rss=self.monitor.main.rss)
 
-    def add_listener(self, fn: EngineListener) -> None:
-        self._listeners.append(fn)
-
-    def remove_listener(self, fn: EngineListener) -> None:
-        if fn in self._listeners:
-            self._listeners.remove(fn)
-
-    def _emit(self, kind: str, **data: Any) -> None:
-        for fn in list(self._listeners):
-            try:
-                fn(kind, data)
-            except Exception:  # noqa: BLE001 - a listener must not break a slot
-                log.exception("engine listener failed")
-
-    # -- the executor interface --------------------------------------------------------------
+    # -- the executor interface ------------------------------------------------------------------
     def submit(self, batch: Batch) -> Future[BatchResult]:
         fut: Future[BatchResult] = Future()
-        if self._stopping.is_set() or not self._started:
-            fut.set_exception(EngineError("engine is not running"))
-            return fut
-        self._queue.put((batch, fut))
+        with self._cond:
+            if self._accepting():
+                self._queue.put((batch, fut))
+                return fut
+        fut.set_exception(EngineUnavailable(f"the engine is {self.state}"))
         return fut
 
     def capacity(self) -> int:
@@ -148,6 +125,9 @@ class PoolExecutor:
         return self.budget.max_batch_chars()
 
     # -- slots -------------------------------------------------------------------------------
+    def _live_workers(self) -> list[WorkerHandle]:
+        return [w for w in self._workers if w is not None and w.state is not WorkerState.DEAD]
+
     def _fail_queued(self, exc: Exception) -> None:
         while True:
             try:
@@ -158,14 +138,15 @@ class PoolExecutor:
                 fut.set_exception(exc)
 
     def _slot_loop(self, slot: int) -> None:
-        while not self._stopping.is_set():
+        while not self._should_exit.is_set():
+            self._replace_if_dead(slot)
             if self.prestart and self._workers[slot] is None:
                 # Keep a warm worker ready (also after a kill), so no batch waits for a start.
                 try:
-                    self._ensure_worker(slot)
-                except EngineError:
+                    self._new_worker(slot)
+                except WorkerStartFailed:
                     log.exception("slot %d: worker failed to start; retrying", slot)
-                    self._stopping.wait(1.0)
+                    self._should_exit.wait(1.0)
                     continue
             try:
                 batch, fut = self._queue.get(timeout=0.2)
@@ -174,8 +155,8 @@ class PoolExecutor:
             if not fut.set_running_or_notify_cancel():
                 continue
             cost = self.budget.estimate(batch.chars)
-            if not self.budget.admit(cost, self._stopping):
-                fut.set_exception(EngineError("engine stopped"))
+            if not self.budget.admit(cost, self._should_exit):
+                fut.set_exception(EngineUnavailable("the engine stopped"))
                 continue
             try:
                 fut.set_result(self._run(slot, batch))
@@ -184,18 +165,18 @@ class PoolExecutor:
             finally:
                 self.budget.release(cost)
 
-    def _ensure_worker(self, slot: int) -> WorkerHandle:
+    def _replace_if_dead(self, slot: int) -> None:
+        """A worker that died between batches (killed just after it answered, or from outside
+        while idle: its pipe is readable) is counted and forgotten now, not charged to the next
+        batch."""
         w = self._workers[slot]
-        if w is not None and w.state != "dead":
-            if not w.conn.poll(0):
-                return w
-            # An idle worker's pipe is readable only when it died (killed from outside):
-            # replace it now rather than charge the next batch for it.
-            self.recorder.killed(w.kill_reason or "crashed")
-            logs.event(log, "worker_dead", logging.WARNING, worker=w.pid, reason="died_idle",
-                       detail=w.exit_detail())
-            w.reap()
+        if w is not None and (w.state is WorkerState.KILLED or (w.state is WorkerState.IDLE and w.conn.poll(0))):
+            self._workers[slot] = None
+            w.died()
+
+    def _new_worker(self, slot: int) -> WorkerHandle:
         w = self.starter.new_worker(data_limit=int(self.budget.hard_limit * DATA_LIMIT_FACTOR))
+        w.events = self._events
         self._workers[slot] = w
         logs.event(log, "worker_start", worker=w.pid, slot=slot, start=self.starter.name,
                    start_s=w.start_s, rss=w.rss, uss=w.uss)
@@ -203,9 +184,10 @@ class PoolExecutor:
         return w
 
     def _run(self, slot: int, batch: Batch) -> BatchResult:
-        w = self._ensure_worker(slot)
-        w.state, w.batch_peak_uss, w.kill_reason = "busy", w.uss, None
+        self._replace_if_dead(slot)
+        w = self._workers[slot] or self._new_worker(slot)
         n = len(batch.emails)
+        w.begin_batch()
         logs.event(log, "batch_start", logging.DEBUG, worker=w.pid, emails=n, chars=batch.chars,
                    rss=w.rss, uss=w.uss)
         t0 = time.perf_counter()
@@ -214,25 +196,25 @@ class PoolExecutor:
                                    "contexts": batch.contexts})
             reply = self._await_reply(w)
         except (EOFError, OSError):
-            raise self._worker_died(slot, w, n) from None
-        except ValueError:  # not our protocol: a worker we cannot trust any more
+            self._workers[slot] = None
+            raise w.died(n) from None
+        except ProtocolError:  # not our protocol: a worker we cannot trust any more
             w.kill("crashed")
-            raise self._worker_died(slot, w, n) from None
+            self._workers[slot] = None
+            raise w.died(n) from None
         elapsed = time.perf_counter() - t0
-        w.tasks += 1
-        w.rss, w.uss = int(reply.get("rss", w.rss)), int(reply.get("uss", w.uss))
-        w.state = "idle"
+        ok = reply["op"] == protocol.OP_RESULT
+        w.end_batch(n if ok else 0, int(reply.get("rss", w.rss)), int(reply.get("uss", w.uss)))
         growth = int(reply.get("peak", 0)) - int(reply.get("rss_before", 0))
         self.budget.learn(batch.chars, growth)
-        if reply["op"] == protocol.OP_ERROR:
-            logs.event(log, "batch_error", logging.WARNING, worker=w.pid, emails=n, error=reply["error"])
+        if not ok:
+            logs.event(log, "batch_error", logging.WARNING, worker=w.pid, emails=n, error=reply.get("error"))
             if reply.get("memory"):
                 # Refused by its data limit: the worker is alive but may be in a bad state.
                 self._retire(slot, w, "data_limit")
-                raise BatchFailed("data_limit", f"worker {w.pid}: {reply['error']}", w.pid)
+                raise BatchFailed("data_limit", f"worker {w.pid}: {reply.get('error')}", w.pid)
             self._maybe_recycle(slot, w)
-            raise BatchFailed("error", reply["error"], w.pid)
-        w.emails += n
+            raise BatchFailed("error", str(reply.get("error")), w.pid)
         logs.event(log, "batch_end", logging.DEBUG, worker=w.pid, emails=n, chars=batch.chars,
                    elapsed=elapsed, rss=w.rss, uss=w.uss, peak=int(reply.get("peak", 0)),
                    growth=growth, gc=reply.get("gc"))
@@ -248,56 +230,33 @@ class PoolExecutor:
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                if w.kill("timeout"):
-                    logs.event(log, "worker_kill", logging.WARNING, worker=w.pid, reason="timeout",
-                               timeout=self.settings.batch_timeout, rss=w.rss, uss=w.uss)
+                w.kill("timeout", timeout=self.settings.batch_timeout)  # once; then wait for the pipe
                 if remaining < -KILL_GRACE:
                     raise EOFError("worker did not die after SIGKILL")
-                remaining = 0.5  # killed: wait for its pipe to close
+                remaining = 0.5
             if w.conn.poll(min(remaining, 0.5)):
                 return protocol.recv(w.conn)  # EOFError when the worker died
 
-    def _worker_died(self, slot: int, w: WorkerHandle, n: int) -> BatchFailed:
-        reason = w.kill_reason or "crashed"
-        detail = w.exit_detail()
-        w.reap()
-        self._workers[slot] = None
-        self.recorder.killed(reason)
-        logs.event(log, "worker_dead", logging.WARNING, worker=w.pid, reason=reason, detail=detail,
-                   emails=n, rss=w.rss, uss=w.uss, peak_uss=w.batch_peak_uss)
-        self._emit("worker_killed", worker=w.pid, reason=reason, detail=detail,
-                   uss=w.batch_peak_uss, emails=n)
-        return BatchFailed(reason, f"worker {w.pid} {detail} (uss peak {w.batch_peak_uss // 2**20} MB)", w.pid)
-
     def _maybe_recycle(self, slot: int, w: WorkerHandle) -> None:
         if w.tasks >= self.max_tasks:
-            reason = "max_tasks"
+            self._retire(slot, w, "max_tasks")
         elif w.uss > self.budget.soft_limit:
-            reason = "memory"
-        else:
-            return
-        self._retire(slot, w, reason)
-        level = logging.DEBUG if self.max_tasks == 1 else logging.INFO  # oneshot: every batch
-        logs.event(log, "worker_recycle", level, worker=w.pid, reason=reason, tasks=w.tasks,
-                   rss=w.rss, uss=w.uss, limit=self.budget.soft_limit)
-        if self.max_tasks > 1:
-            self._emit("worker_recycled", worker=w.pid, reason=reason, tasks=w.tasks, uss=w.uss)
+            self._retire(slot, w, "memory")
 
     def _retire(self, slot: int, w: WorkerHandle, reason: str) -> None:
-        w.close()
+        if w.state is not WorkerState.IDLE:
+            return  # killed just after answering: _replace_if_dead counts it as the kill it was
         self._workers[slot] = None
-        self.recorder.recycled(reason)
+        w.retire(reason, limit=self.budget.soft_limit)
 
     # -- metrics -------------------------------------------------------------------------------
     def metrics(self) -> EngineMetrics:
-        if not self._started:
-            self.monitor.tick()  # not sampling on its own yet: measure now
+        if self.state is not ExecutorState.RUNNING:
+            self.monitor.tick()  # not sampling on its own: measure now
         recycles, kills, done, quarantined, retried, peak, history = self.recorder.counters()
-        workers = [
-            WorkerMetrics(w.pid, w.state, w.rss, w.uss, w.pss, w.tasks, w.emails, w.started_at, w.start_s)
-            for w in self._workers
-            if w is not None and w.state != "dead"
-        ]
+        live = self._live_workers()
+        workers = [WorkerMetrics(w.pid, w.state, w.rss, w.uss, w.pss, w.tasks, w.emails, w.started_at, w.start_s)
+                   for w in live]
         return EngineMetrics(
             mode=self.mode,
             start_method=self.starter.name,
@@ -314,7 +273,7 @@ class PoolExecutor:
             recycles=recycles,
             kills=kills,
             queue_depth=self._queue.qsize(),
-            in_flight=sum(1 for w in self._workers if w is not None and w.state == "busy"),
+            in_flight=sum(1 for w in live if w.state is WorkerState.BUSY),
             done=done,
             quarantined=quarantined,
             retried=retried,

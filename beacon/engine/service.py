@@ -1,34 +1,65 @@
 """EngineService: what the web app and the CLI use to analyse the store.
 
-It owns one executor (by ``nlp_mode``), one metrics recorder and the job runner. ``run`` is
-blocking; ``start_run_in_background`` drives the same loop from a thread of the main process.
-Only one run at a time per service.
+It owns one executor (by ``nlp_mode``), one metrics recorder and the job runner, and allows one
+analysis run at a time. Its state (:class:`ServiceState`, under one condition variable)::
+
+                 begin a run (run / start_run_in_background)
+        IDLE ─────────────────────────────────────────────▶ ANALYSING
+         ▲ │ ◀───────────── the run ends ─────────────────────┘ │
+         │ │                                                    │
+         │ └──────────── stop() ──────────▶ STOPPING ◀──────────┘
+         │                                    │  the run (if any) hands its jobs back and ends;
+         │                                    ▼  then the executor stops
+       (never)                             STOPPED
+
+A run begins only from IDLE: a second one gets :class:`~beacon.errors.AnalysisBusy`, and once
+``stop()`` has begun every start gets :class:`~beacon.errors.EngineUnavailable`. STOPPED is
+final, so a service that was stopped (replaced after a settings change, say) can never start
+workers again behind its owner's back: build a new one. ``stop()`` may be called from any thread,
+as often as you like; it returns once the workers are gone. The executor has its own, simpler
+life cycle (:mod:`beacon.engine.executor`); this service starts it with the first run (or
+``start()``), and the run's ``stop`` signal is simply "the state is STOPPING".
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from enum import StrEnum
 
 from sqlalchemy import select
 
 from beacon.analysis.version import pipeline_version
+from beacon.engine.executor import Executor, ExecutorState
 from beacon.engine.metrics import EngineMetrics, MetricsRecorder
 from beacon.engine.modes import make_executor
-from beacon.engine.owner import make_owner
-from beacon.engine.runner import JobRunner, OnEvent, RunSummary
+from beacon.engine.runner import JobRunner, RunSummary
+from beacon.errors import AnalysisBusy, BeaconError, EngineUnavailable, NotFound
 from beacon.settings import Settings
 from beacon.store import jobs
 from beacon.store.db import Database
-from beacon.store.schema import Account, Run, utcnow
+from beacon.store.owner import make_owner
+from beacon.store.runs import OnEvent, RunKind, RunRecorder, RunStatus
+from beacon.store.schema import Account, Run
+
+__all__ = ["EngineService", "EngineStatus", "ServiceState"]
 
 log = logging.getLogger("beacon.engine.service")
+
+
+class ServiceState(StrEnum):
+    IDLE = "idle"
+    ANALYSING = "analysing"
+    STOPPING = "stopping"
+    STOPPED = "stopped"
 
 
 @dataclass(frozen=True)
 class EngineStatus:
     mode: str
+    state: ServiceState
     running: bool  # workers started
     active_run: int | None
     pipeline_version: str
@@ -38,40 +69,42 @@ class EngineStatus:
 
 
 class EngineService:
-    def __init__(self, settings: Settings, db: Database) -> None:
+    def __init__(
+        self, settings: Settings, db: Database, *,
+        executor_factory: Callable[[Settings, MetricsRecorder], Executor] = make_executor,
+    ) -> None:
         self.settings = settings
         self.db = db
         self.recorder = MetricsRecorder()
-        self.engine = make_executor(settings, self.recorder)
+        self.executor = executor_factory(settings, self.recorder)
         self.owner = make_owner()
-        self.runner = JobRunner(settings, db, self.engine, self.recorder, self.owner)
+        self.runner = JobRunner(settings, db, self.executor, self.recorder, self.owner)
         self.version = pipeline_version(settings)
-        self._lock = threading.Lock()
-        self._run_guard = threading.Lock()
-        self._started = False
-        self._active_run: int | None = None
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self.state = ServiceState.IDLE
+        self.active_run: int | None = None  # set exactly while a run is in progress
+        self._cond = threading.Condition()
 
-    # -- lifecycle -------------------------------------------------------------------------------
+    # -- life cycle ------------------------------------------------------------------------------
     def start(self) -> None:
         """Start the workers now (otherwise the first run starts them)."""
-        with self._lock:
-            if not self._started:
-                self.engine.start()
-                self._started = True
+        with self._cond:
+            self._refuse_if_stopping()
+        self.executor.start()
 
     def stop(self) -> None:
-        """Finish in-flight batches, give unfinished jobs back to the queue, stop the workers."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
-        with self._lock:
-            if self._started:
-                self.engine.stop()
-                self._started = False
-        self._stop.clear()
+        """Let the run in progress finish its in-flight batches and hand back the rest, then
+        stop the workers. Final: the service never starts again."""
+        with self._cond:
+            if self.state in (ServiceState.IDLE, ServiceState.ANALYSING):
+                self.state = ServiceState.STOPPING
+                self._cond.notify_all()
+            self._cond.wait_for(lambda: self.active_run is None)
+            if self.state is ServiceState.STOPPED:
+                return
+        self.executor.stop()
+        with self._cond:
+            self.state = ServiceState.STOPPED
+            self._cond.notify_all()
 
     def __enter__(self) -> EngineService:
         return self
@@ -86,65 +119,78 @@ class EngineService:
             if account is not None:
                 account_id = s.scalar(select(Account.id).where(Account.name == account))
                 if account_id is None:
-                    raise KeyError(f"no account named {account!r}")
+                    raise NotFound(f"no account named {account!r}")
             return jobs.enqueue_missing(s, self.version, account_id)
 
-    def run(self, run_id: int | None = None, on_event: OnEvent | None = None) -> RunSummary:
-        """Process pending jobs until none are left (resuming jobs a dead process left running)."""
-        if self._active_run is not None and threading.current_thread() is not self._thread:
-            raise RuntimeError(f"analysis run {self._active_run} is already in progress")
-        self.start()
-        run_id = self.runner.prepare_run(run_id)
-        self._active_run = run_id
-        try:
-            return self.runner.run(run_id, on_event, self._stop)
-        finally:
-            self._active_run = None
+    def run(self, on_event: OnEvent | None = None) -> RunSummary:
+        """Process pending jobs until none are left (resuming jobs a dead process left running),
+        in the calling thread."""
+        return self._execute(self._begin_run(on_event))
 
     def start_run_in_background(self, on_event: OnEvent | None = None) -> int:
-        # Check-and-start under a lock: a user's click and the IMAP scheduler may both ask at once,
-        # and two runs sharing one owner would hand each other's leased jobs back.
-        with self._run_guard:
-            if self._thread is not None and self._thread.is_alive():
-                raise RuntimeError(f"analysis run {self._active_run} is already in progress")
-            run_id = self.runner.prepare_run()
-            self._active_run = run_id
-
-            def target() -> None:
-                try:
-                    self.run(run_id, on_event)
-                except Exception as exc:  # noqa: BLE001 - a background thread has nobody to raise to
-                    log.exception("background analysis run %s failed", run_id)
-                    self._mark_failed(run_id, f"{type(exc).__name__}: {exc}")
-
-            self._thread = threading.Thread(target=target, name=f"beacon-analyze-{run_id}", daemon=True)
-            self._thread.start()
-            return run_id
-
-    def _mark_failed(self, run_id: int, error: str) -> None:
-        """A run that died before the runner could finish it (e.g. workers failed to start)."""
-        with self.db.session() as s:
-            run = s.get(Run, run_id)
-            if run is not None and run.status == "running":
-                run.status, run.error, run.finished_at = "failed", error, utcnow()
+        """Begin a run and drive it from a thread of this process; returns its id at once."""
+        run = self._begin_run(on_event)
+        threading.Thread(target=self._run_in_thread, args=(run,), name=f"beacon-analyze-{run.run_id}",
+                         daemon=True).start()
+        return run.run_id
 
     def wait(self, timeout: float | None = None) -> bool:
-        """Wait for a background run; True when it has finished."""
-        if self._thread is None:
-            return True
-        self._thread.join(timeout)
-        return not self._thread.is_alive()
+        """Wait until no run is in progress; True when none is."""
+        with self._cond:
+            return self._cond.wait_for(lambda: self.active_run is None, timeout)
+
+    def _begin_run(self, on_event: OnEvent | None) -> RunRecorder:
+        # Check and claim under the lock: a user's click and the IMAP scheduler may both ask at
+        # once, and two runs sharing one owner would hand each other's leased jobs back.
+        with self._cond:
+            self._refuse_if_stopping()
+            if self.state is ServiceState.ANALYSING:
+                raise AnalysisBusy(self.active_run)
+            run = self.runner.prepare(on_event)
+            self.state, self.active_run = ServiceState.ANALYSING, run.run_id
+            return run
+
+    def _execute(self, run: RunRecorder) -> RunSummary:
+        try:
+            try:
+                if not self._stopping():
+                    self.executor.start()
+            except BaseException as exc:
+                # The workers could not start: the runner never saw the run, so it ends here.
+                run.finish(RunStatus.FAILED, error=str(exc) if isinstance(exc, BeaconError)
+                           else f"{type(exc).__name__}: {exc}")
+                raise
+            return self.runner.run(run, self._stopping)  # ends the run whatever happens
+        finally:
+            with self._cond:
+                self.active_run = None
+                if self.state is ServiceState.ANALYSING:
+                    self.state = ServiceState.IDLE
+                self._cond.notify_all()
+
+    def _run_in_thread(self, run: RunRecorder) -> None:
+        try:
+            self._execute(run)
+        except Exception:  # noqa: BLE001 - a background thread has nobody to raise to; the run says it failed
+            log.exception("background analysis run %s failed", run.run_id)
+
+    def _stopping(self) -> bool:
+        return self.state in (ServiceState.STOPPING, ServiceState.STOPPED)
+
+    def _refuse_if_stopping(self) -> None:
+        if self._stopping():
+            raise EngineUnavailable("the analysis engine is stopping (a settings change restarts it); try again shortly")
 
     # -- observability ---------------------------------------------------------------------------
     def metrics(self) -> EngineMetrics:
         with self.db.session() as s:
-            pending = jobs.counts(s, self.version)[jobs.PENDING]
-        return replace(self.engine.metrics(), pending_jobs=pending)
+            pending = jobs.counts(s, self.version)[jobs.JobStatus.PENDING]
+        return replace(self.executor.metrics(), pending_jobs=pending)
 
     def status(self) -> EngineStatus:
         with self.db.session() as s:
             counts = jobs.counts(s, self.version)
-            last = s.scalar(select(Run).where(Run.kind == "analyze").order_by(Run.id.desc()).limit(1))
+            last = s.scalar(select(Run).where(Run.kind == RunKind.ANALYZE).order_by(Run.id.desc()).limit(1))
             last_run = None
             if last is not None:
                 last_run = {"id": last.id, "status": last.status, "total": last.total, "done": last.done,
@@ -154,5 +200,5 @@ class EngineService:
                 {"job": j.id, "email_id": j.email_id, "attempts": j.attempts, "error": j.last_error}
                 for j in jobs.quarantined(s, self.version, limit=20)
             ]
-        return EngineStatus(self.settings.nlp_mode, self._started, self._active_run, self.version,
-                            counts, last_run, quarantined)
+        return EngineStatus(self.settings.nlp_mode, self.state, self.executor.state is ExecutorState.RUNNING,
+                            self.active_run, self.version, counts, last_run, quarantined)

@@ -1,8 +1,9 @@
 """The worker side: load the pipeline once, then analyse batches sent over a pipe.
 
-Runs only in child processes (spawned fresh or forked from the zygote). Workers never open
-the database: Email JSON comes in, Analysis JSON goes out. After each batch the worker
-collects garbage and trims the C heap, then reports its own RSS/USS and the batch's peak.
+Runs in child processes (spawned fresh or forked from the zygote; ``load_analyze`` also in the
+``inprocess`` executor). Workers never open the database: Email JSON comes in, Analysis JSON
+goes out. After each batch the worker collects garbage and trims the C heap, then reports its
+own RSS/USS and the batch's peak.
 """
 
 from __future__ import annotations
@@ -10,14 +11,14 @@ from __future__ import annotations
 import gc
 import logging
 import os
+import pkgutil
 import time
 import traceback
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any
 
-from beacon.engine import memory, protocol
-from beacon.engine.faults import act_on_faults
+from beacon.engine import memory, _protocol as protocol
 from beacon.settings import Settings
 
 log = logging.getLogger("beacon.engine.worker")
@@ -28,12 +29,25 @@ TRIM_ABOVE = 32 * 1024 * 1024  # bytes above the post-load RSS before malloc_tri
 AnalyzeFn = Callable[[list[dict[str, Any]], list[dict[str, Any]] | None], list[dict[str, Any]]]
 
 
+__all__ = ["AnalyzeFn", "load_analyze", "load_pipeline", "serve"]
+
+
 def load_analyze(settings: Settings) -> AnalyzeFn:
+    """The batch function this process runs: ``settings.analysis_loader`` (a dotted path,
+    ``package.module:function``, to a function of the settings that returns one; tests use it
+    for poison-mail hooks) or, by default, :func:`load_pipeline`."""
+    if settings.analysis_loader:
+        loader: Callable[[Settings], AnalyzeFn] = pkgutil.resolve_name(settings.analysis_loader)
+        return loader(settings)
+    return load_pipeline(settings)
+
+
+def load_pipeline(settings: Settings) -> AnalyzeFn:
     """Load spaCy and the analysis pipeline; return Email JSON -> Analysis JSON.
 
     ``analyze_to_json`` runs each batch inside ``nlp.memory_zone()`` (one zone at a time: a
     worker is single-threaded), so strings a batch adds to the vocab are freed afterwards and
-    a long-lived worker does not grow ~9 MB per 1,000 emails (memory-facts).
+    a long-lived worker does not grow ~9 MB per 1,000 emails.
     """
     from beacon.analysis.context import MailContext
     from beacon.analysis.pipeline import Pipeline, analyze_to_json
@@ -89,8 +103,6 @@ def run_batch(
     before = memory.rss()
     t0 = time.perf_counter()
     try:
-        if settings.test_faults:
-            act_on_faults(emails)
         analyses = analyze(emails, msg.get("contexts"))
     except MemoryError:
         # The data limit (RLIMIT_DATA) refused an allocation: the supervisor retires us.

@@ -1,5 +1,5 @@
 """IMAP accounts and incremental sync (see :mod:`beacon.imap.sync` for the entry point)."""
 
-from beacon.imap.errors import ImapAuthError, ImapConfigError, ImapError, ImapNetworkError
+from beacon.errors import ImapAuthError, ImapConfigError, ImapError, ImapNetworkError
 
 __all__ = ["ImapAuthError", "ImapConfigError", "ImapError", "ImapNetworkError"]

@@ -11,9 +11,9 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from beacon.crypto import PasswordCipher, SecretError
+from beacon.crypto import PasswordCipher
 from beacon.imap.connection import SECURITY_CHOICES, ImapEndpoint, Security, default_port
-from beacon.imap.errors import ImapConfigError
+from beacon.errors import ImapConfigError, InvalidInput, SecretError
 from beacon.settings import Settings
 from beacon.store.schema import Account, ImapFolder, ImapMessage
 
@@ -47,7 +47,7 @@ class ImapAccountInput:
         if not self.folders or any(not f.strip() for f in self.folders):
             problems.append("folders must be a non-empty list of names")
         if problems:
-            raise ValueError("; ".join(problems))
+            raise InvalidInput("; ".join(problems))
 
     @property
     def resolved_port(self) -> int:
@@ -60,11 +60,11 @@ def save_imap_account(s: Session, cipher: PasswordCipher, data: ImapAccountInput
     acc = s.scalar(select(Account).where(Account.name == data.name.strip()))
     if acc is None:
         if data.password is None:
-            raise ValueError("a new account needs a password")
+            raise InvalidInput("a new account needs a password")
         acc = Account(name=data.name.strip(), kind=IMAP_KIND, addresses=[])
         s.add(acc)
     elif acc.kind != IMAP_KIND:
-        raise ValueError(f"account {acc.name!r} exists and is not an IMAP account")
+        raise InvalidInput(f"account {acc.name!r} exists and is not an IMAP account")
     acc.imap_host = data.host.strip()
     acc.imap_port = data.resolved_port
     acc.imap_security = data.security

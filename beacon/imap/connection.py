@@ -1,6 +1,6 @@
 """Opening an authenticated IMAP connection (TLS, STARTTLS or plain) with a socket timeout.
 
-Every low-level failure is translated into one of :mod:`beacon.imap.errors` here, so the
+Every low-level failure is translated into one of the IMAP errors of :mod:`beacon.errors` here, so the
 sync loop only decides "retry" (network) or "stop" (auth, config).
 """
 
@@ -17,7 +17,7 @@ from typing import Literal
 from imapclient import IMAPClient
 from imapclient.exceptions import CapabilityError, LoginError
 
-from beacon.imap.errors import ImapAuthError, ImapConfigError, ImapNetworkError
+from beacon.errors import ImapAuthError, ImapConfigError, ImapNetworkError
 
 log = logging.getLogger(__name__)
 

@@ -33,7 +33,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from beacon.imap import links
-from beacon.imap.errors import ImapConfigError, ImapError
+from beacon.errors import FolderError, SyncCancelled
 from beacon.ingest.prepare import ParseJob, Prepared, Preparer
 from beacon.parse import parse_message
 from beacon.store.db import Database
@@ -47,14 +47,6 @@ KNOWN_CHUNK = 1000  # stored UIDs whose flags are refreshed per FETCH
 BODY = b"BODY[]"
 MESSAGE_ID_HEADER = b"BODY[HEADER.FIELDS (MESSAGE-ID)]"
 OVERSIZE_SLICE = 8 * 1024 * 1024  # bytes per FETCH when hashing a message over the size limit
-
-
-class SyncCancelled(ImapError):
-    """The sync was asked to stop (e.g. ``beacon serve`` shutting down)."""
-
-
-class FolderError(ImapConfigError):
-    """This folder cannot be synced (missing, no permission); other folders go on."""
 
 
 @dataclass

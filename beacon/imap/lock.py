@@ -11,12 +11,8 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from beacon.imap.errors import ImapError
+from beacon.errors import SyncBusy
 from beacon.settings import Settings
-
-
-class SyncBusy(ImapError):
-    """Another process or thread is syncing this account right now."""
 
 
 @contextmanager

@@ -13,7 +13,7 @@ import threading
 
 from beacon.crypto import PasswordCipher
 from beacon.imap.accounts import imap_accounts
-from beacon.imap.errors import ImapError
+from beacon.errors import ImapError
 from beacon.imap.folder_sync import SyncCancelled
 from beacon.imap.lock import SyncBusy
 from beacon.imap.sync import NewMailFn, SyncResult, sync_account

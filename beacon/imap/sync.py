@@ -20,13 +20,14 @@ from sqlalchemy import select
 from beacon.crypto import PasswordCipher
 from beacon.imap.accounts import endpoint_for
 from beacon.imap.connection import NETWORK_ERRORS, session
-from beacon.imap.errors import ImapError, ImapNetworkError
+from beacon.errors import ImapError, ImapNetworkError
 from beacon.imap.folder_sync import FolderError, FolderResult, FolderSync, SyncCancelled
 from beacon.imap.lock import account_lock
-from beacon.imap.runlog import SyncRunLog
 from beacon.ingest.prepare import Preparer
 from beacon.settings import Settings
 from beacon.store.db import Database
+from beacon.store.owner import make_owner
+from beacon.store.runs import RunKind, RunRecorder, RunStatus
 from beacon.store.schema import Account, utcnow
 
 log = logging.getLogger(__name__)
@@ -118,12 +119,12 @@ def _sync_locked(
         _record(db, account_id, ok=False, error=str(config_error))
         raise config_error
     result = SyncResult(account=account)
-    runlog = SyncRunLog(db, account)
-    result.run_id = runlog.run_id
+    run = RunRecorder.start(db, RunKind.SYNC, make_owner(), params={"account": account})
+    result.run_id = run.run_id
     prefix = f"imap://{ep.user}@{ep.host}:{ep.port}"
 
     def on_batch(fr: FolderResult) -> None:
-        runlog.progress(fr.fetched + fr.remapped, fr.pending, folder=fr.folder)
+        run.progress(done=fr.fetched + fr.remapped, total=fr.pending, data={"folder": fr.folder})
         if on_progress is not None:
             on_progress(result, fr)
 
@@ -165,24 +166,24 @@ def _sync_locked(
                     "imap connection lost; reconnecting",
                     extra={"account": account, "error": repr(exc), "delay": delay, "attempt": attempt},
                 )
-                runlog.event("reconnect", error=str(exc), delay=delay, attempt=attempt)
+                run.event("reconnect", {"error": str(exc), "delay": delay, "attempt": attempt})
                 result.reconnects += 1
                 sleep(delay)
     except SyncCancelled as exc:
         result.error = str(exc)
-        runlog.finish("interrupted", result.summary(), str(exc))
+        _finish(run, RunStatus.INTERRUPTED, result)
         _notify(on_new_mail, result)
         raise
     except ImapError as exc:
         result.error = str(exc)
         _record(db, account_id, ok=False, error=str(exc))
-        runlog.finish("failed", result.summary(), str(exc))
+        _finish(run, RunStatus.FAILED, result)
         _notify(on_new_mail, result)
         raise
     except Exception as exc:
         # A bug or a database failure: the run must not stay "running" for ever.
         result.error = f"{exc.__class__.__name__}: {exc}"
-        runlog.finish("failed", result.summary(), result.error)
+        _finish(run, RunStatus.FAILED, result)
         raise
     finally:
         preparer.close()
@@ -192,10 +193,15 @@ def _sync_locked(
         folder_errors.append(f"{failed} message(s) could not be stored (see the log)")
     result.error = "; ".join(folder_errors) or None
     _record(db, account_id, ok=True, error=result.error)
-    runlog.finish("done", result.summary(), result.error)
+    _finish(run, RunStatus.DONE, result)
     log.info("imap sync finished", extra={"account": account, **result.summary()})
     _notify(on_new_mail, result)
     return result
+
+
+def _finish(run: RunRecorder, status: RunStatus, result: SyncResult) -> None:
+    summary = result.summary()
+    run.finish(status, error=result.error, summary=summary, failed=int(summary["failed"]))
 
 
 def _progress_mark(result: SyncResult) -> int:

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Literal
 
+from beacon.errors import SourceError
 from beacon.ingest.mbox import iter_mbox
 from beacon.ingest.sniff import FROM_LINE, SNIFF_BYTES, Sniffed, looks_like_headers, sniff
 
@@ -83,10 +84,6 @@ class Source:
             yield from _iter_mbox_file(self.path, limit, None)
         else:
             yield from _iter_tree(self.path, limit, maildir=self.kind == "maildir")
-
-
-class SourceError(ValueError):
-    """The path cannot be imported at all (missing, unreadable, not a file or folder)."""
 
 
 def _reason(exc: OSError) -> str:

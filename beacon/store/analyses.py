@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 from beacon.analysis import priority as prio
 from beacon.analysis.models import Analysis, ScoredAnalysis
 from beacon.analysis.version import pipeline_version
+from beacon.errors import NotFound
 from beacon.models import Email
 from beacon.settings import Settings
 from beacon.store.context import sent_to
@@ -15,8 +16,8 @@ from beacon.store.emails import load_email
 from beacon.store.schema import Account, AnalysisRow, EmailRow
 
 
-def effective_settings(s: Session, account_id: int, settings: Settings) -> Settings:
-    """Settings with the account's own addresses added to the global ones."""
+def account_settings(s: Session, account_id: int, settings: Settings) -> Settings:
+    """``settings`` with the account's own addresses added to the global ones."""
     acc = s.get(Account, account_id)
     extra = [a.lower() for a in (acc.addresses if acc else []) or []]
     if not extra:
@@ -53,12 +54,12 @@ def priority_context(s: Session, row: EmailRow, email: Email, settings: Settings
 
 def score_row(s: Session, row: EmailRow, analysis: Analysis, settings: Settings) -> ScoredAnalysis:
     email = load_email(row)
-    eff = effective_settings(s, row.account_id, settings)
-    ctx = priority_context(s, row, email, eff)
+    settings = account_settings(s, row.account_id, settings)
+    ctx = priority_context(s, row, email, settings)
     return ScoredAnalysis(
         analysis=analysis,
-        priority=prio.score(email, analysis, ctx, eff),
-        needs_reply=prio.needs_reply(email, analysis, eff, ctx),
+        priority=prio.score(email, analysis, ctx, settings),
+        needs_reply=prio.needs_reply(email, analysis, settings, ctx),
     )
 
 
@@ -66,7 +67,7 @@ def save_analysis(s: Session, email_id: int, analysis: Analysis, settings: Setti
     """Score and upsert the analysis of one email at its pipeline version (idempotent)."""
     row = s.get(EmailRow, email_id)
     if row is None:
-        raise KeyError(f"no email {email_id}")
+        raise NotFound(f"no email {email_id}")
     scored = score_row(s, row, analysis, settings)
     existing = s.scalar(
         select(AnalysisRow).where(

@@ -22,28 +22,15 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from beacon.settings import Settings
+from beacon.errors import InvalidSettings
+from beacon.settings import Settings, parse_size
 from beacon.store.schema import AppSetting
+
+__all__ = ["EDITABLE", "SettingsUpdate", "apply_update", "current_settings", "public_view"]
 
 log = logging.getLogger(__name__)
 
-MIB = 1024 * 1024
-MIN_BUDGET = 256 * MIB  # below this not even one spaCy worker fits
-
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*$", re.IGNORECASE)
-_UNITS = {"": 1, "k": 1024, "m": MIB, "g": 1024 * MIB, "t": 1024 * 1024 * MIB}
-
-
-def parse_size(value: object) -> int:
-    """Bytes from an int or a string such as ``"1.5G"``, ``"800MiB"``, ``"0"``."""
-    if isinstance(value, bool):
-        raise ValueError("expected a size in bytes or like '2G'")
-    if isinstance(value, int):
-        return value
-    m = _SIZE.match(str(value))
-    if not m:
-        raise ValueError("expected a size in bytes or like '2G' / '800MiB'")
-    return int(float(m.group(1)) * _UNITS[m.group(2).lower()])
+MIN_BUDGET = 256 * 1024 * 1024  # below this not even one spaCy worker fits
 
 
 # An address as people type it: one @, a dotted domain, no spaces or angle brackets.
@@ -118,16 +105,12 @@ EDITABLE = tuple(SettingsUpdate.model_fields)
 _READ = "stored"  # validation context when reading stored values back
 
 
-class SettingsConflict(ValueError):
-    """Valid fields that make no sense together (e.g. HIGH threshold below MEDIUM)."""
-
-
 def load_overrides(s: Session) -> dict[str, Any]:
     rows = s.scalars(select(AppSetting).where(AppSetting.key.in_(EDITABLE)))
     return {r.key: r.value for r in rows}
 
 
-def effective(base: Settings, overrides: dict[str, Any]) -> Settings:
+def _merge(env: Settings, overrides: dict[str, Any]) -> Settings:
     """The environment's settings with the stored run-time changes applied.
 
     Each stored value is checked on its own; one that is no longer valid is left out (the
@@ -141,7 +124,7 @@ def effective(base: Settings, overrides: dict[str, Any]) -> Settings:
             _warn_invalid(key, repr(value)[:200], exc.errors()[0]["msg"])
             continue
         valid.update(checked.model_dump(exclude_none=True))
-    return base.model_copy(update=valid)
+    return env.model_copy(update=valid)
 
 
 @functools.lru_cache(maxsize=64)
@@ -150,19 +133,20 @@ def _warn_invalid(key: str, value: str, reason: str) -> None:
     log.warning("ignoring stored setting %s=%s (%s); using the environment's value", key, value, reason)
 
 
-def current_settings(s: Session, base: Settings) -> Settings:
-    return effective(base, load_overrides(s))
+def current_settings(s: Session, env: Settings) -> Settings:
+    """The settings in force: the environment's, with the changes stored from the web."""
+    return _merge(env, load_overrides(s))
 
 
-def apply_update(s: Session, base: Settings, update: SettingsUpdate) -> Settings:
+def apply_update(s: Session, env: Settings, update: SettingsUpdate) -> Settings:
     """Check the merged result, store the changed fields and return the new settings.
 
     ``update`` was validated in full when it was built; this is the write-side check.
     """
     changes = update.model_dump(exclude_unset=True, exclude_none=True)
-    new = effective(base, load_overrides(s)).model_copy(update=changes)
+    new = current_settings(s, env).model_copy(update=changes)
     if new.priority_high <= new.priority_medium:
-        raise SettingsConflict(
+        raise InvalidSettings(
             f"HIGH threshold ({new.priority_high}) must be above MEDIUM ({new.priority_medium})"
         )
     for key, value in changes.items():

@@ -13,6 +13,8 @@ from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+__all__ = ["Database", "MIGRATIONS_DIR"]
+
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
@@ -59,10 +61,10 @@ class Database:
         kwargs: dict = {"echo": echo, "future": True, "json_serializer": _json_serializer}
         if not self.is_sqlite:
             kwargs.update(pool_pre_ping=True, pool_size=5, max_overflow=5)
-        self.engine: Engine = create_engine(self.url, **kwargs)
+        self.sql_engine: Engine = create_engine(self.url, **kwargs)
         if self.is_sqlite:
-            event.listen(self.engine, "connect", _sqlite_pragmas)
-        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+            event.listen(self.sql_engine, "connect", _sqlite_pragmas)
+        self._sessions = sessionmaker(self.sql_engine, expire_on_commit=False)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -78,7 +80,7 @@ class Database:
         cfg = Config()
         cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
         cfg.set_main_option("sqlalchemy.url", self.url.replace("%", "%%"))
-        cfg.attributes["engine"] = self.engine
+        cfg.attributes["engine"] = self.sql_engine
         return cfg
 
     def migrate(self) -> None:
@@ -86,4 +88,4 @@ class Database:
         command.upgrade(self.alembic_config(), "head")
 
     def dispose(self) -> None:
-        self.engine.dispose()
+        self.sql_engine.dispose()

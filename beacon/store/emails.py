@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
+from beacon.errors import NotFound
 from beacon.models import Email
 from beacon.store.db import JSONText
 from beacon.store.schema import Account, AttachmentRow, EmailRow, RawMessage
@@ -205,7 +206,7 @@ def update_parsed(s: Session, email_id: int, parsed: ParsedMessage) -> None:
     """Overwrite an email's parsed fields (``beacon reparse``); identity columns stay."""
     row = s.get(EmailRow, email_id)
     if row is None:
-        raise KeyError(email_id)
+        raise NotFound(f"no email {email_id}")
     cols = _email_columns(parsed.email)
     # Keep the identity the row was stored under, so re-imports still deduplicate.
     for key in ("message_id", "content_hash", "message_id_synthetic", "size"):

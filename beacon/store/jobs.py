@@ -1,11 +1,24 @@
-"""Data access for the durable analysis job queue (``analysis_jobs``).
+"""The durable analysis job queue (``analysis_jobs``): one row per email per pipeline version.
 
-One row per email per pipeline version. An executor *claims* pending rows (status ``running``,
-``attempts + 1``, a lease with an owner and an expiry), then either completes them (``done``),
-releases them for a retry (``pending``) or quarantines them. A row left ``running`` by an owner
-that died, or whose lease expired, goes back to ``pending``: nothing is lost. Every state change
-out of ``running`` is fenced by the owner, so a slow executor whose lease was taken over cannot
-mark a job twice. Any executor (the engine today, Celery later) can follow these rules.
+A job's status (:class:`JobStatus`)::
+
+                      claim: attempts + 1, a lease (owner, expiry)
+    enqueue ──▶ PENDING ─────────────────────────────────────────────▶ RUNNING
+                 ▲  ▲                                                │  │  │
+                 │  └──── release: a retry, or a clean stop ─────────┘  │  │
+                 │  └──── recover_stale: owner dead or lease expired ───┘  │
+                 │                                                         ├── complete ──▶ DONE
+                 │                                                         └── quarantine ─▶ QUARANTINED
+                 ├── enqueue_missing: a DONE job whose analysis row vanished
+                 └── requeue_quarantined: a person asks again (attempts back to 0)
+
+Who changes it: the lease owner alone moves a job out of RUNNING (``complete``, ``release``,
+``quarantine`` are fenced by the owner, so an executor whose lease was taken over cannot mark
+a job twice or save its result); anybody may return the jobs of a dead owner or an expired
+lease (``recover_stale``, run before every analysis run), which is how the death of the whole
+main process becomes a retry. ``attempts`` counts claims and survives restarts; the job runner
+(:mod:`beacon.engine.runner`) decides from it and from its own failures when to stop retrying.
+Any executor (the engine's workers today, Celery later) follows these rules.
 """
 
 from __future__ import annotations
@@ -13,14 +26,29 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import and_, exists, func, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from beacon.store.schema import AnalysisJob, AnalysisRow, EmailRow, Run
+from beacon.store.schema import AnalysisJob, AnalysisRow, EmailRow
 
-PENDING, RUNNING, DONE, QUARANTINED = "pending", "running", "done", "quarantined"
+__all__ = [
+    "ClaimedJob", "JobStatus", "claim", "complete", "counts", "enqueue_missing", "quarantine",
+    "quarantined", "recover_stale", "release", "release_owner", "renew", "requeue_quarantined",
+]
+
+
+class JobStatus(StrEnum):
+    """``analysis_jobs.status``; the diagram above says who moves a job between them."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    DONE = "done"
+    QUARANTINED = "quarantined"
+
 
 
 def _now() -> datetime:
@@ -43,7 +71,7 @@ def enqueue_missing(s: Session, version: str, account_id: int | None = None) -> 
     has_analysis = exists().where(AnalysisRow.email_id == EmailRow.id, AnalysisRow.pipeline_version == version)
     has_job = exists().where(AnalysisJob.email_id == EmailRow.id, AnalysisJob.pipeline_version == version)
     src = select(
-        EmailRow.id, literal(version), literal(PENDING), literal(0),
+        EmailRow.id, literal(version), literal(JobStatus.PENDING.value), literal(0),
         literal(_now(), AnalysisJob.updated_at.type),
     ).where(EmailRow.deleted.is_(False), ~has_analysis, ~has_job)
     if account_id is not None:
@@ -57,23 +85,33 @@ def enqueue_missing(s: Session, version: str, account_id: int | None = None) -> 
         AnalysisRow.email_id == AnalysisJob.email_id, AnalysisRow.pipeline_version == version
     )
     reopen = update(AnalysisJob).where(
-        AnalysisJob.pipeline_version == version, AnalysisJob.status == DONE, lost
+        AnalysisJob.pipeline_version == version, AnalysisJob.status == JobStatus.DONE, lost
     )
     if account_id is not None:
         reopen = reopen.where(
             AnalysisJob.email_id.in_(select(EmailRow.id).where(EmailRow.account_id == account_id))
         )
     reopened = s.execute(
-        reopen.values(status=PENDING, attempts=0, last_error=None).execution_options(synchronize_session=False)
+        reopen.values(status=JobStatus.PENDING, attempts=0, last_error=None).execution_options(synchronize_session=False)
     ).rowcount or 0
     return created + reopened
+
+
+def _update(s: Session, *where: Any, **values: Any) -> int:
+    """One UPDATE of the jobs matching ``where``; returns how many rows it changed."""
+    stmt = update(AnalysisJob).where(*where).values(**values).execution_options(synchronize_session=False)
+    return s.execute(stmt).rowcount or 0
+
+
+# Leaving RUNNING without a result: the lease goes with it.
+_UNLEASED = {"lease_owner": None, "lease_expires_at": None}
 
 
 def recover_stale(s: Session, owner_is_dead: Callable[[str], bool]) -> int:
     """Return to ``pending`` every running job whose lease expired or whose owner is dead."""
     rows = s.execute(
         select(AnalysisJob.lease_owner, AnalysisJob.lease_expires_at)
-        .where(AnalysisJob.status == RUNNING)
+        .where(AnalysisJob.status == JobStatus.RUNNING)
         .distinct()
     ).all()
     now = _now()
@@ -83,13 +121,8 @@ def recover_stale(s: Session, owner_is_dead: Callable[[str], bool]) -> int:
     }
     n = 0
     for owner in stale:
-        cond = AnalysisJob.lease_owner.is_(None) if owner is None else AnalysisJob.lease_owner == owner
-        n += s.execute(
-            update(AnalysisJob)
-            .where(AnalysisJob.status == RUNNING, cond)
-            .values(status=PENDING, lease_owner=None, lease_expires_at=None)
-            .execution_options(synchronize_session=False)
-        ).rowcount or 0
+        held = AnalysisJob.lease_owner.is_(None) if owner is None else AnalysisJob.lease_owner == owner
+        n += _update(s, AnalysisJob.status == JobStatus.RUNNING, held, status=JobStatus.PENDING, **_UNLEASED)
     return n
 
 
@@ -99,7 +132,7 @@ def claim(
     """Atomically take up to ``limit`` pending jobs (oldest first) for ``owner``."""
     pick = (
         select(AnalysisJob.id)
-        .where(AnalysisJob.status == PENDING, AnalysisJob.pipeline_version == version)
+        .where(AnalysisJob.status == JobStatus.PENDING, AnalysisJob.pipeline_version == version)
         .order_by(AnalysisJob.id)
         .limit(limit)
     )
@@ -110,9 +143,9 @@ def claim(
     picked = pick.cte("picked")
     stmt = (
         update(AnalysisJob)
-        .where(AnalysisJob.id == picked.c.id, AnalysisJob.status == PENDING)
+        .where(AnalysisJob.id == picked.c.id, AnalysisJob.status == JobStatus.PENDING)
         .values(
-            status=RUNNING, attempts=AnalysisJob.attempts + 1, lease_owner=owner,
+            status=JobStatus.RUNNING, attempts=AnalysisJob.attempts + 1, lease_owner=owner,
             lease_expires_at=_now() + timedelta(seconds=lease_seconds), run_id=run_id,
             updated_at=_now(),
         )
@@ -123,8 +156,12 @@ def claim(
     return sorted((ClaimedJob(r[0], r[1], r[2]) for r in rows), key=lambda j: j.job_id)
 
 
-def _mine(job_ids: Iterable[int], owner: str):  # type: ignore[no-untyped-def]
-    return and_(AnalysisJob.id.in_(list(job_ids)), AnalysisJob.status == RUNNING, AnalysisJob.lease_owner == owner)
+def _held_by(owner: str) -> Any:
+    return and_(AnalysisJob.status == JobStatus.RUNNING, AnalysisJob.lease_owner == owner)
+
+
+def _mine(job_ids: Iterable[int], owner: str) -> Any:
+    return and_(AnalysisJob.id.in_(list(job_ids)), _held_by(owner))
 
 
 def complete(s: Session, job_ids: Iterable[int], owner: str) -> set[int]:
@@ -135,7 +172,7 @@ def complete(s: Session, job_ids: Iterable[int], owner: str) -> set[int]:
         return set()
     rows = s.execute(
         update(AnalysisJob).where(_mine(ids, owner))
-        .values(status=DONE, lease_owner=None, lease_expires_at=None, last_error=None, updated_at=_now())
+        .values(status=JobStatus.DONE, last_error=None, updated_at=_now(), **_UNLEASED)
         .returning(AnalysisJob.id)
         .execution_options(synchronize_session=False)
     ).scalars().all()
@@ -144,51 +181,28 @@ def complete(s: Session, job_ids: Iterable[int], owner: str) -> set[int]:
 
 def release(s: Session, job_ids: Iterable[int], owner: str, error: str | None = None) -> int:
     """Give jobs back to the queue (a retry, or a clean stop)."""
-    values: dict = dict(status=PENDING, lease_owner=None, lease_expires_at=None, updated_at=_now())
-    if error is not None:
-        values["last_error"] = error
-    return s.execute(
-        update(AnalysisJob).where(_mine(job_ids, owner)).values(**values)
-        .execution_options(synchronize_session=False)
-    ).rowcount or 0
+    extra = {} if error is None else {"last_error": error}
+    return _update(s, _mine(job_ids, owner), status=JobStatus.PENDING, updated_at=_now(), **_UNLEASED, **extra)
 
 
 def quarantine(s: Session, job_id: int, owner: str, error: str) -> bool:
-    res = s.execute(
-        update(AnalysisJob).where(_mine([job_id], owner))
-        .values(status=QUARANTINED, lease_owner=None, lease_expires_at=None, last_error=error, updated_at=_now())
-        .execution_options(synchronize_session=False)
-    )
-    return (res.rowcount or 0) == 1
+    return _update(s, _mine([job_id], owner), status=JobStatus.QUARANTINED, last_error=error,
+                   updated_at=_now(), **_UNLEASED) == 1
 
 
 def renew(s: Session, owner: str, lease_seconds: float) -> int:
-    return s.execute(
-        update(AnalysisJob)
-        .where(AnalysisJob.status == RUNNING, AnalysisJob.lease_owner == owner)
-        .values(lease_expires_at=_now() + timedelta(seconds=lease_seconds))
-        .execution_options(synchronize_session=False)
-    ).rowcount or 0
+    return _update(s, _held_by(owner), lease_expires_at=_now() + timedelta(seconds=lease_seconds))
 
 
 def release_owner(s: Session, owner: str) -> int:
     """On a clean stop: everything this owner still holds goes back to pending."""
-    return s.execute(
-        update(AnalysisJob)
-        .where(AnalysisJob.status == RUNNING, AnalysisJob.lease_owner == owner)
-        .values(status=PENDING, lease_owner=None, lease_expires_at=None)
-        .execution_options(synchronize_session=False)
-    ).rowcount or 0
+    return _update(s, _held_by(owner), status=JobStatus.PENDING, **_UNLEASED)
 
 
 def requeue_quarantined(s: Session, version: str) -> int:
     """Give quarantined jobs another chance (after a fix), with a fresh attempt count."""
-    return s.execute(
-        update(AnalysisJob)
-        .where(AnalysisJob.status == QUARANTINED, AnalysisJob.pipeline_version == version)
-        .values(status=PENDING, attempts=0, last_error=None)
-        .execution_options(synchronize_session=False)
-    ).rowcount or 0
+    return _update(s, AnalysisJob.status == JobStatus.QUARANTINED, AnalysisJob.pipeline_version == version,
+                   status=JobStatus.PENDING, attempts=0, last_error=None)
 
 
 def counts(s: Session, version: str) -> dict[str, int]:
@@ -197,7 +211,7 @@ def counts(s: Session, version: str) -> dict[str, int]:
         .where(AnalysisJob.pipeline_version == version)
         .group_by(AnalysisJob.status)
     ).all()
-    out = {PENDING: 0, RUNNING: 0, DONE: 0, QUARANTINED: 0}
+    out = {str(status): 0 for status in JobStatus}
     out.update({status: n for status, n in rows})
     return out
 
@@ -206,20 +220,8 @@ def quarantined(s: Session, version: str, limit: int = 50) -> list[AnalysisJob]:
     return list(
         s.scalars(
             select(AnalysisJob)
-            .where(AnalysisJob.status == QUARANTINED, AnalysisJob.pipeline_version == version)
+            .where(AnalysisJob.status == JobStatus.QUARANTINED, AnalysisJob.pipeline_version == version)
             .order_by(AnalysisJob.id)
             .limit(limit)
         )
     )
-
-
-def interrupt_dead_runs(s: Session, owner_is_dead: Callable[[str], bool]) -> int:
-    """Runs of any kind still 'running' whose owner process is gone become 'interrupted'."""
-    n = 0
-    for run in s.scalars(select(Run).where(Run.status == "running")):
-        owner = (run.params or {}).get("owner")
-        if owner and owner_is_dead(owner):
-            run.status = "interrupted"
-            run.finished_at = _now()
-            n += 1
-    return n

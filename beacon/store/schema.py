@@ -180,7 +180,7 @@ class AnalysisJob(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     email_id: Mapped[int] = mapped_column(ForeignKey("emails.id", ondelete="CASCADE"))
     pipeline_version: Mapped[str] = mapped_column(String(200))
-    status: Mapped[str] = mapped_column(String(20), default="pending")  # pending|running|done|quarantined
+    status: Mapped[str] = mapped_column(String(20), default="pending")  # beacon.store.jobs.JobStatus
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
     run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"))
@@ -196,7 +196,7 @@ class Run(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     kind: Mapped[str] = mapped_column(String(20))  # import | analyze | sync
-    status: Mapped[str] = mapped_column(String(20), default="running")  # running|done|failed|interrupted
+    status: Mapped[str] = mapped_column(String(20), default="running")  # beacon.store.runs.RunStatus
     params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     total: Mapped[int] = mapped_column(Integer, default=0)
     done: Mapped[int] = mapped_column(Integer, default=0)

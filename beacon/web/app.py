@@ -3,7 +3,9 @@
 ``create_app`` wires the store, the session signer, templates, metrics and middleware.
 The analysis engine and the IMAP scheduler are optional collaborators passed in as
 factories, so tests can build an app without worker processes and ``beacon serve`` can
-build the full one; they start and stop with the app's lifespan.
+build the full one; they start and stop with the app's lifespan. Every
+:class:`~beacon.errors.BeaconError` a route lets through becomes its HTTP status here, in
+:func:`http_status`, and nowhere else.
 """
 
 from __future__ import annotations
@@ -13,32 +15,52 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler, request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from prometheus_client import CollectorRegistry
-from starlette.exceptions import HTTPException
 from starlette.concurrency import run_in_threadpool
-from fastapi.exception_handlers import http_exception_handler, request_validation_exception_handler
+from starlette.exceptions import HTTPException
 
 from beacon.crypto import derive_key, load_or_create_secret
+from beacon.engine.host import EngineFactory, EngineHost
+from beacon.errors import (
+    AnalysisBusy,
+    BeaconError,
+    EngineUnavailable,
+    InvalidInput,
+    InvalidSettings,
+    LoginBusy,
+    LoginRefused,
+    NotFound,
+    TooManyFailures,
+    UploadTooLarge,
+)
+from beacon.ingest.runner import ImportRunner
 from beacon.settings import Settings
+from beacon.store.app_settings import current_settings
 from beacon.store.db import Database
-from beacon.web import services, templating
+from beacon.store.owner import owner_is_dead
+from beacon.store.runs import interrupt_dead_runs
+from beacon.web import services, session, templating
 from beacon.web.auth import SessionCodec
 from beacon.web.deps import LoginRequired
-from beacon.web.imports import ImportJobs, mark_interrupted_runs
-from beacon.web.metrics import register_metrics
 from beacon.web.observability import RequestMemoryMiddleware
+from beacon.web.prometheus import register_metrics
 from beacon.web.routers import api, events, ops, ui
-from beacon.store.app_settings import current_settings
 from beacon.web.security import SecurityHeadersMiddleware
-from beacon.web.session import SessionMiddleware
-from beacon.web.state import Engine, Scheduler, WebState, new_engine_control
+from beacon.web.state import Scheduler, WebState
+
+if TYPE_CHECKING:
+    from beacon.engine.service import EngineService
+
+__all__ = ["create_app", "create_app_from_env", "http_status"]
 
 # (settings, db, on_new_mail) -> a started-on-demand IMAP sync scheduler
 SchedulerFactory = Callable[[Settings, Database, Callable[[list[int]], None]], Scheduler]
@@ -47,6 +69,25 @@ log = logging.getLogger(__name__)
 
 HERE = Path(__file__).parent
 SESSION_KEY_INFO = b"beacon/web-session/v1"
+
+# Beacon's errors as HTTP statuses; the most specific class wins (see beacon.errors).
+_STATUS: dict[type[BeaconError], int] = {
+    NotFound: 404,
+    InvalidInput: 400,
+    InvalidSettings: 422,
+    UploadTooLarge: 413,
+    TooManyFailures: 429,
+    LoginBusy: 503,
+    AnalysisBusy: 409,
+    EngineUnavailable: 503,
+}
+
+
+def http_status(exc: BeaconError) -> int:
+    for cls in type(exc).__mro__:
+        if cls in _STATUS:
+            return _STATUS[cls]
+    return 500
 
 
 def session_codec(settings: Settings) -> SessionCodec:
@@ -58,27 +99,28 @@ def create_app(
     settings: Settings,
     db: Database | None = None,
     *,
-    engine_factory: Callable[[Settings, Database], Engine] | None = None,
+    engine_factory: EngineFactory | None = None,
     scheduler_factory: SchedulerFactory | None = None,
-    engine: Engine | None = None,
+    engine: EngineService | None = None,
 ) -> FastAPI:
+    """``engine_factory`` builds the analysis engine for the settings in force (None: no
+    analysis in this server); ``engine`` is one already started to adopt (``serve --demo``)."""
     db = db or Database(settings.database_url_resolved)
     st = WebState(
         settings=settings,
         db=db,
         codec=session_codec(settings),
         templates=Jinja2Templates(directory=str(HERE / "templates")),
-        imports=ImportJobs(db),
+        imports=ImportRunner(db),
         registry=CollectorRegistry(),
-        engine_factory=engine_factory,
-        engine=engine,
+        engine=EngineHost(db, engine_factory) if engine_factory is not None else None,
     )
     templating.configure(st.templates.env)
     request_histogram = register_metrics(st)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        await run_in_threadpool(_start, st, scheduler_factory)
+        await run_in_threadpool(_start, st, scheduler_factory, engine)
         try:
             yield
         finally:
@@ -100,36 +142,31 @@ def create_app(
     app.include_router(ui.router)
     _install_error_handlers(app, st)
     # Outermost last: memory/timing sees everything, headers apply to every response.
-    app.add_middleware(SessionMiddleware, codec=st.codec, secure=settings.cookie_secure)
+    session.install(app, st.codec.secret_key, settings.session_max_age, secure=settings.cookie_secure)
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestMemoryMiddleware, histogram=request_histogram, warn_bytes=settings.request_rss_warn)
     return app
 
 
-def _start(st: WebState, scheduler_factory: SchedulerFactory | None) -> None:
-    st.engine_control = new_engine_control()  # fresh: a previous lifespan shut the last one down
+def _start(st: WebState, scheduler_factory: SchedulerFactory | None, adopt: EngineService | None) -> None:
     st.db.migrate()
-    n = mark_interrupted_runs(st.db)
+    with st.db.session() as s:
+        n = interrupt_dead_runs(s, owner_is_dead)
+        settings = current_settings(s, st.settings)
     if n:
         log.warning("%d job(s) were interrupted when their process ended", n)
-    with st.db.session() as s:
-        effective = current_settings(s, st.settings)
-    if st.engine is None and st.engine_factory is not None:
-        st.engine = st.engine_factory(effective, st.db)
     if st.engine is not None:
-        st.engine.start()
-    if scheduler_factory is not None and effective.sync_interval > 0:
-        st.scheduler = scheduler_factory(effective, st.db, lambda ids: services.analyse_new_mail(st, ids))
+        st.engine.start(settings, adopt)
+    if scheduler_factory is not None and settings.sync_interval > 0:
+        st.scheduler = scheduler_factory(settings, st.db, lambda ids: services.analyse_new_mail(st, ids))
         st.scheduler.start()
 
 
 def _stop(st: WebState) -> None:
     if st.scheduler is not None:
         st.scheduler.stop()
-    st.engine_control.shutdown(wait=True)  # let a restart in progress finish, then stop its engine
     if st.engine is not None:
-        st.engine.stop()
-        st.engine = None
+        st.engine.stop()  # lets a restart under way finish, then stops its engine
 
 
 def _wants_html(request: Request) -> bool:
@@ -137,6 +174,14 @@ def _wants_html(request: Request) -> bool:
 
 
 def _install_error_handlers(app: FastAPI, st: WebState) -> None:
+    @app.exception_handler(BeaconError)
+    async def _beacon(request: Request, exc: BeaconError) -> Response:
+        status = http_status(exc)
+        if status == 500:
+            log.error("unhandled %s on %s: %s", type(exc).__name__, request.url.path, exc)
+        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, LoginRefused) else None
+        return await _http(request, HTTPException(status, str(exc), headers=headers))
+
     @app.exception_handler(LoginRequired)
     async def _login(request: Request, _exc: LoginRequired) -> Response:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
@@ -150,7 +195,7 @@ def _install_error_handlers(app: FastAPI, st: WebState) -> None:
             return st.templates.TemplateResponse(
                 request, "error.html",
                 {"status": exc.status_code, "detail": exc.detail, "user": None,
-                 "csrf": st.codec.csrf_token(request.state.session)},
+                 "csrf": st.codec.csrf_token(session.current(request))},
                 status_code=exc.status_code,
             )
         return await http_exception_handler(request, exc)
@@ -162,7 +207,7 @@ def _install_error_handlers(app: FastAPI, st: WebState) -> None:
             return st.templates.TemplateResponse(
                 request, "error.html",
                 {"status": 422, "detail": detail, "user": None,
-                 "csrf": st.codec.csrf_token(request.state.session)},
+                 "csrf": st.codec.csrf_token(session.current(request))},
                 status_code=422,
             )
         return await request_validation_exception_handler(request, exc)

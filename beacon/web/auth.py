@@ -1,11 +1,11 @@
-"""Local users, password hashing (argon2id), signed session cookies and CSRF tokens.
+"""Local users, password hashing (argon2id), what a session holds, and CSRF tokens.
 
-The session cookie carries only a random session id, the user id and a short HMAC of the
-user's current password hash, signed (not secret): no password, hash or key ever leaves the
-server. Changing the password changes the hash, so every older cookie stops matching; logging
-out records the session id as revoked (``beacon.web.revoked``). The CSRF token is an HMAC of
-the session id under the server key, so it needs no storage and changes whenever the session
-does (login).
+A session (kept in a signed cookie by ``beacon.web.session``) carries only a random session id,
+the user id and a short HMAC of the user's current password hash: no password, hash or key ever
+leaves the server. Changing the password changes the hash, so every older session stops
+matching; logging out records the session id as revoked (``beacon.web.revoked``). The CSRF
+token is an HMAC of the session id under the server key, so it needs no storage and changes
+whenever the session does (login).
 """
 
 from __future__ import annotations
@@ -17,21 +17,22 @@ from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from beacon.errors import UserError
 from beacon.store.schema import User
+
+__all__ = [
+    "COOKIE_NAME", "PASSWORD_MIN", "SessionCodec", "SessionData", "USERNAME_MAX", "authenticate",
+    "check_password", "count_users", "create_user", "hash_password", "new_session", "set_password",
+]
 
 COOKIE_NAME = "beacon_session"
 USERNAME_MAX = 100
 PASSWORD_MIN = 8
 
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
-
-
-class UserError(ValueError):
-    """A username or password that cannot be accepted (message is safe to show)."""
 
 
 def hash_password(password: str) -> str:
@@ -95,12 +96,29 @@ class SessionData:
     uid: int | None = None
     pv: str | None = None  # "password version": HMAC of the user's password hash at login
 
+    def as_dict(self) -> dict[str, object]:
+        return {"sid": self.sid, "uid": self.uid, "pv": self.pv}
+
+    @classmethod
+    def from_dict(cls, raw: object) -> SessionData | None:
+        """The session a (signature-checked) cookie holds, or None when it holds none of ours."""
+        if not isinstance(raw, dict) or not isinstance(raw.get("sid"), str):
+            return None
+        uid, pv = raw.get("uid"), raw.get("pv")
+        return cls(sid=raw["sid"], uid=uid if isinstance(uid, int) else None, pv=pv if isinstance(pv, str) else None)
+
+
+def new_session() -> SessionData:
+    """A fresh, anonymous session."""
+    return SessionData(sid=secrets.token_urlsafe(24))
+
 
 class SessionCodec:
-    """Signs and reads the session cookie, and derives the session's CSRF token."""
+    """The keys of the session: the cookie's signing key, and what binds a session to a
+    password and derives its CSRF token."""
 
     def __init__(self, secret_key: str, max_age: int) -> None:
-        self._serializer = URLSafeTimedSerializer(secret_key, salt="beacon.session")
+        self.secret_key = secret_key  # signs the cookie (beacon.web.session)
         self._csrf_key = hashlib.sha256(("beacon.csrf:" + secret_key).encode()).digest()
         self._pv_key = hashlib.sha256(("beacon.password-version:" + secret_key).encode()).digest()
         self.max_age = max_age
@@ -108,7 +126,7 @@ class SessionCodec:
     def new(self, user: User | None = None) -> SessionData:
         """A fresh session id, logged in as ``user`` (bound to its current password) or anonymous."""
         if user is None:
-            return SessionData(sid=secrets.token_urlsafe(24))
+            return new_session()
         return SessionData(sid=secrets.token_urlsafe(24), uid=user.id, pv=self._password_version(user.password_hash))
 
     def _password_version(self, password_hash: str) -> str:
@@ -121,22 +139,6 @@ class SessionCodec:
             and data.pv is not None
             and hmac.compare_digest(data.pv, self._password_version(user.password_hash))
         )
-
-    def dumps(self, data: SessionData) -> str:
-        return self._serializer.dumps({"sid": data.sid, "uid": data.uid, "pv": data.pv})
-
-    def loads(self, cookie: str | None) -> SessionData | None:
-        if not cookie:
-            return None
-        try:
-            raw = self._serializer.loads(cookie, max_age=self.max_age)
-        except BadSignature:  # includes SignatureExpired
-            return None
-        if not isinstance(raw, dict) or not isinstance(raw.get("sid"), str):
-            return None
-        uid, pv = raw.get("uid"), raw.get("pv")
-        return SessionData(sid=raw["sid"], uid=uid if isinstance(uid, int) else None,
-                           pv=pv if isinstance(pv, str) else None)
 
     def csrf_token(self, data: SessionData) -> str:
         return hmac.new(self._csrf_key, data.sid.encode(), hashlib.sha256).hexdigest()

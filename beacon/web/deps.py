@@ -1,4 +1,4 @@
-"""FastAPI dependencies: app state, DB session, effective settings, login and CSRF checks."""
+"""FastAPI dependencies: app state, DB session, the settings in force, login and CSRF checks."""
 
 from __future__ import annotations
 
@@ -9,11 +9,18 @@ from fastapi import Depends, HTTPException, Request, status
 from sqlalchemy.orm import Session
 
 from beacon.settings import Settings
-from beacon.store.schema import User
-from beacon.web.auth import SessionData
 from beacon.store.app_settings import current_settings
+from beacon.store.schema import User
+from beacon.web import session
+from beacon.web.auth import SessionData
 from beacon.web.revoked import is_revoked
 from beacon.web.state import WebState
+
+__all__ = [
+    "ApiUser", "CSRF_HEADER", "CsrfChecked", "CsrfForm", "CurrentSettings", "DB", "LoginRequired",
+    "State", "StreamUser", "UiUser", "api_user", "client_address", "csrf_header", "db_session",
+    "optional_user", "session_user", "settings", "state", "stream_user", "ui_user",
+]
 
 CSRF_HEADER = "X-CSRF-Token"
 
@@ -45,10 +52,6 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def session_data(request: Request) -> SessionData:
-    return request.state.session
-
-
 def session_user(s: Session, st: WebState, data: SessionData) -> User | None:
     """The session's user, unless the password changed since login or the session was revoked."""
     if data.uid is None:
@@ -60,7 +63,7 @@ def session_user(s: Session, st: WebState, data: SessionData) -> User | None:
 
 
 def optional_user(request: Request, st: State, s: DB) -> User | None:
-    return session_user(s, st, request.state.session)
+    return session_user(s, st, session.current(request))
 
 
 def _short_session_user(request: Request, st: State) -> User | None:
@@ -68,7 +71,7 @@ def _short_session_user(request: Request, st: State) -> User | None:
     # long-lived response (an SSE stream), unlike the request-scoped ``DB`` dependency,
     # which FastAPI closes only after the whole response has been sent.
     with st.db.session() as s:
-        return session_user(s, st, request.state.session)
+        return session_user(s, st, session.current(request))
 
 
 class LoginRequired(Exception):
@@ -109,7 +112,7 @@ def csrf_header(request: Request, st: State, _user: ApiUser) -> None:
     A cross-site page can make the browser send our cookie (SameSite=Lax aside) but cannot
     read the token, and cannot set custom headers without a CORS preflight we never allow.
     """
-    if not st.codec.csrf_ok(request.state.session, request.headers.get(CSRF_HEADER)):
+    if not st.codec.csrf_ok(session.current(request), request.headers.get(CSRF_HEADER)):
         raise HTTPException(status.HTTP_403_FORBIDDEN, f"missing or wrong {CSRF_HEADER} header")
 
 
@@ -120,7 +123,7 @@ async def csrf_form(request: Request, st: State) -> None:
     """Forms carry the token in a hidden ``csrf_token`` field."""
     form = await request.form()
     token = form.get("csrf_token")
-    if not st.codec.csrf_ok(request.state.session, token if isinstance(token, str) else None):
+    if not st.codec.csrf_ok(session.current(request), token if isinstance(token, str) else None):
         raise HTTPException(status.HTTP_403_FORBIDDEN, "the form expired or came from another site; reload and retry")
 
 

@@ -16,22 +16,13 @@ from contextlib import contextmanager
 
 from sqlalchemy.orm import Session
 
+from beacon.errors import LoginBusy, TooManyFailures
 from beacon.store.schema import User
 from beacon.web.auth import authenticate
 
+__all__ = ["LoginGuard", "MAX_TRACKED"]
+
 MAX_TRACKED = 10_000  # client addresses remembered at most; the oldest are forgotten first
-
-
-class TooManyFailures(Exception):
-    """This address failed too often recently; ``retry_after`` seconds until the next try."""
-
-    def __init__(self, retry_after: int) -> None:
-        super().__init__(f"too many failed logins; try again in {retry_after} s")
-        self.retry_after = retry_after
-
-
-class LoginBusy(Exception):
-    """Every password-check slot stayed taken for too long."""
 
 
 class LoginGuard:

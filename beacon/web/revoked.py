@@ -15,6 +15,8 @@ from sqlalchemy.orm import Session
 
 from beacon.store.schema import AppSetting
 
+__all__ = ["KEY", "is_revoked", "revoke"]
+
 KEY = "web.revoked_sessions"  # not an editable setting: app_settings.EDITABLE never lists it
 
 

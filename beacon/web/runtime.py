@@ -8,11 +8,17 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from beacon.engine.host import EngineFactory
 from beacon.settings import Settings
 from beacon.store.db import Database
 from beacon.web.auth import count_users, create_user
 from beacon.store.app_settings import SettingsUpdate, apply_update
-from beacon.web.state import Engine, Scheduler
+from beacon.web.state import Scheduler
+
+__all__ = [
+    "ADMIN_USER", "DEMO_PASSWORD", "DEMO_USER", "DemoImport", "FirstUser", "engine_factory",
+    "ensure_user", "scheduler_factory", "setup_demo",
+]
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +28,7 @@ DEMO_PASSWORD = "beacon-demo"
 ADMIN_USER = "admin"
 
 
-def engine_factory() -> Callable[[Settings, Database], Engine]:
+def engine_factory() -> EngineFactory:
     from beacon.engine.service import EngineService
 
     return EngineService

@@ -5,31 +5,36 @@ from __future__ import annotations
 import logging
 import shutil
 import tempfile
-from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 from collections.abc import Callable
 
-from fastapi import HTTPException, UploadFile, status
+from fastapi import UploadFile
 from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
 from beacon.analysis.version import pipeline_version
+from beacon.errors import AnalysisBusy, EngineUnavailable, InvalidInput, NotFound, SourceError, UploadTooLarge
 from beacon.models import Email
 from beacon.settings import Settings
 from beacon.store import emails as store
 from beacon.store.analyses import current_analysis, load_scored, rescore_all
 from beacon.store.inbox import InboxFilter, inbox, inbox_count
-from beacon.ingest.sources import SourceError
 from beacon.store.schema import Account, AnalysisRow, AttachmentRow, EmailRow, Run
 from beacon.store.app_settings import SettingsUpdate, apply_update
 from beacon.web.auth import SessionData
 from beacon.web.revoked import revoke
 from beacon.web.sanitize import MAX_INLINE_IMAGE
 from beacon.web.state import WebState
-from beacon.web.views import EmailView, InboxItem, JobStatus, inbox_item, job_status
+from beacon.web.view_models import EmailView, InboxItem, RunView, inbox_item, run_view
+
+__all__ = [
+    "ENGINE_FIELDS", "InboxPage", "SCORING_FIELDS", "account_rows", "analyse_new_mail",
+    "cid_images", "end_session", "get_job", "import_upload", "inbox_page", "load_email_view",
+    "pending_count", "recent_jobs", "save_settings", "start_analysis", "start_path_import",
+]
 
 log = logging.getLogger(__name__)
 
@@ -37,14 +42,6 @@ log = logging.getLogger(__name__)
 ENGINE_FIELDS = {"spacy_model", "nlp_mode", "batch_size", "memory_budget"}
 # Changing one of these changes scores, not analyses: re-score in the main process.
 SCORING_FIELDS = {"own_addresses", "vip_senders", "priority_high", "priority_medium"}
-
-
-class EngineUnavailable(RuntimeError):
-    """No analysis engine in this app (e.g. started without one)."""
-
-
-class AnalysisBusy(RuntimeError):
-    """An analysis run is already in progress (one at a time per engine)."""
 
 
 @dataclass(frozen=True)
@@ -64,10 +61,10 @@ def inbox_page(s: Session, f: InboxFilter, page: int, per_page: int) -> InboxPag
     return InboxPage([inbox_item(e, a) for e, a in rows], inbox_count(s, f), page, per_page)
 
 
-def load_email_view(s: Session, settings: Settings, email_id: int) -> EmailView | None:
+def load_email_view(s: Session, settings: Settings, email_id: int) -> EmailView:
     row = store.get_email_row(s, email_id)
     if row is None or row.deleted:
-        return None
+        raise NotFound(f"no email {email_id}")
     arow = current_analysis(s, email_id, settings)
     return EmailView(row, store.load_email(row), load_scored(arow) if arow else None)
 
@@ -104,13 +101,10 @@ def cid_images(s: Session, email_id: int, email: Email) -> Callable[[str], tuple
 
 
 def start_analysis(st: WebState) -> int:
+    """Begin a background analysis run of everything not analysed yet; its run id."""
     if st.engine is None:
         raise EngineUnavailable("the analysis engine is not running in this server")
-    st.engine.enqueue_missing()
-    try:
-        return st.engine.start_run_in_background()
-    except RuntimeError as exc:  # EngineService refuses a second concurrent run
-        raise AnalysisBusy(str(exc)) from exc
+    return st.engine.start_run()
 
 
 def analyse_new_mail(st: WebState, email_ids: list[int]) -> None:
@@ -122,41 +116,21 @@ def analyse_new_mail(st: WebState, email_ids: list[int]) -> None:
         log.info("new mail: %d emails, analysis run %d", len(email_ids), run_id)
     except AnalysisBusy:
         log.info("new mail: %d emails queued for the running analysis", len(email_ids))
+    except EngineUnavailable as exc:
+        log.info("new mail: %d emails queued; no analysis now (%s)", len(email_ids), exc)
 
 
 def save_settings(st: WebState, s: Session, update: SettingsUpdate) -> Settings:
-    """Store the change, re-score when scoring inputs changed, restart the engine if needed."""
+    """Store the change, re-score when scoring inputs changed, restart the engine if needed
+    (in the background: the request does not wait for the workers to stop)."""
     changed = set(update.model_dump(exclude_unset=True, exclude_none=True))
     new = apply_update(s, st.settings, update)
     if changed & SCORING_FIELDS:
         n = rescore_all(s, new)
         log.info("settings changed (%s): re-scored %d analyses", ", ".join(sorted(changed)), n)
-    if changed & ENGINE_FIELDS and st.engine_factory is not None:
-        restart_engine_soon(st, new)
+    if changed & ENGINE_FIELDS and st.engine is not None:
+        st.engine.replace_soon(new)
     return new
-
-
-def restart_engine_soon(st: WebState, settings: Settings) -> Future[None]:
-    """Restart the engine with ``settings`` in the background; the request does not wait.
-
-    Restarts run one at a time in the order asked, so the last settings saved win.
-    """
-    return st.engine_control.submit(_restart_engine, st, settings)
-
-
-def _restart_engine(st: WebState, settings: Settings) -> None:
-    try:
-        old = st.engine
-        if old is not None:
-            old.stop()
-        st.engine = st.engine_factory(settings, st.db) if st.engine_factory else None
-        if st.engine is not None:
-            st.engine.start()
-    except Exception:  # noqa: BLE001 - nobody waits on this thread; the system page shows no engine
-        log.exception("engine restart failed")
-        return
-    log.info("engine restarted: mode=%s batch=%d budget=%d version=%s",
-             settings.nlp_mode, settings.batch_size, settings.memory_budget, pipeline_version(settings))
 
 
 def end_session(st: WebState, s: Session, data: SessionData) -> SessionData:
@@ -166,15 +140,17 @@ def end_session(st: WebState, s: Session, data: SessionData) -> SessionData:
     return st.codec.new()
 
 
-def recent_jobs(s: Session, limit: int = 20) -> list[JobStatus]:
+def recent_jobs(s: Session, limit: int = 20) -> list[RunView]:
     now = datetime.now(timezone.utc)
     runs = s.scalars(select(Run).order_by(Run.id.desc()).limit(limit))
-    return [job_status(r, now) for r in runs]
+    return [run_view(r, now) for r in runs]
 
 
-def get_job(s: Session, run_id: int) -> JobStatus | None:
+def get_job(s: Session, run_id: int) -> RunView:
     run = s.get(Run, run_id)
-    return job_status(run, datetime.now(timezone.utc)) if run else None
+    if run is None:
+        raise NotFound(f"no job {run_id}")
+    return run_view(run, datetime.now(timezone.utc))
 
 
 def pending_count(s: Session, settings: Settings) -> int:
@@ -217,7 +193,7 @@ def import_upload(st: WebState, upload: UploadFile, account: str) -> int:
         target = tmp / name
         _copy_limited(upload, target, limit)
         if target.stat().st_size == 0:
-            raise HTTPException(status.HTTP_400_BAD_REQUEST, "the uploaded file is empty")
+            raise InvalidInput("the uploaded file is empty")
         return st.imports.start(target, account, cleanup=tmp)  # the import thread removes tmp
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -234,10 +210,9 @@ def _copy_limited(upload: UploadFile, target: Path, limit: int) -> None:
             fh.write(chunk)
 
 
-def _too_large(limit: int) -> HTTPException:
-    return HTTPException(
-        status.HTTP_413_CONTENT_TOO_LARGE,
-        f"the upload is larger than {limit // (1024 * 1024)} MiB; import big files by their path on the server",
+def _too_large(limit: int) -> UploadTooLarge:
+    return UploadTooLarge(
+        f"the upload is larger than {limit // (1024 * 1024)} MiB; import big files by their path on the server"
     )
 
 

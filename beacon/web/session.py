@@ -1,67 +1,42 @@
-"""ASGI middleware that gives every request a signed session (``request.state.session``).
+"""The request's session, kept by Starlette's ``SessionMiddleware`` in a signed cookie.
 
-A route logs in or out by assigning a new :class:`~beacon.web.auth.SessionData` to
-``request.state.session``; the middleware then writes the cookie. An unchanged, already
-stored session is not re-sent, so most responses carry no Set-Cookie at all.
+The cookie holds a :class:`~beacon.web.auth.SessionData` (a random session id, the user id and
+a short HMAC of the user's password hash; nothing secret), signed with a key derived for
+sessions alone and checked for age (``session_max_age``) on every request. What makes a
+session valid beyond its signature is checked on every request as well, in
+``beacon.web.deps``: it must still match the user's current password (a password change logs
+out every session), and its id must not have been revoked at logout (``beacon.web.revoked``).
+The cookie is only sent when the session changes (the first visit, login, logout).
+
+Routes read the session with :func:`current` and replace it with :func:`replace` (a login
+gets a new session id: no fixation).
 """
 
 from __future__ import annotations
 
-from http.cookies import SimpleCookie
+from fastapi import FastAPI, Request
+from starlette.middleware.sessions import SessionMiddleware
 
-from starlette.datastructures import MutableHeaders
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from beacon.web.auth import COOKIE_NAME, SessionData, new_session
 
-from beacon.web.auth import COOKIE_NAME, SessionCodec
-
-
-class SessionMiddleware:
-    def __init__(self, app: ASGIApp, codec: SessionCodec, *, secure: bool) -> None:
-        self.app = app
-        self.codec = codec
-        self.secure = secure
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        data = self.codec.loads(_cookie(scope, COOKIE_NAME))
-        fresh = data is None
-        original = data or self.codec.new()
-        state = scope.setdefault("state", {})
-        state["session"] = original
-
-        async def send_with_cookie(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                current = state.get("session", original)
-                if fresh or current is not original:
-                    headers = MutableHeaders(scope=message)
-                    headers.append("Set-Cookie", self._cookie_header(self.codec.dumps(current)))
-            await send(message)
-
-        await self.app(scope, receive, send_with_cookie)
-
-    def _cookie_header(self, value: str) -> str:
-        parts = [
-            f"{COOKIE_NAME}={value}",
-            "Path=/",
-            f"Max-Age={self.codec.max_age}",
-            "HttpOnly",
-            "SameSite=Lax",
-        ]
-        if self.secure:
-            parts.append("Secure")
-        return "; ".join(parts)
+__all__ = ["current", "install", "replace"]
 
 
-def _cookie(scope: Scope, name: str) -> str | None:
-    for key, value in scope.get("headers", []):
-        if key == b"cookie":
-            jar = SimpleCookie()
-            try:
-                jar.load(value.decode("latin-1"))
-            except Exception:  # noqa: BLE001 - a malformed Cookie header means "no session"
-                continue
-            if name in jar:
-                return jar[name].value
-    return None
+def install(app: FastAPI, secret_key: str, max_age: int, *, secure: bool) -> None:
+    app.add_middleware(SessionMiddleware, secret_key=secret_key, session_cookie=COOKIE_NAME,
+                       max_age=max_age, same_site="lax", https_only=secure)
+
+
+def current(request: Request) -> SessionData:
+    """This request's session; a fresh anonymous one (stored) when the cookie is missing,
+    expired, tampered with or not one of ours."""
+    data = SessionData.from_dict(request.session)
+    if data is None:
+        data = new_session()
+        replace(request, data)
+    return data
+
+
+def replace(request: Request, data: SessionData) -> None:
+    request.session.clear()
+    request.session.update(data.as_dict())

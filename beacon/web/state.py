@@ -6,30 +6,20 @@ Lives on ``app.state.beacon``; handlers reach it through ``deps.state``. One obj
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Protocol
 
 from fastapi.templating import Jinja2Templates
 from prometheus_client import CollectorRegistry
 
+from beacon.engine.host import EngineHost
+from beacon.ingest.runner import ImportRunner
 from beacon.settings import Settings
 from beacon.store.db import Database
 from beacon.web.auth import SessionCodec
-from beacon.web.imports import ImportJobs
 from beacon.web.login_guard import LoginGuard
 
-
-class Engine(Protocol):
-    """What the web app uses of ``beacon.engine.service.EngineService``."""
-
-    def start(self) -> None: ...
-    def stop(self) -> None: ...
-    def enqueue_missing(self) -> int: ...
-    def start_run_in_background(self) -> int: ...
-    def metrics(self) -> Any: ...
-    def status(self) -> Any: ...
+__all__ = ["Scheduler", "WebState"]
 
 
 class Scheduler(Protocol):
@@ -41,22 +31,14 @@ class Scheduler(Protocol):
 
 @dataclass
 class WebState:
-    settings: Settings  # from the environment; run-time overrides come from the database
+    settings: Settings  # from the environment; the ones in force add the stored changes
     db: Database
     codec: SessionCodec
     templates: Jinja2Templates
-    imports: ImportJobs
+    imports: ImportRunner
     registry: CollectorRegistry
-    # Builds an engine for given (effective) settings; None when analysis is not available.
-    engine_factory: Callable[[Settings, Database], Engine] | None = None
-    engine: Engine | None = None
+    # The analysis engine's owner; None when this server runs without analysis. Read
+    # ``engine.service`` once per request (it is swapped after an engine setting changes).
+    engine: EngineHost | None = None
     scheduler: Scheduler | None = None
     login_guard: LoginGuard = field(default_factory=LoginGuard)
-    # Engine restarts run here, one at a time in the order asked, off the request path:
-    # stopping workers can take minutes (they finish their batch first).
-    engine_control: ThreadPoolExecutor = field(default_factory=lambda: new_engine_control())
-    extras: dict[str, Any] = field(default_factory=dict)
-
-
-def new_engine_control() -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="beacon-engine-control")

@@ -12,7 +12,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -20,10 +19,8 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Route, sync_playwright
 
-from beacon.web.runtime import DEMO_PASSWORD, DEMO_USER
+from tests.browser.helpers import ROOT, Server, Watch, login
 
-ROOT = Path(__file__).resolve().parents[2]
-SCREENSHOTS = ROOT / "test-output" / "screenshots"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -31,16 +28,6 @@ CHROMIUM_ARGS = [
 ]
 LOCAL_HOSTS = {"127.0.0.1", "localhost"}
 STARTUP_TIMEOUT = 240.0
-
-
-@dataclass
-class Server:
-    url: str
-    data_dir: Path
-    log: Path
-
-    def log_tail(self, n: int = 60) -> str:
-        return "\n".join(self.log.read_text(errors="replace").splitlines()[-n:])
 
 
 def _free_port() -> int:
@@ -98,15 +85,6 @@ def browser() -> Iterator[Browser]:
         b.close()
 
 
-@dataclass
-class Watch:
-    """What a page tried to do that it must not: remote requests, JavaScript dialogs."""
-
-    remote_requests: list[str] = field(default_factory=list)
-    dialogs: list[str] = field(default_factory=list)
-    console_errors: list[str] = field(default_factory=list)
-
-
 @pytest.fixture
 def watch() -> Watch:
     return Watch()
@@ -142,22 +120,7 @@ def page(context: BrowserContext, watch: Watch) -> Page:
     return p
 
 
-def login(page: Page, server: Server) -> None:
-    page.goto(server.url + "/login")
-    page.fill("input[name=username]", DEMO_USER)
-    page.fill("input[name=password]", DEMO_PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(server.url + "/")
-
-
 @pytest.fixture
 def logged_in(page: Page, server: Server) -> Page:
     login(page, server)
     return page
-
-
-def shot(page: Page, name: str, *, full: bool = True) -> Path:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    path = SCREENSHOTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=full)
-    return path

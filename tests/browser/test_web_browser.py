@@ -11,8 +11,8 @@ from pathlib import Path
 
 from playwright.sync_api import Page, expect
 
-from beacon.testing.corpora import cpython_email_dir
-from tests.browser.conftest import Server, Watch, login, shot
+from tests.browser.helpers import Server, Watch, login, shot
+from testkit.corpora import cpython_email_dir
 
 # CPython's own test messages: real, varied mail that the demo mailbox does not contain.
 EXTRA_MESSAGES = ("msg_01.txt", "msg_02.txt", "msg_03.txt", "msg_04.txt", "msg_06.txt", "msg_10.txt", "msg_16.txt")

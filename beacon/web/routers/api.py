@@ -2,7 +2,8 @@
 
 Every route except ``/api/login`` needs a logged-in session; every state-changing route also
 needs the session's CSRF token in the ``X-CSRF-Token`` header (``/api/login`` returns it,
-``/api/me`` repeats it).
+``/api/me`` repeats it). Routes let Beacon's errors through; ``beacon.web.app`` turns them into
+their HTTP status.
 """
 
 from __future__ import annotations
@@ -15,14 +16,11 @@ from pydantic import BaseModel, Field
 
 from beacon.analysis.models import MailKind
 from beacon.analysis.version import pipeline_version
-from beacon.ingest.sources import SourceError
+from beacon.store.app_settings import SettingsUpdate, public_view
 from beacon.store.inbox import SORTS, InboxFilter
-from beacon.web import services
+from beacon.web import services, session
 from beacon.web.deps import DB, ApiUser, CsrfChecked, CurrentSettings, State, client_address
-from beacon.web.login_guard import LoginBusy, TooManyFailures
-from beacon.web.engine_view import engine_snapshot
-from beacon.store.app_settings import SettingsConflict, SettingsUpdate, public_view
-from beacon.web.views import InboxItem, JobStatus, email_json
+from beacon.web.view_models import InboxItem, RunView, email_json, engine_snapshot
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api", tags=["api"])
@@ -47,28 +45,23 @@ class Me(BaseModel):
                         429: {"description": "too many failed logins from this address"},
                         503: {"description": "too many logins being checked at once"}})
 def login(body: LoginIn, request: Request, st: State, s: DB) -> Me:
-    try:
-        user = st.login_guard.authenticate(s, client_address(request), body.username, body.password)
-    except TooManyFailures as exc:
-        raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, str(exc),
-                            headers={"Retry-After": str(exc.retry_after)}) from exc
-    except LoginBusy as exc:
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc), headers={"Retry-After": "5"}) from exc
+    user = st.login_guard.authenticate(s, client_address(request), body.username, body.password)
     if user is None:
         log.warning("failed API login")
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "wrong username or password")
-    request.state.session = st.codec.new(user)  # a new session id: no fixation
-    return Me(username=user.username, csrf_token=st.codec.csrf_token(request.state.session))
+    fresh = st.codec.new(user)  # a new session id: no fixation
+    session.replace(request, fresh)
+    return Me(username=user.username, csrf_token=st.codec.csrf_token(fresh))
 
 
 @router.post("/logout", status_code=204, dependencies=[CsrfChecked], summary="Log out (revokes the session)")
 def logout(request: Request, st: State, s: DB, _user: ApiUser) -> None:
-    request.state.session = services.end_session(st, s, request.state.session)
+    session.replace(request, services.end_session(st, s, session.current(request)))
 
 
 @router.get("/me", response_model=Me, summary="Who is logged in, and the CSRF token")
 def me(request: Request, st: State, user: ApiUser) -> Me:
-    return Me(username=user.username, csrf_token=st.codec.csrf_token(request.state.session))
+    return Me(username=user.username, csrf_token=st.codec.csrf_token(session.current(request)))
 
 
 # -- emails ----------------------------------------------------------------------------------
@@ -107,10 +100,7 @@ def list_emails(
 
 @router.get("/emails/{email_id}", summary="One email with its analysis and score explanation")
 def get_email(email_id: int, s: DB, settings: CurrentSettings, _user: ApiUser) -> dict[str, Any]:
-    view = services.load_email_view(s, settings, email_id)
-    if view is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no email {email_id}")
-    return email_json(view)
+    return email_json(services.load_email_view(s, settings, email_id))
 
 
 # -- jobs ------------------------------------------------------------------------------------
@@ -134,11 +124,7 @@ def _started(run_id: int) -> Started:
              description="The path must be absolute and outside Beacon's data directory. What it "
                          "holds is examined by the job, which fails if it is not importable.")
 def start_import(body: ImportIn, st: State, settings: CurrentSettings, _user: ApiUser) -> Started:
-    try:
-        run_id = services.start_path_import(st, body.path, body.account or settings.default_account)
-    except SourceError as exc:
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)) from exc
-    return _started(run_id)
+    return _started(services.start_path_import(st, body.path, body.account or settings.default_account))
 
 
 @router.post("/jobs/import/upload", status_code=202, response_model=Started, dependencies=[CsrfChecked],
@@ -151,25 +137,17 @@ def upload_import(file: UploadFile, st: State, settings: CurrentSettings, _user:
 @router.post("/jobs/analyze", status_code=202, response_model=Started, dependencies=[CsrfChecked],
              summary="Analyse every email that has no analysis at the current pipeline version")
 def start_analyze(st: State, _user: ApiUser) -> Started:
-    try:
-        return _started(services.start_analysis(st))
-    except services.EngineUnavailable as exc:
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc)) from exc
-    except services.AnalysisBusy as exc:
-        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
+    return _started(services.start_analysis(st))
 
 
-@router.get("/jobs", response_model=list[JobStatus], summary="Recent jobs, newest first")
-def list_jobs(s: DB, _user: ApiUser, limit: Annotated[int, Query(ge=1, le=200)] = 20) -> list[JobStatus]:
+@router.get("/jobs", response_model=list[RunView], summary="Recent jobs, newest first")
+def list_jobs(s: DB, _user: ApiUser, limit: Annotated[int, Query(ge=1, le=200)] = 20) -> list[RunView]:
     return services.recent_jobs(s, limit)
 
 
-@router.get("/jobs/{run_id}", response_model=JobStatus, summary="One job's status and counts")
-def job(run_id: int, s: DB, _user: ApiUser) -> JobStatus:
-    found = services.get_job(s, run_id)
-    if found is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no job {run_id}")
-    return found
+@router.get("/jobs/{run_id}", response_model=RunView, summary="One job's status and counts")
+def job(run_id: int, s: DB, _user: ApiUser) -> RunView:
+    return services.get_job(s, run_id)
 
 
 # -- settings, accounts, engine --------------------------------------------------------------
@@ -180,10 +158,7 @@ def get_settings(settings: CurrentSettings, _user: ApiUser) -> dict[str, Any]:
 
 @router.patch("/settings", dependencies=[CsrfChecked], summary="Change settings (partial update)")
 def patch_settings(body: SettingsUpdate, st: State, s: DB, _user: ApiUser) -> dict[str, Any]:
-    try:
-        return public_view(services.save_settings(st, s, body))
-    except SettingsConflict as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
+    return public_view(services.save_settings(st, s, body))
 
 
 class AccountOut(BaseModel):
@@ -204,4 +179,4 @@ def accounts(s: DB, _user: ApiUser) -> list[AccountOut]:
 
 @router.get("/engine", summary="Analysis engine status: workers, memory, recycles, queue, history")
 def engine(st: State, _user: ApiUser) -> dict[str, Any]:
-    return engine_snapshot(st)
+    return engine_snapshot(st.engine.service if st.engine is not None else None, st.imports.running())

@@ -3,7 +3,8 @@
 Every progress event is a ``run_events`` row, and its row id is the SSE id, so a client
 that reconnects (the browser does so by itself, sending ``Last-Event-ID``) gets exactly the
 events it missed, even across a server restart. Between those, an id-less ``status`` event
-carries the run's counts, percentage and rate whenever they change.
+carries the run's counts, percentage and rate whenever they change. Every run's last numbered
+event is ``run_end`` (:mod:`beacon.store.runs`); the stream then says ``end`` and closes.
 
 A stream may stay open for as long as a job runs, so it holds no database session: the login
 is checked in a short one, and every poll opens and closes its own.
@@ -22,10 +23,12 @@ from sqlalchemy import select
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 
+from beacon.errors import NotFound
 from beacon.store.db import Database
+from beacon.store.runs import RunStatus
 from beacon.store.schema import Run, RunEvent
 from beacon.web.deps import State, StreamUser
-from beacon.web.views import JobStatus, job_status
+from beacon.web.view_models import RunView, run_view
 
 router = APIRouter(prefix="/api", tags=["api"])
 
@@ -33,7 +36,7 @@ POLL_SECONDS = 0.4
 BATCH = 500  # events per database read; a long backlog streams in pieces
 
 
-def _read(db: Database, run_id: int, after: int) -> tuple[list[RunEvent], JobStatus | None]:
+def _read(db: Database, run_id: int, after: int) -> tuple[list[RunEvent], RunView | None]:
     with db.session() as s:
         run = s.get(Run, run_id)
         if run is None:
@@ -46,7 +49,7 @@ def _read(db: Database, run_id: int, after: int) -> tuple[list[RunEvent], JobSta
                 .limit(BATCH)
             )
         )
-        return events, job_status(run, datetime.now(timezone.utc))
+        return events, run_view(run, datetime.now(timezone.utc))
 
 
 @router.get(
@@ -66,7 +69,7 @@ async def job_events(
     start = _resume_point(last_event_id, after)
     events, snapshot = await run_in_threadpool(_read, st.db, run_id, start)
     if snapshot is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no job {run_id}")
+        raise NotFound(f"no job {run_id}")
 
     async def stream() -> AsyncIterator[ServerSentEvent]:
         last_id, pending, current = start, events, snapshot
@@ -81,7 +84,7 @@ async def job_events(
             if status_json != sent_status:
                 sent_status = status_json
                 yield ServerSentEvent(event="status", data=status_json)
-            if current.status != "running" and not pending:
+            if current.status != RunStatus.RUNNING and not pending:
                 yield ServerSentEvent(event="end", data=status_json)
                 return
             if await request.is_disconnected():

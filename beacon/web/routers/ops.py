@@ -30,8 +30,8 @@ def readyz(st: State) -> JSONResponse:
         checks["database"] = "ok"
     except Exception as exc:  # noqa: BLE001 - reported, not raised
         checks["database"] = f"error: {exc.__class__.__name__}"
-    if st.engine_factory is not None:
-        checks["engine"] = "ok" if st.engine is not None else "not started"
+    if st.engine is not None:
+        checks["engine"] = "ok" if st.engine.service is not None else "not started"
     ready = all(v == "ok" for v in checks.values())
     return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
 

@@ -14,15 +14,14 @@ from starlette.concurrency import run_in_threadpool
 
 from beacon.analysis.models import MAIL_KINDS
 from beacon.analysis.version import pipeline_version
-from beacon.ingest.sources import SourceError
+from beacon.errors import EngineError, InvalidInput, InvalidSettings, LoginBusy, TooManyFailures
 from beacon.store import emails as store
 from beacon.store.inbox import SORTS, InboxFilter
 from beacon.store.schema import AnalysisRow
-from beacon.web import services
+from beacon.web import services, session
 from beacon.web.deps import DB, CsrfForm, CurrentSettings, State, UiUser, client_address
-from beacon.web.login_guard import LoginBusy, TooManyFailures
 from beacon.web.highlight import highlight
-from beacon.store.app_settings import SettingsConflict, SettingsUpdate, public_view
+from beacon.store.app_settings import SettingsUpdate, public_view
 from beacon.web.sanitize import email_document, sanitize_email_html
 from beacon.web.security import email_body_csp
 
@@ -36,7 +35,7 @@ PER_PAGE = 50
 
 def render(request: Request, st: Any, name: str, status_code: int = 200, **ctx: Any) -> HTMLResponse:
     ctx.setdefault("user", None)
-    ctx["csrf"] = st.codec.csrf_token(request.state.session)
+    ctx["csrf"] = st.codec.csrf_token(session.current(request))
     return st.templates.TemplateResponse(request, name, ctx, status_code=status_code)
 
 
@@ -72,13 +71,13 @@ def login_submit(
         log.warning("failed login")
         return render(request, st, "login.html", status_code=401, next=_safe_next(next),
                       error="Wrong username or password.")
-    request.state.session = st.codec.new(user)
+    session.replace(request, st.codec.new(user))
     return RedirectResponse(_safe_next(next), status_code=status.HTTP_303_SEE_OTHER)
 
 
 @router.post("/logout", dependencies=[CsrfForm])
 def logout(request: Request, st: State, s: DB) -> Response:
-    request.state.session = services.end_session(st, s, request.state.session)
+    session.replace(request, services.end_session(st, s, session.current(request)))
     return RedirectResponse("/login", status_code=status.HTTP_303_SEE_OTHER)
 
 
@@ -118,8 +117,6 @@ def email_page(
     images: bool = False,
 ) -> Response:
     view = services.load_email_view(s, settings, email_id)
-    if view is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "No such email.")
     remote_images = 0
     if view.email.html:
         remote_images = sanitize_email_html(view.email.html).remote_images
@@ -199,17 +196,15 @@ def import_submit(
         if not path.strip():
             return _jobs_error(request, st, s, settings, user, "Give a path on the server or choose a file.")
         return _to_job(services.start_path_import(st, path, account))
-    except SourceError as exc:
+    except InvalidInput as exc:
         return _jobs_error(request, st, s, settings, user, str(exc))
-    except HTTPException as exc:
-        return _jobs_error(request, st, s, settings, user, str(exc.detail))
 
 
 @router.post("/jobs/analyze", dependencies=[CsrfForm])
 def analyze_submit(request: Request, st: State, s: DB, settings: CurrentSettings, user: UiUser) -> Response:
     try:
         return _to_job(services.start_analysis(st))
-    except (services.EngineUnavailable, services.AnalysisBusy) as exc:
+    except EngineError as exc:
         return _jobs_error(request, st, s, settings, user, str(exc))
 
 
@@ -226,25 +221,25 @@ def imap_account_submit(
     from beacon.crypto import PasswordCipher
     from beacon.imap.accounts import ImapAccountInput, save_imap_account
 
+    port = port.strip()
+    if port and not port.isdigit():
+        return _jobs_error(request, st, s, settings, user, "Cannot save the account: the port must be a number")
     try:
         data = ImapAccountInput(
             name=name.strip(), host=host.strip(), user=user_name.strip(), password=password,
             security=security,  # type: ignore[arg-type]  # validate() checks it
-            port=int(port) if port.strip() else None,
+            port=int(port) if port else None,
             folders=tuple(_lines(folders)) or ("INBOX",),
         )
         save_imap_account(s, PasswordCipher.from_settings(st.settings), data)
-    except ValueError as exc:
+    except InvalidInput as exc:
         return _jobs_error(request, st, s, settings, user, f"Cannot save the account: {exc}")
     return RedirectResponse("/jobs", status_code=status.HTTP_303_SEE_OTHER)
 
 
 @router.get("/jobs/{run_id}")
 def job_page(run_id: int, request: Request, st: State, s: DB, user: UiUser) -> Response:
-    job = services.get_job(s, run_id)
-    if job is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "No such job.")
-    return render(request, st, "job.html", user=user, job=job)
+    return render(request, st, "job.html", user=user, job=services.get_job(s, run_id))
 
 
 # -- settings --------------------------------------------------------------------------------
@@ -277,7 +272,7 @@ async def settings_submit(request: Request, st: State, s: DB, settings: CurrentS
     except ValidationError as exc:
         for err in exc.errors():
             errors[str(err["loc"][0]) if err["loc"] else "form"] = err["msg"].removeprefix("Value error, ")
-    except SettingsConflict as exc:
+    except InvalidSettings as exc:
         errors["priority_high"] = str(exc)
     if errors:
         values = {**public_view(settings), **raw}

@@ -51,11 +51,12 @@
     $("job-after").hidden = false;
   });
   source.onmessage = (e) => addLine("message", JSON.parse(e.data), e.lastEventId);
-  // Every other named event is a progress record of the run (analysis: beacon.engine.runner;
-  // import: beacon.web.imports).
+  // Every other named event is a progress record of the run (beacon.store.runs: run_start and
+  // run_end for every kind; analysis: beacon.engine.runner; import: beacon.ingest.runner;
+  // sync: beacon.imap.sync).
   const TYPES = [
     "run_start", "email_done", "email_retry", "email_quarantined", "batch_done", "batch_failed", "run_end",
-    "worker_start", "worker_recycled", "worker_killed", "progress", "failed", "finished",
+    "worker_start", "worker_recycled", "worker_killed", "progress", "message_failed", "reconnect",
   ];
   for (const type of TYPES) {
     source.addEventListener(type, (e) => addLine(type, JSON.parse(e.data), e.lastEventId));

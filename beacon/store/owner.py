@@ -13,6 +13,8 @@ import uuid
 
 import psutil
 
+__all__ = ["is_me", "make_owner", "owner_is_dead"]
+
 
 def make_owner() -> str:
     me = psutil.Process()

@@ -20,6 +20,8 @@ from beacon.engine.memory import rss
 from beacon.store.schema import AnalysisJob, AnalysisRow, EmailRow, Run
 from beacon.store.app_settings import current_settings
 
+__all__ = ["BeaconCollector", "register_metrics"]
+
 if TYPE_CHECKING:
     from beacon.web.state import WebState
 
@@ -35,12 +37,13 @@ class BeaconCollector(Collector):
         yield from self._store(st)
 
     def _engine(self, st: WebState) -> Iterator[Metric]:
+        service = st.engine.service if st.engine is not None else None
         up = GaugeMetricFamily("beacon_engine_up", "1 when the analysis engine runs in this server")
-        up.add_metric([], 1 if st.engine is not None else 0)
+        up.add_metric([], 1 if service is not None else 0)
         yield up
-        if st.engine is None:
+        if service is None:
             return
-        m = st.engine.metrics()
+        m = service.metrics()
         worker_rss = GaugeMetricFamily("beacon_worker_rss_bytes", "Resident memory per worker", labels=["pid", "state"])
         worker_uss = GaugeMetricFamily("beacon_worker_uss_bytes", "Unique memory per worker", labels=["pid", "state"])
         worker_tasks = GaugeMetricFamily("beacon_worker_tasks", "Batches done by a worker process", labels=["pid"])

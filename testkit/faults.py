@@ -1,15 +1,16 @@
-"""Test-only fault hook: poison emails that hang, eat memory or kill their worker.
+"""Poison-mail hooks: emails that hang, eat memory or kill the worker analysing them.
 
-Off by default. With ``BEACON_TEST_FAULTS=1`` (``Settings.test_faults``) a worker process acts
-on these markers in an email's subject or text, before analysing the batch:
+Workers load them with ``BEACON_ANALYSIS_LOADER=testkit.faults:load`` (the
+``analysis_loader`` setting): :func:`load` wraps Beacon's real pipeline and, before analysing a
+batch, acts on these markers in an email's subject or text:
 
 - ``BEACON-FAULT:hang``  - sleep for ever (the batch timeout must catch it);
 - ``BEACON-FAULT:alloc`` - allocate and touch memory quickly, up to 6 GiB (the memory
   watchdog must kill the worker long before the kernel's OOM killer would);
 - ``BEACON-FAULT:exit``  - SIGKILL its own process (a crash in native code looks like this).
 
-Only worker processes call :func:`act_on_faults`; the in-process analyzer never does, so a
-fault can never take the main process down.
+Use it with the ``oneshot`` or ``pool`` modes only: in ``inprocess`` the hooks would act on the
+test process itself.
 """
 
 from __future__ import annotations
@@ -17,13 +18,28 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
+from beacon.engine.worker import AnalyzeFn, load_pipeline
+from beacon.settings import Settings
+
+LOADER = "testkit.faults:load"
 MARKER = "BEACON-FAULT:"
 FAULTS = ("hang", "alloc", "exit")
 _ALLOC_STEP = 32 * 1024 * 1024
 _ALLOC_MAX = 6 * 1024 * 1024 * 1024
+
+
+def load(settings: Settings) -> AnalyzeFn:
+    analyze = load_pipeline(settings)
+
+    def analyze_with_faults(emails: list[dict[str, Any]],
+                            contexts: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+        act_on_faults(emails)
+        return analyze(emails, contexts)
+
+    return analyze_with_faults
 
 
 def faults_in(email: dict[str, Any]) -> list[str]:
@@ -56,4 +72,4 @@ def _exit() -> None:
     os.kill(os.getpid(), signal.SIGKILL)
 
 
-_FAULT_ACTIONS = {"hang": _hang, "alloc": _alloc, "exit": _exit}
+_FAULT_ACTIONS: dict[str, Callable[[], None]] = {"hang": _hang, "alloc": _alloc, "exit": _exit}

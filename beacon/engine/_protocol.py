@@ -12,6 +12,8 @@ import socket
 from multiprocessing.connection import Connection
 from typing import Any
 
+from beacon.errors import ProtocolError
+
 Message = dict[str, Any]
 
 # Supervisor -> worker / zygote
@@ -31,10 +33,15 @@ def send(conn: Connection, msg: Message) -> None:
 
 
 def recv(conn: Connection) -> Message:
-    """Next message; raises EOFError when the other side is gone."""
-    msg = json.loads(conn.recv_bytes())
+    """Next message; EOFError (or OSError) when the other side is gone, ProtocolError when
+    what came is not a message of ours."""
+    raw = conn.recv_bytes()
+    try:
+        msg = json.loads(raw)
+    except ValueError:
+        msg = None
     if not isinstance(msg, dict) or "op" not in msg:
-        raise ValueError(f"malformed engine message: {str(msg)[:200]}")
+        raise ProtocolError(f"malformed engine message: {raw[:200]!r}")
     return msg
 
 

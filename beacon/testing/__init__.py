@@ -1,1 +1,0 @@
-"""Helpers for tests and benchmarks (real-mail corpora fetched from package registries)."""
