@@ -7,8 +7,10 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from beacon.analysis import priority as prio
+from beacon.analysis.kind_signals import forged_date
 from beacon.analysis.models import ActionItem, Analysis, Request, TextSpan, ToneFlag
 from beacon.models import Address, Email
+from beacon.parse.message import parse_message
 from beacon.settings import Settings
 
 ME = "alex@example.com"
@@ -124,3 +126,32 @@ def test_another_language_is_said_and_neither_penalised_nor_boosted() -> None:
     p = prio.score(email(), a, prio.PriorityContext(), SETTINGS)
     assert factors(p) == {"base": 20, "recipient": 8, "language": 0}
     assert next(f.detail for f in p.factors if f.name == "language") == note
+
+
+def _raw(date: str, *, list_id: bool = False, received: str = "Fri, 20 Sep 2002 14:16:18 +0100") -> Email:
+    lines = [f"Received: from relay.example.net by mx.example.com; {received}",
+             "From: Peter <peter@example.org>", f"To: {ME}", "Subject: kennst mich noch?", f"Date: {date}",
+             "Message-ID: <1@example.org>"]
+    if list_id:
+        lines.append("List-Id: Irish Linux Users <ilug.linux.ie>")
+    return parse_message(("\r\n".join(lines) + "\r\n\r\nCan you have a look at my new page?\r\n").encode()).email
+
+
+@pytest.mark.parametrize("date, why", [
+    ("Wed, 20 Feb 2002 15:15:14 +0100", "its Date header is 211 days before its delivery"),
+    ("Fri, 20 Sep 2002 09:00:00", "its Date header has no time zone"),
+    ("Mon, 20 Oct 2003 09:00:00 +0000", "its Date header is later than its delivery"),
+])
+def test_a_strangers_direct_mail_with_a_forged_date_needs_no_reply(date: str, why: str) -> None:
+    forged = _raw(date)
+    assert forged_date(forged) == why
+    assert not prio.needs_reply(forged, analysis(), SETTINGS)
+    # Someone the reader wrote to, or a list post held for days, is judged as before.
+    assert prio.needs_reply(forged, analysis(), SETTINGS, prio.PriorityContext(messages_to_sender=1))
+    assert prio.needs_reply(_raw(date, list_id=True), analysis(), SETTINGS)
+
+
+def test_a_date_stamped_hours_before_delivery_is_not_forged() -> None:
+    honest = _raw("Fri, 20 Sep 2002 06:10:00 -0400")
+    assert forged_date(honest) is None
+    assert prio.needs_reply(honest, analysis(), SETTINGS)

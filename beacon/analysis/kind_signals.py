@@ -10,7 +10,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from datetime import timedelta
+
 from beacon.models import Email
+from beacon.parse.dates import FUTURE_OF_DELIVERY, NO_ZONE, received_date
 
 # --- server verdicts -------------------------------------------------------------------------
 _YES = re.compile(r"^\s*(?:yes|true|spam|high|\[spam\])\b", re.IGNORECASE)
@@ -257,6 +260,39 @@ def _header_prefix(names: str, finder: re.Pattern[str], table: dict[str, str]) -
         return None
     prefix = m.group(0)
     return prefix, table[prefix]
+
+
+# A real client stamps the time of sending; relays deliver within hours. Days before delivery is
+# a spam tool's template date (or a mail held for days, which a list post explains).
+_STALE_DATE = timedelta(days=3)
+
+
+def is_list_post(email: Email) -> bool:
+    """Sent through a mailing list: list headers or list software's own headers."""
+    lh = email.list_headers
+    if lh.list_id or lh.list_post or lh.list_unsubscribe:
+        return True
+    return _LIST_SOFTWARE_FINDER.search("\n".join(email.header_names)) is not None
+
+
+def forged_date(email: Email) -> str | None:
+    """Why the Date header looks written by a spam tool rather than a mail client, or None.
+
+    No time zone, later than the delivery, or days before it: each is common in spam and rare in
+    a person's direct mail (held list posts are the usual honest exception; callers check that).
+    """
+    for problem in email.problems:
+        if problem.kind != "date":
+            continue
+        if problem.detail.startswith(NO_ZONE):
+            return "its Date header has no time zone"
+        if FUTURE_OF_DELIVERY in problem.detail:
+            return "its Date header is later than its delivery"
+    if email.date_source == "header":
+        delivered, _ = received_date(email.received)
+        if delivered is not None and delivered - email.date > _STALE_DATE:
+            return f"its Date header is {(delivered - email.date).days} days before its delivery"
+    return None
 
 
 def read_signals(email: Email, text: str) -> Signals:

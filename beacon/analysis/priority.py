@@ -17,6 +17,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from beacon.analysis.kind_signals import forged_date, is_list_post
 from beacon.analysis.models import Analysis, Factor, Level, Priority
 from beacon.models import Email
 from beacon.settings import Settings
@@ -231,12 +232,15 @@ def _spam_like(analysis: Analysis, ctx: PriorityContext | None, threshold: float
 
 
 def needs_reply(email: Email, analysis: Analysis, settings: Settings, ctx: PriorityContext | None = None) -> bool:
-    """Personal mail from someone else that asks something; never machine mail, spam, or a
-    stranger's spam-like mail."""
+    """Personal mail from someone else that asks something; never machine mail, spam, a
+    stranger's spam-like mail, or a stranger's direct mail with a forged-looking Date."""
     own = {a.lower() for a in settings.own_addresses}
     if email.from_address.address.lower() in own:
         return False
     threshold = SPAM_LIKE_FOREIGN if analysis.depth == "text" else SPAM_LIKE
     if analysis.kind != "personal" or _spam_like(analysis, ctx, threshold):
+        return False
+    stranger = ctx is None or ctx.messages_to_sender == 0
+    if stranger and not is_list_post(email) and forged_date(email):
         return False
     return bool(analysis.requests or analysis.questions)

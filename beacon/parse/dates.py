@@ -22,6 +22,10 @@ _AM_PM = re.compile(r"\d:\d\d(?::\d\d)?\s*(?:AM|PM)\b", re.IGNORECASE)
 # A Date this far after the newest Received header (or the import) was set by a wrong clock
 # or a spammer: sorting by it would pin the mail to the top of the inbox for years.
 _FUTURE_SLACK = timedelta(days=2)
+# The wording of the date problems that say the Date header was not written by a real clock
+# (the analysis reads them as signs of forged headers).
+NO_ZONE = "date without timezone"
+FUTURE_OF_DELIVERY = "is in the future of the message's delivery"
 _ZONE_HOURS = {"UT": 0, "UTC": 0, "GMT": 0, "Z": 0, "EST": -5, "EDT": -4, "CST": -6, "CDT": -5,
                "MST": -7, "MDT": -6, "PST": -8, "PDT": -7, "CET": 1, "CEST": 2, "MET": 1,
                "MEST": 2, "BST": 1, "EET": 2, "EEST": 3, "JST": 9, "KST": 9, "IST": 5.5}
@@ -55,7 +59,7 @@ def parse_date(value: str | None) -> tuple[datetime | None, str | None]:
     if found.tzinfo is None and _MINUS_ZERO.search(text):
         return found.replace(tzinfo=timezone.utc), None
     if found.tzinfo is None:
-        return found.replace(tzinfo=timezone.utc), f"date without timezone {text[:80]!r}; assumed UTC"
+        return found.replace(tzinfo=timezone.utc), f"{NO_ZONE} {text[:80]!r}; assumed UTC"
     try:
         found.utcoffset()
     except ValueError:
