@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from beacon.cli.context import CliContext, setup_logging
-from beacon.errors import UserError
+from beacon.errors import NothingToAnalyse, UserError
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -91,7 +91,11 @@ def _analyse_demo(c: CliContext, db: Database, env: Settings, factory: EngineFac
         c.err.print("Demo mailbox already analysed.")
         return engine
     c.err.print(f"Analysing {queued} demo emails ({settings.nlp_mode} mode)…")
-    summary = engine.run()
+    try:
+        summary = engine.run()
+    except NothingToAnalyse:
+        c.err.print("Demo mailbox already analysed.")
+        return engine
     c.err.print(f"Analysis {summary.status}: {summary.done} done, {summary.quarantined} quarantined "
                 f"in {summary.elapsed:.1f}s.")
     return engine

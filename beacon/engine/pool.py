@@ -27,6 +27,7 @@ from beacon.engine.handle import WorkerEvents, WorkerHandle, WorkerState
 from beacon.engine.launch import Starter
 from beacon.engine.metrics import EngineMetrics, MetricsRecorder, WorkerMetrics
 from beacon.engine.monitor import MemoryMonitor
+from beacon.engine.processes import ProcessTree
 from beacon.errors import BatchFailed, EngineUnavailable, ProtocolError, WorkerStartFailed
 from beacon.settings import Settings
 
@@ -68,8 +69,9 @@ class PoolExecutor(ExecutorBase):
         self._workers: list[WorkerHandle | None] = [None] * self.slots
         self._threads: list[threading.Thread] = []
         self._events = WorkerEvents(recorder, self._emit, announce_recycles=self.max_tasks > 1)
+        self._tree = ProcessTree()
         self.monitor = MemoryMonitor(
-            settings.memory_sample_interval, self._live_workers, starter.helper_pids, self.budget, recorder,
+            settings.memory_sample_interval, self._live_workers, self._helper_pids, self.budget, recorder,
         )
 
     # -- life cycle (see ExecutorBase) ---------------------------------------------------------
@@ -125,6 +127,12 @@ class PoolExecutor(ExecutorBase):
         return self.budget.max_batch_chars()
 
     # -- slots -------------------------------------------------------------------------------
+    def _helper_pids(self) -> list[int]:
+        """Every process below this one that is not a live worker: the zygote, and whatever
+        else runs (an import's parse workers), so the budget covers all that runs."""
+        workers = {w.pid for w in self._live_workers()}
+        return sorted({*self.starter.helper_pids(), *(p for p in self._tree.pids() if p not in workers)})
+
     def _live_workers(self) -> list[WorkerHandle]:
         return [w for w in self._workers if w is not None and w.state is not WorkerState.DEAD]
 
@@ -280,6 +288,7 @@ class PoolExecutor(ExecutorBase):
             throughput=self.recorder.throughput(),
             bytes_per_char=round(self.budget.bytes_per_char, 1),
             history=history,
+            zygotes=self.starter.helper_pids(),
         )
 
 

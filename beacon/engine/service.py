@@ -82,6 +82,7 @@ class EngineService:
         self.version = pipeline_version(settings)
         self.state = ServiceState.IDLE
         self.active_run: int | None = None  # set exactly while a run is in progress
+        self._starting = 0  # start() calls under way (stop() waits for them)
         self._cond = threading.Condition()
 
     # -- life cycle ------------------------------------------------------------------------------
@@ -89,7 +90,15 @@ class EngineService:
         """Start the workers now (otherwise the first run starts them)."""
         with self._cond:
             self._refuse_if_stopping()
-        self.executor.start()
+            # Counted under the lock, so a stop() that begins now waits for this start and
+            # then stops what it started: the check and the start are one step for stop().
+            self._starting += 1
+        try:
+            self.executor.start()
+        finally:
+            with self._cond:
+                self._starting -= 1
+                self._cond.notify_all()
 
     def stop(self) -> None:
         """Let the run in progress finish its in-flight batches and hand back the rest, then
@@ -98,7 +107,7 @@ class EngineService:
             if self.state in (ServiceState.IDLE, ServiceState.ANALYSING):
                 self.state = ServiceState.STOPPING
                 self._cond.notify_all()
-            self._cond.wait_for(lambda: self.active_run is None)
+            self._cond.wait_for(lambda: self.active_run is None and self._starting == 0)
             if self.state is ServiceState.STOPPED:
                 return
         self.executor.stop()

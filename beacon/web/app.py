@@ -45,6 +45,7 @@ from beacon.errors import (
 from beacon.ingest.runner import ImportRunner
 from beacon.settings import Settings
 from beacon.store.app_settings import current_settings
+from beacon.store import jobs
 from beacon.store.db import Database
 from beacon.store.owner import owner_is_dead
 from beacon.store.runs import interrupt_dead_runs
@@ -152,11 +153,14 @@ def _start(st: WebState, scheduler_factory: SchedulerFactory | None, adopt: Engi
     st.db.migrate()
     with st.db.session() as s:
         n = interrupt_dead_runs(s, owner_is_dead)
+        # Jobs a dead process held go back at once (not when their lease runs out).
+        recovered = jobs.recover_stale(s, owner_is_dead)
         settings = current_settings(s, st.settings)
-    if n:
-        log.warning("%d job(s) were interrupted when their process ended", n)
+    if n or recovered:
+        log.warning("%d run(s) were interrupted when their process ended; %d job(s) handed back", n, recovered)
     if st.engine is not None:
         st.engine.start(settings, adopt)
+        st.engine.resume()  # whatever an interrupted run left pending goes on now
     if scheduler_factory is not None and settings.sync_interval > 0:
         st.scheduler = scheduler_factory(settings, st.db, lambda ids: services.analyse_new_mail(st, ids))
         st.scheduler.start()

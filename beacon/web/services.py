@@ -16,7 +16,7 @@ from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
 from beacon.analysis.version import pipeline_version
-from beacon.errors import AnalysisBusy, EngineUnavailable, InvalidInput, NotFound, SourceError, UploadTooLarge
+from beacon.errors import AnalysisBusy, EngineUnavailable, InvalidInput, NothingToAnalyse, NotFound, SourceError, UploadTooLarge
 from beacon.models import Email
 from beacon.settings import Settings
 from beacon.store import emails as store
@@ -101,7 +101,8 @@ def cid_images(s: Session, email_id: int, email: Email) -> Callable[[str], tuple
 
 
 def start_analysis(st: WebState) -> int:
-    """Begin a background analysis run of everything not analysed yet; its run id."""
+    """Begin a background analysis run of everything not analysed yet; its run id. Raises
+    NothingToAnalyse (and records no run) when every email has its analysis."""
     if st.engine is None:
         raise EngineUnavailable("the analysis engine is not running in this server")
     return st.engine.start_run()
@@ -116,6 +117,8 @@ def analyse_new_mail(st: WebState, email_ids: list[int]) -> None:
         log.info("new mail: %d emails, analysis run %d", len(email_ids), run_id)
     except AnalysisBusy:
         log.info("new mail: %d emails queued for the running analysis", len(email_ids))
+    except NothingToAnalyse:
+        log.info("new mail: %d emails, all analysed already", len(email_ids))
     except EngineUnavailable as exc:
         log.info("new mail: %d emails queued; no analysis now (%s)", len(email_ids), exc)
 

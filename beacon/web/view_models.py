@@ -12,6 +12,7 @@ from pydantic import BaseModel
 
 from beacon.analysis.models import ScoredAnalysis
 from beacon.engine.memory import rss
+from beacon.engine.processes import process_table
 from beacon.models import Email
 from beacon.store.analyses import load_scored
 from beacon.store.runs import RunStatus
@@ -125,10 +126,14 @@ def _plain(value: Any) -> Any:
 
 
 def engine_snapshot(service: EngineService | None, imports_running: int) -> dict[str, Any]:
-    """Status and metrics of the engine (memory history included), or why there is none."""
+    """Status and metrics of the engine (memory history included), or why there is none, and
+    every process this server started (from the kernel's process tree: nothing hides)."""
     if service is None:
-        return {"available": False, "main_rss": rss(), "imports_running": imports_running}
-    metrics = _plain(service.metrics())
+        return {"available": False, "main_rss": rss(), "imports_running": imports_running,
+                "processes": [_plain(p) for p in process_table(set(), set())]}
+    raw = service.metrics()
+    processes = process_table({w.pid for w in raw.workers}, set(raw.zygotes))
+    metrics = _plain(raw)
     # JSON object keys are strings; the plot wants the worker pids as keys anyway.
     for point in metrics.get("history", []):
         point["workers"] = {str(k): v for k, v in point.get("workers", {}).items()}
@@ -137,4 +142,5 @@ def engine_snapshot(service: EngineService | None, imports_running: int) -> dict
         "status": _plain(service.status()),
         "metrics": metrics,
         "imports_running": imports_running,
+        "processes": [_plain(p) for p in processes],
     }

@@ -12,10 +12,12 @@ import logging
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request, UploadFile, status
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from beacon.analysis.models import MailKind
 from beacon.analysis.version import pipeline_version
+from beacon.errors import NothingToAnalyse
 from beacon.store.app_settings import SettingsUpdate, public_view
 from beacon.store.inbox import SORTS, InboxFilter
 from beacon.web import services, session
@@ -134,10 +136,21 @@ def upload_import(file: UploadFile, st: State, settings: CurrentSettings, _user:
     return _started(services.import_upload(st, file, account or settings.default_account))
 
 
+class NothingToDo(BaseModel):
+    status: Literal["nothing_to_do"] = "nothing_to_do"
+    detail: str
+
+
 @router.post("/jobs/analyze", status_code=202, response_model=Started, dependencies=[CsrfChecked],
-             summary="Analyse every email that has no analysis at the current pipeline version")
-def start_analyze(st: State, _user: ApiUser) -> Started:
-    return _started(services.start_analysis(st))
+             summary="Analyse every email that has no analysis at the current pipeline version",
+             responses={200: {"model": NothingToDo, "description": "every email has its analysis: no run started"},
+                        409: {"description": "an analysis run is already in progress"},
+                        503: {"description": "no analysis engine in this server, or it is restarting"}})
+def start_analyze(st: State, _user: ApiUser) -> Started | JSONResponse:
+    try:
+        return _started(services.start_analysis(st))
+    except NothingToAnalyse as exc:
+        return JSONResponse(NothingToDo(detail=str(exc)).model_dump(), status_code=200)
 
 
 @router.get("/jobs", response_model=list[RunView], summary="Recent jobs, newest first")

@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 
 from beacon.analysis.models import MAIL_KINDS
 from beacon.analysis.version import pipeline_version
-from beacon.errors import EngineError, InvalidInput, InvalidSettings, LoginBusy, TooManyFailures
+from beacon.errors import EngineError, InvalidInput, InvalidSettings, LoginBusy, NothingToAnalyse, TooManyFailures
 from beacon.store import emails as store
 from beacon.store.inbox import SORTS, InboxFilter
 from beacon.store.schema import AnalysisRow
@@ -204,6 +204,8 @@ def import_submit(
 def analyze_submit(request: Request, st: State, s: DB, settings: CurrentSettings, user: UiUser) -> Response:
     try:
         return _to_job(services.start_analysis(st))
+    except NothingToAnalyse:
+        return RedirectResponse("/jobs", status_code=status.HTTP_303_SEE_OTHER)  # it shows 0 pending
     except EngineError as exc:
         return _jobs_error(request, st, s, settings, user, str(exc))
 
