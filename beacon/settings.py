@@ -118,6 +118,10 @@ class Settings(BaseSettings):
     cookie_secure: bool = False
     # A request that grows the process RSS by more than this is logged as a warning.
     request_rss_warn: Bytes = ByteSize(16 * 1024 * 1024)
+    # Seconds `beacon serve` takes at most to stop after SIGTERM: requests in flight get
+    # answered and SSE streams end first (about half of it), then batches under way get the
+    # rest before their workers are killed (their emails go back to the queue).
+    shutdown_timeout: float = 9.0
     # Largest mail file the web upload accepts (bigger: import it by its path on the server).
     upload_max_bytes: Bytes = ByteSize(512 * 1024 * 1024)
 

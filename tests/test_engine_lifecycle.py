@@ -198,3 +198,29 @@ def test_real_pool_settings_change_raced_against_analysis(tmp_path: Path) -> Non
     # What is left is the imports' multiprocessing fork server (it lives as long as the process).
     assert {p.role for p in process_table(set(), set())} <= {"forkserver", "resource-tracker"}
     srv.db.dispose()
+
+
+def test_readyz_reports_an_engine_that_cannot_work(tmp_path: Path) -> None:
+    """Workers that fail to start leave the server up (the mail stays readable) but not ready,
+    with the reason; a stopped engine is not ready either."""
+    from beacon.errors import WorkerStartFailed
+    from beacon.web.app import create_app
+
+    class NoWorkers(FakeExecutor):
+        def _start(self) -> None:
+            raise WorkerStartFailed("zygote did not become ready within 120s")
+
+    srv, _ = make_served(tmp_path, engine=False)
+    app = create_app(srv.settings, srv.db, engine_factory=lambda s, db: EngineService(
+        s, db, executor_factory=lambda s2, r: NoWorkers(lambda b: [], r)))
+    from fastapi.testclient import TestClient
+
+    with TestClient(app) as c:
+        r = c.get("/readyz")
+        assert r.status_code == 503
+        assert r.json()["checks"] == {"database": "ok",
+                                      "engine": "workers failed to start: zygote did not become ready within 120s"}
+        assert c.get("/healthz").status_code == 200
+        app.state.beacon.engine.service.stop()
+        assert c.get("/readyz").json()["checks"]["engine"] == "stopped"
+    srv.db.dispose()

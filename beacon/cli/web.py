@@ -41,7 +41,7 @@ def serve_cmd(
 
     import uvicorn
 
-    from beacon.web.app import create_app
+    from beacon.web.app import create_app, request_grace
     from beacon.web.runtime import engine_factory, ensure_user, scheduler_factory, setup_demo
     from beacon.store.app_settings import current_settings
 
@@ -75,7 +75,10 @@ def serve_cmd(
         settings = current_settings(s, env)
     c.console.print(f"API docs at {url}docs · metrics at {url}metrics · engine mode {settings.nlp_mode}\n",
                     soft_wrap=True)
-    uvicorn.run(app, host=env.host, port=env.port, log_level=log_level, access_log=False)
+    # SIGTERM: stop accepting, answer the requests in flight (SSE streams send their last
+    # event), then the lifespan stops the engine; all within ``shutdown_timeout``.
+    uvicorn.run(app, host=env.host, port=env.port, log_level=log_level, access_log=False,
+                timeout_graceful_shutdown=max(1, int(request_grace(env))))
 
 
 def _analyse_demo(c: CliContext, db: Database, env: Settings, factory: EngineFactory) -> EngineService:

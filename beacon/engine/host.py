@@ -25,7 +25,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 from beacon.analysis.version import pipeline_version
 from beacon.engine.service import EngineService
-from beacon.errors import AnalysisBusy, EngineUnavailable, NothingToAnalyse
+from beacon.errors import AnalysisBusy, EngineError, EngineUnavailable, NothingToAnalyse
 from beacon.settings import Settings
 from beacon.store.db import Database
 
@@ -65,7 +65,9 @@ class EngineHost:
         return self._replacing > 0
 
     def start(self, settings: Settings, service: EngineService | None = None) -> None:
-        """Adopt ``service`` (or build one for ``settings``) and start its workers."""
+        """Adopt ``service`` (or build one for ``settings``) and start its workers. Workers
+        that fail to start do not stop the server: the mail is still readable, ``/readyz``
+        says why the engine is not, and the next run tries again."""
         with self._cond:
             if self._control is None:
                 self._control = ThreadPoolExecutor(max_workers=1, thread_name_prefix="beacon-engine-control")
@@ -73,7 +75,10 @@ class EngineHost:
                 self._service = service or self.factory(settings, self.db)
                 self._generation += 1
             current = self._service
-        current.start()
+        try:
+            current.start()
+        except EngineError as exc:
+            log.error("the analysis engine did not start: %s", exc)
 
     def replace_soon(self, settings: Settings) -> Future[None]:
         """Replace the service with one for ``settings``, in the background."""
@@ -90,18 +95,19 @@ class EngineHost:
         if control is not None:
             control.submit(lambda: None).result(timeout)
 
-    def stop(self) -> None:
-        """Let a replacement under way finish, then stop the service for good."""
+    def stop(self, grace: float | None = None) -> None:
+        """Let a replacement under way finish, then stop the service for good (``grace``: see
+        :meth:`EngineService.stop`)."""
         with self._cond:
             control, self._control = self._control, None
         if control is not None:
-            control.shutdown(wait=True)
+            control.shutdown(wait=True, cancel_futures=True)
         with self._cond:
             old, self._service = self._service, None
             self._generation += 1
             self._cond.notify_all()
         if old is not None:
-            old.stop()
+            old.stop(grace)
 
     def start_run(self) -> int:
         """Queue what lacks an analysis and begin a background run; returns its id.

@@ -94,7 +94,7 @@ class PoolExecutor(ExecutorBase):
 
     def _stop(self) -> None:
         self._fail_queued(EngineUnavailable("the engine stopped"))
-        deadline = time.monotonic() + STOP_GRACE
+        deadline = time.monotonic() + (STOP_GRACE if self.stop_grace is None else self.stop_grace)
         for t in self._threads:
             t.join(timeout=max(0.0, deadline - time.monotonic()))
         for w in self._live_workers():

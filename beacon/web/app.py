@@ -166,11 +166,19 @@ def _start(st: WebState, scheduler_factory: SchedulerFactory | None, adopt: Engi
         st.scheduler.start()
 
 
+def request_grace(settings: Settings) -> float:
+    """Of ``shutdown_timeout``, the seconds requests in flight (and SSE streams) get."""
+    return settings.shutdown_timeout * 0.45
+
+
 def _stop(st: WebState) -> None:
+    # What is left of the shutdown time after the requests' share; the workers' kill and
+    # reaping take the last second or so.
+    grace = max(0.0, st.settings.shutdown_timeout * 0.55 - 1.5)
     if st.scheduler is not None:
-        st.scheduler.stop()
+        st.scheduler.stop(timeout=1.0)
     if st.engine is not None:
-        st.engine.stop()  # lets a restart under way finish, then stops its engine
+        st.engine.stop(grace)  # lets a restart under way finish, then stops its engine
 
 
 def _wants_html(request: Request) -> bool:

@@ -31,7 +31,8 @@ def readyz(st: State) -> JSONResponse:
     except Exception as exc:  # noqa: BLE001 - reported, not raised
         checks["database"] = f"error: {exc.__class__.__name__}"
     if st.engine is not None:
-        checks["engine"] = "ok" if st.engine.service is not None else "not started"
+        svc = st.engine.service
+        checks["engine"] = svc.health() if svc is not None else "not running"
     ready = all(v == "ok" for v in checks.values())
     return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
 
