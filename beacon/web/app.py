@@ -27,6 +27,7 @@ from fastapi.templating import Jinja2Templates
 from prometheus_client import CollectorRegistry
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
+from starlette.routing import Route
 
 from beacon.crypto import derive_key, load_or_create_secret
 from beacon.engine.host import EngineFactory, EngineHost
@@ -137,10 +138,8 @@ def create_app(
     )
     app.state.beacon = st
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
-    app.include_router(ops.router)
-    app.include_router(api.router)
-    app.include_router(events.router)
-    app.include_router(ui.router)
+    for router in ROUTERS:
+        app.include_router(router)
     _install_error_handlers(app, st)
     # Outermost last: memory/timing sees everything, headers apply to every response.
     session.install(app, st.codec.secret_key, settings.session_max_age, secure=settings.cookie_secure)
@@ -185,6 +184,16 @@ def _wants_html(request: Request) -> bool:
     return not request.url.path.startswith("/api") and "text/html" in request.headers.get("accept", "")
 
 
+ROUTERS = (ops.router, api.router, events.router, ui.router)
+
+
+def _allowed(request: Request) -> str:
+    path = request.url.path
+    methods = {m for router in ROUTERS for r in router.routes
+               if isinstance(r, Route) and r.methods and r.path_regex.fullmatch(path) for m in r.methods}
+    return ", ".join(sorted(methods))
+
+
 def _install_error_handlers(app: FastAPI, st: WebState) -> None:
     @app.exception_handler(BeaconError)
     async def _beacon(request: Request, exc: BeaconError) -> Response:
@@ -203,6 +212,10 @@ def _install_error_handlers(app: FastAPI, st: WebState) -> None:
 
     @app.exception_handler(HTTPException)
     async def _http(request: Request, exc: HTTPException) -> Response:
+        if exc.status_code == 405:
+            # Starlette names the methods of the first route with this path only (GET of
+            # /api/settings, not its PATCH): name every route's.
+            exc = HTTPException(405, exc.detail, headers={**(exc.headers or {}), "Allow": _allowed(request)})
         if _wants_html(request):
             return st.templates.TemplateResponse(
                 request, "error.html",

@@ -29,7 +29,8 @@ from beacon.errors import NotFound
 from beacon.store.db import Database
 from beacon.store.runs import RunStatus
 from beacon.store.schema import Run, RunEvent
-from beacon.web.deps import State, StreamUser
+from beacon.web.deps import RowId, State, StreamUser
+from beacon.web.errors_doc import errors
 from beacon.web.view_models import RunView, run_view
 
 router = APIRouter(prefix="/api", tags=["api"])
@@ -57,13 +58,14 @@ def _read(db: Database, run_id: int, after: int) -> tuple[list[RunEvent], RunVie
 
 
 @router.get(
-    "/jobs/{run_id}/events",
+    "/jobs/{run_id:int}/events",
     summary="Live progress of a job (text/event-stream)",
     response_class=EventSourceResponse,
-    responses={200: {"content": {"text/event-stream": {}}, "description": "SSE stream"}},
+    responses={200: {"content": {"text/event-stream": {}}, "description": "SSE stream"},
+               **errors(400, 401, 404, 422, e400="Last-Event-ID is not an event number")},
 )
 async def job_events(
-    run_id: int,
+    run_id: RowId,
     request: Request,
     st: State,
     _user: StreamUser,  # checked in a short session: the stream holds no connection

@@ -21,7 +21,8 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="Readiness: database reachable and engine running")
+@router.get("/readyz", summary="Readiness: database reachable and engine running",
+            responses={503: {"description": "not ready: the checks say why"}})
 def readyz(st: State) -> JSONResponse:
     checks: dict[str, Any] = {}
     try:
