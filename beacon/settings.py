@@ -92,6 +92,10 @@ class Settings(BaseSettings):
     worker_max_tasks: int = 200
     batch_timeout: float = 120.0
     max_attempts: int = 3
+    # CPU priority of the analysis processes (zygote and workers), added to the main
+    # process's niceness (0-19; 0 = the same priority): the web and IMAP sync are served first,
+    # analysis takes the CPU they leave.
+    worker_nice: int = Field(default=10, ge=0, le=19)
     # How pool workers start: forked from a "zygote" that preloaded the model, or spawned fresh.
     pool_start: Literal["zygote", "spawn"] = "zygote"
     # Per-worker USS limits; 0 = derived from the budget (soft: recycle after the batch; hard:

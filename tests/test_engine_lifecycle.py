@@ -8,6 +8,7 @@ race each other through the web API.
 
 from __future__ import annotations
 
+import os
 import random
 import subprocess
 import sys
@@ -188,6 +189,9 @@ def test_real_pool_settings_change_raced_against_analysis(tmp_path: Path) -> Non
             assert {p["pid"] for p in listed} == tree
             assert sum(p["role"] == "zygote" for p in listed) <= 1
             assert all(p["role"] != "other" for p in listed), listed
+            # Analysis runs behind the web process: worker_nice (10) above its priority.
+            engine = [p for p in listed if p["role"] in ("zygote", "worker")]
+            assert engine and all(p["nice"] == min(19, os.nice(0) + 10) for p in engine), engine
         # The run carried over each replacement; wait for the last one to finish.
         svc = srv.app.state.beacon.engine.service
         assert svc is not None and svc.wait(240)

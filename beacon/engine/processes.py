@@ -31,6 +31,7 @@ class ProcessInfo:
     # multiprocessing), other (nothing Beacon knows it started: a leak to look into)
     role: str
     rss: int
+    nice: int  # CPU priority (higher: served after the others)
 
 
 def descendants(pid: int | None = None) -> list[psutil.Process]:
@@ -71,14 +72,14 @@ def process_table(workers: set[int], helpers: set[int]) -> list[ProcessInfo]:
     found = []
     for p in descendants():
         try:
-            found.append((p.pid, p.ppid(), p.name(), " ".join(p.cmdline())))
+            found.append((p.pid, p.ppid(), p.name(), " ".join(p.cmdline()), p.nice()))
         except psutil.Error:
             continue
-    forkservers = {pid for pid, _, _, cmd in found if "forkserver" in cmd}
+    forkservers = {pid for pid, _, _, cmd, _ in found if "forkserver" in cmd}
     table = []
-    for pid, parent, name, cmd in found:
+    for pid, parent, name, cmd, nice in found:
         table.append(ProcessInfo(pid, parent, name, _role(pid, parent, cmd, workers, helpers, forkservers),
-                                 rss_fast(pid) or 0))
+                                 rss_fast(pid) or 0, nice))
     return table
 
 
