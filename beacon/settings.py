@@ -122,6 +122,9 @@ class Settings(BaseSettings):
     cookie_secure: bool = False
     # A request that grows the process RSS by more than this is logged as a warning.
     request_rss_warn: Bytes = ByteSize(16 * 1024 * 1024)
+    # After a request that grew the process by more than this, glibc is asked to return its
+    # free heap pages (malloc_trim); 0 = never.
+    request_trim_bytes: Bytes = ByteSize(4 * 1024 * 1024)
     # Seconds `beacon serve` takes at most to stop after SIGTERM: requests in flight get
     # answered and SSE streams end first (about half of it), then batches under way get the
     # rest before their workers are killed (their emails go back to the queue).

@@ -118,7 +118,7 @@ def create_app(
         engine=EngineHost(db, engine_factory) if engine_factory is not None else None,
     )
     templating.configure(st.templates.env)
-    request_histogram = register_metrics(st)
+    request_metrics = register_metrics(st)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -144,7 +144,8 @@ def create_app(
     # Outermost last: memory/timing sees everything, headers apply to every response.
     session.install(app, st.codec.secret_key, settings.session_max_age, secure=settings.cookie_secure)
     app.add_middleware(SecurityHeadersMiddleware)
-    app.add_middleware(RequestMemoryMiddleware, histogram=request_histogram, warn_bytes=settings.request_rss_warn)
+    app.add_middleware(RequestMemoryMiddleware, metrics=request_metrics, warn_bytes=settings.request_rss_warn,
+                       trim_bytes=settings.request_trim_bytes)
     return app
 
 
