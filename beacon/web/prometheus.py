@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from prometheus_client import Counter, Histogram, ProcessCollector
+from prometheus_client import CollectorRegistry, Counter, Histogram, ProcessCollector
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
@@ -21,7 +21,7 @@ from beacon.store.schema import AnalysisJob, AnalysisRow, EmailRow, Run
 from beacon.store.app_settings import current_settings
 from beacon.web.observability import RequestMetrics
 
-__all__ = ["BeaconCollector", "register_metrics"]
+__all__ = ["BeaconCollector", "register_metrics", "request_metrics"]
 
 if TYPE_CHECKING:
     from beacon.web.state import WebState
@@ -106,6 +106,11 @@ def register_metrics(st: WebState) -> RequestMetrics:
     registry = st.registry
     ProcessCollector(registry=registry)
     registry.register(BeaconCollector(st))
+    return request_metrics(registry)
+
+
+def request_metrics(registry: CollectorRegistry) -> RequestMetrics:
+    """The per-request metrics (duration, main-process growth per route) on ``registry``."""
     return RequestMetrics(
         duration=Histogram(
             "beacon_http_request_duration_seconds", "HTTP request duration", ["method", "route", "status"],

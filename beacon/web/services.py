@@ -21,7 +21,7 @@ from beacon.models import Email
 from beacon.settings import Settings
 from beacon.store import emails as store
 from beacon.store.analyses import current_analysis, load_scored, rescore_all
-from beacon.store.inbox import InboxFilter, inbox, inbox_count
+from beacon.store.inbox import InboxFilter, inbox_count, inbox_rows
 from beacon.store.schema import Account, AnalysisRow, AttachmentRow, EmailRow, Run
 from beacon.store.app_settings import SettingsUpdate, apply_update
 from beacon.web.auth import SessionData
@@ -57,8 +57,8 @@ class InboxPage:
 
 
 def inbox_page(s: Session, f: InboxFilter, page: int, per_page: int) -> InboxPage:
-    rows = inbox(s, f, limit=per_page, offset=(page - 1) * per_page)
-    return InboxPage([inbox_item(e, a) for e, a in rows], inbox_count(s, f), page, per_page)
+    rows = inbox_rows(s, f, limit=per_page, offset=(page - 1) * per_page)
+    return InboxPage([inbox_item(r) for r in rows], inbox_count(s, f), page, per_page)
 
 
 def load_email_view(s: Session, settings: Settings, email_id: int) -> EmailView:
