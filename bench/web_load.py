@@ -172,17 +172,23 @@ class Load:
         return phase
 
     async def _sse(self, client: httpx.AsyncClient, phase: Phase, stop: asyncio.Event) -> None:
-        """One subscriber to the newest job's events, reconnecting when a stream ends."""
+        """One subscriber to the newest job's events, reconnecting (with ``Last-Event-ID``, as
+        a browser does) when a stream ends."""
+        seen: dict[int, str] = {}
         while not stop.is_set():
             runs = (await client.get("/api/jobs?limit=1")).json()
             if not runs:
                 await asyncio.sleep(0.5)
                 continue
+            run_id = runs[0]["id"]
+            headers = {"Last-Event-ID": seen[run_id]} if run_id in seen else {}
             try:
-                async with client.stream("GET", f"/api/jobs/{runs[0]['id']}/events") as r:
+                async with client.stream("GET", f"/api/jobs/{run_id}/events", headers=headers) as r:
                     async for line in r.aiter_lines():
                         if line.startswith("event:"):
                             phase.sse_events += 1
+                        elif line.startswith("id:"):
+                            seen[run_id] = line.partition(":")[2].strip()
                         if stop.is_set():
                             return
             except httpx.HTTPError:

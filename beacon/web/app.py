@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
+import anyio.to_thread
 from fastapi import FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler, request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
@@ -31,6 +32,7 @@ from starlette.routing import Route
 
 from beacon.crypto import derive_key, load_or_create_secret
 from beacon.engine.host import EngineFactory, EngineHost
+from beacon.engine.memory import limit_arenas
 from beacon.errors import (
     AnalysisBusy,
     BeaconError,
@@ -122,6 +124,9 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # Bounded before any request thread exists (the limiter belongs to this event loop).
+        limit_arenas(settings.web_malloc_arenas)
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.web_threads
         await run_in_threadpool(_start, st, scheduler_factory, engine)
         try:
             yield
