@@ -71,7 +71,8 @@ class PoolExecutor(ExecutorBase):
         self._events = WorkerEvents(recorder, self._emit, announce_recycles=self.max_tasks > 1)
         self._tree = ProcessTree()
         self.monitor = MemoryMonitor(
-            settings.memory_sample_interval, self._live_workers, self._helper_pids, self.budget, recorder,
+            settings.memory_sample_interval, self._live_workers, starter.helper_pids, self.budget, recorder,
+            others=self._other_pids,
         )
 
     # -- life cycle (see ExecutorBase) ---------------------------------------------------------
@@ -127,11 +128,12 @@ class PoolExecutor(ExecutorBase):
         return self.budget.max_batch_chars()
 
     # -- slots -------------------------------------------------------------------------------
-    def _helper_pids(self) -> list[int]:
-        """Every process below this one that is not a live worker: the zygote, and whatever
-        else runs (an import's parse workers), so the budget covers all that runs."""
-        workers = {w.pid for w in self._live_workers()}
-        return sorted({*self.starter.helper_pids(), *(p for p in self._tree.pids() if p not in workers)})
+    def _other_pids(self) -> list[int]:
+        """Every process below this one that is neither a live worker nor the zygote (an
+        import's parse workers, a fork server, a worker being started), so the budget covers
+        all that runs."""
+        known = {w.pid for w in self._live_workers()} | set(self.starter.helper_pids())
+        return [p for p in self._tree.pids() if p not in known]
 
     def _live_workers(self) -> list[WorkerHandle]:
         return [w for w in self._workers if w is not None and w.state is not WorkerState.DEAD]
