@@ -19,6 +19,7 @@
     │   ├── AnalysisBusy             409  an analysis run is already in progress
     │   ├── WorkerStartFailed             a worker or the zygote could not start (model, memory)
     │   └── ProtocolError                 a child process sent something that is not the protocol
+    ├── NothingToAnalyse                  every email has its analysis: no run was started
     ├── BatchFailed                       one batch could not be analysed; the engine still works
     └── ImapError                         IMAP sync; the message names the account or server
         ├── ImapAuthError                 wrong credentials: never retried (it locks accounts)
@@ -40,7 +41,7 @@ from __future__ import annotations
 __all__ = [
     "AnalysisBusy", "ArtifactError", "BatchFailed", "BeaconError", "EngineError", "EngineUnavailable",
     "FolderError", "ImapAuthError", "ImapConfigError", "ImapError", "ImapNetworkError", "InvalidInput",
-    "InvalidSettings", "LoginBusy", "LoginRefused", "NotFound", "ProtocolError", "SecretError",
+    "InvalidSettings", "LoginBusy", "LoginRefused", "NotFound", "NothingToAnalyse", "ProtocolError", "SecretError",
     "SourceError", "SyncBusy", "SyncCancelled", "TooManyFailures", "UploadTooLarge", "UserError",
     "WorkerStartFailed", "FAILURE_REASONS",
 ]
@@ -123,6 +124,11 @@ class AnalysisBusy(EngineError):
     def __init__(self, run_id: int | None) -> None:
         super().__init__(f"analysis run {run_id} is already in progress")
         self.run_id = run_id
+
+
+class NothingToAnalyse(BeaconError):
+    """Every email already has its analysis at the current pipeline version, so no run was
+    started (and none recorded). Not a failure: callers say "nothing to do"."""
 
 
 class WorkerStartFailed(EngineError):

@@ -92,6 +92,10 @@ class Settings(BaseSettings):
     worker_max_tasks: int = 200
     batch_timeout: float = 120.0
     max_attempts: int = 3
+    # CPU priority of the analysis processes (zygote and workers), added to the main
+    # process's niceness (0-19; 0 = the same priority): the web and IMAP sync are served first,
+    # analysis takes the CPU they leave.
+    worker_nice: int = Field(default=10, ge=0, le=19)
     # How pool workers start: forked from a "zygote" that preloaded the model, or spawned fresh.
     pool_start: Literal["zygote", "spawn"] = "zygote"
     # Per-worker USS limits; 0 = derived from the budget (soft: recycle after the batch; hard:
@@ -118,6 +122,19 @@ class Settings(BaseSettings):
     cookie_secure: bool = False
     # A request that grows the process RSS by more than this is logged as a warning.
     request_rss_warn: Bytes = ByteSize(16 * 1024 * 1024)
+    # After a request that grew the process by more than this, glibc is asked to return its
+    # free heap pages (malloc_trim); 0 = never.
+    request_trim_bytes: Bytes = ByteSize(4 * 1024 * 1024)
+    # Threads that run the web's blocking work (database reads, page rendering): more only
+    # add GIL contention and per-thread memory on a small box.
+    web_threads: int = Field(default=8, ge=1, le=200)
+    # glibc malloc arenas of the web process (0 = glibc's default, 8 per core): each keeps its
+    # own freed memory, so fewer keep the process smaller under concurrent requests.
+    web_malloc_arenas: int = Field(default=2, ge=0, le=64)
+    # Seconds `beacon serve` takes at most to stop after SIGTERM: requests in flight get
+    # answered and SSE streams end first (about half of it), then batches under way get the
+    # rest before their workers are killed (their emails go back to the queue).
+    shutdown_timeout: float = 9.0
     # Largest mail file the web upload accepts (bigger: import it by its path on the server).
     upload_max_bytes: Bytes = ByteSize(512 * 1024 * 1024)
 

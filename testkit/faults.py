@@ -7,7 +7,8 @@ batch, acts on these markers in an email's subject or text:
 - ``BEACON-FAULT:hang``  - sleep for ever (the batch timeout must catch it);
 - ``BEACON-FAULT:alloc`` - allocate and touch memory quickly, up to 6 GiB (the memory
   watchdog must kill the worker long before the kernel's OOM killer would);
-- ``BEACON-FAULT:exit``  - SIGKILL its own process (a crash in native code looks like this).
+- ``BEACON-FAULT:exit``  - SIGKILL its own process (a crash in native code looks like this);
+- ``BEACON-FAULT:slow``  - take a fifth of a second longer (a run long enough to interrupt).
 
 Use it with the ``oneshot`` or ``pool`` modes only: in ``inprocess`` the hooks would act on the
 test process itself.
@@ -26,7 +27,7 @@ from beacon.settings import Settings
 
 LOADER = "testkit.faults:load"
 MARKER = "BEACON-FAULT:"
-FAULTS = ("hang", "alloc", "exit")
+FAULTS = ("hang", "alloc", "exit", "slow")
 _ALLOC_STEP = 32 * 1024 * 1024
 _ALLOC_MAX = 6 * 1024 * 1024 * 1024
 
@@ -72,4 +73,8 @@ def _exit() -> None:
     os.kill(os.getpid(), signal.SIGKILL)
 
 
-_FAULT_ACTIONS: dict[str, Callable[[], None]] = {"hang": _hang, "alloc": _alloc, "exit": _exit}
+def _slow() -> None:
+    time.sleep(0.2)
+
+
+_FAULT_ACTIONS: dict[str, Callable[[], None]] = {"hang": _hang, "alloc": _alloc, "exit": _exit, "slow": _slow}

@@ -120,7 +120,12 @@ def test_a_second_analysis_while_one_runs_is_409(tmp_path: Path) -> None:
         assert (job["status"], job["done"], job["failed"]) == ("done", 41, 0)
         # The run's row ends a moment before its thread leaves the service.
         assert srv.app.state.beacon.engine.service.wait(10)
-        assert c.post("/api/jobs/analyze", headers=h).status_code == 202  # idle again
+        with srv.db.session() as s:
+            runs = s.query(Run).count()
+        again = c.post("/api/jobs/analyze", headers=h)  # idle again, and nothing left to do
+        assert (again.status_code, again.json()["status"]) == (200, "nothing_to_do")
+        with srv.db.session() as s:
+            assert s.query(Run).count() == runs  # no run recorded for it
     srv.db.dispose()
 
 

@@ -18,7 +18,7 @@ from beacon.engine.memory import mb
 from beacon.engine.metrics import EngineMetrics
 from beacon.engine.runner import RunSummary
 from beacon.engine.service import EngineService
-from beacon.errors import EngineError, NotFound
+from beacon.errors import EngineError, NothingToAnalyse, NotFound
 from beacon.store import jobs
 from beacon.store.runs import RunEventData, RunStatus
 
@@ -33,6 +33,9 @@ def analyze_cmd(
     c: CliContext = ctx.obj
     try:
         summary = analyze_with_progress(c, account)
+    except NothingToAnalyse:
+        c.console.print("Nothing to analyse: every email has its analysis.")
+        return
     except NotFound as exc:
         c.err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from exc

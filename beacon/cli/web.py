@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from beacon.cli.context import CliContext, setup_logging
-from beacon.errors import UserError
+from beacon.errors import NothingToAnalyse, UserError
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -41,7 +41,7 @@ def serve_cmd(
 
     import uvicorn
 
-    from beacon.web.app import create_app
+    from beacon.web.app import create_app, request_grace
     from beacon.web.runtime import engine_factory, ensure_user, scheduler_factory, setup_demo
     from beacon.store.app_settings import current_settings
 
@@ -75,7 +75,10 @@ def serve_cmd(
         settings = current_settings(s, env)
     c.console.print(f"API docs at {url}docs · metrics at {url}metrics · engine mode {settings.nlp_mode}\n",
                     soft_wrap=True)
-    uvicorn.run(app, host=env.host, port=env.port, log_level=log_level, access_log=False)
+    # SIGTERM: stop accepting, answer the requests in flight (SSE streams send their last
+    # event), then the lifespan stops the engine; all within ``shutdown_timeout``.
+    uvicorn.run(app, host=env.host, port=env.port, log_level=log_level, access_log=False,
+                timeout_graceful_shutdown=max(1, int(request_grace(env))))
 
 
 def _analyse_demo(c: CliContext, db: Database, env: Settings, factory: EngineFactory) -> EngineService:
@@ -91,7 +94,11 @@ def _analyse_demo(c: CliContext, db: Database, env: Settings, factory: EngineFac
         c.err.print("Demo mailbox already analysed.")
         return engine
     c.err.print(f"Analysing {queued} demo emails ({settings.nlp_mode} mode)…")
-    summary = engine.run()
+    try:
+        summary = engine.run()
+    except NothingToAnalyse:
+        c.err.print("Demo mailbox already analysed.")
+        return engine
     c.err.print(f"Analysis {summary.status}: {summary.done} done, {summary.quarantined} quarantined "
                 f"in {summary.elapsed:.1f}s.")
     return engine

@@ -123,6 +123,8 @@ def main(argv: list[str]) -> int:
     except EOFError:
         return 0
     settings = settings_from_message(msg)
+    if settings.worker_nice:
+        os.nice(settings.worker_nice)  # forked workers inherit the zygote's
     t0 = time.perf_counter()
     analyze = load_analyze(settings)
     load_s = time.perf_counter() - t0

@@ -68,7 +68,7 @@ class Executor(Protocol):
     state: ExecutorState
 
     def start(self) -> None: ...
-    def stop(self) -> None: ...
+    def stop(self, grace: float | None = None) -> None: ...
     def submit(self, batch: Batch) -> Future[BatchResult]: ...
     def capacity(self) -> int:
         """Batches worth keeping in flight (queued + running) to keep every worker busy."""
@@ -92,6 +92,8 @@ class ExecutorBase:
         self._cond = threading.Condition()
         self._should_exit = threading.Event()
         self._listeners: list[EngineListener] = []
+        # Seconds the stop under way lets running batches finish (None: the mode's default).
+        self.stop_grace: float | None = None
 
     # -- life cycle ------------------------------------------------------------------------------
     def start(self) -> None:
@@ -112,11 +114,14 @@ class ExecutorBase:
             raise
         self._set(ExecutorState.RUNNING)
 
-    def stop(self) -> None:
+    def stop(self, grace: float | None = None) -> None:
+        """``grace``: seconds running batches may take to finish before their workers are
+        killed (their emails go back to the queue); None: the mode's default."""
         with self._cond:
             self._cond.wait_for(self._settled)  # a start under way finishes first
             if self.state is ExecutorState.STOPPED:
                 return
+            self.stop_grace = grace
             self.state = ExecutorState.STOPPING
             self._should_exit.set()
         try:

@@ -221,6 +221,19 @@ def malloc_trim() -> bool:
     return bool(fn(0))
 
 
+_M_ARENA_MAX = -8  # glibc's mallopt parameter number
+
+
+def limit_arenas(n: int) -> bool:
+    """Let glibc use at most ``n`` malloc arenas from now on (``MALLOC_ARENA_MAX`` for a
+    process already running). A threaded server otherwise gets up to 8 per core, each keeping
+    its own freed memory; False when this libc cannot."""
+    fn = getattr(_LIBC, "mallopt", None) if _LIBC is not None else None
+    if fn is None or n <= 0:
+        return False
+    return bool(fn(_M_ARENA_MAX, n))
+
+
 def collect_and_trim() -> int:
     """Full GC then ``malloc_trim(0)``; returns the number of objects the GC collected."""
     found = gc.collect()

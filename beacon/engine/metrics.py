@@ -70,6 +70,7 @@ class EngineMetrics:
     bytes_per_char: float  # learned cost of analysing one character (peak growth)
     pending_jobs: int = 0  # jobs waiting in the store (filled in by EngineService)
     history: list[MemoryPoint] = field(default_factory=list)
+    zygotes: list[int] = field(default_factory=list)  # pids of the processes workers fork from
 
 
 class MetricsRecorder:

@@ -45,10 +45,15 @@ class MemoryMonitor:
         helpers: Callable[[], list[int]],
         budget: Budget | None,
         recorder: MetricsRecorder,
+        others: Callable[[], list[int]] = list,
     ) -> None:
+        """``helpers``: the engine's own non-worker processes (the zygote), part of the fixed
+        cost the worker limits are derived from; ``others``: every other process below this
+        one (an import's parse workers), counted in the total the budget is enforced on."""
         self.interval = interval
         self._workers = workers
         self._helpers = helpers
+        self._others = others
         self.budget = budget
         self.recorder = recorder
         self.main = MemSample(0, 0, 0)
@@ -92,6 +97,8 @@ class MemoryMonitor:
         main = self._gauges.read(os.getpid(), now) or self.main
         helper_pids = self._helpers()
         helpers = [s for s in (self._gauges.read(p, now) for p in helper_pids) if s is not None]
+        other_pids = [p for p in self._others() if p not in helper_pids]
+        others = [s for s in (self._gauges.read(p, now) for p in other_pids) if s is not None]
         workers = self._workers()
         rates: dict[int, float] = {}
         for w in workers:
@@ -107,10 +114,10 @@ class MemoryMonitor:
         self._rates = rates
         live = {w.pid for w in workers}
         self._last = {pid: v for pid, v in self._last.items() if pid in live}
-        live |= {os.getpid(), *helper_pids}
+        live |= {os.getpid(), *helper_pids, *other_pids}
         self._gauges.keep(live)
         helpers_pss = sum(h.pss for h in helpers)
-        total = main.pss + helpers_pss + sum(w.pss for w in workers)
+        total = main.pss + helpers_pss + sum(o.pss for o in others) + sum(w.pss for w in workers)
         self.main, self.helpers_pss, self.total_pss = main, helpers_pss, total
         if self.budget is not None:
             self.budget.observe(main.pss, sum(h.rss for h in helpers), total)

@@ -27,6 +27,7 @@ from beacon.engine.handle import WorkerEvents, WorkerHandle, WorkerState
 from beacon.engine.launch import Starter
 from beacon.engine.metrics import EngineMetrics, MetricsRecorder, WorkerMetrics
 from beacon.engine.monitor import MemoryMonitor
+from beacon.engine.processes import ProcessTree
 from beacon.errors import BatchFailed, EngineUnavailable, ProtocolError, WorkerStartFailed
 from beacon.settings import Settings
 
@@ -68,8 +69,10 @@ class PoolExecutor(ExecutorBase):
         self._workers: list[WorkerHandle | None] = [None] * self.slots
         self._threads: list[threading.Thread] = []
         self._events = WorkerEvents(recorder, self._emit, announce_recycles=self.max_tasks > 1)
+        self._tree = ProcessTree()
         self.monitor = MemoryMonitor(
             settings.memory_sample_interval, self._live_workers, starter.helper_pids, self.budget, recorder,
+            others=self._other_pids,
         )
 
     # -- life cycle (see ExecutorBase) ---------------------------------------------------------
@@ -92,7 +95,7 @@ class PoolExecutor(ExecutorBase):
 
     def _stop(self) -> None:
         self._fail_queued(EngineUnavailable("the engine stopped"))
-        deadline = time.monotonic() + STOP_GRACE
+        deadline = time.monotonic() + (STOP_GRACE if self.stop_grace is None else self.stop_grace)
         for t in self._threads:
             t.join(timeout=max(0.0, deadline - time.monotonic()))
         for w in self._live_workers():
@@ -125,6 +128,13 @@ class PoolExecutor(ExecutorBase):
         return self.budget.max_batch_chars()
 
     # -- slots -------------------------------------------------------------------------------
+    def _other_pids(self) -> list[int]:
+        """Every process below this one that is neither a live worker nor the zygote (an
+        import's parse workers, a fork server, a worker being started), so the budget covers
+        all that runs."""
+        known = {w.pid for w in self._live_workers()} | set(self.starter.helper_pids())
+        return [p for p in self._tree.pids() if p not in known]
+
     def _live_workers(self) -> list[WorkerHandle]:
         return [w for w in self._workers if w is not None and w.state is not WorkerState.DEAD]
 
@@ -280,6 +290,7 @@ class PoolExecutor(ExecutorBase):
             throughput=self.recorder.throughput(),
             bytes_per_char=round(self.budget.bytes_per_char, 1),
             history=history,
+            zygotes=self.starter.helper_pids(),
         )
 
 

@@ -42,7 +42,7 @@ from beacon.engine import _logs as logs, memory
 from beacon.engine.batching import analysed_chars, take_batch
 from beacon.engine.executor import Batch, BatchResult, Executor
 from beacon.engine.metrics import MetricsRecorder
-from beacon.errors import BatchFailed, EngineError
+from beacon.errors import BatchFailed, EngineError, NothingToAnalyse
 from beacon.models import Email
 from beacon.settings import Settings
 from beacon.store import jobs
@@ -104,13 +104,18 @@ class JobRunner:
     # -- public --------------------------------------------------------------------------------
     def prepare(self, on_event: OnEvent | None = None) -> RunRecorder:
         """Hand back what dead owners left (their jobs to ``pending``, their runs
-        ``interrupted``) and start this run's row, with everything pending as its total."""
+        ``interrupted``) and start this run's row, with everything pending as its total.
+        Raises :class:`~beacon.errors.NothingToAnalyse` (and records nothing) when no job is
+        pending."""
         with self.db.session() as s:
             recovered = jobs.recover_stale(s, owner_is_dead)
             interrupt_dead_runs(s, owner_is_dead)
             pending = jobs.counts(s, self.version)[jobs.JobStatus.PENDING]
         if recovered:
             logs.event(log, "jobs_recovered", jobs=recovered)
+        if pending == 0:
+            # No row for a run with nothing to do: a click (or a fuzzer) must not fill the history.
+            raise NothingToAnalyse("nothing to analyse: every email has its analysis")
         return RunRecorder.start(self.db, RunKind.ANALYZE, self.owner, total=pending, on_event=on_event,
                                  params={"mode": self.executor.mode, "version": self.version},
                                  mode=self.executor.mode)

@@ -82,6 +82,8 @@ class EngineService:
         self.version = pipeline_version(settings)
         self.state = ServiceState.IDLE
         self.active_run: int | None = None  # set exactly while a run is in progress
+        self._starting = 0  # start() calls under way (stop() waits for them)
+        self.start_error: str | None = None  # why the workers last failed to start
         self._cond = threading.Condition()
 
     # -- life cycle ------------------------------------------------------------------------------
@@ -89,19 +91,47 @@ class EngineService:
         """Start the workers now (otherwise the first run starts them)."""
         with self._cond:
             self._refuse_if_stopping()
-        self.executor.start()
+            # Counted under the lock, so a stop() that begins now waits for this start and
+            # then stops what it started: the check and the start are one step for stop().
+            self._starting += 1
+        try:
+            self._start_executor()
+        finally:
+            with self._cond:
+                self._starting -= 1
+                self._cond.notify_all()
 
-    def stop(self) -> None:
+    def _start_executor(self) -> None:
+        try:
+            self.executor.start()
+        except BaseException as exc:
+            self.start_error = str(exc) if isinstance(exc, BeaconError) else f"{type(exc).__name__}: {exc}"
+            raise
+        self.start_error = None
+
+    def stop(self, grace: float | None = None) -> None:
         """Let the run in progress finish its in-flight batches and hand back the rest, then
-        stop the workers. Final: the service never starts again."""
+        stop the workers. Final: the service never starts again. ``grace``: seconds batches
+        under way may take before their workers are killed (their emails go back)."""
         with self._cond:
             if self.state in (ServiceState.IDLE, ServiceState.ANALYSING):
                 self.state = ServiceState.STOPPING
                 self._cond.notify_all()
-            self._cond.wait_for(lambda: self.active_run is None)
+            running = self.active_run is not None
+        cut: threading.Timer | None = None
+        if running and grace is not None:
+            # The run waits for its batches in flight: stopping the executor cuts them short.
+            cut = threading.Timer(grace, self.executor.stop, kwargs={"grace": 0.0})
+            cut.daemon = True
+            cut.start()
+        with self._cond:
+            self._cond.wait_for(lambda: self.active_run is None and self._starting == 0)
+        if cut is not None:
+            cut.cancel()
+        with self._cond:
             if self.state is ServiceState.STOPPED:
                 return
-        self.executor.stop()
+        self.executor.stop(grace)
         with self._cond:
             self.state = ServiceState.STOPPED
             self._cond.notify_all()
@@ -154,7 +184,7 @@ class EngineService:
         try:
             try:
                 if not self._stopping():
-                    self.executor.start()
+                    self._start_executor()
             except BaseException as exc:
                 # The workers could not start: the runner never saw the run, so it ends here.
                 run.finish(RunStatus.FAILED, error=str(exc) if isinstance(exc, BeaconError)
@@ -182,6 +212,19 @@ class EngineService:
             raise EngineUnavailable("the analysis engine is stopping (a settings change restarts it); try again shortly")
 
     # -- observability ---------------------------------------------------------------------------
+    def health(self) -> str:
+        """"ok", or why this engine cannot analyse now (``/readyz``)."""
+        if self.state is ServiceState.STOPPING:
+            return "restarting"
+        if self.state is ServiceState.STOPPED:
+            return "stopped"
+        if self.start_error is not None:
+            return f"workers failed to start: {self.start_error}"
+        monitor = getattr(self.executor, "monitor", None)
+        if self.executor.state is ExecutorState.RUNNING and monitor is not None and not monitor.running:
+            return "memory watchdog not running"
+        return "ok"
+
     def metrics(self) -> EngineMetrics:
         with self.db.session() as s:
             pending = jobs.counts(s, self.version)[jobs.JobStatus.PENDING]

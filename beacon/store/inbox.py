@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, NamedTuple
 
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
@@ -66,6 +68,37 @@ def _query(f: InboxFilter) -> Select:
 def inbox(s: Session, f: InboxFilter, *, limit: int | None = 50, offset: int = 0) -> list[tuple[EmailRow, AnalysisRow]]:
     q = _query(f).order_by(*SORTS.get(f.sort, SORTS["priority"])).limit(limit).offset(offset)
     return [(e, a) for e, a in s.execute(q)]
+
+
+class InboxRow(NamedTuple):
+    """What a list page shows of one email: a few columns and the small parts of its analysis
+    (never the email's or the analysis's whole JSON, which hold its text)."""
+
+    id: int
+    subject: str
+    from_name: str
+    from_addr: str
+    date: datetime
+    score: int
+    level: str
+    kind: str
+    category: str
+    needs_reply: bool
+    priority: dict[str, Any]  # beacon.analysis.models.Priority JSON
+    summary: list[str] | None
+    action_items: list[dict[str, Any]] | None
+
+
+def inbox_rows(s: Session, f: InboxFilter, *, limit: int = 50, offset: int = 0) -> list[InboxRow]:
+    """One page of :func:`inbox`, with bounded columns (for list pages)."""
+    q = _query(f).with_only_columns(
+        EmailRow.id, EmailRow.subject, EmailRow.from_name, EmailRow.from_addr, EmailRow.date,
+        AnalysisRow.score, AnalysisRow.level, AnalysisRow.kind, AnalysisRow.category, AnalysisRow.needs_reply,
+        AnalysisRow.data["priority"], AnalysisRow.data[("analysis", "summary")],
+        AnalysisRow.data[("analysis", "action_items")],
+    )
+    q = q.order_by(*SORTS.get(f.sort, SORTS["priority"])).limit(limit).offset(offset)
+    return [InboxRow(*row) for row in s.execute(q)]
 
 
 def inbox_count(s: Session, f: InboxFilter) -> int:

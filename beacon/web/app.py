@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
+import anyio.to_thread
 from fastapi import FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler, request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
@@ -27,9 +28,11 @@ from fastapi.templating import Jinja2Templates
 from prometheus_client import CollectorRegistry
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
+from starlette.routing import Route
 
 from beacon.crypto import derive_key, load_or_create_secret
 from beacon.engine.host import EngineFactory, EngineHost
+from beacon.engine.memory import limit_arenas
 from beacon.errors import (
     AnalysisBusy,
     BeaconError,
@@ -45,6 +48,7 @@ from beacon.errors import (
 from beacon.ingest.runner import ImportRunner
 from beacon.settings import Settings
 from beacon.store.app_settings import current_settings
+from beacon.store import jobs
 from beacon.store.db import Database
 from beacon.store.owner import owner_is_dead
 from beacon.store.runs import interrupt_dead_runs
@@ -116,10 +120,13 @@ def create_app(
         engine=EngineHost(db, engine_factory) if engine_factory is not None else None,
     )
     templating.configure(st.templates.env)
-    request_histogram = register_metrics(st)
+    request_metrics = register_metrics(st)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # Bounded before any request thread exists (the limiter belongs to this event loop).
+        limit_arenas(settings.web_malloc_arenas)
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.web_threads
         await run_in_threadpool(_start, st, scheduler_factory, engine)
         try:
             yield
@@ -136,15 +143,14 @@ def create_app(
     )
     app.state.beacon = st
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
-    app.include_router(ops.router)
-    app.include_router(api.router)
-    app.include_router(events.router)
-    app.include_router(ui.router)
+    for router in ROUTERS:
+        app.include_router(router)
     _install_error_handlers(app, st)
     # Outermost last: memory/timing sees everything, headers apply to every response.
     session.install(app, st.codec.secret_key, settings.session_max_age, secure=settings.cookie_secure)
     app.add_middleware(SecurityHeadersMiddleware)
-    app.add_middleware(RequestMemoryMiddleware, histogram=request_histogram, warn_bytes=settings.request_rss_warn)
+    app.add_middleware(RequestMemoryMiddleware, metrics=request_metrics, warn_bytes=settings.request_rss_warn,
+                       trim_bytes=settings.request_trim_bytes)
     return app
 
 
@@ -152,25 +158,46 @@ def _start(st: WebState, scheduler_factory: SchedulerFactory | None, adopt: Engi
     st.db.migrate()
     with st.db.session() as s:
         n = interrupt_dead_runs(s, owner_is_dead)
+        # Jobs a dead process held go back at once (not when their lease runs out).
+        recovered = jobs.recover_stale(s, owner_is_dead)
         settings = current_settings(s, st.settings)
-    if n:
-        log.warning("%d job(s) were interrupted when their process ended", n)
+    if n or recovered:
+        log.warning("%d run(s) were interrupted when their process ended; %d job(s) handed back", n, recovered)
     if st.engine is not None:
         st.engine.start(settings, adopt)
+        st.engine.resume()  # whatever an interrupted run left pending goes on now
     if scheduler_factory is not None and settings.sync_interval > 0:
         st.scheduler = scheduler_factory(settings, st.db, lambda ids: services.analyse_new_mail(st, ids))
         st.scheduler.start()
 
 
+def request_grace(settings: Settings) -> float:
+    """Of ``shutdown_timeout``, the seconds requests in flight (and SSE streams) get."""
+    return settings.shutdown_timeout * 0.45
+
+
 def _stop(st: WebState) -> None:
+    # What is left of the shutdown time after the requests' share; the workers' kill and
+    # reaping take the last second or so.
+    grace = max(0.0, st.settings.shutdown_timeout * 0.55 - 1.5)
     if st.scheduler is not None:
-        st.scheduler.stop()
+        st.scheduler.stop(timeout=1.0)
     if st.engine is not None:
-        st.engine.stop()  # lets a restart under way finish, then stops its engine
+        st.engine.stop(grace)  # lets a restart under way finish, then stops its engine
 
 
 def _wants_html(request: Request) -> bool:
     return not request.url.path.startswith("/api") and "text/html" in request.headers.get("accept", "")
+
+
+ROUTERS = (ops.router, api.router, events.router, ui.router)
+
+
+def _allowed(request: Request) -> str:
+    path = request.url.path
+    methods = {m for router in ROUTERS for r in router.routes
+               if isinstance(r, Route) and r.methods and r.path_regex.fullmatch(path) for m in r.methods}
+    return ", ".join(sorted(methods))
 
 
 def _install_error_handlers(app: FastAPI, st: WebState) -> None:
@@ -191,6 +218,10 @@ def _install_error_handlers(app: FastAPI, st: WebState) -> None:
 
     @app.exception_handler(HTTPException)
     async def _http(request: Request, exc: HTTPException) -> Response:
+        if exc.status_code == 405:
+            # Starlette names the methods of the first route with this path only (GET of
+            # /api/settings, not its PATCH): name every route's.
+            exc = HTTPException(405, exc.detail, headers={**(exc.headers or {}), "Allow": _allowed(request)})
         if _wants_html(request):
             return st.templates.TemplateResponse(
                 request, "error.html",

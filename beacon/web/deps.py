@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, HTTPException, Path, Request, status
 from sqlalchemy.orm import Session
 
 from beacon.settings import Settings
@@ -128,3 +128,9 @@ async def csrf_form(request: Request, st: State) -> None:
 
 
 CsrfForm = Depends(csrf_form)
+
+
+# Row ids are 64-bit signed integers in every store: a larger one can name nothing, and is
+# refused as invalid (422) before it reaches the database (which would overflow: a 500).
+MAX_ID = 2**63 - 1
+RowId = Annotated[int, Path(ge=1, le=MAX_ID, description="a row id")]

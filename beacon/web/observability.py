@@ -2,7 +2,9 @@
 
 A request that grows the process by more than ``settings.request_rss_warn`` bytes is logged
 as a WARNING with its route, so a leaky endpoint shows up in the log before it shows up as an
-OOM kill. Only the route template (``/api/emails/{email_id}``) and the path are logged, never
+OOM kill. The growth is also counted per route in ``/metrics`` (:class:`RequestMetrics`), and
+after a request that grew the process by more than ``settings.request_trim_bytes`` the
+allocator is asked to hand its free pages back (glibc keeps them otherwise). Only the route template (``/api/emails/{email_id}``) and the path are logged, never
 query strings or bodies, so no email text reaches the log.
 """
 
@@ -12,21 +14,38 @@ import logging
 import os
 import time
 
+import threading
+from dataclasses import dataclass
+
 import psutil
-from prometheus_client import Histogram
+from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from beacon.engine.memory import malloc_trim
 
 log = logging.getLogger("beacon.web.requests")
 
 MIB = 1024 * 1024
 
 
+@dataclass(frozen=True)
+class RequestMetrics:
+    """Per route (method, route template): duration by status, and how much the main
+    process's RSS grew during its requests (summed, and the count of requests that grew it)."""
+
+    duration: Histogram
+    rss_grown: Counter
+    rss_grew: Counter
+
+
 class RequestMemoryMiddleware:
-    def __init__(self, app: ASGIApp, *, histogram: Histogram, warn_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, *, metrics: RequestMetrics, warn_bytes: int, trim_bytes: int = 0) -> None:
         self.app = app
-        self.histogram = histogram
+        self.metrics = metrics
         self.warn_bytes = warn_bytes
+        self.trim_bytes = trim_bytes
         self._proc = psutil.Process(os.getpid())
+        self._trimming = threading.Lock()  # one trim at a time is enough
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -53,8 +72,16 @@ class RequestMemoryMiddleware:
         route = scope.get("route")
         template = getattr(route, "path", None) or "unmatched"
         method = scope.get("method", "")
-        self.histogram.labels(method, template, str(status_code)).observe(duration)
+        self.metrics.duration.labels(method, template, str(status_code)).observe(duration)
         grew = rss_after - rss_before
+        if grew > 0:
+            self.metrics.rss_grown.labels(method, template).inc(grew)
+            self.metrics.rss_grew.labels(method, template).inc()
+        if self.trim_bytes and grew > self.trim_bytes and self._trimming.acquire(blocking=False):
+            try:
+                malloc_trim()
+            finally:
+                self._trimming.release()
         level = logging.WARNING if grew > self.warn_bytes else logging.INFO
         if template.startswith("/static") and level == logging.INFO:
             level = logging.DEBUG  # assets are many and boring

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from prometheus_client import Histogram, ProcessCollector
+from prometheus_client import CollectorRegistry, Counter, Histogram, ProcessCollector
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
@@ -19,8 +19,9 @@ from beacon.analysis.version import pipeline_version
 from beacon.engine.memory import rss
 from beacon.store.schema import AnalysisJob, AnalysisRow, EmailRow, Run
 from beacon.store.app_settings import current_settings
+from beacon.web.observability import RequestMetrics
 
-__all__ = ["BeaconCollector", "register_metrics"]
+__all__ = ["BeaconCollector", "register_metrics", "request_metrics"]
 
 if TYPE_CHECKING:
     from beacon.web.state import WebState
@@ -100,12 +101,28 @@ class BeaconCollector(Collector):
         yield GaugeMetricFamily("beacon_emails", "Stored emails", value=emails)
 
 
-def register_metrics(st: WebState) -> Histogram:
-    """Register Beacon's collectors on the app's registry; returns the request histogram."""
+def register_metrics(st: WebState) -> RequestMetrics:
+    """Register Beacon's collectors on the app's registry; returns the per-request metrics."""
     registry = st.registry
     ProcessCollector(registry=registry)
     registry.register(BeaconCollector(st))
-    return Histogram(
-        "beacon_http_request_duration_seconds", "HTTP request duration", ["method", "route", "status"],
-        registry=registry, buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+    return request_metrics(registry)
+
+
+def request_metrics(registry: CollectorRegistry) -> RequestMetrics:
+    """The per-request metrics (duration, main-process growth per route) on ``registry``."""
+    return RequestMetrics(
+        duration=Histogram(
+            "beacon_http_request_duration_seconds", "HTTP request duration", ["method", "route", "status"],
+            registry=registry, buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+        ),
+        rss_grown=Counter(
+            "beacon_http_request_rss_grown_bytes", "Main-process RSS growth during this route's requests "
+            "(summed over the requests that grew it; concurrent requests share the blame)", ["method", "route"],
+            registry=registry,
+        ),
+        rss_grew=Counter(
+            "beacon_http_request_rss_grew", "Requests of this route during which the main process grew",
+            ["method", "route"], registry=registry,
+        ),
     )

@@ -16,12 +16,12 @@ from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
 from beacon.analysis.version import pipeline_version
-from beacon.errors import AnalysisBusy, EngineUnavailable, InvalidInput, NotFound, SourceError, UploadTooLarge
+from beacon.errors import AnalysisBusy, EngineUnavailable, InvalidInput, NothingToAnalyse, NotFound, SourceError, UploadTooLarge
 from beacon.models import Email
 from beacon.settings import Settings
 from beacon.store import emails as store
 from beacon.store.analyses import current_analysis, load_scored, rescore_all
-from beacon.store.inbox import InboxFilter, inbox, inbox_count
+from beacon.store.inbox import InboxFilter, inbox_count, inbox_rows
 from beacon.store.schema import Account, AnalysisRow, AttachmentRow, EmailRow, Run
 from beacon.store.app_settings import SettingsUpdate, apply_update
 from beacon.web.auth import SessionData
@@ -57,8 +57,8 @@ class InboxPage:
 
 
 def inbox_page(s: Session, f: InboxFilter, page: int, per_page: int) -> InboxPage:
-    rows = inbox(s, f, limit=per_page, offset=(page - 1) * per_page)
-    return InboxPage([inbox_item(e, a) for e, a in rows], inbox_count(s, f), page, per_page)
+    rows = inbox_rows(s, f, limit=per_page, offset=(page - 1) * per_page)
+    return InboxPage([inbox_item(r) for r in rows], inbox_count(s, f), page, per_page)
 
 
 def load_email_view(s: Session, settings: Settings, email_id: int) -> EmailView:
@@ -101,7 +101,8 @@ def cid_images(s: Session, email_id: int, email: Email) -> Callable[[str], tuple
 
 
 def start_analysis(st: WebState) -> int:
-    """Begin a background analysis run of everything not analysed yet; its run id."""
+    """Begin a background analysis run of everything not analysed yet; its run id. Raises
+    NothingToAnalyse (and records no run) when every email has its analysis."""
     if st.engine is None:
         raise EngineUnavailable("the analysis engine is not running in this server")
     return st.engine.start_run()
@@ -116,6 +117,8 @@ def analyse_new_mail(st: WebState, email_ids: list[int]) -> None:
         log.info("new mail: %d emails, analysis run %d", len(email_ids), run_id)
     except AnalysisBusy:
         log.info("new mail: %d emails queued for the running analysis", len(email_ids))
+    except NothingToAnalyse:
+        log.info("new mail: %d emails, all analysed already", len(email_ids))
     except EngineUnavailable as exc:
         log.info("new mail: %d emails queued; no analysis now (%s)", len(email_ids), exc)
 

@@ -8,14 +8,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter
 
-from beacon.analysis.models import ScoredAnalysis
+from beacon.analysis.models import ActionItem, Priority, ScoredAnalysis
 from beacon.engine.memory import rss
+from beacon.engine.processes import process_table
 from beacon.models import Email
 from beacon.store.analyses import load_scored
+from beacon.store.inbox import InboxRow
 from beacon.store.runs import RunStatus
-from beacon.store.schema import AnalysisRow, EmailRow, Run
+from beacon.store.schema import EmailRow, Run
 
 if TYPE_CHECKING:
     from beacon.engine.service import EngineService
@@ -40,15 +42,18 @@ class InboxItem(BaseModel):
     action_items: int
 
 
-def inbox_item(e: EmailRow, a: AnalysisRow) -> InboxItem:
-    scored = load_scored(a)
-    dues = [x.due for x in scored.analysis.action_items if x.due]
+_ACTION_ITEMS = TypeAdapter(list[ActionItem])
+
+
+def inbox_item(r: InboxRow) -> InboxItem:
+    items = _ACTION_ITEMS.validate_python(r.action_items or [])
+    dues = [x.due for x in items if x.due]
     return InboxItem(
-        id=e.id, subject=e.subject, from_name=e.from_name, from_addr=e.from_addr, date=e.date,
-        score=a.score, level=a.level, kind=a.kind, category=a.category, needs_reply=a.needs_reply,
-        top_reason=scored.priority.top_reason,
-        summary=scored.analysis.summary[0] if scored.analysis.summary else "",
-        due=min(dues) if dues else None, action_items=len(scored.analysis.action_items),
+        id=r.id, subject=r.subject, from_name=r.from_name, from_addr=r.from_addr, date=r.date,
+        score=r.score, level=r.level, kind=r.kind, category=r.category, needs_reply=r.needs_reply,
+        top_reason=Priority.model_validate(r.priority).top_reason,
+        summary=r.summary[0] if r.summary else "",
+        due=min(dues) if dues else None, action_items=len(items),
     )
 
 
@@ -125,10 +130,14 @@ def _plain(value: Any) -> Any:
 
 
 def engine_snapshot(service: EngineService | None, imports_running: int) -> dict[str, Any]:
-    """Status and metrics of the engine (memory history included), or why there is none."""
+    """Status and metrics of the engine (memory history included), or why there is none, and
+    every process this server started (from the kernel's process tree: nothing hides)."""
     if service is None:
-        return {"available": False, "main_rss": rss(), "imports_running": imports_running}
-    metrics = _plain(service.metrics())
+        return {"available": False, "main_rss": rss(), "imports_running": imports_running,
+                "processes": [_plain(p) for p in process_table(set(), set())]}
+    raw = service.metrics()
+    processes = process_table({w.pid for w in raw.workers}, set(raw.zygotes))
+    metrics = _plain(raw)
     # JSON object keys are strings; the plot wants the worker pids as keys anyway.
     for point in metrics.get("history", []):
         point["workers"] = {str(k): v for k, v in point.get("workers", {}).items()}
@@ -137,4 +146,5 @@ def engine_snapshot(service: EngineService | None, imports_running: int) -> dict
         "status": _plain(service.status()),
         "metrics": metrics,
         "imports_running": imports_running,
+        "processes": [_plain(p) for p in processes],
     }

@@ -12,18 +12,22 @@ import logging
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request, UploadFile, status
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from beacon.analysis.models import MailKind
 from beacon.analysis.version import pipeline_version
+from beacon.errors import NothingToAnalyse
 from beacon.store.app_settings import SettingsUpdate, public_view
 from beacon.store.inbox import SORTS, InboxFilter
 from beacon.web import services, session
-from beacon.web.deps import DB, ApiUser, CsrfChecked, CurrentSettings, State, client_address
+from beacon.web.deps import DB, ApiUser, CsrfChecked, CurrentSettings, RowId, State, client_address
+from beacon.web.errors_doc import errors
 from beacon.web.view_models import InboxItem, RunView, email_json, engine_snapshot
 
 log = logging.getLogger(__name__)
-router = APIRouter(prefix="/api", tags=["api"])
+# Every route may answer 401 (login) and 422 (parameters); each adds its own below.
+router = APIRouter(prefix="/api", tags=["api"], responses=errors(401, 422))
 
 Level = Literal["HIGH", "MEDIUM", "LOW"]
 Sort = Literal[tuple(SORTS)]  # type: ignore[valid-type]
@@ -41,9 +45,8 @@ class Me(BaseModel):
 
 
 @router.post("/login", response_model=Me, summary="Log in; sets the session cookie",
-             responses={401: {"description": "wrong username or password"},
-                        429: {"description": "too many failed logins from this address"},
-                        503: {"description": "too many logins being checked at once"}})
+             responses=errors(400, 429, 503, e400="the body is not JSON",
+                              e503="too many logins being checked at once"))
 def login(body: LoginIn, request: Request, st: State, s: DB) -> Me:
     user = st.login_guard.authenticate(s, client_address(request), body.username, body.password)
     if user is None:
@@ -54,7 +57,8 @@ def login(body: LoginIn, request: Request, st: State, s: DB) -> Me:
     return Me(username=user.username, csrf_token=st.codec.csrf_token(fresh))
 
 
-@router.post("/logout", status_code=204, dependencies=[CsrfChecked], summary="Log out (revokes the session)")
+@router.post("/logout", status_code=204, dependencies=[CsrfChecked], summary="Log out (revokes the session)",
+             responses=errors(403))
 def logout(request: Request, st: State, s: DB, _user: ApiUser) -> None:
     session.replace(request, services.end_session(st, s, session.current(request)))
 
@@ -98,8 +102,9 @@ def list_emails(
                      pending_analysis=services.pending_count(s, settings), items=p.items)
 
 
-@router.get("/emails/{email_id}", summary="One email with its analysis and score explanation")
-def get_email(email_id: int, s: DB, settings: CurrentSettings, _user: ApiUser) -> dict[str, Any]:
+@router.get("/emails/{email_id:int}", summary="One email with its analysis and score explanation",
+            responses=errors(404))
+def get_email(email_id: RowId, s: DB, settings: CurrentSettings, _user: ApiUser) -> dict[str, Any]:
     return email_json(services.load_email_view(s, settings, email_id))
 
 
@@ -122,22 +127,34 @@ def _started(run_id: int) -> Started:
 @router.post("/jobs/import", status_code=202, response_model=Started, dependencies=[CsrfChecked],
              summary="Start importing a path on the server (eml, directory, mbox, Maildir)",
              description="The path must be absolute and outside Beacon's data directory. What it "
-                         "holds is examined by the job, which fails if it is not importable.")
+                         "holds is examined by the job, which fails if it is not importable.",
+             responses=errors(400, 403, e400="the path cannot be imported (the message says why), "
+                                             "or the body is not JSON"))
 def start_import(body: ImportIn, st: State, settings: CurrentSettings, _user: ApiUser) -> Started:
     return _started(services.start_path_import(st, body.path, body.account or settings.default_account))
 
 
 @router.post("/jobs/import/upload", status_code=202, response_model=Started, dependencies=[CsrfChecked],
-             summary="Upload a mail file (eml or mbox) and import it")
+             summary="Upload a mail file (eml or mbox) and import it", responses=errors(400, 403, 413))
 def upload_import(file: UploadFile, st: State, settings: CurrentSettings, _user: ApiUser,
                   account: Annotated[str | None, Query(min_length=1, max_length=200)] = None) -> Started:
     return _started(services.import_upload(st, file, account or settings.default_account))
 
 
+class NothingToDo(BaseModel):
+    status: Literal["nothing_to_do"] = "nothing_to_do"
+    detail: str
+
+
 @router.post("/jobs/analyze", status_code=202, response_model=Started, dependencies=[CsrfChecked],
-             summary="Analyse every email that has no analysis at the current pipeline version")
-def start_analyze(st: State, _user: ApiUser) -> Started:
-    return _started(services.start_analysis(st))
+             summary="Analyse every email that has no analysis at the current pipeline version",
+             responses={200: {"model": NothingToDo, "description": "every email has its analysis: no run started"},
+                        **errors(403, 409, 503, e503="no analysis engine in this server, or it is restarting")})
+def start_analyze(st: State, _user: ApiUser) -> Started | JSONResponse:
+    try:
+        return _started(services.start_analysis(st))
+    except NothingToAnalyse as exc:
+        return JSONResponse(NothingToDo(detail=str(exc)).model_dump(), status_code=200)
 
 
 @router.get("/jobs", response_model=list[RunView], summary="Recent jobs, newest first")
@@ -145,8 +162,9 @@ def list_jobs(s: DB, _user: ApiUser, limit: Annotated[int, Query(ge=1, le=200)] 
     return services.recent_jobs(s, limit)
 
 
-@router.get("/jobs/{run_id}", response_model=RunView, summary="One job's status and counts")
-def job(run_id: int, s: DB, _user: ApiUser) -> RunView:
+@router.get("/jobs/{run_id:int}", response_model=RunView, summary="One job's status and counts",
+            responses=errors(404))
+def job(run_id: RowId, s: DB, _user: ApiUser) -> RunView:
     return services.get_job(s, run_id)
 
 
@@ -156,7 +174,8 @@ def get_settings(settings: CurrentSettings, _user: ApiUser) -> dict[str, Any]:
     return public_view(settings)
 
 
-@router.patch("/settings", dependencies=[CsrfChecked], summary="Change settings (partial update)")
+@router.patch("/settings", dependencies=[CsrfChecked], summary="Change settings (partial update)",
+              responses=errors(400, 403, e400="the body is not JSON"))
 def patch_settings(body: SettingsUpdate, st: State, s: DB, _user: ApiUser) -> dict[str, Any]:
     return public_view(services.save_settings(st, s, body))
 

@@ -4,7 +4,9 @@ Every progress event is a ``run_events`` row, and its row id is the SSE id, so a
 that reconnects (the browser does so by itself, sending ``Last-Event-ID``) gets exactly the
 events it missed, even across a server restart. Between those, an id-less ``status`` event
 carries the run's counts, percentage and rate whenever they change. Every run's last numbered
-event is ``run_end`` (:mod:`beacon.store.runs`); the stream then says ``end`` and closes.
+event is ``run_end`` (:mod:`beacon.store.runs`); the stream then says ``end`` and closes. When the
+server shuts down the stream also says ``end`` (with ``"shutdown": true``) before it closes, so
+the client knows to reconnect later rather than that the job ended.
 
 A stream may stay open for as long as a job runs, so it holds no database session: the login
 is checked in a short one, and every poll opens and closes its own.
@@ -12,12 +14,12 @@ is checked in a short one, and every poll opens and closes its own.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
 from datetime import datetime, timezone
 from typing import Annotated
 
+import anyio
 from fastapi import APIRouter, Header, HTTPException, Query, Request, status
 from sqlalchemy import select
 from sse_starlette import EventSourceResponse, ServerSentEvent
@@ -27,12 +29,15 @@ from beacon.errors import NotFound
 from beacon.store.db import Database
 from beacon.store.runs import RunStatus
 from beacon.store.schema import Run, RunEvent
-from beacon.web.deps import State, StreamUser
+from beacon.web.deps import RowId, State, StreamUser
+from beacon.web.errors_doc import errors
 from beacon.web.view_models import RunView, run_view
 
 router = APIRouter(prefix="/api", tags=["api"])
 
 POLL_SECONDS = 0.4
+# Seconds a stream has, once the server is shutting down, to send its last event.
+SHUTDOWN_GRACE = 1.0
 BATCH = 500  # events per database read; a long backlog streams in pieces
 
 
@@ -53,13 +58,14 @@ def _read(db: Database, run_id: int, after: int) -> tuple[list[RunEvent], RunVie
 
 
 @router.get(
-    "/jobs/{run_id}/events",
+    "/jobs/{run_id:int}/events",
     summary="Live progress of a job (text/event-stream)",
     response_class=EventSourceResponse,
-    responses={200: {"content": {"text/event-stream": {}}, "description": "SSE stream"}},
+    responses={200: {"content": {"text/event-stream": {}}, "description": "SSE stream"},
+               **errors(400, 401, 404, 422, e400="Last-Event-ID is not an event number")},
 )
 async def job_events(
-    run_id: int,
+    run_id: RowId,
     request: Request,
     st: State,
     _user: StreamUser,  # checked in a short session: the stream holds no connection
@@ -71,12 +77,18 @@ async def job_events(
     if snapshot is None:
         raise NotFound(f"no job {run_id}")
 
+    shutdown = anyio.Event()  # set by sse-starlette when the server begins to shut down
+
     async def stream() -> AsyncIterator[ServerSentEvent]:
         last_id, pending, current = start, events, snapshot
         sent_status = None
         # Tell the browser to retry quickly after a dropped connection.
         yield ServerSentEvent(retry=1000, comment="resume")
         while True:
+            if shutdown.is_set():
+                yield ServerSentEvent(event="end", data=json.dumps(
+                    {**json.loads(current.model_dump_json()), "shutdown": True}))
+                return
             for ev in pending:
                 last_id = ev.id
                 yield ServerSentEvent(id=str(ev.id), event=ev.type, data=json.dumps(ev.data, default=str))
@@ -90,11 +102,14 @@ async def job_events(
             if await request.is_disconnected():
                 return
             if len(pending) < BATCH:
-                await asyncio.sleep(POLL_SECONDS)
+                with anyio.move_on_after(POLL_SECONDS):
+                    await shutdown.wait()
+            if shutdown.is_set():
+                continue
             pending, maybe = await run_in_threadpool(_read, st.db, run_id, last_id)
             current = maybe or current
 
-    return EventSourceResponse(stream(), ping=15)
+    return EventSourceResponse(stream(), ping=15, shutdown_event=shutdown, shutdown_grace_period=SHUTDOWN_GRACE)
 
 
 def _resume_point(header: str | None, query: int | None) -> int:

@@ -21,7 +21,8 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="Readiness: database reachable and engine running")
+@router.get("/readyz", summary="Readiness: database reachable and engine running",
+            responses={503: {"description": "not ready: the checks say why"}})
 def readyz(st: State) -> JSONResponse:
     checks: dict[str, Any] = {}
     try:
@@ -31,7 +32,8 @@ def readyz(st: State) -> JSONResponse:
     except Exception as exc:  # noqa: BLE001 - reported, not raised
         checks["database"] = f"error: {exc.__class__.__name__}"
     if st.engine is not None:
-        checks["engine"] = "ok" if st.engine.service is not None else "not started"
+        svc = st.engine.service
+        checks["engine"] = svc.health() if svc is not None else "not running"
     ready = all(v == "ok" for v in checks.values())
     return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
 

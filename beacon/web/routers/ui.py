@@ -14,12 +14,12 @@ from starlette.concurrency import run_in_threadpool
 
 from beacon.analysis.models import MAIL_KINDS
 from beacon.analysis.version import pipeline_version
-from beacon.errors import EngineError, InvalidInput, InvalidSettings, LoginBusy, TooManyFailures
+from beacon.errors import EngineError, InvalidInput, InvalidSettings, LoginBusy, NothingToAnalyse, TooManyFailures
 from beacon.store import emails as store
 from beacon.store.inbox import SORTS, InboxFilter
 from beacon.store.schema import AnalysisRow
 from beacon.web import services, session
-from beacon.web.deps import DB, CsrfForm, CurrentSettings, State, UiUser, client_address
+from beacon.web.deps import DB, CsrfForm, CurrentSettings, RowId, State, UiUser, client_address
 from beacon.web.highlight import highlight
 from beacon.store.app_settings import SettingsUpdate, public_view
 from beacon.web.sanitize import email_document, sanitize_email_html
@@ -111,9 +111,9 @@ def inbox_page(
 
 
 # -- one email -------------------------------------------------------------------------------
-@router.get("/emails/{email_id}")
+@router.get("/emails/{email_id:int}")
 def email_page(
-    email_id: int, request: Request, st: State, s: DB, settings: CurrentSettings, user: UiUser,
+    email_id: RowId, request: Request, st: State, s: DB, settings: CurrentSettings, user: UiUser,
     images: bool = False,
 ) -> Response:
     view = services.load_email_view(s, settings, email_id)
@@ -136,9 +136,9 @@ def _entities_by_label(analysis: Any) -> dict[str, list[str]]:
     return out
 
 
-@router.get("/emails/{email_id}/body")
+@router.get("/emails/{email_id:int}/body")
 def email_body(
-    email_id: int, st: State, s: DB, _user: UiUser, images: bool = False,
+    email_id: RowId, st: State, s: DB, _user: UiUser, images: bool = False,
 ) -> Response:
     """The sanitised original HTML as its own locked-down document, for the sandboxed iframe."""
     row = store.get_email_row(s, email_id)
@@ -204,6 +204,8 @@ def import_submit(
 def analyze_submit(request: Request, st: State, s: DB, settings: CurrentSettings, user: UiUser) -> Response:
     try:
         return _to_job(services.start_analysis(st))
+    except NothingToAnalyse:
+        return RedirectResponse("/jobs", status_code=status.HTTP_303_SEE_OTHER)  # it shows 0 pending
     except EngineError as exc:
         return _jobs_error(request, st, s, settings, user, str(exc))
 
@@ -237,8 +239,8 @@ def imap_account_submit(
     return RedirectResponse("/jobs", status_code=status.HTTP_303_SEE_OTHER)
 
 
-@router.get("/jobs/{run_id}")
-def job_page(run_id: int, request: Request, st: State, s: DB, user: UiUser) -> Response:
+@router.get("/jobs/{run_id:int}")
+def job_page(run_id: RowId, request: Request, st: State, s: DB, user: UiUser) -> Response:
     return render(request, st, "job.html", user=user, job=services.get_job(s, run_id))
 
 
