@@ -72,6 +72,7 @@ class _Task:
     started_at: float = 0.0
     node: str = ""
     sends: int = 0
+    missing_since: float = 0.0  # started, yet its node's heartbeats stopped listing it
 
 
 @dataclass
@@ -237,9 +238,24 @@ class CeleryExecutor(ExecutorBase):
             self._emit("worker_killed", worker=None, node=t.node, reason="node_lost", emails=len(t.batch.emails))
             self._finish(t, error=BatchFailed("node_lost", f"node {t.node} stopped answering while analysing "
                                                             f"{len(t.batch.emails)} email(s)"))
+        elif node is not None and self._outcome_lost(t, node, now):
+            # It ran, but its outcome is gone (the broker restarted between the two): nothing
+            # was saved, so it is sent again, like a batch lost in the queue.
+            logs.event(log, "batch_outcome_lost", logging.WARNING, task=t.task_id, node=t.node)
+            t.phase, t.missing_since = Phase.OUTBOX, 0.0
         elif now - t.started_at > self.settings.batch_timeout + self.settings.celery_node_timeout:
             self._finish(t, error=BatchFailed("timeout", f"no outcome from node {t.node} after "
                                                           f"{now - t.started_at:.0f} s"))
+
+    def _outcome_lost(self, t: _Task, node: _Node, now: float) -> bool:
+        """Its node no longer runs it and no outcome came for a while (an outcome is stored
+        the moment the task returns: this is far longer than that takes)."""
+        if t.task_id in node.report.running or node.changed_at <= t.started_at or not self._judgeable(now):
+            t.missing_since = 0.0
+            return False
+        if not t.missing_since:
+            t.missing_since = now
+        return now - t.missing_since > self.settings.celery_node_timeout
 
     def _settle(self, t: _Task, result: Any) -> None:
         if not isinstance(result, dict):

@@ -25,6 +25,7 @@ import threading
 from typing import Any
 
 import redis
+from celery import Task
 
 from beacon.analysis.version import pipeline_version
 from beacon.engine import _logs as logs
@@ -61,15 +62,23 @@ class WorkerNode:
                                  starter=make_starter(self.settings, self.settings.pool_start),
                                  slots=self.slots, max_tasks=self.settings.worker_max_tasks, prestart=True)
         self.app = make_app(self.settings)
-        self.app.task(name=TASK_NAME, ignore_result=False)(self.analyze_batch)
+
+        def analyze_batch(task: Task, payload: dict[str, Any]) -> dict[str, Any]:
+            return self.analyze_batch(str(task.request.id), payload)
+
+        self.app.task(name=TASK_NAME, bind=True, ignore_result=False)(analyze_batch)
         self.reports = ReportStore(self.settings.broker_url)
         self._stop = threading.Event()
         self._seq = 0
+        self._running: set[str] = set()  # task ids being analysed, for the heartbeat
+        self._lock = threading.Lock()
 
     # -- the task ----------------------------------------------------------------------------------
-    def analyze_batch(self, payload: dict[str, Any]) -> dict[str, Any]:
+    def analyze_batch(self, task_id: str, payload: dict[str, Any]) -> dict[str, Any]:
         """One batch, run by the local pool; the outcome as plain JSON."""
         batch = Batch(payload["emails"], int(payload.get("chars", 0)), contexts=payload.get("contexts"))
+        with self._lock:
+            self._running.add(task_id)
         try:
             r = self.pool.submit(batch).result()
         except BatchFailed as f:
@@ -77,6 +86,9 @@ class WorkerNode:
         except EngineError as exc:
             # The local engine is stopping (a warm shutdown): not the batch's fault.
             return {"ok": False, "reason": "unavailable", "detail": str(exc), "worker": None, "node": self.name}
+        finally:
+            with self._lock:
+                self._running.discard(task_id)
         self.recorder.completed(len(r.analyses))  # the node's own throughput, for its heartbeat
         return {"ok": True, "analyses": r.analyses, "worker": r.worker, "node": self.name,
                 "elapsed": round(r.elapsed, 4), "rss": r.rss, "uss": r.uss}
@@ -115,9 +127,12 @@ class WorkerNode:
     def _publish(self, stopping: bool = False) -> None:
         self._seq += 1
         m = self.pool.metrics()
+        with self._lock:
+            running = sorted(self._running)
         report = report_from_metrics(m, name=self.name, host=socket.gethostname(), pid=os.getpid(),
                                      version=self.version, queue=self.queue, seq=self._seq, slots=self.slots,
-                                     max_batch_chars=self.pool.max_batch_chars(), stopping=stopping)
+                                     max_batch_chars=self.pool.max_batch_chars(), running=running,
+                                     stopping=stopping)
         try:
             self.reports.publish(report)
         except redis.RedisError as exc:  # the broker is down: Celery waits for it, so do we

@@ -60,6 +60,7 @@ class NodeReport(BaseModel):
     recycles: dict[str, int]
     kills: dict[str, int]
     workers: list[WorkerReport]
+    running: list[str] = []  # ids of the tasks it is analysing now
     stopping: bool = False
 
     def node_metrics(self, state: str, seen_s: float) -> NodeMetrics:
@@ -74,13 +75,15 @@ class NodeReport(BaseModel):
 
 
 def report_from_metrics(m: EngineMetrics, *, name: str, host: str, pid: int, version: str, queue: str,
-                        seq: int, slots: int, max_batch_chars: int, stopping: bool = False) -> NodeReport:
+                        seq: int, slots: int, max_batch_chars: int, running: list[str],
+                        stopping: bool = False) -> NodeReport:
     return NodeReport(
         name=name, host=host, pid=pid, version=version, queue=queue, sent_at=time.time(), seq=seq,
         slots=slots, busy=m.in_flight, max_batch_chars=max_batch_chars, budget=m.budget,
         worker_hard_limit=m.worker_hard_limit, worker_soft_limit=m.worker_soft_limit,
         main_rss=m.main_rss, total_pss=m.total_pss, peak_total_pss=m.peak_total_pss, done=m.done,
-        throughput=round(m.throughput, 2), recycles=m.recycles, kills=m.kills, stopping=stopping,
+        throughput=round(m.throughput, 2), recycles=m.recycles, kills=m.kills, running=running,
+        stopping=stopping,
         workers=[WorkerReport(pid=w.pid, state=w.state, rss=w.rss, uss=w.uss, pss=w.pss, tasks=w.tasks,
                               emails=w.emails, started_at=w.started_at, start_s=w.start_s) for w in m.workers],
     )
