@@ -204,3 +204,50 @@ def test_celery_mode_without_a_node_fails_to_start_with_a_clear_message(
         run = s.scalars(select(Run)).one()
     assert run.status == "failed" and "start one with `beacon worker`" in (run.error or "")
     assert outcome(sqlite_db)["pending"] == 2  # untouched, for the next run
+
+
+def test_nodes_memory_and_throughput_reach_metrics_and_the_system_page(
+    broker: RedisServer, tmp_path: Path,
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from beacon.web.app import create_app
+    from beacon.web.auth import create_user
+    from beacon.web.runtime import setup_demo
+    from tests.helpers import PASSWORD, Served, wait_job
+
+    cluster = Cluster(broker, tmp_path, {})
+    node = cluster.start("node-a", slots=2)
+    settings = Settings(data_dir=tmp_path / "data", database_url=f"sqlite:///{tmp_path / 'beacon.db'}",
+                        sync_interval=0, nlp_mode="celery", broker_url=broker.url, celery_start_timeout=120.0)
+    db = Database(settings.database_url_resolved)
+    db.migrate()
+    setup_demo(db, settings)
+    with db.session() as s:
+        create_user(s, "alice", PASSWORD)
+    app = create_app(settings, db, engine_factory=EngineService)
+    srv = Served(app, db, settings)
+    try:
+        with TestClient(app) as lifespan_client:
+            c, h = srv.login(lifespan_client)
+            job = wait_job(c, c.post("/api/jobs/analyze", headers=h).json()["run_id"], timeout=240)
+            assert job["status"] == "done" and job["done"] == 41
+            time.sleep(2.5)  # a heartbeat after the last batch
+            m = c.get("/api/engine").json()["metrics"]
+            prom = c.get("/metrics").text
+            page = c.get("/system").text
+            worker_pids = {p.pid for p in node.children()}
+    finally:
+        cluster.stop()
+        db.dispose()
+    assert m["mode"] == "celery"
+    [n] = m["nodes"]
+    assert n["name"].startswith("node-a@") and n["state"] == "up" and n["slots"] == 2 and n["done"] == 41
+    assert n["total_pss"] > 50 * 1024 * 1024  # the node's zygote and workers, measured on the node
+    assert {w["node"] for w in m["workers"]} == {n["name"]} and len(m["workers"]) == 2
+    assert {w["pid"] for w in m["workers"]} == worker_pids
+    assert f'beacon_node_up{{host="{n["host"]}",node="{n["name"]}"}} 1.0' in prom
+    assert f'beacon_node_emails_analysed_total{{host="{n["host"]}",node="{n["name"]}"}} 41.0' in prom
+    for pid in worker_pids:
+        assert f'beacon_node_worker_uss_bytes{{node="{n["name"]}",pid="{pid}",state="idle"}}' in prom
+    assert 'id="sys-nodes"' in page
