@@ -102,8 +102,9 @@ class Node:
 
 
 def start_node(name: str, broker: str, env: dict[str, str], *, slots: int = 1, cpus: str | None = None,
-               budget_share: float = 0.0) -> Node:
-    """``beacon worker`` in a process of its own; ``cpus`` pins it (and its children) with taskset."""
+               budget_share: float = 0.0, quiet: bool = False) -> Node:
+    """``beacon worker`` in a process of its own; ``cpus`` pins it (and its children) with taskset;
+    ``quiet`` drops its output (Celery's banner)."""
     cmd = [sys.executable, "-m", "beacon.cli.main", "worker", "--name", name, "--slots", str(slots),
            "--broker", broker]
     if budget_share:
@@ -113,4 +114,6 @@ def start_node(name: str, broker: str, env: dict[str, str], *, slots: int = 1, c
         if taskset is None:
             raise RuntimeError("taskset (util-linux) is not installed")
         cmd = [taskset, "-c", cpus, *cmd]
-    return Node(name, subprocess.Popen(cmd, env={**os.environ, **env}, stdin=subprocess.DEVNULL))
+    out = subprocess.DEVNULL if quiet else None
+    return Node(name, subprocess.Popen(cmd, env={**os.environ, **env}, stdin=subprocess.DEVNULL, stdout=out,
+                                       stderr=out))
