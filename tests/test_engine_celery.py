@@ -236,6 +236,7 @@ def test_nodes_memory_and_throughput_reach_metrics_and_the_system_page(
             m = c.get("/api/engine").json()["metrics"]
             prom = c.get("/metrics").text
             page = c.get("/system").text
+            settings_page = c.get("/settings").text
             worker_pids = {p.pid for p in node.children()}
     finally:
         cluster.stop()
@@ -251,3 +252,5 @@ def test_nodes_memory_and_throughput_reach_metrics_and_the_system_page(
     for pid in worker_pids:
         assert f'beacon_node_worker_uss_bytes{{node="{n["name"]}",pid="{pid}",state="idle"}}' in prom
     assert 'id="sys-nodes"' in page
+    # The settings form keeps the environment's mode rather than offering to switch to pool.
+    assert '<option value="" selected>celery (set by the environment)</option>' in settings_page

@@ -363,8 +363,13 @@ class CeleryExecutor(ExecutorBase):
         self.recorder.record_memory(MemoryPoint(time.time(), self._main.rss, workers, total))
 
     def metrics(self) -> EngineMetrics:
-        recycles, kills, done, quarantined, retried, peak, history = self.recorder.counters()
         now = time.monotonic()
+        if self.state is not ExecutorState.RUNNING:
+            try:  # not polling on its own (`beacon engine status`): read the heartbeats now
+                self._read_nodes(now)
+            except _BROKER_DOWN:
+                pass
+        recycles, kills, done, quarantined, retried, peak, history = self.recorder.counters()
         live = self._live()
         nodes = [n.report.node_metrics("up" if name in live else "lost", now - n.changed_at)
                  for name, n in sorted(self._nodes.known.items())]
