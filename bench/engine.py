@@ -444,13 +444,16 @@ def child_celery_row(name: str, corpus_path: str, batch: int) -> dict[str, Any]:
             while len([n for n in analyzer.executor.metrics().nodes if n.state == "up"]) < len(node_cores):
                 assert time.monotonic() < deadline, "nodes did not come up"
                 time.sleep(0.2)
+        cpu0 = _tree_cpu()
         t0 = time.perf_counter()
         out = analyzer.analyze(emails)
         elapsed = time.perf_counter() - t0
+        cpu = _tree_cpu() - cpu0
         assert len(out) == len(emails)
         m = analyzer.executor.metrics()
         analyzer.close()
         return {"mode": name, "emails": len(emails), "elapsed": elapsed, "rate": len(emails) / elapsed,
+                "cpu_ms": 1000 * cpu / len(emails), "cores_used": cpu / elapsed,
                 "kills": m.kills, "recycles": m.recycles,
                 "workers": sorted({w.node or "pool" for w in m.workers})}
     finally:
@@ -459,6 +462,19 @@ def child_celery_row(name: str, corpus_path: str, batch: int) -> dict[str, Any]:
         if redis_server is not None:
             redis_server.stop()
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _tree_cpu() -> float:
+    """CPU seconds (user + system) used so far by this process and every live descendant
+    (redis-server, the nodes, zygotes and workers alike)."""
+    total = 0.0
+    for pid in TreeSampler.tree(os.getpid()):
+        try:
+            t = psutil.Process(pid).cpu_times()
+        except psutil.Error:
+            continue
+        total += t.user + t.system
+    return total
 
 
 def run_celery(n: int | None, batch: int, rounds: int) -> None:
@@ -480,11 +496,13 @@ def run_celery(n: int | None, batch: int, rounds: int) -> None:
                 runs[mode].append(json.loads(out.stdout.strip().splitlines()[-1]))
                 print(f"  round {r + 1} {mode}: {runs[mode][-1]['rate']:.2f} emails/s", flush=True)
     rows = {m: sorted(rs, key=lambda x: x["rate"])[len(rs) // 2] for m, rs in runs.items() if rs}
-    print("\n| row | cores | emails/s | elapsed s | kills | recycles |")
-    print("|---|---|---|---|---|---|")
+    # "cores busy": CPU seconds of all the row's processes per second of the run; below the
+    # cores given, the row was starved (other load on the machine) or waited on something.
+    print("\n| row | cores | emails/s | elapsed s | CPU ms/email (all processes) | cores busy | kills | recycles |")
+    print("|---|---|---|---|---|---|---|---|")
     for m, r in rows.items():
-        print(f"| {m} | {len(CELERY_ROWS[m][1])} | {r['rate']:.2f} | {r['elapsed']:.1f} | {_counts(r['kills'])} "
-              f"| {_counts(r['recycles'])} |")
+        print(f"| {m} | {len(CELERY_ROWS[m][1])} | {r['rate']:.2f} | {r['elapsed']:.1f} | {r['cpu_ms']:.0f} "
+              f"| {r['cores_used']:.2f} | {_counts(r['kills'])} | {_counts(r['recycles'])} |")
     targets = [("celery-1-node", "pool-1-core", 0.9), ("celery-2-nodes", "celery-1-node", 1.8),
                ("celery-2-nodes", "pool-2-cores", None)]
     print("\n| ratio | measured | target | |")

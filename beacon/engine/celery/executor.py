@@ -232,7 +232,7 @@ class CeleryExecutor(ExecutorBase):
 
     def _check_started(self, t: _Task, now: float) -> None:
         node = self._nodes.known.get(t.node)
-        if t.node and self._is_dead(node, now):
+        if t.node and self._is_dead(node, now, t.started_at):
             self._nodes.lost[t.node] = self._nodes.lost.get(t.node, 0) + 1
             self.recorder.killed("node_lost")
             self._emit("worker_killed", worker=None, node=t.node, reason="node_lost", emails=len(t.batch.emails))
@@ -311,9 +311,9 @@ class CeleryExecutor(ExecutorBase):
         self._main = self._gauge.read(now) or self._main
         self._record_memory()
 
-    def _is_dead(self, node: _Node | None, now: float) -> bool:
-        if node is None:
-            return self._judgeable(now)
+    def _is_dead(self, node: _Node | None, now: float, since: float) -> bool:
+        if node is None:  # a node that took work before its first heartbeat reached us
+            return self._judgeable(now) and now - since > self.settings.celery_node_timeout
         if node.report.stopping:
             return False  # a warm shutdown finishes what it started
         return self._judgeable(now) and now - max(node.changed_at, self._nodes.read_ok_since) \

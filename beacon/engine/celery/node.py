@@ -98,6 +98,7 @@ class WorkerNode:
         """Start the local pool (the model loads), then serve the queue until Celery stops
         (SIGTERM / Ctrl-C: a warm shutdown lets started batches finish)."""
         self.pool.start()
+        self._publish()  # known to the main node before it can see this node start a batch
         beat = threading.Thread(target=self._heartbeat, name="beacon-node-heartbeat", daemon=True)
         beat.start()
         logs.event(log, "node_start", node=self.name, queue=self.queue, slots=self.slots,
