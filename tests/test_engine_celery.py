@@ -209,21 +209,30 @@ def test_celery_and_pool_give_identical_analyses_over_sqlite(
     assert results["celery"] == results["pool"]
 
 
-def test_celery_mode_without_a_node_fails_to_start_with_a_clear_message(
+def test_without_a_node_a_run_fails_clearly_and_hands_its_jobs_back(
     sqlite_db: Database, broker: RedisServer, tmp_path: Path,
 ) -> None:
-    settings = _celery_settings(tmp_path, sqlite_db, broker, celery_start_timeout=2.0)
+    # The engine starts without nodes (a server comes up before its nodes do); a run that
+    # finds none for celery_start_timeout ends failed, saying what to do.
+    settings = _celery_settings(tmp_path, sqlite_db, broker, celery_start_timeout=2.0, celery_node_timeout=1.0)
     import_corpus(sqlite_db, tmp_path, 2)
     t0 = time.monotonic()
     with EngineService(settings, sqlite_db) as svc:
         svc.enqueue_missing()
-        with pytest.raises(WorkerStartFailed, match="no `beacon worker` node serves pipeline version"):
-            svc.run()
+        summary = svc.run()
     assert time.monotonic() - t0 < 30
-    with sqlite_db.session() as s:
-        run = s.scalars(select(Run)).one()
-    assert run.status == "failed" and "start one with `beacon worker`" in (run.error or "")
-    assert outcome(sqlite_db)["pending"] == 2  # untouched, for the next run
+    assert summary.status == "failed", summary
+    assert "no `beacon worker` node serves pipeline version" in (summary.error or "")
+    assert "start one with `beacon worker`" in (summary.error or "")
+    assert outcome(sqlite_db)["pending"] == 2  # handed back for the next run
+
+
+def test_an_unreachable_broker_fails_the_start_clearly(sqlite_db: Database, tmp_path: Path) -> None:
+    dead = RedisServer(tmp_path / "redis")  # never started: nothing listens on its port
+    settings = _celery_settings(tmp_path, sqlite_db, dead, celery_start_timeout=1.0)
+    with EngineService(settings, sqlite_db) as svc:
+        with pytest.raises(WorkerStartFailed, match=f"cannot reach the broker at redis://127.0.0.1:{dead.port}"):
+            svc.start()
 
 
 def test_nodes_memory_and_throughput_reach_metrics_and_the_system_page(

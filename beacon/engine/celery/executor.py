@@ -52,6 +52,7 @@ log = logging.getLogger("beacon.engine.celery")
 
 TICK = 0.1  # seconds between looks at the tasks in flight
 NODES_EVERY = 0.5  # seconds between reads of the node heartbeats
+BROKER_WAIT = 15.0  # seconds start() waits for an unreachable broker before it fails
 # Broker and backend errors that mean "Redis is not reachable now": wait and try again.
 _BROKER_DOWN = (redis.RedisError, KombuError, OSError, ConnectionError, TimeoutError)
 
@@ -111,24 +112,17 @@ class CeleryExecutor(ExecutorBase):
 
     # -- life cycle (see ExecutorBase) ----------------------------------------------------------
     def _start(self) -> None:
-        deadline = time.monotonic() + self.settings.celery_start_timeout
-        seen: list[str] = []
+        """Reach the broker (or fail clearly). Nodes need not be up yet: a server starts before
+        its nodes do, and a run waits for one (``_check_nodes_left``)."""
+        deadline = time.monotonic() + min(self.settings.celery_start_timeout, BROKER_WAIT)
         while True:
             try:
                 self._read_nodes(time.monotonic())
+                break
             except _BROKER_DOWN as exc:
-                if time.monotonic() > deadline:
+                if time.monotonic() > deadline or self._should_exit.is_set():
                     raise WorkerStartFailed(f"cannot reach the broker at {self._where()}: {exc}") from exc
-            else:
-                if self._live():
-                    break
-                seen = [f"{n.report.name} (version {n.report.version})" for n in self._nodes.known.values()]
-            if time.monotonic() > deadline or self._should_exit.is_set():
-                raise WorkerStartFailed(
-                    f"no `beacon worker` node serves pipeline version {self.version} on {self._where()} "
-                    f"after {self.settings.celery_start_timeout:.0f} s"
-                    + (f"; nodes seen: {', '.join(seen)}" if seen else "; start one with `beacon worker`"))
-            time.sleep(NODES_EVERY)
+                time.sleep(NODES_EVERY)
         self._nodes.none_since = 0.0
         self._thread = threading.Thread(target=self._loop, name="beacon-celery-executor", daemon=True)
         self._thread.start()
@@ -345,11 +339,14 @@ class CeleryExecutor(ExecutorBase):
         elif now - self._nodes.none_since > self.settings.celery_start_timeout:
             with self._cond:
                 tasks = list(self._tasks)
+            others = [f"{n.report.name} (version {n.report.version})" for n in self._nodes.known.values()
+                      if n.report.version != self.version]
+            why = (f"no `beacon worker` node serves pipeline version {self.version} on {self._where()} "
+                   f"(waited {now - self._nodes.none_since:.0f} s); "
+                   + (f"nodes of other versions: {', '.join(others)}" if others else "start one with `beacon worker`"))
             for t in tasks:
                 if t.phase is not Phase.STARTED:
-                    self._finish(t, error=EngineUnavailable(
-                        f"no `beacon worker` node has answered on {self._where()} for "
-                        f"{now - self._nodes.none_since:.0f} s"))
+                    self._finish(t, error=EngineUnavailable(why))
 
     def _where(self) -> str:
         url = self.settings.broker_url
