@@ -156,9 +156,12 @@ def test_poison_emails_are_quarantined_and_a_broker_restart_is_survived(
     good = 40
     import_corpus(postgres_db, tmp_path, good, faults=("hang", "alloc", "exit"))
     settings = _celery_settings(tmp_path, postgres_db, broker, max_attempts=2, batch_timeout=8.0)
-    # The nodes enforce the memory discipline: each has half of a 1.6 GiB machine budget.
+    # The nodes enforce the memory discipline: each has half of a 1.6 GiB machine budget, and a
+    # worker is killed mid-task at 300 MB (well before the node's processes together reach the
+    # budget's kill threshold, so the hard limit is what acts).
     cluster = Cluster(broker, tmp_path, {"BEACON_ANALYSIS_LOADER": faults.LOADER, "BEACON_BATCH_TIMEOUT": "8",
-                                         "BEACON_MEMORY_BUDGET": "1600M", "BEACON_NODE_BUDGET_SHARE": "0.5"})
+                                         "BEACON_MEMORY_BUDGET": "1600M", "BEACON_NODE_BUDGET_SHARE": "0.5",
+                                         "BEACON_WORKER_HARD_LIMIT": "300M"})
     cluster.start("node-a")
     cluster.start("node-b")
     restarted = threading.Event()

@@ -320,9 +320,13 @@ class CeleryExecutor(ExecutorBase):
 
     def _live(self) -> dict[str, _Node]:
         now = time.monotonic()
-        return {name: n for name, n in self._nodes.known.items()
+        return {name: n for name, n in self._known()
                 if n.report.version == self.version and not n.report.stopping
                 and now - n.changed_at <= self.settings.celery_node_timeout}
+
+    def _known(self) -> list[tuple[str, _Node]]:
+        # A copy: the poller thread adds nodes while metrics() reads them from another thread.
+        return list(self._nodes.known.items())
 
     def _slots(self) -> int:
         return sum(n.report.slots for n in self._live().values())
@@ -339,7 +343,7 @@ class CeleryExecutor(ExecutorBase):
         elif now - self._nodes.none_since > self.settings.celery_start_timeout:
             with self._cond:
                 tasks = list(self._tasks)
-            others = [f"{n.report.name} (version {n.report.version})" for n in self._nodes.known.values()
+            others = [f"{n.report.name} (version {n.report.version})" for _, n in self._known()
                       if n.report.version != self.version]
             why = (f"no `beacon worker` node serves pipeline version {self.version} on {self._where()} "
                    f"(waited {now - self._nodes.none_since:.0f} s); "
@@ -369,8 +373,8 @@ class CeleryExecutor(ExecutorBase):
         recycles, kills, done, quarantined, retried, peak, history = self.recorder.counters()
         live = self._live()
         nodes = [n.report.node_metrics("up" if name in live else "lost", now - n.changed_at)
-                 for name, n in sorted(self._nodes.known.items())]
-        for n in live.values():
+                 for name, n in sorted(self._known())]
+        for _, n in self._known():  # a lost node's kills happened all the same
             for k, v in n.report.recycles.items():
                 recycles[k] = recycles.get(k, 0) + v
             for k, v in n.report.kills.items():
