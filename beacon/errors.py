@@ -142,8 +142,9 @@ class ProtocolError(EngineError):
 
 
 # Why a batch failed. "error" is a Python exception inside the pipeline (the worker is still
-# usable); the others mean the worker process is gone (or retired, for data_limit).
-FAILURE_REASONS = ("error", "timeout", "hard_limit", "budget", "crashed", "data_limit")
+# usable); the others mean the worker process is gone (or retired, for data_limit), and in
+# celery mode "node_lost": the `beacon worker` node that had started the batch stopped answering.
+FAILURE_REASONS = ("error", "timeout", "hard_limit", "budget", "crashed", "data_limit", "node_lost")
 
 
 class BatchFailed(BeaconError):

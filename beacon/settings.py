@@ -83,7 +83,7 @@ class Settings(BaseSettings):
     priority_weights: dict[str, float] = Field(default_factory=dict)
 
     # --- engine ----------------------------------------------------------------
-    nlp_mode: Literal["inprocess", "oneshot", "pool"] = "pool"
+    nlp_mode: Literal["inprocess", "oneshot", "pool", "celery"] = "pool"
     batch_size: int = 5
     batch_max_chars: int = 40_000
     workers: int = 0  # 0 = CPU count
@@ -111,6 +111,21 @@ class Settings(BaseSettings):
     # batch function workers run instead of Beacon's pipeline; empty = the pipeline. Tests use
     # it for poison-mail hooks. Environment only: the web cannot set it.
     analysis_loader: str = ""
+
+    # --- celery mode (beacon.engine.celery): analysis on `beacon worker` nodes ----------
+    # Broker and result backend, e.g. redis://broker.lan:6379/0 (both in the one Redis).
+    broker_url: str = ""
+    # A batch queued but not started by any node after this many seconds was lost in the
+    # broker (restarted without persistence): it is sent again; not an attempt of its emails.
+    celery_requeue_after: float = 60.0
+    # A node whose heartbeat is older than this is dead: the batches it had started fail
+    # (reason "node_lost") and the job runner retries them.
+    celery_node_timeout: float = 10.0
+    # How long the main node waits at start for a worker node serving its pipeline version.
+    celery_start_timeout: float = 120.0
+    # `beacon worker`: the share of this machine's memory budget (memory_budget, else the
+    # cgroup limit, else 2 GiB) that this node's processes may use; 0.5 for two nodes per box.
+    node_budget_share: float = Field(default=1.0, gt=0.0, le=1.0)
 
     # --- web -------------------------------------------------------------------
     host: str = "127.0.0.1"

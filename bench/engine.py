@@ -6,6 +6,8 @@ and kill -9 chaos. One command runs everything and prints the tables::
     python bench/engine.py long --analyses 20000 --budget-mb 1024
     python bench/engine.py chaos --emails 2000 --every 3
     python bench/engine.py machine [--before REV]   # light path for machine mail vs the full parse
+    python bench/engine.py celery --emails 400      # celery nodes vs pool, one core per node
+    python bench/engine.py celery-chaos --emails 2000 --every 3   # two nodes under kill -9
 
 Corpus: the SpamAssassin public corpus (``testkit.corpora``), parsed by
 ``beacon.parse.parse_message``. Each throughput row runs in its own fresh process, so no mode
@@ -403,12 +405,227 @@ def run_chaos(n: int, every: float) -> None:
     shutil.rmtree(workdir, ignore_errors=True)
 
 
+# --- celery mode: nodes pinned to cores against the pool on the same cores ---------------------------
+# row -> (cores of each `beacon worker` node, or None for the pool; cores of the pool's processes)
+CELERY_ROWS: dict[str, tuple[list[str] | None, set[int]]] = {
+    "pool-1-core": (None, {0}),
+    "celery-1-node": (["0"], {0}),
+    "pool-2-cores": (None, {0, 1}),
+    "celery-2-nodes": (["0", "1"], {0, 1}),
+}
+
+
+def child_celery_row(name: str, corpus_path: str, batch: int) -> dict[str, Any]:
+    """One row in this (fresh) process: the pool with its zygote and workers on the row's cores,
+    or a fresh redis-server and one `beacon worker` per core (``taskset``), each with one slot.
+    The main process (job submission, results) is not pinned in either."""
+    from beacon.engine.analyzer import EngineAnalyzer
+    from beacon.models import Email
+    from testkit.cluster import RedisServer, start_node
+
+    emails = [Email.model_validate(e) for e in json.loads(Path(corpus_path).read_text())]
+    node_cores, cores = CELERY_ROWS[name]
+    workdir = Path(tempfile.mkdtemp(prefix="beacon-bench-celery-"))
+    redis_server = nodes = None
+    everything = os.sched_getaffinity(0)
+    try:
+        if node_cores is None:
+            settings = settings_for({"nlp_mode": "pool"}, workdir, batch_size=batch, workers=len(cores))
+            os.sched_setaffinity(0, cores)  # the zygote and its workers inherit these cores
+            analyzer = EngineAnalyzer(settings)
+            os.sched_setaffinity(0, everything)
+        else:
+            redis_server = RedisServer(workdir / "redis").start()
+            nodes = [start_node(f"bench-{c}", redis_server.url, {"BEACON_DATA_DIR": str(workdir / c)}, slots=1,
+                                cpus=c, budget_share=round(1 / len(node_cores), 2), quiet=True) for c in node_cores]
+            settings = settings_for({"nlp_mode": "celery"}, workdir, batch_size=batch, broker_url=redis_server.url)
+            analyzer = EngineAnalyzer(settings)
+            deadline = time.monotonic() + 120  # every node up, not only the first
+            while len([n for n in analyzer.executor.metrics().nodes if n.state == "up"]) < len(node_cores):
+                assert time.monotonic() < deadline, "nodes did not come up"
+                time.sleep(0.2)
+        cpu0 = _tree_cpu()
+        t0 = time.perf_counter()
+        out = analyzer.analyze(emails)
+        elapsed = time.perf_counter() - t0
+        cpu = _tree_cpu() - cpu0
+        assert len(out) == len(emails)
+        m = analyzer.executor.metrics()
+        analyzer.close()
+        return {"mode": name, "emails": len(emails), "elapsed": elapsed, "rate": len(emails) / elapsed,
+                "cpu_ms": 1000 * cpu / len(emails), "cores_used": cpu / elapsed,
+                "kills": m.kills, "recycles": m.recycles,
+                "workers": sorted({w.node or "pool" for w in m.workers})}
+    finally:
+        for n in nodes or []:
+            n.stop()
+        if redis_server is not None:
+            redis_server.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _tree_cpu() -> float:
+    """CPU seconds (user + system) used so far by this process and every live descendant
+    (redis-server, the nodes, zygotes and workers alike)."""
+    total = 0.0
+    for pid in TreeSampler.tree(os.getpid()):
+        try:
+            t = psutil.Process(pid).cpu_times()
+        except psutil.Error:
+            continue
+        total += t.user + t.system
+    return total
+
+
+def run_celery(n: int | None, batch: int, rounds: int) -> None:
+    corpus = load_corpus(n)
+    print(f"\n## Celery nodes against the pool: {len(corpus)} SpamAssassin emails, batch {batch}, one slot per "
+          f"core (nodes pinned with taskset, pool processes by affinity), median of {rounds} interleaved "
+          f"round(s)", flush=True)
+    runs: dict[str, list[dict[str, Any]]] = {m: [] for m in CELERY_ROWS}
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "corpus.json"
+        path.write_text(json.dumps(corpus))
+        for r in range(rounds):
+            for mode in CELERY_ROWS:
+                out = subprocess.run([sys.executable, str(HERE), "_celery", mode, str(path), str(batch)],
+                                     capture_output=True, text=True, check=False)
+                if out.returncode != 0:
+                    print(f"{mode}: FAILED\n{out.stderr[-3000:]}", flush=True)
+                    continue
+                runs[mode].append(json.loads(out.stdout.strip().splitlines()[-1]))
+                print(f"  round {r + 1} {mode}: {runs[mode][-1]['rate']:.2f} emails/s", flush=True)
+    rows = {m: sorted(rs, key=lambda x: x["rate"])[len(rs) // 2] for m, rs in runs.items() if rs}
+    # "cores busy": CPU seconds of all the row's processes per second of the run; below the
+    # cores given, the row was starved (other load on the machine) or waited on something.
+    print("\n| row | cores | emails/s | elapsed s | CPU ms/email (all processes) | cores busy | kills | recycles |")
+    print("|---|---|---|---|---|---|---|---|")
+    for m, r in rows.items():
+        print(f"| {m} | {len(CELERY_ROWS[m][1])} | {r['rate']:.2f} | {r['elapsed']:.1f} | {r['cpu_ms']:.0f} "
+              f"| {r['cores_used']:.2f} | {_counts(r['kills'])} | {_counts(r['recycles'])} |")
+    targets = [("celery-1-node", "pool-1-core", 0.9), ("celery-2-nodes", "celery-1-node", 1.8),
+               ("celery-2-nodes", "pool-2-cores", None)]
+    print("\n| ratio | measured | target | |")
+    print("|---|---|---|---|")
+    for a, b, target in targets:
+        if a in rows and b in rows:
+            ratio = rows[a]["rate"] / rows[b]["rate"]
+            verdict = "-" if target is None else ("met" if ratio >= target else "MISSED")
+            print(f"| {a} / {b} | {ratio:.2f}× | {'≥ %.1f×' % target if target else '-'} | {verdict} |", flush=True)
+
+
+def run_celery_chaos(n: int, every: float) -> None:
+    """Two nodes (one slot each) over a store of n jobs; kill -9 of a random node's analysis child
+    every ``every`` s and, halfway, of a whole node (replaced by a new one). PostgreSQL when
+    BEACON_TEST_POSTGRES_URL names a server (a fresh database, dropped after), else SQLite."""
+    from sqlalchemy import create_engine, func, select, text
+
+    from beacon.engine.service import EngineService
+    from beacon.store.db import Database
+    from beacon.store.schema import AnalysisJob, AnalysisRow
+    from testkit.cluster import RedisServer, start_node
+
+    workdir = Path(tempfile.mkdtemp(prefix="beacon-bench-celery-chaos-"))
+    admin_url = os.environ.get("BEACON_TEST_POSTGRES_URL")
+    pg_name = f"beacon_bench_{os.getpid()}"
+    if admin_url:
+        admin = create_engine(Database(admin_url).url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{pg_name}"'))
+        db_url = f"{admin_url.rsplit('/', 1)[0]}/{pg_name}"
+    else:
+        db_url = f"sqlite:///{workdir / 'bench.db'}"
+    db = Database(db_url)
+    db.migrate()
+    from beacon.ingest.importer import import_items
+    from beacon.ingest.sources import detect
+    from testkit.corpora import spamassassin_dir
+
+    import_items(db, detect(spamassassin_dir()).iter_items(), account="bench")
+    redis_server = RedisServer(workdir / "redis").start()
+    env = {"BEACON_NODE_BUDGET_SHARE": "0.5"}
+    nodes = [start_node(name, redis_server.url, {**env, "BEACON_DATA_DIR": str(workdir / name)}, slots=1,
+                        quiet=True) for name in ("node-a", "node-b")]
+    settings = settings_for({"nlp_mode": "celery"}, workdir, broker_url=redis_server.url, max_attempts=4,
+                            celery_node_timeout=5.0, celery_requeue_after=15.0).model_copy(
+        update={"database_url": db_url})
+    svc = EngineService(settings, db)
+    svc.enqueue_missing()
+    with db.session() as s:
+        keep = select(AnalysisJob.id).order_by(AnalysisJob.id).limit(n).scalar_subquery()
+        s.execute(AnalysisJob.__table__.delete().where(AnalysisJob.id.not_in(keep)))
+    store = "PostgreSQL" if admin_url else "SQLite"
+    print(f"\n## Celery chaos: two nodes, kill -9 of a random node's child every {every:.0f} s and of a whole "
+          f"node once, during a {n}-email run ({store})", flush=True)
+    stop = threading.Event()
+    killed: list[str] = []
+
+    def killer() -> None:
+        rng = random.Random(5)
+        node_killed = False
+        while not stop.wait(every):
+            live = [nd for nd in nodes if nd.proc.poll() is None]
+            if not node_killed and svc.metrics().done >= n // 2:
+                victim = rng.choice(live)
+                victim.kill()
+                killed.append(f"node {victim.name}")
+                nodes.append(start_node(f"{victim.name}-2", redis_server.url,
+                                        {**env, "BEACON_DATA_DIR": str(workdir / f"{victim.name}-2")}, slots=1,
+                                        quiet=True))
+                node_killed = True
+                continue
+            children = [c for nd in live for c in nd.children()]
+            if children:
+                child = rng.choice(children)
+                try:
+                    child.kill()
+                    killed.append(f"child {child.pid}")
+                except Exception:  # noqa: BLE001 - recycled meanwhile
+                    pass
+
+    t = threading.Thread(target=killer, daemon=True)
+    svc.start()
+    t.start()
+    try:
+        summary = svc.run()
+    finally:
+        stop.set()
+        t.join()
+        svc.stop()
+        for nd in nodes:
+            nd.stop()
+        redis_server.stop()
+    with db.session() as s:
+        rows = s.scalar(select(func.count(AnalysisRow.id)))
+        distinct = s.scalar(select(func.count(func.distinct(AnalysisRow.email_id))))
+        statuses = dict(s.execute(select(AnalysisJob.status, func.count()).group_by(AnalysisJob.status)).all())
+        max_attempts = s.scalar(select(func.max(AnalysisJob.attempts)))
+    db.dispose()
+    if admin_url:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)'))
+    print("| jobs | killed children | killed nodes | done | quarantined | pending+running | analyses rows "
+          "| distinct emails | retried | max attempts | kills seen | elapsed s | emails/s |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    children_killed = sum(1 for k in killed if k.startswith("child"))
+    print(f"| {n} | {children_killed} | {len(killed) - children_killed} | {statuses.get('done', 0)} "
+          f"| {statuses.get('quarantined', 0)} | {statuses.get('pending', 0) + statuses.get('running', 0)} | {rows} "
+          f"| {distinct} | {summary.retried} | {max_attempts} | {_counts(summary.kills)} | {summary.elapsed:.0f} "
+          f"| {summary.rate:.2f} |", flush=True)
+    ok = rows == distinct == n == statuses.get("done", 0)
+    print("exactly once, none stuck: " + ("yes" if ok else "NO"), flush=True)
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "_mode":
         print(json.dumps(child_mode(sys.argv[2], sys.argv[3], int(sys.argv[4]))))
         return
+    if len(sys.argv) > 1 and sys.argv[1] == "_celery":
+        print(json.dumps(child_celery_row(sys.argv[2], sys.argv[3], int(sys.argv[4]))))
+        return
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("what", nargs="?", default="all", choices=["all", "throughput", "long", "chaos", "machine"])
+    ap.add_argument("what", nargs="?", default="all", choices=["all", "throughput", "long", "chaos", "machine", "celery", "celery-chaos"])
     ap.add_argument("--emails", type=int, default=400,
                     help="throughput corpus size, 0 = all (chaos: jobs; machine: default all)")
     ap.add_argument("--before", default="", help="machine: also run the pool of this git revision (e.g. main)")
@@ -425,6 +642,12 @@ def main() -> None:
         modes = ["pool-full-parse", "pool"] + ([BEFORE + args.before] if args.before else [])
         n = None if "--emails" not in sys.argv else (args.emails or None)
         run_throughput(n, args.batch, modes, args.rounds)
+        return
+    if args.what == "celery":
+        run_celery(args.emails or None, args.batch, args.rounds)
+        return
+    if args.what == "celery-chaos":
+        run_celery_chaos(args.emails if "--emails" in sys.argv else 2000, args.every)
         return
     if args.what in ("all", "throughput"):
         modes = [m for m in args.modes.split(",") if m not in ("pool-full-parse", "inprocess-full-parse")] \

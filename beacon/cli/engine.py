@@ -115,6 +115,7 @@ def status_cmd(ctx: typer.Context) -> None:
             if summary.get("peak_total_pss"):
                 t.add_row("last run peak memory", f"{mb(summary['peak_total_pss']):.0f} MB (all processes, PSS)")
     c.console.print(t)
+    _print_nodes(c, m)
     _print_workers(c, m)
     if st.quarantined:
         q = Table(title="Quarantined emails")
@@ -125,6 +126,19 @@ def status_cmd(ctx: typer.Context) -> None:
         c.console.print(q)
 
 
+def _print_nodes(c: CliContext, m: EngineMetrics) -> None:
+    """Celery mode: the `beacon worker` nodes, as their heartbeats describe them."""
+    if not m.nodes:
+        return
+    t = Table(title="Worker nodes")
+    for col in ("node", "state", "busy / slots", "PSS MB", "budget MB", "emails", "kills", "recycles"):
+        t.add_column(col, justify="right")
+    for n in m.nodes:
+        t.add_row(n.name, n.state, f"{n.busy} / {n.slots}", f"{mb(n.total_pss):.0f}", f"{mb(n.budget):.0f}",
+                  str(n.done), _fmt_counts(n.kills), _fmt_counts(n.recycles))
+    c.console.print(t)
+
+
 def _print_workers(c: CliContext, m: EngineMetrics) -> None:
     if not m.workers:
         return
@@ -132,7 +146,7 @@ def _print_workers(c: CliContext, m: EngineMetrics) -> None:
     for col in ("pid", "state", "RSS MB", "USS MB", "batches", "emails"):
         w.add_column(col, justify="right")
     for x in m.workers:
-        w.add_row(str(x.pid), x.state, f"{mb(x.rss):.0f}", f"{mb(x.uss):.0f}", str(x.tasks), str(x.emails))
+        w.add_row(f"{x.node} / {x.pid}" if x.node else str(x.pid), x.state, f"{mb(x.rss):.0f}", f"{mb(x.uss):.0f}", str(x.tasks), str(x.emails))
     c.console.print(w)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from beacon.cli import engine, imap, inbox, mail, web
+from beacon.cli import engine, imap, inbox, mail, web, worker
 from beacon.cli.context import CliContext, setup_logging
 
 app = typer.Typer(
@@ -29,6 +29,7 @@ engine.register(app)
 inbox.register(app)
 imap.register(app)
 web.register(app)
+worker.register(app)
 
 if __name__ == "__main__":  # pragma: no cover
     app()

@@ -1,12 +1,15 @@
 """The memory-safe NLP engine: spaCy analysis inside a memory budget, nothing lost.
 
-Three modes behind one executor interface (``BEACON_NLP_MODE``,
+Four modes behind one executor interface (``BEACON_NLP_MODE``,
 :mod:`beacon.engine.executor`):
 
 - ``inprocess``: spaCy in the calling process;
 - ``oneshot``: a fresh process per batch, which loads the model, answers over a pipe, exits;
 - ``pool`` (default): a supervisor and N warm workers forked from a zygote that loaded the
   model once; a watchdog measures them while they work, recycles and kills them.
+- ``celery``: batches go as Celery tasks through a Redis broker to ``beacon worker`` nodes on
+  any machine, each running a ``pool`` inside; outcomes come back to this process's job
+  runner, which keeps every rule below (:mod:`beacon.engine.celery`).
 
 In ``oneshot`` and ``pool`` the main process never imports spaCy. Entry points:
 :class:`~beacon.engine.service.EngineService` for durable, resumable analysis of the store,

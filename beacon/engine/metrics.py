@@ -13,7 +13,7 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 
 __all__ = [
-    "EngineMetrics", "HISTORY_LEN", "HISTORY_SECONDS", "MemoryPoint", "MetricsRecorder",
+    "EngineMetrics", "HISTORY_LEN", "HISTORY_SECONDS", "MemoryPoint", "MetricsRecorder", "NodeMetrics",
     "THROUGHPUT_WINDOW", "WorkerMetrics",
 ]
 
@@ -33,6 +33,30 @@ class WorkerMetrics:
     emails: int
     started_at: float
     start_s: float  # how long it took to become ready
+    node: str = ""  # the `beacon worker` node it belongs to (celery mode); "" = this machine's pool
+
+
+@dataclass(frozen=True)
+class NodeMetrics:
+    """One `beacon worker` node (celery mode), as its last heartbeat described it."""
+
+    name: str
+    host: str
+    pid: int
+    state: str  # up | lost
+    slots: int
+    busy: int
+    budget: int  # this node's share of its machine's budget
+    worker_hard_limit: int
+    worker_soft_limit: int
+    main_rss: int  # the node's Celery process
+    total_pss: int  # all the node's processes together
+    peak_total_pss: int
+    done: int  # emails analysed by the node since it started
+    throughput: float
+    recycles: dict[str, int]
+    kills: dict[str, int]
+    seen_s: float  # seconds since its last heartbeat
 
 
 @dataclass(frozen=True)
@@ -69,6 +93,7 @@ class EngineMetrics:
     throughput: float  # emails per second over the last THROUGHPUT_WINDOW seconds
     bytes_per_char: float  # learned cost of analysing one character (peak growth)
     pending_jobs: int = 0  # jobs waiting in the store (filled in by EngineService)
+    nodes: list[NodeMetrics] = field(default_factory=list)  # celery mode: the worker nodes
     history: list[MemoryPoint] = field(default_factory=list)
     zygotes: list[int] = field(default_factory=list)  # pids of the processes workers fork from
 

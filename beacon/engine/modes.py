@@ -16,6 +16,11 @@ def make_executor(settings: Settings, recorder: MetricsRecorder | None = None) -
     recorder = recorder or MetricsRecorder()
     if settings.nlp_mode == "inprocess":
         return InProcessExecutor(settings, recorder)
+    if settings.nlp_mode == "celery":
+        # Imported here: only celery mode needs Celery and a broker.
+        from beacon.engine.celery.executor import CeleryExecutor
+
+        return CeleryExecutor(settings, recorder)
     if settings.nlp_mode == "oneshot":
         # A fresh interpreter per batch: it loads the model, answers over its pipe and exits.
         return PoolExecutor(settings, recorder, mode="oneshot", starter=SpawnStarter(settings),

@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 
 from beacon.analysis.version import pipeline_version
 from beacon.engine.memory import rss
+from beacon.engine.metrics import EngineMetrics
 from beacon.store.schema import AnalysisJob, AnalysisRow, EmailRow, Run
 from beacon.store.app_settings import current_settings
 from beacon.web.observability import RequestMetrics
@@ -73,6 +74,7 @@ class BeaconCollector(Collector):
         yield CounterMetricFamily("beacon_engine_emails_analysed", "Emails analysed by this engine", value=m.done)
         yield CounterMetricFamily("beacon_engine_emails_retried", "Emails retried by this engine", value=m.retried)
         yield CounterMetricFamily("beacon_engine_emails_quarantined", "Emails quarantined by this engine", value=m.quarantined)
+        yield from _nodes(m)
 
     def _store(self, st: WebState) -> Iterator[Metric]:
         with st.db.session() as s:
@@ -99,6 +101,49 @@ class BeaconCollector(Collector):
             g.add_metric([kind, status], n)
         yield g
         yield GaugeMetricFamily("beacon_emails", "Stored emails", value=emails)
+
+
+def _nodes(m: EngineMetrics) -> Iterator[Metric]:
+    """Celery mode: each `beacon worker` node and its workers, from the nodes' heartbeats."""
+    if not m.nodes:
+        return
+    labels = ["node", "host"]
+    up = GaugeMetricFamily("beacon_node_up", "1 while a worker node's heartbeat comes", labels=labels)
+    slots = GaugeMetricFamily("beacon_node_slots", "Worker processes of a node", labels=labels)
+    busy = GaugeMetricFamily("beacon_node_busy", "Batches a node is analysing", labels=labels)
+    pss = GaugeMetricFamily("beacon_node_total_pss_bytes", "PSS of all of a node's processes", labels=labels)
+    peak = GaugeMetricFamily("beacon_node_peak_total_pss_bytes", "Peak PSS of a node's processes", labels=labels)
+    budget = GaugeMetricFamily("beacon_node_budget_bytes", "A node's share of its machine's budget", labels=labels)
+    main = GaugeMetricFamily("beacon_node_main_rss_bytes", "Resident memory of a node's Celery process", labels=labels)
+    rate = GaugeMetricFamily("beacon_node_throughput_emails_per_second", "A node's recent analysis rate", labels=labels)
+    done = CounterMetricFamily("beacon_node_emails_analysed", "Emails a node analysed since it started", labels=labels)
+    kills = CounterMetricFamily("beacon_node_worker_kills", "A node's workers killed", labels=[*labels, "reason"])
+    recycles = CounterMetricFamily("beacon_node_worker_recycles", "A node's workers recycled", labels=[*labels, "reason"])
+    for n in m.nodes:
+        at = [n.name, n.host]
+        up.add_metric(at, 1 if n.state == "up" else 0)
+        slots.add_metric(at, n.slots)
+        busy.add_metric(at, n.busy)
+        pss.add_metric(at, n.total_pss)
+        peak.add_metric(at, n.peak_total_pss)
+        budget.add_metric(at, n.budget)
+        main.add_metric(at, n.main_rss)
+        rate.add_metric(at, n.throughput)
+        done.add_metric(at, n.done)
+        for reason, k in sorted(n.kills.items()):
+            kills.add_metric([*at, reason], k)
+        for reason, k in sorted(n.recycles.items()):
+            recycles.add_metric([*at, reason], k)
+    yield from (up, slots, busy, pss, peak, budget, main, rate, done, kills, recycles)
+    wl = ["node", "pid", "state"]
+    w_rss = GaugeMetricFamily("beacon_node_worker_rss_bytes", "Resident memory per worker of a node", labels=wl)
+    w_uss = GaugeMetricFamily("beacon_node_worker_uss_bytes", "Unique memory per worker of a node", labels=wl)
+    for w in m.workers:
+        if w.node:
+            w_rss.add_metric([w.node, str(w.pid), w.state], w.rss)
+            w_uss.add_metric([w.node, str(w.pid), w.state], w.uss)
+    yield w_rss
+    yield w_uss
 
 
 def register_metrics(st: WebState) -> RequestMetrics:

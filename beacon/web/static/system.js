@@ -116,7 +116,9 @@
     $("sys-total").textContent = mib(m.total_pss);
     $("sys-budget").textContent = "of " + mib(m.budget) + " budget · peak " + mib(m.peak_total_pss);
     const wb = $("sys-workers").tBodies[0];
-    wb.replaceChildren(...m.workers.map((w) => row([String(w.pid), w.state, mib(w.rss), mib(w.uss), w.tasks, w.emails])));
+    // In celery mode a worker lives on a node: "node / pid".
+    wb.replaceChildren(...m.workers.map((w) => row([(w.node ? w.node + " / " : "") + w.pid, w.state, mib(w.rss), mib(w.uss), w.tasks, w.emails])));
+    nodes(m.nodes || []);
     if (!m.workers.length) wb.append(row(["—", "no workers running", "", "", "", ""]));
     const eb = $("sys-events").tBodies[0];
     const ev = [
@@ -125,6 +127,18 @@
     ];
     eb.replaceChildren(...(ev.length ? ev : [row(["—", "none yet", ""])]));
     $("sys-counts").textContent = m.done + " analysed · " + m.retried + " retried · " + m.quarantined + " quarantined";
+  }
+
+  function counts(d) {
+    return Object.entries(d).map(([r, n]) => r + " " + n).join(", ") || "0";
+  }
+
+  function nodes(list) {
+    $("sys-nodes-card").hidden = !list.length;
+    $("sys-nodes").tBodies[0].replaceChildren(...list.map((n) => row([
+      n.name, n.state, n.busy + " / " + n.slots, mib(n.total_pss), mib(n.budget), n.done,
+      n.throughput.toFixed(2), counts(n.kills), counts(n.recycles), n.seen_s.toFixed(1) + " s ago",
+    ])));
   }
 
   async function tick() {
