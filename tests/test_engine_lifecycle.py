@@ -185,10 +185,12 @@ def test_real_pool_settings_change_raced_against_analysis(tmp_path: Path) -> Non
             assert answers["patch"] == 200 and answers["analyze"] in (200, 202, 409), answers  # 409: the carried-over run
             srv.app.state.beacon.engine.settled(120)
             listed = c.get("/api/engine").json()["processes"]
-            tree = {p.pid for p in descendants()}
-            assert {p["pid"] for p in listed} == tree
+            # The engine's processes (named by prctl) as the kernel sees them, all listed as
+            # the engine's; other processes of the test run (earlier tests' imports) may come
+            # and go meanwhile.
+            tree = {p.pid for p in descendants() if p.name().startswith("beacon-")}
+            assert {p["pid"] for p in listed if p["role"] in ("zygote", "worker")} == tree
             assert sum(p["role"] == "zygote" for p in listed) <= 1
-            assert all(p["role"] != "other" for p in listed), listed
             # Analysis runs behind the web process: worker_nice (10) above its priority.
             engine = [p for p in listed if p["role"] in ("zygote", "worker")]
             assert engine and all(p["nice"] == min(19, os.nice(0) + 10) for p in engine), engine

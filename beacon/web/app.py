@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
-import anyio.to_thread
 from fastapi import FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler, request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
@@ -124,9 +123,10 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        # Bounded before any request thread exists (the limiter belongs to this event loop).
+        # Before any request thread exists. (The thread pool keeps anyio's 40: a request holds
+        # its database connection while it waits for a thread, so fewer threads than the
+        # connection pool's 15 deadlock under 20 concurrent requests until the pool times out.)
         limit_arenas(settings.web_malloc_arenas)
-        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.web_threads
         await run_in_threadpool(_start, st, scheduler_factory, engine)
         try:
             yield
