@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     # --- import ----------------------------------------------------------------
     # A message bigger than this is stored with its headers only, and a problem.
     max_message_bytes: Bytes = ByteSize(50 * 1024 * 1024)
+    # Folders the web may import from by path (admins only), separated by ':' like PATH; none
+    # by default: the web then offers uploads only. The command line is not confined.
+    import_roots: Annotated[list[Path], NoDecode] = Field(default_factory=list)
     # Parse worker processes for imports and IMAP syncs; -1 = one per core (none on one core).
     import_workers: int = -1
 
@@ -138,6 +141,13 @@ class Settings(BaseSettings):
             return [p.strip().lower() for p in v.split(",") if p.strip()]
         if isinstance(v, list):
             return [str(p).strip().lower() for p in v if str(p).strip()]
+        return v
+
+    @field_validator("import_roots", mode="before")
+    @classmethod
+    def _split_paths(cls, v: object) -> object:
+        if isinstance(v, str):
+            return [p.strip() for p in v.split(":") if p.strip()]
         return v
 
     @property

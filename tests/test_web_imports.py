@@ -24,7 +24,7 @@ def test_import_refuses_dangerous_paths(bare: Served, path: str) -> None:
 
 
 def test_unimportable_path_fails_the_job_not_the_request(bare: Served, tmp_path: Path) -> None:
-    fifo = tmp_path / "a-fifo"
+    fifo = tmp_path / "mail" / "a-fifo"
     os.mkfifo(fifo)
     c, h = bare.login()
     r = c.post("/api/jobs/import", json={"path": str(fifo)}, headers=h)

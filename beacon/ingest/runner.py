@@ -36,17 +36,17 @@ class ImportRunner:
         self._threads: dict[int, threading.Thread] = {}
         self._lock = threading.Lock()
 
-    def start(self, path: Path, account: str, *, cleanup: Path | None = None) -> int:
+    def start(self, path: Path, account: str, *, cleanup: Path | None = None, within: Path | None = None) -> int:
         """Start importing ``path`` into ``account``; returns the run id at once.
 
         Working out what ``path`` is and counting its messages can mean walking a large
         directory, so that happens in the import thread; a path that turns out not to be
         importable makes a failed run. ``cleanup`` is a directory to delete afterwards (an
-        uploaded file's temp dir).
+        uploaded file's temp dir); ``within`` the import root symbolic links must stay in.
         """
         params = {"path": str(path) if cleanup is None else path.name, "account": account}
         run = RunRecorder.start(self.db, RunKind.IMPORT, self.owner, params=params)
-        t = threading.Thread(target=self._run, args=(run, path, account, cleanup),
+        t = threading.Thread(target=self._run, args=(run, path, account, cleanup, within),
                              name=f"import-{run.run_id}", daemon=True)
         with self._lock:
             self._threads = {k: v for k, v in self._threads.items() if v.is_alive()}
@@ -58,10 +58,10 @@ class ImportRunner:
         with self._lock:
             return sum(1 for t in self._threads.values() if t.is_alive())
 
-    def _run(self, run: RunRecorder, path: Path, account: str, cleanup: Path | None) -> None:
+    def _run(self, run: RunRecorder, path: Path, account: str, cleanup: Path | None, within: Path | None) -> None:
         try:
             try:
-                source = detect(str(path))
+                source = detect(str(path), str(within) if within is not None else None)
             except SourceError as exc:
                 run.finish(RunStatus.FAILED, error=str(exc))
                 return

@@ -250,6 +250,9 @@ class User(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     username: Mapped[str] = mapped_column(String(100), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
+    # Admins manage users and the engine-wide settings, and may import from the server's disk.
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)  # can no longer log in
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 

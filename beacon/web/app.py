@@ -34,6 +34,7 @@ from beacon.errors import (
     AnalysisBusy,
     BeaconError,
     EngineUnavailable,
+    Forbidden,
     InvalidInput,
     InvalidSettings,
     LoginBusy,
@@ -42,6 +43,7 @@ from beacon.errors import (
     TooManyFailures,
     UploadTooLarge,
 )
+from beacon.ingest.roots import ImportRoots
 from beacon.ingest.runner import ImportRunner
 from beacon.settings import Settings
 from beacon.store.app_settings import current_settings
@@ -73,6 +75,7 @@ SESSION_KEY_INFO = b"beacon/web-session/v1"
 # Beacon's errors as HTTP statuses; the most specific class wins (see beacon.errors).
 _STATUS: dict[type[BeaconError], int] = {
     NotFound: 404,
+    Forbidden: 403,
     InvalidInput: 400,
     InvalidSettings: 422,
     UploadTooLarge: 413,
@@ -112,6 +115,7 @@ def create_app(
         codec=session_codec(settings),
         templates=Jinja2Templates(directory=str(HERE / "templates")),
         imports=ImportRunner(db),
+        roots=ImportRoots.from_settings(settings),
         registry=CollectorRegistry(),
         engine=EngineHost(db, engine_factory) if engine_factory is not None else None,
     )

@@ -50,7 +50,8 @@ def count_users(s: Session) -> int:
     return s.scalar(select(func.count(User.id))) or 0
 
 
-def create_user(s: Session, username: str, password: str) -> User:
+def create_user(s: Session, username: str, password: str, *, admin: bool | None = None) -> User:
+    """A new user; the first one is an admin unless ``admin`` says otherwise."""
     username = username.strip()
     if not username or len(username) > USERNAME_MAX or any(c.isspace() for c in username):
         raise UserError(f"username must be 1-{USERNAME_MAX} characters without spaces")
@@ -58,7 +59,9 @@ def create_user(s: Session, username: str, password: str) -> User:
         raise UserError(f"password must be at least {PASSWORD_MIN} characters")
     if s.scalar(select(User.id).where(User.username == username)) is not None:
         raise UserError(f"user {username!r} already exists")
-    user = User(username=username, password_hash=hash_password(password))
+    if admin is None:
+        admin = count_users(s) == 0
+    user = User(username=username, password_hash=hash_password(password), is_admin=admin)
     s.add(user)
     s.flush()
     return user
@@ -83,7 +86,7 @@ def authenticate(s: Session, username: str, password: str) -> User | None:
     if user is None:
         check_password(_DUMMY_HASH, password)
         return None
-    if not check_password(user.password_hash, password):
+    if not check_password(user.password_hash, password) or user.disabled:
         return None
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)

@@ -57,7 +57,7 @@ def session_user(s: Session, st: WebState, data: SessionData) -> User | None:
     if data.uid is None:
         return None
     user = s.get(User, data.uid)
-    if user is None or not st.codec.belongs_to(data, user) or is_revoked(s, data.sid):
+    if user is None or user.disabled or not st.codec.belongs_to(data, user) or is_revoked(s, data.sid):
         return None
     return user
 

@@ -16,13 +16,13 @@ from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
 from beacon.analysis.version import pipeline_version
-from beacon.errors import AnalysisBusy, EngineUnavailable, InvalidInput, NotFound, SourceError, UploadTooLarge
+from beacon.errors import AnalysisBusy, EngineUnavailable, Forbidden, InvalidInput, NotFound, UploadTooLarge
 from beacon.models import Email
 from beacon.settings import Settings
 from beacon.store import emails as store
 from beacon.store.analyses import current_analysis, load_scored, rescore_all
 from beacon.store.inbox import InboxFilter, inbox, inbox_count
-from beacon.store.schema import Account, AnalysisRow, AttachmentRow, EmailRow, Run
+from beacon.store.schema import Account, AnalysisRow, AttachmentRow, EmailRow, Run, User
 from beacon.store.app_settings import SettingsUpdate, apply_update
 from beacon.web.auth import SessionData
 from beacon.web.revoked import revoke
@@ -160,23 +160,13 @@ def pending_count(s: Session, settings: Settings) -> int:
     return s.scalar(select(func.count(EmailRow.id)).where(EmailRow.deleted.is_(False), ~done)) or 0
 
 
-def start_path_import(st: WebState, raw_path: str, account: str) -> int:
-    """Import a file or directory already on the server, after refusing paths the web must not
-    read: standard input ("-"), relative paths, and anything inside (or containing) Beacon's
-    own data directory, which holds the secret key and the database."""
-    text = raw_path.strip()
-    if text == "-":
-        raise SourceError("'-' (standard input) can only be imported with the command line")
-    path = Path(text)
-    if not path.is_absolute():
-        raise SourceError(f"{text}: give an absolute path on the server")
-    resolved = path.resolve()
-    data_dir = Path(st.settings.data_dir).resolve()
-    if resolved == data_dir or data_dir in resolved.parents or resolved in data_dir.parents:
-        raise SourceError(f"{text}: Beacon's data directory cannot be imported (nor a folder containing it)")
-    if not resolved.exists():
-        raise SourceError(f"{text}: no such file or directory")
-    return st.imports.start(path, account)
+def start_path_import(st: WebState, user: User, raw_path: str, account: str) -> int:
+    """Import a file or directory already on the server: an admin's task, and only from below
+    the configured import roots (see beacon.ingest.roots)."""
+    if not user.is_admin:
+        raise Forbidden("only an admin may import from the server's disk; upload the file instead")
+    path, root = st.roots.check(raw_path)
+    return st.imports.start(path, account, within=root)
 
 
 def import_upload(st: WebState, upload: UploadFile, account: str) -> int:

@@ -105,7 +105,8 @@ def get_email(email_id: int, s: DB, settings: CurrentSettings, _user: ApiUser) -
 
 # -- jobs ------------------------------------------------------------------------------------
 class ImportIn(BaseModel):
-    path: str = Field(min_length=1, max_length=4096, description="a file or directory on the server")
+    path: str = Field(min_length=1, max_length=4096, pattern=r"^[^\x00]*$",
+                      description="a file or directory on the server, below an import root")
     account: str | None = Field(default=None, min_length=1, max_length=200)
 
 
@@ -120,11 +121,13 @@ def _started(run_id: int) -> Started:
 
 
 @router.post("/jobs/import", status_code=202, response_model=Started, dependencies=[CsrfChecked],
-             summary="Start importing a path on the server (eml, directory, mbox, Maildir)",
-             description="The path must be absolute and outside Beacon's data directory. What it "
-                         "holds is examined by the job, which fails if it is not importable.")
-def start_import(body: ImportIn, st: State, settings: CurrentSettings, _user: ApiUser) -> Started:
-    return _started(services.start_path_import(st, body.path, body.account or settings.default_account))
+             summary="Start importing a path on the server (eml, directory, mbox, Maildir); admins only",
+             description="The path must be absolute and inside one of the import roots "
+                         "(BEACON_IMPORT_ROOTS; none by default: 403). What it holds is examined by "
+                         "the job, which fails if it is not importable.",
+             responses={403: {"description": "not an admin, or no import roots configured"}})
+def start_import(body: ImportIn, st: State, settings: CurrentSettings, user: ApiUser) -> Started:
+    return _started(services.start_path_import(st, user, body.path, body.account or settings.default_account))
 
 
 @router.post("/jobs/import/upload", status_code=202, response_model=Started, dependencies=[CsrfChecked],

@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 
 from beacon.analysis.models import MAIL_KINDS
 from beacon.analysis.version import pipeline_version
-from beacon.errors import EngineError, InvalidInput, InvalidSettings, LoginBusy, TooManyFailures
+from beacon.errors import EngineError, Forbidden, InvalidInput, InvalidSettings, LoginBusy, TooManyFailures
 from beacon.store import emails as store
 from beacon.store.inbox import SORTS, InboxFilter
 from beacon.store.schema import AnalysisRow
@@ -161,21 +161,22 @@ def email_body(
 # -- accounts, imports, jobs -----------------------------------------------------------------
 @router.get("/jobs")
 def jobs_page(request: Request, st: State, s: DB, settings: CurrentSettings, user: UiUser) -> Response:
+    return _jobs(request, st, s, settings, user)
+
+
+def _jobs(request: Request, st: State, s: DB, settings: Any, user: Any, error: str | None = None,
+          status_code: int = 200) -> Response:
     return render(
-        request, st, "jobs.html", user=user, accounts=services.account_rows(s),
+        request, st, "jobs.html", status_code=status_code, user=user, accounts=services.account_rows(s),
         jobs=services.recent_jobs(s, 30), pending=services.pending_count(s, settings),
         default_account=settings.default_account, engine=st.engine is not None,
-        error=None,
+        server_imports=user.is_admin and st.roots.enabled, error=error,
     )
 
 
-def _jobs_error(request: Request, st: State, s: DB, settings: Any, user: Any, error: str) -> Response:
-    return render(
-        request, st, "jobs.html", status_code=400, user=user, accounts=services.account_rows(s),
-        jobs=services.recent_jobs(s, 30), pending=services.pending_count(s, settings),
-        default_account=settings.default_account, engine=st.engine is not None,
-        error=error,
-    )
+def _jobs_error(request: Request, st: State, s: DB, settings: Any, user: Any, error: str,
+                status_code: int = 400) -> Response:
+    return _jobs(request, st, s, settings, user, error, status_code)
 
 
 def _to_job(run_id: int) -> Response:
@@ -194,10 +195,14 @@ def import_submit(
         if file is not None and file.filename:
             return _to_job(services.import_upload(st, file, account))
         if not path.strip():
-            return _jobs_error(request, st, s, settings, user, "Give a path on the server or choose a file.")
-        return _to_job(services.start_path_import(st, path, account))
+            ask = "Give a path on the server or choose a file." if user.is_admin and st.roots.enabled \
+                else "Choose a file to upload."
+            return _jobs_error(request, st, s, settings, user, ask)
+        return _to_job(services.start_path_import(st, user, path, account))
     except InvalidInput as exc:
-        return _jobs_error(request, st, s, settings, user, str(exc))
+        return _jobs_error(request, st, s, settings, user, str(exc), 422 if "\0" in path else 400)
+    except Forbidden as exc:
+        return _jobs_error(request, st, s, settings, user, str(exc), 403)
 
 
 @router.post("/jobs/analyze", dependencies=[CsrfForm])
