@@ -121,7 +121,10 @@ class Settings(BaseSettings):
     cookie_secure: bool = False
     # A request that grows the process RSS by more than this is logged as a warning.
     request_rss_warn: Bytes = ByteSize(16 * 1024 * 1024)
-    # Largest mail file the web upload accepts (bigger: import it by its path on the server).
+    # Largest request body any route reads before a login (forms, JSON); bigger: 413 unread.
+    body_max_bytes: Bytes = ByteSize(1024 * 1024)
+    # Largest mail file the web upload accepts, from a logged-in user (bigger: import it by its
+    # path on the server).
     upload_max_bytes: Bytes = ByteSize(512 * 1024 * 1024)
 
     # --- imap ------------------------------------------------------------------
