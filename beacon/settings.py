@@ -117,6 +117,10 @@ class Settings(BaseSettings):
     # Signs sessions and encrypts stored IMAP passwords; empty = a key file made in data_dir.
     secret_key: str = ""
     session_max_age: int = 14 * 24 * 3600  # seconds a login lasts
+    # Addresses of reverse proxies whose X-Forwarded-For/-Proto headers are believed (comma
+    # separated, as uvicorn's forwarded_allow_ips; "*" = any). Empty: none, the peer address is
+    # the client (login limits are keyed on it).
+    trusted_proxies: str = ""
     # Send the session cookie only over HTTPS; turn on behind a TLS proxy.
     cookie_secure: bool = False
     # A request that grows the process RSS by more than this is logged as a warning.

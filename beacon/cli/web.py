@@ -42,7 +42,7 @@ def serve_cmd(
     import uvicorn
 
     from beacon.web.app import create_app
-    from beacon.web.runtime import engine_factory, ensure_user, scheduler_factory, setup_demo
+    from beacon.web.runtime import engine_factory, ensure_user, scheduler_factory, setup_demo, uvicorn_proxy_options
     from beacon.store.app_settings import current_settings
 
     c = _ctx(ctx)
@@ -75,7 +75,8 @@ def serve_cmd(
         settings = current_settings(s, env)
     c.console.print(f"API docs at {url}docs · metrics at {url}metrics · engine mode {settings.nlp_mode}\n",
                     soft_wrap=True)
-    uvicorn.run(app, host=env.host, port=env.port, log_level=log_level, access_log=False)
+    uvicorn.run(app, host=env.host, port=env.port, log_level=log_level, access_log=False,
+                **uvicorn_proxy_options(env))  # type: ignore[arg-type]
 
 
 def _analyse_demo(c: CliContext, db: Database, env: Settings, factory: EngineFactory) -> EngineService:

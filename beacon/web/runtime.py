@@ -17,7 +17,7 @@ from beacon.web.state import Scheduler
 
 __all__ = [
     "ADMIN_USER", "DEMO_PASSWORD", "DEMO_USER", "DemoImport", "FirstUser", "engine_factory",
-    "ensure_user", "scheduler_factory", "setup_demo",
+    "ensure_user", "scheduler_factory", "setup_demo", "uvicorn_proxy_options",
 ]
 
 log = logging.getLogger(__name__)
@@ -26,6 +26,16 @@ DEMO_USER = "demo"
 # Documented in the README; only ever created by ``beacon serve --demo`` on a fresh install.
 DEMO_PASSWORD = "beacon-demo"
 ADMIN_USER = "admin"
+
+
+def uvicorn_proxy_options(settings: Settings) -> dict[str, object]:
+    """uvicorn's proxy options from ``trusted_proxies``. uvicorn trusts X-Forwarded-For from
+    127.0.0.1 by default, which would let any local client pick its address; without a
+    configured proxy the headers are not read at all."""
+    trusted = settings.trusted_proxies.strip()
+    if not trusted:
+        return {"proxy_headers": False}
+    return {"proxy_headers": True, "forwarded_allow_ips": trusted}
 
 
 def engine_factory() -> EngineFactory:
