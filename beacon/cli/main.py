@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from beacon.cli import engine, imap, inbox, mail, web
+from beacon.cli import engine, imap, inbox, mail, settings, web
 from beacon.cli.context import CliContext, setup_logging
 
 app = typer.Typer(
@@ -28,6 +28,7 @@ mail.register(app)
 engine.register(app)
 inbox.register(app)
 imap.register(app)
+settings.register(app)
 web.register(app)
 
 if __name__ == "__main__":  # pragma: no cover

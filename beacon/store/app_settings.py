@@ -5,16 +5,19 @@ table holds the values a user changed, which win. ``SettingsUpdate`` is the one 
 says which fields may change and what values are acceptable, so the API and the settings form
 reject the same bad input with the same messages.
 
-Values are validated when written. When read back they are only re-checked for shape: a
-stored value that is no longer acceptable (a spaCy model since uninstalled, an option since
-withdrawn) is skipped with a warning, so one stale row cannot take every page down.
+Values are validated when written (a spaCy model by loading it in a child process). When read
+back they are re-checked cheaply (bounds, a model package that still looks installed): a
+stored value that is no longer acceptable (a model since uninstalled, an option since
+withdrawn, a bound since tightened) is skipped with a warning, the first time at start-up,
+and the environment's value applies, so one bad row can neither take pages down nor stop
+the server from starting.
 """
 
 from __future__ import annotations
 
 import functools
-import importlib.util
 import logging
+import math
 import re
 from typing import Annotated, Any, Literal
 
@@ -22,15 +25,22 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from beacon.engine.model_probe import load_in_child, pipeline_problem
 from beacon.errors import InvalidSettings
 from beacon.settings import Settings, parse_size
 from beacon.store.schema import AppSetting
 
-__all__ = ["EDITABLE", "SettingsUpdate", "apply_update", "current_settings", "public_view"]
+__all__ = ["EDITABLE", "SettingsUpdate", "apply_update", "current_settings", "public_view", "reset", "stored_problems"]
 
 log = logging.getLogger(__name__)
 
 MIN_BUDGET = 256 * 1024 * 1024  # below this not even one spaCy worker fits
+
+
+def _machine_memory() -> int:
+    import psutil
+
+    return int(psutil.virtual_memory().total)
 
 
 # An address as people type it: one @, a dotted domain, no spaces or angle brackets.
@@ -81,13 +91,12 @@ class SettingsUpdate(BaseModel):
     @field_validator("spacy_model")
     @classmethod
     def _model_installed(cls, v: str | None, info: ValidationInfo) -> str | None:
-        if v is not None and not v.isidentifier():
-            raise ValueError(f"{v!r} is not a spaCy model package name")
-        if info.context == _READ:
-            return v  # checked when written; reading must stay cheap and must not fail
-        # spaCy models are Python packages; find_spec checks without importing spaCy here.
-        if v is not None and importlib.util.find_spec(v) is None:
-            raise ValueError(f"spaCy model {v!r} is not installed")
+        if v is None:
+            return v
+        # Reading: the cheap look at the package. Writing: the pipeline must load, in a child.
+        problem = pipeline_problem(v) if info.context == _READ else load_in_child(v)
+        if problem is not None:
+            raise ValueError(problem)
         return v
 
     @field_validator("memory_budget", mode="before")
@@ -95,9 +104,17 @@ class SettingsUpdate(BaseModel):
     def _budget(cls, v: object) -> int | None:
         if v is None:
             return None
-        size = parse_size(v)
+        if isinstance(v, float) and not math.isfinite(v):
+            raise ValueError("memory budget must be a finite size")
+        try:
+            size = parse_size(v)
+        except (ValueError, OverflowError) as exc:
+            raise ValueError("memory budget must be a size such as 1.5G or 800M") from exc
         if size != 0 and size < MIN_BUDGET:
             raise ValueError("memory budget must be 0 (automatic) or at least 256 MiB")
+        if size > _machine_memory():
+            raise ValueError(f"memory budget must not exceed this machine's memory "
+                             f"({_machine_memory() / 2**30:.1f} GiB)")
         return size
 
 
@@ -156,6 +173,25 @@ def apply_update(s: Session, env: Settings, update: SettingsUpdate) -> Settings:
         else:
             row.value = value
     return new
+
+
+def stored_problems(s: Session) -> dict[str, str]:
+    """Stored values that are not in force, and why (what ``current_settings`` skips)."""
+    problems: dict[str, str] = {}
+    for key, value in load_overrides(s).items():
+        try:
+            SettingsUpdate.model_validate({key: value}, context=_READ)
+        except ValidationError as exc:
+            problems[key] = str(exc.errors()[0]["msg"]).removeprefix("Value error, ")
+    return problems
+
+
+def reset(s: Session, keys: list[str] | None = None) -> list[str]:
+    """Forget the stored values of ``keys`` (all when None): the environment's apply again."""
+    rows = list(s.scalars(select(AppSetting).where(AppSetting.key.in_(keys if keys is not None else EDITABLE))))
+    for row in rows:
+        s.delete(row)
+    return sorted(r.key for r in rows)
 
 
 def public_view(settings: Settings) -> dict[str, Any]:

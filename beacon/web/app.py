@@ -12,16 +12,18 @@ from __future__ import annotations
 
 import base64
 import logging
+import math
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from fastapi import FastAPI, Request
-from fastapi.exception_handlers import http_exception_handler, request_validation_exception_handler
+from fastapi.encoders import jsonable_encoder
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from prometheus_client import CollectorRegistry
@@ -46,7 +48,7 @@ from beacon.errors import (
 from beacon.ingest.roots import ImportRoots
 from beacon.ingest.runner import ImportRunner
 from beacon.settings import Settings
-from beacon.store.app_settings import current_settings
+from beacon.store.app_settings import current_settings, stored_problems
 from beacon.store.db import Database
 from beacon.store.owner import owner_is_dead
 from beacon.store.runs import interrupt_dead_runs
@@ -160,6 +162,9 @@ def _start(st: WebState, scheduler_factory: SchedulerFactory | None, adopt: Engi
     st.db.migrate()
     with st.db.session() as s:
         n = interrupt_dead_runs(s, owner_is_dead)
+        for key, why in stored_problems(s).items():
+            log.warning("stored setting %s is ignored (%s): the environment's value applies; "
+                        "`beacon settings reset %s` removes it", key, why, key)
         settings = current_settings(s, st.settings)
     if n:
         log.warning("%d job(s) were interrupted when their process ended", n)
@@ -218,7 +223,19 @@ def _install_error_handlers(app: FastAPI, st: WebState) -> None:
                  "csrf": st.codec.csrf_token(session.current(request))},
                 status_code=422,
             )
-        return await request_validation_exception_handler(request, exc)
+        # The errors echo the input; an Infinity or NaN in it is not valid JSON to send back.
+        return JSONResponse({"detail": _json_safe(jsonable_encoder(exc.errors()))}, status_code=422)
+
+
+def _json_safe(value: Any) -> Any:
+    """``value`` with non-finite floats written as strings (JSON has no Infinity or NaN)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return value
 
 
 def create_app_from_env() -> FastAPI:
