@@ -138,6 +138,8 @@ class Settings(BaseSettings):
     imap_timeout: float = 60.0  # seconds a socket may stall before the connection is dropped
     imap_retries: int = 4  # reconnects after a network fault before a sync gives up
     imap_backoff: float = 2.0  # seconds before the first reconnect; doubles each time
+    # Let web users add IMAP servers on loopback or private networks (off: public hosts only).
+    imap_allow_private_hosts: bool = False
     # Extra CA certificates (PEM) to trust, for servers with a private or self-signed CA.
     imap_ca_file: str = ""
 

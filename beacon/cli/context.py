@@ -9,6 +9,7 @@ from rich.console import Console
 
 from beacon.settings import Settings
 from beacon.store.db import Database
+from beacon.store.private import private_dir
 
 
 class CliContext:
@@ -21,6 +22,7 @@ class CliContext:
 
     @cached_property
     def db(self) -> Database:
+        private_dir(self.env.data_dir)
         db = Database(self.env.database_url_resolved)
         db.migrate()
         return db

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
+
 import typer
 
 from beacon.cli import engine, imap, inbox, mail, settings, web
 from beacon.cli.context import CliContext, setup_logging
+from beacon.store.private import PRIVATE_UMASK
 
 app = typer.Typer(
     name="beacon",
@@ -21,6 +24,7 @@ def _main(
     verbose: int = typer.Option(0, "--verbose", "-v", count=True, help="More logging (-v, -vv)."),
 ) -> None:
     setup_logging(verbose)
+    os.umask(PRIVATE_UMASK)  # before any file is made: mail and keys are the owner's alone
     ctx.obj = CliContext()
 
 

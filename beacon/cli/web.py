@@ -152,7 +152,12 @@ if __name__ == "__main__":  # ``python -m beacon.cli.web serve`` before main.py 
 
     @standalone.callback()
     def _main(ctx: typer.Context, verbose: int = typer.Option(0, "--verbose", "-v", count=True)) -> None:
+        import os
+
+        from beacon.store.private import PRIVATE_UMASK
+
         setup_logging(verbose)
+        os.umask(PRIVATE_UMASK)
         ctx.obj = CliContext()
 
     register(standalone)

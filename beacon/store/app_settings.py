@@ -72,6 +72,7 @@ class SettingsUpdate(BaseModel):
     nlp_mode: Literal["oneshot", "pool"] | None = None
     batch_size: int | None = Field(default=None, ge=1, le=500)
     memory_budget: int | None = None
+    imap_allow_private_hosts: bool | None = None
 
     @field_validator("own_addresses", "vip_senders", mode="after")
     @classmethod

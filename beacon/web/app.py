@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import logging
 import math
+import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -51,6 +52,7 @@ from beacon.settings import Settings
 from beacon.store.app_settings import current_settings, stored_problems
 from beacon.store.db import Database
 from beacon.store.owner import owner_is_dead
+from beacon.store.private import PRIVATE_UMASK, private_dir
 from beacon.store.runs import interrupt_dead_runs
 from beacon.web import services, session, templating
 from beacon.web.auth import SessionCodec
@@ -111,6 +113,7 @@ def create_app(
 ) -> FastAPI:
     """``engine_factory`` builds the analysis engine for the settings in force (None: no
     analysis in this server); ``engine`` is one already started to adopt (``serve --demo``)."""
+    private_dir(settings.data_dir)
     db = db or Database(settings.database_url_resolved)
     st = WebState(
         settings=settings,
@@ -242,4 +245,5 @@ def create_app_from_env() -> FastAPI:
     """For ``uvicorn --factory beacon.web.app:create_app_from_env`` (settings from BEACON_*)."""
     from beacon.web.runtime import engine_factory, scheduler_factory
 
+    os.umask(PRIVATE_UMASK)  # before any file is made: mail and keys are the owner's alone
     return create_app(Settings(), engine_factory=engine_factory(), scheduler_factory=scheduler_factory())

@@ -66,12 +66,21 @@ def optional_user(request: Request, st: State, s: DB) -> User | None:
     return session_user(s, st, session.current(request))
 
 
+def short_session_user(st: WebState, data: SessionData) -> User | None:
+    """``session_user`` in its own short database session (for long-lived responses, which
+    re-check their login while they run: a stream ends when its session is revoked)."""
+    with st.db.session() as s:
+        user = session_user(s, st, data)
+        if user is not None:
+            s.expunge(user)
+        return user
+
+
 def _short_session_user(request: Request, st: State) -> User | None:
     # Own short session, closed before the handler runs: nothing stays checked out for a
     # long-lived response (an SSE stream), unlike the request-scoped ``DB`` dependency,
     # which FastAPI closes only after the whole response has been sent.
-    with st.db.session() as s:
-        return session_user(s, st, session.current(request))
+    return short_session_user(st, session.current(request))
 
 
 class LoginRequired(Exception):

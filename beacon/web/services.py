@@ -22,6 +22,7 @@ from beacon.settings import Settings
 from beacon.store import emails as store
 from beacon.store.analyses import current_analysis, load_scored, rescore_all
 from beacon.store.inbox import InboxFilter, inbox, inbox_count
+from beacon.store.private import private_dir
 from beacon.store.schema import Account, AnalysisRow, AttachmentRow, EmailRow, Run, User
 from beacon.store.app_settings import SettingsUpdate, apply_update
 from beacon.web.auth import SessionData
@@ -174,8 +175,7 @@ def import_upload(st: WebState, upload: UploadFile, account: str) -> int:
     limit = st.settings.upload_max_bytes
     if upload.size is not None and upload.size > limit:
         raise _too_large(limit)
-    root = Path(st.settings.data_dir) / "uploads"
-    root.mkdir(parents=True, exist_ok=True)
+    root = private_dir(Path(st.settings.data_dir) / "uploads")
     tmp = Path(tempfile.mkdtemp(dir=root))
     try:
         # Only the last path component of the client's name, never a path it chose.

@@ -7,7 +7,9 @@ carries the run's counts, percentage and rate whenever they change. Every run's 
 event is ``run_end`` (:mod:`beacon.store.runs`); the stream then says ``end`` and closes.
 
 A stream may stay open for as long as a job runs, so it holds no database session: the login
-is checked in a short one, and every poll opens and closes its own.
+is checked in a short one, and every poll opens and closes its own. The login is checked
+again at every poll: a stream ends as soon as its session is revoked (logout, password
+change, user disabled).
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ from beacon.errors import NotFound
 from beacon.store.db import Database
 from beacon.store.runs import RunStatus
 from beacon.store.schema import Run, RunEvent
-from beacon.web.deps import State, StreamUser
+from beacon.web import session
+from beacon.web.deps import State, StreamUser, short_session_user
 from beacon.web.view_models import RunView, run_view
 
 router = APIRouter(prefix="/api", tags=["api"])
@@ -67,6 +70,7 @@ async def job_events(
     after: Annotated[int | None, Query(ge=0, description="resume after this event id")] = None,
 ) -> EventSourceResponse:
     start = _resume_point(last_event_id, after)
+    login = session.current(request)
     events, snapshot = await run_in_threadpool(_read, st.db, run_id, start)
     if snapshot is None:
         raise NotFound(f"no job {run_id}")
@@ -88,6 +92,9 @@ async def job_events(
                 yield ServerSentEvent(event="end", data=status_json)
                 return
             if await request.is_disconnected():
+                return
+            if await run_in_threadpool(short_session_user, st, login) is None:
+                yield ServerSentEvent(event="end", data=json.dumps({"reason": "logged out"}))
                 return
             if len(pending) < BATCH:
                 await asyncio.sleep(POLL_SECONDS)

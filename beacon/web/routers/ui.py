@@ -225,11 +225,14 @@ def imap_account_submit(
     """Save an IMAP account (password encrypted at rest); the sync scheduler picks it up."""
     from beacon.crypto import PasswordCipher
     from beacon.imap.accounts import ImapAccountInput, save_imap_account
+    from beacon.imap.hosts import check_public_host
 
     port = port.strip()
     if port and not port.isdigit():
         return _jobs_error(request, st, s, settings, user, "Cannot save the account: the port must be a number")
     try:
+        if not settings.imap_allow_private_hosts:
+            check_public_host(host)
         data = ImapAccountInput(
             name=name.strip(), host=host.strip(), user=user_name.strip(), password=password,
             security=security,  # type: ignore[arg-type]  # validate() checks it
