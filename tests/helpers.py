@@ -75,9 +75,10 @@ def synthetic_message(i: int, body: str = "", subject: str | None = None) -> byt
     ).encode()
 
 
-def store_messages(db: Database, raws: list[bytes], account: str = "test") -> list[int]:
-    """Import ``raws`` (in order); the stored emails' ids, in the same order."""
-    summary = import_items(db, [RawItem(f"m{i}", raw) for i, raw in enumerate(raws)], account=account)
+def store_messages(db: Database, raws: list[bytes], account: str = "test", user_id: int | None = None) -> list[int]:
+    """Import ``raws`` (in order) into ``user_id``'s account; the stored emails' ids, in order."""
+    summary = import_items(db, [RawItem(f"m{i}", raw) for i, raw in enumerate(raws)], account=account,
+                           user_id=user_id)
     assert summary.imported == len(raws)
     with db.session() as s:
         return list(s.scalars(select(EmailRow.id).order_by(EmailRow.id)))[-len(raws):]

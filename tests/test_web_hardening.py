@@ -66,7 +66,7 @@ def _hostile_mail() -> bytes:
 
 
 def test_names_subjects_and_file_names_are_isolated_without_bidi_controls(bare: Served) -> None:
-    (email_id,) = store_messages(bare.db, [_hostile_mail()], account="demo")
+    (email_id,) = store_messages(bare.db, [_hostile_mail()], account="demo", user_id=1)
     c, _ = bare.login()
     page = c.get(f"/emails/{email_id}").text
     assert RLO not in page and "\x07" not in page
@@ -89,7 +89,7 @@ def test_ordinary_links_stay(href: str) -> None:
 
 
 def test_pages_and_api_answers_with_mail_are_not_stored(bare: Served) -> None:
-    (email_id,) = store_messages(bare.db, [_hostile_mail()], account="demo")
+    (email_id,) = store_messages(bare.db, [_hostile_mail()], account="demo", user_id=1)
     c, _ = bare.login()
     for url in ("/", f"/emails/{email_id}", "/api/emails", f"/api/emails/{email_id}", "/api/jobs", "/jobs",
                 "/api/me", "/login"):
@@ -105,7 +105,7 @@ def test_nul_in_a_path_or_query_is_422(bare: Served) -> None:
 
 
 def test_an_event_stream_ends_when_its_session_is_revoked(bare: Served) -> None:
-    run = RunRecorder.start(bare.db, RunKind.IMPORT, "someone-else", params={})  # runs until the test ends
+    run = RunRecorder.start(bare.db, RunKind.IMPORT, "someone-else", params={}, user_id=1)  # alice's, until the test ends
     c, h = bare.login()
     events: list[str] = []
 

@@ -22,10 +22,12 @@ app = typer.Typer(
 def _main(
     ctx: typer.Context,
     verbose: int = typer.Option(0, "--verbose", "-v", count=True, help="More logging (-v, -vv)."),
+    user: str = typer.Option(None, "--user", "-u", envvar="BEACON_USER",
+                             help="Whose mail and personal settings (needed once there are several users)."),
 ) -> None:
     setup_logging(verbose)
     os.umask(PRIVATE_UMASK)  # before any file is made: mail and keys are the owner's alone
-    ctx.obj = CliContext()
+    ctx.obj = CliContext(username=user)
 
 
 mail.register(app)

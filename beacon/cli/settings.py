@@ -1,7 +1,8 @@
 """``beacon settings show | set | reset``: the stored settings, without the web.
 
 The same checks as the web's settings form apply (``SettingsUpdate``: a model must load, sizes
-and numbers have bounds). ``reset`` is the way back from any stored value: the environment's
+and numbers have bounds). Personal settings (addresses, VIPs, thresholds) are the ``--user``'s
+(the only user's, when there is one); engine-wide ones are the installation's. ``reset`` is the way back from any stored value: the environment's
 applies again. A running ``beacon serve`` reads scoring settings at once; engine settings
 take effect when it restarts.
 """
@@ -29,9 +30,9 @@ def show_cmd(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", h
     """The settings in force, where each comes from, and stored values that are ignored."""
     c: CliContext = ctx.obj
     with c.db.session() as s:
-        stored = load_overrides(s)
-        problems = stored_problems(s)
-        settings = current_settings(s, c.env)
+        stored = load_overrides(s, c.user_id)
+        problems = stored_problems(s, c.user_id)
+        settings = current_settings(s, c.env, c.user_id)
     rows = [{"key": k, "value": getattr(settings, k),
              "source": "ignored (environment)" if k in problems else "stored" if k in stored else "environment",
              "problem": problems.get(k)} for k in EDITABLE]
@@ -58,7 +59,7 @@ def set_cmd(
     try:
         update = SettingsUpdate.model_validate({key: raw})
         with c.db.session() as s:
-            new = apply_update(s, c.env, update)
+            new = apply_update(s, c.env, update, c.user_id)
     except ValidationError as exc:
         c.err.print(f"[red]error:[/red] {key}: {str(exc.errors()[0]['msg']).removeprefix('Value error, ')}")
         raise typer.Exit(2) from exc
@@ -79,7 +80,7 @@ def reset_cmd(
         c.err.print(f"[red]error:[/red] unknown setting(s) {', '.join(unknown)}")
         raise typer.Exit(2)
     with c.db.session() as s:
-        gone = reset(s, keys or None)
+        gone = reset(s, keys or None, c.user_id)
     c.console.print(f"reset: {', '.join(gone)}" if gone else "nothing stored to reset")
 
 

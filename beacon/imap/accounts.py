@@ -15,6 +15,7 @@ from beacon.crypto import PasswordCipher
 from beacon.imap.connection import SECURITY_CHOICES, ImapEndpoint, Security, default_port
 from beacon.errors import ImapConfigError, InvalidInput, SecretError
 from beacon.settings import Settings
+from beacon.store.emails import find_account
 from beacon.store.schema import Account, ImapFolder, ImapMessage
 
 IMAP_KIND = "imap"
@@ -54,14 +55,15 @@ class ImapAccountInput:
         return self.port or default_port(self.security)
 
 
-def save_imap_account(s: Session, cipher: PasswordCipher, data: ImapAccountInput) -> Account:
-    """Create the account, or update it if one of that name exists (kind must be imap)."""
+def save_imap_account(s: Session, cipher: PasswordCipher, data: ImapAccountInput,
+                      user_id: int | None = None) -> Account:
+    """Create ``user_id``'s account, or update theirs of that name (kind must be imap)."""
     data.validate()
-    acc = s.scalar(select(Account).where(Account.name == data.name.strip()))
+    acc = find_account(s, data.name.strip(), user_id)
     if acc is None:
         if data.password is None:
             raise InvalidInput("a new account needs a password")
-        acc = Account(name=data.name.strip(), kind=IMAP_KIND, addresses=[])
+        acc = Account(name=data.name.strip(), kind=IMAP_KIND, addresses=[], user_id=user_id)
         s.add(acc)
     elif acc.kind != IMAP_KIND:
         raise InvalidInput(f"account {acc.name!r} exists and is not an IMAP account")

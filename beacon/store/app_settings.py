@@ -28,9 +28,13 @@ from sqlalchemy.orm import Session
 from beacon.engine.model_probe import load_in_child, pipeline_problem
 from beacon.errors import InvalidSettings
 from beacon.settings import Settings, parse_size
-from beacon.store.schema import AppSetting
+from beacon.store.schema import AppSetting, UserSetting
+from beacon.store.tenancy import PERSONAL_FIELDS
 
-__all__ = ["EDITABLE", "SettingsUpdate", "apply_update", "current_settings", "public_view", "reset", "stored_problems"]
+__all__ = [
+    "EDITABLE", "ENGINE_WIDE", "PERSONAL", "SettingsUpdate", "apply_update", "current_settings", "personal_settings",
+    "public_view", "reset", "stored_problems",
+]
 
 log = logging.getLogger(__name__)
 
@@ -120,12 +124,19 @@ class SettingsUpdate(BaseModel):
 
 
 EDITABLE = tuple(SettingsUpdate.model_fields)
+# Each user's own (stored per user); the rest are engine-wide, changed by an admin.
+PERSONAL = tuple(k for k in EDITABLE if k in PERSONAL_FIELDS)
+ENGINE_WIDE = tuple(k for k in EDITABLE if k not in PERSONAL_FIELDS)
 _READ = "stored"  # validation context when reading stored values back
 
 
-def load_overrides(s: Session) -> dict[str, Any]:
-    rows = s.scalars(select(AppSetting).where(AppSetting.key.in_(EDITABLE)))
-    return {r.key: r.value for r in rows}
+def load_overrides(s: Session, user_id: int | None = None) -> dict[str, Any]:
+    """The stored values: the installation's, and over them ``user_id``'s personal ones."""
+    found = {r.key: r.value for r in s.scalars(select(AppSetting).where(AppSetting.key.in_(EDITABLE)))}
+    if user_id is not None:
+        rows = s.scalars(select(UserSetting).where(UserSetting.user_id == user_id, UserSetting.key.in_(PERSONAL)))
+        found.update({r.key: r.value for r in rows})
+    return found
 
 
 def _merge(env: Settings, overrides: dict[str, Any]) -> Settings:
@@ -151,35 +162,46 @@ def _warn_invalid(key: str, value: str, reason: str) -> None:
     log.warning("ignoring stored setting %s=%s (%s); using the environment's value", key, value, reason)
 
 
-def current_settings(s: Session, env: Settings) -> Settings:
-    """The settings in force: the environment's, with the changes stored from the web."""
-    return _merge(env, load_overrides(s))
+def current_settings(s: Session, env: Settings, user_id: int | None = None) -> Settings:
+    """The settings in force: the environment's, with the engine-wide changes stored from the
+    web, and with ``user_id``'s personal ones (addresses, VIPs, thresholds) when given."""
+    return _merge(env, load_overrides(s, user_id))
 
 
-def apply_update(s: Session, env: Settings, update: SettingsUpdate) -> Settings:
+def personal_settings(s: Session, settings: Settings, user_id: int | None) -> Settings:
+    """``settings`` (those in force) with ``user_id``'s personal values on top."""
+    if user_id is None:
+        return settings
+    rows = s.scalars(select(UserSetting).where(UserSetting.user_id == user_id, UserSetting.key.in_(PERSONAL)))
+    return _merge(settings, {r.key: r.value for r in rows})
+
+
+def apply_update(s: Session, env: Settings, update: SettingsUpdate, user_id: int | None = None) -> Settings:
     """Check the merged result, store the changed fields and return the new settings.
 
-    ``update`` was validated in full when it was built; this is the write-side check.
+    Personal fields are stored for ``user_id`` (for the installation when None, as before any
+    user exists); engine-wide fields for the installation. ``update`` was validated in full
+    when it was built; this is the write-side check. Who may change what is the caller's
+    business (engine-wide fields are an admin's).
     """
     changes = update.model_dump(exclude_unset=True, exclude_none=True)
-    new = current_settings(s, env).model_copy(update=changes)
+    new = current_settings(s, env, user_id).model_copy(update=changes)
     if new.priority_high <= new.priority_medium:
         raise InvalidSettings(
             f"HIGH threshold ({new.priority_high}) must be above MEDIUM ({new.priority_medium})"
         )
     for key, value in changes.items():
-        row = s.get(AppSetting, key)
-        if row is None:
-            s.add(AppSetting(key=key, value=value))
+        if key in PERSONAL and user_id is not None:
+            s.merge(UserSetting(user_id=user_id, key=key, value=value))
         else:
-            row.value = value
+            s.merge(AppSetting(key=key, value=value))
     return new
 
 
-def stored_problems(s: Session) -> dict[str, str]:
+def stored_problems(s: Session, user_id: int | None = None) -> dict[str, str]:
     """Stored values that are not in force, and why (what ``current_settings`` skips)."""
     problems: dict[str, str] = {}
-    for key, value in load_overrides(s).items():
+    for key, value in load_overrides(s, user_id).items():
         try:
             SettingsUpdate.model_validate({key: value}, context=_READ)
         except ValidationError as exc:
@@ -187,12 +209,17 @@ def stored_problems(s: Session) -> dict[str, str]:
     return problems
 
 
-def reset(s: Session, keys: list[str] | None = None) -> list[str]:
-    """Forget the stored values of ``keys`` (all when None): the environment's apply again."""
-    rows = list(s.scalars(select(AppSetting).where(AppSetting.key.in_(keys if keys is not None else EDITABLE))))
+def reset(s: Session, keys: list[str] | None = None, user_id: int | None = None) -> list[str]:
+    """Forget stored values of ``keys`` (all when None): the environment's apply again.
+    Personal ones are ``user_id``'s when given."""
+    wanted = keys if keys is not None else list(EDITABLE)
+    rows: list[Any] = list(s.scalars(select(AppSetting).where(AppSetting.key.in_(wanted))))
+    if user_id is not None:
+        rows = [r for r in rows if r.key not in PERSONAL]
+        rows += s.scalars(select(UserSetting).where(UserSetting.user_id == user_id, UserSetting.key.in_(wanted)))
     for row in rows:
         s.delete(row)
-    return sorted(r.key for r in rows)
+    return sorted({r.key for r in rows})
 
 
 def public_view(settings: Settings) -> dict[str, Any]:

@@ -60,7 +60,7 @@ from beacon.web.deps import LoginRequired
 from beacon.web.limits import RequestBodyLimitMiddleware, UploadAllowance
 from beacon.web.observability import RequestMemoryMiddleware
 from beacon.web.prometheus import register_metrics
-from beacon.web.routers import api, events, ops, ui
+from beacon.web.routers import admin, api, events, ops, ui
 from beacon.web.security import SecurityHeadersMiddleware
 from beacon.web.state import Scheduler, WebState
 
@@ -149,6 +149,7 @@ def create_app(
     app.include_router(ops.router)
     app.include_router(api.router)
     app.include_router(events.router)
+    app.include_router(admin.router)
     app.include_router(ui.router)
     _install_error_handlers(app, st)
     # Outermost last: memory/timing sees everything, headers apply to every response, the

@@ -17,6 +17,7 @@ from beacon.web.revoked import is_revoked
 from beacon.web.state import WebState
 
 __all__ = [
+    "AdminUser", "UiAdmin", "admin_user", "short_session_user", "ui_admin",
     "ApiUser", "CSRF_HEADER", "CsrfChecked", "CsrfForm", "CurrentSettings", "DB", "LoginRequired",
     "State", "StreamUser", "UiUser", "api_user", "client_address", "csrf_header", "db_session",
     "optional_user", "session_user", "settings", "state", "stream_user", "ui_user",
@@ -38,13 +39,6 @@ def db_session(st: State) -> Iterator[Session]:
 
 
 DB = Annotated[Session, Depends(db_session)]
-
-
-def settings(st: State, s: DB) -> Settings:
-    return current_settings(s, st.settings)
-
-
-CurrentSettings = Annotated[Settings, Depends(settings)]
 
 
 def client_address(request: Request) -> str:
@@ -83,6 +77,14 @@ def _short_session_user(request: Request, st: State) -> User | None:
     return short_session_user(st, session.current(request))
 
 
+def settings(st: State, s: DB, user: Annotated[User | None, Depends(optional_user)]) -> Settings:
+    """The settings in force for this request: with the logged-in user's personal ones."""
+    return current_settings(s, st.settings, user.id if user is not None else None)
+
+
+CurrentSettings = Annotated[Settings, Depends(settings)]
+
+
 class LoginRequired(Exception):
     """Raised by UI routes without a logged-in user; the app redirects to the login page."""
 
@@ -113,6 +115,22 @@ def ui_user(user: Annotated[User | None, Depends(optional_user)]) -> User:
 ApiUser = Annotated[User, Depends(api_user)]
 StreamUser = Annotated[User, Depends(stream_user)]
 UiUser = Annotated[User, Depends(ui_user)]
+
+
+def admin_user(user: ApiUser) -> User:
+    if not user.is_admin:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "only an admin may do this")
+    return user
+
+
+def ui_admin(user: UiUser) -> User:
+    if not user.is_admin:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "only an admin may see this page")
+    return user
+
+
+AdminUser = Annotated[User, Depends(admin_user)]
+UiAdmin = Annotated[User, Depends(ui_admin)]
 
 
 def csrf_header(request: Request, st: State, _user: ApiUser) -> None:

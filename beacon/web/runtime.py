@@ -8,6 +8,8 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from sqlalchemy.orm import Session
+
 from beacon.engine.host import EngineFactory
 from beacon.settings import Settings
 from beacon.store.db import Database
@@ -79,6 +81,17 @@ class DemoImport:
     failed: int
 
 
+def _demo_owner(s: Session) -> int | None:
+    """Whose the demo mail is: the demo user's, else the oldest admin's; with no user yet,
+    nobody's until the first user is made (who adopts it)."""
+    from sqlalchemy import select
+
+    from beacon.store.schema import User
+
+    demo = s.scalar(select(User.id).where(User.username == DEMO_USER))
+    return demo if demo is not None else s.scalar(select(User.id).where(User.is_admin.is_(True)).order_by(User.id))
+
+
 def setup_demo(db: Database, settings: Settings) -> DemoImport:
     """Import the demo mailbox into its account (idempotent) and set Alex's addresses and VIPs."""
     from beacon.demo import DEMO_ACCOUNT, DEMO_MBOX, DEMO_OWN_ADDRESSES, DEMO_VIP_SENDERS
@@ -86,10 +99,13 @@ def setup_demo(db: Database, settings: Settings) -> DemoImport:
     from beacon.ingest.sources import detect
     from beacon.store.emails import get_or_create_account
 
-    summary = import_items(db, detect(str(DEMO_MBOX)).iter_items(), account=DEMO_ACCOUNT)
     with db.session() as s:
-        acc = get_or_create_account(s, DEMO_ACCOUNT)
+        owner = _demo_owner(s)
+    summary = import_items(db, detect(str(DEMO_MBOX)).iter_items(), account=DEMO_ACCOUNT, user_id=owner)
+    with db.session() as s:
+        acc = get_or_create_account(s, DEMO_ACCOUNT, user_id=owner)
         acc.addresses = list(DEMO_OWN_ADDRESSES)
-        apply_update(s, settings, SettingsUpdate(own_addresses=DEMO_OWN_ADDRESSES, vip_senders=DEMO_VIP_SENDERS))
+        apply_update(s, settings, SettingsUpdate(own_addresses=DEMO_OWN_ADDRESSES, vip_senders=DEMO_VIP_SENDERS),
+                     owner)
     log.info("demo mailbox: %d imported, %d already there", summary.imported, summary.duplicates)
     return DemoImport(summary.imported, summary.duplicates, summary.failed)

@@ -28,7 +28,9 @@ from starlette.concurrency import run_in_threadpool
 from beacon.errors import NotFound
 from beacon.store.db import Database
 from beacon.store.runs import RunStatus
-from beacon.store.schema import Run, RunEvent
+from beacon.store.emails import visible_ids
+from beacon.store.runs import get_run
+from beacon.store.schema import RunEvent
 from beacon.web import session
 from beacon.web.deps import State, StreamUser, short_session_user
 from beacon.web.view_models import RunView, run_view
@@ -37,11 +39,13 @@ router = APIRouter(prefix="/api", tags=["api"])
 
 POLL_SECONDS = 0.4
 BATCH = 500  # events per database read; a long backlog streams in pieces
+# What an event of a shared analysis run says about one email, left out for other users' mail.
+_ABOUT_AN_EMAIL = {"email_id", "error", "reason", "subject"}
 
 
-def _read(db: Database, run_id: int, after: int) -> tuple[list[RunEvent], RunView | None]:
+def _read(db: Database, run_id: int, after: int, user_id: int) -> tuple[list[RunEvent], RunView | None]:
     with db.session() as s:
-        run = s.get(Run, run_id)
+        run = get_run(s, run_id, user_id)
         if run is None:
             return [], None
         events = list(
@@ -52,6 +56,13 @@ def _read(db: Database, run_id: int, after: int) -> tuple[list[RunEvent], RunVie
                 .limit(BATCH)
             )
         )
+        if run.user_id is None:  # an analysis run shared by all: only this user's emails are named
+            about = {ev.data["email_id"] for ev in events if isinstance(ev.data.get("email_id"), int)}
+            mine = visible_ids(s, about, user_id)
+            for ev in events:
+                if "email_id" in ev.data and ev.data["email_id"] not in mine:
+                    s.expunge(ev)  # never written back
+                    ev.data = {k: v for k, v in ev.data.items() if k not in _ABOUT_AN_EMAIL}
         return events, run_view(run, datetime.now(timezone.utc))
 
 
@@ -65,13 +76,13 @@ async def job_events(
     run_id: int,
     request: Request,
     st: State,
-    _user: StreamUser,  # checked in a short session: the stream holds no connection
+    user: StreamUser,  # checked in a short session: the stream holds no connection
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
     after: Annotated[int | None, Query(ge=0, description="resume after this event id")] = None,
 ) -> EventSourceResponse:
     start = _resume_point(last_event_id, after)
     login = session.current(request)
-    events, snapshot = await run_in_threadpool(_read, st.db, run_id, start)
+    events, snapshot = await run_in_threadpool(_read, st.db, run_id, start, user.id)
     if snapshot is None:
         raise NotFound(f"no job {run_id}")
 
@@ -98,7 +109,7 @@ async def job_events(
                 return
             if len(pending) < BATCH:
                 await asyncio.sleep(POLL_SECONDS)
-            pending, maybe = await run_in_threadpool(_read, st.db, run_id, last_id)
+            pending, maybe = await run_in_threadpool(_read, st.db, run_id, last_id, user.id)
             current = maybe or current
 
     return EventSourceResponse(stream(), ping=15)
