@@ -16,6 +16,7 @@ from beacon.imap.connection import SECURITY_CHOICES, ImapEndpoint, Security, def
 from beacon.errors import ImapConfigError, InvalidInput, SecretError
 from beacon.settings import Settings
 from beacon.store.emails import find_account
+from beacon.store.tenancy import EVERYONE, UserScope, account_ids
 from beacon.store.schema import Account, ImapFolder, ImapMessage
 
 IMAP_KIND = "imap"
@@ -78,8 +79,10 @@ def save_imap_account(s: Session, cipher: PasswordCipher, data: ImapAccountInput
     return acc
 
 
-def imap_accounts(s: Session) -> list[Account]:
-    return list(s.scalars(select(Account).where(Account.kind == IMAP_KIND).order_by(Account.name)))
+def imap_accounts(s: Session, scope: UserScope = EVERYONE) -> list[Account]:
+    """The IMAP accounts ``scope`` may see (the scheduler syncs everyone's)."""
+    q = select(Account).where(Account.kind == IMAP_KIND, Account.id.in_(account_ids(scope)))
+    return list(s.scalars(q.order_by(Account.name)))
 
 
 def endpoint_for(acc: Account, cipher: PasswordCipher, settings: Settings) -> ImapEndpoint:
@@ -129,7 +132,7 @@ class AccountStatus:
     folder_status: list[FolderStatus]
 
 
-def account_statuses(s: Session) -> list[AccountStatus]:
+def account_statuses(s: Session, scope: UserScope = EVERYONE) -> list[AccountStatus]:
     counts = dict(
         s.execute(
             select(ImapMessage.folder_id, func.count(ImapMessage.id))
@@ -138,7 +141,7 @@ def account_statuses(s: Session) -> list[AccountStatus]:
         ).all()
     )
     out = []
-    for acc in imap_accounts(s):
+    for acc in imap_accounts(s, scope):
         folders = s.scalars(
             select(ImapFolder).where(ImapFolder.account_id == acc.id).order_by(ImapFolder.name)
         )
