@@ -4,6 +4,7 @@
 
     BeaconError                      base: the message is written for the person who sees it
     ├── NotFound                     404  the named account, email or run does not exist
+    ├── Forbidden                    403  this user may not do that (an admin's task)
     ├── InvalidInput                 400  the caller's input is refused; fix it and try again
     │   ├── InvalidSettings          422  settings valid one by one that make no sense together
     │   ├── UploadTooLarge           413  an uploaded file over ``upload_max_bytes``
@@ -39,7 +40,7 @@ from __future__ import annotations
 
 __all__ = [
     "AnalysisBusy", "ArtifactError", "BatchFailed", "BeaconError", "EngineError", "EngineUnavailable",
-    "FolderError", "ImapAuthError", "ImapConfigError", "ImapError", "ImapNetworkError", "InvalidInput",
+    "FolderError", "Forbidden", "ImapAuthError", "ImapConfigError", "ImapError", "ImapNetworkError", "InvalidInput",
     "InvalidSettings", "LoginBusy", "LoginRefused", "NotFound", "ProtocolError", "SecretError",
     "SourceError", "SyncBusy", "SyncCancelled", "TooManyFailures", "UploadTooLarge", "UserError",
     "WorkerStartFailed", "FAILURE_REASONS",
@@ -53,6 +54,10 @@ class BeaconError(Exception):
 # -- the caller asked for something that cannot be done ----------------------------------------
 class NotFound(BeaconError):
     """The named thing (account, email, run) does not exist: check the name or id."""
+
+
+class Forbidden(BeaconError):
+    """The logged-in user may not do this (it is an admin's task, or switched off here)."""
 
 
 class InvalidInput(BeaconError):

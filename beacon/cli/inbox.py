@@ -34,7 +34,7 @@ def inbox_cmd(
     c: CliContext = ctx.obj
     f = InboxFilter(
         pipeline_version=pipeline_version(c.settings), level=level, kind=kind, category=category,
-        needs_reply=needs_reply, search=search, account=account, include_hidden=everything,
+        needs_reply=needs_reply, search=search, account=account, include_hidden=everything, scope=c.scope,
     )
     if as_json:
         with c.db.session() as s:

@@ -8,6 +8,7 @@ from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
 from beacon.store.schema import Account, AnalysisRow, EmailRow
+from beacon.store.tenancy import EVERYONE, UserScope, account_ids, is_everyone
 
 SORTS = {
     "priority": (AnalysisRow.score.desc(), EmailRow.date.desc(), EmailRow.id.desc()),
@@ -27,12 +28,19 @@ class InboxFilter:
     search: str | None = None
     sort: str = "priority"
     include_hidden: bool = False  # also emails a later state hides from the inbox (deleted)
+    scope: UserScope = EVERYONE  # whose mail: the logged-in user's in the web
+
+
+def _owned(q: Select, scope: UserScope) -> Select:
+    """``q`` limited to the mail ``scope`` may see: the one owner filter of this module."""
+    return q if is_everyone(scope) else q.where(EmailRow.account_id.in_(account_ids(scope)))
 
 
 def _query(f: InboxFilter) -> Select:
-    q = (
+    q = _owned(
         select(EmailRow, AnalysisRow)
-        .join(AnalysisRow, (AnalysisRow.email_id == EmailRow.id) & (AnalysisRow.pipeline_version == f.pipeline_version))
+        .join(AnalysisRow, (AnalysisRow.email_id == EmailRow.id) & (AnalysisRow.pipeline_version == f.pipeline_version)),
+        f.scope,
     )
     if not f.include_hidden:
         q = q.where(EmailRow.deleted.is_(False))
@@ -70,3 +78,10 @@ def inbox(s: Session, f: InboxFilter, *, limit: int | None = 50, offset: int = 0
 
 def inbox_count(s: Session, f: InboxFilter) -> int:
     return s.scalar(select(func.count()).select_from(_query(f).subquery())) or 0
+
+
+def categories(s: Session, pipeline_version: str, scope: UserScope) -> list[str]:
+    """The categories ``scope``'s analysed mail has, sorted."""
+    q = _owned(select(AnalysisRow.category).join(EmailRow, EmailRow.id == AnalysisRow.email_id)
+               .where(AnalysisRow.pipeline_version == pipeline_version).distinct(), scope)
+    return sorted(c for c in s.scalars(q) if c)

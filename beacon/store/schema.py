@@ -60,10 +60,18 @@ class Base(DeclarativeBase):
 
 
 class Account(Base):
+    """A mail account, owned by one user (None: not yet, before the first user exists); its
+    mail, analyses and IMAP state belong to that user."""
+
     __tablename__ = "accounts"
+    __table_args__ = (
+        UniqueConstraint("user_id", "name", name="uq_account_user_name"),
+        Index("ix_accounts_user", "user_id"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    name: Mapped[str] = mapped_column(String(200), unique=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE", name="fk_accounts_user"))
+    name: Mapped[str] = mapped_column(String(200))
     kind: Mapped[str] = mapped_column(String(20), default="local")  # local | imap
     addresses: Mapped[list[Any]] = mapped_column(JSON, default=list)
     imap_host: Mapped[str | None] = mapped_column(String(255))
@@ -175,11 +183,14 @@ class AnalysisJob(Base):
     __table_args__ = (
         UniqueConstraint("email_id", "pipeline_version", name="uq_analysis_job"),
         Index("ix_analysis_jobs_status", "status"),
+        Index("ix_analysis_jobs_fair", "status", "pipeline_version", "user_id", "id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     email_id: Mapped[int] = mapped_column(ForeignKey("emails.id", ondelete="CASCADE"))
     pipeline_version: Mapped[str] = mapped_column(String(200))
+    # The email's owner, copied here so claiming can take turns between users cheaply.
+    user_id: Mapped[int | None] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(20), default="pending")  # beacon.store.jobs.JobStatus
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
@@ -193,8 +204,11 @@ class Run(Base):
     """A user-visible job: an import, an analysis run or a sync, with its progress."""
 
     __tablename__ = "runs"
+    __table_args__ = (Index("ix_runs_user", "user_id"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # The user who started it (or whose account it syncs); None: before any user existed.
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE", name="fk_runs_user"))
     kind: Mapped[str] = mapped_column(String(20))  # import | analyze | sync
     status: Mapped[str] = mapped_column(String(20), default="running")  # beacon.store.runs.RunStatus
     params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
@@ -250,6 +264,9 @@ class User(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     username: Mapped[str] = mapped_column(String(100), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
+    # Admins manage users and the engine-wide settings, and may import from the server's disk.
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)  # can no longer log in
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
@@ -258,5 +275,16 @@ class AppSetting(Base):
 
     __tablename__ = "app_settings"
 
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    value: Mapped[Any] = mapped_column(JSON)
+
+
+class UserSetting(Base):
+    """A user's personal settings (own addresses, VIPs, thresholds, weights), over the
+    environment's and the engine-wide ones."""
+
+    __tablename__ = "user_settings"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
     key: Mapped[str] = mapped_column(String(100), primary_key=True)
     value: Mapped[Any] = mapped_column(JSON)

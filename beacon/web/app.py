@@ -12,16 +12,19 @@ from __future__ import annotations
 
 import base64
 import logging
+import math
+import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from fastapi import FastAPI, Request
-from fastapi.exception_handlers import http_exception_handler, request_validation_exception_handler
+from fastapi.encoders import jsonable_encoder
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from prometheus_client import CollectorRegistry
@@ -34,6 +37,7 @@ from beacon.errors import (
     AnalysisBusy,
     BeaconError,
     EngineUnavailable,
+    Forbidden,
     InvalidInput,
     InvalidSettings,
     LoginBusy,
@@ -42,18 +46,21 @@ from beacon.errors import (
     TooManyFailures,
     UploadTooLarge,
 )
+from beacon.ingest.roots import ImportRoots
 from beacon.ingest.runner import ImportRunner
 from beacon.settings import Settings
-from beacon.store.app_settings import current_settings
+from beacon.store.app_settings import current_settings, stored_problems
 from beacon.store.db import Database
 from beacon.store.owner import owner_is_dead
+from beacon.store.private import PRIVATE_UMASK, private_dir
 from beacon.store.runs import interrupt_dead_runs
 from beacon.web import services, session, templating
 from beacon.web.auth import SessionCodec
 from beacon.web.deps import LoginRequired
+from beacon.web.limits import RequestBodyLimitMiddleware, UploadAllowance
 from beacon.web.observability import RequestMemoryMiddleware
 from beacon.web.prometheus import register_metrics
-from beacon.web.routers import api, events, ops, ui
+from beacon.web.routers import admin, api, events, ops, ui
 from beacon.web.security import SecurityHeadersMiddleware
 from beacon.web.state import Scheduler, WebState
 
@@ -73,6 +80,7 @@ SESSION_KEY_INFO = b"beacon/web-session/v1"
 # Beacon's errors as HTTP statuses; the most specific class wins (see beacon.errors).
 _STATUS: dict[type[BeaconError], int] = {
     NotFound: 404,
+    Forbidden: 403,
     InvalidInput: 400,
     InvalidSettings: 422,
     UploadTooLarge: 413,
@@ -105,6 +113,7 @@ def create_app(
 ) -> FastAPI:
     """``engine_factory`` builds the analysis engine for the settings in force (None: no
     analysis in this server); ``engine`` is one already started to adopt (``serve --demo``)."""
+    private_dir(settings.data_dir)
     db = db or Database(settings.database_url_resolved)
     st = WebState(
         settings=settings,
@@ -112,6 +121,7 @@ def create_app(
         codec=session_codec(settings),
         templates=Jinja2Templates(directory=str(HERE / "templates")),
         imports=ImportRunner(db),
+        roots=ImportRoots.from_settings(settings),
         registry=CollectorRegistry(),
         engine=EngineHost(db, engine_factory) if engine_factory is not None else None,
     )
@@ -139,10 +149,14 @@ def create_app(
     app.include_router(ops.router)
     app.include_router(api.router)
     app.include_router(events.router)
+    app.include_router(admin.router)
     app.include_router(ui.router)
     _install_error_handlers(app, st)
-    # Outermost last: memory/timing sees everything, headers apply to every response.
+    # Outermost last: memory/timing sees everything, headers apply to every response, the
+    # body cap comes before any session or route work (the upload allowance needs the session).
+    app.add_middleware(UploadAllowance, state=st)
     session.install(app, st.codec.secret_key, settings.session_max_age, secure=settings.cookie_secure)
+    app.add_middleware(RequestBodyLimitMiddleware, max_body_size=int(settings.body_max_bytes))
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestMemoryMiddleware, histogram=request_histogram, warn_bytes=settings.request_rss_warn)
     return app
@@ -152,6 +166,9 @@ def _start(st: WebState, scheduler_factory: SchedulerFactory | None, adopt: Engi
     st.db.migrate()
     with st.db.session() as s:
         n = interrupt_dead_runs(s, owner_is_dead)
+        for key, why in stored_problems(s).items():
+            log.warning("stored setting %s is ignored (%s): the environment's value applies; "
+                        "`beacon settings reset %s` removes it", key, why, key)
         settings = current_settings(s, st.settings)
     if n:
         log.warning("%d job(s) were interrupted when their process ended", n)
@@ -210,11 +227,24 @@ def _install_error_handlers(app: FastAPI, st: WebState) -> None:
                  "csrf": st.codec.csrf_token(session.current(request))},
                 status_code=422,
             )
-        return await request_validation_exception_handler(request, exc)
+        # The errors echo the input; an Infinity or NaN in it is not valid JSON to send back.
+        return JSONResponse({"detail": _json_safe(jsonable_encoder(exc.errors()))}, status_code=422)
+
+
+def _json_safe(value: Any) -> Any:
+    """``value`` with non-finite floats written as strings (JSON has no Infinity or NaN)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return value
 
 
 def create_app_from_env() -> FastAPI:
     """For ``uvicorn --factory beacon.web.app:create_app_from_env`` (settings from BEACON_*)."""
     from beacon.web.runtime import engine_factory, scheduler_factory
 
+    os.umask(PRIVATE_UMASK)  # before any file is made: mail and keys are the owner's alone
     return create_app(Settings(), engine_factory=engine_factory(), scheduler_factory=scheduler_factory())

@@ -78,7 +78,7 @@ class EmailPage(BaseModel):
 def list_emails(
     s: DB,
     settings: CurrentSettings,
-    _user: ApiUser,
+    user: ApiUser,
     level: Level | None = None,
     kind: MailKind | None = None,
     category: Annotated[str | None, Query(max_length=50)] = None,
@@ -91,21 +91,23 @@ def list_emails(
 ) -> EmailPage:
     f = InboxFilter(
         pipeline_version=pipeline_version(settings), level=level, kind=kind, category=category,
-        needs_reply=needs_reply, search=q or None, account=account, sort=sort,
+        needs_reply=needs_reply, search=q or None, account=account, sort=sort, scope=user.id,
     )
     p = services.inbox_page(s, f, page, per_page)
     return EmailPage(total=p.total, page=p.page, per_page=p.per_page, pages=p.pages,
-                     pending_analysis=services.pending_count(s, settings), items=p.items)
+                     pending_analysis=services.pending_count(s, settings, user), items=p.items)
 
 
-@router.get("/emails/{email_id}", summary="One email with its analysis and score explanation")
-def get_email(email_id: int, s: DB, settings: CurrentSettings, _user: ApiUser) -> dict[str, Any]:
-    return email_json(services.load_email_view(s, settings, email_id))
+@router.get("/emails/{email_id}", summary="One email with its analysis and score explanation",
+            responses={404: {"description": "no such email among yours"}})
+def get_email(email_id: int, s: DB, settings: CurrentSettings, user: ApiUser) -> dict[str, Any]:
+    return email_json(services.load_email_view(s, settings, email_id, user))
 
 
 # -- jobs ------------------------------------------------------------------------------------
 class ImportIn(BaseModel):
-    path: str = Field(min_length=1, max_length=4096, description="a file or directory on the server")
+    path: str = Field(min_length=1, max_length=4096, pattern=r"^[^\x00]*$",
+                      description="a file or directory on the server, below an import root")
     account: str | None = Field(default=None, min_length=1, max_length=200)
 
 
@@ -120,18 +122,20 @@ def _started(run_id: int) -> Started:
 
 
 @router.post("/jobs/import", status_code=202, response_model=Started, dependencies=[CsrfChecked],
-             summary="Start importing a path on the server (eml, directory, mbox, Maildir)",
-             description="The path must be absolute and outside Beacon's data directory. What it "
-                         "holds is examined by the job, which fails if it is not importable.")
-def start_import(body: ImportIn, st: State, settings: CurrentSettings, _user: ApiUser) -> Started:
-    return _started(services.start_path_import(st, body.path, body.account or settings.default_account))
+             summary="Start importing a path on the server (eml, directory, mbox, Maildir); admins only",
+             description="The path must be absolute and inside one of the import roots "
+                         "(BEACON_IMPORT_ROOTS; none by default: 403). What it holds is examined by "
+                         "the job, which fails if it is not importable.",
+             responses={403: {"description": "not an admin, or no import roots configured"}})
+def start_import(body: ImportIn, st: State, settings: CurrentSettings, user: ApiUser) -> Started:
+    return _started(services.start_path_import(st, user, body.path, body.account or settings.default_account))
 
 
 @router.post("/jobs/import/upload", status_code=202, response_model=Started, dependencies=[CsrfChecked],
              summary="Upload a mail file (eml or mbox) and import it")
-def upload_import(file: UploadFile, st: State, settings: CurrentSettings, _user: ApiUser,
+def upload_import(file: UploadFile, st: State, settings: CurrentSettings, user: ApiUser,
                   account: Annotated[str | None, Query(min_length=1, max_length=200)] = None) -> Started:
-    return _started(services.import_upload(st, file, account or settings.default_account))
+    return _started(services.import_upload(st, user, file, account or settings.default_account))
 
 
 @router.post("/jobs/analyze", status_code=202, response_model=Started, dependencies=[CsrfChecked],
@@ -141,24 +145,29 @@ def start_analyze(st: State, _user: ApiUser) -> Started:
 
 
 @router.get("/jobs", response_model=list[RunView], summary="Recent jobs, newest first")
-def list_jobs(s: DB, _user: ApiUser, limit: Annotated[int, Query(ge=1, le=200)] = 20) -> list[RunView]:
-    return services.recent_jobs(s, limit)
+def list_jobs(s: DB, user: ApiUser, limit: Annotated[int, Query(ge=1, le=200)] = 20) -> list[RunView]:
+    return services.recent_jobs(s, user, limit)
 
 
-@router.get("/jobs/{run_id}", response_model=RunView, summary="One job's status and counts")
-def job(run_id: int, s: DB, _user: ApiUser) -> RunView:
-    return services.get_job(s, run_id)
+@router.get("/jobs/{run_id}", response_model=RunView, summary="One job's status and counts",
+            responses={404: {"description": "no such job among yours"}})
+def job(run_id: int, s: DB, user: ApiUser) -> RunView:
+    return services.get_job(s, run_id, user)
 
 
 # -- settings, accounts, engine --------------------------------------------------------------
-@router.get("/settings", summary="Effective settings (environment plus changes made here)")
+@router.get("/settings", summary="Effective settings: the environment's, the engine-wide changes and yours")
 def get_settings(settings: CurrentSettings, _user: ApiUser) -> dict[str, Any]:
     return public_view(settings)
 
 
-@router.patch("/settings", dependencies=[CsrfChecked], summary="Change settings (partial update)")
-def patch_settings(body: SettingsUpdate, st: State, s: DB, _user: ApiUser) -> dict[str, Any]:
-    return public_view(services.save_settings(st, s, body))
+@router.patch("/settings", dependencies=[CsrfChecked], summary="Change settings (partial update)",
+              description="Personal settings (own addresses, VIPs, thresholds) are the caller's own; "
+                          "engine-wide ones (model, mode, batch size, memory budget, private IMAP "
+                          "hosts) are an admin's (403 otherwise).",
+              responses={403: {"description": "an engine-wide setting, and the caller is no admin"}})
+def patch_settings(body: SettingsUpdate, st: State, s: DB, user: ApiUser) -> dict[str, Any]:
+    return public_view(services.save_settings(st, s, body, user))
 
 
 class AccountOut(BaseModel):
@@ -173,8 +182,8 @@ class AccountOut(BaseModel):
 
 
 @router.get("/accounts", response_model=list[AccountOut], summary="Mail accounts and their last sync")
-def accounts(s: DB, _user: ApiUser) -> list[AccountOut]:
-    return [AccountOut(**a) for a in services.account_rows(s)]
+def accounts(s: DB, user: ApiUser) -> list[AccountOut]:
+    return [AccountOut(**a) for a in services.account_rows(s, user)]
 
 
 @router.get("/engine", summary="Analysis engine status: workers, memory, recycles, queue, history")

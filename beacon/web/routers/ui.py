@@ -9,15 +9,14 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Form, HTTPException, Query, Request, UploadFile, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
-from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from beacon.analysis.models import MAIL_KINDS
 from beacon.analysis.version import pipeline_version
-from beacon.errors import EngineError, InvalidInput, InvalidSettings, LoginBusy, TooManyFailures
+from beacon.errors import EngineError, Forbidden, InvalidInput, InvalidSettings, LoginBusy, TooManyFailures
 from beacon.store import emails as store
 from beacon.store.inbox import SORTS, InboxFilter
-from beacon.store.schema import AnalysisRow
+from beacon.store.inbox import categories as inbox_categories
 from beacon.web import services, session
 from beacon.web.deps import DB, CsrfForm, CurrentSettings, State, UiUser, client_address
 from beacon.web.highlight import highlight
@@ -94,19 +93,18 @@ def inbox_page(
     level = level if level in LEVELS else None
     kind = kind if kind in KINDS else None
     sort = sort if sort in SORTS else "priority"
-    categories = sorted(
-        c for c in s.scalars(select(AnalysisRow.category).where(AnalysisRow.pipeline_version == version).distinct()) if c
-    )
+    categories = inbox_categories(s, version, user.id)
     category = category if category in categories else None
     f = InboxFilter(pipeline_version=version, level=level, kind=kind, category=category,
-                    needs_reply=True if needs_reply else None, search=(q or "").strip() or None, sort=sort)
+                    needs_reply=True if needs_reply else None, search=(q or "").strip() or None, sort=sort,
+                    scope=user.id)
     result = services.inbox_page(s, f, page, PER_PAGE)
     params = {k: v for k, v in dict(level=level, kind=kind, category=category, needs_reply=needs_reply,
                                      q=q, sort=sort if sort != "priority" else None).items() if v}
     return render(
         request, st, "inbox.html", user=user, result=result, levels=LEVELS, kinds=KINDS,
         categories=categories, sorts=list(SORTS), f=f, q=q or "", needs_reply=bool(needs_reply),
-        pending=services.pending_count(s, settings), query=urlencode(params),
+        pending=services.pending_count(s, settings, user), query=urlencode(params),
     )
 
 
@@ -116,7 +114,7 @@ def email_page(
     email_id: int, request: Request, st: State, s: DB, settings: CurrentSettings, user: UiUser,
     images: bool = False,
 ) -> Response:
-    view = services.load_email_view(s, settings, email_id)
+    view = services.load_email_view(s, settings, email_id, user)
     remote_images = 0
     if view.email.html:
         remote_images = sanitize_email_html(view.email.html).remote_images
@@ -138,10 +136,10 @@ def _entities_by_label(analysis: Any) -> dict[str, list[str]]:
 
 @router.get("/emails/{email_id}/body")
 def email_body(
-    email_id: int, st: State, s: DB, _user: UiUser, images: bool = False,
+    email_id: int, st: State, s: DB, user: UiUser, images: bool = False,
 ) -> Response:
     """The sanitised original HTML as its own locked-down document, for the sandboxed iframe."""
-    row = store.get_email_row(s, email_id)
+    row = store.get_email_row(s, email_id, user.id)
     if row is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "No such email.")
     email = store.load_email(row)
@@ -161,21 +159,22 @@ def email_body(
 # -- accounts, imports, jobs -----------------------------------------------------------------
 @router.get("/jobs")
 def jobs_page(request: Request, st: State, s: DB, settings: CurrentSettings, user: UiUser) -> Response:
+    return _jobs(request, st, s, settings, user)
+
+
+def _jobs(request: Request, st: State, s: DB, settings: Any, user: Any, error: str | None = None,
+          status_code: int = 200) -> Response:
     return render(
-        request, st, "jobs.html", user=user, accounts=services.account_rows(s),
-        jobs=services.recent_jobs(s, 30), pending=services.pending_count(s, settings),
+        request, st, "jobs.html", status_code=status_code, user=user, accounts=services.account_rows(s, user),
+        jobs=services.recent_jobs(s, user, 30), pending=services.pending_count(s, settings, user),
         default_account=settings.default_account, engine=st.engine is not None,
-        error=None,
+        server_imports=user.is_admin and st.roots.enabled, error=error,
     )
 
 
-def _jobs_error(request: Request, st: State, s: DB, settings: Any, user: Any, error: str) -> Response:
-    return render(
-        request, st, "jobs.html", status_code=400, user=user, accounts=services.account_rows(s),
-        jobs=services.recent_jobs(s, 30), pending=services.pending_count(s, settings),
-        default_account=settings.default_account, engine=st.engine is not None,
-        error=error,
-    )
+def _jobs_error(request: Request, st: State, s: DB, settings: Any, user: Any, error: str,
+                status_code: int = 400) -> Response:
+    return _jobs(request, st, s, settings, user, error, status_code)
 
 
 def _to_job(run_id: int) -> Response:
@@ -192,12 +191,16 @@ def import_submit(
     account = account.strip() or settings.default_account
     try:
         if file is not None and file.filename:
-            return _to_job(services.import_upload(st, file, account))
+            return _to_job(services.import_upload(st, user, file, account))
         if not path.strip():
-            return _jobs_error(request, st, s, settings, user, "Give a path on the server or choose a file.")
-        return _to_job(services.start_path_import(st, path, account))
+            ask = "Give a path on the server or choose a file." if user.is_admin and st.roots.enabled \
+                else "Choose a file to upload."
+            return _jobs_error(request, st, s, settings, user, ask)
+        return _to_job(services.start_path_import(st, user, path, account))
     except InvalidInput as exc:
-        return _jobs_error(request, st, s, settings, user, str(exc))
+        return _jobs_error(request, st, s, settings, user, str(exc), 422 if "\0" in path else 400)
+    except Forbidden as exc:
+        return _jobs_error(request, st, s, settings, user, str(exc), 403)
 
 
 @router.post("/jobs/analyze", dependencies=[CsrfForm])
@@ -220,18 +223,21 @@ def imap_account_submit(
     """Save an IMAP account (password encrypted at rest); the sync scheduler picks it up."""
     from beacon.crypto import PasswordCipher
     from beacon.imap.accounts import ImapAccountInput, save_imap_account
+    from beacon.imap.hosts import check_public_host
 
     port = port.strip()
     if port and not port.isdigit():
         return _jobs_error(request, st, s, settings, user, "Cannot save the account: the port must be a number")
     try:
+        if not settings.imap_allow_private_hosts:
+            check_public_host(host)
         data = ImapAccountInput(
             name=name.strip(), host=host.strip(), user=user_name.strip(), password=password,
             security=security,  # type: ignore[arg-type]  # validate() checks it
             port=int(port) if port else None,
             folders=tuple(_lines(folders)) or ("INBOX",),
         )
-        save_imap_account(s, PasswordCipher.from_settings(st.settings), data)
+        save_imap_account(s, PasswordCipher.from_settings(st.settings), data, user_id=user.id)
     except InvalidInput as exc:
         return _jobs_error(request, st, s, settings, user, f"Cannot save the account: {exc}")
     return RedirectResponse("/jobs", status_code=status.HTTP_303_SEE_OTHER)
@@ -239,7 +245,7 @@ def imap_account_submit(
 
 @router.get("/jobs/{run_id}")
 def job_page(run_id: int, request: Request, st: State, s: DB, user: UiUser) -> Response:
-    return render(request, st, "job.html", user=user, job=services.get_job(s, run_id))
+    return render(request, st, "job.html", user=user, job=services.get_job(s, run_id, user))
 
 
 # -- settings --------------------------------------------------------------------------------
@@ -263,12 +269,14 @@ async def settings_submit(request: Request, st: State, s: DB, settings: CurrentS
     for key in ("priority_high", "priority_medium", "batch_size", "memory_budget", "spacy_model", "nlp_mode"):
         if raw.get(key, "").strip():
             data[key] = raw[key].strip()
+    if "engine_form" in raw:  # the checkbox sends nothing when off
+        data["imap_allow_private_hosts"] = raw.get("imap_allow_private_hosts") == "on"
     errors: dict[str, str] = {}
     try:
         update = SettingsUpdate.model_validate(data)
         # Re-scoring every analysis takes a while: off the event loop. Engine restarts
         # happen in the background (see services.restart_engine_soon).
-        new = await run_in_threadpool(services.save_settings, st, s, update)
+        new = await run_in_threadpool(services.save_settings, st, s, update, user)
     except ValidationError as exc:
         for err in exc.errors():
             errors[str(err["loc"][0]) if err["loc"] else "form"] = err["msg"].removeprefix("Value error, ")
