@@ -1,23 +1,53 @@
-"""The prioritised inbox query, shared by the CLI and the web app."""
+"""The prioritised inbox and search query, shared by the CLI, the web UI and the API.
+
+Every order is an index walk that stops after a page (``analyses`` carries the sort keys; see
+``beacon.store.schema``); pages after the first are keyset pages ("older than this row"), so
+page 1,000 costs what page 1 costs. Counts stop at :data:`COUNT_CAP` ("10,000+").
+Searching with words ranks by relevance the newest :data:`RANK_WINDOW` matches; the other
+orders page through every match.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import base64
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Select, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Integer, Select, and_, func, literal, or_, select, tuple_
+from sqlalchemy.orm import Session, defer
 
-from beacon.store.schema import Account, AnalysisRow, EmailRow
+from beacon.errors import InvalidInput
+from beacon.query import And, Node, Not, Text, parse
+from beacon.query.model import Equals, InAccount, State, positive_texts
+from beacon.store.query_sql import Clock, compile_query
+from beacon.store.schema import AnalysisRow, EmailRow, UTCDateTime
 
-SORTS = {
-    "priority": (AnalysisRow.score.desc(), EmailRow.date.desc(), EmailRow.id.desc()),
-    "date": (EmailRow.date.desc(), EmailRow.id.desc()),
-    "oldest": (EmailRow.date.asc(), EmailRow.id.asc()),
+__all__ = [
+    "COUNT_CAP", "RANK_WINDOW", "SORTS", "Count", "InboxFilter", "InboxPage", "inbox", "inbox_count",
+    "inbox_page", "pending_count",
+]
+
+SORTS = ("priority", "date", "oldest", "relevance")
+COUNT_CAP = 10_000
+RANK_WINDOW = 1_000
+
+_ORDERS = {
+    "priority": (AnalysisRow.score, AnalysisRow.email_date, AnalysisRow.email_id),
+    "date": (AnalysisRow.email_date, AnalysisRow.email_id),
+    "oldest": (AnalysisRow.email_date, AnalysisRow.email_id),
 }
 
 
 @dataclass(frozen=True)
 class InboxFilter:
+    """What to list: the query (``search``, in the search language) and the form's filters.
+
+    Every inbox query is built from this one object (``_conditions``), so a new restriction
+    (such as the mail's owner) is added in one place.
+    """
+
     pipeline_version: str
     level: str | None = None
     kind: str | None = None
@@ -25,48 +55,197 @@ class InboxFilter:
     needs_reply: bool | None = None
     account: str | None = None
     search: str | None = None
-    sort: str = "priority"
+    sort: str | None = None  # None: relevance when the search has words, else priority
     include_hidden: bool = False  # also emails a later state hides from the inbox (deleted)
+    timezone: str = "UTC"  # whose days before:, after: and due:today mean
+    now: datetime | None = None
+    query: Node | None = field(default=None, init=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.sort is not None and self.sort not in SORTS:
+            raise InvalidInput(f"unknown sort {self.sort!r}; use one of {', '.join(SORTS)}")
+        object.__setattr__(self, "query", parse(self.search or ""))
+
+    def terms(self) -> list[Text]:
+        """The text terms to highlight."""
+        return positive_texts(self.query) if self.query is not None else []
+
+    def form_node(self) -> Node | None:
+        """The form's filters as query terms (so both compile the same way)."""
+        items: list[Node] = []
+        if self.level:
+            items.append(Equals("level", self.level.upper()))
+        if self.kind:
+            items.append(Equals("kind", self.kind.lower()))
+        if self.category:
+            items.append(Equals("category", self.category))
+        if self.needs_reply is not None:
+            node: Node = State("needs-reply")
+            items.append(node if self.needs_reply else Not(node))
+        if self.account:
+            items.append(InAccount(self.account))
+        if self.query is not None:
+            items.extend(self.query.items if isinstance(self.query, And) else (self.query,))
+        if not items:
+            return None
+        return items[0] if len(items) == 1 else And(tuple(items))
+
+    @property
+    def effective_sort(self) -> str:
+        if self.sort and self.sort != "relevance":
+            return self.sort
+        return "relevance" if self.terms() else "priority"
 
 
-def _query(f: InboxFilter) -> Select:
-    q = (
-        select(EmailRow, AnalysisRow)
-        .join(AnalysisRow, (AnalysisRow.email_id == EmailRow.id) & (AnalysisRow.pipeline_version == f.pipeline_version))
-    )
+@dataclass(frozen=True)
+class Count:
+    """How many emails match: exact up to the cap, then "at least"."""
+
+    n: int
+    exact: bool
+
+    def __str__(self) -> str:
+        return f"{self.n:,}" if self.exact else f"{self.n:,}+"
+
+    def __bool__(self) -> bool:
+        return self.n > 0
+
+
+@dataclass(frozen=True)
+class InboxPage:
+    rows: list[tuple[EmailRow, AnalysisRow]]
+    next_cursor: str | None
+
+
+def _compiled(s: Session, f: InboxFilter) -> tuple[Any, Any]:
+    """(where, compiled query or None): every condition of the filter."""
+    conds: list[Any] = [AnalysisRow.pipeline_version == f.pipeline_version]
     if not f.include_hidden:
-        q = q.where(EmailRow.deleted.is_(False))
-    if f.level:
-        q = q.where(AnalysisRow.level == f.level.upper())
-    if f.kind:
-        q = q.where(AnalysisRow.kind == f.kind.lower())
-    if f.category:
-        q = q.where(func.lower(AnalysisRow.category) == f.category.lower())
-    if f.needs_reply is not None:
-        q = q.where(AnalysisRow.needs_reply.is_(f.needs_reply))
-    if f.account:
-        q = q.join(Account, Account.id == EmailRow.account_id).where(Account.name == f.account)
-    if f.search:
-        # Every word must appear in the subject, the sender or the text (case-insensitive).
-        for word in f.search.split()[:8]:
-            # % and _ are LIKE wildcards: a search for "50%" means the characters, not a pattern.
-            escaped = word.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            pattern = f"%{escaped}%"
-            q = q.where(
-                or_(
-                    func.lower(EmailRow.subject).like(pattern, escape="\\"),
-                    func.lower(EmailRow.from_name).like(pattern, escape="\\"),
-                    EmailRow.from_addr.like(pattern, escape="\\"),
-                    func.lower(EmailRow.data["text"].as_string()).like(pattern, escape="\\"),
-                )
-            )
-    return q
+        conds.append(EmailRow.deleted.is_(False))
+    node = f.form_node()
+    compiled = None
+    if node is not None:
+        sqlite = s.get_bind().dialect.name == "sqlite"
+        compiled = compile_query(node, sqlite=sqlite, clock=Clock.at(f.now, f.timezone))
+    return and_(*conds), compiled
+
+
+def _joined() -> Select[Any]:
+    return select(EmailRow, AnalysisRow).join(EmailRow, EmailRow.id == AnalysisRow.email_id)
+
+
+def inbox_page(s: Session, f: InboxFilter, *, limit: int = 50, cursor: str | None = None,
+               offset: int = 0) -> InboxPage:
+    """One page, and the cursor of the next one (None on the last page). ``offset`` skips
+    rows from the top (page numbers, for small results); a cursor costs nothing however deep."""
+    base, compiled = _compiled(s, f)
+    sort = f.effective_sort
+    if sort == "relevance" and compiled is not None and compiled.main is not None:
+        start = _decode(cursor, "relevance") if cursor else offset
+        return _ranked_page(s, f, base, compiled, limit, start)
+    if sort == "relevance":
+        sort = "priority"
+    q = _joined().where(base)
+    if not f.terms():  # the text is read only for search snippets
+        q = q.options(defer(EmailRow.data))
+    if compiled is not None:
+        q = q.where(compiled.where)
+    cols = _ORDERS[sort]
+    if cursor:
+        key = _decode(cursor, sort)
+        after = tuple_(*(literal(v, t) for v, t in zip(key, _key_types(sort))))
+        q = q.where(tuple_(*cols) > after if sort == "oldest" else tuple_(*cols) < after)
+    q = q.order_by(*(c.asc() if sort == "oldest" else c.desc() for c in cols)).limit(limit + 1).offset(offset)
+    rows = [(e, a) for e, a in s.execute(q)]
+    nxt = _encode(sort, _key(sort, rows[limit - 1][1])) if len(rows) > limit else None
+    return InboxPage(rows[:limit], nxt)
+
+
+def _ranked_page(s: Session, f: InboxFilter, base: Any, compiled: Any, limit: int, offset: int) -> InboxPage:
+    """Relevance: the newest RANK_WINDOW matches ranked in Python, then the page loaded."""
+    idx = compiled.ranked_from
+    id_col = idx.c.rowid if "rowid" in idx.c else idx.c.email_id
+    cand = (
+        select(id_col.label("id"), compiled.rank.label("rank"))
+        .select_from(idx)
+        .join(AnalysisRow, AnalysisRow.email_id == id_col)
+        .join(EmailRow, EmailRow.id == id_col)
+        .where(compiled.main, compiled.rest, base)
+        .order_by(id_col.desc())
+        .limit(RANK_WINDOW)
+    )
+    ranked = sorted(s.execute(cand).all(), key=lambda r: (-(r.rank or 0.0), -r.id))
+    ids = [r.id for r in ranked[offset:offset + limit]]
+    by_id = {e.id: (e, a) for e, a in s.execute(
+        _joined().where(AnalysisRow.pipeline_version == f.pipeline_version, EmailRow.id.in_(ids)))} if ids else {}
+    nxt = _encode("relevance", offset + limit) if len(ranked) > offset + limit else None
+    return InboxPage([by_id[i] for i in ids if i in by_id], nxt)
 
 
 def inbox(s: Session, f: InboxFilter, *, limit: int | None = 50, offset: int = 0) -> list[tuple[EmailRow, AnalysisRow]]:
-    q = _query(f).order_by(*SORTS.get(f.sort, SORTS["priority"])).limit(limit).offset(offset)
-    return [(e, a) for e, a in s.execute(q)]
+    """``limit`` rows after ``offset`` (None: every row, read a page at a time by cursor)."""
+    if limit is not None:
+        return inbox_page(s, f, limit=limit, offset=offset).rows
+    out: list[tuple[EmailRow, AnalysisRow]] = []
+    page = inbox_page(s, f, limit=500, offset=offset)
+    out.extend(page.rows)
+    while page.next_cursor is not None:
+        page = inbox_page(s, f, limit=500, cursor=page.next_cursor)
+        out.extend(page.rows)
+    return out
 
 
-def inbox_count(s: Session, f: InboxFilter) -> int:
-    return s.scalar(select(func.count()).select_from(_query(f).subquery())) or 0
+def inbox_count(s: Session, f: InboxFilter, cap: int = COUNT_CAP) -> Count:
+    """Exact up to ``cap`` matches; beyond, ``cap`` and not exact (counting stops there)."""
+    base, compiled = _compiled(s, f)
+    q = select(literal(1)).select_from(AnalysisRow).join(EmailRow, EmailRow.id == AnalysisRow.email_id).where(base)
+    if compiled is not None:
+        q = q.where(compiled.where)
+    n = s.scalar(select(func.count()).select_from(q.limit(cap + 1).subquery())) or 0
+    return Count(min(n, cap), n <= cap)
+
+
+def pending_count(s: Session, version: str, cap: int = COUNT_CAP) -> Count:
+    """Emails with no analysis at ``version``: an index range on ``analysed_version``."""
+    col = EmailRow.analysed_version
+    q = select(literal(1)).where(
+        EmailRow.deleted.is_(False), or_(col.is_(None), col < version, col > version)
+    ).limit(cap + 1)
+    n = s.scalar(select(func.count()).select_from(q.subquery())) or 0
+    return Count(min(n, cap), n <= cap)
+
+
+# -- cursors ---------------------------------------------------------------------------------
+def _key_types(sort: str) -> tuple[Any, ...]:
+    return (Integer(), UTCDateTime(), Integer()) if sort == "priority" else (UTCDateTime(), Integer())
+
+
+def _key(sort: str, a: AnalysisRow) -> list[Any]:
+    return [getattr(a, c.key) for c in _ORDERS[sort]]
+
+
+def _encode(sort: str, key: Any) -> str:
+    if isinstance(key, list):
+        key = [v.isoformat() if isinstance(v, datetime) else v for v in key]
+    raw = json.dumps({"s": sort, "k": key}, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode(cursor: str, sort: str) -> Any:
+    """The key a cursor holds; it must come from a page of the same order."""
+    try:
+        data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        if data["s"] != sort:
+            raise ValueError(data["s"])
+        key = data["k"]
+        if sort == "relevance":
+            if not isinstance(key, int) or not 0 <= key <= RANK_WINDOW:
+                raise ValueError(key)
+            return key
+        types = _key_types(sort)
+        if not isinstance(key, list) or len(key) != len(types):
+            raise ValueError(key)
+        return [datetime.fromisoformat(v) if isinstance(t, UTCDateTime) else int(v) for v, t in zip(key, types)]
+    except (ValueError, KeyError, TypeError, json.JSONDecodeError) as exc:
+        raise InvalidInput("this page link is not valid (or is for another order): start from the first page") from exc
+
