@@ -15,23 +15,24 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Integer, Select, and_, func, literal, or_, select, tuple_
+from sqlalchemy import Integer, Select, and_, func, literal, literal_column, select, tuple_, union_all
 from sqlalchemy.orm import Session, defer
 
 from beacon.errors import InvalidInput
 from beacon.query import And, Node, Not, Text, parse
-from beacon.query.model import Equals, InAccount, State, positive_texts
+from beacon.query.model import DateBound, Due, Equals, InAccount, State, positive_texts
 from beacon.store.query_sql import Clock, compile_query
 from beacon.store.schema import AnalysisRow, EmailRow, UTCDateTime
 
 __all__ = [
-    "COUNT_CAP", "RANK_WINDOW", "SORTS", "Count", "InboxFilter", "InboxPage", "inbox", "inbox_count",
+    "COUNT_CAP", "RANK_WINDOW", "SCAN_ROWS", "SORTS", "Count", "InboxFilter", "InboxPage", "inbox", "inbox_count",
     "inbox_page", "pending_count",
 ]
 
 SORTS = ("priority", "date", "oldest", "relevance")
 COUNT_CAP = 10_000
 RANK_WINDOW = 1_000
+SCAN_ROWS = 20_000
 
 _ORDERS = {
     "priority": (AnalysisRow.score, AnalysisRow.email_date, AnalysisRow.email_id),
@@ -99,12 +100,16 @@ class InboxFilter:
 
 @dataclass(frozen=True)
 class Count:
-    """How many emails match: exact up to the cap, then "at least"."""
+    """How many emails match: exact, at least ``n`` (counting stopped at the cap), or about
+    ``n`` (estimated from the first :data:`SCAN_ROWS` emails of the inbox)."""
 
     n: int
     exact: bool
+    estimated: bool = False
 
     def __str__(self) -> str:
+        if self.estimated:
+            return f"about {self.n:,}"
         return f"{self.n:,}" if self.exact else f"{self.n:,}+"
 
     def __bool__(self) -> bool:
@@ -155,10 +160,20 @@ def inbox_page(s: Session, f: InboxFilter, *, limit: int = 50, cursor: str | Non
         key = _decode(cursor, sort)
         after = tuple_(*(literal(v, t) for v, t in zip(key, _key_types(sort))))
         q = q.where(tuple_(*cols) > after if sort == "oldest" else tuple_(*cols) < after)
-    q = q.order_by(*(c.asc() if sort == "oldest" else c.desc() for c in cols)).limit(limit + 1).offset(offset)
+    order = cols
+    if sort == "priority" and _recent_only(f.query) and s.get_bind().dialect.name == "sqlite":
+        # "after:"/"newer_than:" keep a recent slice: sorting it beats walking the whole
+        # priority order (SQLite has no statistics on dates to tell; unary + hides the index).
+        order = (literal_column("+analyses.score"), *cols[1:])
+    q = q.order_by(*(c.asc() if sort == "oldest" else c.desc() for c in order)).limit(limit + 1).offset(offset)
     rows = [(e, a) for e, a in s.execute(q)]
     nxt = _encode(sort, _key(sort, rows[limit - 1][1])) if len(rows) > limit else None
     return InboxPage(rows[:limit], nxt)
+
+
+def _recent_only(node: Node | None) -> bool:
+    items = node.items if isinstance(node, And) else (node,)
+    return any(isinstance(i, DateBound) and i.side == "after" for i in items)
 
 
 def _ranked_page(s: Session, f: InboxFilter, base: Any, compiled: Any, limit: int, offset: int) -> InboxPage:
@@ -196,22 +211,48 @@ def inbox(s: Session, f: InboxFilter, *, limit: int | None = 50, offset: int = 0
 
 
 def inbox_count(s: Session, f: InboxFilter, cap: int = COUNT_CAP) -> Count:
-    """Exact up to ``cap`` matches; beyond, ``cap`` and not exact (counting stops there)."""
+    """Exact up to ``cap`` when an index finds the matches (words, level, kind, needs reply,
+    dates); other filters are checked email by email, so they are counted in the first
+    SCAN_ROWS emails and estimated beyond them."""
     base, compiled = _compiled(s, f)
     q = select(literal(1)).select_from(AnalysisRow).join(EmailRow, EmailRow.id == AnalysisRow.email_id).where(base)
-    if compiled is not None:
-        q = q.where(compiled.where)
-    n = s.scalar(select(func.count()).select_from(q.limit(cap + 1).subquery())) or 0
-    return Count(min(n, cap), n <= cap)
+    if compiled is None or compiled.main is not None or _indexed(f.form_node()):
+        if compiled is not None:
+            q = q.where(compiled.where)
+        n = _count(s, q.limit(cap + 1))
+        return Count(min(n, cap), n <= cap)
+    inbox_rows = select(AnalysisRow.email_id).where(AnalysisRow.pipeline_version == f.pipeline_version)
+    scanned = _count(s, inbox_rows.limit(SCAN_ROWS + 1))
+    if scanned <= SCAN_ROWS:  # a small inbox: every email checked
+        n = _count(s, q.where(compiled.where).limit(cap + 1))
+        return Count(min(n, cap), n <= cap)
+    window = inbox_rows.order_by(*(c.desc() for c in _ORDERS["priority"])).limit(SCAN_ROWS)
+    matched = _count(s, q.where(compiled.where, AnalysisRow.email_id.in_(window)))
+    total = s.scalar(select(func.max(EmailRow.id))) or 0  # ids are dense: the size, read from the index
+    return Count(round(matched * total / SCAN_ROWS, -1 if matched < 100 else -2), False, estimated=True)
+
+
+def _count(s: Session, q: Select[Any]) -> int:
+    return s.scalar(select(func.count()).select_from(q.subquery())) or 0
+
+
+def _indexed(node: Node | None) -> bool:
+    """Whether one index range finds exactly the matches of ``node``."""
+    if isinstance(node, Equals):
+        return node.column in ("level", "kind")
+    if isinstance(node, State):
+        return node.name == "needs-reply"
+    if isinstance(node, And):
+        return all(isinstance(i, DateBound) for i in node.items)
+    return isinstance(node, (DateBound, Due))
 
 
 def pending_count(s: Session, version: str, cap: int = COUNT_CAP) -> Count:
     """Emails with no analysis at ``version``: an index range on ``analysed_version``."""
     col = EmailRow.analysed_version
-    q = select(literal(1)).where(
-        EmailRow.deleted.is_(False), or_(col.is_(None), col < version, col > version)
-    ).limit(cap + 1)
-    n = s.scalar(select(func.count()).select_from(q.subquery())) or 0
+    ranges = [select(literal(1)).where(EmailRow.deleted.is_(False), cond)
+              for cond in (col.is_(None), col < version, col > version)]
+    n = _count(s, union_all(*ranges).limit(cap + 1))  # three index ranges, not an OR over every row
     return Count(min(n, cap), n <= cap)
 
 

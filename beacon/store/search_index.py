@@ -83,16 +83,17 @@ _PG_SETUP = (
       email_id integer PRIMARY KEY REFERENCES emails(id) ON DELETE CASCADE,
       doc tsvector NOT NULL, subject tsvector, sender tsvector, to_addrs tsvector,
       cc_addrs tsvector, list_id tsvector, files tsvector)""",
+    # ``data`` is json (text): read once as jsonb rather than parsed again for each field.
     f"""CREATE VIEW email_search_rows AS
     WITH src AS (SELECT e.id AS email_id, e.subject, e.from_name || ' ' || e.from_addr AS sender,
         (SELECT string_agg(coalesce(a->>'name', '') || ' ' || coalesce(a->>'address', ''), ' ')
-           FROM json_array_elements(e.data->'to') a) AS to_addrs,
+           FROM jsonb_array_elements(j.d->'to') a) AS to_addrs,
         (SELECT string_agg(coalesce(a->>'name', '') || ' ' || coalesce(a->>'address', ''), ' ')
-           FROM json_array_elements(e.data->'cc') a) AS cc_addrs,
-        e.data->'list_headers'->>'list_id' AS list_id,
-        (SELECT string_agg(a->>'filename', ' ') FROM json_array_elements(e.data->'attachments') a) AS files,
-        left(e.data->>'text', {MAX_BODY_CHARS}) AS body
-      FROM emails e)
+           FROM jsonb_array_elements(j.d->'cc') a) AS cc_addrs,
+        j.d->'list_headers'->>'list_id' AS list_id,
+        (SELECT string_agg(a->>'filename', ' ') FROM jsonb_array_elements(j.d->'attachments') a) AS files,
+        left(j.d->>'text', {MAX_BODY_CHARS}) AS body
+      FROM emails e CROSS JOIN LATERAL (SELECT e.data::jsonb AS d) j)
     SELECT email_id,
       setweight(beacon_search_vector(subject), 'A') || setweight(beacon_search_vector(sender), 'B')
         || beacon_search_vector(concat_ws(' ', to_addrs, cc_addrs, list_id, files, body)) AS doc,
