@@ -17,7 +17,7 @@ from dateutil.relativedelta import relativedelta
 from sqlalchemy import ColumnElement, and_, column, func, literal_column, not_, or_, select, table, true
 
 from beacon.query.model import (
-    Age, And, DateBound, Due, Equals, Has, InAccount, Node, Not, Or, State, Text, TextField,
+    Age, And, DateBound, Due, Equals, Has, InAccount, Node, Not, Or, State, Text, TextField, positive_texts,
 )
 from beacon.store.schema import Account, AnalysisRow, EmailRow
 
@@ -100,14 +100,6 @@ def _text_only(node: Node) -> bool:
     if isinstance(node, (And, Or)):
         return all(_text_only(i) for i in node.items)
     return False
-
-
-def _positive(node: Node) -> list[Text]:
-    if isinstance(node, Text):
-        return [node]
-    if isinstance(node, (And, Or)):
-        return [t for i in node.items for t in _positive(i)]
-    return []
 
 
 class _Compiler:
@@ -262,7 +254,7 @@ class _Postgres(_Compiler):
         return EmailRow.id.in_(select(pg_search.c.email_id).where(match))
 
     def rank(self, texts: list[Node]) -> ColumnElement[Any]:
-        positive = [t for n in texts for t in _positive(n)]
+        positive = [t for n in texts for t in positive_texts(n)]
         query = " | ".join(f"({self._tsq(t)})" for t in positive) or "''"
         return func.ts_rank(pg_search.c.doc, func.to_tsquery(literal_column("'beacon_search'::regconfig"), query))
 

@@ -114,6 +114,7 @@ def test_search_with_operators_shows_marked_snippets(logged_in: Page) -> None:
     assert all(m["from_addr"] == top["from_addr"] for m in everything if m["id"] in ids)
     marks = page.locator("#inbox li .snippet mark").all_inner_texts()
     assert marks and {m.lower() for m in marks} == {word.lower()}
+    shot(page, "04b-search-operators")
     # The help lists the operators; a malformed query says what is wrong and keeps the form.
     page.locator("#search-help summary").click()
     expect(page.locator("#search-help pre")).to_contain_text("has:attachment")
@@ -121,7 +122,7 @@ def test_search_with_operators_shows_marked_snippets(logged_in: Page) -> None:
     page.press("input[name=q]", "Enter")
     expect(page.locator("#search-error")).to_contain_text("unclosed quote")
     expect(page.locator("input[name=q]")).to_have_value('subject:"unclosed')
-    shot(page, "04b-search-operators")
+    shot(page, "04c-search-error")
 
 
 def test_email_shows_explanation_and_action_items(logged_in: Page) -> None:
