@@ -309,3 +309,14 @@ def test_the_search_index_is_created_by_the_migration(any_db: Database) -> None:
             assert {"email_search", "email_search_source", "email_search_ai", "email_search_bd"} <= names
         else:
             assert conn.execute(text("SELECT to_regclass('email_search')")).scalar_one() is not None
+
+
+def test_relevance_ranks_the_newest_matches(any_db: Database, mailbox: dict[str, int],
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    import beacon.store.inbox as inbox_module
+
+    # Small windows, so a six-email store walks the same path a big one does.
+    monkeypatch.setattr(inbox_module, "RANK_WINDOW", 2)
+    monkeypatch.setattr(inbox_module, "_ID_WINDOWS", (2, 4))
+    assert find(any_db, "meet*") == {"digest", "reply"}
+    assert find(any_db, "meet*", sort="date") == {"deck", "lunch", "digest", "reply"}

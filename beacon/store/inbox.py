@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Integer, Select, and_, func, literal, literal_column, select, tuple_, union_all
+from sqlalchemy import Integer, Select, and_, func, literal, literal_column, select, text, tuple_, union_all
 from sqlalchemy.orm import Session, defer
 
 from beacon.errors import InvalidInput
@@ -30,9 +30,9 @@ __all__ = [
 ]
 
 SORTS = ("priority", "date", "oldest", "relevance")
-COUNT_CAP = 10_000
+COUNT_CAP = 1_000
 RANK_WINDOW = 1_000
-SCAN_ROWS = 20_000
+SCAN_ROWS = 5_000
 
 _ORDERS = {
     "priority": (AnalysisRow.score, AnalysisRow.email_date, AnalysisRow.email_id),
@@ -150,12 +150,12 @@ def inbox_page(s: Session, f: InboxFilter, *, limit: int = 50, cursor: str | Non
         return _ranked_page(s, f, base, compiled, limit, start)
     if sort == "relevance":
         sort = "priority"
-    q = _joined().where(base)
-    if not f.terms():  # the text is read only for search snippets
-        q = q.options(defer(EmailRow.data))
+    # The order's keys first (an index walk), then the page's rows: sorting never carries
+    # whole rows (their JSON) when an index cannot give the order.
+    cols = _ORDERS[sort]
+    q = select(AnalysisRow.email_id, *cols).join(EmailRow, EmailRow.id == AnalysisRow.email_id).where(base)
     if compiled is not None:
         q = q.where(compiled.where)
-    cols = _ORDERS[sort]
     if cursor:
         key = _decode(cursor, sort)
         after = tuple_(*(literal(v, t) for v, t in zip(key, _key_types(sort))))
@@ -166,9 +166,21 @@ def inbox_page(s: Session, f: InboxFilter, *, limit: int = 50, cursor: str | Non
         # priority order (SQLite has no statistics on dates to tell; unary + hides the index).
         order = (literal_column("+analyses.score"), *cols[1:])
     q = q.order_by(*(c.asc() if sort == "oldest" else c.desc() for c in order)).limit(limit + 1).offset(offset)
-    rows = [(e, a) for e, a in s.execute(q)]
-    nxt = _encode(sort, _key(sort, rows[limit - 1][1])) if len(rows) > limit else None
-    return InboxPage(rows[:limit], nxt)
+    keys = s.execute(q).all()
+    rows = _load(s, f, [k[0] for k in keys[:limit]])
+    nxt = _encode(sort, list(keys[limit - 1][1:])) if len(keys) > limit else None
+    return InboxPage(rows, nxt)
+
+
+def _load(s: Session, f: InboxFilter, ids: list[int]) -> list[tuple[EmailRow, AnalysisRow]]:
+    """The rows of ``ids``, in that order (the text only when snippets need it)."""
+    if not ids:
+        return []
+    q = _joined().where(AnalysisRow.pipeline_version == f.pipeline_version, EmailRow.id.in_(ids))
+    if not f.terms():
+        q = q.options(defer(EmailRow.data))
+    by_id = {e.id: (e, a) for e, a in s.execute(q)}
+    return [by_id[i] for i in ids if i in by_id]
 
 
 def _recent_only(node: Node | None) -> bool:
@@ -179,22 +191,46 @@ def _recent_only(node: Node | None) -> bool:
 def _ranked_page(s: Session, f: InboxFilter, base: Any, compiled: Any, limit: int, offset: int) -> InboxPage:
     """Relevance: the newest RANK_WINDOW matches ranked in Python, then the page loaded."""
     idx = compiled.ranked_from
-    id_col = idx.c.rowid if "rowid" in idx.c else idx.c.email_id
+    sqlite = "rowid" in idx.c
+    id_col = idx.c.rowid if sqlite else idx.c.email_id
     cand = (
         select(id_col.label("id"), compiled.rank.label("rank"))
         .select_from(idx)
         .join(AnalysisRow, AnalysisRow.email_id == id_col)
         .join(EmailRow, EmailRow.id == id_col)
         .where(compiled.main, compiled.rest, base)
-        .order_by(id_col.desc())
         .limit(RANK_WINDOW)
     )
-    ranked = sorted(s.execute(cand).all(), key=lambda r: (-(r.rank or 0.0), -r.id))
-    ids = [r.id for r in ranked[offset:offset + limit]]
-    by_id = {e.id: (e, a) for e, a in s.execute(
-        _joined().where(AnalysisRow.pipeline_version == f.pipeline_version, EmailRow.id.in_(ids)))} if ids else {}
+    if sqlite:  # FTS5 reads its matches newest first and stops at the limit
+        found = s.execute(cand.order_by(id_col.desc())).all()
+    else:
+        found = _newest_matches(s, cand.order_by((id_col + 0).desc()), id_col)
+    ranked = sorted(found, key=lambda r: (-(r.rank or 0.0), -r.id))
     nxt = _encode("relevance", offset + limit) if len(ranked) > offset + limit else None
-    return InboxPage([by_id[i] for i in ids if i in by_id], nxt)
+    return InboxPage(_load(s, f, [r.id for r in ranked[offset:offset + limit]]), nxt)
+
+
+# PostgreSQL: GIN gives every match in no order, and walking the ids newest first tests each
+# email's vector; the newest ids are searched first (the GIN and id bitmaps ANDed), widening
+# only while too few match. ("+ 0" keeps the planner off the id order walk.)
+_ID_WINDOWS = (20_000, 160_000)
+
+
+def _newest_matches(s: Session, cand: Select[Any], id_col: Any) -> list[Any]:
+    top = s.scalar(select(func.max(id_col))) or 0
+    # The planner prices reading a tsvector far too low and would test the window's rows one
+    # by one: plain index scans are off for these statements only.
+    s.execute(text("SELECT set_config('enable_indexscan', 'off', true)"))
+    try:
+        for span in _ID_WINDOWS:
+            if top <= span:
+                break
+            found = s.execute(cand.where(id_col > top - span)).all()
+            if len(found) >= RANK_WINDOW:
+                return found
+        return s.execute(cand).all()
+    finally:
+        s.execute(text("SELECT set_config('enable_indexscan', 'on', true)"))
 
 
 def inbox(s: Session, f: InboxFilter, *, limit: int | None = 50, offset: int = 0) -> list[tuple[EmailRow, AnalysisRow]]:
@@ -229,7 +265,7 @@ def inbox_count(s: Session, f: InboxFilter, cap: int = COUNT_CAP) -> Count:
     window = inbox_rows.order_by(*(c.desc() for c in _ORDERS["priority"])).limit(SCAN_ROWS)
     matched = _count(s, q.where(compiled.where, AnalysisRow.email_id.in_(window)))
     total = s.scalar(select(func.max(EmailRow.id))) or 0  # ids are dense: the size, read from the index
-    return Count(round(matched * total / SCAN_ROWS, -1 if matched < 100 else -2), False, estimated=True)
+    return Count(int(round(matched * total / SCAN_ROWS, -1 if matched < 100 else -2)), False, estimated=True)
 
 
 def _count(s: Session, q: Select[Any]) -> int:
@@ -248,21 +284,16 @@ def _indexed(node: Node | None) -> bool:
 
 
 def pending_count(s: Session, version: str, cap: int = COUNT_CAP) -> Count:
-    """Emails with no analysis at ``version``: an index range on ``analysed_version``."""
+    """Emails with no analysis at ``version`` ('' or another version in ``analysed_version``)."""
     col = EmailRow.analysed_version
-    ranges = [select(literal(1)).where(EmailRow.deleted.is_(False), cond)
-              for cond in (col.is_(None), col < version, col > version)]
-    n = _count(s, union_all(*ranges).limit(cap + 1))  # three index ranges, not an OR over every row
+    ranges = [select(literal(1)).where(EmailRow.deleted.is_(False), cond) for cond in (col < version, col > version)]
+    n = _count(s, union_all(*ranges).limit(cap + 1))  # two index ranges, not a pass over every email
     return Count(min(n, cap), n <= cap)
 
 
 # -- cursors ---------------------------------------------------------------------------------
 def _key_types(sort: str) -> tuple[Any, ...]:
     return (Integer(), UTCDateTime(), Integer()) if sort == "priority" else (UTCDateTime(), Integer())
-
-
-def _key(sort: str, a: AnalysisRow) -> list[Any]:
-    return [getattr(a, c.key) for c in _ORDERS[sort]]
 
 
 def _encode(sort: str, key: Any) -> str:

@@ -113,7 +113,8 @@ class EmailRow(Base):
     imported_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     # The pipeline version of the email's latest analysis: "not analysed yet" is then an index
     # range (``beacon.store.inbox.pending_count``), not an anti-join over every email.
-    analysed_version: Mapped[str | None] = mapped_column(String(200), index=True)
+    # '' until analysed (not NULL: the count is then two index ranges around the version).
+    analysed_version: Mapped[str] = mapped_column(String(200), default="", server_default="", index=True)
     seen: Mapped[bool] = mapped_column(Boolean, default=False)
     answered: Mapped[bool] = mapped_column(Boolean, default=False)
     flagged: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -33,7 +33,7 @@ _ORDERS = {
 
 def upgrade() -> None:
     with op.batch_alter_table('emails') as batch:
-        batch.add_column(sa.Column('analysed_version', sa.String(length=200), nullable=True))
+        batch.add_column(sa.Column('analysed_version', sa.String(length=200), nullable=False, server_default=''))
         batch.create_index('ix_emails_analysed_version', ['analysed_version'], unique=False)
     with op.batch_alter_table('analyses') as batch:
         batch.add_column(sa.Column('email_date', sa.DateTime(timezone=True), nullable=True))
@@ -44,7 +44,8 @@ def upgrade() -> None:
     conn.execute(sa.text(
         "UPDATE analyses SET email_date = (SELECT date FROM emails WHERE emails.id = analyses.email_id)"))
     conn.execute(sa.text(
-        "UPDATE emails SET analysed_version = (SELECT max(pipeline_version) FROM analyses a WHERE a.email_id = emails.id)"))
+        "UPDATE emails SET analysed_version = coalesce("
+        "(SELECT max(pipeline_version) FROM analyses a WHERE a.email_id = emails.id), '')"))
     _fill_due(conn)
     for name, lead in _ORDERS.items():
         op.create_index(name, 'analyses', ['pipeline_version', *lead, 'score', 'email_date', 'email_id'])
