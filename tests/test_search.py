@@ -18,7 +18,7 @@ from beacon.store import search_index
 from beacon.store.analyses import save_analysis
 from beacon.store.db import Database
 from beacon.store.emails import update_parsed
-from beacon.store.inbox import Count, InboxFilter, inbox, inbox_count, inbox_page, pending_count
+from beacon.store.inbox import Count, InboxFilter, categories, inbox, inbox_count, inbox_page, pending_count
 from beacon.store.schema import Account, AnalysisRow, EmailRow
 from tests.helpers import store_messages
 from tests.test_priority import analysis as make_analysis
@@ -248,6 +248,7 @@ def test_counts_are_exact_up_to_the_cap(any_db: Database, mailbox: dict[str, int
         assert str(inbox_count(s, InboxFilter(pipeline_version=VERSION), cap=4)) == "4+"
         assert inbox_count(s, InboxFilter(pipeline_version=VERSION, search="board")) == Count(3, True)
         assert inbox_count(s, InboxFilter(pipeline_version=VERSION, search="has:attachment is:unread")) == Count(2, True)
+        assert categories(s) == ["bulk", "work"]
         assert pending_count(s, VERSION) == Count(0, True)
         assert pending_count(s, "another version") == Count(6, True)
 

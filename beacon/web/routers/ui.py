@@ -9,7 +9,6 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Form, HTTPException, Query, Request, UploadFile, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
-from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from beacon.analysis.models import MAIL_KINDS
@@ -19,7 +18,7 @@ from beacon.store import emails as store
 from beacon.query.parser import HELP as QUERY_HELP
 from beacon.query.parser import MAX_QUERY_CHARS
 from beacon.store.inbox import SORTS, InboxFilter
-from beacon.store.schema import AnalysisRow
+from beacon.store.inbox import categories as store_categories
 from beacon.web import services, session
 from beacon.web.deps import DB, CsrfForm, CurrentSettings, State, UiUser, client_address
 from beacon.web.highlight import highlight
@@ -97,9 +96,7 @@ def inbox_page(
     level = level if level in LEVELS else None
     kind = kind if kind in KINDS else None
     sort = sort if sort in SORTS else None
-    categories = sorted(
-        c for c in s.scalars(select(AnalysisRow.category).where(AnalysisRow.pipeline_version == version).distinct()) if c
-    )
+    categories = sorted(store_categories(s))
     category = category if category in categories else None
     params = {k: v for k, v in dict(level=level, kind=kind, category=category, needs_reply=needs_reply,
                                      q=q, sort=sort).items() if v}
