@@ -9,6 +9,7 @@
     │   ├── InvalidSettings          422  settings valid one by one that make no sense together
     │   ├── UploadTooLarge           413  an uploaded file over ``upload_max_bytes``
     │   ├── SourceError              400  a path that cannot be imported at all
+    │   ├── QueryError               400  a search query that cannot be read (says what and where)
     │   └── UserError                400  a username or password that cannot be accepted
     ├── LoginRefused                      a login is not checked now; retry after ``retry_after`` s
     │   ├── TooManyFailures          429  this address failed too often recently
@@ -41,7 +42,7 @@ from __future__ import annotations
 __all__ = [
     "AnalysisBusy", "ArtifactError", "BatchFailed", "BeaconError", "EngineError", "EngineUnavailable",
     "FolderError", "Forbidden", "ImapAuthError", "ImapConfigError", "ImapError", "ImapNetworkError", "InvalidInput",
-    "InvalidSettings", "LoginBusy", "LoginRefused", "NotFound", "ProtocolError", "SecretError",
+    "InvalidSettings", "LoginBusy", "LoginRefused", "NotFound", "ProtocolError", "QueryError", "SecretError",
     "SourceError", "SyncBusy", "SyncCancelled", "TooManyFailures", "UploadTooLarge", "UserError",
     "WorkerStartFailed", "FAILURE_REASONS",
 ]
@@ -74,6 +75,10 @@ class UploadTooLarge(InvalidInput):
 
 class SourceError(InvalidInput):
     """The path cannot be imported at all (missing, unreadable, not mail): choose another."""
+
+
+class QueryError(InvalidInput):
+    """A search query that cannot be read (unclosed quote, unknown operator, bad date)."""
 
 
 class UserError(InvalidInput):

@@ -4,8 +4,10 @@
 from __future__ import annotations
 
 import base64
+import html
 import json
 import logging
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -164,9 +166,55 @@ def test_search_finds_words_in_subject_and_text(served: Served) -> None:
     assert c.get("/api/emails", params={"q": "zzqxnotaword"}).json()["total"] == 0
 
 
+def test_search_language_operators_through_the_api(served: Served) -> None:
+    c, _ = served.login()
+    everything = c.get("/api/emails", params={"per_page": 200}).json()["items"]
+    top = next(m for m in everything if len(m["subject"].split()) >= 2 and m["from_addr"])
+    sender = c.get("/api/emails", params={"q": f"from:{top['from_addr']}", "per_page": 200}).json()
+    assert top["id"] in [m["id"] for m in sender["items"]]
+    assert all(m["from_addr"] == top["from_addr"] for m in sender["items"]) and sender["total_exact"]
+    two = " ".join(top["subject"].split()[:2])
+    phrase = c.get("/api/emails", params={"q": f'subject:"{two}" -zzqxnotaword'}).json()["items"]
+    assert top["id"] in [m["id"] for m in phrase]
+    level = c.get("/api/emails", params={"q": f"level:{top['level'].lower()}", "per_page": 200}).json()
+    assert level["total"] == sum(1 for m in everything if m["level"] == top["level"])
+    # Search results carry a snippet with the searched word marked in it.
+    word = max(re.findall(r"[A-Za-z]{5,}", top["summary"] or top["subject"]), key=len)
+    hit = next(m for m in c.get("/api/emails", params={"q": word}).json()["items"] if m["highlights"])
+    assert all(hit["snippet"][a:b].lower() == word.lower() for a, b in hit["highlights"])
+
+
+@pytest.mark.parametrize(("q", "message"), [
+    ('"board deck', "unclosed quote"), ("from:", "needs a value"), ("colour:red", "unknown operator"),
+    ("is:done", "no 'done' state yet"), ("before:2024-13-01", "YYYY-MM-DD"), ("(a b", "missing ')'"),
+])
+def test_a_malformed_query_is_400_saying_why(served: Served, q: str, message: str) -> None:
+    c, _ = served.login()
+    r = c.get("/api/emails", params={"q": q})
+    assert r.status_code == 400 and message in r.json()["detail"]
+    page = c.get("/", params={"q": q})
+    assert page.status_code == 400 and html.escape(message) in page.text and 'id="search-error"' in page.text
+
+
+def test_keyset_pages_through_the_api(served: Served) -> None:
+    c, _ = served.login()
+    for sort in ("priority", "date", "oldest"):
+        everything = [m["id"] for m in c.get("/api/emails", params={"per_page": 200, "sort": sort}).json()["items"]]
+        seen: list[int] = []
+        params: dict[str, Any] = {"per_page": 7, "sort": sort}
+        while True:
+            page = c.get("/api/emails", params=params).json()
+            seen.extend(m["id"] for m in page["items"])
+            if page["next_cursor"] is None:
+                break
+            params["cursor"] = page["next_cursor"]
+        assert seen == everything
+    assert c.get("/api/emails", params={"cursor": "bm90IGEgY3Vyc29y"}).status_code == 400
+
+
 @pytest.mark.parametrize("params", [
     {"level": "URGENT"}, {"kind": "bulk"}, {"sort": "random"}, {"page": 0}, {"per_page": 0},
-    {"per_page": 1000}, {"needs_reply": "maybe"}, {"q": "x" * 300},
+    {"per_page": 1000}, {"needs_reply": "maybe"}, {"q": "x" * 600}, {"cursor": "c" * 600},
 ])
 def test_bad_list_parameters_are_422(served: Served, params: dict[str, Any]) -> None:
     c, _ = served.login()

@@ -82,6 +82,8 @@ def save_analysis(s: Session, email_id: int, analysis: Analysis, settings: Setti
     )
     target = existing or AnalysisRow(email_id=email_id, pipeline_version=analysis.pipeline_version)
     _fill(target, scored)
+    target.email_date = row.date
+    row.analysed_version = analysis.pipeline_version
     if existing is None:
         s.add(target)
     s.flush()
@@ -95,6 +97,8 @@ def _fill(target: AnalysisRow, scored: ScoredAnalysis) -> None:
     target.category = scored.analysis.category
     target.needs_reply = scored.needs_reply
     target.data = scored.model_dump(mode="json")
+    dues = [x.due for x in scored.analysis.action_items if x.due]
+    target.due_at = min(dues) if dues else None
 
 
 def load_scored(row: AnalysisRow) -> ScoredAnalysis:

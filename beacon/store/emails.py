@@ -13,13 +13,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from beacon.errors import NotFound
 from beacon.models import Email
 from beacon.store.db import JSONText
-from beacon.store.schema import Account, AttachmentRow, EmailRow, RawMessage
+from beacon.store.schema import Account, AnalysisRow, AttachmentRow, EmailRow, RawMessage
 from beacon.store.tenancy import EVERYONE, UserScope, account_ids, is_everyone
 
 if TYPE_CHECKING:  # parse is imported lazily by callers; the store only needs the shape
@@ -226,6 +226,8 @@ def update_parsed(s: Session, email_id: int, parsed: ParsedMessage) -> None:
     cols["data"] = json.loads(cols["data"])  # ORM attribute: a plain value
     for key, value in cols.items():
         setattr(row, key, value)
+    # The inbox orders by the analyses' copy of the date (the search index follows by trigger).
+    s.execute(update(AnalysisRow).where(AnalysisRow.email_id == email_id).values(email_date=row.date))
     s.execute(delete(AttachmentRow).where(AttachmentRow.email_id == email_id))
     for pos, info in enumerate(parsed.email.attachments):
         s.add(AttachmentRow(email_id=email_id, position=pos, filename=info.filename,
@@ -265,6 +267,11 @@ def visible_ids(s: Session, email_ids: set[int], scope: UserScope) -> set[int]:
     if is_everyone(scope) or not email_ids:
         return set(email_ids)
     return set(s.scalars(_owned(select(EmailRow.id).where(EmailRow.id.in_(email_ids)), scope)))
+
+
+def count_emails(s: Session, scope: UserScope) -> int:
+    """How many emails ``scope`` has (a user's: read from the index of their accounts' mail)."""
+    return s.scalar(_owned(select(func.count()).select_from(EmailRow), scope)) or 0
 
 
 def get_email_row(s: Session, email_id: int, scope: UserScope = EVERYONE) -> EmailRow | None:

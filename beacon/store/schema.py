@@ -119,6 +119,10 @@ class EmailRow(Base):
     # The mail folder it was filed in at its source (Maildir/IMAP folder, mbox file name).
     folder: Mapped[str | None] = mapped_column(String(500))
     imported_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # The pipeline version of the email's latest analysis: "not analysed yet" is then an index
+    # range (``beacon.store.inbox.pending_count``), not an anti-join over every email.
+    # '' until analysed (not NULL: the count is then two index ranges around the version).
+    analysed_version: Mapped[str] = mapped_column(String(200), default="", server_default="", index=True)
     seen: Mapped[bool] = mapped_column(Boolean, default=False)
     answered: Mapped[bool] = mapped_column(Boolean, default=False)
     flagged: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -156,19 +160,37 @@ class AttachmentRow(Base):
     data: Mapped[bytes | None] = mapped_column(LargeBinary)
 
 
+def _inbox_order(name: str, *lead: str) -> Index:
+    """An index serving one inbox order (priority, then newest first) after equality on ``lead``."""
+    return Index(name, "pipeline_version", *lead, "score", "email_date", "email_id")
+
+
 class AnalysisRow(Base):
     __tablename__ = "analyses"
-    __table_args__ = (UniqueConstraint("email_id", "pipeline_version", name="uq_analysis"),)
+    __table_args__ = (
+        UniqueConstraint("email_id", "pipeline_version", name="uq_analysis"),
+        # The inbox orders and the common filters are index walks that stop after a page.
+        _inbox_order("ix_analyses_priority"),
+        _inbox_order("ix_analyses_level_priority", "level"),
+        _inbox_order("ix_analyses_kind_priority", "kind"),
+        _inbox_order("ix_analyses_reply_priority", "needs_reply"),
+        Index("ix_analyses_date", "pipeline_version", "email_date", "email_id"),
+        Index("ix_analyses_due", "pipeline_version", "due_at"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     email_id: Mapped[int] = mapped_column(ForeignKey("emails.id", ondelete="CASCADE"), index=True)
     pipeline_version: Mapped[str] = mapped_column(String(200))
     score: Mapped[int] = mapped_column(Integer)
-    level: Mapped[str] = mapped_column(String(10), index=True)
-    kind: Mapped[str] = mapped_column(String(30), index=True)
+    level: Mapped[str] = mapped_column(String(10))
+    kind: Mapped[str] = mapped_column(String(30))
     category: Mapped[str] = mapped_column(String(30), index=True)
     needs_reply: Mapped[bool] = mapped_column(Boolean, default=False)
     data: Mapped[dict[str, Any]] = mapped_column(JSON)  # beacon.analysis.models.Analysis
+    # Copies kept beside the score so the inbox's orders and filters are index walks: the
+    # email's date (kept in step by store.emails.update_parsed) and the earliest action-item due.
+    email_date: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 

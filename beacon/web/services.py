@@ -12,7 +12,7 @@ from typing import Any
 from collections.abc import Callable
 
 from fastapi import UploadFile
-from sqlalchemy import exists, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from beacon.analysis.version import pipeline_version
@@ -21,9 +21,11 @@ from beacon.models import Email
 from beacon.settings import Settings
 from beacon.store import emails as store
 from beacon.store.analyses import current_analysis, load_scored, rescore_all
-from beacon.store.inbox import InboxFilter, inbox, inbox_count
+from beacon.store.inbox import Count, InboxFilter, inbox_count
+from beacon.store.inbox import inbox_page as store_inbox_page
+from beacon.store.inbox import pending_count as store_pending_count
 from beacon.store.private import private_dir
-from beacon.store.schema import Account, AnalysisRow, AttachmentRow, EmailRow, User
+from beacon.store.schema import Account, AttachmentRow, EmailRow, User
 from beacon.store.app_settings import ENGINE_WIDE, SettingsUpdate, apply_update
 from beacon.store.runs import get_run, recent_runs
 from beacon.store.tenancy import account_ids
@@ -50,18 +52,24 @@ SCORING_FIELDS = {"own_addresses", "vip_senders", "priority_high", "priority_med
 @dataclass(frozen=True)
 class InboxPage:
     items: list[InboxItem]
-    total: int
+    total: Count  # exact up to a cap ("10,000+")
     page: int
     per_page: int
+    next_cursor: str | None = None  # the page of the rows after these
 
     @property
     def pages(self) -> int:
-        return max(1, -(-self.total // self.per_page))
+        return max(1, -(-self.total.n // self.per_page))
 
 
-def inbox_page(s: Session, f: InboxFilter, page: int, per_page: int) -> InboxPage:
-    rows = inbox(s, f, limit=per_page, offset=(page - 1) * per_page)
-    return InboxPage([inbox_item(e, a) for e, a in rows], inbox_count(s, f), page, per_page)
+def inbox_page(s: Session, f: InboxFilter, page: int, per_page: int, cursor: str | None = None) -> InboxPage:
+    """A cursor page (keyset: as fast deep down as at the top), or page ``page`` counted from
+    the top (kept for small results: the database skips the rows before it)."""
+    offset = 0 if cursor else (page - 1) * per_page
+    result = store_inbox_page(s, f, limit=per_page, cursor=cursor, offset=offset)
+    terms = f.terms()
+    items = [inbox_item(e, a, terms) for e, a in result.rows]
+    return InboxPage(items, inbox_count(s, f), page, per_page, result.next_cursor)
 
 
 def load_email_view(s: Session, settings: Settings, email_id: int, user: User) -> EmailView:
@@ -159,12 +167,10 @@ def get_job(s: Session, run_id: int, user: User) -> RunView:
     return run_view(run, datetime.now(timezone.utc))
 
 
-def pending_count(s: Session, settings: Settings, user: User) -> int:
-    """The user's emails with no analysis at the current pipeline version."""
-    version = pipeline_version(settings)
-    done = exists().where(AnalysisRow.email_id == EmailRow.id, AnalysisRow.pipeline_version == version)
-    return s.scalar(select(func.count(EmailRow.id)).where(
-        EmailRow.deleted.is_(False), ~done, EmailRow.account_id.in_(account_ids(user.id)))) or 0
+def pending_count(s: Session, settings: Settings, user: User) -> Count:
+    """The user's emails with no analysis at the current pipeline version (capped like inbox
+    counts)."""
+    return store_pending_count(s, pipeline_version(settings), scope=user.id)
 
 
 def start_path_import(st: WebState, user: User, raw_path: str, account: str) -> int:

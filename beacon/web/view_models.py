@@ -13,6 +13,8 @@ from pydantic import BaseModel
 from beacon.analysis.models import ScoredAnalysis
 from beacon.engine.memory import rss
 from beacon.models import Email
+from beacon.query.model import Text
+from beacon.query.snippet import snippet
 from beacon.store.analyses import load_scored
 from beacon.store.runs import RunStatus
 from beacon.store.schema import AnalysisRow, EmailRow, Run
@@ -38,10 +40,14 @@ class InboxItem(BaseModel):
     summary: str
     due: datetime | None
     action_items: int
+    # Search results: a piece of the text around the words searched, and where they are in it.
+    snippet: str | None = None
+    highlights: list[tuple[int, int]] = []
 
 
-def inbox_item(e: EmailRow, a: AnalysisRow) -> InboxItem:
+def inbox_item(e: EmailRow, a: AnalysisRow, terms: list[Text] | None = None) -> InboxItem:
     scored = load_scored(a)
+    found = snippet((e.data or {}).get("text", ""), terms) if terms else None
     dues = [x.due for x in scored.analysis.action_items if x.due]
     return InboxItem(
         id=e.id, subject=e.subject, from_name=e.from_name, from_addr=e.from_addr, date=e.date,
@@ -49,6 +55,7 @@ def inbox_item(e: EmailRow, a: AnalysisRow) -> InboxItem:
         top_reason=scored.priority.top_reason,
         summary=scored.analysis.summary[0] if scored.analysis.summary else "",
         due=min(dues) if dues else None, action_items=len(scored.analysis.action_items),
+        snippet=found.text if found else None, highlights=found.highlights if found else [],
     )
 
 

@@ -17,6 +17,8 @@ from pydantic import BaseModel, Field
 from beacon.analysis.models import MailKind
 from beacon.analysis.version import pipeline_version
 from beacon.store.app_settings import SettingsUpdate, public_view
+from beacon.query.parser import HELP as QUERY_HELP
+from beacon.query.parser import MAX_QUERY_CHARS
 from beacon.store.inbox import SORTS, InboxFilter
 from beacon.web import services, session
 from beacon.web.deps import DB, ApiUser, CsrfChecked, CurrentSettings, State, client_address
@@ -66,11 +68,13 @@ def me(request: Request, st: State, user: ApiUser) -> Me:
 
 # -- emails ----------------------------------------------------------------------------------
 class EmailPage(BaseModel):
-    total: int
+    total: int = Field(description="matching emails, exact when total_exact; else at least this many")
+    total_exact: bool
     page: int
     per_page: int
     pages: int
     pending_analysis: int
+    next_cursor: str | None = Field(description="pass as cursor= for the next page (None: last page)")
     items: list[InboxItem]
 
 
@@ -83,19 +87,21 @@ def list_emails(
     kind: MailKind | None = None,
     category: Annotated[str | None, Query(max_length=50)] = None,
     needs_reply: bool | None = None,
-    q: Annotated[str | None, Query(max_length=200, description="words to find in subject, sender or text")] = None,
+    q: Annotated[str | None, Query(max_length=MAX_QUERY_CHARS, description=QUERY_HELP)] = None,
     account: Annotated[str | None, Query(max_length=200)] = None,
-    sort: Sort = "priority",
+    sort: Annotated[Sort | None, Query(description="default: relevance when q has words, else priority")] = None,
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     per_page: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(max_length=500, description="next_cursor of the previous page")] = None,
 ) -> EmailPage:
     f = InboxFilter(
         pipeline_version=pipeline_version(settings), level=level, kind=kind, category=category,
         needs_reply=needs_reply, search=q or None, account=account, sort=sort, scope=user.id,
     )
-    p = services.inbox_page(s, f, page, per_page)
-    return EmailPage(total=p.total, page=p.page, per_page=p.per_page, pages=p.pages,
-                     pending_analysis=services.pending_count(s, settings, user), items=p.items)
+    p = services.inbox_page(s, f, page, per_page, cursor)
+    return EmailPage(total=p.total.n, total_exact=p.total.exact, page=p.page, per_page=p.per_page,
+                     pages=p.pages, pending_analysis=services.pending_count(s, settings, user).n,
+                     next_cursor=p.next_cursor, items=p.items)
 
 
 @router.get("/emails/{email_id}", summary="One email with its analysis and score explanation",

@@ -15,8 +15,10 @@ from beacon.analysis.models import MAIL_KINDS
 from beacon.analysis.version import pipeline_version
 from beacon.errors import EngineError, Forbidden, InvalidInput, InvalidSettings, LoginBusy, TooManyFailures
 from beacon.store import emails as store
+from beacon.query.parser import HELP as QUERY_HELP
+from beacon.query.parser import MAX_QUERY_CHARS
 from beacon.store.inbox import SORTS, InboxFilter
-from beacon.store.inbox import categories as inbox_categories
+from beacon.store.inbox import categories as store_categories
 from beacon.web import services, session
 from beacon.web.deps import DB, CsrfForm, CurrentSettings, State, UiUser, client_address
 from beacon.web.highlight import highlight
@@ -85,27 +87,48 @@ def logout(request: Request, st: State, s: DB) -> Response:
 def inbox_page(
     request: Request, st: State, s: DB, settings: CurrentSettings, user: UiUser,
     level: str | None = None, kind: str | None = None, category: str | None = None,
-    needs_reply: str | None = None, q: Annotated[str | None, Query(max_length=200)] = None,
-    sort: str = "priority", page: Annotated[int, Query(ge=1)] = 1,
+    needs_reply: str | None = None, q: Annotated[str | None, Query(max_length=MAX_QUERY_CHARS)] = None,
+    sort: str | None = None, page: Annotated[int, Query(ge=1)] = 1,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
 ) -> Response:
     version = pipeline_version(settings)
     # Unknown values from a hand-edited URL are ignored rather than failing the page.
     level = level if level in LEVELS else None
     kind = kind if kind in KINDS else None
-    sort = sort if sort in SORTS else "priority"
-    categories = inbox_categories(s, version, user.id)
+    sort = sort if sort in SORTS else None
+    categories = sorted(store_categories(s, user.id))
     category = category if category in categories else None
-    f = InboxFilter(pipeline_version=version, level=level, kind=kind, category=category,
-                    needs_reply=True if needs_reply else None, search=(q or "").strip() or None, sort=sort,
-                    scope=user.id)
-    result = services.inbox_page(s, f, page, PER_PAGE)
     params = {k: v for k, v in dict(level=level, kind=kind, category=category, needs_reply=needs_reply,
-                                     q=q, sort=sort if sort != "priority" else None).items() if v}
-    return render(
-        request, st, "inbox.html", user=user, result=result, levels=LEVELS, kinds=KINDS,
-        categories=categories, sorts=list(SORTS), f=f, q=q or "", needs_reply=bool(needs_reply),
-        pending=services.pending_count(s, settings, user), query=urlencode(params),
+                                     q=q, sort=sort).items() if v}
+    ctx: dict[str, Any] = dict(
+        user=user, levels=LEVELS, kinds=KINDS, categories=categories, sorts=SORTS, q=q or "",
+        needs_reply=bool(needs_reply), pending=services.pending_count(s, settings, user), query=urlencode(params),
+        query_help=QUERY_HELP, level=level, kind=kind, category=category, sort=sort, error=None,
     )
+    try:
+        f = InboxFilter(pipeline_version=version, level=level, kind=kind, category=category,
+                        needs_reply=True if needs_reply else None, search=(q or "").strip() or None, sort=sort,
+                        scope=user.id)
+        result = services.inbox_page(s, f, page, PER_PAGE, cursor)
+    except InvalidInput as exc:  # a query that cannot be read: the page says why, the form stays
+        return render(request, st, "inbox.html", status_code=400, result=None, marked={}, f=None,
+                      **{**ctx, "error": str(exc)})
+    marked = {m.id: _segments(m.snippet, m.highlights) for m in result.items if m.snippet is not None}
+    return render(request, st, "inbox.html", result=result, marked=marked, f=f, **ctx)
+
+
+def _segments(text: str, highlights: list[tuple[int, int]]) -> list[tuple[str, bool]]:
+    """The snippet cut into (text, is a searched word) pieces for <mark> (escaped by Jinja)."""
+    out: list[tuple[str, bool]] = []
+    at = 0
+    for start, end in highlights:
+        if start > at:
+            out.append((text[at:start], False))
+        out.append((text[start:end], True))
+        at = end
+    if at < len(text):
+        out.append((text[at:], False))
+    return out
 
 
 # -- one email -------------------------------------------------------------------------------

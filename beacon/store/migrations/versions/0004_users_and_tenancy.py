@@ -1,7 +1,7 @@
 """users: roles, a disabled flag, and owners for accounts, runs, jobs and personal settings
 
 Revision ID: 0004
-Revises: 0002
+Revises: 0003
 Create Date: 2026-12-02
 
 Users gain ``is_admin`` and ``disabled``; the oldest existing user becomes the admin, so an
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 
 revision = '0004'
-down_revision = '0002'
+down_revision = '0003'
 branch_labels = None
 depends_on = None
 
