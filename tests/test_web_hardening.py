@@ -75,6 +75,24 @@ def test_names_subjects_and_file_names_are_isolated_without_bidi_controls(bare: 
     assert "<bdi>Pay nowfdp.exe</bdi>" in page
 
 
+def test_search_snippets_are_isolated_without_bidi_controls(bare: Served) -> None:
+    from beacon.analysis.version import pipeline_version
+    from beacon.store.analyses import save_analysis
+    from tests.test_priority import analysis
+
+    raw = (f"From: a@example.org\nTo: reader@example.com\nSubject: Invoice\nMessage-ID: <snip@example.org>\n"
+           f"Date: Mon, 1 Jan 2024 10:00:00 +0000\n\nPlease pay the invoice{RLO}fdp.exe\x07 today.\n").encode()
+    (email_id,) = store_messages(bare.db, [raw], account="demo", user_id=1)
+    found = analysis()
+    found.pipeline_version = pipeline_version(bare.settings)
+    with bare.db.session() as s:
+        save_analysis(s, email_id, found, bare.settings)
+    c, _ = bare.login()
+    page = c.get("/", params={"q": "invoice"}).text
+    assert RLO not in page and "\x07" not in page
+    assert '<span class="snippet"><bdi>Please pay the <mark>invoice</mark>fdp.exe  today.</bdi></span>' in page
+
+
 @pytest.mark.parametrize("href", ["da\nta:text/html,<b>x</b>", "data\t:text/html,x", " DATA:text/html,x",
                                   "java\nscript:alert(1)", "\x01javascript:alert(1)", "vbscript:x", "cid:abc",
                                   "file:///etc/passwd"])

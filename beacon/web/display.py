@@ -13,17 +13,23 @@ import re
 
 from markupsafe import Markup, escape
 
-__all__ = ["clean_line", "isolate"]
+__all__ = ["clean_line", "clean_piece", "isolate"]
 
 # LRE, RLE, PDF, LRO, RLO; LRI, RLI, FSI, PDI; LRM, RLM, ALM.
 _BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]")
 _CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f]+")
 
 
+def clean_piece(value: object) -> str:
+    """Sender-chosen text with bidi controls taken out and other controls made spaces (a part
+    of a line: its spaces are kept)."""
+    text = "" if value is None else str(value)
+    return _CONTROLS.sub(" ", _BIDI_CONTROLS.sub("", text))
+
+
 def clean_line(value: object) -> str:
     """One line of sender-chosen text with bidi and other control characters taken out."""
-    text = "" if value is None else str(value)
-    return _CONTROLS.sub(" ", _BIDI_CONTROLS.sub("", text)).strip()
+    return clean_piece(value).strip()
 
 
 def isolate(value: object) -> Markup:

@@ -21,6 +21,7 @@ from beacon.store.inbox import SORTS, InboxFilter
 from beacon.store.inbox import categories as store_categories
 from beacon.web import services, session
 from beacon.web.deps import DB, CsrfForm, CurrentSettings, State, UiUser, client_address
+from beacon.web.display import clean_piece
 from beacon.web.highlight import highlight
 from beacon.store.app_settings import SettingsUpdate, public_view
 from beacon.web.sanitize import email_document, sanitize_email_html
@@ -118,16 +119,17 @@ def inbox_page(
 
 
 def _segments(text: str, highlights: list[tuple[int, int]]) -> list[tuple[str, bool]]:
-    """The snippet cut into (text, is a searched word) pieces for <mark> (escaped by Jinja)."""
+    """The snippet cut into (text, is a searched word) pieces for <mark> (escaped by Jinja),
+    without the bidi and control characters the sender put in (the page isolates it too)."""
     out: list[tuple[str, bool]] = []
     at = 0
     for start, end in highlights:
         if start > at:
-            out.append((text[at:start], False))
-        out.append((text[start:end], True))
+            out.append((clean_piece(text[at:start]), False))
+        out.append((clean_piece(text[start:end]), True))
         at = end
     if at < len(text):
-        out.append((text[at:], False))
+        out.append((clean_piece(text[at:]), False))
     return out
 
 
