@@ -3,7 +3,8 @@ an existing single-user database (mail, runs, personal settings) to its first us
 
 from __future__ import annotations
 
-from sqlalchemy import text
+from sqlalchemy import delete, text
+from sqlalchemy import inspect as sa_inspect
 
 from beacon.analysis.version import pipeline_version
 from beacon.settings import Settings
@@ -11,6 +12,7 @@ from beacon.store import jobs
 from beacon.store.app_settings import current_settings
 from beacon.store.db import Database
 from beacon.store.emails import get_email_row
+from beacon.store.inbox import InboxFilter, inbox
 from beacon.store.schema import Account, AnalysisJob, EmailRow, Run, User
 from beacon.web.auth import create_user
 from tests.helpers import PASSWORD, store_messages, synthetic_message
@@ -79,3 +81,60 @@ def test_the_first_user_adopts_mail_imported_before_any_user(sqlite_db: Database
         assert all(get_email_row(s, i, first) is not None for i in ids)
         assert all(get_email_row(s, i, second) is None for i in ids)
         assert s.get(User, first).is_admin and not s.get(User, second).is_admin
+
+
+def _search(db: Database, query: str, scope: int) -> set[int]:
+    with db.session() as s:
+        return {e.id for e, _ in inbox(s, InboxFilter(pipeline_version="t", search=query, scope=scope), limit=None)}
+
+
+def _index_objects(db: Database) -> set[str]:
+    with db.sql_engine.connect() as conn:
+        if db.is_sqlite:
+            return set(conn.scalars(text("SELECT name FROM sqlite_master WHERE name LIKE 'email_search%'")))
+        return set(conn.scalars(text("SELECT tgname FROM pg_trigger WHERE tgrelid = 'emails'::regclass "
+                                     "AND NOT tgisinternal"))) | {
+            r for r in conn.scalars(text("SELECT relname FROM pg_class WHERE relname LIKE 'email_search%'"))}
+
+
+def test_0004_over_0003_keeps_the_search_index_its_triggers_and_the_sort_keys(any_db: Database) -> None:
+    """0004's table copies (SQLite batch mode) run over 0003's index, triggers and copied columns:
+    an existing database keeps all of them, and its mail is found by its first user only."""
+    from alembic import command
+
+    from beacon.parse import parse_message
+    from beacon.store.analyses import save_analysis
+    from beacon.store.emails import update_parsed
+    from tests.test_priority import analysis
+
+    objects = _index_objects(any_db)
+    assert objects  # installed by 0003
+    (old,) = store_messages(any_db, [synthetic_message(1, body="quarterly figures attached")], account="before")
+    with any_db.session() as s:
+        save_analysis(s, old, analysis(), Settings())
+        keys = s.execute(text("SELECT a.email_date, a.due_at, e.analysed_version FROM analyses a "
+                              "JOIN emails e ON e.id = a.email_id")).one()
+    command.downgrade(any_db.alembic_config(), "0003")  # the database as 0003 left it
+    with any_db.sql_engine.begin() as conn:
+        assert "user_id" not in {c["name"] for c in sa_inspect(conn).get_columns("accounts")}
+        conn.execute(text("INSERT INTO users (id, username, password_hash, created_at) VALUES "
+                          "(3, 'solo', 'x', CURRENT_TIMESTAMP)"))
+    any_db.migrate()  # 0004 over 0003
+    assert _index_objects(any_db) == objects
+    with any_db.session() as s:
+        assert s.execute(text("SELECT a.email_date, a.due_at, e.analysed_version FROM analyses a "
+                              "JOIN emails e ON e.id = a.email_id")).one() == keys
+        other = create_user(s, "other", PASSWORD).id
+    assert _search(any_db, "quarterly", 3) == {old} and _search(any_db, "quarterly", other) == set()
+    # The triggers still keep the index in step: insert, re-parse and delete after 0004.
+    (new,) = store_messages(any_db, [synthetic_message(2, body="quarterly forecast")], account="before", user_id=3)
+    with any_db.session() as s:
+        save_analysis(s, new, analysis(), Settings())
+        update_parsed(s, old, parse_message(synthetic_message(1, body="annual report")))
+    assert _search(any_db, "quarterly", 3) == {new} and _search(any_db, "annual", 3) == {old}
+    with any_db.session() as s:
+        s.execute(delete(EmailRow).where(EmailRow.id == new))
+    assert _search(any_db, "quarterly", 3) == set()
+    if any_db.is_sqlite:
+        with any_db.sql_engine.begin() as conn:  # FTS5 checks its index against the content
+            conn.exec_driver_sql("INSERT INTO email_search(email_search, rank) VALUES ('integrity-check', 1)")
