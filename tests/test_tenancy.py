@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -14,8 +15,9 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
-from beacon.store.schema import Account, EmailRow, User
+from beacon.store.schema import Account, AnalysisRow, EmailRow, User
 from beacon.web.auth import create_user
 from tests.helpers import PASSWORD, Served, form_token, make_served, wait_job
 from testkit.corpora import cpython_email_dir
@@ -82,6 +84,32 @@ def test_each_user_lists_only_their_own_mail(two: Two) -> None:
     assert two.alice.get("/api/accounts").json()[0]["emails"] >= 41
     assert two.bob.get("/api/emails", params={"q": "the"}).json()["total"] <= 1
     assert bobs["pending_analysis"] == 0
+
+
+def test_search_pages_counts_and_categories_are_each_users_own(two: Two) -> None:
+    # Both have an account "demo" and mail with "message" in it.
+    for q in ("message", "account:demo", "zzz.org", "is:unread OR is:read"):
+        bob = two.bob.get("/api/emails", params={"q": q}).json()
+        assert [m["id"] for m in bob["items"]] == [two.bob_email] and bob["total"] == 1 and bob["total_exact"], q
+        alice = two.alice.get("/api/emails", params={"q": q}).json()
+        assert alice["total"] >= 1 and two.bob_email not in {m["id"] for m in alice["items"]}, q
+    # Alice's cursor pages, one email at a time, never reach bob's.
+    seen: list[int] = []
+    params: dict[str, object] = {"per_page": 1, "sort": "oldest"}
+    while True:
+        page = two.alice.get("/api/emails", params=params).json()
+        seen += [m["id"] for m in page["items"]]
+        if page["next_cursor"] is None:
+            break
+        params["cursor"] = page["next_cursor"]
+    assert len(seen) == two.alice.get("/api/emails").json()["total"] and two.bob_email not in seen
+    # The inbox page: the search box, its count and the category list are bob's alone.
+    html = two.bob.get("/", params={"q": "message"}).text
+    assert f'data-id="{two.bob_email}"' in html and f'data-id="{two.alice_email}"' not in html
+    with two.srv.db.session() as s:
+        bob_categories = set(s.scalars(select(AnalysisRow.category).where(AnalysisRow.email_id == two.bob_email)))
+    options = set(re.findall(r'<option value="([^"]*)"', html.split('name="category"')[1].split("</select>")[0]))
+    assert options - {""} == bob_categories - {""}
 
 
 @pytest.mark.parametrize("who", ["alice", "bob"])
@@ -192,6 +220,20 @@ def test_cli_side_by_side(two: Two) -> None:
     assert _cli(two.srv, "--user", "nobody", "inbox").returncode == 2
     listed = json.loads(_cli(two.srv, "user", "list", "--json").stdout)
     assert [(u["username"], u["admin"]) for u in listed] == [("alice", True), ("bob", False)]
+    # Search, inbox -q, account: and reindex: --user's mail alone.
+    for args in (("search", "message"), ("inbox", "-q", "message"), ("search", "account:demo")):
+        bobs = json.loads(_cli(two.srv, "--user", "bob", *args, "--json").stdout)
+        assert [m["id"] for m in bobs] == [two.bob_email], args
+        alices = json.loads(_cli(two.srv, "--user", "alice", *args, "--json").stdout)
+        assert alices and two.bob_email not in {m["id"] for m in alices}, args
+    assert _cli(two.srv, "search", "message").returncode == 2  # whose? --user
+    table = _cli(two.srv, "--user", "bob", "search", "message")
+    assert table.returncode == 0 and "1 found" in table.stdout
+    mine = _cli(two.srv, "--user", "bob", "reindex")
+    assert mine.returncode == 0 and "Indexed 1 emails of bob's" in mine.stdout
+    everyone = _cli(two.srv, "reindex")  # system work: no user needed
+    assert everyone.returncode == 0 and re.search(r"Indexed (\d+) emails", everyone.stdout)
+    assert json.loads(_cli(two.srv, "--user", "bob", "search", "message", "--json").stdout)[0]["id"] == two.bob_email
 
 
 def test_cli_user_management(tmp_path: Path) -> None:
