@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import base64
-import html
 import json
 import logging
 import re
@@ -14,6 +13,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from markupsafe import escape
 
 from beacon.demo import DEMO_MBOX
 from beacon.web.auth import COOKIE_NAME
@@ -193,7 +193,7 @@ def test_a_malformed_query_is_400_saying_why(served: Served, q: str, message: st
     r = c.get("/api/emails", params={"q": q})
     assert r.status_code == 400 and message in r.json()["detail"]
     page = c.get("/", params={"q": q})
-    assert page.status_code == 400 and html.escape(message) in page.text and 'id="search-error"' in page.text
+    assert page.status_code == 400 and str(escape(message)) in page.text and 'id="search-error"' in page.text
 
 
 def test_keyset_pages_through_the_api(served: Served) -> None:
