@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session, defer
 from beacon.errors import InvalidInput
 from beacon.query import And, Node, Not, Text, parse
 from beacon.query.model import DateBound, Due, Equals, InAccount, State, positive_texts
-from beacon.store.query_sql import Clock, compile_query
+from beacon.store.query_sql import Clock, compile_query, fts
 from beacon.store.schema import AnalysisRow, EmailRow, UTCDateTime
 
 __all__ = [
@@ -262,11 +262,15 @@ def inbox(s: Session, f: InboxFilter, *, limit: int | None = 50, offset: int = 0
 
 def inbox_count(s: Session, f: InboxFilter, cap: int = COUNT_CAP) -> Count:
     """Exact up to ``cap`` when an index finds the matches (words, level, kind, needs reply,
-    dates); other filters are checked email by email, so they are counted in the first
+    dates); other filters are checked email by email, so they are counted in the newest
     SCAN_ROWS emails and estimated beyond them."""
     base, compiled = _compiled(s, f)
     where = and_(base, compiled.where) if compiled is not None else base
     q = select(literal(1)).select_from(_from(where)).where(where)
+    if compiled is not None and compiled.main is not None and compiled.ranked_from is fts:
+        # FTS5 answers "IN (its matches)" by listing every match first: read it as a join.
+        q = (select(literal(1)).select_from(fts.join(_from(compiled.rest, base), AnalysisRow.email_id == fts.c.rowid))
+             .where(compiled.main, compiled.rest, base))
     if compiled is None or compiled.main is not None or _indexed(f.form_node()):
         n = _count(s, q.limit(cap + 1))
         return Count(min(n, cap), n <= cap)
@@ -275,7 +279,8 @@ def inbox_count(s: Session, f: InboxFilter, cap: int = COUNT_CAP) -> Count:
     if scanned <= SCAN_ROWS:  # a small inbox: every email checked
         n = _count(s, q.limit(cap + 1))
         return Count(min(n, cap), n <= cap)
-    window = inbox_rows.order_by(*(c.desc() for c in _ORDERS["priority"])).limit(SCAN_ROWS)
+    # The newest emails are the sample: an order by priority would sample its own kind of mail.
+    window = inbox_rows.order_by(AnalysisRow.email_id.desc()).limit(SCAN_ROWS)
     matched = _count(s, q.where(AnalysisRow.email_id.in_(window)))
     total = s.scalar(select(func.max(EmailRow.id))) or 0  # ids are dense: the size, read from the index
     return Count(int(round(matched * total / SCAN_ROWS, -1 if matched < 100 else -2)), False, estimated=True)
