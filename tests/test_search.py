@@ -321,3 +321,13 @@ def test_relevance_ranks_the_newest_matches(any_db: Database, mailbox: dict[str,
     monkeypatch.setattr(inbox_module, "_ID_WINDOWS", (2, 4))
     assert find(any_db, "meet*") == {"digest", "reply"}
     assert find(any_db, "meet*", sort="date") == {"deck", "lunch", "digest", "reply"}
+
+
+def test_hidden_emails_are_left_out_of_pages_counts_and_searches(any_db: Database, mailbox: dict[str, int]) -> None:
+    with any_db.session() as s:
+        s.execute(update(EmailRow).where(EmailRow.id == mailbox["deck"]).values(deleted=True))
+    assert find(any_db, "board") == {"lunch", "reply"} and find(any_db, "level:high") == {"reply"}
+    assert find(any_db, "board", include_hidden=True) == {"deck", "lunch", "reply"}
+    with any_db.session() as s:
+        assert inbox_count(s, InboxFilter(pipeline_version=VERSION)) == Count(5, True)
+        assert inbox_count(s, InboxFilter(pipeline_version=VERSION, search='"board deck"')) == Count(1, True)

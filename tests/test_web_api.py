@@ -193,7 +193,6 @@ def test_a_malformed_query_is_400_saying_why(served: Served, q: str, message: st
     r = c.get("/api/emails", params={"q": q})
     assert r.status_code == 400 and message in r.json()["detail"]
     page = c.get("/", params={"q": q})
-    # Escaped as the page's templates escape (' is &#39; there, not html.escape's &#x27;).
     assert page.status_code == 400 and str(escape(message)) in page.text and 'id="search-error"' in page.text
 
 

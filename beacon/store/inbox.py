@@ -19,14 +19,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Integer, Select, and_, func, literal, literal_column, select, text, tuple_, union_all
+from sqlalchemy import (
+    Column, Integer, Select, and_, column, func, literal, literal_column, select, table, text, tuple_, union_all,
+)
+from sqlalchemy.sql.visitors import iterate
 from sqlalchemy.orm import Session, defer
 
 from beacon.errors import InvalidInput
 from beacon.query import And, Node, Not, Text, parse
 from beacon.query.model import DateBound, Due, Equals, InAccount, State, positive_texts
 from beacon.store.emails import count_emails
-from beacon.store.query_sql import Clock, compile_query
+from beacon.store.query_sql import Clock, compile_query, fts
 from beacon.store.schema import AnalysisRow, EmailRow, UTCDateTime
 from beacon.store.tenancy import EVERYONE, UserScope, account_ids, is_everyone
 
@@ -138,13 +141,27 @@ def _compiled(s: Session, f: InboxFilter) -> tuple[Any, Any]:
     """(where, compiled query or None): every condition of the filter, the owner's first."""
     conds: list[Any] = [*_owned(f.scope), AnalysisRow.pipeline_version == f.pipeline_version]
     if not f.include_hidden:
-        conds.append(EmailRow.deleted.is_(False))
+        conds.append(AnalysisRow.email_id.not_in(_HIDDEN))
     node = f.form_node()
     compiled = None
     if node is not None:
         sqlite = s.get_bind().dialect.name == "sqlite"
         compiled = compile_query(node, sqlite=sqlite, clock=Clock.at(f.now, f.timezone), scope=f.scope)
     return and_(*conds), compiled
+
+
+# Hidden (deleted) emails are few: their ids come from a small partial index, so the inbox's
+# index walks need not read each email's row to learn it is not hidden. ("WHERE deleted" is
+# written as the index's own condition, so both databases use it.)
+_HIDDEN = select(column("id")).select_from(table("emails")).where(literal_column("deleted"))
+
+
+def _from(*conds: Any) -> Any:
+    """``analyses``, joined to ``emails`` only when a condition reads an email's column."""
+    emails = EmailRow.__table__
+    if any(isinstance(e, Column) and e.table is emails for c in conds if c is not None for e in iterate(c)):
+        return AnalysisRow.__table__.join(emails, EmailRow.id == AnalysisRow.email_id)
+    return AnalysisRow.__table__
 
 
 def _joined() -> Select[Any]:
@@ -165,9 +182,8 @@ def inbox_page(s: Session, f: InboxFilter, *, limit: int = 50, cursor: str | Non
     # The order's keys first (an index walk), then the page's rows: sorting never carries
     # whole rows (their JSON) when an index cannot give the order.
     cols = _ORDERS[sort]
-    q = select(AnalysisRow.email_id, *cols).join(EmailRow, EmailRow.id == AnalysisRow.email_id).where(base)
-    if compiled is not None:
-        q = q.where(compiled.where)
+    where = and_(base, compiled.where) if compiled is not None else base
+    q = select(AnalysisRow.email_id, *cols).select_from(_from(where)).where(where)
     if cursor:
         key = _decode(cursor, sort)
         after = tuple_(*(literal(v, t) for v, t in zip(key, _key_types(sort))))
@@ -207,9 +223,7 @@ def _ranked_page(s: Session, f: InboxFilter, base: Any, compiled: Any, limit: in
     id_col = idx.c.rowid if sqlite else idx.c.email_id
     cand = (
         select(id_col.label("id"), compiled.rank.label("rank"))
-        .select_from(idx)
-        .join(AnalysisRow, AnalysisRow.email_id == id_col)
-        .join(EmailRow, EmailRow.id == id_col)
+        .select_from(idx.join(_from(compiled.rest, base), AnalysisRow.email_id == id_col))
         .where(compiled.main, compiled.rest, base)
         .limit(RANK_WINDOW)
     )
@@ -260,13 +274,16 @@ def inbox(s: Session, f: InboxFilter, *, limit: int | None = 50, offset: int = 0
 
 def inbox_count(s: Session, f: InboxFilter, cap: int = COUNT_CAP) -> Count:
     """Exact up to ``cap`` when an index finds the matches (words, level, kind, needs reply,
-    dates); other filters are checked email by email, so they are counted in the first
+    dates); other filters are checked email by email, so they are counted in the newest
     SCAN_ROWS emails and estimated beyond them."""
     base, compiled = _compiled(s, f)
-    q = select(literal(1)).select_from(AnalysisRow).join(EmailRow, EmailRow.id == AnalysisRow.email_id).where(base)
+    where = and_(base, compiled.where) if compiled is not None else base
+    q = select(literal(1)).select_from(_from(where)).where(where)
+    if compiled is not None and compiled.main is not None and compiled.ranked_from is fts:
+        # FTS5 answers "IN (its matches)" by listing every match first: read it as a join.
+        q = (select(literal(1)).select_from(fts.join(_from(compiled.rest, base), AnalysisRow.email_id == fts.c.rowid))
+             .where(compiled.main, compiled.rest, base))
     if compiled is None or compiled.main is not None or _indexed(f.form_node()):
-        if compiled is not None:
-            q = q.where(compiled.where)
         n = _count(s, q.limit(cap + 1))
         return Count(min(n, cap), n <= cap)
     inbox_rows = select(AnalysisRow.email_id).where(AnalysisRow.pipeline_version == f.pipeline_version)
@@ -274,10 +291,11 @@ def inbox_count(s: Session, f: InboxFilter, cap: int = COUNT_CAP) -> Count:
         inbox_rows = inbox_rows.join(EmailRow, EmailRow.id == AnalysisRow.email_id).where(*_owned(f.scope))
     scanned = _count(s, inbox_rows.limit(SCAN_ROWS + 1))
     if scanned <= SCAN_ROWS:  # a small inbox: every email checked
-        n = _count(s, q.where(compiled.where).limit(cap + 1))
+        n = _count(s, q.limit(cap + 1))
         return Count(min(n, cap), n <= cap)
-    window = inbox_rows.order_by(*(c.desc() for c in _ORDERS["priority"])).limit(SCAN_ROWS)
-    matched = _count(s, q.where(compiled.where, AnalysisRow.email_id.in_(window)))
+    # The newest emails are the sample: an order by priority would sample its own kind of mail.
+    window = inbox_rows.order_by(AnalysisRow.email_id.desc()).limit(SCAN_ROWS)
+    matched = _count(s, q.where(AnalysisRow.email_id.in_(window)))
     total = _size(s, f.scope)
     return Count(int(round(matched * total / SCAN_ROWS, -1 if matched < 100 else -2)), False, estimated=True)
 

@@ -207,7 +207,7 @@ class _Sqlite(_Compiler):
         return literal_column("email_search").op("MATCH")(expr)
 
     def wrap(self, match: ColumnElement[bool]) -> ColumnElement[bool]:
-        return EmailRow.id.in_(select(fts.c.rowid).where(match))
+        return AnalysisRow.email_id.in_(select(fts.c.rowid).where(match))
 
     def rank(self, texts: list[Node]) -> ColumnElement[Any]:
         return -literal_column(_BM25)  # bm25: lower is better
@@ -255,7 +255,7 @@ class _Postgres(_Compiler):
         return self._sql(node)
 
     def wrap(self, match: ColumnElement[bool]) -> ColumnElement[bool]:
-        return EmailRow.id.in_(select(pg_search.c.email_id).where(match))
+        return AnalysisRow.email_id.in_(select(pg_search.c.email_id).where(match))
 
     def rank(self, texts: list[Node]) -> ColumnElement[Any]:
         positive = [t for n in texts for t in positive_texts(n)]

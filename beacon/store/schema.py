@@ -24,6 +24,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.sql import text
 from sqlalchemy.types import TypeDecorator
 
 
@@ -92,6 +93,8 @@ class EmailRow(Base):
         Index("ix_emails_account_date", "account_id", "date"),
         Index("ix_emails_thread", "thread_id"),
         Index("ix_emails_from_addr", "from_addr"),
+        # Only the hidden ones: the inbox leaves these out without reading every row.
+        Index("ix_emails_deleted", "id", sqlite_where=text("deleted"), postgresql_where=text("deleted")),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -51,6 +51,8 @@ def upgrade() -> None:
         op.create_index(name, 'analyses', ['pipeline_version', *lead, 'score', 'email_date', 'email_id'])
     op.create_index('ix_analyses_date', 'analyses', ['pipeline_version', 'email_date', 'email_id'])
     op.create_index('ix_analyses_due', 'analyses', ['pipeline_version', 'due_at'])
+    op.create_index('ix_emails_deleted', 'emails', ['id'], sqlite_where=sa.text('deleted'),
+                    postgresql_where=sa.text('deleted'))
     search_index.install(conn)
 
 
@@ -78,6 +80,7 @@ def _fill_due(conn: sa.engine.Connection) -> None:
 
 def downgrade() -> None:
     search_index.uninstall(op.get_bind())
+    op.drop_index('ix_emails_deleted', 'emails')
     for name in [*_ORDERS, 'ix_analyses_date', 'ix_analyses_due']:
         op.drop_index(name, 'analyses')
     with op.batch_alter_table('analyses') as batch:
