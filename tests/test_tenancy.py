@@ -125,6 +125,17 @@ def test_personal_settings_are_per_user_and_engine_settings_are_the_admins(two: 
     assert two.bob.get("/api/settings").json()["batch_size"] == 4  # engine-wide: the same for all
 
 
+def test_personal_weights_rescore_only_ones_own_mail(two: Two) -> None:
+    alice_before = {m["id"]: m["score"] for m in two.alice.get("/api/emails", params={"per_page": 200}).json()["items"]}
+    bob_before = two.bob.get(f"/api/emails/{two.bob_email}").json()["priority"]["score"]
+    r = two.bob.patch("/api/settings", json={"priority_weights": {"base": -100}}, headers=two.bh)
+    assert r.status_code == 200, r.text
+    assert two.bob.get(f"/api/emails/{two.bob_email}").json()["priority"]["score"] < bob_before or bob_before == 0
+    assert two.alice.get("/api/settings").json().get("priority_weights", {}) == {}
+    alice_after = {m["id"]: m["score"] for m in two.alice.get("/api/emails", params={"per_page": 200}).json()["items"]}
+    assert alice_after == alice_before
+
+
 def test_admin_pages_and_disk_imports_are_the_admins(two: Two) -> None:
     assert two.bob.get("/api/admin/users").status_code == 403
     assert two.bob.get("/admin/users", headers={"Accept": "text/html"}).status_code == 403
