@@ -32,6 +32,8 @@ def _store(srv: Served, **values: Any) -> None:
     ({"memory_budget": "1e26"}, "memory_budget"),
     ({"memory_budget": "10M"}, "memory_budget"),
     ({"batch_size": 0}, "batch_size"),
+    ({"workers": 10_000}, "workers"),
+    ({"workers": -1}, "workers"),
     ({"priority_high": 1000}, "priority_high"),
     ({"priority_weights": {"no_such_weight": 1}}, "priority_weights"),
     ({"priority_weights": {"vip": 1e6}}, "vip"),

@@ -114,7 +114,7 @@ def test_personal_settings_are_per_user_and_engine_settings_are_the_admins(two: 
     assert r.status_code == 200 and r.json()["vip_senders"] == ["boss@example.com"]
     alice = two.alice.get("/api/settings").json()
     assert "boss@example.com" not in alice["vip_senders"] and alice["priority_high"] != 70
-    for engine_wide in ({"batch_size": 3}, {"memory_budget": "1G"}, {"nlp_mode": "oneshot"},
+    for engine_wide in ({"batch_size": 3}, {"memory_budget": "1G"}, {"nlp_mode": "oneshot"}, {"workers": 2},
                         {"imap_allow_private_hosts": True}):
         assert two.bob.patch("/api/settings", json=engine_wide, headers=two.bh).status_code == 403
     assert 'id="engine-settings"' not in two.bob.get("/settings").text

@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import logging
 import math
+import os
 import re
 from typing import Annotated, Any, Literal
 
@@ -40,6 +41,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 MIN_BUDGET = 256 * 1024 * 1024  # below this not even one spaCy worker fits
+MAX_WORKERS = 4 * (os.cpu_count() or 1)
 
 
 def _machine_memory() -> int:
@@ -80,6 +82,8 @@ class SettingsUpdate(BaseModel):
     # it can only come from the environment (for CLI use), never from the web.
     nlp_mode: Literal["oneshot", "pool"] | None = None
     batch_size: int | None = Field(default=None, ge=1, le=500)
+    # Analysis worker processes; 0 = one per core. More than a few per core only thrashes.
+    workers: int | None = Field(default=None, ge=0, le=MAX_WORKERS)
     memory_budget: int | None = None
     imap_allow_private_hosts: bool | None = None
 
@@ -239,6 +243,5 @@ def public_view(settings: Settings) -> dict[str, Any]:
     """What the API shows: the editable fields plus read-only context."""
     return {
         **{k: getattr(settings, k) for k in EDITABLE},
-        "workers": settings.workers,
         "sync_interval": settings.sync_interval,
     }
