@@ -83,7 +83,7 @@ class Settings(BaseSettings):
     priority_high: int = 60
     priority_medium: int = 30
     # Overrides of beacon.analysis.priority.DEFAULT_WEIGHTS, as JSON in the env.
-    priority_weights: dict[str, float] = Field(default_factory=dict)
+    priority_weights: dict[str, Annotated[float, Field(allow_inf_nan=False)]] = Field(default_factory=dict)
 
     # --- engine ----------------------------------------------------------------
     nlp_mode: Literal["inprocess", "oneshot", "pool"] = "pool"

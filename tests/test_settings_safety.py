@@ -32,7 +32,11 @@ def _store(srv: Served, **values: Any) -> None:
     ({"memory_budget": "1e26"}, "memory_budget"),
     ({"memory_budget": "10M"}, "memory_budget"),
     ({"batch_size": 0}, "batch_size"),
+    ({"workers": 10_000}, "workers"),
+    ({"workers": -1}, "workers"),
     ({"priority_high": 1000}, "priority_high"),
+    ({"priority_weights": {"no_such_weight": 1}}, "priority_weights"),
+    ({"priority_weights": {"vip": 1e6}}, "vip"),
 ])
 def test_out_of_bounds_values_are_refused(bare: Served, body: dict[str, Any], field: str) -> None:
     c, h = bare.login()
@@ -40,11 +44,12 @@ def test_out_of_bounds_values_are_refused(bare: Served, body: dict[str, Any], fi
     assert r.status_code == 422, r.text
     assert r.json()["detail"][0]["loc"][-1] == field
     with bare.db.session() as s:
-        assert s.get(AppSetting, field) is None
+        assert s.get(AppSetting, next(iter(body))) is None
 
 
 @pytest.mark.parametrize("raw", [b'{"memory_budget": Infinity}', b'{"batch_size": -Infinity}',
-                                 b'{"priority_high": NaN}', b'{"priority_medium": 1e999}'])
+                                 b'{"priority_high": NaN}', b'{"priority_medium": 1e999}',
+                                 b'{"priority_weights": {"vip": Infinity}}', b'{"priority_weights": {"base": NaN}}'])
 def test_non_finite_numbers_are_422_never_500(bare: Served, raw: bytes) -> None:
     c, h = bare.login()
     r = c.patch("/api/settings", content=raw, headers={**h, "Content-Type": "application/json"})

@@ -142,7 +142,7 @@ def test_personal_settings_are_per_user_and_engine_settings_are_the_admins(two: 
     assert r.status_code == 200 and r.json()["vip_senders"] == ["boss@example.com"]
     alice = two.alice.get("/api/settings").json()
     assert "boss@example.com" not in alice["vip_senders"] and alice["priority_high"] != 70
-    for engine_wide in ({"batch_size": 3}, {"memory_budget": "1G"}, {"nlp_mode": "oneshot"},
+    for engine_wide in ({"batch_size": 3}, {"memory_budget": "1G"}, {"nlp_mode": "oneshot"}, {"workers": 2},
                         {"imap_allow_private_hosts": True}):
         assert two.bob.patch("/api/settings", json=engine_wide, headers=two.bh).status_code == 403
     assert 'id="engine-settings"' not in two.bob.get("/settings").text
@@ -151,6 +151,17 @@ def test_personal_settings_are_per_user_and_engine_settings_are_the_admins(two: 
     assert form.status_code == 403
     assert two.alice.patch("/api/settings", json={"batch_size": 4}, headers=two.ah).status_code == 200
     assert two.bob.get("/api/settings").json()["batch_size"] == 4  # engine-wide: the same for all
+
+
+def test_personal_weights_rescore_only_ones_own_mail(two: Two) -> None:
+    alice_before = {m["id"]: m["score"] for m in two.alice.get("/api/emails", params={"per_page": 200}).json()["items"]}
+    bob_before = two.bob.get(f"/api/emails/{two.bob_email}").json()["priority"]["score"]
+    r = two.bob.patch("/api/settings", json={"priority_weights": {"base": -100}}, headers=two.bh)
+    assert r.status_code == 200, r.text
+    assert two.bob.get(f"/api/emails/{two.bob_email}").json()["priority"]["score"] < bob_before or bob_before == 0
+    assert two.alice.get("/api/settings").json().get("priority_weights", {}) == {}
+    alice_after = {m["id"]: m["score"] for m in two.alice.get("/api/emails", params={"per_page": 200}).json()["items"]}
+    assert alice_after == alice_before
 
 
 def test_admin_pages_and_disk_imports_are_the_admins(two: Two) -> None:

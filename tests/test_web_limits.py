@@ -68,7 +68,9 @@ def test_a_body_under_the_upload_limit_still_goes_through(tmp_path: Path) -> Non
         r = c.post("/api/jobs/import/upload", files={"file": ("big.eml", raw)}, headers=h)
         assert r.status_code == 202, r.text
         anonymous = srv.client().post("/api/jobs/import/upload", files={"file": ("big.eml", raw)})
-        assert anonymous.status_code == 413
+        assert anonymous.status_code == 413 and "log in to upload" in anonymous.json()["detail"]
+        page = srv.client().post("/jobs/import", files={"file": ("big.eml", raw)}, headers={"Accept": "text/html"})
+        assert page.status_code == 413 and "<html" in page.text.lower()  # the error page, for a browser
         huge_login = srv.client().post("/api/login", content=b'{"username": "' + b"a" * (2 * MiB) + b'"}',
                                        headers={"Content-Type": "application/json"})
         assert huge_login.status_code == 413

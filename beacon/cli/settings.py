@@ -24,6 +24,7 @@ from beacon.store.app_settings import (
 settings_app = typer.Typer(help="Show and change the stored settings.", no_args_is_help=True)
 
 _LISTS = {"own_addresses", "vip_senders"}
+_JSON = {"priority_weights"}
 
 
 def show_cmd(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
@@ -56,6 +57,12 @@ def set_cmd(
         c.err.print(f"[red]error:[/red] unknown setting {key!r}; one of: {', '.join(EDITABLE)}")
         raise typer.Exit(2)
     raw: object = [p.strip() for p in value.split(",") if p.strip()] if key in _LISTS else value
+    if key in _JSON:
+        try:
+            raw = json.loads(value)
+        except json.JSONDecodeError as exc:
+            c.err.print(f"[red]error:[/red] {key}: give a JSON object, like '{{\"vip\": 20}}'")
+            raise typer.Exit(2) from exc
     try:
         update = SettingsUpdate.model_validate({key: raw})
         with c.db.session() as s:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import logging
 import math
+import os
 import re
 from typing import Annotated, Any, Literal
 
@@ -25,6 +26,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from beacon.analysis.priority import DEFAULT_WEIGHTS
 from beacon.engine.model_probe import load_in_child, pipeline_problem
 from beacon.errors import InvalidSettings
 from beacon.settings import Settings, parse_size
@@ -39,6 +41,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 MIN_BUDGET = 256 * 1024 * 1024  # below this not even one spaCy worker fits
+MAX_WORKERS = 4 * (os.cpu_count() or 1)
 
 
 def _machine_memory() -> int:
@@ -59,6 +62,8 @@ def _address(v: str) -> str:
 
 
 Address = Annotated[str, AfterValidator(_address)]
+# A priority weight: points, finite and bounded (an infinite weight would make every score NaN).
+Weight = Annotated[float, Field(ge=-100, le=100, allow_inf_nan=False)]
 
 
 class SettingsUpdate(BaseModel):
@@ -70,11 +75,15 @@ class SettingsUpdate(BaseModel):
     vip_senders: list[Address] | None = Field(default=None, max_length=500)
     priority_high: int | None = Field(default=None, ge=1, le=100)
     priority_medium: int | None = Field(default=None, ge=0, le=99)
+    # Overrides of the priority weights (beacon.analysis.priority.DEFAULT_WEIGHTS), by name.
+    priority_weights: dict[str, Weight] | None = Field(default=None, max_length=100)
     spacy_model: str | None = Field(default=None, min_length=1, max_length=100)
     # "inprocess" loads spaCy into the calling process; the web server never does that, so
     # it can only come from the environment (for CLI use), never from the web.
     nlp_mode: Literal["oneshot", "pool"] | None = None
     batch_size: int | None = Field(default=None, ge=1, le=500)
+    # Analysis worker processes; 0 = one per core. More than a few per core only thrashes.
+    workers: int | None = Field(default=None, ge=0, le=MAX_WORKERS)
     memory_budget: int | None = None
     imap_allow_private_hosts: bool | None = None
 
@@ -82,6 +91,14 @@ class SettingsUpdate(BaseModel):
     @classmethod
     def _lower(cls, v: list[str] | None) -> list[str] | None:
         return None if v is None else sorted(set(v))
+
+    @field_validator("priority_weights")
+    @classmethod
+    def _known_weights(cls, v: dict[str, float] | None) -> dict[str, float] | None:
+        unknown = sorted(set(v or {}) - set(DEFAULT_WEIGHTS))
+        if unknown:
+            raise ValueError(f"unknown priority weight(s) {', '.join(unknown)}; known: {', '.join(sorted(DEFAULT_WEIGHTS))}")
+        return v
 
     @field_validator("nlp_mode", mode="before")
     @classmethod
@@ -226,6 +243,5 @@ def public_view(settings: Settings) -> dict[str, Any]:
     """What the API shows: the editable fields plus read-only context."""
     return {
         **{k: getattr(settings, k) for k in EDITABLE},
-        "workers": settings.workers,
         "sync_interval": settings.sync_interval,
     }

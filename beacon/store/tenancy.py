@@ -30,7 +30,7 @@ EVERYONE: Final = _Everyone()
 UserScope = int | _Everyone  # a user's id, or the whole installation
 
 # Settings each user has for themselves; the others are engine-wide, an admin's to change.
-PERSONAL_FIELDS = ("own_addresses", "vip_senders", "priority_high", "priority_medium")
+PERSONAL_FIELDS = ("own_addresses", "vip_senders", "priority_high", "priority_medium", "priority_weights")
 
 
 def is_everyone(scope: UserScope) -> bool:

@@ -57,7 +57,7 @@ from beacon.store.runs import interrupt_dead_runs
 from beacon.web import services, session, templating
 from beacon.web.auth import SessionCodec
 from beacon.web.deps import LoginRequired
-from beacon.web.limits import RequestBodyLimitMiddleware, UploadAllowance
+from beacon.web.limits import BodyLimit
 from beacon.web.observability import RequestMemoryMiddleware
 from beacon.web.prometheus import register_metrics
 from beacon.web.routers import admin, api, events, ops, ui
@@ -153,10 +153,9 @@ def create_app(
     app.include_router(ui.router)
     _install_error_handlers(app, st)
     # Outermost last: memory/timing sees everything, headers apply to every response, the
-    # body cap comes before any session or route work (the upload allowance needs the session).
-    app.add_middleware(UploadAllowance, state=st)
+    # body cap comes before any route reads a body (inside the session: uploads need a login).
+    app.add_middleware(BodyLimit, state=st)
     session.install(app, st.codec.secret_key, settings.session_max_age, secure=settings.cookie_secure)
-    app.add_middleware(RequestBodyLimitMiddleware, max_body_size=int(settings.body_max_bytes))
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestMemoryMiddleware, histogram=request_histogram, warn_bytes=settings.request_rss_warn)
     return app

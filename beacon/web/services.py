@@ -44,9 +44,9 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 # Changing one of these means the analysis workers must start again with the new value.
-ENGINE_FIELDS = {"spacy_model", "nlp_mode", "batch_size", "memory_budget"}
+ENGINE_FIELDS = {"spacy_model", "nlp_mode", "batch_size", "memory_budget", "workers"}
 # Changing one of these changes scores, not analyses: re-score in the main process.
-SCORING_FIELDS = {"own_addresses", "vip_senders", "priority_high", "priority_medium"}
+SCORING_FIELDS = {"own_addresses", "vip_senders", "priority_high", "priority_medium", "priority_weights"}
 
 
 @dataclass(frozen=True)

@@ -291,7 +291,7 @@ async def settings_submit(request: Request, st: State, s: DB, settings: CurrentS
         "own_addresses": _lines(raw.get("own_addresses", "")),
         "vip_senders": _lines(raw.get("vip_senders", "")),
     }
-    for key in ("priority_high", "priority_medium", "batch_size", "memory_budget", "spacy_model", "nlp_mode"):
+    for key in ("priority_high", "priority_medium", "batch_size", "workers", "memory_budget", "spacy_model", "nlp_mode"):
         if raw.get(key, "").strip():
             data[key] = raw[key].strip()
     if "engine_form" in raw:  # the checkbox sends nothing when off
