@@ -24,7 +24,7 @@ from beacon.store.analyses import current_analysis, load_scored, rescore_all
 from beacon.store.inbox import InboxFilter, inbox, inbox_count
 from beacon.store.private import private_dir
 from beacon.store.schema import Account, AnalysisRow, AttachmentRow, EmailRow, User
-from beacon.store.app_settings import ENGINE_WIDE, SettingsUpdate, apply_update
+from beacon.store.app_settings import ENGINE_WIDE, SettingsUpdate, apply_update, current_settings
 from beacon.store.runs import get_run, recent_runs
 from beacon.store.tenancy import account_ids
 from beacon.web.auth import SessionData
@@ -136,7 +136,9 @@ def save_settings(st: WebState, s: Session, update: SettingsUpdate, user: User) 
         n = rescore_all(s, new, user.id)
         log.info("settings changed (%s): re-scored %d analyses", ", ".join(sorted(changed)), n)
     if changed & ENGINE_FIELDS and st.engine is not None:
-        st.engine.replace_soon(new)
+        # The installation's settings, not this user's: every owner's personal ones apply
+        # per email when it is scored (beacon.store.analyses.account_settings).
+        st.engine.replace_soon(current_settings(s, st.settings))
     return new
 
 
