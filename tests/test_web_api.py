@@ -371,7 +371,8 @@ def test_settings_read_and_change(bare: Served) -> None:
     ({"memory_budget": "10M"}, "memory_budget"),
     ({"memory_budget": "lots"}, "memory_budget"),
     ({"spacy_model": "xx_not_installed"}, "spacy_model"),
-    ({"workers": 4}, "workers"),
+    ({"workers": 10_000}, "workers"),  # editable by an admin, within bounds
+    ({"sync_interval": 1}, "sync_interval"),  # not editable here at all
 ])
 def test_bad_settings_are_422_with_the_field(bare: Served, body: dict[str, Any], field: str) -> None:
     c, h = bare.login()

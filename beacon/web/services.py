@@ -26,7 +26,7 @@ from beacon.store.inbox import inbox_page as store_inbox_page
 from beacon.store.inbox import pending_count as store_pending_count
 from beacon.store.private import private_dir
 from beacon.store.schema import Account, AttachmentRow, EmailRow, User
-from beacon.store.app_settings import ENGINE_WIDE, SettingsUpdate, apply_update
+from beacon.store.app_settings import ENGINE_WIDE, SettingsUpdate, apply_update, current_settings
 from beacon.store.runs import get_run, recent_runs
 from beacon.store.tenancy import account_ids
 from beacon.web.auth import SessionData
@@ -144,7 +144,9 @@ def save_settings(st: WebState, s: Session, update: SettingsUpdate, user: User) 
         n = rescore_all(s, new, user.id)
         log.info("settings changed (%s): re-scored %d analyses", ", ".join(sorted(changed)), n)
     if changed & ENGINE_FIELDS and st.engine is not None:
-        st.engine.replace_soon(new)
+        # The installation's settings, not this user's: every owner's personal ones apply
+        # per email when it is scored (beacon.store.analyses.account_settings).
+        st.engine.replace_soon(current_settings(s, st.settings))
     return new
 
 
