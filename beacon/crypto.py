@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from beacon.errors import SecretError
 from beacon.settings import Settings
+from beacon.store.private import private_dir, private_file
 
 SECRET_FILE = "secret.key"
 _PASSWORD_INFO = b"beacon/stored-passwords/v1"
@@ -40,9 +41,10 @@ def load_or_create_secret(settings: Settings) -> bytes:
     if settings.secret_key:
         return settings.secret_key.encode("utf-8")
     path = settings.data_dir / SECRET_FILE
+    private_dir(settings.data_dir)
     if path.exists():
+        private_file(path)
         return _read_key_file(path)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".secret-", dir=settings.data_dir)  # mode 0600
     try:
         with os.fdopen(fd, "wb") as fh:

@@ -4,10 +4,12 @@
 
     BeaconError                      base: the message is written for the person who sees it
     ├── NotFound                     404  the named account, email or run does not exist
+    ├── Forbidden                    403  this user may not do that (an admin's task)
     ├── InvalidInput                 400  the caller's input is refused; fix it and try again
     │   ├── InvalidSettings          422  settings valid one by one that make no sense together
     │   ├── UploadTooLarge           413  an uploaded file over ``upload_max_bytes``
     │   ├── SourceError              400  a path that cannot be imported at all
+    │   ├── QueryError               400  a search query that cannot be read (says what and where)
     │   └── UserError                400  a username or password that cannot be accepted
     ├── LoginRefused                      a login is not checked now; retry after ``retry_after`` s
     │   ├── TooManyFailures          429  this address failed too often recently
@@ -40,8 +42,9 @@ from __future__ import annotations
 
 __all__ = [
     "AnalysisBusy", "ArtifactError", "BatchFailed", "BeaconError", "EngineError", "EngineUnavailable",
-    "FolderError", "ImapAuthError", "ImapConfigError", "ImapError", "ImapNetworkError", "InvalidInput",
-    "InvalidSettings", "LoginBusy", "LoginRefused", "NotFound", "NothingToAnalyse", "ProtocolError", "SecretError",
+    "FolderError", "Forbidden", "ImapAuthError", "ImapConfigError", "ImapError", "ImapNetworkError", "InvalidInput",
+    "InvalidSettings", "LoginBusy", "LoginRefused", "NotFound", "NothingToAnalyse", "ProtocolError", "QueryError",
+    "SecretError",
     "SourceError", "SyncBusy", "SyncCancelled", "TooManyFailures", "UploadTooLarge", "UserError",
     "WorkerStartFailed", "FAILURE_REASONS",
 ]
@@ -54,6 +57,10 @@ class BeaconError(Exception):
 # -- the caller asked for something that cannot be done ----------------------------------------
 class NotFound(BeaconError):
     """The named thing (account, email, run) does not exist: check the name or id."""
+
+
+class Forbidden(BeaconError):
+    """The logged-in user may not do this (it is an admin's task, or switched off here)."""
 
 
 class InvalidInput(BeaconError):
@@ -70,6 +77,10 @@ class UploadTooLarge(InvalidInput):
 
 class SourceError(InvalidInput):
     """The path cannot be imported at all (missing, unreadable, not mail): choose another."""
+
+
+class QueryError(InvalidInput):
+    """A search query that cannot be read (unclosed quote, unknown operator, bad date)."""
 
 
 class UserError(InvalidInput):

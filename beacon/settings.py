@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     # --- import ----------------------------------------------------------------
     # A message bigger than this is stored with its headers only, and a problem.
     max_message_bytes: Bytes = ByteSize(50 * 1024 * 1024)
+    # Folders the web may import from by path (admins only), separated by ':' like PATH; none
+    # by default: the web then offers uploads only. The command line is not confined.
+    import_roots: Annotated[list[Path], NoDecode] = Field(default_factory=list)
     # Parse worker processes for imports and IMAP syncs; -1 = one per core (none on one core).
     import_workers: int = -1
 
@@ -80,7 +83,7 @@ class Settings(BaseSettings):
     priority_high: int = 60
     priority_medium: int = 30
     # Overrides of beacon.analysis.priority.DEFAULT_WEIGHTS, as JSON in the env.
-    priority_weights: dict[str, float] = Field(default_factory=dict)
+    priority_weights: dict[str, Annotated[float, Field(allow_inf_nan=False)]] = Field(default_factory=dict)
 
     # --- engine ----------------------------------------------------------------
     nlp_mode: Literal["inprocess", "oneshot", "pool", "celery"] = "pool"
@@ -133,6 +136,10 @@ class Settings(BaseSettings):
     # Signs sessions and encrypts stored IMAP passwords; empty = a key file made in data_dir.
     secret_key: str = ""
     session_max_age: int = 14 * 24 * 3600  # seconds a login lasts
+    # Addresses of reverse proxies whose X-Forwarded-For/-Proto headers are believed (comma
+    # separated, as uvicorn's forwarded_allow_ips; "*" = any). Empty: none, the peer address is
+    # the client (login limits are keyed on it).
+    trusted_proxies: str = ""
     # Send the session cookie only over HTTPS; turn on behind a TLS proxy.
     cookie_secure: bool = False
     # A request that grows the process RSS by more than this is logged as a warning.
@@ -148,7 +155,10 @@ class Settings(BaseSettings):
     # answered and SSE streams end first (about half of it), then batches under way get the
     # rest before their workers are killed (their emails go back to the queue).
     shutdown_timeout: float = 9.0
-    # Largest mail file the web upload accepts (bigger: import it by its path on the server).
+    # Largest request body any route reads before a login (forms, JSON); bigger: 413 unread.
+    body_max_bytes: Bytes = ByteSize(1024 * 1024)
+    # Largest mail file the web upload accepts, from a logged-in user (bigger: import it by its
+    # path on the server).
     upload_max_bytes: Bytes = ByteSize(512 * 1024 * 1024)
 
     # --- imap ------------------------------------------------------------------
@@ -158,6 +168,8 @@ class Settings(BaseSettings):
     imap_timeout: float = 60.0  # seconds a socket may stall before the connection is dropped
     imap_retries: int = 4  # reconnects after a network fault before a sync gives up
     imap_backoff: float = 2.0  # seconds before the first reconnect; doubles each time
+    # Let web users add IMAP servers on loopback or private networks (off: public hosts only).
+    imap_allow_private_hosts: bool = False
     # Extra CA certificates (PEM) to trust, for servers with a private or self-signed CA.
     imap_ca_file: str = ""
 
@@ -168,6 +180,13 @@ class Settings(BaseSettings):
             return [p.strip().lower() for p in v.split(",") if p.strip()]
         if isinstance(v, list):
             return [str(p).strip().lower() for p in v if str(p).strip()]
+        return v
+
+    @field_validator("import_roots", mode="before")
+    @classmethod
+    def _split_paths(cls, v: object) -> object:
+        if isinstance(v, str):
+            return [p.strip() for p in v.split(":") if p.strip()]
         return v
 
     @property

@@ -37,6 +37,16 @@ def _postgres_admin_url() -> str:
     return url
 
 
+@pytest.fixture(autouse=True)
+def _umask_kept() -> Iterator[None]:
+    """A CLI command run in-process sets the umask to 077 for its process (beacon.cli.main);
+    later tests (Dovecot reading its files as another user) must not inherit it."""
+    before = os.umask(0o022)
+    os.umask(before)
+    yield
+    os.umask(before)
+
+
 @pytest.fixture
 def sqlite_db(tmp_path: Path) -> Iterator[Database]:
     db = Database(f"sqlite:///{tmp_path / 'beacon.db'}")

@@ -34,7 +34,7 @@ from beacon.store.schema import AnalysisJob, AnalysisRow, EmailRow
 from beacon.web.auth import create_user
 from beacon.web.deps import CSRF_HEADER
 from testkit import faults
-from testkit.corpora import iter_files, spamassassin_dir
+from testkit.corpora import cpython_email_dir, iter_files, spamassassin_dir
 
 # -- real mail in a real store -----------------------------------------------------------------
 
@@ -75,9 +75,10 @@ def synthetic_message(i: int, body: str = "", subject: str | None = None) -> byt
     ).encode()
 
 
-def store_messages(db: Database, raws: list[bytes], account: str = "test") -> list[int]:
-    """Import ``raws`` (in order); the stored emails' ids, in the same order."""
-    summary = import_items(db, [RawItem(f"m{i}", raw) for i, raw in enumerate(raws)], account=account)
+def store_messages(db: Database, raws: list[bytes], account: str = "test", user_id: int | None = None) -> list[int]:
+    """Import ``raws`` (in order) into ``user_id``'s account; the stored emails' ids, in order."""
+    summary = import_items(db, [RawItem(f"m{i}", raw) for i, raw in enumerate(raws)], account=account,
+                           user_id=user_id)
     assert summary.imported == len(raws)
     with db.session() as s:
         return list(s.scalars(select(EmailRow.id).order_by(EmailRow.id)))[-len(raws):]
@@ -211,8 +212,10 @@ def make_served(tmp: Path, *, engine: bool) -> tuple[Served, TestClient]:
     from beacon.web.app import create_app
     from beacon.web.runtime import setup_demo
 
+    # Admins may import by path from the stdlib's test mail and the test's own "mail" folder.
+    (tmp / "mail").mkdir(exist_ok=True)
     settings = Settings(data_dir=tmp / "data", database_url=f"sqlite:///{tmp / 'beacon.db'}",
-                        workers=1, sync_interval=0)
+                        workers=1, sync_interval=0, import_roots=[cpython_email_dir(), tmp / "mail"])
     db = Database(settings.database_url_resolved)
     db.migrate()
     setup_demo(db, settings)

@@ -27,7 +27,7 @@ from tests.helpers import FakeExecutor, Served, fake_analysis, make_served, wait
 
 def test_open_event_stream_holds_no_pooled_connection(bare: Served) -> None:
     with bare.db.session() as s:
-        run = Run(kind="import", status="running", total=1, params={"owner": make_owner()})
+        run = Run(kind="import", status="running", total=1, params={"owner": make_owner()}, user_id=1)  # alice's
         s.add(run)
         s.flush()
         run_id = run.id

@@ -95,3 +95,41 @@ def test_login_redirect_keeps_the_whole_target_query(bare: Served) -> None:
     done = c.post("/login", data={"username": "alice", "password": PASSWORD, "next": "/?level=HIGH&kind=newsletter",
                                   "csrf_token": form_token(c, "/login")}, follow_redirects=False)
     assert done.headers["location"] == "/?level=HIGH&kind=newsletter"
+
+
+def test_ones_own_successful_login_does_not_reset_anothers_failures(bare: Served) -> None:
+    from beacon.web.auth import create_user
+
+    with bare.db.session() as s:
+        create_user(s, "mallory", PASSWORD)
+    c = bare.client()
+    for i in range(10):
+        assert c.post("/api/login", json={"username": "alice", "password": f"guess {i}"}).status_code == 401
+        assert c.post("/api/login", json={"username": "mallory", "password": PASSWORD}).status_code == 200
+    assert c.post("/api/login", json={"username": "alice", "password": PASSWORD}).status_code == 429
+    # mallory's own logins go on: the limit is per (address, username).
+    assert c.post("/api/login", json={"username": "mallory", "password": PASSWORD}).status_code == 200
+
+
+@pytest.mark.parametrize("trusted", ["", "127.0.0.1"])
+def test_forwarded_for_counts_only_behind_a_configured_proxy(tmp_path, trusted: str) -> None:
+    import httpx
+
+    from beacon.web.runtime import uvicorn_proxy_options
+    from tests.helpers import make_served
+    from tests.liveserver import live_server
+
+    srv, _ = make_served(tmp_path, engine=False)
+    srv.settings.trusted_proxies = trusted
+    with live_server(srv.app, **uvicorn_proxy_options(srv.settings)) as port:
+        url = f"http://127.0.0.1:{port}/api/login"
+        for i in range(10):  # each failure claims another address
+            r = httpx.post(url, json={"username": "alice", "password": "wrong"},
+                           headers={"X-Forwarded-For": f"203.0.113.{i}"})
+            assert r.status_code == 401
+        again = httpx.post(url, json={"username": "alice", "password": PASSWORD},
+                           headers={"X-Forwarded-For": "198.51.100.7"})
+        # Untrusted: all ten came from 127.0.0.1, so it is blocked whatever the header says.
+        # Behind the configured proxy: the header names the client, a new one may log in.
+        assert again.status_code == (200 if trusted else 429), again.text
+    srv.db.dispose()

@@ -40,8 +40,8 @@ def test_invalid_stored_setting_is_skipped_with_a_warning(bare: Served, caplog: 
         assert got.status_code == 200, got.text
         assert c.get("/settings").status_code == 200 and c.get("/").status_code == 200
     s = got.json()
-    # Installation is checked when a model is chosen, not on every read (that took pages down).
-    assert s["spacy_model"] == "xx_model_since_uninstalled"
+    # A model no longer installed: the environment's applies (the engine could not start).
+    assert s["spacy_model"] == bare.settings.spacy_model
     assert s["batch_size"] == bare.settings.batch_size  # a malformed value: skipped
     assert s["priority_high"] == 75  # the valid override still applies
     assert "batch_size='many'" in caplog.text

@@ -94,16 +94,24 @@ def test_login_guard_limits_concurrent_password_checks() -> None:
 
 def test_login_guard_window_slides() -> None:
     now = [1000.0]
-    guard = LoginGuard(max_failures=3, window=60, clock=lambda: now[0])
+    guard = LoginGuard(max_failures=3, max_user_failures=5, window=60, clock=lambda: now[0])
     for _ in range(3):
-        guard.check("10.0.0.1")
-        guard.failed("10.0.0.1")
+        guard.check("10.0.0.1", "alice")
+        guard.failed("10.0.0.1", "alice")
     with pytest.raises(TooManyFailures) as exc:
-        guard.check("10.0.0.1")
+        guard.check("10.0.0.1", "alice")
     assert 0 < exc.value.retry_after <= 61
-    guard.check("10.0.0.2")  # other addresses are unaffected
+    guard.check("10.0.0.2", "alice")  # other addresses are unaffected, below the user's limit
+    guard.check("10.0.0.1", "bob")  # and so are other users from this address
+    guard.succeeded("10.0.0.1", "bob")  # a success for bob does not clear alice's failures
+    with pytest.raises(TooManyFailures):
+        guard.check("10.0.0.1", "alice")
+    for address in ("10.0.0.2", "10.0.0.3"):  # alice from many addresses: the per-user limit
+        guard.failed(address, "alice")
+    with pytest.raises(TooManyFailures):
+        guard.check("10.0.0.9", "alice")
     now[0] += 61
-    guard.check("10.0.0.1")
+    guard.check("10.0.0.1", "alice")
 
 
 def test_each_beacon_error_has_one_http_status() -> None:

@@ -61,7 +61,7 @@ def add_cmd(
         _check(c, data)
     with c.db.session() as s:
         try:
-            save_imap_account(s, PasswordCipher.from_settings(c.settings), data)
+            save_imap_account(s, PasswordCipher.from_settings(c.settings), data, c.user_id)
         except InvalidInput as exc:
             c.err.print(f"[red]error:[/red] {exc}")
             raise typer.Exit(2) from exc
@@ -92,7 +92,7 @@ def list_cmd(ctx: typer.Context) -> None:
     """IMAP accounts with their last sync and last error."""
     c = _ctx(ctx)
     with c.db.session() as s:
-        statuses = account_statuses(s)
+        statuses = account_statuses(s, c.scope)
     if not statuses:
         c.console.print("No IMAP accounts yet: [bold]beacon account add NAME --host ... --user ...[/bold]")
         return
@@ -124,7 +124,8 @@ def sync_cmd(
     """Fetch new mail, flags and deletions from IMAP; then analyse the new mail."""
     c = _ctx(ctx)
     with c.db.session() as s:
-        names = [a.name for a in imap_accounts(s)]
+        ids = {a.name: a.id for a in imap_accounts(s, c.scope)}
+    names = list(ids)
     if account is not None:
         if account not in names:
             c.err.print(f"[red]error:[/red] no IMAP account named {account!r}")
@@ -151,7 +152,8 @@ def sync_cmd(
                 )
 
             try:
-                results.append(sync_account(c.db, c.settings, name, cipher=cipher, on_progress=on_progress))
+                results.append(sync_account(c.db, c.settings, name, cipher=cipher, on_progress=on_progress,
+                                            account_id=ids[name]))
             except ImapError as exc:
                 failed = True
                 kind = "authentication" if isinstance(exc, ImapAuthError) else "sync"

@@ -8,12 +8,17 @@ from typing import Any
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from beacon.analysis.version import pipeline_version
 from beacon.cli.context import CliContext
 from beacon.store.analyses import load_scored, rescore_all
+from beacon.errors import InvalidInput
+from beacon.query.snippet import snippet
 from beacon.store.inbox import InboxFilter, inbox, inbox_count
+from beacon.store.emails import count_emails
 from beacon.store.schema import AnalysisRow, EmailRow
+from beacon.store.tenancy import EVERYONE, is_everyone
 
 LEVEL_STYLE = {"HIGH": "bold red", "MEDIUM": "yellow", "LOW": "dim"}
 
@@ -24,7 +29,8 @@ def inbox_cmd(
     kind: str = typer.Option(None, "--kind", "-k", help="personal, notification, newsletter, marketing or spam."),
     category: str = typer.Option(None, "--category", "-c"),
     needs_reply: bool = typer.Option(None, "--needs-reply/--no-needs-reply"),
-    search: str = typer.Option(None, "--search", "-s", help="Words to find in subject, sender or text."),
+    search: str = typer.Option(None, "--query", "-q", "--search", "-s",
+                               help='A search (words, "phrases", from:, subject:, has:attachment…; see beacon search --help).'),
     account: str = typer.Option(None, "--account", "-a"),
     limit: int = typer.Option(None, "--limit", "-n", help="At most N emails (table default: 30; --json: all)."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON array (for scripts) instead of a table."),
@@ -32,10 +38,8 @@ def inbox_cmd(
 ) -> None:
     """The prioritised inbox: level, score, sender, subject and the top reason."""
     c: CliContext = ctx.obj
-    f = InboxFilter(
-        pipeline_version=pipeline_version(c.settings), level=level, kind=kind, category=category,
-        needs_reply=needs_reply, search=search, account=account, include_hidden=everything,
-    )
+    f = _filter(c, dict(level=level, kind=kind, category=category, needs_reply=needs_reply, search=search,
+                        account=account, include_hidden=everything))
     if as_json:
         with c.db.session() as s:
             items = [inbox_json(e, a) for e, a in inbox(s, f, limit=limit)]
@@ -44,7 +48,8 @@ def inbox_cmd(
     with c.db.session() as s:
         rows = inbox(s, f, limit=30 if limit is None else limit)
         total = inbox_count(s, f)
-    t = Table(title=f"Inbox by priority ({len(rows)} of {total} analysed)")
+    order = "relevance" if f.effective_sort == "relevance" else "priority"
+    t = Table(title=f"Inbox by {order} ({len(rows)} of {total} analysed)")
     for col, kw in (("ID", {}), ("Level", {}), ("Score", {"justify": "right"}), ("From", {"max_width": 24}),
                     ("Subject", {"max_width": 48}), ("Top reason", {"max_width": 40}), ("Due", {})):
         t.add_column(col, overflow="ellipsis", **kw)
@@ -61,8 +66,81 @@ def inbox_cmd(
             min(dues).strftime("%a %d %b %H:%M") if dues else "",
         )
     c.console.print(t)
-    if total == 0:
+    if not total:
         c.console.print("Nothing analysed yet: run [bold]beacon analyze[/bold].")
+
+
+def _filter(c: CliContext, kw: dict[str, Any]) -> InboxFilter:
+    """The filter over ``--user``'s mail, or exit 2 with the reason when the query cannot be read."""
+    try:
+        return InboxFilter(pipeline_version=pipeline_version(c.settings), scope=c.scope, **kw)
+    except InvalidInput as exc:
+        c.err.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(2) from exc
+
+
+def search_cmd(
+    ctx: typer.Context,
+    query: str = typer.Argument(..., help="What to find (see below)."),
+    limit: int = typer.Option(20, "--limit", "-n", help="At most N results."),
+    sort: str = typer.Option(None, "--sort", help="relevance (default with words), priority, date or oldest."),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON array (with snippets) instead of a table."),
+) -> None:
+    """Search the analysed mail: the web search box's language.
+
+    Words must all appear (accents and case do not matter); "a phrase"; -word excludes;
+    a OR b; meet* (prefix); from: to: cc: subject: list: filename: has:attachment
+    is:needs-reply|unread|read|flagged|answered|important level: kind: category:
+    before:/after:YYYY-MM-DD older_than:/newer_than:3d|2w|6m|1y due:today|week|overdue
+    account:NAME. A query that cannot be read exits with status 2 and says why.
+    """
+    c: CliContext = ctx.obj
+    f = _filter(c, dict(search=query, sort=sort))
+    with c.db.session() as s:
+        rows = inbox(s, f, limit=limit)
+        total = inbox_count(s, f)
+        terms = f.terms()
+        found = [(e, a, snippet((e.data or {}).get("text", ""), terms, width=140) if terms else None) for e, a in rows]
+    if as_json:
+        out = [{**inbox_json(e, a), "snippet": sn.text if sn else None,
+                "highlights": sn.highlights if sn else []} for e, a, sn in found]
+        sys.stdout.write(json.dumps(out, ensure_ascii=False, indent=1) + "\n")
+        return
+    t = Table(title=f"{total} found" + (f", the first {len(rows)}" if len(rows) < total.n else ""))
+    for col, kw in (("ID", {}), ("Level", {}), ("From", {"max_width": 24}), ("Subject", {"max_width": 40}),
+                    ("Date", {}), ("Snippet", {"max_width": 60})):
+        t.add_column(col, overflow="fold" if col == "Snippet" else "ellipsis", **kw)
+    for e, a, sn in found:
+        t.add_row(str(e.id), f"[{LEVEL_STYLE[a.level]}]{a.level}[/]", e.from_name or e.from_addr,
+                  e.subject or "(no subject)", e.date.strftime("%Y-%m-%d"), _marked(sn) if sn else "")
+    c.console.print(t)
+
+
+def _marked(sn: Any) -> Text:
+    out = Text(sn.text)
+    for start, end in sn.highlights:
+        out.stylize("bold reverse", start, end)
+    return out
+
+
+def reindex_cmd(ctx: typer.Context) -> None:
+    """Rebuild the full-text search index from the stored mail (after a restore or a crash)."""
+    from beacon.store import search_index
+
+    c: CliContext = ctx.obj
+    # The index is one for the installation (FTS5 rebuilds it whole): system work, which needs
+    # no user; with --user the report counts that user's mail alone.
+    scope = c.scope if c.username else EVERYONE
+    with c.db.sql_engine.begin() as conn:
+        result = search_index.reindex(conn)
+    if is_everyone(scope):
+        c.console.print(f"Indexed {result.emails:,} emails in {result.seconds:.1f} s "
+                        f"(index: {result.index_bytes / 1e6:,.1f} MB).")
+        return
+    with c.db.session() as s:
+        mine = count_emails(s, scope)
+    c.console.print(f"Indexed {mine:,} emails of {c.username}'s in {result.seconds:.1f} s "
+                    "(the index is rebuilt for every user's mail).")
 
 
 def inbox_json(e: EmailRow, a: AnalysisRow) -> dict[str, Any]:
@@ -109,3 +187,5 @@ def register(app: typer.Typer) -> None:
     app.command("inbox")(inbox_cmd)
     app.command("analyze-text")(analyze_text_cmd)
     app.command("rescore")(rescore_cmd)
+    app.command("search")(search_cmd)
+    app.command("reindex")(reindex_cmd)

@@ -16,7 +16,7 @@ from beacon.ingest.importer import ImportSummary, import_items
 from beacon.ingest.sources import RawItem, SourceError, detect
 from beacon.store import emails as store
 from beacon.store.analyses import current_analysis, load_scored
-from beacon.store.schema import Account, EmailRow
+from beacon.store.schema import EmailRow
 
 
 def _ctx(ctx: typer.Context) -> CliContext:
@@ -54,7 +54,7 @@ def import_cmd(
 
         summary = import_items(
             c.db, source.iter_items(c.settings.max_message_bytes), account=account, on_item=on_item,
-            workers=c.settings.parse_workers, max_message_bytes=c.settings.max_message_bytes)
+            workers=c.settings.parse_workers, max_message_bytes=c.settings.max_message_bytes, user_id=c.user_id)
         if source.total:
             progress.update(task, completed=source.total)
     _print_summary(c, summary, account)
@@ -103,11 +103,12 @@ def list_cmd(
     with c.db.session() as s:
         account_id = None
         if account:
-            account_id = s.scalar(select(Account.id).where(Account.name == account))
-            if account_id is None:
+            found = store.find_account(s, account, c.user_id)
+            if found is None:
                 c.err.print(f"[red]error:[/red] no account named {account!r}")
                 raise typer.Exit(2)
-        rows = store.recent_emails(s, limit=limit, offset=offset, account_id=account_id)
+            account_id = found.id
+        rows = store.recent_emails(s, limit=limit, offset=offset, account_id=account_id, scope=c.scope)
         t = Table(title="Mail, newest first")
         for col in ("ID", "Date", "From", "Subject", "!"):
             t.add_column(col, overflow="fold" if col == "Subject" else "ellipsis")
@@ -127,7 +128,7 @@ def show_cmd(ctx: typer.Context, email_id: int = typer.Argument(..., metavar="ID
     """Show one email: headers, text, attachments and parse problems."""
     c = _ctx(ctx)
     with c.db.session() as s:
-        row = store.get_email_row(s, email_id)
+        row = store.get_email_row(s, email_id, c.scope)
         if row is None:
             c.err.print(f"[red]error:[/red] no email with id {email_id}")
             raise typer.Exit(2)

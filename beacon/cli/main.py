@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
+
 import typer
 
-from beacon.cli import engine, imap, inbox, mail, web, worker
+from beacon.cli import engine, imap, inbox, mail, settings, web, worker
 from beacon.cli.context import CliContext, setup_logging
+from beacon.store.private import PRIVATE_UMASK
 
 app = typer.Typer(
     name="beacon",
@@ -19,15 +22,19 @@ app = typer.Typer(
 def _main(
     ctx: typer.Context,
     verbose: int = typer.Option(0, "--verbose", "-v", count=True, help="More logging (-v, -vv)."),
+    user: str = typer.Option(None, "--user", "-u", envvar="BEACON_USER",
+                             help="Whose mail and personal settings (needed once there are several users)."),
 ) -> None:
     setup_logging(verbose)
-    ctx.obj = CliContext()
+    os.umask(PRIVATE_UMASK)  # before any file is made: mail and keys are the owner's alone
+    ctx.obj = CliContext(username=user)
 
 
 mail.register(app)
 engine.register(app)
 inbox.register(app)
 imap.register(app)
+settings.register(app)
 web.register(app)
 worker.register(app)
 

@@ -42,7 +42,7 @@ def serve_cmd(
     import uvicorn
 
     from beacon.web.app import create_app, request_grace
-    from beacon.web.runtime import engine_factory, ensure_user, scheduler_factory, setup_demo
+    from beacon.web.runtime import engine_factory, ensure_user, scheduler_factory, setup_demo, uvicorn_proxy_options
     from beacon.store.app_settings import current_settings
 
     c = _ctx(ctx)
@@ -78,7 +78,8 @@ def serve_cmd(
     # SIGTERM: stop accepting, answer the requests in flight (SSE streams send their last
     # event), then the lifespan stops the engine; all within ``shutdown_timeout``.
     uvicorn.run(app, host=env.host, port=env.port, log_level=log_level, access_log=False,
-                timeout_graceful_shutdown=max(1, int(request_grace(env))))
+                timeout_graceful_shutdown=max(1, int(request_grace(env))),
+                **uvicorn_proxy_options(env))  # type: ignore[arg-type]
 
 
 def _analyse_demo(c: CliContext, db: Database, env: Settings, factory: EngineFactory) -> EngineService:
@@ -108,6 +109,7 @@ def user_add_cmd(
     ctx: typer.Context,
     username: str = typer.Argument(..., help="Login name."),
     password: str = typer.Option(None, "--password", help="Password (prompted when omitted; avoid on shared machines)."),
+    admin: bool = typer.Option(None, "--admin/--no-admin", help="An admin (default: only the first user is)."),
 ) -> None:
     """Create a login user for the web app (password hashed with argon2id)."""
     from beacon.web.auth import create_user
@@ -118,7 +120,7 @@ def user_add_cmd(
         if getpass.getpass("Repeat password: ") != password:
             c.err.print("[red]error:[/red] the passwords differ")
             raise typer.Exit(2)
-    _change_user(c, create_user, username, password)
+    _change_user(c, lambda s, n, p: create_user(s, n, p, admin=admin), username, password)
     c.console.print(f"User [bold]{username}[/bold] created.")
 
 
@@ -146,10 +148,92 @@ def _change_user(c: CliContext, change: Callable[[Session, str, str], object], u
         raise typer.Exit(2) from exc
 
 
+def user_list_cmd(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """Every user, their role and whether they may log in."""
+    import json
+
+    from rich.table import Table
+
+    from beacon.web.auth import list_users
+
+    c = _ctx(ctx)
+    with c.db.session() as s:
+        rows = [{"id": u.id, "username": u.username, "admin": u.is_admin, "disabled": u.disabled,
+                 "created_at": u.created_at.isoformat()} for u in list_users(s)]
+    if as_json:
+        c.console.print_json(json.dumps(rows))
+        return
+    table = Table("id", "user", "role", "state", "created")
+    for r in rows:
+        table.add_row(str(r["id"]), r["username"], "admin" if r["admin"] else "user",
+                      "disabled" if r["disabled"] else "active", r["created_at"][:16])
+    c.console.print(table)
+
+
+def _user_change(ctx: typer.Context, username: str, change: Callable[[Session, str], object], done: str) -> None:
+    c = _ctx(ctx)
+    try:
+        with c.db.session() as s:
+            change(s, username)
+    except UserError as exc:
+        c.err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    c.console.print(done.format(username=username))
+
+
+_NAME = typer.Argument(..., help="Login name.")
+
+
+def user_disable_cmd(ctx: typer.Context, username: str = _NAME) -> None:
+    """Disable a user: no login, and every session of theirs ends at once."""
+    from beacon.web.auth import set_disabled
+
+    _user_change(ctx, username, lambda s, n: set_disabled(s, n, True), "User [bold]{username}[/bold] disabled.")
+
+
+def user_enable_cmd(ctx: typer.Context, username: str = _NAME) -> None:
+    """Let a disabled user log in again."""
+    from beacon.web.auth import set_disabled
+
+    _user_change(ctx, username, lambda s, n: set_disabled(s, n, False), "User [bold]{username}[/bold] enabled.")
+
+
+def user_promote_cmd(ctx: typer.Context, username: str = _NAME) -> None:
+    """Make a user an admin (users, engine-wide settings, imports from the server's disk)."""
+    from beacon.web.auth import set_admin
+
+    _user_change(ctx, username, lambda s, n: set_admin(s, n, True), "User [bold]{username}[/bold] is an admin.")
+
+
+def user_demote_cmd(ctx: typer.Context, username: str = _NAME) -> None:
+    """Take admin rights away (never from the last admin)."""
+    from beacon.web.auth import set_admin
+
+    _user_change(ctx, username, lambda s, n: set_admin(s, n, False), "User [bold]{username}[/bold] is no admin.")
+
+
+def user_delete_cmd(
+    ctx: typer.Context, username: str = _NAME,
+    yes: bool = typer.Option(False, "--yes", help="Do not ask for confirmation."),
+) -> None:
+    """Delete a user and everything they own: accounts, mail, analyses, jobs, settings."""
+    from beacon.web.auth import delete_user
+
+    if not yes and not typer.confirm(f"Delete {username} and all their mail?"):
+        raise typer.Exit(1)
+    _user_change(ctx, username, delete_user, "User [bold]{username}[/bold] and their mail deleted.")
+
+
 def register(app: typer.Typer) -> None:
     app.command("serve")(serve_cmd)
     user_app.command("add")(user_add_cmd)
     user_app.command("passwd")(user_passwd_cmd)
+    user_app.command("list")(user_list_cmd)
+    user_app.command("disable")(user_disable_cmd)
+    user_app.command("enable")(user_enable_cmd)
+    user_app.command("promote")(user_promote_cmd)
+    user_app.command("demote")(user_demote_cmd)
+    user_app.command("delete")(user_delete_cmd)
     app.add_typer(user_app, name="user")
 
 
@@ -158,7 +242,12 @@ if __name__ == "__main__":  # ``python -m beacon.cli.web serve`` before main.py 
 
     @standalone.callback()
     def _main(ctx: typer.Context, verbose: int = typer.Option(0, "--verbose", "-v", count=True)) -> None:
+        import os
+
+        from beacon.store.private import PRIVATE_UMASK
+
         setup_logging(verbose)
+        os.umask(PRIVATE_UMASK)
         ctx.obj = CliContext()
 
     register(standalone)

@@ -15,6 +15,8 @@ from beacon.crypto import PasswordCipher
 from beacon.imap.connection import SECURITY_CHOICES, ImapEndpoint, Security, default_port
 from beacon.errors import ImapConfigError, InvalidInput, SecretError
 from beacon.settings import Settings
+from beacon.store.emails import find_account
+from beacon.store.tenancy import EVERYONE, UserScope, account_ids
 from beacon.store.schema import Account, ImapFolder, ImapMessage
 
 IMAP_KIND = "imap"
@@ -54,14 +56,15 @@ class ImapAccountInput:
         return self.port or default_port(self.security)
 
 
-def save_imap_account(s: Session, cipher: PasswordCipher, data: ImapAccountInput) -> Account:
-    """Create the account, or update it if one of that name exists (kind must be imap)."""
+def save_imap_account(s: Session, cipher: PasswordCipher, data: ImapAccountInput,
+                      user_id: int | None = None) -> Account:
+    """Create ``user_id``'s account, or update theirs of that name (kind must be imap)."""
     data.validate()
-    acc = s.scalar(select(Account).where(Account.name == data.name.strip()))
+    acc = find_account(s, data.name.strip(), user_id)
     if acc is None:
         if data.password is None:
             raise InvalidInput("a new account needs a password")
-        acc = Account(name=data.name.strip(), kind=IMAP_KIND, addresses=[])
+        acc = Account(name=data.name.strip(), kind=IMAP_KIND, addresses=[], user_id=user_id)
         s.add(acc)
     elif acc.kind != IMAP_KIND:
         raise InvalidInput(f"account {acc.name!r} exists and is not an IMAP account")
@@ -76,8 +79,10 @@ def save_imap_account(s: Session, cipher: PasswordCipher, data: ImapAccountInput
     return acc
 
 
-def imap_accounts(s: Session) -> list[Account]:
-    return list(s.scalars(select(Account).where(Account.kind == IMAP_KIND).order_by(Account.name)))
+def imap_accounts(s: Session, scope: UserScope = EVERYONE) -> list[Account]:
+    """The IMAP accounts ``scope`` may see (the scheduler syncs everyone's)."""
+    q = select(Account).where(Account.kind == IMAP_KIND, Account.id.in_(account_ids(scope)))
+    return list(s.scalars(q.order_by(Account.name)))
 
 
 def endpoint_for(acc: Account, cipher: PasswordCipher, settings: Settings) -> ImapEndpoint:
@@ -127,7 +132,7 @@ class AccountStatus:
     folder_status: list[FolderStatus]
 
 
-def account_statuses(s: Session) -> list[AccountStatus]:
+def account_statuses(s: Session, scope: UserScope = EVERYONE) -> list[AccountStatus]:
     counts = dict(
         s.execute(
             select(ImapMessage.folder_id, func.count(ImapMessage.id))
@@ -136,7 +141,7 @@ def account_statuses(s: Session) -> list[AccountStatus]:
         ).all()
     )
     out = []
-    for acc in imap_accounts(s):
+    for acc in imap_accounts(s, scope):
         folders = s.scalars(
             select(ImapFolder).where(ImapFolder.account_id == acc.id).order_by(ImapFolder.name)
         )

@@ -79,17 +79,17 @@ class SyncScheduler:
     def run_once(self) -> list[SyncResult]:
         """One pass over every IMAP account; returns the results of those that succeeded."""
         with self.db.session() as s:
-            names = [a.name for a in imap_accounts(s)]
+            accounts = [(a.id, a.name) for a in imap_accounts(s)]
         results = []
         cipher = PasswordCipher.from_settings(self.settings)
-        for name in names:
+        for account_id, name in accounts:
             if self._stop.is_set():
                 break
             try:
                 results.append(
                     sync_account(
                         self.db, self.settings, name, cipher=cipher,
-                        on_new_mail=self.on_new_mail, sleep=self._sleep, cancel=self._stop,
+                        on_new_mail=self.on_new_mail, sleep=self._sleep, cancel=self._stop, account_id=account_id,
                     )
                 )
             except SyncCancelled:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from beacon.crypto import PasswordCipher
 from beacon.imap.accounts import endpoint_for
@@ -77,25 +78,40 @@ def sync_account(
     on_new_mail: NewMailFn | None = None,
     sleep: Callable[[float], None] = time.sleep,
     cancel: threading.Event | None = None,
+    account_id: int | None = None,
 ) -> SyncResult:
-    """Sync the named IMAP account. Raises ImapAuthError / ImapConfigError at once,
+    """Sync the named IMAP account (``account_id`` picks it when several users have one of
+    that name). Raises ImapAuthError / ImapConfigError at once,
     ImapNetworkError after ``settings.imap_retries`` reconnects without progress,
     SyncBusy when another process is syncing the account."""
     with db.session() as s:
-        account_id = s.scalar(select(Account.id).where(Account.name == account))
-    if account_id is None:
-        raise ImapError(f"no account named {account!r}")
+        account_id = _lookup(s, account, account_id).id
     with account_lock(settings, account_id, account):
         return _sync_locked(
-            db, settings, account, cipher=cipher, on_progress=on_progress,
+            db, settings, account, account_id, cipher=cipher, on_progress=on_progress,
             on_new_mail=on_new_mail, sleep=sleep, cancel=cancel,
         )
+
+
+def _lookup(s: Session, account: str, account_id: int | None) -> Account:
+    if account_id is not None:
+        acc = s.get(Account, account_id)
+        if acc is None:
+            raise ImapError(f"no account {account_id} ({account!r})")
+        return acc
+    found = list(s.scalars(select(Account).where(Account.name == account).limit(2)))
+    if not found:
+        raise ImapError(f"no account named {account!r}")
+    if len(found) > 1:
+        raise ImapError(f"several users have an account named {account!r}; say whose")
+    return found[0]
 
 
 def _sync_locked(
     db: Database,
     settings: Settings,
     account: str,
+    account_id: int,
     *,
     cipher: PasswordCipher | None,
     on_progress: ProgressFn | None,
@@ -105,10 +121,8 @@ def _sync_locked(
 ) -> SyncResult:
     cipher = cipher or PasswordCipher.from_settings(settings)
     with db.session() as s:
-        acc = s.scalar(select(Account).where(Account.name == account))
-        if acc is None:
-            raise ImapError(f"no account named {account!r}")
-        account_id, folders = acc.id, list(acc.folders or ["INBOX"])
+        acc = _lookup(s, account, account_id)
+        folders, user_id = list(acc.folders or ["INBOX"]), acc.user_id
         try:
             ep = endpoint_for(acc, cipher, settings)
         except ImapError as exc:
@@ -119,7 +133,7 @@ def _sync_locked(
         _record(db, account_id, ok=False, error=str(config_error))
         raise config_error
     result = SyncResult(account=account)
-    run = RunRecorder.start(db, RunKind.SYNC, make_owner(), params={"account": account})
+    run = RunRecorder.start(db, RunKind.SYNC, make_owner(), params={"account": account}, user_id=user_id)
     result.run_id = run.run_id
     prefix = f"imap://{ep.user}@{ep.host}:{ep.port}"
 

@@ -88,13 +88,15 @@ def import_items(
     on_item: ProgressFn | None = None,
     workers: int | None = None,
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+    user_id: int | None = None,
 ) -> ImportSummary:
-    """Import ``items`` into ``account``; ``on_item`` is called once per item, in order,
-    after the item is stored (or found a duplicate, skipped, failed)."""
+    """Import ``items`` into ``user_id``'s ``account`` (made when missing); ``on_item`` is
+    called once per item, in order, after the item is stored (or found a duplicate, skipped,
+    failed)."""
     summary = ImportSummary()
     import_time = datetime.now(timezone.utc)
     with db.session() as s:
-        account_id = store.get_or_create_account(s, account).id
+        account_id = store.get_or_create_account(s, account, user_id=user_id).id
     writer = _BatchWriter(db, account_id, summary, on_item)
     with Preparer[RawItem](workers) as preparer:
         for item, prepared in preparer.run(_jobs(items, import_time, max_message_bytes)):

@@ -36,17 +36,19 @@ class ImportRunner:
         self._threads: dict[int, threading.Thread] = {}
         self._lock = threading.Lock()
 
-    def start(self, path: Path, account: str, *, cleanup: Path | None = None) -> int:
+    def start(self, path: Path, account: str, *, cleanup: Path | None = None, within: Path | None = None,
+              user_id: int | None = None) -> int:
         """Start importing ``path`` into ``account``; returns the run id at once.
 
         Working out what ``path`` is and counting its messages can mean walking a large
         directory, so that happens in the import thread; a path that turns out not to be
         importable makes a failed run. ``cleanup`` is a directory to delete afterwards (an
-        uploaded file's temp dir).
+        uploaded file's temp dir); ``within`` the import root symbolic links must stay in;
+        ``user_id`` the user whose account receives the mail (and who sees the run).
         """
         params = {"path": str(path) if cleanup is None else path.name, "account": account}
-        run = RunRecorder.start(self.db, RunKind.IMPORT, self.owner, params=params)
-        t = threading.Thread(target=self._run, args=(run, path, account, cleanup),
+        run = RunRecorder.start(self.db, RunKind.IMPORT, self.owner, params=params, user_id=user_id)
+        t = threading.Thread(target=self._run, args=(run, path, account, cleanup, within, user_id),
                              name=f"import-{run.run_id}", daemon=True)
         with self._lock:
             self._threads = {k: v for k, v in self._threads.items() if v.is_alive()}
@@ -58,21 +60,22 @@ class ImportRunner:
         with self._lock:
             return sum(1 for t in self._threads.values() if t.is_alive())
 
-    def _run(self, run: RunRecorder, path: Path, account: str, cleanup: Path | None) -> None:
+    def _run(self, run: RunRecorder, path: Path, account: str, cleanup: Path | None, within: Path | None,
+             user_id: int | None) -> None:
         try:
             try:
-                source = detect(str(path))
+                source = detect(str(path), str(within) if within is not None else None)
             except SourceError as exc:
                 run.finish(RunStatus.FAILED, error=str(exc))
                 return
             with self.db.session() as s:
                 run.update(s, total=source.total if source.unit != "bytes" else 0, params={"source": source.kind})
-            self._import(run, source, account)
+            self._import(run, source, account, user_id)
         finally:
             if cleanup is not None:
                 shutil.rmtree(cleanup, ignore_errors=True)
 
-    def _import(self, run: RunRecorder, source: Source, account: str) -> None:
+    def _import(self, run: RunRecorder, source: Source, account: str, user_id: int | None) -> None:
         started = time.monotonic()
         last = 0.0
         rss_before = rss()
@@ -89,7 +92,7 @@ class ImportRunner:
                              data=_counts(summary, started))
 
         try:
-            summary = import_items(self.db, source.iter_items(), account=account, on_item=on_item)
+            summary = import_items(self.db, source.iter_items(), account=account, on_item=on_item, user_id=user_id)
         except Exception as exc:  # noqa: BLE001 - the run records it; the server goes on
             log.exception("import run %s failed", run.run_id)
             run.finish(RunStatus.FAILED, error=f"{type(exc).__name__}: {exc}")

@@ -71,6 +71,9 @@ class Source:
     # Progress is measured in the unit that is cheap to know up front.
     total: int
     unit: Literal["messages", "files", "bytes"]
+    # Symbolic links inside a tree are followed only to files below this folder (the web's
+    # import root, see beacon.ingest.roots); None: anywhere (the command line).
+    within: str | None = None
 
     def iter_items(self, max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> Iterator[RawItem]:
         limit = max(1024, max_message_bytes)
@@ -83,7 +86,7 @@ class Source:
         elif self.kind == "mbox":
             yield from _iter_mbox_file(self.path, limit, None)
         else:
-            yield from _iter_tree(self.path, limit, maildir=self.kind == "maildir")
+            yield from _iter_tree(self.path, limit, maildir=self.kind == "maildir", within=self.within)
 
 
 def _reason(exc: OSError) -> str:
@@ -113,8 +116,9 @@ def _has_maildir_below(root: Path) -> bool:
     return False
 
 
-def detect(path: str | os.PathLike[str]) -> Source:
-    """Work out what kind of mail source ``path`` is ("-" means standard input)."""
+def detect(path: str | os.PathLike[str], within: str | None = None) -> Source:
+    """Work out what kind of mail source ``path`` is ("-" means standard input); ``within``
+    confines the symbolic links a tree may follow."""
     if str(path) == "-":
         return Source("stdin", None, 0, "bytes")
     p = Path(path)
@@ -130,7 +134,7 @@ def detect(path: str | os.PathLike[str]) -> Source:
         except OSError as exc:
             raise SourceError(f"{p}: cannot read folder: {_reason(exc)}") from exc
         kind: SourceKind = "maildir" if _has_maildir_below(p) else "directory"
-        return Source(kind, p, sum(1 for _ in _walk(str(p))), "files")
+        return Source(kind, p, sum(1 for _ in _walk(str(p), within=within)), "files", within)
     if not stat.S_ISREG(st.st_mode):
         raise SourceError(f"{p}: not a regular file")
     try:
@@ -265,7 +269,14 @@ def _folder_name(parts: tuple[str, ...], maildir: bool) -> str | None:
     return "/".join(names)
 
 
-def _walk(root: str, maildir: bool = False) -> Iterator[_Entry]:
+def _outside(path: str, within: str | None) -> bool:
+    if within is None:
+        return False
+    target = os.path.realpath(path)
+    return target != within and not target.startswith(within.rstrip(os.sep) + os.sep)
+
+
+def _walk(root: str, maildir: bool = False, within: str | None = None) -> Iterator[_Entry]:
     """Every file below ``root`` (sorted), and every entry that cannot be walked, as entries."""
     stack: list[tuple[str, tuple[str, ...]]] = [(root, ())]
     while stack:
@@ -282,6 +293,9 @@ def _walk(root: str, maildir: bool = False) -> Iterator[_Entry]:
             path = entry.path
             try:
                 if entry.is_symlink():
+                    if _outside(path, within):
+                        yield _Entry(path, folder, "symbolic link out of the import root (not followed)", skipped=True)
+                        continue
                     try:
                         target = os.stat(path)
                     except OSError as exc:
@@ -310,9 +324,9 @@ def _walk(root: str, maildir: bool = False) -> Iterator[_Entry]:
         stack.extend(reversed(subdirs))
 
 
-def _iter_tree(root: Path, limit: int, *, maildir: bool) -> Iterator[RawItem]:
+def _iter_tree(root: Path, limit: int, *, maildir: bool, within: str | None = None) -> Iterator[RawItem]:
     top = str(root)
-    for entry in _walk(top, maildir):
+    for entry in _walk(top, maildir, within):
         if entry.error is not None:
             yield RawItem(entry.path, None, entry.error, folder=entry.folder, skipped=entry.skipped)
             continue

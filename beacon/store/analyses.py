@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
@@ -13,12 +15,16 @@ from beacon.models import Email
 from beacon.settings import Settings
 from beacon.store.context import sent_to
 from beacon.store.emails import load_email
+from beacon.store.app_settings import personal_settings
 from beacon.store.schema import Account, AnalysisRow, EmailRow
+from beacon.store.tenancy import EVERYONE, UserScope, account_ids, is_everyone
 
 
 def account_settings(s: Session, account_id: int, settings: Settings) -> Settings:
-    """``settings`` with the account's own addresses added to the global ones."""
+    """``settings`` with the account owner's personal settings (addresses, VIPs, thresholds)
+    and the account's own addresses: what its mail is scored with."""
     acc = s.get(Account, account_id)
+    settings = personal_settings(s, settings, acc.user_id if acc else None)
     extra = [a.lower() for a in (acc.addresses if acc else []) or []]
     if not extra:
         return settings
@@ -76,6 +82,8 @@ def save_analysis(s: Session, email_id: int, analysis: Analysis, settings: Setti
     )
     target = existing or AnalysisRow(email_id=email_id, pipeline_version=analysis.pipeline_version)
     _fill(target, scored)
+    target.email_date = row.date
+    row.analysed_version = analysis.pipeline_version
     if existing is None:
         s.add(target)
     s.flush()
@@ -89,6 +97,8 @@ def _fill(target: AnalysisRow, scored: ScoredAnalysis) -> None:
     target.category = scored.analysis.category
     target.needs_reply = scored.needs_reply
     target.data = scored.model_dump(mode="json")
+    dues = [x.due for x in scored.analysis.action_items if x.due]
+    target.due_at = min(dues) if dues else None
 
 
 def load_scored(row: AnalysisRow) -> ScoredAnalysis:
@@ -104,13 +114,19 @@ def current_analysis(s: Session, email_id: int, settings: Settings) -> AnalysisR
     )
 
 
-def rescore_all(s: Session, settings: Settings) -> int:
-    """Recompute priorities of every current analysis (after weights, VIPs or addresses change)."""
+def _owned(q: Any, scope: UserScope) -> Any:
+    """``q`` limited to analyses of mail ``scope`` may see: the one owner filter of this module."""
+    return q if is_everyone(scope) else q.where(EmailRow.account_id.in_(account_ids(scope)))
+
+
+def rescore_all(s: Session, settings: Settings, scope: UserScope = EVERYONE) -> int:
+    """Recompute priorities of ``scope``'s current analyses (after weights, VIPs or addresses
+    change); each email is scored with its owner's personal settings."""
     version = pipeline_version(settings)
     n = 0
-    rows = s.execute(
+    rows = s.execute(_owned(
         select(AnalysisRow, EmailRow).join(EmailRow, EmailRow.id == AnalysisRow.email_id)
-        .where(AnalysisRow.pipeline_version == version)
+        .where(AnalysisRow.pipeline_version == version), scope)
     )
     for arow, erow in rows:
         scored = score_row(s, erow, load_scored(arow).analysis, settings)

@@ -11,11 +11,15 @@ from sqlalchemy.orm import Session
 from beacon.analysis.context import MailContext
 from beacon.analysis.kind_signals import FREEMAIL
 from beacon.settings import Settings
+from beacon.store.app_settings import personal_settings
 from beacon.store.schema import Account, EmailRow, ImapFolder, ImapMessage
 
 
 def own_addresses(s: Session, account_id: int, settings: Settings) -> list[str]:
+    """The reader's addresses for this account: its owner's own addresses (personal settings
+    over ``settings``) and the account's."""
     acc = s.get(Account, account_id)
+    settings = personal_settings(s, settings, acc.user_id if acc else None)
     extra = [a.lower() for a in (acc.addresses if acc else []) or []]
     return sorted({a.lower() for a in settings.own_addresses} | set(extra))
 

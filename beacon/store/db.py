@@ -13,6 +13,8 @@ from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from beacon.store.private import private_dir, private_file, sqlite_files
+
 __all__ = ["Database", "MIGRATIONS_DIR"]
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -57,7 +59,13 @@ class Database:
         u = make_url(self.url)
         self.is_sqlite = u.get_backend_name() == "sqlite"
         if self.is_sqlite and u.database and u.database != ":memory:":
-            Path(u.database).parent.mkdir(parents=True, exist_ok=True)
+            # Created 0600 before SQLite opens it (its -wal and -shm files copy its mode).
+            db_file = Path(u.database)
+            if not db_file.parent.exists():
+                private_dir(db_file.parent)
+            private_file(db_file, create=True)
+            for extra in sqlite_files(db_file)[1:]:
+                private_file(extra)
         kwargs: dict = {"echo": echo, "future": True, "json_serializer": _json_serializer}
         if not self.is_sqlite:
             kwargs.update(pool_pre_ping=True, pool_size=5, max_overflow=5)

@@ -13,13 +13,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from beacon.errors import NotFound
 from beacon.models import Email
 from beacon.store.db import JSONText
-from beacon.store.schema import Account, AttachmentRow, EmailRow, RawMessage
+from beacon.store.schema import Account, AnalysisRow, AttachmentRow, EmailRow, RawMessage
+from beacon.store.tenancy import EVERYONE, UserScope, account_ids, is_everyone
 
 if TYPE_CHECKING:  # parse is imported lazily by callers; the store only needs the shape
     from beacon.parse import ParsedMessage
@@ -57,10 +58,21 @@ class NewEmail:
         return self.columns["message_id"], self.columns["content_hash"]
 
 
-def get_or_create_account(s: Session, name: str, kind: str = "local") -> Account:
-    acc = s.scalar(select(Account).where(Account.name == name))
+def _owned(q: Any, scope: UserScope) -> Any:
+    """``q`` limited to the emails ``scope`` may see: the one owner filter of this module."""
+    return q if is_everyone(scope) else q.where(EmailRow.account_id.in_(account_ids(scope)))
+
+
+def find_account(s: Session, name: str, user_id: int | None) -> Account | None:
+    """``user_id``'s account of that name (None: the account with no owner yet)."""
+    owner = Account.user_id.is_(None) if user_id is None else Account.user_id == user_id
+    return s.scalar(select(Account).where(Account.name == name, owner))
+
+
+def get_or_create_account(s: Session, name: str, kind: str = "local", *, user_id: int | None = None) -> Account:
+    acc = find_account(s, name, user_id)
     if acc is None:
-        acc = Account(name=name, kind=kind, addresses=[], folders=["INBOX"])
+        acc = Account(name=name, kind=kind, addresses=[], folders=["INBOX"], user_id=user_id)
         s.add(acc)
         s.flush()
     return acc
@@ -214,6 +226,8 @@ def update_parsed(s: Session, email_id: int, parsed: ParsedMessage) -> None:
     cols["data"] = json.loads(cols["data"])  # ORM attribute: a plain value
     for key, value in cols.items():
         setattr(row, key, value)
+    # The inbox orders by the analyses' copy of the date (the search index follows by trigger).
+    s.execute(update(AnalysisRow).where(AnalysisRow.email_id == email_id).values(email_date=row.date))
     s.execute(delete(AttachmentRow).where(AttachmentRow.email_id == email_id))
     for pos, info in enumerate(parsed.email.attachments):
         s.add(AttachmentRow(email_id=email_id, position=pos, filename=info.filename,
@@ -248,8 +262,21 @@ def load_email(row: EmailRow) -> Email:
     return Email.model_validate(row.data)
 
 
-def get_email_row(s: Session, email_id: int) -> EmailRow | None:
-    return s.get(EmailRow, email_id)
+def visible_ids(s: Session, email_ids: set[int], scope: UserScope) -> set[int]:
+    """Those of ``email_ids`` that ``scope`` may see."""
+    if is_everyone(scope) or not email_ids:
+        return set(email_ids)
+    return set(s.scalars(_owned(select(EmailRow.id).where(EmailRow.id.in_(email_ids)), scope)))
+
+
+def count_emails(s: Session, scope: UserScope) -> int:
+    """How many emails ``scope`` has (a user's: read from the index of their accounts' mail)."""
+    return s.scalar(_owned(select(func.count()).select_from(EmailRow), scope)) or 0
+
+
+def get_email_row(s: Session, email_id: int, scope: UserScope = EVERYONE) -> EmailRow | None:
+    """The email, if ``scope`` may see it (another user's email is as absent as a missing one)."""
+    return s.scalar(_owned(select(EmailRow).where(EmailRow.id == email_id), scope))
 
 
 def list_attachments(s: Session, email_id: int) -> list[AttachmentRow]:
@@ -263,9 +290,9 @@ def list_attachments(s: Session, email_id: int) -> list[AttachmentRow]:
 
 
 def recent_emails(
-    s: Session, *, limit: int = 50, offset: int = 0, account_id: int | None = None
+    s: Session, *, limit: int = 50, offset: int = 0, account_id: int | None = None, scope: UserScope = EVERYONE,
 ) -> list[EmailRow]:
-    q = select(EmailRow).where(EmailRow.deleted.is_(False))
+    q = _owned(select(EmailRow).where(EmailRow.deleted.is_(False)), scope)
     if account_id is not None:
         q = q.where(EmailRow.account_id == account_id)
     q = q.order_by(EmailRow.date.desc(), EmailRow.id.desc()).limit(limit).offset(offset)

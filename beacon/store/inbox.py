@@ -1,25 +1,63 @@
-"""The prioritised inbox query, shared by the CLI and the web app."""
+"""The prioritised inbox and search query, shared by the CLI, the web UI and the API.
+
+Every order is an index walk that stops after a page (``analyses`` carries the sort keys; see
+``beacon.store.schema``); pages after the first are keyset pages ("older than this row"), so
+page 1,000 costs what page 1 costs. Counts stop at :data:`COUNT_CAP` ("10,000+").
+Searching with words ranks by relevance the newest :data:`RANK_WINDOW` matches; the other
+orders page through every match.
+
+Every query here sees only the mail of the filter's ``scope`` (a user's, or everyone's for the
+system's own work): :func:`_owned` is the one owner condition, part of every filter's base
+conditions and of the counts, categories and pending counts beside them.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import base64
+import json
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any
 
-from sqlalchemy import Select, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import (
+    Column, Integer, Select, and_, column, func, literal, literal_column, select, table, text, tuple_, union_all,
+)
+from sqlalchemy.sql.visitors import iterate
+from sqlalchemy.orm import Session, defer
 
-from beacon.store.schema import Account, AnalysisRow, EmailRow
+from beacon.errors import InvalidInput
+from beacon.query import And, Node, Not, Text, parse
+from beacon.query.model import DateBound, Due, Equals, InAccount, State, positive_texts
+from beacon.store.emails import count_emails
+from beacon.store.query_sql import Clock, compile_query, fts
+from beacon.store.schema import AnalysisRow, EmailRow, UTCDateTime
+from beacon.store.tenancy import EVERYONE, UserScope, account_ids, is_everyone
 
-SORTS = {
-    "priority": (AnalysisRow.score.desc(), EmailRow.date.desc(), EmailRow.id.desc()),
-    "date": (EmailRow.date.desc(), EmailRow.id.desc()),
-    "oldest": (EmailRow.date.asc(), EmailRow.id.asc()),
+__all__ = [
+    "COUNT_CAP", "RANK_WINDOW", "SCAN_ROWS", "SORTS", "Count", "InboxFilter", "InboxPage", "categories", "inbox",
+    "inbox_count", "inbox_page", "pending_count",
+]
+
+SORTS = ("priority", "date", "oldest", "relevance")
+COUNT_CAP = 1_000
+RANK_WINDOW = 1_000
+SCAN_ROWS = 5_000
+
+_ORDERS = {
+    "priority": (AnalysisRow.score, AnalysisRow.email_date, AnalysisRow.email_id),
+    "date": (AnalysisRow.email_date, AnalysisRow.email_id),
+    "oldest": (AnalysisRow.email_date, AnalysisRow.email_id),
 }
 
 
 @dataclass(frozen=True)
 class InboxFilter:
+    """What to list: the query (``search``, in the search language) and the form's filters.
+
+    Every inbox query is built from this one object (``_conditions``), so a new restriction
+    (such as the mail's owner) is added in one place.
+    """
+
     pipeline_version: str
     level: str | None = None
     kind: str | None = None
@@ -27,79 +65,317 @@ class InboxFilter:
     needs_reply: bool | None = None
     account: str | None = None
     search: str | None = None
-    sort: str = "priority"
+    sort: str | None = None  # None: relevance when the search has words, else priority
     include_hidden: bool = False  # also emails a later state hides from the inbox (deleted)
+    timezone: str = "UTC"  # whose days before:, after: and due:today mean
+    now: datetime | None = None
+    scope: UserScope = EVERYONE  # whose mail: the logged-in user's in the web, --user's in the CLI
+    query: Node | None = field(default=None, init=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.sort is not None and self.sort not in SORTS:
+            raise InvalidInput(f"unknown sort {self.sort!r}; use one of {', '.join(SORTS)}")
+        object.__setattr__(self, "query", parse(self.search or ""))
+
+    def terms(self) -> list[Text]:
+        """The text terms to highlight."""
+        return positive_texts(self.query) if self.query is not None else []
+
+    def form_node(self) -> Node | None:
+        """The form's filters as query terms (so both compile the same way)."""
+        items: list[Node] = []
+        if self.level:
+            items.append(Equals("level", self.level.upper()))
+        if self.kind:
+            items.append(Equals("kind", self.kind.lower()))
+        if self.category:
+            items.append(Equals("category", self.category))
+        if self.needs_reply is not None:
+            node: Node = State("needs-reply")
+            items.append(node if self.needs_reply else Not(node))
+        if self.account:
+            items.append(InAccount(self.account))
+        if self.query is not None:
+            items.extend(self.query.items if isinstance(self.query, And) else (self.query,))
+        if not items:
+            return None
+        return items[0] if len(items) == 1 else And(tuple(items))
+
+    @property
+    def effective_sort(self) -> str:
+        if self.sort and self.sort != "relevance":
+            return self.sort
+        return "relevance" if self.terms() else "priority"
 
 
-def _query(f: InboxFilter) -> Select:
-    q = (
-        select(EmailRow, AnalysisRow)
-        .join(AnalysisRow, (AnalysisRow.email_id == EmailRow.id) & (AnalysisRow.pipeline_version == f.pipeline_version))
-    )
+@dataclass(frozen=True)
+class Count:
+    """How many emails match: exact, at least ``n`` (counting stopped at the cap), or about
+    ``n`` (estimated from the first :data:`SCAN_ROWS` emails of the inbox)."""
+
+    n: int
+    exact: bool
+    estimated: bool = False
+
+    def __str__(self) -> str:
+        if self.estimated:
+            return f"about {self.n:,}"
+        return f"{self.n:,}" if self.exact else f"{self.n:,}+"
+
+    def __bool__(self) -> bool:
+        return self.n > 0
+
+
+@dataclass(frozen=True)
+class InboxPage:
+    rows: list[tuple[EmailRow, AnalysisRow]]
+    next_cursor: str | None
+
+
+def _owned(scope: UserScope) -> list[Any]:
+    """The owner condition: the mail of ``scope``'s accounts (none for everyone's)."""
+    return [] if is_everyone(scope) else [EmailRow.account_id.in_(account_ids(scope))]
+
+
+def _compiled(s: Session, f: InboxFilter) -> tuple[Any, Any]:
+    """(where, compiled query or None): every condition of the filter, the owner's first."""
+    conds: list[Any] = [*_owned(f.scope), AnalysisRow.pipeline_version == f.pipeline_version]
     if not f.include_hidden:
-        q = q.where(EmailRow.deleted.is_(False))
-    if f.level:
-        q = q.where(AnalysisRow.level == f.level.upper())
-    if f.kind:
-        q = q.where(AnalysisRow.kind == f.kind.lower())
-    if f.category:
-        q = q.where(func.lower(AnalysisRow.category) == f.category.lower())
-    if f.needs_reply is not None:
-        q = q.where(AnalysisRow.needs_reply.is_(f.needs_reply))
-    if f.account:
-        q = q.join(Account, Account.id == EmailRow.account_id).where(Account.name == f.account)
-    if f.search:
-        # Every word must appear in the subject, the sender or the text (case-insensitive).
-        for word in f.search.split()[:8]:
-            # % and _ are LIKE wildcards: a search for "50%" means the characters, not a pattern.
-            escaped = word.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            pattern = f"%{escaped}%"
-            q = q.where(
-                or_(
-                    func.lower(EmailRow.subject).like(pattern, escape="\\"),
-                    func.lower(EmailRow.from_name).like(pattern, escape="\\"),
-                    EmailRow.from_addr.like(pattern, escape="\\"),
-                    func.lower(EmailRow.data["text"].as_string()).like(pattern, escape="\\"),
-                )
-            )
-    return q
+        conds.append(AnalysisRow.email_id.not_in(_HIDDEN))
+    node = f.form_node()
+    compiled = None
+    if node is not None:
+        sqlite = s.get_bind().dialect.name == "sqlite"
+        compiled = compile_query(node, sqlite=sqlite, clock=Clock.at(f.now, f.timezone), scope=f.scope)
+    return and_(*conds), compiled
+
+
+# Hidden (deleted) emails are few: their ids come from a small partial index, so the inbox's
+# index walks need not read each email's row to learn it is not hidden. ("WHERE deleted" is
+# written as the index's own condition, so both databases use it.)
+_HIDDEN = select(column("id")).select_from(table("emails")).where(literal_column("deleted"))
+
+
+def _from(*conds: Any) -> Any:
+    """``analyses``, joined to ``emails`` only when a condition reads an email's column."""
+    emails = EmailRow.__table__
+    if any(isinstance(e, Column) and e.table is emails for c in conds if c is not None for e in iterate(c)):
+        return AnalysisRow.__table__.join(emails, EmailRow.id == AnalysisRow.email_id)
+    return AnalysisRow.__table__
+
+
+def _joined() -> Select[Any]:
+    return select(EmailRow, AnalysisRow).join(EmailRow, EmailRow.id == AnalysisRow.email_id)
+
+
+def inbox_page(s: Session, f: InboxFilter, *, limit: int = 50, cursor: str | None = None,
+               offset: int = 0) -> InboxPage:
+    """One page, and the cursor of the next one (None on the last page). ``offset`` skips
+    rows from the top (page numbers, for small results); a cursor costs nothing however deep."""
+    base, compiled = _compiled(s, f)
+    sort = f.effective_sort
+    if sort == "relevance" and compiled is not None and compiled.main is not None:
+        start = _decode(cursor, "relevance") if cursor else offset
+        return _ranked_page(s, f, base, compiled, limit, start)
+    if sort == "relevance":
+        sort = "priority"
+    # The order's keys first (an index walk), then the page's rows: sorting never carries
+    # whole rows (their JSON) when an index cannot give the order.
+    cols = _ORDERS[sort]
+    where = and_(base, compiled.where) if compiled is not None else base
+    q = select(AnalysisRow.email_id, *cols).select_from(_from(where)).where(where)
+    if cursor:
+        key = _decode(cursor, sort)
+        after = tuple_(*(literal(v, t) for v, t in zip(key, _key_types(sort))))
+        q = q.where(tuple_(*cols) > after if sort == "oldest" else tuple_(*cols) < after)
+    order = cols
+    if sort == "priority" and _recent_only(f.query) and s.get_bind().dialect.name == "sqlite":
+        # "after:"/"newer_than:" keep a recent slice: sorting it beats walking the whole
+        # priority order (SQLite has no statistics on dates to tell; unary + hides the index).
+        order = (literal_column("+analyses.score"), *cols[1:])
+    q = q.order_by(*(c.asc() if sort == "oldest" else c.desc() for c in order)).limit(limit + 1).offset(offset)
+    keys = s.execute(q).all()
+    rows = _load(s, f, [k[0] for k in keys[:limit]])
+    nxt = _encode(sort, list(keys[limit - 1][1:])) if len(keys) > limit else None
+    return InboxPage(rows, nxt)
+
+
+def _load(s: Session, f: InboxFilter, ids: list[int]) -> list[tuple[EmailRow, AnalysisRow]]:
+    """The rows of ``ids``, in that order (the text only when snippets need it)."""
+    if not ids:
+        return []
+    q = _joined().where(AnalysisRow.pipeline_version == f.pipeline_version, EmailRow.id.in_(ids))
+    if not f.terms():
+        q = q.options(defer(EmailRow.data))
+    by_id = {e.id: (e, a) for e, a in s.execute(q)}
+    return [by_id[i] for i in ids if i in by_id]
+
+
+def _recent_only(node: Node | None) -> bool:
+    items = node.items if isinstance(node, And) else (node,)
+    return any(isinstance(i, DateBound) and i.side == "after" for i in items)
+
+
+def _ranked_page(s: Session, f: InboxFilter, base: Any, compiled: Any, limit: int, offset: int) -> InboxPage:
+    """Relevance: the newest RANK_WINDOW matches ranked in Python, then the page loaded."""
+    idx = compiled.ranked_from
+    sqlite = "rowid" in idx.c
+    id_col = idx.c.rowid if sqlite else idx.c.email_id
+    cand = (
+        select(id_col.label("id"), compiled.rank.label("rank"))
+        .select_from(idx.join(_from(compiled.rest, base), AnalysisRow.email_id == id_col))
+        .where(compiled.main, compiled.rest, base)
+        .limit(RANK_WINDOW)
+    )
+    if sqlite:  # FTS5 reads its matches newest first and stops at the limit
+        found = s.execute(cand.order_by(id_col.desc())).all()
+    else:
+        found = _newest_matches(s, cand.order_by((id_col + 0).desc()), id_col)
+    ranked = sorted(found, key=lambda r: (-(r.rank or 0.0), -r.id))
+    nxt = _encode("relevance", offset + limit) if len(ranked) > offset + limit else None
+    return InboxPage(_load(s, f, [r.id for r in ranked[offset:offset + limit]]), nxt)
+
+
+# PostgreSQL: GIN gives every match in no order, and walking the ids newest first tests each
+# email's vector; the newest ids are searched first (the GIN and id bitmaps ANDed), widening
+# only while too few match. ("+ 0" keeps the planner off the id order walk.)
+_ID_WINDOWS = (20_000, 160_000)
+
+
+def _newest_matches(s: Session, cand: Select[Any], id_col: Any) -> list[Any]:
+    top = s.scalar(select(func.max(id_col))) or 0
+    # The planner prices reading a tsvector far too low and would test the window's rows one
+    # by one: plain index scans are off for these statements only.
+    s.execute(text("SELECT set_config('enable_indexscan', 'off', true)"))
+    try:
+        for span in _ID_WINDOWS:
+            if top <= span:
+                break
+            found = s.execute(cand.where(id_col > top - span)).all()
+            if len(found) >= RANK_WINDOW:
+                return found
+        return s.execute(cand).all()
+    finally:
+        s.execute(text("SELECT set_config('enable_indexscan', 'on', true)"))
 
 
 def inbox(s: Session, f: InboxFilter, *, limit: int | None = 50, offset: int = 0) -> list[tuple[EmailRow, AnalysisRow]]:
-    q = _query(f).order_by(*SORTS.get(f.sort, SORTS["priority"])).limit(limit).offset(offset)
-    return [(e, a) for e, a in s.execute(q)]
+    """``limit`` rows after ``offset`` (None: every row, read a page at a time by cursor)."""
+    if limit is not None:
+        return inbox_page(s, f, limit=limit, offset=offset).rows
+    out: list[tuple[EmailRow, AnalysisRow]] = []
+    page = inbox_page(s, f, limit=500, offset=offset)
+    out.extend(page.rows)
+    while page.next_cursor is not None:
+        page = inbox_page(s, f, limit=500, cursor=page.next_cursor)
+        out.extend(page.rows)
+    return out
 
 
-class InboxRow(NamedTuple):
-    """What a list page shows of one email: a few columns and the small parts of its analysis
-    (never the email's or the analysis's whole JSON, which hold its text)."""
+def inbox_count(s: Session, f: InboxFilter, cap: int = COUNT_CAP) -> Count:
+    """Exact up to ``cap`` when an index finds the matches (words, level, kind, needs reply,
+    dates); other filters are checked email by email, so they are counted in the newest
+    SCAN_ROWS emails and estimated beyond them."""
+    base, compiled = _compiled(s, f)
+    where = and_(base, compiled.where) if compiled is not None else base
+    q = select(literal(1)).select_from(_from(where)).where(where)
+    if compiled is not None and compiled.main is not None and compiled.ranked_from is fts:
+        # FTS5 answers "IN (its matches)" by listing every match first: read it as a join.
+        q = (select(literal(1)).select_from(fts.join(_from(compiled.rest, base), AnalysisRow.email_id == fts.c.rowid))
+             .where(compiled.main, compiled.rest, base))
+    if compiled is None or compiled.main is not None or _indexed(f.form_node()):
+        n = _count(s, q.limit(cap + 1))
+        return Count(min(n, cap), n <= cap)
+    inbox_rows = select(AnalysisRow.email_id).where(AnalysisRow.pipeline_version == f.pipeline_version)
+    if not is_everyone(f.scope):
+        inbox_rows = inbox_rows.join(EmailRow, EmailRow.id == AnalysisRow.email_id).where(*_owned(f.scope))
+    scanned = _count(s, inbox_rows.limit(SCAN_ROWS + 1))
+    if scanned <= SCAN_ROWS:  # a small inbox: every email checked
+        n = _count(s, q.limit(cap + 1))
+        return Count(min(n, cap), n <= cap)
+    # The newest emails are the sample: an order by priority would sample its own kind of mail.
+    window = inbox_rows.order_by(AnalysisRow.email_id.desc()).limit(SCAN_ROWS)
+    matched = _count(s, q.where(AnalysisRow.email_id.in_(window)))
+    total = _size(s, f.scope)
+    return Count(int(round(matched * total / SCAN_ROWS, -1 if matched < 100 else -2)), False, estimated=True)
 
-    id: int
-    subject: str
-    from_name: str
-    from_addr: str
-    date: datetime
-    score: int
-    level: str
-    kind: str
-    category: str
-    needs_reply: bool
-    priority: dict[str, Any]  # beacon.analysis.models.Priority JSON
-    summary: list[str] | None
-    action_items: list[dict[str, Any]] | None
+
+def _size(s: Session, scope: UserScope) -> int:
+    """How many emails ``scope`` has: everyone's from the largest id (ids are dense: read from
+    the index), a user's counted on the index of their accounts' mail."""
+    if is_everyone(scope):
+        return s.scalar(select(func.max(EmailRow.id))) or 0
+    return count_emails(s, scope)
 
 
-def inbox_rows(s: Session, f: InboxFilter, *, limit: int = 50, offset: int = 0) -> list[InboxRow]:
-    """One page of :func:`inbox`, with bounded columns (for list pages)."""
-    q = _query(f).with_only_columns(
-        EmailRow.id, EmailRow.subject, EmailRow.from_name, EmailRow.from_addr, EmailRow.date,
-        AnalysisRow.score, AnalysisRow.level, AnalysisRow.kind, AnalysisRow.category, AnalysisRow.needs_reply,
-        AnalysisRow.data["priority"], AnalysisRow.data[("analysis", "summary")],
-        AnalysisRow.data[("analysis", "action_items")],
+def _count(s: Session, q: Select[Any]) -> int:
+    return s.scalar(select(func.count()).select_from(q.subquery())) or 0
+
+
+def _indexed(node: Node | None) -> bool:
+    """Whether one index range finds exactly the matches of ``node``."""
+    if isinstance(node, Equals):
+        return node.column in ("level", "kind")
+    if isinstance(node, State):
+        return node.name == "needs-reply"
+    if isinstance(node, And):
+        return all(isinstance(i, DateBound) for i in node.items)
+    return isinstance(node, (DateBound, Due))
+
+
+def categories(s: Session, scope: UserScope = EVERYONE) -> list[str]:
+    """The distinct categories of ``scope``'s mail, one index probe each (a loose index scan,
+    not a pass over every analysis); for a user, each kept if one of their emails has it."""
+    step = text(
+        "WITH RECURSIVE c(x) AS (SELECT min(category) FROM analyses UNION ALL "
+        "SELECT (SELECT min(category) FROM analyses WHERE category > c.x) FROM c WHERE c.x IS NOT NULL) "
+        "SELECT x FROM c WHERE x IS NOT NULL AND x <> ''"
     )
-    q = q.order_by(*SORTS.get(f.sort, SORTS["priority"])).limit(limit).offset(offset)
-    return [InboxRow(*row) for row in s.execute(q)]
+    found = list(s.scalars(step))
+    if is_everyone(scope):
+        return found
+    theirs = (select(literal(1)).select_from(AnalysisRow).join(EmailRow, EmailRow.id == AnalysisRow.email_id)
+              .where(*_owned(scope)).limit(1))
+    return [c for c in found if s.scalar(theirs.where(AnalysisRow.category == c)) is not None]
 
 
-def inbox_count(s: Session, f: InboxFilter) -> int:
-    return s.scalar(select(func.count()).select_from(_query(f).subquery())) or 0
+def pending_count(s: Session, version: str, cap: int = COUNT_CAP, scope: UserScope = EVERYONE) -> Count:
+    """``scope``'s emails with no analysis at ``version`` ('' or another version in
+    ``analysed_version``)."""
+    col = EmailRow.analysed_version
+    ranges = [select(literal(1)).where(*_owned(scope), EmailRow.deleted.is_(False), cond)
+              for cond in (col < version, col > version)]
+    n = _count(s, union_all(*ranges).limit(cap + 1))  # two index ranges, not a pass over every email
+    return Count(min(n, cap), n <= cap)
+
+
+# -- cursors ---------------------------------------------------------------------------------
+def _key_types(sort: str) -> tuple[Any, ...]:
+    return (Integer(), UTCDateTime(), Integer()) if sort == "priority" else (UTCDateTime(), Integer())
+
+
+def _encode(sort: str, key: Any) -> str:
+    if isinstance(key, list):
+        key = [v.isoformat() if isinstance(v, datetime) else v for v in key]
+    raw = json.dumps({"s": sort, "k": key}, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode(cursor: str, sort: str) -> Any:
+    """The key a cursor holds; it must come from a page of the same order."""
+    try:
+        data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        if data["s"] != sort:
+            raise ValueError(data["s"])
+        key = data["k"]
+        if sort == "relevance":
+            if not isinstance(key, int) or not 0 <= key <= RANK_WINDOW:
+                raise ValueError(key)
+            return key
+        types = _key_types(sort)
+        if not isinstance(key, list) or len(key) != len(types):
+            raise ValueError(key)
+        return [datetime.fromisoformat(v) if isinstance(t, UTCDateTime) else int(v) for v, t in zip(key, types)]
+    except (ValueError, KeyError, TypeError, json.JSONDecodeError) as exc:
+        raise InvalidInput("this page link is not valid (or is for another order): start from the first page") from exc
+

@@ -33,7 +33,7 @@ from sqlalchemy import and_, exists, func, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from beacon.store.schema import AnalysisJob, AnalysisRow, EmailRow
+from beacon.store.schema import Account, AnalysisJob, AnalysisRow, EmailRow
 
 __all__ = [
     "ClaimedJob", "JobStatus", "claim", "complete", "counts", "enqueue_missing", "quarantine",
@@ -72,11 +72,11 @@ def enqueue_missing(s: Session, version: str, account_id: int | None = None) -> 
     has_job = exists().where(AnalysisJob.email_id == EmailRow.id, AnalysisJob.pipeline_version == version)
     src = select(
         EmailRow.id, literal(version), literal(JobStatus.PENDING.value), literal(0),
-        literal(_now(), AnalysisJob.updated_at.type),
-    ).where(EmailRow.deleted.is_(False), ~has_analysis, ~has_job)
+        literal(_now(), AnalysisJob.updated_at.type), Account.user_id,
+    ).join(Account, Account.id == EmailRow.account_id).where(EmailRow.deleted.is_(False), ~has_analysis, ~has_job)
     if account_id is not None:
         src = src.where(EmailRow.account_id == account_id)
-    cols = ["email_id", "pipeline_version", "status", "attempts", "updated_at"]
+    cols = ["email_id", "pipeline_version", "status", "attempts", "updated_at", "user_id"]
     dialect = s.get_bind().dialect.name
     ins = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(AnalysisJob)
     created = len(s.execute(ins.from_select(cols, src).on_conflict_do_nothing().returning(AnalysisJob.id)).all())
@@ -126,24 +126,60 @@ def recover_stale(s: Session, owner_is_dead: Callable[[str], bool]) -> int:
     return n
 
 
-def claim(
-    s: Session, version: str, owner: str, limit: int, lease_seconds: float, run_id: int | None = None,
-) -> list[ClaimedJob]:
-    """Atomically take up to ``limit`` pending jobs (oldest first) for ``owner``."""
+def _pending(version: str, limit: int, user_id: Any = None, *, any_user: bool = True) -> Any:
     pick = (
         select(AnalysisJob.id)
         .where(AnalysisJob.status == JobStatus.PENDING, AnalysisJob.pipeline_version == version)
         .order_by(AnalysisJob.id)
         .limit(limit)
     )
-    if s.get_bind().dialect.name == "postgresql":
-        pick = pick.with_for_update(skip_locked=True)  # concurrent claimers take different rows
-    # A CTE, not "id IN (subquery LIMIT n)": PostgreSQL may re-run such a subquery and update
-    # more than n rows; the CTE is evaluated exactly once.
-    picked = pick.cte("picked")
+    if not any_user:
+        pick = pick.where(AnalysisJob.user_id.is_(None) if user_id is None else AnalysisJob.user_id == user_id)
+    return pick
+
+
+def _fair_pick(s: Session, version: str, limit: int, locking: bool) -> list[int] | None:
+    """Job ids taken in turns between the users with pending jobs (oldest first within each),
+    so one user's huge import does not hold back another's new mail; None with fewer than
+    two such users (the plain oldest-first pick applies)."""
+    users = list(s.scalars(
+        select(AnalysisJob.user_id).where(AnalysisJob.status == JobStatus.PENDING,
+                                          AnalysisJob.pipeline_version == version).distinct()))
+    if len(users) < 2:
+        return None
+    queues = []
+    for user_id in users:
+        pick = _pending(version, limit, user_id, any_user=False)
+        if locking:
+            pick = pick.with_for_update(skip_locked=True)
+        queues.append(list(s.scalars(pick)))
+    taken: list[int] = []
+    for turn in range(limit):
+        for queue in queues:
+            if turn < len(queue) and len(taken) < limit:
+                taken.append(queue[turn])
+    return taken
+
+
+def claim(
+    s: Session, version: str, owner: str, limit: int, lease_seconds: float, run_id: int | None = None,
+) -> list[ClaimedJob]:
+    """Atomically take up to ``limit`` pending jobs for ``owner``: oldest first, in turns
+    between users when several have mail waiting."""
+    locking = s.get_bind().dialect.name == "postgresql"  # concurrent claimers take different rows
+    fair = _fair_pick(s, version, limit, locking)
+    if fair is not None:
+        target: Any = AnalysisJob.id.in_(fair)
+    else:
+        pick = _pending(version, limit)
+        if locking:
+            pick = pick.with_for_update(skip_locked=True)
+        # A CTE, not "id IN (subquery LIMIT n)": PostgreSQL may re-run such a subquery and update
+        # more than n rows; the CTE is evaluated exactly once.
+        target = AnalysisJob.id == pick.cte("picked").c.id
     stmt = (
         update(AnalysisJob)
-        .where(AnalysisJob.id == picked.c.id, AnalysisJob.status == JobStatus.PENDING)
+        .where(target, AnalysisJob.status == JobStatus.PENDING)
         .values(
             status=JobStatus.RUNNING, attempts=AnalysisJob.attempts + 1, lease_owner=owner,
             lease_expires_at=_now() + timedelta(seconds=lease_seconds), run_id=run_id,

@@ -28,10 +28,11 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from beacon.store.db import Database
+from beacon.store.tenancy import UserScope, is_everyone
 from beacon.store.schema import Run, RunEvent, utcnow
 
 __all__ = [
@@ -91,11 +92,12 @@ class RunRecorder:
     @classmethod
     def start(
         cls, db: Database, kind: RunKind, owner: str, *, params: dict[str, Any] | None = None,
-        total: int = 0, on_event: OnEvent | None = None, **start_data: Any,
+        total: int = 0, on_event: OnEvent | None = None, user_id: int | None = None, **start_data: Any,
     ) -> RunRecorder:
-        """Create the run, ``running`` and owned by ``owner``, with its ``run_start`` event."""
+        """Create the run, ``running`` and owned by process ``owner``, with its ``run_start``
+        event; ``user_id`` is the user it is for (who sees it)."""
         with db.session() as s:
-            run = Run(kind=kind, status=RunStatus.RUNNING, total=total,
+            run = Run(kind=kind, status=RunStatus.RUNNING, total=total, user_id=user_id,
                       params={**(params or {}), "owner": owner})
             s.add(run)
             s.flush()
@@ -191,3 +193,20 @@ def interrupt_dead_runs(s: Session, owner_is_dead: Callable[[str], bool]) -> int
         }))
         n += 1
     return n
+
+
+def _owned(q: Any, scope: UserScope) -> Any:
+    """``q`` limited to the runs ``scope`` may see: the one owner filter of this module. An
+    analysis run works through everyone's queue and belongs to no one: all users see it."""
+    if is_everyone(scope):
+        return q
+    return q.where(or_(Run.user_id == scope, and_(Run.user_id.is_(None), Run.kind == RunKind.ANALYZE)))
+
+
+def recent_runs(s: Session, scope: UserScope, limit: int = 20) -> list[Run]:
+    return list(s.scalars(_owned(select(Run).order_by(Run.id.desc()).limit(limit), scope)))
+
+
+def get_run(s: Session, run_id: int, scope: UserScope) -> Run | None:
+    """The run, if ``scope`` may see it (another user's run is as absent as a missing one)."""
+    return s.scalar(_owned(select(Run).where(Run.id == run_id), scope))

@@ -24,6 +24,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.sql import text
 from sqlalchemy.types import TypeDecorator
 
 
@@ -60,10 +61,18 @@ class Base(DeclarativeBase):
 
 
 class Account(Base):
+    """A mail account, owned by one user (None: not yet, before the first user exists); its
+    mail, analyses and IMAP state belong to that user."""
+
     __tablename__ = "accounts"
+    __table_args__ = (
+        UniqueConstraint("user_id", "name", name="uq_account_user_name"),
+        Index("ix_accounts_user", "user_id"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    name: Mapped[str] = mapped_column(String(200), unique=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE", name="fk_accounts_user"))
+    name: Mapped[str] = mapped_column(String(200))
     kind: Mapped[str] = mapped_column(String(20), default="local")  # local | imap
     addresses: Mapped[list[Any]] = mapped_column(JSON, default=list)
     imap_host: Mapped[str | None] = mapped_column(String(255))
@@ -84,6 +93,8 @@ class EmailRow(Base):
         Index("ix_emails_account_date", "account_id", "date"),
         Index("ix_emails_thread", "thread_id"),
         Index("ix_emails_from_addr", "from_addr"),
+        # Only the hidden ones: the inbox leaves these out without reading every row.
+        Index("ix_emails_deleted", "id", sqlite_where=text("deleted"), postgresql_where=text("deleted")),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -111,6 +122,10 @@ class EmailRow(Base):
     # The mail folder it was filed in at its source (Maildir/IMAP folder, mbox file name).
     folder: Mapped[str | None] = mapped_column(String(500))
     imported_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # The pipeline version of the email's latest analysis: "not analysed yet" is then an index
+    # range (``beacon.store.inbox.pending_count``), not an anti-join over every email.
+    # '' until analysed (not NULL: the count is then two index ranges around the version).
+    analysed_version: Mapped[str] = mapped_column(String(200), default="", server_default="", index=True)
     seen: Mapped[bool] = mapped_column(Boolean, default=False)
     answered: Mapped[bool] = mapped_column(Boolean, default=False)
     flagged: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -148,19 +163,37 @@ class AttachmentRow(Base):
     data: Mapped[bytes | None] = mapped_column(LargeBinary)
 
 
+def _inbox_order(name: str, *lead: str) -> Index:
+    """An index serving one inbox order (priority, then newest first) after equality on ``lead``."""
+    return Index(name, "pipeline_version", *lead, "score", "email_date", "email_id")
+
+
 class AnalysisRow(Base):
     __tablename__ = "analyses"
-    __table_args__ = (UniqueConstraint("email_id", "pipeline_version", name="uq_analysis"),)
+    __table_args__ = (
+        UniqueConstraint("email_id", "pipeline_version", name="uq_analysis"),
+        # The inbox orders and the common filters are index walks that stop after a page.
+        _inbox_order("ix_analyses_priority"),
+        _inbox_order("ix_analyses_level_priority", "level"),
+        _inbox_order("ix_analyses_kind_priority", "kind"),
+        _inbox_order("ix_analyses_reply_priority", "needs_reply"),
+        Index("ix_analyses_date", "pipeline_version", "email_date", "email_id"),
+        Index("ix_analyses_due", "pipeline_version", "due_at"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     email_id: Mapped[int] = mapped_column(ForeignKey("emails.id", ondelete="CASCADE"), index=True)
     pipeline_version: Mapped[str] = mapped_column(String(200))
     score: Mapped[int] = mapped_column(Integer)
-    level: Mapped[str] = mapped_column(String(10), index=True)
-    kind: Mapped[str] = mapped_column(String(30), index=True)
+    level: Mapped[str] = mapped_column(String(10))
+    kind: Mapped[str] = mapped_column(String(30))
     category: Mapped[str] = mapped_column(String(30), index=True)
     needs_reply: Mapped[bool] = mapped_column(Boolean, default=False)
     data: Mapped[dict[str, Any]] = mapped_column(JSON)  # beacon.analysis.models.Analysis
+    # Copies kept beside the score so the inbox's orders and filters are index walks: the
+    # email's date (kept in step by store.emails.update_parsed) and the earliest action-item due.
+    email_date: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
@@ -175,11 +208,14 @@ class AnalysisJob(Base):
     __table_args__ = (
         UniqueConstraint("email_id", "pipeline_version", name="uq_analysis_job"),
         Index("ix_analysis_jobs_status", "status"),
+        Index("ix_analysis_jobs_fair", "status", "pipeline_version", "user_id", "id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     email_id: Mapped[int] = mapped_column(ForeignKey("emails.id", ondelete="CASCADE"))
     pipeline_version: Mapped[str] = mapped_column(String(200))
+    # The email's owner, copied here so claiming can take turns between users cheaply.
+    user_id: Mapped[int | None] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(20), default="pending")  # beacon.store.jobs.JobStatus
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
@@ -193,8 +229,11 @@ class Run(Base):
     """A user-visible job: an import, an analysis run or a sync, with its progress."""
 
     __tablename__ = "runs"
+    __table_args__ = (Index("ix_runs_user", "user_id"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # The user who started it (or whose account it syncs); None: before any user existed.
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE", name="fk_runs_user"))
     kind: Mapped[str] = mapped_column(String(20))  # import | analyze | sync
     status: Mapped[str] = mapped_column(String(20), default="running")  # beacon.store.runs.RunStatus
     params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
@@ -250,6 +289,9 @@ class User(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     username: Mapped[str] = mapped_column(String(100), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
+    # Admins manage users and the engine-wide settings, and may import from the server's disk.
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)  # can no longer log in
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
@@ -258,5 +300,16 @@ class AppSetting(Base):
 
     __tablename__ = "app_settings"
 
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    value: Mapped[Any] = mapped_column(JSON)
+
+
+class UserSetting(Base):
+    """A user's personal settings (own addresses, VIPs, thresholds, weights), over the
+    environment's and the engine-wide ones."""
+
+    __tablename__ = "user_settings"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
     key: Mapped[str] = mapped_column(String(100), primary_key=True)
     value: Mapped[Any] = mapped_column(JSON)

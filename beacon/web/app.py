@@ -12,16 +12,19 @@ from __future__ import annotations
 
 import base64
 import logging
+import math
+import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from fastapi import FastAPI, Request
-from fastapi.exception_handlers import http_exception_handler, request_validation_exception_handler
+from fastapi.encoders import jsonable_encoder
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from prometheus_client import CollectorRegistry
@@ -36,6 +39,7 @@ from beacon.errors import (
     AnalysisBusy,
     BeaconError,
     EngineUnavailable,
+    Forbidden,
     InvalidInput,
     InvalidSettings,
     LoginBusy,
@@ -44,19 +48,22 @@ from beacon.errors import (
     TooManyFailures,
     UploadTooLarge,
 )
+from beacon.ingest.roots import ImportRoots
 from beacon.ingest.runner import ImportRunner
 from beacon.settings import Settings
-from beacon.store.app_settings import current_settings
+from beacon.store.app_settings import current_settings, stored_problems
 from beacon.store import jobs
 from beacon.store.db import Database
 from beacon.store.owner import owner_is_dead
+from beacon.store.private import PRIVATE_UMASK, private_dir
 from beacon.store.runs import interrupt_dead_runs
 from beacon.web import services, session, templating
 from beacon.web.auth import SessionCodec
 from beacon.web.deps import LoginRequired
+from beacon.web.limits import BodyLimit
 from beacon.web.observability import RequestMemoryMiddleware
 from beacon.web.prometheus import register_metrics
-from beacon.web.routers import api, events, ops, ui
+from beacon.web.routers import admin, api, events, ops, ui
 from beacon.web.security import SecurityHeadersMiddleware
 from beacon.web.state import Scheduler, WebState
 
@@ -76,6 +83,7 @@ SESSION_KEY_INFO = b"beacon/web-session/v1"
 # Beacon's errors as HTTP statuses; the most specific class wins (see beacon.errors).
 _STATUS: dict[type[BeaconError], int] = {
     NotFound: 404,
+    Forbidden: 403,
     InvalidInput: 400,
     InvalidSettings: 422,
     UploadTooLarge: 413,
@@ -108,6 +116,7 @@ def create_app(
 ) -> FastAPI:
     """``engine_factory`` builds the analysis engine for the settings in force (None: no
     analysis in this server); ``engine`` is one already started to adopt (``serve --demo``)."""
+    private_dir(settings.data_dir)
     db = db or Database(settings.database_url_resolved)
     st = WebState(
         settings=settings,
@@ -115,6 +124,7 @@ def create_app(
         codec=session_codec(settings),
         templates=Jinja2Templates(directory=str(HERE / "templates")),
         imports=ImportRunner(db),
+        roots=ImportRoots.from_settings(settings),
         registry=CollectorRegistry(),
         engine=EngineHost(db, engine_factory) if engine_factory is not None else None,
     )
@@ -146,7 +156,9 @@ def create_app(
     for router in ROUTERS:
         app.include_router(router)
     _install_error_handlers(app, st)
-    # Outermost last: memory/timing sees everything, headers apply to every response.
+    # Outermost last: memory/timing sees everything, headers apply to every response, the
+    # body cap comes before any route reads a body (inside the session: uploads need a login).
+    app.add_middleware(BodyLimit, state=st)
     session.install(app, st.codec.secret_key, settings.session_max_age, secure=settings.cookie_secure)
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestMemoryMiddleware, metrics=request_metrics, warn_bytes=settings.request_rss_warn,
@@ -160,6 +172,9 @@ def _start(st: WebState, scheduler_factory: SchedulerFactory | None, adopt: Engi
         n = interrupt_dead_runs(s, owner_is_dead)
         # Jobs a dead process held go back at once (not when their lease runs out).
         recovered = jobs.recover_stale(s, owner_is_dead)
+        for key, why in stored_problems(s).items():
+            log.warning("stored setting %s is ignored (%s): the environment's value applies; "
+                        "`beacon settings reset %s` removes it", key, why, key)
         settings = current_settings(s, st.settings)
     if n or recovered:
         log.warning("%d run(s) were interrupted when their process ended; %d job(s) handed back", n, recovered)
@@ -190,7 +205,7 @@ def _wants_html(request: Request) -> bool:
     return not request.url.path.startswith("/api") and "text/html" in request.headers.get("accept", "")
 
 
-ROUTERS = (ops.router, api.router, events.router, ui.router)
+ROUTERS = (ops.router, api.router, events.router, admin.router, ui.router)
 
 
 def _allowed(request: Request) -> str:
@@ -241,11 +256,24 @@ def _install_error_handlers(app: FastAPI, st: WebState) -> None:
                  "csrf": st.codec.csrf_token(session.current(request))},
                 status_code=422,
             )
-        return await request_validation_exception_handler(request, exc)
+        # The errors echo the input; an Infinity or NaN in it is not valid JSON to send back.
+        return JSONResponse({"detail": _json_safe(jsonable_encoder(exc.errors()))}, status_code=422)
+
+
+def _json_safe(value: Any) -> Any:
+    """``value`` with non-finite floats written as strings (JSON has no Infinity or NaN)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return value
 
 
 def create_app_from_env() -> FastAPI:
     """For ``uvicorn --factory beacon.web.app:create_app_from_env`` (settings from BEACON_*)."""
     from beacon.web.runtime import engine_factory, scheduler_factory
 
+    os.umask(PRIVATE_UMASK)  # before any file is made: mail and keys are the owner's alone
     return create_app(Settings(), engine_factory=engine_factory(), scheduler_factory=scheduler_factory())

@@ -22,10 +22,12 @@ from sqlalchemy.orm import Session
 
 from beacon.errors import UserError
 from beacon.store.schema import User
+from beacon.store.tenancy import adopt_unowned
 
 __all__ = [
     "COOKIE_NAME", "PASSWORD_MIN", "SessionCodec", "SessionData", "USERNAME_MAX", "authenticate",
-    "check_password", "count_users", "create_user", "hash_password", "new_session", "set_password",
+    "check_password", "count_users", "create_user", "delete_user", "find_user", "hash_password", "list_users",
+    "new_session", "set_admin", "set_disabled", "set_password",
 ]
 
 COOKIE_NAME = "beacon_session"
@@ -50,7 +52,8 @@ def count_users(s: Session) -> int:
     return s.scalar(select(func.count(User.id))) or 0
 
 
-def create_user(s: Session, username: str, password: str) -> User:
+def create_user(s: Session, username: str, password: str, *, admin: bool | None = None) -> User:
+    """A new user; the first one is an admin unless ``admin`` says otherwise."""
     username = username.strip()
     if not username or len(username) > USERNAME_MAX or any(c.isspace() for c in username):
         raise UserError(f"username must be 1-{USERNAME_MAX} characters without spaces")
@@ -58,9 +61,12 @@ def create_user(s: Session, username: str, password: str) -> User:
         raise UserError(f"password must be at least {PASSWORD_MIN} characters")
     if s.scalar(select(User.id).where(User.username == username)) is not None:
         raise UserError(f"user {username!r} already exists")
-    user = User(username=username, password_hash=hash_password(password))
+    first = count_users(s) == 0
+    user = User(username=username, password_hash=hash_password(password), is_admin=first if admin is None else admin)
     s.add(user)
     s.flush()
+    if first:
+        adopt_unowned(s, user.id)  # what was imported before any user existed is theirs
     return user
 
 
@@ -83,7 +89,7 @@ def authenticate(s: Session, username: str, password: str) -> User | None:
     if user is None:
         check_password(_DUMMY_HASH, password)
         return None
-    if not check_password(user.password_hash, password):
+    if not check_password(user.password_hash, password) or user.disabled:
         return None
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
@@ -147,3 +153,56 @@ class SessionCodec:
         if data is None or not token:
             return False
         return hmac.compare_digest(self.csrf_token(data), token)
+
+
+# -- managing users (the admin's page and ``beacon user``) ------------------------------------------
+def list_users(s: Session) -> list[User]:
+    return list(s.scalars(select(User).order_by(User.id)))
+
+
+def find_user(s: Session, username: str) -> User:
+    user = s.scalar(select(User).where(User.username == username.strip()))
+    if user is None:
+        raise UserError(f"no user {username!r}")
+    return user
+
+
+def _other_active_admins(s: Session, user: User) -> int:
+    return s.scalar(select(func.count(User.id)).where(
+        User.is_admin.is_(True), User.disabled.is_(False), User.id != user.id)) or 0
+
+
+def set_disabled(s: Session, username: str, disabled: bool) -> User:
+    """Disable (every session ends, no login) or enable a user; the last admin stays."""
+    user = find_user(s, username)
+    if disabled and user.is_admin and _other_active_admins(s, user) == 0:
+        raise UserError(f"{user.username!r} is the last active admin; promote another user first")
+    user.disabled = disabled
+    return user
+
+
+def set_admin(s: Session, username: str, admin: bool) -> User:
+    """Promote to admin, or demote (never the last admin)."""
+    user = find_user(s, username)
+    if not admin and user.is_admin and _other_active_admins(s, user) == 0:
+        raise UserError(f"{user.username!r} is the last active admin; promote another user first")
+    user.is_admin = admin
+    return user
+
+
+def delete_user(s: Session, username: str) -> None:
+    """Delete a user with everything they own: accounts, mail, analyses, runs, settings."""
+    from beacon.store.schema import Account, Run, UserSetting  # noqa: PLC0415 - only here
+
+    user = find_user(s, username)
+    if user.is_admin and _other_active_admins(s, user) == 0:
+        raise UserError(f"{user.username!r} is the last active admin; promote another user first")
+    # Explicit deletes: SQLite cascades only with foreign keys on, and mail is the bulk of it.
+    for account in list(s.scalars(select(Account).where(Account.user_id == user.id))):
+        s.delete(account)
+    s.flush()
+    for table in (Run, UserSetting):
+        for row in list(s.scalars(select(table).where(table.user_id == user.id))):
+            s.delete(row)
+    s.delete(user)
+    s.flush()

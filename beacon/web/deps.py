@@ -17,6 +17,7 @@ from beacon.web.revoked import is_revoked
 from beacon.web.state import WebState
 
 __all__ = [
+    "AdminUser", "UiAdmin", "admin_user", "short_session_user", "ui_admin",
     "ApiUser", "CSRF_HEADER", "CsrfChecked", "CsrfForm", "CurrentSettings", "DB", "LoginRequired",
     "State", "StreamUser", "UiUser", "api_user", "client_address", "csrf_header", "db_session",
     "optional_user", "session_user", "settings", "state", "stream_user", "ui_user",
@@ -40,13 +41,6 @@ def db_session(st: State) -> Iterator[Session]:
 DB = Annotated[Session, Depends(db_session)]
 
 
-def settings(st: State, s: DB) -> Settings:
-    return current_settings(s, st.settings)
-
-
-CurrentSettings = Annotated[Settings, Depends(settings)]
-
-
 def client_address(request: Request) -> str:
     """The peer address (behind a reverse proxy: the proxy's, unless uvicorn trusts its headers)."""
     return request.client.host if request.client else "unknown"
@@ -57,7 +51,7 @@ def session_user(s: Session, st: WebState, data: SessionData) -> User | None:
     if data.uid is None:
         return None
     user = s.get(User, data.uid)
-    if user is None or not st.codec.belongs_to(data, user) or is_revoked(s, data.sid):
+    if user is None or user.disabled or not st.codec.belongs_to(data, user) or is_revoked(s, data.sid):
         return None
     return user
 
@@ -66,12 +60,29 @@ def optional_user(request: Request, st: State, s: DB) -> User | None:
     return session_user(s, st, session.current(request))
 
 
+def short_session_user(st: WebState, data: SessionData) -> User | None:
+    """``session_user`` in its own short database session (for long-lived responses, which
+    re-check their login while they run: a stream ends when its session is revoked)."""
+    with st.db.session() as s:
+        user = session_user(s, st, data)
+        if user is not None:
+            s.expunge(user)
+        return user
+
+
 def _short_session_user(request: Request, st: State) -> User | None:
     # Own short session, closed before the handler runs: nothing stays checked out for a
     # long-lived response (an SSE stream), unlike the request-scoped ``DB`` dependency,
     # which FastAPI closes only after the whole response has been sent.
-    with st.db.session() as s:
-        return session_user(s, st, session.current(request))
+    return short_session_user(st, session.current(request))
+
+
+def settings(st: State, s: DB, user: Annotated[User | None, Depends(optional_user)]) -> Settings:
+    """The settings in force for this request: with the logged-in user's personal ones."""
+    return current_settings(s, st.settings, user.id if user is not None else None)
+
+
+CurrentSettings = Annotated[Settings, Depends(settings)]
 
 
 class LoginRequired(Exception):
@@ -104,6 +115,22 @@ def ui_user(user: Annotated[User | None, Depends(optional_user)]) -> User:
 ApiUser = Annotated[User, Depends(api_user)]
 StreamUser = Annotated[User, Depends(stream_user)]
 UiUser = Annotated[User, Depends(ui_user)]
+
+
+def admin_user(user: ApiUser) -> User:
+    if not user.is_admin:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "only an admin may do this")
+    return user
+
+
+def ui_admin(user: UiUser) -> User:
+    if not user.is_admin:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "only an admin may see this page")
+    return user
+
+
+AdminUser = Annotated[User, Depends(admin_user)]
+UiAdmin = Annotated[User, Depends(ui_admin)]
 
 
 def csrf_header(request: Request, st: State, _user: ApiUser) -> None:

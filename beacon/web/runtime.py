@@ -8,6 +8,8 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from sqlalchemy.orm import Session
+
 from beacon.engine.host import EngineFactory
 from beacon.settings import Settings
 from beacon.store.db import Database
@@ -17,7 +19,7 @@ from beacon.web.state import Scheduler
 
 __all__ = [
     "ADMIN_USER", "DEMO_PASSWORD", "DEMO_USER", "DemoImport", "FirstUser", "engine_factory",
-    "ensure_user", "scheduler_factory", "setup_demo",
+    "ensure_user", "scheduler_factory", "setup_demo", "uvicorn_proxy_options",
 ]
 
 log = logging.getLogger(__name__)
@@ -26,6 +28,16 @@ DEMO_USER = "demo"
 # Documented in the README; only ever created by ``beacon serve --demo`` on a fresh install.
 DEMO_PASSWORD = "beacon-demo"
 ADMIN_USER = "admin"
+
+
+def uvicorn_proxy_options(settings: Settings) -> dict[str, object]:
+    """uvicorn's proxy options from ``trusted_proxies``. uvicorn trusts X-Forwarded-For from
+    127.0.0.1 by default, which would let any local client pick its address; without a
+    configured proxy the headers are not read at all."""
+    trusted = settings.trusted_proxies.strip()
+    if not trusted:
+        return {"proxy_headers": False}
+    return {"proxy_headers": True, "forwarded_allow_ips": trusted}
 
 
 def engine_factory() -> EngineFactory:
@@ -69,6 +81,17 @@ class DemoImport:
     failed: int
 
 
+def _demo_owner(s: Session) -> int | None:
+    """Whose the demo mail is: the demo user's, else the oldest admin's; with no user yet,
+    nobody's until the first user is made (who adopts it)."""
+    from sqlalchemy import select
+
+    from beacon.store.schema import User
+
+    demo = s.scalar(select(User.id).where(User.username == DEMO_USER))
+    return demo if demo is not None else s.scalar(select(User.id).where(User.is_admin.is_(True)).order_by(User.id))
+
+
 def setup_demo(db: Database, settings: Settings) -> DemoImport:
     """Import the demo mailbox into its account (idempotent) and set Alex's addresses and VIPs."""
     from beacon.demo import DEMO_ACCOUNT, DEMO_MBOX, DEMO_OWN_ADDRESSES, DEMO_VIP_SENDERS
@@ -76,10 +99,13 @@ def setup_demo(db: Database, settings: Settings) -> DemoImport:
     from beacon.ingest.sources import detect
     from beacon.store.emails import get_or_create_account
 
-    summary = import_items(db, detect(str(DEMO_MBOX)).iter_items(), account=DEMO_ACCOUNT)
     with db.session() as s:
-        acc = get_or_create_account(s, DEMO_ACCOUNT)
+        owner = _demo_owner(s)
+    summary = import_items(db, detect(str(DEMO_MBOX)).iter_items(), account=DEMO_ACCOUNT, user_id=owner)
+    with db.session() as s:
+        acc = get_or_create_account(s, DEMO_ACCOUNT, user_id=owner)
         acc.addresses = list(DEMO_OWN_ADDRESSES)
-        apply_update(s, settings, SettingsUpdate(own_addresses=DEMO_OWN_ADDRESSES, vip_senders=DEMO_VIP_SENDERS))
+        apply_update(s, settings, SettingsUpdate(own_addresses=DEMO_OWN_ADDRESSES, vip_senders=DEMO_VIP_SENDERS),
+                     owner)
     log.info("demo mailbox: %d imported, %d already there", summary.imported, summary.duplicates)
     return DemoImport(summary.imported, summary.duplicates, summary.failed)

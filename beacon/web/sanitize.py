@@ -44,6 +44,11 @@ URL_SCHEMES = {"http", "https", "mailto", "tel", "cid", "data"}
 _DANGEROUS_CSS = re.compile(r"url\s*\(|expression\s*\(|javascript:|@import|\\|behavior|binding", re.I)
 _REMOTE = re.compile(r"^\s*(?:https?:)?//", re.I)
 _DATA_IMAGE = re.compile(r"^data:image/(?:png|gif|jpeg|webp);base64,", re.I)
+# Browsers drop tabs and newlines anywhere in a URL and control characters and spaces around
+# it: "da\nta:" is "data:" to them, so schemes are judged on the URL with those removed.
+_URL_NOISE = re.compile(r"[\x00-\x20\x7f]")
+_SCHEME = re.compile(r"^([a-z][a-z0-9+.-]*):")
+LINK_SCHEMES = {"http", "https", "mailto", "tel"}
 
 MAX_INLINE_IMAGE = 2 * 1024 * 1024
 
@@ -72,8 +77,12 @@ def sanitize_email_html(
             if value.lower().startswith("cid:"):
                 return _inline_cid(value[4:], cid)
             return value if _DATA_IMAGE.match(value) else None
-        if attr in ("href", "cite") and value.strip().lower().startswith(("data:", "cid:")):
-            return None
+        if attr in ("href", "cite"):
+            url = _URL_NOISE.sub("", value)
+            scheme = _SCHEME.match(url.lower())
+            if scheme is not None and scheme[1] not in LINK_SCHEMES:
+                return None
+            return url
         return value
 
     cleaned = nh3.clean(

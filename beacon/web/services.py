@@ -12,18 +12,25 @@ from typing import Any
 from collections.abc import Callable
 
 from fastapi import UploadFile
-from sqlalchemy import exists, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from beacon.analysis.version import pipeline_version
-from beacon.errors import AnalysisBusy, EngineUnavailable, InvalidInput, NothingToAnalyse, NotFound, SourceError, UploadTooLarge
+from beacon.errors import (
+    AnalysisBusy, EngineUnavailable, Forbidden, InvalidInput, NothingToAnalyse, NotFound, UploadTooLarge,
+)
 from beacon.models import Email
 from beacon.settings import Settings
 from beacon.store import emails as store
 from beacon.store.analyses import current_analysis, load_scored, rescore_all
-from beacon.store.inbox import InboxFilter, inbox_count, inbox_rows
-from beacon.store.schema import Account, AnalysisRow, AttachmentRow, EmailRow, Run
-from beacon.store.app_settings import SettingsUpdate, apply_update
+from beacon.store.inbox import Count, InboxFilter, inbox_count
+from beacon.store.inbox import inbox_page as store_inbox_page
+from beacon.store.inbox import pending_count as store_pending_count
+from beacon.store.private import private_dir
+from beacon.store.schema import Account, AttachmentRow, EmailRow, User
+from beacon.store.app_settings import ENGINE_WIDE, SettingsUpdate, apply_update, current_settings
+from beacon.store.runs import get_run, recent_runs
+from beacon.store.tenancy import account_ids
 from beacon.web.auth import SessionData
 from beacon.web.revoked import revoke
 from beacon.web.sanitize import MAX_INLINE_IMAGE
@@ -39,30 +46,36 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 # Changing one of these means the analysis workers must start again with the new value.
-ENGINE_FIELDS = {"spacy_model", "nlp_mode", "batch_size", "memory_budget"}
+ENGINE_FIELDS = {"spacy_model", "nlp_mode", "batch_size", "memory_budget", "workers"}
 # Changing one of these changes scores, not analyses: re-score in the main process.
-SCORING_FIELDS = {"own_addresses", "vip_senders", "priority_high", "priority_medium"}
+SCORING_FIELDS = {"own_addresses", "vip_senders", "priority_high", "priority_medium", "priority_weights"}
 
 
 @dataclass(frozen=True)
 class InboxPage:
     items: list[InboxItem]
-    total: int
+    total: Count  # exact up to a cap ("10,000+")
     page: int
     per_page: int
+    next_cursor: str | None = None  # the page of the rows after these
 
     @property
     def pages(self) -> int:
-        return max(1, -(-self.total // self.per_page))
+        return max(1, -(-self.total.n // self.per_page))
 
 
-def inbox_page(s: Session, f: InboxFilter, page: int, per_page: int) -> InboxPage:
-    rows = inbox_rows(s, f, limit=per_page, offset=(page - 1) * per_page)
-    return InboxPage([inbox_item(r) for r in rows], inbox_count(s, f), page, per_page)
+def inbox_page(s: Session, f: InboxFilter, page: int, per_page: int, cursor: str | None = None) -> InboxPage:
+    """A cursor page (keyset: as fast deep down as at the top), or page ``page`` counted from
+    the top (kept for small results: the database skips the rows before it)."""
+    offset = 0 if cursor else (page - 1) * per_page
+    result = store_inbox_page(s, f, limit=per_page, cursor=cursor, offset=offset)
+    terms = f.terms()
+    items = [inbox_item(e, a, terms) for e, a in result.rows]
+    return InboxPage(items, inbox_count(s, f), page, per_page, result.next_cursor)
 
 
-def load_email_view(s: Session, settings: Settings, email_id: int) -> EmailView:
-    row = store.get_email_row(s, email_id)
+def load_email_view(s: Session, settings: Settings, email_id: int, user: User) -> EmailView:
+    row = store.get_email_row(s, email_id, user.id)
     if row is None or row.deleted:
         raise NotFound(f"no email {email_id}")
     arow = current_analysis(s, email_id, settings)
@@ -123,16 +136,22 @@ def analyse_new_mail(st: WebState, email_ids: list[int]) -> None:
         log.info("new mail: %d emails queued; no analysis now (%s)", len(email_ids), exc)
 
 
-def save_settings(st: WebState, s: Session, update: SettingsUpdate) -> Settings:
-    """Store the change, re-score when scoring inputs changed, restart the engine if needed
-    (in the background: the request does not wait for the workers to stop)."""
+def save_settings(st: WebState, s: Session, update: SettingsUpdate, user: User) -> Settings:
+    """Store the change (personal fields for ``user``; engine-wide ones only from an admin),
+    re-score the user's mail when scoring inputs changed, restart the engine if needed (in the
+    background: the request does not wait for the workers to stop)."""
     changed = set(update.model_dump(exclude_unset=True, exclude_none=True))
-    new = apply_update(s, st.settings, update)
+    engine_wide = sorted(changed & set(ENGINE_WIDE))
+    if engine_wide and not user.is_admin:
+        raise Forbidden(f"only an admin may change engine-wide settings ({', '.join(engine_wide)})")
+    new = apply_update(s, st.settings, update, user.id)
     if changed & SCORING_FIELDS:
-        n = rescore_all(s, new)
+        n = rescore_all(s, new, user.id)
         log.info("settings changed (%s): re-scored %d analyses", ", ".join(sorted(changed)), n)
     if changed & ENGINE_FIELDS and st.engine is not None:
-        st.engine.replace_soon(new)
+        # The installation's settings, not this user's: every owner's personal ones apply
+        # per email when it is scored (beacon.store.analyses.account_settings).
+        st.engine.replace_soon(current_settings(s, st.settings))
     return new
 
 
@@ -143,52 +162,39 @@ def end_session(st: WebState, s: Session, data: SessionData) -> SessionData:
     return st.codec.new()
 
 
-def recent_jobs(s: Session, limit: int = 20) -> list[RunView]:
+def recent_jobs(s: Session, user: User, limit: int = 20) -> list[RunView]:
     now = datetime.now(timezone.utc)
-    runs = s.scalars(select(Run).order_by(Run.id.desc()).limit(limit))
-    return [run_view(r, now) for r in runs]
+    return [run_view(r, now) for r in recent_runs(s, user.id, limit)]
 
 
-def get_job(s: Session, run_id: int) -> RunView:
-    run = s.get(Run, run_id)
+def get_job(s: Session, run_id: int, user: User) -> RunView:
+    run = get_run(s, run_id, user.id)
     if run is None:
         raise NotFound(f"no job {run_id}")
     return run_view(run, datetime.now(timezone.utc))
 
 
-def pending_count(s: Session, settings: Settings) -> int:
-    """Emails with no analysis at the current pipeline version."""
-    version = pipeline_version(settings)
-    done = exists().where(AnalysisRow.email_id == EmailRow.id, AnalysisRow.pipeline_version == version)
-    return s.scalar(select(func.count(EmailRow.id)).where(EmailRow.deleted.is_(False), ~done)) or 0
+def pending_count(s: Session, settings: Settings, user: User) -> Count:
+    """The user's emails with no analysis at the current pipeline version (capped like inbox
+    counts)."""
+    return store_pending_count(s, pipeline_version(settings), scope=user.id)
 
 
-def start_path_import(st: WebState, raw_path: str, account: str) -> int:
-    """Import a file or directory already on the server, after refusing paths the web must not
-    read: standard input ("-"), relative paths, and anything inside (or containing) Beacon's
-    own data directory, which holds the secret key and the database."""
-    text = raw_path.strip()
-    if text == "-":
-        raise SourceError("'-' (standard input) can only be imported with the command line")
-    path = Path(text)
-    if not path.is_absolute():
-        raise SourceError(f"{text}: give an absolute path on the server")
-    resolved = path.resolve()
-    data_dir = Path(st.settings.data_dir).resolve()
-    if resolved == data_dir or data_dir in resolved.parents or resolved in data_dir.parents:
-        raise SourceError(f"{text}: Beacon's data directory cannot be imported (nor a folder containing it)")
-    if not resolved.exists():
-        raise SourceError(f"{text}: no such file or directory")
-    return st.imports.start(path, account)
+def start_path_import(st: WebState, user: User, raw_path: str, account: str) -> int:
+    """Import a file or directory already on the server: an admin's task, and only from below
+    the configured import roots (see beacon.ingest.roots)."""
+    if not user.is_admin:
+        raise Forbidden("only an admin may import from the server's disk; upload the file instead")
+    path, root = st.roots.check(raw_path)
+    return st.imports.start(path, account, within=root, user_id=user.id)
 
 
-def import_upload(st: WebState, upload: UploadFile, account: str) -> int:
+def import_upload(st: WebState, user: User, upload: UploadFile, account: str) -> int:
     """Save an uploaded mail file under data_dir and import it (the temp dir goes afterwards)."""
     limit = st.settings.upload_max_bytes
     if upload.size is not None and upload.size > limit:
         raise _too_large(limit)
-    root = Path(st.settings.data_dir) / "uploads"
-    root.mkdir(parents=True, exist_ok=True)
+    root = private_dir(Path(st.settings.data_dir) / "uploads")
     tmp = Path(tempfile.mkdtemp(dir=root))
     try:
         # Only the last path component of the client's name, never a path it chose.
@@ -197,7 +203,7 @@ def import_upload(st: WebState, upload: UploadFile, account: str) -> int:
         _copy_limited(upload, target, limit)
         if target.stat().st_size == 0:
             raise InvalidInput("the uploaded file is empty")
-        return st.imports.start(target, account, cleanup=tmp)  # the import thread removes tmp
+        return st.imports.start(target, account, cleanup=tmp, user_id=user.id)  # the thread removes tmp
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -219,12 +225,14 @@ def _too_large(limit: int) -> UploadTooLarge:
     )
 
 
-def account_rows(s: Session) -> list[dict[str, Any]]:
+def account_rows(s: Session, user: User) -> list[dict[str, Any]]:
+    mine = account_ids(user.id)
     counts = dict(
-        s.execute(select(EmailRow.account_id, func.count(EmailRow.id)).group_by(EmailRow.account_id)).all()
+        s.execute(select(EmailRow.account_id, func.count(EmailRow.id))
+                  .where(EmailRow.account_id.in_(mine)).group_by(EmailRow.account_id)).all()
     )
     return [
         {"id": a.id, "name": a.name, "kind": a.kind, "imap_host": a.imap_host, "imap_user": a.imap_user,
          "last_sync_at": a.last_sync_at, "last_error": a.last_error, "emails": counts.get(a.id, 0)}
-        for a in s.scalars(select(Account).order_by(Account.name))
+        for a in s.scalars(select(Account).where(Account.id.in_(mine)).order_by(Account.name))
     ]

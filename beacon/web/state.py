@@ -13,6 +13,7 @@ from fastapi.templating import Jinja2Templates
 from prometheus_client import CollectorRegistry
 
 from beacon.engine.host import EngineHost
+from beacon.ingest.roots import ImportRoots
 from beacon.ingest.runner import ImportRunner
 from beacon.settings import Settings
 from beacon.store.db import Database
@@ -37,6 +38,7 @@ class WebState:
     templates: Jinja2Templates
     imports: ImportRunner
     registry: CollectorRegistry
+    roots: ImportRoots  # where admins may import from by path
     # The analysis engine's owner; None when this server runs without analysis. Read
     # ``engine.service`` once per request (it is swapped after an engine setting changes).
     engine: EngineHost | None = None

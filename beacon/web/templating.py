@@ -6,6 +6,8 @@ from datetime import datetime
 
 from jinja2 import Environment
 
+from beacon.web.display import clean_line, isolate
+
 LEVEL_CLASS = {"HIGH": "lvl-high", "MEDIUM": "lvl-medium", "LOW": "lvl-low"}
 
 
@@ -29,4 +31,6 @@ def configure(env: Environment) -> None:
     env.filters["dt"] = fmt_dt
     env.filters["short"] = fmt_short
     env.filters["bytes"] = fmt_bytes
+    env.filters["isolate"] = isolate  # sender-chosen text: names, subjects, file names
+    env.filters["line"] = clean_line  # the same where no markup may go (the <title>)
     env.globals["level_class"] = LEVEL_CLASS

@@ -8,16 +8,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, TypeAdapter
+from pydantic import BaseModel
 
-from beacon.analysis.models import ActionItem, Priority, ScoredAnalysis
+from beacon.analysis.models import ScoredAnalysis
 from beacon.engine.memory import rss
 from beacon.engine.processes import process_table
 from beacon.models import Email
+from beacon.query.model import Text
+from beacon.query.snippet import snippet
 from beacon.store.analyses import load_scored
-from beacon.store.inbox import InboxRow
 from beacon.store.runs import RunStatus
-from beacon.store.schema import EmailRow, Run
+from beacon.store.schema import AnalysisRow, EmailRow, Run
 
 if TYPE_CHECKING:
     from beacon.engine.service import EngineService
@@ -40,20 +41,22 @@ class InboxItem(BaseModel):
     summary: str
     due: datetime | None
     action_items: int
+    # Search results: a piece of the text around the words searched, and where they are in it.
+    snippet: str | None = None
+    highlights: list[tuple[int, int]] = []
 
 
-_ACTION_ITEMS = TypeAdapter(list[ActionItem])
-
-
-def inbox_item(r: InboxRow) -> InboxItem:
-    items = _ACTION_ITEMS.validate_python(r.action_items or [])
-    dues = [x.due for x in items if x.due]
+def inbox_item(e: EmailRow, a: AnalysisRow, terms: list[Text] | None = None) -> InboxItem:
+    scored = load_scored(a)
+    found = snippet((e.data or {}).get("text", ""), terms) if terms else None
+    dues = [x.due for x in scored.analysis.action_items if x.due]
     return InboxItem(
-        id=r.id, subject=r.subject, from_name=r.from_name, from_addr=r.from_addr, date=r.date,
-        score=r.score, level=r.level, kind=r.kind, category=r.category, needs_reply=r.needs_reply,
-        top_reason=Priority.model_validate(r.priority).top_reason,
-        summary=r.summary[0] if r.summary else "",
-        due=min(dues) if dues else None, action_items=len(items),
+        id=e.id, subject=e.subject, from_name=e.from_name, from_addr=e.from_addr, date=e.date,
+        score=a.score, level=a.level, kind=a.kind, category=a.category, needs_reply=a.needs_reply,
+        top_reason=scored.priority.top_reason,
+        summary=scored.analysis.summary[0] if scored.analysis.summary else "",
+        due=min(dues) if dues else None, action_items=len(scored.analysis.action_items),
+        snippet=found.text if found else None, highlights=found.highlights if found else [],
     )
 
 

@@ -100,6 +100,31 @@ def test_search(logged_in: Page) -> None:
     shot(page, "04-search")
 
 
+def test_search_with_operators_shows_marked_snippets(logged_in: Page) -> None:
+    page = logged_in
+    everything = api(page, "/api/emails?per_page=200")["items"]
+    top = next(m for m in everything if m["from_addr"] and re.search(r"[A-Za-z]{5,}", m["summary"] or ""))
+    word = max(re.findall(r"[A-Za-z]{5,}", top["summary"]), key=len)
+    query = f'from:{top["from_addr"]} {word} -zzqxnotaword'
+    page.fill("input[name=q]", query)
+    page.press("input[name=q]", "Enter")
+    expect(page.locator("h1")).to_contain_text("by relevance")
+    ids = [int(i) for i in page.locator("#inbox li").evaluate_all("els => els.map(e => e.dataset.id)")]
+    assert top["id"] in ids
+    assert all(m["from_addr"] == top["from_addr"] for m in everything if m["id"] in ids)
+    marks = page.locator("#inbox li .snippet mark").all_inner_texts()
+    assert marks and {m.lower() for m in marks} == {word.lower()}
+    shot(page, "04b-search-operators")
+    # The help lists the operators; a malformed query says what is wrong and keeps the form.
+    page.locator("#search-help summary").click()
+    expect(page.locator("#search-help pre")).to_contain_text("has:attachment")
+    page.fill("input[name=q]", 'subject:"unclosed')
+    page.press("input[name=q]", "Enter")
+    expect(page.locator("#search-error")).to_contain_text("unclosed quote")
+    expect(page.locator("input[name=q]")).to_have_value('subject:"unclosed')
+    shot(page, "04c-search-error")
+
+
 def test_email_shows_explanation_and_action_items(logged_in: Page) -> None:
     page = logged_in
     listed = api(page, "/api/emails?per_page=200")["items"]

@@ -19,6 +19,8 @@ from beacon.analysis.models import MailKind
 from beacon.analysis.version import pipeline_version
 from beacon.errors import NothingToAnalyse
 from beacon.store.app_settings import SettingsUpdate, public_view
+from beacon.query.parser import HELP as QUERY_HELP
+from beacon.query.parser import MAX_QUERY_CHARS
 from beacon.store.inbox import SORTS, InboxFilter
 from beacon.web import services, session
 from beacon.web.deps import DB, ApiUser, CsrfChecked, CurrentSettings, RowId, State, client_address
@@ -70,11 +72,13 @@ def me(request: Request, st: State, user: ApiUser) -> Me:
 
 # -- emails ----------------------------------------------------------------------------------
 class EmailPage(BaseModel):
-    total: int
+    total: int = Field(description="matching emails, exact when total_exact; else at least this many")
+    total_exact: bool
     page: int
     per_page: int
     pages: int
     pending_analysis: int
+    next_cursor: str | None = Field(description="pass as cursor= for the next page (None: last page)")
     items: list[InboxItem]
 
 
@@ -82,35 +86,38 @@ class EmailPage(BaseModel):
 def list_emails(
     s: DB,
     settings: CurrentSettings,
-    _user: ApiUser,
+    user: ApiUser,
     level: Level | None = None,
     kind: MailKind | None = None,
     category: Annotated[str | None, Query(max_length=50)] = None,
     needs_reply: bool | None = None,
-    q: Annotated[str | None, Query(max_length=200, description="words to find in subject, sender or text")] = None,
+    q: Annotated[str | None, Query(max_length=MAX_QUERY_CHARS, description=QUERY_HELP)] = None,
     account: Annotated[str | None, Query(max_length=200)] = None,
-    sort: Sort = "priority",
+    sort: Annotated[Sort | None, Query(description="default: relevance when q has words, else priority")] = None,
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     per_page: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(max_length=500, description="next_cursor of the previous page")] = None,
 ) -> EmailPage:
     f = InboxFilter(
         pipeline_version=pipeline_version(settings), level=level, kind=kind, category=category,
-        needs_reply=needs_reply, search=q or None, account=account, sort=sort,
+        needs_reply=needs_reply, search=q or None, account=account, sort=sort, scope=user.id,
     )
-    p = services.inbox_page(s, f, page, per_page)
-    return EmailPage(total=p.total, page=p.page, per_page=p.per_page, pages=p.pages,
-                     pending_analysis=services.pending_count(s, settings), items=p.items)
+    p = services.inbox_page(s, f, page, per_page, cursor)
+    return EmailPage(total=p.total.n, total_exact=p.total.exact, page=p.page, per_page=p.per_page,
+                     pages=p.pages, pending_analysis=services.pending_count(s, settings, user).n,
+                     next_cursor=p.next_cursor, items=p.items)
 
 
 @router.get("/emails/{email_id:int}", summary="One email with its analysis and score explanation",
-            responses=errors(404))
-def get_email(email_id: RowId, s: DB, settings: CurrentSettings, _user: ApiUser) -> dict[str, Any]:
-    return email_json(services.load_email_view(s, settings, email_id))
+            responses=errors(404, e404="no such email among yours"))
+def get_email(email_id: RowId, s: DB, settings: CurrentSettings, user: ApiUser) -> dict[str, Any]:
+    return email_json(services.load_email_view(s, settings, email_id, user))
 
 
 # -- jobs ------------------------------------------------------------------------------------
 class ImportIn(BaseModel):
-    path: str = Field(min_length=1, max_length=4096, description="a file or directory on the server")
+    path: str = Field(min_length=1, max_length=4096, pattern=r"^[^\x00]*$",
+                      description="a file or directory on the server, below an import root")
     account: str | None = Field(default=None, min_length=1, max_length=200)
 
 
@@ -125,20 +132,22 @@ def _started(run_id: int) -> Started:
 
 
 @router.post("/jobs/import", status_code=202, response_model=Started, dependencies=[CsrfChecked],
-             summary="Start importing a path on the server (eml, directory, mbox, Maildir)",
-             description="The path must be absolute and outside Beacon's data directory. What it "
-                         "holds is examined by the job, which fails if it is not importable.",
+             summary="Start importing a path on the server (eml, directory, mbox, Maildir); admins only",
+             description="The path must be absolute and inside one of the import roots "
+                         "(BEACON_IMPORT_ROOTS; none by default: 403). What it holds is examined by "
+                         "the job, which fails if it is not importable.",
              responses=errors(400, 403, e400="the path cannot be imported (the message says why), "
-                                             "or the body is not JSON"))
-def start_import(body: ImportIn, st: State, settings: CurrentSettings, _user: ApiUser) -> Started:
-    return _started(services.start_path_import(st, body.path, body.account or settings.default_account))
+                                             "or the body is not JSON",
+                              e403="not an admin, no import roots configured, or a wrong CSRF token"))
+def start_import(body: ImportIn, st: State, settings: CurrentSettings, user: ApiUser) -> Started:
+    return _started(services.start_path_import(st, user, body.path, body.account or settings.default_account))
 
 
 @router.post("/jobs/import/upload", status_code=202, response_model=Started, dependencies=[CsrfChecked],
              summary="Upload a mail file (eml or mbox) and import it", responses=errors(400, 403, 413))
-def upload_import(file: UploadFile, st: State, settings: CurrentSettings, _user: ApiUser,
+def upload_import(file: UploadFile, st: State, settings: CurrentSettings, user: ApiUser,
                   account: Annotated[str | None, Query(min_length=1, max_length=200)] = None) -> Started:
-    return _started(services.import_upload(st, file, account or settings.default_account))
+    return _started(services.import_upload(st, user, file, account or settings.default_account))
 
 
 class NothingToDo(BaseModel):
@@ -158,26 +167,30 @@ def start_analyze(st: State, _user: ApiUser) -> Started | JSONResponse:
 
 
 @router.get("/jobs", response_model=list[RunView], summary="Recent jobs, newest first")
-def list_jobs(s: DB, _user: ApiUser, limit: Annotated[int, Query(ge=1, le=200)] = 20) -> list[RunView]:
-    return services.recent_jobs(s, limit)
+def list_jobs(s: DB, user: ApiUser, limit: Annotated[int, Query(ge=1, le=200)] = 20) -> list[RunView]:
+    return services.recent_jobs(s, user, limit)
 
 
 @router.get("/jobs/{run_id:int}", response_model=RunView, summary="One job's status and counts",
-            responses=errors(404))
-def job(run_id: RowId, s: DB, _user: ApiUser) -> RunView:
-    return services.get_job(s, run_id)
+            responses=errors(404, e404="no such job among yours"))
+def job(run_id: RowId, s: DB, user: ApiUser) -> RunView:
+    return services.get_job(s, run_id, user)
 
 
 # -- settings, accounts, engine --------------------------------------------------------------
-@router.get("/settings", summary="Effective settings (environment plus changes made here)")
+@router.get("/settings", summary="Effective settings: the environment's, the engine-wide changes and yours")
 def get_settings(settings: CurrentSettings, _user: ApiUser) -> dict[str, Any]:
     return public_view(settings)
 
 
 @router.patch("/settings", dependencies=[CsrfChecked], summary="Change settings (partial update)",
-              responses=errors(400, 403, e400="the body is not JSON"))
-def patch_settings(body: SettingsUpdate, st: State, s: DB, _user: ApiUser) -> dict[str, Any]:
-    return public_view(services.save_settings(st, s, body))
+              description="Personal settings (own addresses, VIPs, thresholds) are the caller's own; "
+                          "engine-wide ones (model, mode, batch size, memory budget, private IMAP "
+                          "hosts) are an admin's (403 otherwise).",
+              responses=errors(400, 403, e400="the body is not JSON",
+                               e403="an engine-wide setting and the caller is no admin, or a wrong CSRF token"))
+def patch_settings(body: SettingsUpdate, st: State, s: DB, user: ApiUser) -> dict[str, Any]:
+    return public_view(services.save_settings(st, s, body, user))
 
 
 class AccountOut(BaseModel):
@@ -192,8 +205,8 @@ class AccountOut(BaseModel):
 
 
 @router.get("/accounts", response_model=list[AccountOut], summary="Mail accounts and their last sync")
-def accounts(s: DB, _user: ApiUser) -> list[AccountOut]:
-    return [AccountOut(**a) for a in services.account_rows(s)]
+def accounts(s: DB, user: ApiUser) -> list[AccountOut]:
+    return [AccountOut(**a) for a in services.account_rows(s, user)]
 
 
 @router.get("/engine", summary="Analysis engine status: workers, memory, recycles, queue, history")

@@ -9,7 +9,9 @@ server shuts down the stream also says ``end`` (with ``"shutdown": true``) befor
 the client knows to reconnect later rather than that the job ended.
 
 A stream may stay open for as long as a job runs, so it holds no database session: the login
-is checked in a short one, and every poll opens and closes its own.
+is checked in a short one, and every poll opens and closes its own. The login is checked
+again at every poll: a stream ends as soon as its session is revoked (logout, password
+change, user disabled).
 """
 
 from __future__ import annotations
@@ -28,8 +30,11 @@ from starlette.concurrency import run_in_threadpool
 from beacon.errors import NotFound
 from beacon.store.db import Database
 from beacon.store.runs import RunStatus
-from beacon.store.schema import Run, RunEvent
-from beacon.web.deps import RowId, State, StreamUser
+from beacon.store.emails import visible_ids
+from beacon.store.runs import get_run
+from beacon.store.schema import RunEvent
+from beacon.web import session
+from beacon.web.deps import RowId, State, StreamUser, short_session_user
 from beacon.web.errors_doc import errors
 from beacon.web.view_models import RunView, run_view
 
@@ -39,11 +44,13 @@ POLL_SECONDS = 0.4
 # Seconds a stream has, once the server is shutting down, to send its last event.
 SHUTDOWN_GRACE = 1.0
 BATCH = 500  # events per database read; a long backlog streams in pieces
+# What an event of a shared analysis run says about one email, left out for other users' mail.
+_ABOUT_AN_EMAIL = {"email_id", "error", "reason", "subject"}
 
 
-def _read(db: Database, run_id: int, after: int) -> tuple[list[RunEvent], RunView | None]:
+def _read(db: Database, run_id: int, after: int, user_id: int) -> tuple[list[RunEvent], RunView | None]:
     with db.session() as s:
-        run = s.get(Run, run_id)
+        run = get_run(s, run_id, user_id)
         if run is None:
             return [], None
         events = list(
@@ -54,6 +61,13 @@ def _read(db: Database, run_id: int, after: int) -> tuple[list[RunEvent], RunVie
                 .limit(BATCH)
             )
         )
+        if run.user_id is None:  # an analysis run shared by all: only this user's emails are named
+            about = {ev.data["email_id"] for ev in events if isinstance(ev.data.get("email_id"), int)}
+            mine = visible_ids(s, about, user_id)
+            for ev in events:
+                if "email_id" in ev.data and ev.data["email_id"] not in mine:
+                    s.expunge(ev)  # never written back
+                    ev.data = {k: v for k, v in ev.data.items() if k not in _ABOUT_AN_EMAIL}
         return events, run_view(run, datetime.now(timezone.utc))
 
 
@@ -68,12 +82,13 @@ async def job_events(
     run_id: RowId,
     request: Request,
     st: State,
-    _user: StreamUser,  # checked in a short session: the stream holds no connection
+    user: StreamUser,  # checked in a short session: the stream holds no connection
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
     after: Annotated[int | None, Query(ge=0, description="resume after this event id")] = None,
 ) -> EventSourceResponse:
     start = _resume_point(last_event_id, after)
-    events, snapshot = await run_in_threadpool(_read, st.db, run_id, start)
+    login = session.current(request)
+    events, snapshot = await run_in_threadpool(_read, st.db, run_id, start, user.id)
     if snapshot is None:
         raise NotFound(f"no job {run_id}")
 
@@ -101,12 +116,15 @@ async def job_events(
                 return
             if await request.is_disconnected():
                 return
+            if await run_in_threadpool(short_session_user, st, login) is None:
+                yield ServerSentEvent(event="end", data=json.dumps({"reason": "logged out"}))
+                return
             if len(pending) < BATCH:
                 with anyio.move_on_after(POLL_SECONDS):
                     await shutdown.wait()
             if shutdown.is_set():
                 continue
-            pending, maybe = await run_in_threadpool(_read, st.db, run_id, last_id)
+            pending, maybe = await run_in_threadpool(_read, st.db, run_id, last_id, user.id)
             current = maybe or current
 
     return EventSourceResponse(stream(), ping=15, shutdown_event=shutdown, shutdown_grace_period=SHUTDOWN_GRACE)

@@ -9,17 +9,19 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Form, HTTPException, Query, Request, UploadFile, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
-from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from beacon.analysis.models import MAIL_KINDS
 from beacon.analysis.version import pipeline_version
-from beacon.errors import EngineError, InvalidInput, InvalidSettings, LoginBusy, NothingToAnalyse, TooManyFailures
+from beacon.errors import EngineError, Forbidden, InvalidInput, InvalidSettings, LoginBusy, NothingToAnalyse, TooManyFailures
 from beacon.store import emails as store
+from beacon.query.parser import HELP as QUERY_HELP
+from beacon.query.parser import MAX_QUERY_CHARS
 from beacon.store.inbox import SORTS, InboxFilter
-from beacon.store.schema import AnalysisRow
+from beacon.store.inbox import categories as store_categories
 from beacon.web import services, session
 from beacon.web.deps import DB, CsrfForm, CurrentSettings, RowId, State, UiUser, client_address
+from beacon.web.display import clean_piece
 from beacon.web.highlight import highlight
 from beacon.store.app_settings import SettingsUpdate, public_view
 from beacon.web.sanitize import email_document, sanitize_email_html
@@ -86,28 +88,49 @@ def logout(request: Request, st: State, s: DB) -> Response:
 def inbox_page(
     request: Request, st: State, s: DB, settings: CurrentSettings, user: UiUser,
     level: str | None = None, kind: str | None = None, category: str | None = None,
-    needs_reply: str | None = None, q: Annotated[str | None, Query(max_length=200)] = None,
-    sort: str = "priority", page: Annotated[int, Query(ge=1)] = 1,
+    needs_reply: str | None = None, q: Annotated[str | None, Query(max_length=MAX_QUERY_CHARS)] = None,
+    sort: str | None = None, page: Annotated[int, Query(ge=1)] = 1,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
 ) -> Response:
     version = pipeline_version(settings)
     # Unknown values from a hand-edited URL are ignored rather than failing the page.
     level = level if level in LEVELS else None
     kind = kind if kind in KINDS else None
-    sort = sort if sort in SORTS else "priority"
-    categories = sorted(
-        c for c in s.scalars(select(AnalysisRow.category).where(AnalysisRow.pipeline_version == version).distinct()) if c
-    )
+    sort = sort if sort in SORTS else None
+    categories = sorted(store_categories(s, user.id))
     category = category if category in categories else None
-    f = InboxFilter(pipeline_version=version, level=level, kind=kind, category=category,
-                    needs_reply=True if needs_reply else None, search=(q or "").strip() or None, sort=sort)
-    result = services.inbox_page(s, f, page, PER_PAGE)
     params = {k: v for k, v in dict(level=level, kind=kind, category=category, needs_reply=needs_reply,
-                                     q=q, sort=sort if sort != "priority" else None).items() if v}
-    return render(
-        request, st, "inbox.html", user=user, result=result, levels=LEVELS, kinds=KINDS,
-        categories=categories, sorts=list(SORTS), f=f, q=q or "", needs_reply=bool(needs_reply),
-        pending=services.pending_count(s, settings), query=urlencode(params),
+                                     q=q, sort=sort).items() if v}
+    ctx: dict[str, Any] = dict(
+        user=user, levels=LEVELS, kinds=KINDS, categories=categories, sorts=SORTS, q=q or "",
+        needs_reply=bool(needs_reply), pending=services.pending_count(s, settings, user), query=urlencode(params),
+        query_help=QUERY_HELP, level=level, kind=kind, category=category, sort=sort, error=None,
     )
+    try:
+        f = InboxFilter(pipeline_version=version, level=level, kind=kind, category=category,
+                        needs_reply=True if needs_reply else None, search=(q or "").strip() or None, sort=sort,
+                        scope=user.id)
+        result = services.inbox_page(s, f, page, PER_PAGE, cursor)
+    except InvalidInput as exc:  # a query that cannot be read: the page says why, the form stays
+        return render(request, st, "inbox.html", status_code=400, result=None, marked={}, f=None,
+                      **{**ctx, "error": str(exc)})
+    marked = {m.id: _segments(m.snippet, m.highlights) for m in result.items if m.snippet is not None}
+    return render(request, st, "inbox.html", result=result, marked=marked, f=f, **ctx)
+
+
+def _segments(text: str, highlights: list[tuple[int, int]]) -> list[tuple[str, bool]]:
+    """The snippet cut into (text, is a searched word) pieces for <mark> (escaped by Jinja),
+    without the bidi and control characters the sender put in (the page isolates it too)."""
+    out: list[tuple[str, bool]] = []
+    at = 0
+    for start, end in highlights:
+        if start > at:
+            out.append((clean_piece(text[at:start]), False))
+        out.append((clean_piece(text[start:end]), True))
+        at = end
+    if at < len(text):
+        out.append((clean_piece(text[at:]), False))
+    return out
 
 
 # -- one email -------------------------------------------------------------------------------
@@ -116,7 +139,7 @@ def email_page(
     email_id: RowId, request: Request, st: State, s: DB, settings: CurrentSettings, user: UiUser,
     images: bool = False,
 ) -> Response:
-    view = services.load_email_view(s, settings, email_id)
+    view = services.load_email_view(s, settings, email_id, user)
     remote_images = 0
     if view.email.html:
         remote_images = sanitize_email_html(view.email.html).remote_images
@@ -138,10 +161,10 @@ def _entities_by_label(analysis: Any) -> dict[str, list[str]]:
 
 @router.get("/emails/{email_id:int}/body")
 def email_body(
-    email_id: RowId, st: State, s: DB, _user: UiUser, images: bool = False,
+    email_id: RowId, st: State, s: DB, user: UiUser, images: bool = False,
 ) -> Response:
     """The sanitised original HTML as its own locked-down document, for the sandboxed iframe."""
-    row = store.get_email_row(s, email_id)
+    row = store.get_email_row(s, email_id, user.id)
     if row is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "No such email.")
     email = store.load_email(row)
@@ -161,21 +184,22 @@ def email_body(
 # -- accounts, imports, jobs -----------------------------------------------------------------
 @router.get("/jobs")
 def jobs_page(request: Request, st: State, s: DB, settings: CurrentSettings, user: UiUser) -> Response:
+    return _jobs(request, st, s, settings, user)
+
+
+def _jobs(request: Request, st: State, s: DB, settings: Any, user: Any, error: str | None = None,
+          status_code: int = 200) -> Response:
     return render(
-        request, st, "jobs.html", user=user, accounts=services.account_rows(s),
-        jobs=services.recent_jobs(s, 30), pending=services.pending_count(s, settings),
+        request, st, "jobs.html", status_code=status_code, user=user, accounts=services.account_rows(s, user),
+        jobs=services.recent_jobs(s, user, 30), pending=services.pending_count(s, settings, user),
         default_account=settings.default_account, engine=st.engine is not None,
-        error=None,
+        server_imports=user.is_admin and st.roots.enabled, error=error,
     )
 
 
-def _jobs_error(request: Request, st: State, s: DB, settings: Any, user: Any, error: str) -> Response:
-    return render(
-        request, st, "jobs.html", status_code=400, user=user, accounts=services.account_rows(s),
-        jobs=services.recent_jobs(s, 30), pending=services.pending_count(s, settings),
-        default_account=settings.default_account, engine=st.engine is not None,
-        error=error,
-    )
+def _jobs_error(request: Request, st: State, s: DB, settings: Any, user: Any, error: str,
+                status_code: int = 400) -> Response:
+    return _jobs(request, st, s, settings, user, error, status_code)
 
 
 def _to_job(run_id: int) -> Response:
@@ -192,12 +216,16 @@ def import_submit(
     account = account.strip() or settings.default_account
     try:
         if file is not None and file.filename:
-            return _to_job(services.import_upload(st, file, account))
+            return _to_job(services.import_upload(st, user, file, account))
         if not path.strip():
-            return _jobs_error(request, st, s, settings, user, "Give a path on the server or choose a file.")
-        return _to_job(services.start_path_import(st, path, account))
+            ask = "Give a path on the server or choose a file." if user.is_admin and st.roots.enabled \
+                else "Choose a file to upload."
+            return _jobs_error(request, st, s, settings, user, ask)
+        return _to_job(services.start_path_import(st, user, path, account))
     except InvalidInput as exc:
-        return _jobs_error(request, st, s, settings, user, str(exc))
+        return _jobs_error(request, st, s, settings, user, str(exc), 422 if "\0" in path else 400)
+    except Forbidden as exc:
+        return _jobs_error(request, st, s, settings, user, str(exc), 403)
 
 
 @router.post("/jobs/analyze", dependencies=[CsrfForm])
@@ -222,18 +250,21 @@ def imap_account_submit(
     """Save an IMAP account (password encrypted at rest); the sync scheduler picks it up."""
     from beacon.crypto import PasswordCipher
     from beacon.imap.accounts import ImapAccountInput, save_imap_account
+    from beacon.imap.hosts import check_public_host
 
     port = port.strip()
     if port and not port.isdigit():
         return _jobs_error(request, st, s, settings, user, "Cannot save the account: the port must be a number")
     try:
+        if not settings.imap_allow_private_hosts:
+            check_public_host(host)
         data = ImapAccountInput(
             name=name.strip(), host=host.strip(), user=user_name.strip(), password=password,
             security=security,  # type: ignore[arg-type]  # validate() checks it
             port=int(port) if port else None,
             folders=tuple(_lines(folders)) or ("INBOX",),
         )
-        save_imap_account(s, PasswordCipher.from_settings(st.settings), data)
+        save_imap_account(s, PasswordCipher.from_settings(st.settings), data, user_id=user.id)
     except InvalidInput as exc:
         return _jobs_error(request, st, s, settings, user, f"Cannot save the account: {exc}")
     return RedirectResponse("/jobs", status_code=status.HTTP_303_SEE_OTHER)
@@ -241,7 +272,7 @@ def imap_account_submit(
 
 @router.get("/jobs/{run_id:int}")
 def job_page(run_id: RowId, request: Request, st: State, s: DB, user: UiUser) -> Response:
-    return render(request, st, "job.html", user=user, job=services.get_job(s, run_id))
+    return render(request, st, "job.html", user=user, job=services.get_job(s, run_id, user))
 
 
 # -- settings --------------------------------------------------------------------------------
@@ -262,15 +293,17 @@ async def settings_submit(request: Request, st: State, s: DB, settings: CurrentS
         "own_addresses": _lines(raw.get("own_addresses", "")),
         "vip_senders": _lines(raw.get("vip_senders", "")),
     }
-    for key in ("priority_high", "priority_medium", "batch_size", "memory_budget", "spacy_model", "nlp_mode"):
+    for key in ("priority_high", "priority_medium", "batch_size", "workers", "memory_budget", "spacy_model", "nlp_mode"):
         if raw.get(key, "").strip():
             data[key] = raw[key].strip()
+    if "engine_form" in raw:  # the checkbox sends nothing when off
+        data["imap_allow_private_hosts"] = raw.get("imap_allow_private_hosts") == "on"
     errors: dict[str, str] = {}
     try:
         update = SettingsUpdate.model_validate(data)
         # Re-scoring every analysis takes a while: off the event loop. Engine restarts
         # happen in the background (see services.restart_engine_soon).
-        new = await run_in_threadpool(services.save_settings, st, s, update)
+        new = await run_in_threadpool(services.save_settings, st, s, update, user)
     except ValidationError as exc:
         for err in exc.errors():
             errors[str(err["loc"][0]) if err["loc"] else "form"] = err["msg"].removeprefix("Value error, ")

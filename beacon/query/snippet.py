@@ -1,0 +1,68 @@
+"""A short piece of an email's text around the searched words, with where they are.
+
+Words are compared as the index compares them: case and accents folded, punctuation
+separating, ``meet*`` a prefix. Offsets refer to the returned snippet.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from functools import lru_cache
+
+from beacon.query.model import Text
+
+__all__ = ["Snippet", "fold", "snippet"]
+
+_WORD = re.compile(r"[^\W_]+")
+SCAN_CHARS = 20_000  # a match further into a long email shows the opening instead
+WIDTH = 220
+
+
+@dataclass(frozen=True)
+class Snippet:
+    text: str
+    highlights: list[tuple[int, int]]
+
+
+@lru_cache(maxsize=4096)
+def fold(word: str) -> str:
+    if word.isascii():
+        return word.lower()
+    decomposed = unicodedata.normalize("NFD", word)
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+
+
+def _matcher(terms: list[Text]) -> tuple[set[str], tuple[str, ...]]:
+    exact: set[str] = set()
+    prefixes: list[str] = []
+    for t in terms:
+        if t.field is not None:
+            continue
+        toks = [fold(w) for w in _WORD.findall(t.text)]
+        if t.prefix and toks:
+            prefixes.append(toks.pop())
+        exact.update(toks)
+    return exact, tuple(prefixes)
+
+
+def snippet(text: str, terms: list[Text], width: int = WIDTH) -> Snippet:
+    exact, prefixes = _matcher(terms)
+    body = text[:SCAN_CHARS]
+
+    def hit(word: str) -> bool:
+        f = fold(word)
+        return f in exact or (bool(prefixes) and f.startswith(prefixes))
+
+    first = next((m for m in _WORD.finditer(body) if hit(m.group())), None) if (exact or prefixes) else None
+    start = 0 if first is None else max(0, first.start() - width // 3)
+    if start:
+        space = body.find(" ", start, first.start()) if first else -1
+        start = space + 1 if space != -1 else start
+    piece = " ".join(body[start:start + width].split())
+    lead = "…" if start else ""
+    tail = "…" if start + width < len(text) else ""
+    out = lead + piece + tail
+    marks = [(m.start(), m.end()) for m in _WORD.finditer(out) if hit(m.group())] if first else []
+    return Snippet(out, marks)

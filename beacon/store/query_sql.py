@@ -1,0 +1,264 @@
+"""The search language's tree (:mod:`beacon.query`) as SQL conditions, for SQLite or PostgreSQL.
+
+Text terms go to the full-text index (:mod:`beacon.store.search_index`); a run of text terms
+under one AND (or one OR) is merged into a single index query. Every other term is a plain
+condition on ``emails`` / ``analyses``, which the inbox query joins.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, timezone
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from dateutil.relativedelta import relativedelta
+from sqlalchemy import ColumnElement, and_, column, func, literal_column, not_, or_, select, table, true
+
+from beacon.query.model import (
+    Age, And, DateBound, Due, Equals, Has, InAccount, Node, Not, Or, State, Text, TextField, positive_texts,
+)
+from beacon.store.schema import Account, AnalysisRow, EmailRow
+from beacon.store.tenancy import EVERYONE, UserScope, account_ids
+
+__all__ = ["Clock", "Compiled", "compile_query", "words"]
+
+_WORD = re.compile(r"[^\W_]+")
+# Index columns per field operator (beacon.store.search_index.FIELDS).
+_COLUMN = {
+    TextField.SUBJECT: "subject", TextField.FROM: "sender", TextField.TO: "to_addrs",
+    TextField.CC: "cc_addrs", TextField.LIST: "list_id", TextField.FILENAME: "files",
+}
+# bm25 weights per FTS5 column (subject, sender, to, cc, list, files, body): a word in the
+# subject says more about what the mail is than the same word deep in the text.
+_BM25 = "bm25(email_search, 8.0, 4.0, 1.0, 1.0, 1.0, 2.0, 1.0)"
+
+fts = table("email_search", column("rowid"))
+pg_search = table("email_search", column("email_id"), column("doc"),
+                  *(column(c) for c in _COLUMN.values()))
+
+
+def words(text: str) -> list[str]:
+    """The words the index holds for ``text`` (letters and digits; punctuation separates)."""
+    return _WORD.findall(text)
+
+
+@dataclass(frozen=True)
+class Clock:
+    """What relative dates are relative to: ``now`` and the zone whose days ``before:`` means."""
+
+    now: datetime
+    zone: ZoneInfo
+
+    @classmethod
+    def at(cls, now: datetime | None = None, zone: str = "UTC") -> Clock:
+        return cls(now or datetime.now(timezone.utc), ZoneInfo(zone))
+
+    def day_start(self, day: date) -> datetime:
+        return datetime.combine(day, time(), self.zone).astimezone(timezone.utc)
+
+    def today(self) -> date:
+        return self.now.astimezone(self.zone).date()
+
+    def ago(self, age: Age) -> datetime:
+        delta = {"d": relativedelta(days=age.amount), "w": relativedelta(weeks=age.amount),
+                 "m": relativedelta(months=age.amount), "y": relativedelta(years=age.amount)}[age.unit]
+        return self.now - delta
+
+
+@dataclass(frozen=True)
+class Compiled:
+    """A query as SQL: ``where`` selects the mail; ``main`` (when the query's top level has
+    positive text terms) is the index match that relevance is ranked on, and ``rest`` the
+    conditions besides it; ``rank`` is the relevance expression (higher is better)."""
+
+    where: ColumnElement[bool]
+    main: ColumnElement[bool] | None
+    rest: ColumnElement[bool]
+    rank: ColumnElement[Any] | None
+    ranked_from: Any  # the index table the ranked query starts from (None: no ranking)
+
+
+def compile_query(node: Node, *, sqlite: bool, clock: Clock, scope: UserScope = EVERYONE) -> Compiled:
+    """``scope``: whose accounts ``account:`` names (the inbox query adds the owner itself)."""
+    c: _Compiler = _Sqlite(clock, scope) if sqlite else _Postgres(clock, scope)
+    items = node.items if isinstance(node, And) else (node,)
+    texts = [i for i in items if _text_only(i)]
+    others = [i for i in items if not _text_only(i)]
+    main = c.text_match(And(tuple(texts)) if len(texts) > 1 else texts[0]) if texts else None
+    if main is None:
+        where = c.condition(node)
+        return Compiled(where, None, where, None, None)
+    rest = and_(true(), *(c.condition(i) for i in others))
+    return Compiled(and_(c.wrap(main), rest), main, rest, c.rank(texts), c.ranked_table)
+
+
+def _text_only(node: Node) -> bool:
+    if isinstance(node, Text):
+        return True
+    if isinstance(node, Not):
+        return _text_only(node.item)
+    if isinstance(node, (And, Or)):
+        return all(_text_only(i) for i in node.items)
+    return False
+
+
+class _Compiler:
+    ranked_table: Any = None
+
+    def __init__(self, clock: Clock, scope: UserScope = EVERYONE) -> None:
+        self.clock = clock
+        self.scope = scope
+
+    # -- text: per backend
+    def text_match(self, node: Node) -> ColumnElement[bool] | None:
+        """One index condition for a text-only subtree, or None if the index cannot answer it
+        alone (a purely negative term: ``-word``)."""
+        raise NotImplementedError
+
+    def wrap(self, match: ColumnElement[bool]) -> ColumnElement[bool]:
+        """``match`` as a condition on the inbox query's ``emails`` row."""
+        raise NotImplementedError
+
+    def rank(self, texts: list[Node]) -> ColumnElement[Any]:
+        raise NotImplementedError
+
+    # -- the whole tree
+    def condition(self, node: Node) -> ColumnElement[bool]:
+        if _text_only(node):
+            match = self.text_match(node)
+            if match is not None:
+                return self.wrap(match)
+        if isinstance(node, Not):
+            return not_(self.condition(node.item))
+        if isinstance(node, And):
+            texts = [i for i in node.items if _text_only(i)]
+            merged = self.text_match(And(tuple(texts))) if len(texts) > 1 else None
+            if merged is not None:
+                rest = [self.condition(i) for i in node.items if not _text_only(i)]
+                return and_(self.wrap(merged), *rest)
+            return and_(*(self.condition(i) for i in node.items))
+        if isinstance(node, Or):
+            return or_(*(self.condition(i) for i in node.items))
+        return self.filter(node)
+
+    def filter(self, node: Node) -> ColumnElement[bool]:
+        clock = self.clock
+        if isinstance(node, Equals):
+            if node.column == "category":
+                return func.lower(AnalysisRow.category) == node.value.lower()
+            return getattr(AnalysisRow, node.column) == node.value
+        if isinstance(node, State):
+            return _STATES[node.name]()
+        if isinstance(node, Has):
+            return EmailRow.has_attachments.is_(True)
+        if isinstance(node, DateBound):
+            bound = clock.day_start(node.day) if node.day else clock.ago(node.age)  # type: ignore[arg-type]
+            return AnalysisRow.email_date < bound if node.side == "before" else AnalysisRow.email_date >= bound
+        if isinstance(node, Due):
+            start = clock.day_start(clock.today())
+            if node.when == "overdue":
+                return AnalysisRow.due_at < clock.now
+            end = start + timedelta(days=1 if node.when == "today" else 7)
+            return and_(AnalysisRow.due_at >= start, AnalysisRow.due_at < end)
+        if isinstance(node, InAccount):
+            # Names are unique per user: only the scope's own account of that name.
+            return EmailRow.account_id.in_(account_ids(self.scope).where(Account.name == node.name))
+        raise TypeError(f"not a query node: {node!r}")
+
+
+_STATES = {
+    "needs-reply": lambda: AnalysisRow.needs_reply.is_(True),
+    "unread": lambda: EmailRow.seen.is_(False),
+    "read": lambda: EmailRow.seen.is_(True),
+    "flagged": lambda: EmailRow.flagged.is_(True),
+    "answered": lambda: EmailRow.answered.is_(True),
+    # Until the reader can mark mail important in Beacon: flagged on the server, or HIGH.
+    "important": lambda: or_(EmailRow.flagged.is_(True), AnalysisRow.level == "HIGH"),
+}
+
+
+class _Sqlite(_Compiler):
+    """FTS5: a text subtree becomes one MATCH expression string."""
+
+    ranked_table = fts
+
+    def _expr(self, node: Node) -> str | None:
+        if isinstance(node, Text):
+            toks = words(node.text)
+            phrase = '"' + " ".join(toks) + '"' + ("*" if node.prefix else "")
+            return f"{{{_COLUMN[node.field]}}} : {phrase}" if node.field else phrase
+        if isinstance(node, And):
+            pos = [self._expr(i) for i in node.items if not isinstance(i, Not)]
+            neg = [self._expr(i.item) for i in node.items if isinstance(i, Not)]
+            if not pos or None in pos or None in neg:
+                return None  # FTS5's NOT needs something on its left
+            return "(" + " AND ".join(f"({p})" for p in pos) + ")" + "".join(f" NOT ({n})" for n in neg)
+        if isinstance(node, Or):
+            parts = [self._expr(i) for i in node.items]
+            return None if None in parts else "(" + " OR ".join(f"({p})" for p in parts) + ")"
+        return None
+
+    def text_match(self, node: Node) -> ColumnElement[bool] | None:
+        expr = self._expr(node)
+        if expr is None:
+            return None
+        return literal_column("email_search").op("MATCH")(expr)
+
+    def wrap(self, match: ColumnElement[bool]) -> ColumnElement[bool]:
+        return AnalysisRow.email_id.in_(select(fts.c.rowid).where(match))
+
+    def rank(self, texts: list[Node]) -> ColumnElement[Any]:
+        return -literal_column(_BM25)  # bm25: lower is better
+
+
+class _Postgres(_Compiler):
+    """tsvector: terms on one field are one tsquery; several fields are combined in SQL."""
+
+    ranked_table = pg_search
+
+    @staticmethod
+    def _tsq(node: Node) -> str:
+        if isinstance(node, Text):
+            toks = [f"'{t}'" for t in words(node.text)]
+            if node.prefix:
+                toks[-1] += ":*"
+            return " <-> ".join(toks)
+        if isinstance(node, Not):
+            return f"!({_Postgres._tsq(node.item)})"
+        joiner = " & " if isinstance(node, And) else " | "
+        return joiner.join(f"({_Postgres._tsq(i)})" for i in node.items)  # type: ignore[union-attr]
+
+    @staticmethod
+    def _fields(node: Node) -> set[TextField | None]:
+        if isinstance(node, Text):
+            return {node.field}
+        if isinstance(node, Not):
+            return _Postgres._fields(node.item)
+        return {f for i in node.items for f in _Postgres._fields(i)}  # type: ignore[union-attr]
+
+    def _sql(self, node: Node) -> ColumnElement[bool]:
+        fields = self._fields(node)
+        if len(fields) == 1:
+            field = next(iter(fields))
+            col = pg_search.c.doc if field is None else pg_search.c[_COLUMN[field]]
+            return col.op("@@")(func.to_tsquery(literal_column("'beacon_search'::regconfig"), self._tsq(node)))
+        if isinstance(node, Not):
+            return not_(self._sql(node.item))
+        parts = [self._sql(i) for i in node.items]  # type: ignore[union-attr]
+        return and_(*parts) if isinstance(node, And) else or_(*parts)
+
+    def text_match(self, node: Node) -> ColumnElement[bool] | None:
+        if isinstance(node, Not):
+            return None  # "everything but": NOT IN the matches, not a scan of the index
+        return self._sql(node)
+
+    def wrap(self, match: ColumnElement[bool]) -> ColumnElement[bool]:
+        return AnalysisRow.email_id.in_(select(pg_search.c.email_id).where(match))
+
+    def rank(self, texts: list[Node]) -> ColumnElement[Any]:
+        positive = [t for n in texts for t in positive_texts(n)]
+        query = " | ".join(f"({self._tsq(t)})" for t in positive) or "''"
+        return func.ts_rank(pg_search.c.doc, func.to_tsquery(literal_column("'beacon_search'::regconfig"), query))
+

@@ -1,0 +1,324 @@
+"""Inbox, search and counts at 10k, 100k and 1M emails, on SQLite and PostgreSQL, through the API.
+
+    python bench/store_scale.py [--sizes 10000,100000,1000000] [--backends sqlite,postgres]
+                                [--base PATH] [--work DIR] [--phase all|build|measure]
+
+How the stores are made: a base store of real mail (the 6,046 SpamAssassin messages, imported
+and analysed by Beacon itself: ``--base``, built with ``beacon import`` + ``beacon analyze`` when
+missing) is copied into each store, then replicated inside the database (INSERT ... SELECT) with
+new ids, a message id suffix and the dates moved back 7 days per copy, until the store holds N
+emails (raw bytes, attachments and analyses included). The search index triggers are off
+during the copy; ``reindex`` then builds the index whole (the reindex time in the table).
+
+Every query is timed through the JSON API of a running ``beacon serve --no-analyze`` (one per
+store, all running at once; rows interleaved), median of 3 after a warm-up. Targets: each query
+at the largest size <= 2x its time at the smallest, and < 100 ms; reindex of 1M < 10 min; index
+<= 50 % of the text it indexes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import create_engine, insert, select, text
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT)]
+
+from beacon.analysis.version import pipeline_version  # noqa: E402
+from beacon.settings import Settings  # noqa: E402
+from beacon.store import search_index  # noqa: E402
+from beacon.store.db import Database  # noqa: E402
+from beacon.store.inbox import _encode  # noqa: E402
+from beacon.store.schema import Account, AnalysisRow, AttachmentRow, EmailRow, RawMessage  # noqa: E402
+
+PG_ADMIN = os.environ.get("BEACON_TEST_POSTGRES_URL", "postgresql://beacon:beacon@127.0.0.1/beacon")
+console = Console()
+
+QUERIES: list[tuple[str, dict[str, str]]] = [
+    ("inbox page 1", {}),
+    ("deep keyset page", {"cursor": "DEEP"}),
+    ("level=HIGH", {"level": "HIGH"}),
+    ("kind=personal", {"kind": "personal"}),
+    ("needs_reply", {"needs_reply": "true"}),
+    ("q=is:unread", {"q": "is:unread"}),
+    ("q=has:attachment", {"q": "has:attachment"}),
+    ("q=after:2002-09-01", {"q": "after:2002-09-01"}),
+    ("search 1 word", {"q": "linux"}),
+    ("search 2 words", {"q": "free software"}),
+    ("search phrase", {"q": '"mailing list"'}),
+    ("search from:", {"q": "from:pudge"}),
+    ("search no hit", {"q": "zqxjvbnm"}),
+    ("count only (per_page=1)", {"per_page": "1"}),
+]
+
+
+# -- building ------------------------------------------------------------------------------------
+def ensure_base(base: Path) -> Path:
+    """The analysed base store (SQLite, migrated to head)."""
+    if not base.exists():
+        from testkit.corpora import spamassassin_dir
+
+        env = {**os.environ, "BEACON_DATABASE_URL": f"sqlite:///{base}", "BEACON_DATA_DIR": str(base.parent / "data")}
+        for folder in sorted(spamassassin_dir().iterdir()):
+            subprocess.run(["beacon", "import", str(folder)], check=True, env=env, stdout=subprocess.DEVNULL)
+        subprocess.run(["beacon", "analyze"], check=True, env=env, stdout=subprocess.DEVNULL)
+    Database(f"sqlite:///{base}").migrate()
+    return base
+
+
+def store_url(backend: str, n: int, work: Path) -> str:
+    if backend == "sqlite":
+        return f"sqlite:///{work / f'scale-{n}.db'}"
+    return PG_ADMIN.rsplit("/", 1)[0] + f"/beacon_scale_{n}"
+
+
+def _fresh(backend: str, url: str) -> Database:
+    if backend == "sqlite":
+        path = Path(url.removeprefix("sqlite:///"))
+        for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+            p.unlink(missing_ok=True)
+    else:
+        name = url.rsplit("/", 1)[1]
+        admin = create_engine(Database(PG_ADMIN).url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as c:
+            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            c.execute(text(f'CREATE DATABASE "{name}"'))
+        admin.dispose()
+    db = Database(url)
+    db.migrate()
+    return db
+
+
+def _copy_base(base: Database, db: Database) -> int:
+    """Base rows into the empty store with ids 1..B; returns B."""
+    with base.sql_engine.connect() as src, db.sql_engine.begin() as dst:
+        search_index.pause_sync(dst)
+        acc = src.execute(select(Account.__table__)).mappings().first()
+        dst.execute(insert(Account.__table__), [dict(acc)])
+        emails = [dict(r) for r in src.execute(select(EmailRow.__table__).order_by(EmailRow.id)).mappings()]
+        new_id = {e["id"]: i + 1 for i, e in enumerate(emails)}
+        for e in emails:
+            e["id"] = new_id[e["id"]]
+        dst.execute(insert(EmailRow.__table__), emails)
+        for table, key in ((RawMessage.__table__, "email_id"), (AttachmentRow.__table__, "email_id"),
+                           (AnalysisRow.__table__, "email_id")):
+            rows = [dict(r) for r in src.execute(select(table)).mappings()]
+            for r in rows:
+                r[key] = new_id[r[key]]
+                if "id" in r:
+                    r.pop("id")
+            if rows:
+                dst.execute(insert(table), rows)
+    return len(emails)
+
+
+def _columns(db: Database, table: str) -> list[str]:
+    from sqlalchemy import inspect
+
+    return [c["name"] for c in inspect(db.sql_engine).get_columns(table)]
+
+
+def _replicate(db: Database, backend: str, b: int, n: int) -> None:
+    """Copies of rows 1..B with new ids until the store holds N emails."""
+    sqlite = backend == "sqlite"
+
+    def shifted(col: str) -> str:
+        if sqlite:  # keep SQLAlchemy's text format (fraction included)
+            return f"strftime('%Y-%m-%d %H:%M:%S', {col}, '-' || :days || ' days') || substr({col}, 20)"
+        return f"{col} - make_interval(days => :days)"
+
+    ecols = _columns(db, "emails")
+    esel = [("id + :off" if c == "id" else "message_id || '.r' || :rep" if c == "message_id"
+             else shifted("date") if c == "date" else c) for c in ecols]
+    acols = [c for c in _columns(db, "analyses") if c != "id"]
+    asel = [("email_id + :off" if c == "email_id" else shifted("email_date") if c == "email_date" else c) for c in acols]
+    tcols = [c for c in _columns(db, "attachments") if c != "id"]
+    tsel = ["email_id + :off" if c == "email_id" else c for c in tcols]
+    rcols = _columns(db, "raw_messages")
+    rsel = ["email_id + :off" if c == "email_id" else c for c in rcols]
+    QUOTED = {"references": '"references"'}  # noqa: N806 - a reserved word as a column name
+
+    def cl(cols: list[str]) -> str:
+        return ", ".join(f'"{c}"' for c in cols)
+
+    stmts = [
+        f"INSERT INTO emails ({cl(ecols)}) SELECT {', '.join(QUOTED.get(s, s) for s in esel)} FROM emails WHERE id <= :lim",
+        f"INSERT INTO raw_messages ({cl(rcols)}) SELECT {', '.join(rsel)} FROM raw_messages WHERE email_id <= :lim",
+        f"INSERT INTO attachments ({cl(tcols)}) SELECT {', '.join(tsel)} FROM attachments WHERE email_id <= :lim",
+        f"INSERT INTO analyses ({cl(acols)}) SELECT {', '.join(asel)} FROM analyses WHERE email_id <= :lim",
+    ]
+    rep = 1
+    while rep * b < n:
+        lim = min(b, n - rep * b)
+        with db.sql_engine.begin() as c:
+            for st in stmts:
+                c.execute(text(st), {"off": rep * b, "rep": rep, "days": 7 * rep, "lim": lim})
+        rep += 1
+        if rep % 20 == 0:
+            console.log(f"{backend} {n}: {rep * b:,} emails copied")
+
+
+def build(backend: str, n: int, work: Path, base: Path) -> dict[str, float]:
+    url = store_url(backend, n, work)
+    t0 = time.perf_counter()
+    db = _fresh(backend, url)
+    b = _copy_base(Database(f"sqlite:///{base}"), db)
+    _replicate(db, backend, b, n)
+    copied = time.perf_counter() - t0
+    with db.sql_engine.begin() as c:
+        search_index.resume_sync(c)
+        result = search_index.reindex(c)
+    with db.sql_engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
+        c.exec_driver_sql("VACUUM ANALYZE" if backend == "postgres" else "ANALYZE")
+    info = {"build_s": copied, "reindex_s": result.seconds, "index_bytes": result.index_bytes,
+            "text_bytes": _text_bytes(base) * n / b}
+    (work / f"{backend}-{n}.json").write_text(json.dumps(info))
+    db.dispose()
+    console.log(f"{backend} {n}: built in {copied:.0f} s, reindexed in {result.seconds:.0f} s")
+    return info
+
+
+def _text_bytes(base: Path) -> float:
+    """UTF-8 bytes of the text the index holds, in the base store (copies hold the same)."""
+    eng = create_engine(f"sqlite:///{base}")
+    with eng.connect() as c:
+        cols = " + ".join(f"length(CAST(coalesce({f}, '') AS BLOB))" for f in search_index.FIELDS)
+        return float(c.execute(text(f"SELECT sum({cols}) FROM email_search_source")).scalar_one())
+
+
+def db_bytes(backend: str, url: str) -> int:
+    if backend == "sqlite":
+        path = Path(url.removeprefix("sqlite:///"))
+        return sum(p.stat().st_size for p in (path, Path(f"{path}-wal")) if p.exists())
+    eng = create_engine(Database(url).url)
+    with eng.connect() as c:
+        return int(c.execute(text("SELECT pg_database_size(current_database())")).scalar_one())
+
+
+# -- measuring -----------------------------------------------------------------------------------
+class Server:
+    def __init__(self, url: str, port: int, work: Path) -> None:
+        self.base = f"http://127.0.0.1:{port}"
+        data = Path(tempfile.mkdtemp(dir=work, prefix="serve-"))
+        self.env = {**os.environ, "BEACON_DATABASE_URL": url, "BEACON_DATA_DIR": str(data)}
+        subprocess.run(["beacon", "user", "add", "bench", "--password", "bench-password-1"],
+                       env=self.env, check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(["beacon", "serve", "--no-analyze", "--port", str(port), "--log-level", "warning"],
+                                     env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.client = httpx.Client(base_url=self.base, timeout=120)
+        for _ in range(300):
+            try:
+                if self.client.post("/api/login", json={"username": "bench", "password": "bench-password-1"}).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"beacon serve on port {port} did not start")
+
+    def get(self, params: dict[str, str]) -> float:
+        t = time.perf_counter()
+        r = self.client.get("/api/emails", params=params)
+        elapsed = (time.perf_counter() - t) * 1000
+        r.raise_for_status()
+        return elapsed
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(30)
+
+
+def deep_cursor(url: str, n: int) -> str:
+    """The cursor of the row halfway down the priority order."""
+    db = Database(url)
+    v = pipeline_version(Settings())
+    with db.session() as s:
+        row = s.execute(select(AnalysisRow.score, AnalysisRow.email_date, AnalysisRow.email_id)
+                        .where(AnalysisRow.pipeline_version == v)
+                        .order_by(AnalysisRow.score.desc(), AnalysisRow.email_date.desc(), AnalysisRow.email_id.desc())
+                        .offset(n // 2).limit(1)).one()
+    db.dispose()
+    return _encode("priority", list(row))
+
+
+def measure(backend: str, sizes: list[int], work: Path) -> None:
+    servers = {n: Server(store_url(backend, n, work), 8700 + i + (0 if backend == "sqlite" else 10), work)
+               for i, n in enumerate(sizes)}
+    cursors = {n: deep_cursor(store_url(backend, n, work), n) for n in sizes}
+    times: dict[str, dict[int, list[float]]] = {label: {n: [] for n in sizes} for label, _ in QUERIES}
+    try:
+        for label, params in QUERIES:
+            for rep in range(4):
+                for n in sizes:
+                    p = {k: (cursors[n] if v == "DEEP" else v) for k, v in params.items()}
+                    ms = servers[n].get(p)
+                    if rep:  # the first is a warm-up
+                        times[label][n].append(ms)
+    finally:
+        for srv in servers.values():
+            srv.stop()
+    table = Table(title=f"{backend}: GET /api/emails through beacon serve, median of 3 (ms)")
+    table.add_column("query")
+    for n in sizes:
+        table.add_column(f"{n:,}", justify="right")
+    table.add_column(f"{sizes[-1]:,} / {sizes[0]:,}", justify="right")
+    table.add_column("targets (<=2x, <100 ms)")
+    for label, _ in QUERIES:
+        med = {n: statistics.median(times[label][n]) for n in sizes}
+        ratio = med[sizes[-1]] / med[sizes[0]]
+        ok = ratio <= 2 and med[sizes[-1]] < 100
+        table.add_row(label, *(f"{med[n]:.1f}" for n in sizes), f"{ratio:.2f}",
+                      "met" if ok else f"MISSED ({'ratio' if ratio > 2 else ''}{' ' if ratio > 2 and med[sizes[-1]] >= 100 else ''}{'time' if med[sizes[-1]] >= 100 else ''})")
+    console.print(table)
+    sizes_table = Table(title=f"{backend}: store size, reindex, index vs text")
+    for col in ("emails", "DB bytes/email", "reindex s", "index MB", "text MB", "index/text", "targets"):
+        sizes_table.add_column(col, justify="right")
+    for n in sizes:
+        info = json.loads((work / f"{backend}-{n}.json").read_text())
+        ratio = info["index_bytes"] / info["text_bytes"]
+        notes = []
+        if n >= 1_000_000:
+            notes.append("reindex " + ("met" if info["reindex_s"] < 600 else "MISSED"))
+        notes.append("index " + ("met" if ratio <= 0.5 else "MISSED"))
+        sizes_table.add_row(f"{n:,}", f"{db_bytes(backend, store_url(backend, n, work)) / n:,.0f}",
+                            f"{info['reindex_s']:.1f}", f"{info['index_bytes'] / 1e6:,.1f}",
+                            f"{info['text_bytes'] / 1e6:,.1f}", f"{ratio:.0%}", ", ".join(notes))
+    console.print(sizes_table)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", default="10000,100000,1000000")
+    ap.add_argument("--backends", default="sqlite,postgres")
+    ap.add_argument("--base", type=Path, default=Path(tempfile.gettempdir()) / "beacon-scale" / "base.db")
+    ap.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "beacon-scale")
+    ap.add_argument("--phase", choices=("all", "build", "measure"), default="all")
+    args = ap.parse_args()
+    sizes = sorted(int(x) for x in args.sizes.split(","))
+    args.work.mkdir(parents=True, exist_ok=True)
+    if args.phase in ("all", "build"):
+        base = ensure_base(args.base)
+        for backend in args.backends.split(","):
+            for n in sizes:
+                build(backend, n, args.work, base)
+    if args.phase in ("all", "measure"):
+        for backend in args.backends.split(","):
+            measure(backend, sizes, args.work)
+    if args.phase == "all" and os.environ.get("BENCH_CLEANUP"):
+        shutil.rmtree(args.work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

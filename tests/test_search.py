@@ -1,0 +1,333 @@
+"""The search language on both backends: every operator, malformed queries, the index kept in
+step on insert / re-parse / delete, reindex, keyset pages, capped counts and snippets."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import delete, select, text, update
+
+from beacon.errors import QueryError
+from beacon.parse import parse_message
+from beacon.query import parse
+from beacon.query.model import Text
+from beacon.query.snippet import snippet
+from beacon.store import search_index
+from beacon.store.analyses import save_analysis
+from beacon.store.db import Database
+from beacon.store.emails import update_parsed
+from beacon.store.inbox import Count, InboxFilter, categories, inbox, inbox_count, inbox_page, pending_count
+from beacon.store.schema import Account, AnalysisRow, EmailRow
+from tests.helpers import store_messages
+from tests.test_priority import analysis as make_analysis
+
+VERSION = "t"
+NOW = datetime(2024, 5, 13, 9, 0, tzinfo=timezone.utc)
+
+
+def _mail(key: str, *, sender: str, to: str, subject: str, date: str, body: str, cc: str = "",
+          list_id: str = "", attachment: str = "") -> bytes:
+    head = f"From: {sender}\nTo: {to}\n" + (f"Cc: {cc}\n" if cc else "") + (f"List-Id: {list_id}\n" if list_id else "")
+    head += f"Subject: {subject}\nMessage-ID: <{key}@test>\nDate: {date}\nMIME-Version: 1.0\n"
+    if not attachment:
+        return (head + "Content-Type: text/plain; charset=utf-8\n\n" + body + "\n").encode()
+    return (head + 'Content-Type: multipart/mixed; boundary="b"\n\n--b\nContent-Type: text/plain; charset=utf-8\n\n'
+            + body + f'\n--b\nContent-Type: application/pdf\nContent-Disposition: attachment; filename="{attachment}"\n'
+            "Content-Transfer-Encoding: base64\n\nJVBERi0xLjQK\n--b--\n").encode()
+
+
+# key -> (raw message, kind, score, level, needs_reply, due in days from NOW or None)
+MAILS = {
+    "deck": (_mail("deck", sender="Priya Shah <priya@example.com>", to="Reader <reader@example.com>",
+                   cc="Boss <boss@example.org>", subject="Board deck for Thursday", date="Fri, 10 May 2024 10:00:00 +0000",
+                   body="Here is the board deck. Let us meet at the café at noon.", attachment="deck-final.pdf"),
+             "personal", 72, "HIGH", True, 0),
+    "lunch": (_mail("lunch", sender="Bob <bob@example.net>", to="team@example.com", subject="Lunch",
+                    date="Mon, 15 Jan 2024 12:00:00 +0000", body="The board will meet; bring deck chairs."),
+              "personal", 40, "MEDIUM", False, None),
+    "digest": (_mail("digest", sender="Python-Dev <news@lists.python.org>", to="python-dev@python.org",
+                     list_id="Python development <python-dev.python.org>", subject="Python-Dev digest",
+                     date="Thu, 1 Jun 2023 08:00:00 +0000", body="Meeting notes and the release schedule."),
+               "newsletter", 20, "LOW", False, None),
+    "muller": (_mail("muller", sender="Jürgen Müller <jm@example.de>", to="reader@example.com", subject="Résumé attached",
+                     date="Thu, 3 Mar 2022 09:00:00 +0000", body="A naïve approach, but it works.", attachment="lebenslauf.pdf"),
+               "personal", 55, "MEDIUM", True, -3),
+    "spam": (_mail("spam", sender="Promo <promo@shop.example>", to="reader@example.com", subject="Free money",
+                   date="Sat, 11 May 2024 07:00:00 +0000", body="Click for free money now."),
+             "spam", 5, "LOW", False, None),
+    "reply": (_mail("reply", sender="Priya Shah <priya@example.com>", to="Bob <bob@example.net>",
+                    cc="Reader <reader@example.com>", subject="Re: Board deck", date="Sun, 12 May 2024 18:00:00 +0000",
+                    body="Thanks, the meeting moved to Friday."),
+              "personal", 60, "HIGH", False, 4),
+}
+
+
+@pytest.fixture
+def mailbox(any_db: Database) -> dict[str, int]:
+    """The six emails above, stored and analysed; email id by key."""
+    ids = dict(zip(MAILS, store_messages(any_db, [m[0] for m in MAILS.values()])))
+    with any_db.session() as s:
+        for key, (_raw, kind, score, level, reply, due) in MAILS.items():
+            a = make_analysis(kind, due_days=None, request=False)
+            if due is not None:
+                from beacon.analysis.models import ActionItem
+
+                a.action_items = [ActionItem(text="do it", start=0, end=5, due=NOW + timedelta(days=due))]
+            row = save_analysis(s, ids[key], a, _settings())
+            # The scores the fixture wants (scoring has its own tests).
+            s.execute(update(AnalysisRow).where(AnalysisRow.id == row.id)
+                      .values(score=score, level=level, needs_reply=reply, category="work" if kind == "personal" else "bulk"))
+        s.execute(update(EmailRow).where(EmailRow.id == ids["lunch"]).values(seen=True, answered=True))
+        s.execute(update(EmailRow).where(EmailRow.id == ids["digest"]).values(flagged=True, seen=True))
+        acc = Account(name="work", kind="local", addresses=[], folders=["INBOX"])
+        s.add(acc)
+        s.flush()
+        s.execute(update(EmailRow).where(EmailRow.id == ids["muller"]).values(account_id=acc.id))
+    return ids
+
+
+def _settings():  # noqa: ANN202 - the pipeline version the fixture stores analyses at
+    from beacon.settings import Settings
+
+    return Settings(own_addresses=["reader@example.com"])
+
+
+def find(db: Database, query: str, **kw: object) -> set[str]:
+    with db.session() as s:
+        rows = inbox(s, InboxFilter(pipeline_version=VERSION, search=query, now=NOW, **kw), limit=None)
+        keys = {row.id: key for key, row in _rows(s).items()}
+        return {keys[e.id] for e, _a in rows}
+
+
+def _rows(s: object) -> dict[str, EmailRow]:
+    return {r.message_id.split("@")[0]: r for r in s.scalars(select(EmailRow))}  # type: ignore[attr-defined]
+
+
+CASES = [
+    ("board", {"deck", "lunch", "reply"}),
+    ("board deck", {"deck", "lunch", "reply"}),
+    ('"board deck"', {"deck", "reply"}),
+    ("board -chairs", {"deck", "reply"}),
+    ("cafe", {"deck"}),  # accents folded both ways
+    ("CAFÉ", {"deck"}),
+    ("muller", {"muller"}),
+    ("naive", {"muller"}),
+    ("meet*", {"deck", "lunch", "digest", "reply"}),
+    ("money OR schedule", {"spam", "digest"}),
+    ("(money OR schedule) -click", {"digest"}),
+    ("from:priya", {"deck", "reply"}),
+    ("from:priya@example.com", {"deck", "reply"}),
+    ("from:example.com", {"deck", "reply"}),
+    ("-from:priya", {"lunch", "digest", "muller", "spam"}),
+    ("to:bob", {"reply"}),
+    ("to:reader", {"deck", "muller", "spam"}),
+    ("cc:reader", {"reply"}),
+    ("cc:boss", {"deck"}),
+    ("subject:board", {"deck", "reply"}),
+    ('subject:"board deck"', {"deck", "reply"}),
+    ("subject:resume", {"muller"}),
+    ("list:python-dev", {"digest"}),
+    ("list:python", {"digest"}),
+    ("has:attachment", {"deck", "muller"}),
+    ("filename:pdf", {"deck", "muller"}),
+    ("filename:lebenslauf", {"muller"}),
+    ("before:2024-01-01", {"digest", "muller"}),
+    ("after:2024-05-10", {"deck", "spam", "reply"}),
+    ("after:2024/01/15 before:2024/05/11", {"lunch", "deck"}),
+    ("older_than:1y", {"muller"}),
+    ("newer_than:3d", {"deck", "spam", "reply"}),
+    ("newer_than:2d", {"reply"}),
+    ("newer_than:2w", {"deck", "spam", "reply"}),
+    ("older_than:6m", {"digest", "muller"}),
+    ("level:high", {"deck", "reply"}),
+    ("level:MEDIUM", {"lunch", "muller"}),
+    ("kind:newsletter", {"digest"}),
+    ("kind:spam OR kind:newsletter", {"spam", "digest"}),
+    ("category:work", {"deck", "lunch", "muller", "reply"}),
+    ("is:needs-reply", {"deck", "muller"}),
+    ("is:unread", {"deck", "muller", "spam", "reply"}),
+    ("is:read", {"lunch", "digest"}),
+    ("is:flagged", {"digest"}),
+    ("is:starred", {"digest"}),
+    ("is:answered", {"lunch"}),
+    ("is:important", {"deck", "reply", "digest"}),
+    ("due:today", {"deck"}),
+    ("due:week", {"deck", "reply"}),
+    ("due:overdue", {"muller"}),
+    ("account:work", {"muller"}),
+    ("-account:work level:medium", {"lunch"}),
+    ("board OR level:low", {"deck", "lunch", "reply", "digest", "spam"}),
+    ("-board -money", {"digest", "muller"}),
+    ("zqxjvbnm", set()),
+    ("board AND deck from:bob", {"lunch"}),
+]
+
+
+def test_each_query_finds_exactly_its_emails(any_db: Database, mailbox: dict[str, int]) -> None:
+    # One store for every case (a store per case would cost a database each on PostgreSQL).
+    wrong = {query: (found, expected) for query, expected in CASES if (found := find(any_db, query)) != expected}
+    assert wrong == {}
+
+
+MALFORMED = [
+    ('"board deck', "unclosed quote"),
+    ("(board deck", "missing ')'"),
+    ("board)", "unmatched ')'"),
+    ("board OR", "OR needs a term"),
+    ("OR board", "OR needs a term"),
+    ("from:", "'from:' needs a value"),
+    ("colour:red", "unknown operator 'colour:'"),
+    ("is:done", "no 'done' state yet"),
+    ("is:snoozed", "no 'snoozed' state yet"),
+    ("is:purple", "unknown state"),
+    ("level:urgent", "level:high, level:medium or level:low"),
+    ("kind:work", "kind:personal"),
+    ("has:pictures", "only has:attachment"),
+    ("before:2024-02-30", "YYYY-MM-DD"),
+    ("after:yesterday", "YYYY-MM-DD"),
+    ("older_than:3q", "d, w, m or y"),
+    ("due:someday", "due:today"),
+    ("+++", "no letters or digits"),
+    ("-", "'-' must be followed"),
+    ("me*et", "only at the end"),
+    ("x" * 600, "longer than"),
+    (" ".join(f"w{i}" for i in range(40)), "more than"),
+]
+
+
+def test_a_malformed_query_is_refused_saying_why(any_db: Database, mailbox: dict[str, int]) -> None:
+    for query, message in MALFORMED:
+        with pytest.raises(QueryError, match=re.escape(message)):
+            find(any_db, query)
+
+
+def test_relevance_ranks_subject_matches_first_and_priority_orders_without_words(
+        any_db: Database, mailbox: dict[str, int]) -> None:
+    with any_db.session() as s:
+        ranked = [e.id for e, _ in inbox(s, InboxFilter(pipeline_version=VERSION, search="board deck"))]
+        by_priority = [a.score for _, a in inbox(s, InboxFilter(pipeline_version=VERSION, search="level:high OR level:medium"))]
+    # "Board deck" in the subject outranks the two words in the text of "lunch".
+    assert ranked[-1] == mailbox["lunch"] and set(ranked[:2]) == {mailbox["deck"], mailbox["reply"]}
+    assert by_priority == sorted(by_priority, reverse=True) == [72, 60, 55, 40]
+
+
+@pytest.mark.parametrize("sort", ["priority", "date", "oldest", "relevance"])
+def test_keyset_pages_list_every_email_once_in_order(any_db: Database, mailbox: dict[str, int], sort: str) -> None:
+    search = "meet* OR money OR resume" if sort == "relevance" else None
+    with any_db.session() as s:
+        f = InboxFilter(pipeline_version=VERSION, search=search, sort=sort)
+        whole = [e.id for e, _ in inbox_page(s, f, limit=50).rows]
+        paged: list[int] = []
+        cursor = None
+        while True:
+            page = inbox_page(s, f, limit=2, cursor=cursor)
+            paged.extend(e.id for e, _ in page.rows)
+            if page.next_cursor is None:
+                break
+            cursor = page.next_cursor
+    assert paged == whole and len(whole) == (6 if search is None else 6)
+
+
+def test_a_cursor_from_another_order_is_refused(any_db: Database, mailbox: dict[str, int]) -> None:
+    from beacon.errors import InvalidInput
+
+    with any_db.session() as s:
+        cursor = inbox_page(s, InboxFilter(pipeline_version=VERSION, sort="date"), limit=2).next_cursor
+        with pytest.raises(InvalidInput, match="not valid"):
+            inbox_page(s, InboxFilter(pipeline_version=VERSION, sort="priority"), limit=2, cursor=cursor)
+        with pytest.raises(InvalidInput, match="not valid"):
+            inbox_page(s, InboxFilter(pipeline_version=VERSION), limit=2, cursor="garbage!")
+
+
+def test_counts_are_exact_up_to_the_cap(any_db: Database, mailbox: dict[str, int]) -> None:
+    with any_db.session() as s:
+        assert inbox_count(s, InboxFilter(pipeline_version=VERSION)) == Count(6, True)
+        assert inbox_count(s, InboxFilter(pipeline_version=VERSION), cap=4) == Count(4, False)
+        assert str(inbox_count(s, InboxFilter(pipeline_version=VERSION), cap=4)) == "4+"
+        assert inbox_count(s, InboxFilter(pipeline_version=VERSION, search="board")) == Count(3, True)
+        assert inbox_count(s, InboxFilter(pipeline_version=VERSION, search="has:attachment is:unread")) == Count(2, True)
+        assert categories(s) == ["bulk", "work"]
+        assert pending_count(s, VERSION) == Count(0, True)
+        assert pending_count(s, "another version") == Count(6, True)
+
+
+def test_the_index_follows_reparse_and_delete_and_reindex_rebuilds_it(any_db: Database, mailbox: dict[str, int]) -> None:
+    new = _mail("lunch", sender="Bob <bob@example.net>", to="team@example.com", subject="Dinner",
+                date="Mon, 15 Jan 2024 12:00:00 +0000", body="Pizza tonight.")
+    with any_db.session() as s:
+        update_parsed(s, mailbox["lunch"], parse_message(new))
+    assert find(any_db, "chairs") == set() and find(any_db, "pizza") == {"lunch"}
+    assert find(any_db, "subject:dinner") == {"lunch"}
+    with any_db.session() as s:
+        s.execute(delete(EmailRow).where(EmailRow.id == mailbox["spam"]))
+    assert find(any_db, "money") == set()
+    # An index emptied behind Beacon's back (a restored backup) is whole again after reindex.
+    with any_db.sql_engine.begin() as conn:
+        if any_db.is_sqlite:
+            conn.exec_driver_sql("INSERT INTO email_search(email_search) VALUES ('delete-all')")
+        else:
+            conn.exec_driver_sql("DELETE FROM email_search")
+    assert find(any_db, "pizza") == set()
+    with any_db.sql_engine.begin() as conn:
+        result = search_index.reindex(conn)
+    assert result.emails == 5 and result.index_bytes > 0
+    assert find(any_db, "pizza") == {"lunch"} and find(any_db, '"board deck"') == {"deck", "reply"}
+
+
+def test_reanalysis_keeps_the_sort_keys(any_db: Database, mailbox: dict[str, int]) -> None:
+    with any_db.session() as s:
+        row = s.scalar(select(AnalysisRow).where(AnalysisRow.email_id == mailbox["reply"]))
+        email = s.get(EmailRow, mailbox["reply"])
+        assert row.email_date == email.date and row.due_at == NOW + timedelta(days=4)
+        assert email.analysed_version == VERSION
+        save_analysis(s, mailbox["reply"], make_analysis("personal", due_days=None, request=False), _settings())
+        s.flush()
+        s.refresh(row)
+        assert row.due_at is None and row.email_date == email.date
+
+
+def test_snippets_show_the_searched_words_folded_like_the_index() -> None:
+    text = "Long introduction. " * 30 + "We meet at the Café Müller tomorrow, near the muller's."
+    found = snippet(text, [Text("cafe"), Text("muller"), Text("meet", prefix=True), Text("x", field=None)])
+    marked = [found.text[a:b] for a, b in found.highlights]
+    assert marked == ["meet", "Café", "Müller", "muller"] and found.text.startswith("…")
+    assert snippet("no match here", [Text("absent")]).highlights == []
+
+
+def test_parse_builds_the_tree_users_mean() -> None:
+    tree = parse('from:priya "board deck" -spam OR meet*')
+    assert str(tree).count("Text(") == 4
+    assert parse("   ") is None
+    assert parse("a OR b c") == parse("a OR (b c)")
+
+
+def test_the_search_index_is_created_by_the_migration(any_db: Database) -> None:
+    with any_db.sql_engine.connect() as conn:
+        if any_db.is_sqlite:
+            names = {r[0] for r in conn.execute(text("SELECT name FROM sqlite_master WHERE name LIKE 'email_search%'"))}
+            assert {"email_search", "email_search_source", "email_search_ai", "email_search_bd"} <= names
+        else:
+            assert conn.execute(text("SELECT to_regclass('email_search')")).scalar_one() is not None
+
+
+def test_relevance_ranks_the_newest_matches(any_db: Database, mailbox: dict[str, int],
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    import beacon.store.inbox as inbox_module
+
+    # Small windows, so a six-email store walks the same path a big one does.
+    monkeypatch.setattr(inbox_module, "RANK_WINDOW", 2)
+    monkeypatch.setattr(inbox_module, "_ID_WINDOWS", (2, 4))
+    assert find(any_db, "meet*") == {"digest", "reply"}
+    assert find(any_db, "meet*", sort="date") == {"deck", "lunch", "digest", "reply"}
+
+
+def test_hidden_emails_are_left_out_of_pages_counts_and_searches(any_db: Database, mailbox: dict[str, int]) -> None:
+    with any_db.session() as s:
+        s.execute(update(EmailRow).where(EmailRow.id == mailbox["deck"]).values(deleted=True))
+    assert find(any_db, "board") == {"lunch", "reply"} and find(any_db, "level:high") == {"reply"}
+    assert find(any_db, "board", include_hidden=True) == {"deck", "lunch", "reply"}
+    with any_db.session() as s:
+        assert inbox_count(s, InboxFilter(pipeline_version=VERSION)) == Count(5, True)
+        assert inbox_count(s, InboxFilter(pipeline_version=VERSION, search='"board deck"')) == Count(1, True)
