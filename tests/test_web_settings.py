@@ -66,10 +66,10 @@ class SlowToStop:
         self.inner, self.release, self.log = EngineService(settings, db), release, log
         self.settings = settings
 
-    def stop(self) -> None:
+    def stop(self, grace: float | None = None) -> None:
         self.log.append(f"stopping batch={self.settings.batch_size}")
         self.release.wait(10)
-        self.inner.stop()
+        self.inner.stop(grace)
         self.log.append(f"stopped batch={self.settings.batch_size}")
 
     def start(self) -> None:
