@@ -82,7 +82,9 @@ class EmailPage(BaseModel):
     items: list[InboxItem]
 
 
-@router.get("/emails", response_model=EmailPage, summary="List analysed emails")
+@router.get("/emails", response_model=EmailPage, summary="List analysed emails",
+            responses=errors(400, e400="the query is malformed, or the page cursor is not valid for this order "
+                                       "(the message says why)"))
 def list_emails(
     s: DB,
     settings: CurrentSettings,
