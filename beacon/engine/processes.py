@@ -50,8 +50,22 @@ def _alive(p: psutil.Process) -> bool:
         return False
 
 
+def _beacons(p: psutil.Process, own_cmdline: list[str]) -> bool:
+    """Whether ``p`` is Beacon's own: an engine process (zygote, workers, leaked or not), a
+    multiprocessing helper of imports, or forked from this process. Other programs a test or
+    a supervisor started below us (a Redis server, a separate ``beacon worker`` node) have
+    budgets of their own."""
+    try:
+        cmd = p.cmdline()
+    except psutil.Error:
+        return False
+    line = " ".join(cmd)
+    return cmd == own_cmdline or "beacon.engine._child" in line or "multiprocessing" in line
+
+
 class ProcessTree:
-    """This process's descendants' pids, walked at most once per ``ttl`` seconds."""
+    """The pids of this process's descendants that are Beacon's own (see :func:`_beacons`),
+    walked at most once per ``ttl`` seconds."""
 
     def __init__(self, ttl: float = TREE_TTL) -> None:
         self.ttl = ttl
@@ -63,7 +77,8 @@ class ProcessTree:
         with self._lock:
             now = time.monotonic()
             if now - self._at >= self.ttl:
-                self._pids, self._at = [p.pid for p in descendants()], now
+                own = psutil.Process().cmdline()
+                self._pids, self._at = [p.pid for p in descendants() if _beacons(p, own)], now
             return list(self._pids)
 
 
