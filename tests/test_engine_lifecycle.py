@@ -21,7 +21,7 @@ import pytest
 
 from beacon.engine.host import EngineHost
 from beacon.engine.metrics import MetricsRecorder
-from beacon.engine.processes import descendants, process_table
+from beacon.engine.processes import descendants, own_descendants, process_table
 from beacon.engine.service import EngineService
 from beacon.errors import AnalysisBusy, EngineUnavailable, NothingToAnalyse
 from beacon.settings import Settings
@@ -186,9 +186,9 @@ def test_real_pool_settings_change_raced_against_analysis(tmp_path: Path) -> Non
             srv.app.state.beacon.engine.settled(120)
             listed = c.get("/api/engine").json()["processes"]
             # The engine's processes (named by prctl) as the kernel sees them, all listed as
-            # the engine's; other processes of the test run (earlier tests' imports) may come
-            # and go meanwhile.
-            tree = {p.pid for p in descendants() if p.name().startswith("beacon-")}
+            # the engine's; other processes of the test run (earlier tests' imports, a browser
+            # test's own server with its engine) may come and go meanwhile.
+            tree = {p.pid for p in own_descendants() if p.name().startswith("beacon-")}
             assert {p["pid"] for p in listed if p["role"] in ("zygote", "worker")} == tree
             assert sum(p["role"] == "zygote" for p in listed) <= 1
             # Analysis runs behind the web process: worker_nice (10) above its priority.

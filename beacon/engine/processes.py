@@ -17,7 +17,7 @@ import psutil
 
 from beacon.engine.memory import rss_fast
 
-__all__ = ["ProcessInfo", "ProcessTree", "descendants", "process_table"]
+__all__ = ["ProcessInfo", "ProcessTree", "descendants", "own_descendants", "process_table"]
 
 TREE_TTL = 1.0  # seconds a tree walk is reused
 
@@ -63,6 +63,25 @@ def _beacons(p: psutil.Process, own_cmdline: list[str]) -> bool:
     return cmd == own_cmdline or "beacon.engine._child" in line or "multiprocessing" in line
 
 
+def own_descendants() -> list[psutil.Process]:
+    """The live descendants that are Beacon's own (see :func:`_beacons`), found by walking down
+    through our own processes only: the subtree of another program started below us (a
+    separate ``beacon serve`` or ``beacon worker``, with its own engine) is not ours."""
+    own = psutil.Process().cmdline()
+    found: list[psutil.Process] = []
+    todo = [psutil.Process()]
+    while todo:
+        try:
+            kids = todo.pop().children()
+        except psutil.Error:
+            continue
+        for k in kids:
+            if _alive(k) and _beacons(k, own):
+                found.append(k)
+                todo.append(k)
+    return found
+
+
 class ProcessTree:
     """The pids of this process's descendants that are Beacon's own (see :func:`_beacons`),
     walked at most once per ``ttl`` seconds."""
@@ -77,15 +96,14 @@ class ProcessTree:
         with self._lock:
             now = time.monotonic()
             if now - self._at >= self.ttl:
-                own = psutil.Process().cmdline()
-                self._pids, self._at = [p.pid for p in descendants() if _beacons(p, own)], now
+                self._pids, self._at = [p.pid for p in own_descendants()], now
             return list(self._pids)
 
 
 def process_table(workers: set[int], helpers: set[int]) -> list[ProcessInfo]:
-    """Every live descendant with its role (see :class:`ProcessInfo`)."""
+    """Every live descendant of Beacon's own (what the budget counts) with its role."""
     found = []
-    for p in descendants():
+    for p in own_descendants():
         try:
             found.append((p.pid, p.ppid(), p.name(), " ".join(p.cmdline()), p.nice()))
         except psutil.Error:
