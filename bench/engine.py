@@ -523,7 +523,7 @@ def run_celery_chaos(n: int, every: float) -> None:
     from beacon.engine.service import EngineService
     from beacon.store.db import Database
     from beacon.store.schema import AnalysisJob, AnalysisRow
-    from testkit.cluster import RedisServer, start_node
+    from testkit.cluster import RedisServer, kill_random_child, start_node
 
     workdir = Path(tempfile.mkdtemp(prefix="beacon-bench-celery-chaos-"))
     admin_url = os.environ.get("BEACON_TEST_POSTGRES_URL")
@@ -574,14 +574,9 @@ def run_celery_chaos(n: int, every: float) -> None:
                                         quiet=True))
                 node_killed = True
                 continue
-            children = [c for nd in live for c in nd.children()]
-            if children:
-                child = rng.choice(children)
-                try:
-                    child.kill()
-                    killed.append(f"child {child.pid}")
-                except Exception:  # noqa: BLE001 - recycled meanwhile
-                    pass
+            pid = kill_random_child(live, rng)
+            if pid is not None:
+                killed.append(f"child {pid}")
 
     t = threading.Thread(target=killer, daemon=True)
     svc.start()

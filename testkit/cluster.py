@@ -7,6 +7,7 @@ A missing ``redis-server`` fails loudly (``scripts/setup-system`` installs it); 
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import signal
 import socket
@@ -117,3 +118,17 @@ def start_node(name: str, broker: str, env: dict[str, str], *, slots: int = 1, c
     out = subprocess.DEVNULL if quiet else None
     return Node(name, subprocess.Popen(cmd, env={**os.environ, **env}, stdin=subprocess.DEVNULL, stdout=out,
                                        stderr=out))
+
+
+def kill_random_child(nodes: list[Node], rng: random.Random) -> int | None:
+    """kill -9 of one analysis child of ``nodes``, chosen by ``rng``; its pid, or None when
+    there was none (or it was recycled meanwhile)."""
+    children = [c for nd in nodes for c in nd.children()]
+    if not children:
+        return None
+    child = rng.choice(children)
+    try:
+        child.kill()
+    except psutil.Error:
+        return None
+    return child.pid

@@ -24,9 +24,9 @@ from beacon.parse import parse_message
 from beacon.settings import Settings
 from beacon.store.db import Database
 from beacon.errors import WorkerStartFailed
-from beacon.store.schema import AnalysisJob, EmailRow, Run
+from beacon.store.schema import AnalysisJob, EmailRow
 from testkit import faults
-from testkit.cluster import Node, RedisServer, start_node
+from testkit.cluster import Node, RedisServer, kill_random_child, start_node
 from tests.helpers import engine_settings, import_corpus, outcome, spamassassin_files
 
 @pytest.fixture
@@ -105,14 +105,9 @@ def test_two_nodes_under_kill_9_analyse_every_email_exactly_once(
             elif time.monotonic() - last < 2.0:
                 continue
             last = time.monotonic()
-            children = [c for nd in live for c in nd.children()]
-            if children:
-                child = rng.choice(children)
-                try:
-                    child.kill()
-                    killed.append(f"child {child.pid}")
-                except Exception:  # noqa: BLE001 - it may have been recycled meanwhile
-                    pass
+            pid = kill_random_child(live, rng)
+            if pid is not None:
+                killed.append(f"child {pid}")
 
     def count(ev: object) -> None:
         if getattr(ev, "type", "") == "email_done":
