@@ -39,7 +39,8 @@ def _errors_by_subject(db: Database) -> dict[str, str]:
 
 def test_poison_emails_are_quarantined_while_the_rest_finish(sqlite_db: Database, tmp_path: Path) -> None:
     import_corpus(sqlite_db, tmp_path, GOOD, faults=("hang", "alloc", "exit"))
-    budget = 1200 * MB
+    # Room for the engine on top of what already counts (this process, grown by earlier tests).
+    budget = sum(_pss(p) for p in [psutil.Process(), *own_descendants()]) + 1000 * MB
     settings = engine_settings(tmp_path, sqlite_db, with_faults=True, batch_timeout=6.0,
                                memory_budget=budget, max_attempts=2)
     with EngineService(settings, sqlite_db) as svc:
