@@ -59,6 +59,16 @@ def _sse(url: str, cookies: httpx.Cookies, run_id: int, into: list[tuple[str, st
                 event = ""
 
 
+def _reset(exc: BaseException) -> bool:
+    """Whether a connection reset (RST) lies under ``exc``, rather than a close after accepting."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ConnectionResetError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 def _reads(url: str, cookies: httpx.Cookies, stop: threading.Event, results: dict[str, int]) -> None:
     """Inbox pages, each on a new connection, until the server refuses connections: every
     request it accepted must be answered whole."""
@@ -70,8 +80,12 @@ def _reads(url: str, cookies: httpx.Cookies, stop: threading.Event, results: dic
         except httpx.ConnectError:
             results["refused"] = results.get("refused", 0) + 1
             return
-        except httpx.TransportError as exc:  # accepted, then cut without an answer
-            results[f"cut: {type(exc).__name__}"] = results.get(f"cut: {type(exc).__name__}", 0) + 1
+        except httpx.TransportError as exc:
+            # The kernel completes a handshake before the server accepts it: closing the listening
+            # socket resets what still waits in its backlog, which the server never saw (refused).
+            # Anything else is a request accepted, then cut without an answer.
+            key = "refused" if isinstance(exc, httpx.ReadError) and _reset(exc) else f"cut: {type(exc).__name__}"
+            results[key] = results.get(key, 0) + 1
             return
 
 
