@@ -245,6 +245,13 @@ def test_cli_side_by_side(two: Two) -> None:
     everyone = _cli(two.srv, "reindex")  # system work: no user needed
     assert everyone.returncode == 0 and re.search(r"Indexed (\d+) emails", everyone.stdout)
     assert json.loads(_cli(two.srv, "--user", "bob", "search", "message", "--json").stdout)[0]["id"] == two.bob_email
+    # Counts and account names are per user too: both have an account called "demo".
+    assert re.search(r"emails\s*│?\s*1\b", _cli(two.srv, "--user", "bob", "stats").stdout)
+    assert not re.search(r"emails\s*│?\s*1\b", _cli(two.srv, "--user", "alice", "stats").stdout)
+    nothing = _cli(two.srv, "--user", "bob", "analyze", "--account", "demo")
+    assert nothing.returncode == 0 and "Nothing to analyse" in nothing.stdout, nothing.stderr
+    whose = _cli(two.srv, "analyze", "--account", "demo")
+    assert whose.returncode == 2 and "--user" in whose.stderr, whose.stderr
 
 
 def test_cli_user_management(tmp_path: Path) -> None:

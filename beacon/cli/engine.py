@@ -18,9 +18,10 @@ from beacon.engine.memory import mb
 from beacon.engine.metrics import EngineMetrics
 from beacon.engine.runner import RunSummary
 from beacon.engine.service import EngineService
-from beacon.errors import EngineError, NothingToAnalyse, NotFound
+from beacon.errors import EngineError, InvalidInput, NothingToAnalyse, NotFound
 from beacon.store import jobs
 from beacon.store.runs import RunEventData, RunStatus
+from beacon.store.tenancy import EVERYONE
 
 engine_app = typer.Typer(help="The NLP engine: status, runs and quarantined emails.", no_args_is_help=True)
 
@@ -36,7 +37,7 @@ def analyze_cmd(
     except NothingToAnalyse:
         c.console.print("Nothing to analyse: every email has its analysis.")
         return
-    except NotFound as exc:
+    except (NotFound, InvalidInput) as exc:
         c.err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from exc
     except EngineError as exc:
@@ -49,7 +50,7 @@ def analyze_cmd(
 def analyze_with_progress(c: CliContext, account: str | None = None) -> RunSummary:
     svc = EngineService(c.settings, c.db)
     try:
-        queued = svc.enqueue_missing(account)
+        queued = svc.enqueue_missing(account, c.scope if account is not None else EVERYONE)
         columns = [TextColumn("[bold]Analysing"), BarColumn(), MofNCompleteColumn(),
                    TextColumn("{task.fields[stats]}"), TimeElapsedColumn()]
         with Progress(*columns, console=c.err) as progress:

@@ -146,7 +146,7 @@ def stats_cmd(ctx: typer.Context) -> None:
     """Counts of what the store holds."""
     c = _ctx(ctx)
     with c.db.session() as s:
-        st = store.stats(s)
+        st = store.stats(s, c.scope)
     t = Table(title="Beacon store", show_header=False)
     t.add_row("database", c.db.url.split("@")[-1])
     t.add_row("accounts", str(st.accounts))

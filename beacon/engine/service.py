@@ -36,13 +36,14 @@ from beacon.engine.executor import Executor, ExecutorState
 from beacon.engine.metrics import EngineMetrics, MetricsRecorder
 from beacon.engine.modes import make_executor
 from beacon.engine.runner import JobRunner, RunSummary
-from beacon.errors import AnalysisBusy, BeaconError, EngineUnavailable, NotFound
+from beacon.errors import AnalysisBusy, BeaconError, EngineUnavailable, InvalidInput, NotFound
 from beacon.settings import Settings
 from beacon.store import jobs
 from beacon.store.db import Database
 from beacon.store.owner import make_owner
 from beacon.store.runs import OnEvent, RunKind, RunRecorder, RunStatus
 from beacon.store.schema import Account, Run
+from beacon.store.tenancy import EVERYONE, UserScope, account_ids
 
 __all__ = ["EngineService", "EngineStatus", "ServiceState"]
 
@@ -143,13 +144,19 @@ class EngineService:
         self.stop()
 
     # -- work ------------------------------------------------------------------------------------
-    def enqueue_missing(self, account: str | None = None) -> int:
+    def enqueue_missing(self, account: str | None = None, scope: UserScope = EVERYONE) -> int:
+        """Queue what has no analysis yet; ``account`` is a name among ``scope``'s accounts
+        (names are unique per user only)."""
         with self.db.session() as s:
             account_id = None
             if account is not None:
-                account_id = s.scalar(select(Account.id).where(Account.name == account))
-                if account_id is None:
+                found = list(s.scalars(select(Account.id).where(Account.name == account,
+                                                                Account.id.in_(account_ids(scope))).limit(2)))
+                if not found:
                     raise NotFound(f"no account named {account!r}")
+                if len(found) > 1:
+                    raise InvalidInput(f"several users have an account named {account!r}: say whose with --user")
+                account_id = found[0]
             return jobs.enqueue_missing(s, self.version, account_id)
 
     def run(self, on_event: OnEvent | None = None) -> RunSummary:

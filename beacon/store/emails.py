@@ -313,7 +313,9 @@ class StoreStats:
     newest: datetime | None
 
 
-def stats(s: Session) -> StoreStats:
+def stats(s: Session, scope: UserScope = EVERYONE) -> StoreStats:
+    """What ``scope``'s accounts hold."""
+    mine = EmailRow.account_id.in_(account_ids(scope))
     emails, with_problems, with_att, synth, fallbacks, raw_bytes, oldest, newest = s.execute(
         select(
             func.count(EmailRow.id),
@@ -324,10 +326,11 @@ def stats(s: Session) -> StoreStats:
             func.coalesce(func.sum(EmailRow.size), 0),
             func.min(EmailRow.date),
             func.max(EmailRow.date),
-        )
+        ).where(mine)
     ).one()
-    compressed = s.scalar(select(func.coalesce(func.sum(func.length(RawMessage.data)), 0)))
-    accounts = s.scalar(select(func.count(Account.id)))
+    compressed = s.scalar(select(func.coalesce(func.sum(func.length(RawMessage.data)), 0))
+                          .join(EmailRow, EmailRow.id == RawMessage.email_id).where(mine))
+    accounts = s.scalar(select(func.count(Account.id)).where(Account.id.in_(account_ids(scope))))
     return StoreStats(
         accounts=accounts or 0,
         emails=emails,
