@@ -73,7 +73,8 @@ def inbox_cmd(
 def _filter(c: CliContext, kw: dict[str, Any]) -> InboxFilter:
     """The filter over ``--user``'s mail, or exit 2 with the reason when the query cannot be read."""
     try:
-        return InboxFilter(pipeline_version=pipeline_version(c.settings), scope=c.scope, **kw)
+        return InboxFilter(pipeline_version=pipeline_version(c.settings), scope=c.scope,
+                           own_addresses=tuple(c.settings.own_addresses), **kw)
     except InvalidInput as exc:
         c.err.print(f"[red]error:[/red] {exc}", highlight=False)
         raise typer.Exit(2) from exc
