@@ -157,12 +157,13 @@ def main() -> None:
     ap.add_argument("--emails", type=int, default=50_000)
     ap.add_argument("--repeat", type=int, default=15)
     ap.add_argument("--backends", default="sqlite,postgres")
+    ap.add_argument("--stores", default=",".join(SCENARIOS), help="which of: " + ", ".join(SCENARIOS))
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="beacon-inbox-states-"))
     stores: dict[tuple[str, str], tuple[Database, int, object]] = {}
     try:
         for backend in args.backends.split(","):
-            for scenario in SCENARIOS:
+            for scenario in args.stores.split(","):
                 t = time.perf_counter()
                 db, drop = _fresh_db(backend, work, scenario.replace(" ", "_"))
                 uid = build(db, args.emails, scenario, random.Random(14))

@@ -31,7 +31,7 @@ from beacon.query.model import DateBound, Due, Equals, InAccount, Or, State, pos
 from beacon.store.emails import count_emails
 from beacon.store.query_sql import Clock, compile_query, fts
 from beacon.store.schema import AnalysisRow, EmailRow, UTCDateTime
-from beacon.store.state_sets import account_addresses, away, one_set, own_mail, woken
+from beacon.store.state_sets import account_addresses, not_away, not_own, woken
 from beacon.store.tenancy import EVERYONE, UserScope, account_ids, is_everyone
 
 __all__ = [
@@ -160,19 +160,21 @@ def _owned(scope: UserScope) -> list[Any]:
     return [] if is_everyone(scope) else [EmailRow.account_id.in_(account_ids(scope))]
 
 
-def _compiled(s: Session, f: InboxFilter, *, woken_only: bool = False) -> tuple[Any, Any]:
+def _compiled(s: Session, f: InboxFilter, *, woken_only: list[int] | None = None) -> tuple[Any, Any]:
     """(where, compiled query or None): every condition of the filter, the owner's first.
-    ``woken_only``: the inbox's mail whose snooze ended instead (see :func:`_woken_rows`)."""
+    ``woken_only``: those of these ids (mail whose snooze ended) that the inbox lists instead
+    (see :func:`_woken_rows`)."""
     conds: list[Any] = [*_owned(f.scope), AnalysisRow.pipeline_version == f.pipeline_version]
     if not f.include_hidden:
         conds.append(AnalysisRow.email_id.not_in(_HIDDEN))
     if f.leaves_out_own():
-        left_out = own_mail(f.scope, (*f.own_addresses, *account_addresses(s, f.scope)))
-        if woken_only:
-            conds.append(woken(_now(f)))
+        # Checked on each row the walk reads (the email's row, its state's primary key): the
+        # cost follows the page, not how much mail is done or the reader's own.
+        conds.append(not_own((*f.own_addresses, *account_addresses(s, f.scope))))
+        if woken_only is not None:
+            conds.append(AnalysisRow.email_id.in_(woken_only))
         elif f.inbox_view():
-            left_out += away()
-        conds.append(AnalysisRow.email_id.not_in(one_set(left_out)))
+            conds.append(not_away())
     node = f.form_node()
     compiled = None
     if node is not None:
@@ -241,7 +243,10 @@ def _woken_rows(s: Session, f: InboxFilter, sort: str, limit: int) -> list[tuple
     """Mail whose snooze has ended stands on top of the first page (in the page's order) until
     the reader acts on it; the pages' walk leaves it out, so it is listed once. Few rows, from
     the snooze index."""
-    base, compiled = _compiled(s, f, woken_only=True)
+    ids = woken(s, _now(f))
+    if not ids:
+        return []
+    base, compiled = _compiled(s, f, woken_only=ids)
     where = and_(base, compiled.where) if compiled is not None else base
     cols = _ORDERS[sort]
     q = select(AnalysisRow.email_id).select_from(_from(where)).where(where)
@@ -332,8 +337,9 @@ def inbox_count(s: Session, f: InboxFilter, cap: int = COUNT_CAP) -> Count:
         # FTS5 answers "IN (its matches)" by listing every match first: read it as a join.
         q = (select(literal(1)).select_from(fts.join(_from(compiled.rest, base), AnalysisRow.email_id == fts.c.rowid))
              .where(compiled.main, compiled.rest, base))
-    if f.inbox_view():
-        awake, _ = _compiled(s, f, woken_only=True)
+    ids = woken(s, _now(f)) if f.inbox_view() else []
+    if ids:
+        awake, _ = _compiled(s, f, woken_only=ids)
         extra = _count(s, select(literal(1)).select_from(_from(awake, compiled.where if compiled is not None else None))
                        .where(awake, *([compiled.where] if compiled is not None else [])).limit(cap + 1))
         result = _plain_count(s, f, q, compiled, cap)

@@ -1,10 +1,9 @@
-"""The reader's states (``email_states``) as sets of email ids, for the inbox and the ``is:``
-terms of the search language.
+"""The reader's states (``email_states``) as conditions for the inbox and the ``is:`` terms of
+the search language.
 
-Each set is read from a small index (done and snoozed mail have partial indexes of their own)
-and tested against the inbox's index walk as ``email_id [NOT] IN (set)``, which both
-databases build once per query (SQLite an ephemeral index, PostgreSQL a hashed subplan): the
-walk never reads an email's row or state to learn whether it belongs in the inbox.
+What the inbox leaves out is checked on each row its index walk reads: the reader's own mail
+on the email's row (which the walk reads anyway for the owner), done and snoozed mail in a
+set read from the states' partial indexes. The ``is:`` views are such sets too.
 """
 
 from __future__ import annotations
@@ -13,23 +12,24 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, column, or_, select, table, text, union_all
+from sqlalchemy import ColumnElement, Select, and_, or_, select, union_all
+from sqlalchemy.orm import Session
 
-from beacon.store.schema import SENT_FOLDERS_0005, Account, AnalysisRow, EmailRow, EmailStateRow
-from beacon.store.tenancy import UserScope, account_ids, is_everyone
+from beacon.store.schema import Account, AnalysisRow, EmailRow, EmailStateRow
+from beacon.store.tenancy import UserScope, is_everyone
 
-__all__ = ["SENT_CONDITION", "SENT_FOLDERS", "account_addresses", "away", "one_set", "own_mail", "state_condition", "woken"]
+__all__ = ["SENT_FOLDERS", "WOKEN_CAP", "account_addresses", "not_away", "not_own", "state_condition", "woken"]
 
 # Folder names mail clients and servers give sent mail (IMAP SPECIAL-USE \Sent, Maildir++,
-# Gmail, Exchange/Outlook, Apple Mail, Thunderbird), as stored in ``emails.folder``; the
-# partial index ``ix_emails_sent`` holds exactly these (a new name needs a migration).
-SENT_FOLDERS = SENT_FOLDERS_0005
-
-# The one condition that finds them, written as the partial index ``ix_emails_sent`` states it
-# (migration 0005), so both databases read that small index whatever their statistics say.
-SENT_CONDITION = "folder IN (" + ", ".join(f"'{name}'" for name in SENT_FOLDERS) + ")"
+# Gmail, Exchange/Outlook, Apple Mail, Thunderbird), as stored in ``emails.folder``.
+SENT_FOLDERS = (
+    "Sent", "Sent Items", "Sent Mail", "Sent Messages", "Sent Mails", "[Gmail]/Sent Mail", "[Google Mail]/Sent Mail",
+    "INBOX.Sent", "INBOX/Sent", "INBOX.Sent Items", "INBOX.Sent Messages", "Sent.mbox", "sent", "sent-mail",
+    "Sent-Mail", "Gesendet", "Gesendete Objekte", "Envoyés", "Éléments envoyés", "Enviados", "Inviata",
+)
 
 _S = EmailStateRow
+WOKEN_CAP = 200  # woken mail on top of the inbox at most (the rest waits at its own rank)
 
 
 def _done() -> Select[Any]:
@@ -40,40 +40,31 @@ def _snoozed(now: datetime) -> Select[Any]:
     return select(_S.email_id).where(_S.snoozed_until > now)
 
 
-def away() -> list[Select[Any]]:
-    """Mail out of the inbox: done, or snoozed (asleep, or woken and not acted on yet: those
-    stand on top of the first page instead, :func:`woken`). Parts of one UNION ALL (SQLite
-    takes no nested compound selects)."""
-    return [_done(), select(_S.email_id).where(_S.snoozed_until.is_not(None))]
+def not_away() -> ColumnElement[bool]:
+    """Neither done nor snoozed (asleep, or woken and not acted on yet: those stand on top of
+    the first page instead, :func:`woken`). One set read from the two partial indexes, built
+    once per query and probed by each row the walk reads (SQLite: an ephemeral index;
+    PostgreSQL: a hashed subplan); cheaper per walked row than a probe of each state."""
+    return AnalysisRow.email_id.not_in(union_all(_done(), select(_S.email_id).where(_S.snoozed_until.is_not(None))))
 
 
-def woken(now: datetime) -> ColumnElement[bool]:
-    """Mail whose snooze has ended and that nobody has acted on since."""
-    ids = select(_S.email_id).where(_S.snoozed_until <= now, _S.done_at.is_(None))
-    return AnalysisRow.email_id.in_(ids)
+def woken(s: Session, now: datetime, cap: int = WOKEN_CAP) -> list[int]:
+    """Mail whose snooze has ended and that nobody has acted on since (read from the snooze
+    index: usually none), the most recently woken first; every user's (the inbox query keeps
+    the reader's own)."""
+    q = (select(_S.email_id).where(_S.snoozed_until <= now, _S.done_at.is_(None))
+         .order_by(_S.snoozed_until.desc()).limit(cap))
+    return list(s.scalars(q))
 
 
-# ``emails`` as a plain table: a subquery on it must not make the inbox query join the emails
-# row of every analysis it walks (beacon.store.inbox._from joins when a condition reads one).
-_emails = table("emails", column("id"), column("account_id"), column("folder"), column("from_addr"))
+def not_own(addresses: Sequence[str]) -> ColumnElement[bool]:
+    """Not the reader's own message (from one of their addresses, or in a Sent folder), read
+    from the email's row."""
+    return and_(EmailRow.from_addr.not_in(sorted({a.lower() for a in addresses}) or [""]),
+                or_(EmailRow.folder.is_(None), EmailRow.folder.not_in(SENT_FOLDERS)))
 
 
-def own_mail(scope: UserScope, addresses: Sequence[str]) -> list[Select[Any]]:
-    """The reader's own messages: sent from one of their addresses, or filed in a Sent folder
-    (both read from indexes on ``emails``). Parts of one UNION ALL, like :func:`away`."""
-    e = _emails.c
-    mine = [] if is_everyone(scope) else [e.account_id.in_(account_ids(scope))]
-    parts = [select(e.id).where(text(SENT_CONDITION), *mine)]
-    if addresses:
-        parts.append(select(e.id).where(e.from_addr.in_(sorted({a.lower() for a in addresses})), *mine))
-    return parts
-
-
-def one_set(parts: list[Select[Any]]) -> Any:
-    return union_all(*parts) if len(parts) > 1 else parts[0]
-
-
-def account_addresses(s: Any, scope: UserScope) -> list[str]:
+def account_addresses(s: Session, scope: UserScope) -> list[str]:
     """The addresses set on ``scope``'s accounts (besides the personal ``own_addresses``)."""
     q = select(Account.addresses)
     if not is_everyone(scope):
