@@ -110,6 +110,15 @@ def test_the_inbox_leaves_out_the_readers_own_mail(any_db: Database, box: Box) -
     assert set(keys_of(box, ids_of(any_db, box.alice, include_hidden=True))) == {*KEYS, "own", "sent"}
 
 
+def test_mail_without_a_sender_address_is_no_ones_own(any_db: Database, box: Box) -> None:
+    raw = b"From: foo\nTo: bar\nSubject: bounce\nMessage-ID: <nosender@triage.test>\n\nUndeliverable.\n"
+    [email] = store_messages(any_db, [raw], account="inbox", user_id=box.bob)
+    with any_db.session() as s:
+        save_analysis(s, email, make_analysis("personal", due_days=None, request=False), _settings())
+        rows = inbox(s, InboxFilter(pipeline_version=VERSION, scope=box.bob, now=NOW), limit=None)
+    assert email in [e.id for e, _ in rows]
+
+
 def test_done_leaves_the_inbox_and_is_done_finds_it(any_db: Database, box: Box) -> None:
     act(any_db, box.alice, ["a", "c"], Action.DONE, box)
     assert keys_of(box, ids_of(any_db, box.alice)) == ["b", "d", "e", "f", "g", "h"]

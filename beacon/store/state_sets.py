@@ -60,8 +60,9 @@ def woken(s: Session, now: datetime, cap: int = WOKEN_CAP) -> list[int]:
 def not_own(addresses: Sequence[str]) -> ColumnElement[bool]:
     """Not the reader's own message (from one of their addresses, or in a Sent folder), read
     from the email's row."""
-    return and_(EmailRow.from_addr.not_in(sorted({a.lower() for a in addresses}) or [""]),
-                or_(EmailRow.folder.is_(None), EmailRow.folder.not_in(SENT_FOLDERS)))
+    not_sent = or_(EmailRow.folder.is_(None), EmailRow.folder.not_in(SENT_FOLDERS))
+    own = sorted({a.lower() for a in addresses if a})
+    return and_(EmailRow.from_addr.not_in(own), not_sent) if own else not_sent
 
 
 def account_addresses(s: Session, scope: UserScope) -> list[str]:
