@@ -1,0 +1,98 @@
+"""The reader's states (``email_states``) as conditions for the inbox and the ``is:`` terms of
+the search language.
+
+What the inbox leaves out is checked on each row its index walk reads: the reader's own mail
+on the email's row (which the walk reads anyway for the owner), done and snoozed mail in a
+set read from the states' partial indexes. The ``is:`` views are such sets too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, and_, or_, select, union_all
+from sqlalchemy.orm import Session
+
+from beacon.store.schema import Account, AnalysisRow, EmailRow, EmailStateRow
+from beacon.store.tenancy import UserScope, is_everyone
+
+__all__ = ["SENT_FOLDERS", "WOKEN_CAP", "account_addresses", "not_away", "not_own", "state_condition", "woken"]
+
+# Folder names mail clients and servers give sent mail (IMAP SPECIAL-USE \Sent, Maildir++,
+# Gmail, Exchange/Outlook, Apple Mail, Thunderbird), as stored in ``emails.folder``.
+SENT_FOLDERS = (
+    "Sent", "Sent Items", "Sent Mail", "Sent Messages", "Sent Mails", "[Gmail]/Sent Mail", "[Google Mail]/Sent Mail",
+    "INBOX.Sent", "INBOX/Sent", "INBOX.Sent Items", "INBOX.Sent Messages", "Sent.mbox", "sent", "sent-mail",
+    "Sent-Mail", "Gesendet", "Gesendete Objekte", "Envoyés", "Éléments envoyés", "Enviados", "Inviata",
+)
+
+_S = EmailStateRow
+WOKEN_CAP = 200  # woken mail on top of the inbox at most (the rest waits at its own rank)
+
+
+def _done() -> Select[Any]:
+    return select(_S.email_id).where(_S.done_at.is_not(None))
+
+
+def _snoozed(now: datetime) -> Select[Any]:
+    return select(_S.email_id).where(_S.snoozed_until > now)
+
+
+def not_away() -> ColumnElement[bool]:
+    """Neither done nor snoozed (asleep, or woken and not acted on yet: those stand on top of
+    the first page instead, :func:`woken`). One set read from the two partial indexes, built
+    once per query and probed by each row the walk reads (SQLite: an ephemeral index;
+    PostgreSQL: a hashed subplan); cheaper per walked row than a probe of each state."""
+    return AnalysisRow.email_id.not_in(union_all(_done(), select(_S.email_id).where(_S.snoozed_until.is_not(None))))
+
+
+def woken(s: Session, now: datetime, cap: int = WOKEN_CAP) -> list[int]:
+    """Mail whose snooze has ended and that nobody has acted on since (read from the snooze
+    index: usually none), the most recently woken first; every user's (the inbox query keeps
+    the reader's own)."""
+    q = (select(_S.email_id).where(_S.snoozed_until <= now, _S.done_at.is_(None))
+         .order_by(_S.snoozed_until.desc()).limit(cap))
+    return list(s.scalars(q))
+
+
+def not_own(addresses: Sequence[str]) -> ColumnElement[bool]:
+    """Not the reader's own message (from one of their addresses, or in a Sent folder), read
+    from the email's row."""
+    not_sent = or_(EmailRow.folder.is_(None), EmailRow.folder.not_in(SENT_FOLDERS))
+    own = sorted({a.lower() for a in addresses if a})
+    return and_(EmailRow.from_addr.not_in(own), not_sent) if own else not_sent
+
+
+def account_addresses(s: Session, scope: UserScope) -> list[str]:
+    """The addresses set on ``scope``'s accounts (besides the personal ``own_addresses``)."""
+    q = select(Account.addresses)
+    if not is_everyone(scope):
+        q = q.where(Account.user_id == scope)
+    return sorted({a.lower() for addrs in s.scalars(q) for a in (addrs or [])})
+
+
+def state_condition(name: str, now: datetime) -> ColumnElement[bool]:
+    """The ``is:`` terms kept in ``email_states`` as a condition on the inbox's analyses row."""
+    eid = AnalysisRow.email_id
+    if name == "done":
+        return eid.in_(_done())
+    if name == "snoozed":
+        return eid.in_(_snoozed(now))
+    if name == "read":
+        return eid.in_(select(_S.email_id).where(_S.read_at.is_not(None)))
+    if name == "unread":
+        return eid.not_in(select(_S.email_id).where(_S.read_at.is_not(None)))
+    if name == "replied":
+        return eid.in_(select(_S.email_id).where(_S.replied_at.is_not(None)))
+    if name == "important":
+        # The reader's mark wins; unmarked mail is important when flagged on the server or HIGH.
+        marked = select(_S.email_id).where(_S.importance.is_not(None))
+        return or_(
+            eid.in_(select(_S.email_id).where(_S.importance == "important")),
+            and_(eid.not_in(marked), or_(EmailRow.flagged.is_(True), AnalysisRow.level == "HIGH")),
+        )
+    if name == "not-important":
+        return eid.in_(select(_S.email_id).where(_S.importance == "not_important"))
+    raise ValueError(f"not a state kept in email_states: {name}")
