@@ -208,3 +208,25 @@ def test_the_conversation_inbox_is_an_index_walk(sqlite_db: Database, sort: str)
         plan = " ".join(str(r[-1]) for r in s.execute(text("EXPLAIN QUERY PLAN " + str(
             q.compile(s.get_bind(), compile_kwargs={"literal_binds": True})))))
     assert "ix_analyses_head_priority" in plan and "TEMP B-TREE" not in plan, plan
+
+
+def test_actions_rescore_their_threads_through_the_hook(any_db: Database) -> None:
+    from beacon.store.tenancy import EVERYONE
+    from beacon.triage.actions import apply_action, undo_action
+    from beacon.triage.models import Action
+
+    mails = thread_mails()
+    del mails["answer"]
+    ids = store(any_db, mails)
+    top = heads(any_db)[0]
+    other = ids["again"] if top == ids["ask"] else ids["ask"]
+    now = T0 + timedelta(hours=5)
+    with any_db.session() as s:
+        done = apply_action(s, EVERYONE, [top], Action.DONE, now=now)
+    assert heads(any_db, now) == [other, ids["news"]]
+    with any_db.session() as s:
+        apply_action(s, EVERYONE, [other], Action.REPLIED, now=now)
+    assert not row(any_db, other).needs_reply
+    with any_db.session() as s:
+        undo_action(s, EVERYONE, done[0].id, now=now + timedelta(minutes=1))
+    assert heads(any_db, now)[0] == top

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from beacon.analysis.version import pipeline_version
 from beacon.settings import Settings
+from beacon.store.app_settings import current_settings
 from beacon.store.analyses import account_settings, rescore_row
 from beacon.store.schema import AnalysisRow, EmailRow, EmailStateRow, utcnow
 from beacon.store.tenancy import EVERYONE, UserScope, account_ids, is_everyone
@@ -122,11 +123,14 @@ def after_analysis(s: Session, email_id: int, settings: Settings, now: datetime)
         rescore_thread(s, row.thread_id, row.account_id, now, settings)
 
 
-def rescore_after_actions(s: Session, records: Sequence[Any], settings: Settings | None = None,
-                          now: datetime | None = None) -> RescoreResult:
-    """The ``after_actions`` hook: a state change (done, snooze, replied…) rescores the threads
-    of the emails acted on. ``records`` are action records with an ``email_id``."""
-    from beacon.store.app_settings import current_settings
+def rescore_after_actions(s: Session, records: Sequence[Any]) -> None:
+    """The ``after_actions`` hook (beacon.triage.hooks): a state change (done, snooze, replied,
+    or its undo) rescores the threads of the emails acted on, at the time of the action.
 
-    settings = current_settings(s, settings or Settings())
-    return rescore_emails(s, {r.email_id for r in records}, now or utcnow(), settings)
+    Hooks get no settings: the ones in force are read as the CLI and the server read them
+    (the environment, then the stored changes)."""
+    if not records:
+        return
+    settings = current_settings(s, Settings())
+    now = max((r.undone_at or r.created_at) for r in records)
+    rescore_emails(s, {r.email_id for r in records}, now, settings)
