@@ -230,3 +230,31 @@ def test_actions_rescore_their_threads_through_the_hook(any_db: Database) -> Non
     with any_db.session() as s:
         undo_action(s, EVERYONE, done[0].id, now=now + timedelta(minutes=1))
     assert heads(any_db, now)[0] == top
+
+
+def test_a_deleted_head_or_an_answered_flag_is_taken_up_by_the_next_pass(any_db: Database) -> None:
+    from beacon.imap.links import _mark_orphans_deleted, update_flags
+    from beacon.store.schema import ImapFolder, ImapMessage
+
+    mails = thread_mails()
+    del mails["answer"]
+    ids = store(any_db, mails)
+    top = heads(any_db)[0]
+    other = ids["again"] if top == ids["ask"] else ids["ask"]
+    # Marked where no settings are at hand (the IMAP sync): due for the next pass, at the real now.
+    with any_db.session() as s:
+        _mark_orphans_deleted(s, [top])  # gone from the server
+    rescore_due(any_db, SETTINGS)
+    now = datetime.now(timezone.utc)
+    assert heads(any_db, now) == [other, ids["news"]]
+    with any_db.session() as s:
+        folder = ImapFolder(account_id=s.get(EmailRow, other).account_id, name="INBOX")  # type: ignore[union-attr]
+        s.add(folder)
+        s.flush()
+        link = ImapMessage(folder_id=folder.id, uid=7, email_id=other, flags=[])
+        s.add(link)
+        s.flush()
+        update_flags(s, link, ["\\Answered"])
+    assert row(any_db, other).needs_reply
+    rescore_due(any_db, SETTINGS)
+    assert not row(any_db, other).needs_reply

@@ -12,12 +12,12 @@ and the thread's head may move.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select, update
 from sqlalchemy.orm import Session
 
 from beacon.analysis.version import pipeline_version
@@ -28,7 +28,7 @@ from beacon.store.schema import AnalysisRow, EmailRow, EmailStateRow, utcnow
 from beacon.store.tenancy import EVERYONE, UserScope, account_ids, is_everyone
 from beacon.triage.threads import elect_head, thread_keys
 
-__all__ = ["RescoreResult", "after_analysis", "rescore_after_actions", "rescore_due", "rescore_emails",
+__all__ = ["RescoreResult", "after_analysis", "mark_due", "rescore_after_actions", "rescore_due", "rescore_emails",
            "rescore_scope", "rescore_thread"]
 
 log = logging.getLogger(__name__)
@@ -110,6 +110,13 @@ def rescore_due(db: Any, settings: Settings, now: datetime | None = None, *, lim
     if total.threads:
         log.info("rescored %d emails in %d threads (%d changed)", total.emails, total.threads, total.changed)
     return total
+
+
+def mark_due(s: Session, email_ids: Collection[int] | Select[Any], now: datetime | None = None) -> None:
+    """Have the next periodic pass rescore the threads of ``email_ids`` (for changes made
+    where no settings are at hand: IMAP flags, messages gone from the server)."""
+    s.execute(update(AnalysisRow).where(AnalysisRow.email_id.in_(email_ids))
+              .values(rescore_at=now or utcnow()).execution_options(synchronize_session=False))
 
 
 def after_analysis(s: Session, email_id: int, settings: Settings, now: datetime) -> None:

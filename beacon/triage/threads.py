@@ -48,7 +48,6 @@ def elect_head(s: Session, account_id: int, thread_id: str, version: str, now: d
         s.execute(update(AnalysisRow).where(AnalysisRow.id.in_(stale)).values(thread_head=False))
     if head is not None and not head.thread_head:
         s.execute(update(AnalysisRow).where(AnalysisRow.id == head.id).values(thread_head=True))
-    s.expire_all()  # rows loaded before see the flags as they now are
     return head.email_id if head is not None else None
 
 
