@@ -94,3 +94,11 @@ def test_rescore_refuses_a_time_it_cannot_read(cli_db) -> None:  # type: ignore[
     cli, _db, _ids = cli_db
     r = cli.invoke(app, ["rescore", "--due", "--now", "next tuesday"])
     assert r.exit_code == 2 and "not an ISO-8601 time" in r.output
+
+
+def test_show_gives_the_conversation_and_the_deadline_judged_now(cli_db) -> None:  # type: ignore[no-untyped-def]
+    cli, _db, ids = cli_db
+    r = cli.invoke(app, ["show", str(ids["ask"])], terminal_width=200)
+    assert r.exit_code == 0, r.output
+    assert "Conversation (3 messages)" in r.stdout and f"▶ {ids['ask']}" in r.stdout
+    assert "overdue" in r.stdout and "lapsed" in r.stdout  # the Due row and the deadline factor

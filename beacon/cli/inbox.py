@@ -16,6 +16,7 @@ from beacon.cli.context import CliContext
 from beacon.store.analyses import load_scored
 from beacon.errors import InvalidInput
 from beacon.query.snippet import snippet
+from beacon.store.app_settings import current_settings
 from beacon.store.inbox import InboxFilter, inbox, inbox_count
 from beacon.store.emails import count_emails
 from beacon.store.schema import AnalysisRow, EmailRow, utcnow
@@ -49,6 +50,7 @@ def inbox_cmd(
     c: CliContext = ctx.obj
     f = _filter(c, dict(level=level, kind=kind, category=category, needs_reply=needs_reply, search=search,
                         account=account, include_hidden=everything, threads=threads))
+    catch_up(c)
     now = utcnow()
     if as_json:
         with c.db.session() as s:
@@ -85,6 +87,15 @@ def inbox_cmd(
         c.console.print("Nothing analysed yet: run [bold]beacon analyze[/bold].")
 
 
+def catch_up(c: CliContext) -> None:
+    """Rescore what time has changed since the last pass (a deadline crossing a day, a snooze
+    waking) before reading scores: with no server running, nobody else does. One index range
+    when nothing is due."""
+    with c.db.session() as s:
+        engine_wide = current_settings(s, c.env)  # each account's owner's settings are added per email
+    rescore_due(c.db, engine_wide)
+
+
 def _filter(c: CliContext, kw: dict[str, Any]) -> InboxFilter:
     """The filter over ``--user``'s mail, or exit 2 with the reason when the query cannot be read."""
     try:
@@ -111,6 +122,7 @@ def search_cmd(
     """
     c: CliContext = ctx.obj
     f = _filter(c, dict(search=query, sort=sort))
+    catch_up(c)
     with c.db.session() as s:
         rows = inbox(s, f, limit=limit)
         total = inbox_count(s, f)
