@@ -18,7 +18,6 @@ from beacon.store.context import sent_to
 from beacon.store.emails import load_email
 from beacon.store.app_settings import personal_settings
 from beacon.store.schema import Account, AnalysisRow, EmailRow, EmailStateRow, utcnow
-from beacon.store.tenancy import EVERYONE, UserScope, account_ids, is_everyone
 from beacon.triage.threads import elect_head
 
 
@@ -93,7 +92,8 @@ def save_analysis(s: Session, email_id: int, analysis: Analysis, settings: Setti
     if row is None:
         raise NotFound(f"no email {email_id}")
     now = now or utcnow()
-    scored = score_row(s, row, analysis, settings, now)
+    state = s.get(EmailStateRow, email_id)
+    scored = score_row(s, row, analysis, settings, now, state)
     existing = s.scalar(
         select(AnalysisRow).where(
             AnalysisRow.email_id == email_id, AnalysisRow.pipeline_version == analysis.pipeline_version
@@ -101,7 +101,7 @@ def save_analysis(s: Session, email_id: int, analysis: Analysis, settings: Setti
     )
     target = existing or AnalysisRow(email_id=email_id, pipeline_version=analysis.pipeline_version)
     _fill(target, scored)
-    target.rescore_at = rescore_time(scored, row, now, settings)
+    target.rescore_at = rescore_time(scored, row, now, settings, state)
     target.email_date = row.date
     row.analysed_version = analysis.pipeline_version
     if existing is None:
@@ -147,28 +147,6 @@ def current_analysis(s: Session, email_id: int, settings: Settings) -> AnalysisR
             AnalysisRow.pipeline_version == pipeline_version(settings),
         )
     )
-
-
-def _owned(q: Any, scope: UserScope) -> Any:
-    """``q`` limited to analyses of mail ``scope`` may see: the one owner filter of this module."""
-    return q if is_everyone(scope) else q.where(EmailRow.account_id.in_(account_ids(scope)))
-
-
-def rescore_all(s: Session, settings: Settings, scope: UserScope = EVERYONE, now: datetime | None = None) -> int:
-    """Recompute priorities of ``scope``'s current analyses at ``now`` (after weights, VIPs or
-    addresses change); each email is scored with its owner's personal settings."""
-    version = pipeline_version(settings)
-    now = now or utcnow()
-    n = 0
-    rows = s.execute(_owned(
-        select(AnalysisRow, EmailRow, EmailStateRow).join(EmailRow, EmailRow.id == AnalysisRow.email_id)
-        .outerjoin(EmailStateRow, EmailStateRow.email_id == EmailRow.id)
-        .where(AnalysisRow.pipeline_version == version), scope)
-    )
-    for arow, erow, state in rows:
-        rescore_row(s, arow, erow, settings, now, state)
-        n += 1
-    return n
 
 
 def rescore_row(s: Session, arow: AnalysisRow, erow: EmailRow, settings: Settings, now: datetime,
