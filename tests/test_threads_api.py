@@ -60,7 +60,7 @@ def test_one_email_carries_its_thread_and_its_deadline_judged_now(world: World) 
 def test_the_inbox_page_shows_one_row_per_conversation_and_the_email_page_the_thread(world: World) -> None:
     page = world.c.get("/", headers={"accept": "text/html"}).text
     assert f'data-id="{world.ids["again"]}"' in page and f'data-id="{world.ids["ask"]}"' not in page
-    assert 'title="messages in this conversation">3</span>' in page
+    assert 'title="messages in this conversation">3</span>' in page and "2 conversations" in page
     every = world.c.get("/", params={"messages": "1"}, headers={"accept": "text/html"}).text
     assert f'data-id="{world.ids["ask"]}"' in every
     mail = world.c.get(f"/emails/{world.ids['again']}", headers={"accept": "text/html"}).text
