@@ -161,6 +161,10 @@ class Settings(BaseSettings):
     # path on the server).
     upload_max_bytes: Bytes = ByteSize(512 * 1024 * 1024)
 
+    # Seconds between the web server's passes that rescore what time changed (deadlines
+    # crossing a day, snoozes waking; beacon.triage.rescore); 0 = off (`beacon rescore --due`).
+    rescore_interval: int = 300
+
     # --- imap ------------------------------------------------------------------
     sync_interval: int = 300  # seconds between background syncs in `beacon serve`; 0 = off
     imap_batch_size: int = 200  # messages per FETCH; each batch is committed on its own

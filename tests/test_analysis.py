@@ -176,7 +176,8 @@ def _store(db, raws: list[bytes], account: str = "me") -> list[int]:  # type: ig
 def _analyse_stored(db, pipeline: Pipeline, settings: Settings, email_id: int):  # type: ignore[no-untyped-def]
     with db.session() as s:
         email = load_email(s.get(EmailRow, email_id))
-        save_analysis(s, email_id, pipeline.analyze([email])[0], settings)
+        # Judged when it arrived (an hour after its Date): "tomorrow" is still tomorrow.
+        save_analysis(s, email_id, pipeline.analyze([email])[0], settings, email.date + timedelta(hours=1))
     with db.session() as s:
         return load_scored(current_analysis(s, email_id, settings))
 

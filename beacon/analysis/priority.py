@@ -5,9 +5,11 @@ store (how often the reader corresponds with the sender, whether the reader took
 thread). It is cheap, so changing a weight or a VIP list re-scores everything in seconds
 without re-running spaCy. Every factor carries its points and the evidence behind them.
 
-Deadline points measure how near the due date was *when the mail was sent*, not today: a score
-is then reproducible and explains itself ("due tomorrow" means tomorrow from the mail's Date),
-and an inbox sorted by it does not reshuffle every night. The UI shows due dates beside it.
+Deadline points measure how near the due date is *now* (``now``, passed in: the caller's clock),
+in calendar days of the deadline's timezone: "due today", "overdue by 3 days", and a deadline
+long past stops counting. The stored score is therefore recomputed as days pass
+(``beacon.triage.rescore``); :func:`next_change` says when it next needs to be. A reply by the
+reader answers the mail: its requests stop counting and it needs no reply.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, time, timedelta
 
 from beacon.analysis.kind_signals import forged_date, is_list_post
 from beacon.analysis.models import Analysis, Factor, Level, Priority
@@ -33,6 +35,8 @@ DEFAULT_WEIGHTS: dict[str, float] = {
     "deadline_3d": 12,
     "deadline_7d": 8,
     "deadline_later": 4,
+    "deadline_overdue": 12,  # past due by at most deadline_overdue_days calendar days
+    "deadline_overdue_days": 7,  # later than this an overdue deadline lapses: it earns nothing
     "direct": 8,  # reader in To
     "cc": 2,  # reader only in Cc
     "not_addressed": -5,  # reader in neither (list, Bcc)
@@ -53,7 +57,10 @@ DEFAULT_WEIGHTS: dict[str, float] = {
     # a newsletter's or an advert's ("the sale ends Sunday") does not.
     "notification_deadline_factor": 0.75,
     "security_alert": 15,  # a notification about the reader's account security
+    "snooze_woke": 30,  # back from a snooze: on top again for SNOOZE_LIFT
 }
+# How long mail back from a snooze keeps its lift.
+SNOOZE_LIFT = timedelta(days=1)
 # P(spam) from the kind text model above which a stranger's "personal" mail is spam-like.
 SPAM_LIKE = 0.25
 # In another language the English model only counts against a reply flag, and only past even odds.
@@ -78,7 +85,10 @@ class PriorityContext:
 
     messages_from_sender: int = 0  # other stored mails from this sender
     messages_to_sender: int = 0  # mails the reader sent to this sender
-    reader_in_thread: bool = False  # the reader wrote a message in this thread
+    reader_in_thread: bool = False  # the reader wrote in this thread before this message
+    # The reader answered it: wrote in the thread after it, or it is marked replied or \\Answered.
+    replied: bool = False
+    woke_at: datetime | None = None  # a snooze on it ended then (it comes back on top for a while)
     extra: dict[str, str] = field(default_factory=dict)
 
 
@@ -94,8 +104,11 @@ def level_for(score: int, settings: Settings) -> Level:
     return "LOW"
 
 
-def score(email: Email, analysis: Analysis, ctx: PriorityContext, settings: Settings) -> Priority:
+def score(email: Email, analysis: Analysis, ctx: PriorityContext, settings: Settings,
+          now: datetime | None = None) -> Priority:
+    """The priority judged at ``now`` (None: at the mail's own Date, for text with no clock)."""
     w = weights_for(settings)
+    ref = now or email.date
     own = {a.lower() for a in settings.own_addresses}
     factors: list[Factor] = []
 
@@ -111,6 +124,10 @@ def score(email: Email, analysis: Analysis, ctx: PriorityContext, settings: Sett
     if from_you:
         # Requests and deadlines in your own mail are yours to others, not to you.
         add("from_you", w["from_you"], "you sent this message", sender)
+    elif ctx.replied:
+        # Answered: what it asked is dealt with; its deadline (below) may still be yours.
+        if personal and (analysis.requests or analysis.questions):
+            factors.append(Factor(name="replied", points=0, detail="you replied: its requests no longer count"))
     elif personal and analysis.requests:
         r0 = analysis.requests[0]
         pts = min(w["request"] + w["request_extra"] * (len(analysis.requests) - 1), w["request_max"])
@@ -122,23 +139,16 @@ def score(email: Email, analysis: Analysis, ctx: PriorityContext, settings: Sett
 
     # People set deadlines; of machines only notifications (a bill, a renewal) do.
     factor = 1.0 if personal else w["notification_deadline_factor"] if kind == "notification" else 0.0
-    due = None if from_you or not factor else _nearest_deadline(analysis, email.date)
+    due = None if from_you or not factor else nearest_deadline(analysis, email.date, ref)
     if due is not None:
         when, ref_text, span = due
-        # Calendar days in the sender's timezone: "tomorrow 5pm" is tomorrow, whatever the hour.
-        days = (when.date() - email.date.astimezone(when.tzinfo).date()).days
-        if days <= 0:
-            pts, label = w["deadline_today"], "today"
-        elif days == 1:
-            pts, label = w["deadline_tomorrow"], "tomorrow"
-        elif days <= 3:
-            pts, label = w["deadline_3d"], "within 3 days"
-        elif days <= 7:
-            pts, label = w["deadline_7d"], "within a week"
-        else:
-            pts, label = w["deadline_later"], "in more than a week"
         who = "" if personal else " (in a notification)"
-        add("deadline", pts * factor, f"deadline {label} ({when:%a %d %b %H:%M}){who}", ref_text, span)
+        pts, label = _deadline_points(w, days_left(when, ref))
+        detail = f"deadline {label} ({when:%a %d %b %H:%M}){who}"
+        if pts:
+            add("deadline", pts * factor, detail, ref_text, span)
+        else:  # lapsed: said, worth nothing
+            factors.append(Factor(name="deadline", points=0, detail=detail, evidence=ref_text, span=span))
     if kind == "notification" and not from_you:
         m = _SECURITY.search(email.subject or "") or _SECURITY.search(analysis.text[:500])
         if m:
@@ -168,7 +178,7 @@ def score(email: Email, analysis: Analysis, ctx: PriorityContext, settings: Sett
             f"you have written to this sender ({ctx.messages_to_sender} sent, {ctx.messages_from_sender} received)",
             sender,
         )
-    if ctx.reader_in_thread and not from_you and not spam:
+    if ctx.reader_in_thread and not ctx.replied and not from_you and not spam:
         add("thread", w["thread_participation"], "reply in a thread you took part in", email.subject)
 
     urgent = [] if from_you or not personal else [
@@ -190,6 +200,9 @@ def score(email: Email, analysis: Analysis, ctx: PriorityContext, settings: Sett
         add("spam_like", w["spam_like_max"] * p_spam,
             f"a stranger's mail with spam-like wording (text model: spam {100 * p_spam:.0f} %)")
 
+    if ctx.woke_at is not None and ref < ctx.woke_at + SNOOZE_LIFT:
+        add("snooze", w["snooze_woke"], f"back from your snooze ({ctx.woke_at:%a %d %b %H:%M})")
+
     penalty = w.get(f"kind_{kind}", 0)
     if penalty:
         add("kind", penalty, f"{kind} mail", "; ".join(analysis.kind_reasons[:2]))
@@ -207,15 +220,73 @@ def score(email: Email, analysis: Analysis, ctx: PriorityContext, settings: Sett
     return Priority(score=value, level=level_for(value, settings), factors=factors)
 
 
-def _nearest_deadline(analysis: Analysis, sent: datetime) -> tuple[datetime, str, tuple[int, int]] | None:
-    """The nearest future due date of an action item: a deadline nobody asked you to meet
-    ("the sale ends Sunday") is not yours."""
+def days_left(when: datetime, now: datetime) -> int:
+    """Calendar days from ``now`` to ``when`` in the deadline's timezone: "tomorrow 5pm" is
+    tomorrow whatever the hour; negative when past."""
+    return (when.date() - now.astimezone(when.tzinfo).date()).days
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def _deadline_points(w: dict[str, float], days: int) -> tuple[float, str]:
+    if days < 0:
+        late = _plural(-days, "day")
+        if -days > w["deadline_overdue_days"]:
+            return 0.0, f"overdue by {late}, lapsed"
+        return w["deadline_overdue"], f"overdue by {late}"
+    if days == 0:
+        return w["deadline_today"], "today"
+    if days == 1:
+        return w["deadline_tomorrow"], "tomorrow"
+    if days <= 3:
+        return w["deadline_3d"], "within 3 days"
+    if days <= 7:
+        return w["deadline_7d"], "within a week"
+    return w["deadline_later"], "in more than a week"
+
+
+def _deadlines(analysis: Analysis, sent: datetime) -> list[tuple[datetime, str, tuple[int, int]]]:
+    """Due dates of action items, not before the mail was sent (a deadline nobody asked you to
+    meet, "the sale ends Sunday", is not yours; one before the Date is a misreading)."""
     cands = [
         (a.due, a.due_text or a.text, _span_of(analysis, a.due_text, a.start, a.end))
         for a in analysis.action_items if a.due
     ]
-    cands = [c for c in cands if c[0] is not None and c[0] >= sent]
-    return min(cands, key=lambda c: c[0]) if cands else None  # type: ignore[return-value]
+    return [c for c in cands if c[0] is not None and c[0] >= sent]  # type: ignore[misc]
+
+
+def nearest_deadline(analysis: Analysis, sent: datetime,
+                      now: datetime | None = None) -> tuple[datetime, str, tuple[int, int]] | None:
+    """The nearest deadline not yet past at ``now`` (today counts), else the latest overdue one."""
+    cands = _deadlines(analysis, sent)
+    if not cands:
+        return None
+    now = now or sent
+    ahead = [c for c in cands if days_left(c[0], now) >= 0]
+    return min(ahead, key=lambda c: c[0]) if ahead else max(cands, key=lambda c: c[0])
+
+
+def next_change(analysis: Analysis, sent: datetime, now: datetime, settings: Settings) -> datetime | None:
+    """When time alone next changes the deadline points of this analysis (None: never again).
+
+    While a deadline is within a week either side of today, the points move at midnight in the
+    deadline's timezone; one further ahead matters only when it comes within a week.
+    """
+    w = weights_for(settings)
+    soonest: datetime | None = None
+    for when, _text, _span in _deadlines(analysis, sent):
+        days = days_left(when, now)
+        if days > 8:
+            at = when - timedelta(days=8)
+        elif days >= -w["deadline_overdue_days"]:
+            local = now.astimezone(when.tzinfo)
+            at = datetime.combine(local.date() + timedelta(days=1), time(0), tzinfo=when.tzinfo)
+        else:
+            continue
+        soonest = at if soonest is None or at < soonest else soonest
+    return soonest
 
 
 def _span_of(analysis: Analysis, needle: str | None, start: int, end: int) -> tuple[int, int]:
@@ -235,7 +306,7 @@ def needs_reply(email: Email, analysis: Analysis, settings: Settings, ctx: Prior
     """Personal mail from someone else that asks something; never machine mail, spam, a
     stranger's spam-like mail, or a stranger's direct mail with a forged-looking Date."""
     own = {a.lower() for a in settings.own_addresses}
-    if email.from_address.address.lower() in own:
+    if email.from_address.address.lower() in own or (ctx is not None and ctx.replied):
         return False
     threshold = SPAM_LIKE_FOREIGN if analysis.depth == "text" else SPAM_LIKE
     if analysis.kind != "personal" or _spam_like(analysis, ctx, threshold):

@@ -13,17 +13,23 @@ from rich.text import Text
 
 from beacon.analysis.version import pipeline_version
 from beacon.cli.context import CliContext
-from beacon.store.analyses import load_scored, rescore_all
+from beacon.store.analyses import load_scored
 from beacon.errors import InvalidInput
 from beacon.query.snippet import snippet
+from beacon.store.app_settings import current_settings
 from beacon.store.inbox import InboxFilter, inbox, inbox_count
 from beacon.store.emails import count_emails
-from beacon.store.schema import AnalysisRow, EmailRow
+from beacon.store.schema import AnalysisRow, EmailRow, utcnow
 from beacon.store.tenancy import EVERYONE, is_everyone
+from beacon.triage.due import DueStatus, due_at
 from beacon.triage.models import EmailState
+from beacon.triage.rescore import rescore_due, rescore_scope
 from beacon.triage.states import load_states
+from beacon.triage.threads import thread_counts
 
 LEVEL_STYLE = {"HIGH": "bold red", "MEDIUM": "yellow", "LOW": "dim"}
+DUE_STYLE = {DueStatus.OVERDUE: "bold red", DueStatus.TODAY: "red", DueStatus.TOMORROW: "yellow",
+             DueStatus.SOON: "yellow", DueStatus.LATER: "default"}
 
 
 def inbox_cmd(
@@ -38,41 +44,59 @@ def inbox_cmd(
     limit: int = typer.Option(None, "--limit", "-n", help="At most N emails (table default: 30; --json: all)."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON array (for scripts) instead of a table."),
     everything: bool = typer.Option(False, "--all", help="Every analysed email, also those hidden from the inbox."),
+    threads: bool = typer.Option(False, "--threads", help="Conversations: one row per thread (its most important "
+                                                          "open message) with its message count."),
 ) -> None:
-    """The prioritised inbox: level, score, sender, subject and the top reason."""
+    """The prioritised inbox: level, score, sender, subject, the top reason and the deadline
+    (judged against now: "overdue", "due today")."""
     c: CliContext = ctx.obj
     f = _filter(c, dict(level=level, kind=kind, category=category, needs_reply=needs_reply, search=search,
-                        account=account, include_hidden=everything))
+                        account=account, include_hidden=everything, threads=threads))
+    catch_up(c)
+    now = utcnow()
     if as_json:
         with c.db.session() as s:
             rows = inbox(s, f, limit=limit)
             states = load_states(s, [e.id for e, _ in rows])
-            items = [inbox_json(e, a, states[e.id]) for e, a in rows]
+            counts = thread_counts(s, [e for e, _a in rows]) if threads else {}
+            items = [inbox_json(e, a, now, states[e.id], counts.get(e.id)) for e, a in rows]
         sys.stdout.write(json.dumps(items, ensure_ascii=False, indent=1) + "\n")
         return
     with c.db.session() as s:
         rows = inbox(s, f, limit=30 if limit is None else limit)
         total = inbox_count(s, f)
+        counts = thread_counts(s, [e for e, _a in rows]) if threads else {}
     order = "relevance" if f.effective_sort == "relevance" else "priority"
-    t = Table(title=f"Inbox by {order} ({len(rows)} of {total} analysed)")
-    for col, kw in (("ID", {}), ("Level", {}), ("Score", {"justify": "right"}), ("From", {"max_width": 24}),
-                    ("Subject", {"max_width": 48}), ("Top reason", {"max_width": 40}), ("Due", {})):
+    what = "conversations" if threads else "analysed"
+    t = Table(title=f"Inbox by {order} ({len(rows)} of {total} {what})")
+    cols: list[tuple[str, dict[str, Any]]] = [
+        ("ID", {}), ("Level", {}), ("Score", {"justify": "right"}), ("From", {"max_width": 24}),
+        ("Subject", {"max_width": 48}), ("Top reason", {"max_width": 40}), ("Due", {})]
+    if threads:
+        cols.insert(5, ("Msgs", {"justify": "right"}))
+    for col, kw in cols:
         t.add_column(col, overflow="ellipsis", **kw)
     for e, a in rows:
         scored = load_scored(a)
-        dues = [x.due for x in scored.analysis.action_items if x.due]
-        t.add_row(
-            str(e.id),
-            f"[{LEVEL_STYLE[a.level]}]{a.level}[/]",
-            str(a.score),
-            e.from_name or e.from_addr,
-            e.subject or "(no subject)",
-            scored.priority.top_reason,
-            min(dues).strftime("%a %d %b %H:%M") if dues else "",
-        )
+        due = due_at(scored.analysis, e.date, now)
+        cells = [str(e.id), f"[{LEVEL_STYLE[a.level]}]{a.level}[/]", str(a.score), e.from_name or e.from_addr,
+                 e.subject or "(no subject)", scored.priority.top_reason,
+                 f"[{DUE_STYLE[due.status]}]{due.label}[/]" if due else ""]
+        if threads:
+            cells.insert(5, str(counts.get(e.id, 1)))
+        t.add_row(*cells)
     c.console.print(t)
     if not total:
         c.console.print("Nothing analysed yet: run [bold]beacon analyze[/bold].")
+
+
+def catch_up(c: CliContext) -> None:
+    """Rescore what time has changed since the last pass (a deadline crossing a day, a snooze
+    waking) before reading scores: with no server running, nobody else does. One index range
+    when nothing is due."""
+    with c.db.session() as s:
+        engine_wide = current_settings(s, c.env)  # each account's owner's settings are added per email
+    rescore_due(c.db, engine_wide)
 
 
 def _filter(c: CliContext, kw: dict[str, Any]) -> InboxFilter:
@@ -103,6 +127,7 @@ def search_cmd(
     """
     c: CliContext = ctx.obj
     f = _filter(c, dict(search=query, sort=sort))
+    catch_up(c)
     with c.db.session() as s:
         rows = inbox(s, f, limit=limit)
         total = inbox_count(s, f)
@@ -110,7 +135,7 @@ def search_cmd(
         found = [(e, a, snippet((e.data or {}).get("text", ""), terms, width=140) if terms else None) for e, a in rows]
         states = load_states(s, [e.id for e, _ in rows])
     if as_json:
-        out = [{**inbox_json(e, a, states[e.id]), "snippet": sn.text if sn else None,
+        out = [{**inbox_json(e, a, utcnow(), states[e.id]), "snippet": sn.text if sn else None,
                 "highlights": sn.highlights if sn else []} for e, a, sn in found]
         sys.stdout.write(json.dumps(out, ensure_ascii=False, indent=1) + "\n")
         return
@@ -151,18 +176,24 @@ def reindex_cmd(ctx: typer.Context) -> None:
                     "(the index is rebuilt for every user's mail).")
 
 
-def inbox_json(e: EmailRow, a: AnalysisRow, state: EmailState = EmailState()) -> dict[str, Any]:
-    """One inbox entry of ``beacon inbox --json`` (the README documents the fields)."""
+def inbox_json(e: EmailRow, a: AnalysisRow, now: datetime, state: EmailState = EmailState(),
+               thread_count: int | None = None) -> dict[str, Any]:
+    """One inbox entry of ``beacon inbox --json`` (the README documents the fields); with
+    ``thread_count`` (``--threads``) it stands for its conversation."""
     scored = load_scored(a)
-    dues = [x.due for x in scored.analysis.action_items if x.due]
+    due = due_at(scored.analysis, e.date, now)
     sender = f"{e.from_name} <{e.from_addr}>" if e.from_name and e.from_addr else (e.from_addr or e.from_name)
-    return {
-        "id": e.id, "score": a.score, "level": a.level, "kind": a.kind, "needs_reply": a.needs_reply,
-        "subject": e.subject, "from": sender, "from_addr": e.from_addr, "date": e.date.isoformat(),
-        "source": e.source, "category": a.category, "language": scored.analysis.language,
-        "top_reason": scored.priority.top_reason, "due": min(dues).isoformat() if dues else None,
-        "hidden": bool(e.deleted), "state": state.out(datetime.now(timezone.utc)).model_dump(mode="json"),
+    out = {
+        "id": e.id, "thread_id": e.thread_id, "score": a.score, "level": a.level, "kind": a.kind,
+        "needs_reply": a.needs_reply, "subject": e.subject, "from": sender, "from_addr": e.from_addr,
+        "date": e.date.isoformat(), "source": e.source, "category": a.category, "language": scored.analysis.language,
+        "top_reason": scored.priority.top_reason, "due": due.at.isoformat() if due else None,
+        "due_status": due.status.value if due else None, "due_label": due.label if due else None,
+        "hidden": bool(e.deleted), "state": state.out(now).model_dump(mode="json"),
     }
+    if thread_count is not None:
+        out["thread_count"] = thread_count
+    return out
 
 
 def analyze_text_cmd(
@@ -183,12 +214,33 @@ def analyze_text_cmd(
         raise typer.Exit(1)
 
 
-def rescore_cmd(ctx: typer.Context) -> None:
-    """Recompute priorities (after changing weights, VIPs or own addresses) without re-running NLP."""
+def rescore_cmd(
+    ctx: typer.Context,
+    due: bool = typer.Option(False, "--due", help="Only what time has changed since the last pass (deadlines "
+                                                  "crossing a day, snoozes waking): the web server's periodic pass."),
+    now: str = typer.Option(None, "--now", help="Judge deadlines at this ISO-8601 time instead of now.",
+                            hidden=True),
+) -> None:
+    """Recompute priorities against the current time without re-running NLP: after changing
+    weights, VIPs or own addresses (every email), or as days pass (--due)."""
     c: CliContext = ctx.obj
-    with c.db.session() as s:
-        n = rescore_all(s, c.settings)
-    c.console.print(f"Re-scored {n} analyses.")
+    at = _instant(c, now) if now else utcnow()
+    if due:
+        result = rescore_due(c.db, c.settings, at)
+    else:
+        with c.db.session() as s:
+            result = rescore_scope(s, c.settings, c.scope, at)
+    c.console.print(f"Re-scored {result.emails} analyses in {result.threads} conversations "
+                    f"({result.changed} changed).")
+
+
+def _instant(c: CliContext, value: str) -> datetime:
+    try:
+        at = datetime.fromisoformat(value)
+    except ValueError as exc:
+        c.err.print(f"[red]error:[/red] --now {value!r} is not an ISO-8601 time", highlight=False)
+        raise typer.Exit(2) from exc
+    return at if at.tzinfo else at.replace(tzinfo=timezone.utc)
 
 
 def register(app: typer.Typer) -> None:

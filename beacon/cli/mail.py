@@ -11,12 +11,16 @@ from rich.table import Table
 from sqlalchemy import select
 
 from beacon.cli.context import CliContext
-from beacon.cli.render import render_analysis, render_email
+from beacon.analysis.version import pipeline_version
+from beacon.cli.inbox import catch_up
+from beacon.cli.render import render_analysis, render_email, render_thread
 from beacon.ingest.importer import ImportSummary, import_items
 from beacon.ingest.sources import RawItem, SourceError, detect
 from beacon.store import emails as store
 from beacon.store.analyses import current_analysis, load_scored
-from beacon.store.schema import EmailRow
+from beacon.store.schema import EmailRow, utcnow
+from beacon.triage.due import due_at
+from beacon.triage.threads import thread_messages
 
 
 def _ctx(ctx: typer.Context) -> CliContext:
@@ -128,6 +132,7 @@ def list_cmd(
 def show_cmd(ctx: typer.Context, email_id: int = typer.Argument(..., metavar="ID")) -> None:
     """Show one email: headers, text, attachments and parse problems."""
     c = _ctx(ctx)
+    catch_up(c)
     with c.db.session() as s:
         row = store.get_email_row(s, email_id, c.scope)
         if row is None:
@@ -136,9 +141,12 @@ def show_cmd(ctx: typer.Context, email_id: int = typer.Argument(..., metavar="ID
         email = store.load_email(row)
         attachments = store.list_attachments(s, email_id)
         arow = current_analysis(s, email_id, c.settings)
-    render_email(c.console, row, email, attachments)
+        thread = thread_messages(s, row, pipeline_version(c.settings))
+        render_email(c.console, row, email, attachments)
+        render_thread(c.console, thread, email_id)
     if arow is not None:
-        render_analysis(c.console, load_scored(arow))
+        scored = load_scored(arow)
+        render_analysis(c.console, scored, due_at(scored.analysis, row.date, utcnow()))
     else:
         c.console.print("[dim]Not analysed yet at the current pipeline version: run beacon analyze.[/dim]")
 

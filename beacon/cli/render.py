@@ -82,8 +82,26 @@ def render_email(
         console.print(t)
 
 
-def render_analysis(console: Console, scored) -> None:  # type: ignore[no-untyped-def]
-    """The analysis of one email and the explanation of its priority."""
+def render_thread(console: Console, thread: list, current: int) -> None:  # type: ignore[type-arg]
+    """The conversation an email belongs to (``beacon.triage.threads.ThreadMessage``s), oldest
+    first, when it has more than this one message."""
+    if len(thread) < 2:
+        return
+    t = Table(title=f"Conversation ({len(thread)} messages)")
+    for col in ("ID", "From", "Date", "Level", "State"):
+        t.add_column(col, overflow="ellipsis")
+    for m in thread:
+        mark = "▶ " if m.email.id == current else ""
+        level = f"{m.analysis.level} {m.analysis.score}" if m.analysis else ""
+        state = "done" if m.state is not None and m.state.done_at else ("needs reply" if m.analysis and m.analysis.needs_reply else "")
+        t.add_row(f"{mark}{m.email.id}", m.email.from_name or m.email.from_addr, f"{m.email.date:%Y-%m-%d %H:%M}",
+                  level, state)
+    console.print(t)
+
+
+def render_analysis(console: Console, scored, due=None) -> None:  # type: ignore[no-untyped-def]
+    """The analysis of one email and the explanation of its priority; ``due``: its deadline
+    judged now (``beacon.triage.due.Due``)."""
     from beacon.analysis.models import ScoredAnalysis
 
     sa: ScoredAnalysis = scored
@@ -106,6 +124,8 @@ def render_analysis(console: Console, scored) -> None:  # type: ignore[no-untype
     if a.tone:
         head.add_row("Tone", ", ".join(sorted({f"{t.flag} ({t.text!r})" for t in a.tone})))
     head.add_row("Needs reply", "yes" if sa.needs_reply else "no")
+    if due is not None:
+        head.add_row("Due", f"[{'bold red' if due.days < 0 else 'default'}]{due.label}[/]")
     if a.summary:
         head.add_row("Summary", " ".join(a.summary))
     if a.key_phrases:

@@ -52,7 +52,8 @@ from beacon.store.context import mail_contexts
 from beacon.store.db import Database
 from beacon.store.owner import owner_is_dead
 from beacon.store.runs import OnEvent, RunKind, RunRecorder, RunStatus, interrupt_dead_runs
-from beacon.store.schema import EmailRow
+from beacon.store.schema import EmailRow, utcnow
+from beacon.triage.rescore import after_analysis
 
 __all__ = ["JobRunner", "RunSummary"]
 
@@ -222,6 +223,7 @@ class JobRunner:
             # VIPs, own addresses and weights may change in the web UI while a run goes on:
             # score with what is in force now, not with what the engine started with.
             settings_now = current_settings(s, self.settings)
+            saved_at = utcnow()  # deadlines are judged against the time of saving
             valid: list[tuple[_Item, Analysis]] = []
             for item, data in zip(items, result.analyses, strict=True):
                 try:
@@ -234,7 +236,8 @@ class JobRunner:
             for item, analysis in valid:
                 if item.job_id not in ours:
                     continue
-                save_analysis(s, item.email_id, analysis, settings_now)
+                save_analysis(s, item.email_id, analysis, settings_now, saved_at)
+                after_analysis(s, item.email_id, settings_now, saved_at)
                 st.summary.done += 1
                 st.run.record(s, "email_done", self._counts(st, email_id=item.email_id, job_id=item.job_id))
             st.run.record(s, "batch_done", self._counts(

@@ -15,6 +15,7 @@ from sqlalchemy import CursorResult, Select, and_, delete, exists, insert, selec
 from sqlalchemy.orm import Session, aliased
 
 from beacon.store.schema import EmailRow, ImapFolder, ImapMessage
+from beacon.triage.rescore import mark_due
 
 # IMAP system flags mirrored as EmailRow columns. \Recent is per-session noise: dropped.
 FLAG_COLUMNS = {"\\Seen": "seen", "\\Answered": "answered", "\\Flagged": "flagged"}
@@ -113,7 +114,10 @@ def update_flags(s: Session, msg: ImapMessage, flags: list[str]) -> None:
     msg.flags = flags
     row = s.get(EmailRow, msg.email_id)
     if row is not None:
+        answered = row.answered
         apply_flags(row, flags)
+        if row.answered != answered:  # \Answered answers it: its thread is rescored on the next pass
+            mark_due(s, [row.id])
 
 
 def _mark_orphans_deleted(s: Session, email_ids: Collection[int] | Select[Any]) -> None:
@@ -129,6 +133,7 @@ def _mark_orphans_deleted(s: Session, email_ids: Collection[int] | Select[Any]) 
         .values(deleted=True)
         .execution_options(synchronize_session=False)
     )
+    mark_due(s, ids)  # a deleted head hands its conversation to another message
 
 
 def unlink_gone(s: Session, messages: Sequence[ImapMessage]) -> None:

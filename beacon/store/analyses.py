@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import exists, func, select
@@ -16,8 +17,8 @@ from beacon.settings import Settings
 from beacon.store.context import sent_to
 from beacon.store.emails import load_email
 from beacon.store.app_settings import personal_settings
-from beacon.store.schema import Account, AnalysisRow, EmailRow
-from beacon.store.tenancy import EVERYONE, UserScope, account_ids, is_everyone
+from beacon.store.schema import Account, AnalysisRow, EmailRow, EmailStateRow, utcnow
+from beacon.triage.threads import elect_head
 
 
 def account_settings(s: Session, account_id: int, settings: Settings) -> Settings:
@@ -32,7 +33,12 @@ def account_settings(s: Session, account_id: int, settings: Settings) -> Setting
     return settings.model_copy(update={"own_addresses": merged})
 
 
-def priority_context(s: Session, row: EmailRow, email: Email, settings: Settings) -> prio.PriorityContext:
+def priority_context(s: Session, row: EmailRow, email: Email, settings: Settings,
+                     state: EmailStateRow | None = None, now: datetime | None = None) -> prio.PriorityContext:
+    """What the store knows about ``row``: the reader's correspondence with its sender, whether
+    the reader wrote in its thread before it (a reply in their thread) or after it (answered:
+    also when its state says replied, or the server flagged it \\Answered), and a snooze that
+    woke at ``now``."""
     own = [a.lower() for a in settings.own_addresses]
     sender = row.from_addr
     same_account = EmailRow.account_id == row.account_id
@@ -43,38 +49,51 @@ def priority_context(s: Session, row: EmailRow, email: Email, settings: Settings
             select(func.count(EmailRow.id)).where(same_account, EmailRow.from_addr == sender, EmailRow.id != row.id)
         ) or 0
         to_sender = sent_to(s, row.account_id, own, sender)
-    in_thread = bool(own) and bool(
-        s.scalar(
-            select(
-                exists().where(
-                    same_account, EmailRow.thread_id == row.thread_id, EmailRow.from_addr.in_(own),
-                    EmailRow.id != row.id,
-                )
-            )
-        )
-    )
+
+    def reader_wrote(when: Any) -> bool:
+        return bool(own) and bool(s.scalar(select(exists().where(
+            same_account, EmailRow.thread_id == row.thread_id, EmailRow.from_addr.in_(own),
+            EmailRow.id != row.id, EmailRow.deleted.is_(False), when))))
+
+    replied = bool(row.answered) or (state is not None and state.replied_at is not None)
+    woke = None
+    if state is not None and state.snoozed_until is not None and now is not None and state.snoozed_until <= now:
+        woke = state.snoozed_until
     return prio.PriorityContext(
-        messages_from_sender=from_sender, messages_to_sender=to_sender, reader_in_thread=in_thread
+        messages_from_sender=from_sender, messages_to_sender=to_sender,
+        reader_in_thread=reader_wrote(EmailRow.date <= row.date),
+        replied=replied or reader_wrote(EmailRow.date > row.date),
+        woke_at=woke,
     )
 
 
-def score_row(s: Session, row: EmailRow, analysis: Analysis, settings: Settings) -> ScoredAnalysis:
+def score_row(s: Session, row: EmailRow, analysis: Analysis, settings: Settings, now: datetime | None = None,
+              state: EmailStateRow | None = None) -> ScoredAnalysis:
+    """``row``'s priority at ``now`` (None: the current time) with the personal settings of
+    its account's owner and its state (read when not given)."""
+    now = now or utcnow()
     email = load_email(row)
     settings = account_settings(s, row.account_id, settings)
-    ctx = priority_context(s, row, email, settings)
+    if state is None:
+        state = s.get(EmailStateRow, row.id)
+    ctx = priority_context(s, row, email, settings, state, now)
     return ScoredAnalysis(
         analysis=analysis,
-        priority=prio.score(email, analysis, ctx, settings),
+        priority=prio.score(email, analysis, ctx, settings, now),
         needs_reply=prio.needs_reply(email, analysis, settings, ctx),
     )
 
 
-def save_analysis(s: Session, email_id: int, analysis: Analysis, settings: Settings) -> AnalysisRow:
-    """Score and upsert the analysis of one email at its pipeline version (idempotent)."""
+def save_analysis(s: Session, email_id: int, analysis: Analysis, settings: Settings,
+                  now: datetime | None = None) -> AnalysisRow:
+    """Score (at ``now``; None: the current time) and upsert the analysis of one email at its
+    pipeline version (idempotent)."""
     row = s.get(EmailRow, email_id)
     if row is None:
         raise NotFound(f"no email {email_id}")
-    scored = score_row(s, row, analysis, settings)
+    now = now or utcnow()
+    state = s.get(EmailStateRow, email_id)
+    scored = score_row(s, row, analysis, settings, now, state)
     existing = s.scalar(
         select(AnalysisRow).where(
             AnalysisRow.email_id == email_id, AnalysisRow.pipeline_version == analysis.pipeline_version
@@ -82,11 +101,15 @@ def save_analysis(s: Session, email_id: int, analysis: Analysis, settings: Setti
     )
     target = existing or AnalysisRow(email_id=email_id, pipeline_version=analysis.pipeline_version)
     _fill(target, scored)
+    target.rescore_at = rescore_time(scored, row, now, settings, state)
     target.email_date = row.date
     row.analysed_version = analysis.pipeline_version
     if existing is None:
         s.add(target)
     s.flush()
+    # It may be its conversation's most important message now.
+    elect_head(s, row.account_id, row.thread_id, analysis.pipeline_version, now,
+               account_settings(s, row.account_id, settings).own_addresses)
     return target
 
 
@@ -99,6 +122,18 @@ def _fill(target: AnalysisRow, scored: ScoredAnalysis) -> None:
     target.data = scored.model_dump(mode="json")
     dues = [x.due for x in scored.analysis.action_items if x.due]
     target.due_at = min(dues) if dues else None
+
+
+def rescore_time(scored: ScoredAnalysis, row: EmailRow, now: datetime, settings: Settings,
+                 state: EmailStateRow | None = None) -> datetime | None:
+    """When time alone next changes this score: a deadline crossing a day, a snooze waking,
+    or a woken snooze's lift ending."""
+    times = [prio.next_change(scored.analysis, row.date, now, settings)]
+    if state is not None and state.snoozed_until is not None and state.done_at is None:
+        wake = state.snoozed_until
+        times.append(wake if wake > now else wake + prio.SNOOZE_LIFT if wake + prio.SNOOZE_LIFT > now else None)
+    found = [t for t in times if t is not None]
+    return min(found) if found else None
 
 
 def load_scored(row: AnalysisRow) -> ScoredAnalysis:
@@ -114,22 +149,12 @@ def current_analysis(s: Session, email_id: int, settings: Settings) -> AnalysisR
     )
 
 
-def _owned(q: Any, scope: UserScope) -> Any:
-    """``q`` limited to analyses of mail ``scope`` may see: the one owner filter of this module."""
-    return q if is_everyone(scope) else q.where(EmailRow.account_id.in_(account_ids(scope)))
-
-
-def rescore_all(s: Session, settings: Settings, scope: UserScope = EVERYONE) -> int:
-    """Recompute priorities of ``scope``'s current analyses (after weights, VIPs or addresses
-    change); each email is scored with its owner's personal settings."""
-    version = pipeline_version(settings)
-    n = 0
-    rows = s.execute(_owned(
-        select(AnalysisRow, EmailRow).join(EmailRow, EmailRow.id == AnalysisRow.email_id)
-        .where(AnalysisRow.pipeline_version == version), scope)
-    )
-    for arow, erow in rows:
-        scored = score_row(s, erow, load_scored(arow).analysis, settings)
-        _fill(arow, scored)
-        n += 1
-    return n
+def rescore_row(s: Session, arow: AnalysisRow, erow: EmailRow, settings: Settings, now: datetime,
+                state: EmailStateRow | None) -> bool:
+    """Recompute one stored analysis's score at ``now``; whether its score, level or
+    needs-reply changed."""
+    before = (arow.score, arow.level, arow.needs_reply)
+    scored = score_row(s, erow, load_scored(arow).analysis, settings, now, state)
+    _fill(arow, scored)
+    arow.rescore_at = rescore_time(scored, erow, now, settings, state)
+    return before != (arow.score, arow.level, arow.needs_reply)

@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import (
-    Column, Integer, Select, and_, column, func, literal, literal_column, select, table, text, tuple_, union_all,
+    Column, Integer, Select, and_, true, column, func, literal, literal_column, select, table, text, tuple_, union_all,
 )
 from sqlalchemy.sql.visitors import iterate
 from sqlalchemy.orm import Session, defer
@@ -72,6 +72,7 @@ class InboxFilter:
     timezone: str = "UTC"  # whose days before:, after: and due:today mean
     now: datetime | None = None
     scope: UserScope = EVERYONE  # whose mail: the logged-in user's in the web, --user's in the CLI
+    threads: bool = False  # conversations: one row per thread, its head (beacon.triage.threads)
     query: Node | None = field(default=None, init=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -175,6 +176,8 @@ def _compiled(s: Session, f: InboxFilter, *, woken_only: list[int] | None = None
             conds.append(AnalysisRow.email_id.in_(woken_only))
         elif f.inbox_view():
             conds.append(not_away())
+    if f.threads:  # equality on the head flag: the walk of ix_analyses_head_priority
+        conds.append(AnalysisRow.thread_head == true())
     node = f.form_node()
     compiled = None
     if node is not None:

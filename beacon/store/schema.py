@@ -179,6 +179,10 @@ class AnalysisRow(Base):
         _inbox_order("ix_analyses_reply_priority", "needs_reply"),
         Index("ix_analyses_date", "pipeline_version", "email_date", "email_id"),
         Index("ix_analyses_due", "pipeline_version", "due_at"),
+        # Conversations (beacon.triage.threads): the inbox of thread heads is an index walk too.
+        _inbox_order("ix_analyses_head_priority", "thread_head"),
+        # The periodic rescore (beacon.triage.rescore) reads what is due for it as one range.
+        Index("ix_analyses_rescore", "pipeline_version", "rescore_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -195,6 +199,13 @@ class AnalysisRow(Base):
     email_date: Mapped[datetime | None] = mapped_column(UTCDateTime())
     due_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # -- time is now, and conversations (beacon.triage) --
+    # The thread's representative in the conversation inbox: its most important open message
+    # (one per account and thread; none when every message is done, snoozed or the reader's).
+    thread_head: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    # When time alone next changes the score (a deadline crossing a day, a snooze waking);
+    # None: never. The periodic rescore takes what is due.
+    rescore_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class AnalysisJob(Base):

@@ -12,12 +12,13 @@ from collections.abc import Callable, Sequence
 from sqlalchemy.orm import Session
 
 from beacon.triage.models import ActionRecord
+from beacon.triage.rescore import rescore_after_actions
 
 __all__ = ["AFTER_ACTIONS", "AfterActions", "after_actions"]
 
 AfterActions = Callable[[Session, Sequence[ActionRecord]], None]
 
-AFTER_ACTIONS: tuple[AfterActions, ...] = ()
+AFTER_ACTIONS: tuple[AfterActions, ...] = (rescore_after_actions,)
 
 
 def after_actions(s: Session, records: Sequence[ActionRecord],

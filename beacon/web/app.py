@@ -58,6 +58,7 @@ from beacon.store.db import Database
 from beacon.store.owner import owner_is_dead
 from beacon.store.private import PRIVATE_UMASK, private_dir
 from beacon.store.runs import interrupt_dead_runs
+from beacon.triage.scheduler import RescoreScheduler
 from beacon.web import services, session, templating
 from beacon.web.auth import SessionCodec
 from beacon.web.deps import LoginRequired
@@ -186,6 +187,9 @@ def _start(st: WebState, scheduler_factory: SchedulerFactory | None, adopt: Engi
     if scheduler_factory is not None and settings.sync_interval > 0:
         st.scheduler = scheduler_factory(settings, st.db, lambda ids: services.analyse_new_mail(st, ids))
         st.scheduler.start()
+    if settings.rescore_interval > 0:  # deadlines and snoozes move with the clock, not with new mail
+        st.rescorer = RescoreScheduler(st.settings, st.db)
+        st.rescorer.start()
 
 
 def request_grace(settings: Settings) -> float:
@@ -199,6 +203,8 @@ def _stop(st: WebState) -> None:
     grace = max(0.0, st.settings.shutdown_timeout * 0.55 - 1.5)
     if st.scheduler is not None:
         st.scheduler.stop(timeout=1.0)
+    if st.rescorer is not None:
+        st.rescorer.stop(timeout=1.0)
     if st.engine is not None:
         st.engine.stop(grace)  # lets a restart under way finish, then stops its engine
 

@@ -22,16 +22,18 @@ from beacon.errors import (
 from beacon.models import Email
 from beacon.settings import Settings
 from beacon.store import emails as store
-from beacon.store.analyses import current_analysis, load_scored, rescore_all
+from beacon.store.analyses import current_analysis, load_scored
 from beacon.store.inbox import Count, InboxFilter, inbox_count
 from beacon.store.inbox import inbox_page as store_inbox_page
 from beacon.store.inbox import pending_count as store_pending_count
 from beacon.store.private import private_dir
-from beacon.store.schema import Account, AttachmentRow, EmailRow, User
+from beacon.store.schema import Account, AttachmentRow, EmailRow, User, utcnow
 from beacon.store.app_settings import ENGINE_WIDE, SettingsUpdate, apply_update, current_settings
 from beacon.store.runs import get_run, recent_runs
 from beacon.store.tenancy import account_ids
 from beacon.triage.states import load_states, state_of
+from beacon.triage.rescore import rescore_scope
+from beacon.triage.threads import thread_counts, thread_messages
 from beacon.web.auth import SessionData
 from beacon.web.revoked import revoke
 from beacon.web.sanitize import MAX_INLINE_IMAGE
@@ -72,8 +74,9 @@ def inbox_page(s: Session, f: InboxFilter, page: int, per_page: int, cursor: str
     result = store_inbox_page(s, f, limit=per_page, cursor=cursor, offset=offset)
     terms = f.terms()
     states = load_states(s, [e.id for e, _ in result.rows])
-    now = datetime.now(timezone.utc)
-    items = [inbox_item(e, a, terms, states[e.id], now) for e, a in result.rows]
+    now = f.now or utcnow()
+    counts = thread_counts(s, [e for e, _a in result.rows]) if f.threads else {}
+    items = [inbox_item(e, a, terms, states[e.id], now=now, thread_count=counts.get(e.id)) for e, a in result.rows]
     return InboxPage(items, inbox_count(s, f), page, per_page, result.next_cursor)
 
 
@@ -82,7 +85,9 @@ def load_email_view(s: Session, settings: Settings, email_id: int, user: User) -
     if row is None or row.deleted:
         raise NotFound(f"no email {email_id}")
     arow = current_analysis(s, email_id, settings)
-    return EmailView(row, store.load_email(row), load_scored(arow) if arow else None, state_of(s, email_id))
+    thread = thread_messages(s, row, pipeline_version(settings))
+    return EmailView(row, store.load_email(row), load_scored(arow) if arow else None, thread, utcnow(),
+                     state_of(s, email_id))
 
 
 def cid_images(s: Session, email_id: int, email: Email) -> Callable[[str], tuple[str, bytes] | None]:
@@ -149,7 +154,7 @@ def save_settings(st: WebState, s: Session, update: SettingsUpdate, user: User) 
         raise Forbidden(f"only an admin may change engine-wide settings ({', '.join(engine_wide)})")
     new = apply_update(s, st.settings, update, user.id)
     if changed & SCORING_FIELDS:
-        n = rescore_all(s, new, user.id)
+        n = rescore_scope(s, new, user.id).emails
         log.info("settings changed (%s): re-scored %d analyses", ", ".join(sorted(changed)), n)
     if changed & ENGINE_FIELDS and st.engine is not None:
         # The installation's settings, not this user's: every owner's personal ones apply

@@ -27,7 +27,7 @@ class Scheduler(Protocol):
     """What the web app uses of the IMAP ``SyncScheduler``."""
 
     def start(self) -> None: ...
-    def stop(self) -> None: ...
+    def stop(self, timeout: float = ...) -> None: ...
 
 
 @dataclass
@@ -43,4 +43,5 @@ class WebState:
     # ``engine.service`` once per request (it is swapped after an engine setting changes).
     engine: EngineHost | None = None
     scheduler: Scheduler | None = None
+    rescorer: Scheduler | None = None  # the periodic rescore (beacon.triage.scheduler)
     login_guard: LoginGuard = field(default_factory=LoginGuard)

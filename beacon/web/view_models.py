@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from beacon.analysis.models import ScoredAnalysis
 from beacon.engine.memory import rss
@@ -20,11 +20,14 @@ from beacon.store.analyses import load_scored
 from beacon.store.runs import RunStatus
 from beacon.store.schema import AnalysisRow, EmailRow, Run
 from beacon.triage.models import EmailState, EmailStateOut
+from beacon.triage.due import Due, DueStatus, due_at
+from beacon.triage.threads import ThreadMessage
 
 if TYPE_CHECKING:
     from beacon.engine.service import EngineService
 
-__all__ = ["EmailView", "InboxItem", "RunView", "email_json", "engine_snapshot", "inbox_item", "run_view"]
+__all__ = ["EmailView", "InboxItem", "RunView", "email_json", "engine_snapshot", "inbox_item", "run_view",
+           "thread_json"]
 
 
 class InboxItem(BaseModel):
@@ -40,27 +43,33 @@ class InboxItem(BaseModel):
     needs_reply: bool
     top_reason: str
     summary: str
-    due: datetime | None
+    due: datetime | None = Field(description="the deadline that matters now: the nearest one not yet past, "
+                                             "else the latest past one")
+    due_status: DueStatus | None = Field(None, description="the deadline judged at the time of the request")
+    due_label: str | None = Field(None, description='e.g. "overdue 3 days (12 Nov)", "due today 17:00"')
     action_items: int
+    thread_id: str
+    thread_count: int | None = Field(None, description="messages in the conversation (with threads=1)")
     # Search results: a piece of the text around the words searched, and where they are in it.
     snippet: str | None = None
     highlights: list[tuple[int, int]] = []
     state: EmailStateOut  # what the reader made of it (done, snoozed, read, importance, replied)
 
 
-def inbox_item(e: EmailRow, a: AnalysisRow, terms: list[Text] | None = None, state: EmailState = EmailState(),
-               now: datetime | None = None) -> InboxItem:
+def inbox_item(e: EmailRow, a: AnalysisRow, terms: list[Text] | None = None, state: EmailState = EmailState(), *,
+               now: datetime, thread_count: int | None = None) -> InboxItem:
     scored = load_scored(a)
     found = snippet((e.data or {}).get("text", ""), terms) if terms else None
-    dues = [x.due for x in scored.analysis.action_items if x.due]
+    due = due_at(scored.analysis, e.date, now)
     return InboxItem(
         id=e.id, subject=e.subject, from_name=e.from_name, from_addr=e.from_addr, date=e.date,
         score=a.score, level=a.level, kind=a.kind, category=a.category, needs_reply=a.needs_reply,
         top_reason=scored.priority.top_reason,
         summary=scored.analysis.summary[0] if scored.analysis.summary else "",
-        due=min(dues) if dues else None, action_items=len(scored.analysis.action_items),
+        due=due.at if due else None, due_status=due.status if due else None, due_label=due.label if due else None,
+        action_items=len(scored.analysis.action_items), thread_id=e.thread_id, thread_count=thread_count,
         snippet=found.text if found else None, highlights=found.highlights if found else [],
-        state=state.out(now or datetime.now(timezone.utc)),
+        state=state.out(now),
     )
 
 
@@ -69,7 +78,25 @@ class EmailView:
     row: EmailRow
     email: Email
     scored: ScoredAnalysis | None
+    thread: list[ThreadMessage]  # the whole conversation, oldest first (this email included)
+    now: datetime  # what deadlines are judged against
     state: EmailState = EmailState()
+
+    @property
+    def due(self) -> Due | None:
+        return due_at(self.scored.analysis, self.row.date, self.now) if self.scored else None
+
+
+def thread_json(v: EmailView) -> list[dict[str, Any]]:
+    """The conversation of ``v`` as the API gives it: one entry per message, oldest first."""
+    return [{
+        "id": m.email.id, "subject": m.email.subject, "from_name": m.email.from_name, "from_addr": m.email.from_addr,
+        "date": m.email.date, "score": m.analysis.score if m.analysis else None,
+        "level": m.analysis.level if m.analysis else None,
+        "needs_reply": m.analysis.needs_reply if m.analysis else None,
+        "thread_head": bool(m.analysis.thread_head) if m.analysis else False,
+        "done": bool(m.state and m.state.done_at), "current": m.email.id == v.row.id,
+    } for m in v.thread]
 
 
 def email_json(v: EmailView) -> dict[str, Any]:
@@ -91,8 +118,14 @@ def email_json(v: EmailView) -> dict[str, Any]:
         "analysis": v.scored.analysis.model_dump(mode="json") if v.scored else None,
         "priority": v.scored.priority.model_dump(mode="json") if v.scored else None,
         "needs_reply": v.scored.needs_reply if v.scored else None,
-        "state": v.state.out(datetime.now(timezone.utc)).model_dump(mode="json"),
+        "state": v.state.out(v.now).model_dump(mode="json"),
+        "due": _due_json(v.due),
+        "thread": thread_json(v),
     }
+
+
+def _due_json(due: Due | None) -> dict[str, Any] | None:
+    return {"at": due.at, "status": due.status.value, "days": due.days, "label": due.label} if due else None
 
 
 class RunView(BaseModel):

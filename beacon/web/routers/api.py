@@ -82,7 +82,7 @@ class EmailPage(BaseModel):
     items: list[InboxItem]
 
 
-@router.get("/emails", response_model=EmailPage, summary="List analysed emails",
+@router.get("/emails", response_model=EmailPage, summary="List analysed emails, or conversations (threads=1)",
             responses=errors(400, e400="the query is malformed, or the page cursor is not valid for this order "
                                        "(the message says why)"))
 def list_emails(
@@ -99,10 +99,12 @@ def list_emails(
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     per_page: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=500, description="next_cursor of the previous page")] = None,
+    threads: Annotated[bool, Query(description="conversations: one item per thread, its most important open "
+                                               "message, with thread_count")] = False,
 ) -> EmailPage:
     f = InboxFilter(
         pipeline_version=pipeline_version(settings), level=level, kind=kind, category=category,
-        needs_reply=needs_reply, search=q or None, account=account, sort=sort, scope=user.id,
+        needs_reply=needs_reply, search=q or None, account=account, sort=sort, scope=user.id, threads=threads,
         own_addresses=tuple(settings.own_addresses),
     )
     p = services.inbox_page(s, f, page, per_page, cursor)
@@ -111,7 +113,7 @@ def list_emails(
                      next_cursor=p.next_cursor, items=p.items)
 
 
-@router.get("/emails/{email_id:int}", summary="One email with its analysis and score explanation",
+@router.get("/emails/{email_id:int}", summary="One email with its analysis, score explanation, deadline and thread",
             responses=errors(404, e404="no such email among yours"))
 def get_email(email_id: RowId, s: DB, settings: CurrentSettings, user: ApiUser) -> dict[str, Any]:
     return email_json(services.load_email_view(s, settings, email_id, user))

@@ -90,7 +90,7 @@ def inbox_page(
     level: str | None = None, kind: str | None = None, category: str | None = None,
     needs_reply: str | None = None, q: Annotated[str | None, Query(max_length=MAX_QUERY_CHARS)] = None,
     sort: str | None = None, page: Annotated[int, Query(ge=1)] = 1,
-    cursor: Annotated[str | None, Query(max_length=500)] = None,
+    cursor: Annotated[str | None, Query(max_length=500)] = None, messages: str | None = None,
 ) -> Response:
     version = pipeline_version(settings)
     # Unknown values from a hand-edited URL are ignored rather than failing the page.
@@ -100,16 +100,18 @@ def inbox_page(
     categories = sorted(store_categories(s, user.id))
     category = category if category in categories else None
     params = {k: v for k, v in dict(level=level, kind=kind, category=category, needs_reply=needs_reply,
-                                     q=q, sort=sort).items() if v}
+                                     q=q, sort=sort, messages=messages).items() if v}
     ctx: dict[str, Any] = dict(
         user=user, levels=LEVELS, kinds=KINDS, categories=categories, sorts=SORTS, q=q or "",
         needs_reply=bool(needs_reply), pending=services.pending_count(s, settings, user), query=urlencode(params),
         query_help=QUERY_HELP, level=level, kind=kind, category=category, sort=sort, error=None,
+        messages=bool(messages),
     )
     try:
         f = InboxFilter(pipeline_version=version, level=level, kind=kind, category=category,
                         needs_reply=True if needs_reply else None, search=(q or "").strip() or None, sort=sort,
-                        scope=user.id, own_addresses=tuple(settings.own_addresses))
+                        scope=user.id, own_addresses=tuple(settings.own_addresses),
+                        threads=not messages and not (q or "").strip())
         result = services.inbox_page(s, f, page, PER_PAGE, cursor)
     except InvalidInput as exc:  # a query that cannot be read: the page says why, the form stays
         return render(request, st, "inbox.html", status_code=400, result=None, marked={}, f=None,

@@ -1,0 +1,143 @@
+"""Time is now: scores recomputed from the stored analysis, the email's state and the clock,
+without re-running the NLP.
+
+The stored ``analyses.score/level/needs_reply`` stay the inbox's index keys; what changes them
+without new mail is time (a deadline crossing a day, a snooze waking) and the reader's actions
+(a reply, done, snooze). Each analysis records when time next changes it (``rescore_at``); the
+periodic pass (:func:`rescore_due`, run by the web app and ``beacon rescore --due``) rescores
+exactly those, a thread at a time, because a reply in a thread answers the messages before it
+and the thread's head may move.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, select, update
+from sqlalchemy.orm import Session
+
+from beacon.analysis.version import pipeline_version
+from beacon.settings import Settings
+from beacon.store.app_settings import current_settings
+from beacon.store.analyses import account_settings, rescore_row
+from beacon.store.schema import AnalysisRow, EmailRow, EmailStateRow, utcnow
+from beacon.store.tenancy import EVERYONE, UserScope, account_ids, is_everyone
+from beacon.triage.threads import elect_head, thread_keys
+
+__all__ = ["RescoreResult", "after_analysis", "mark_due", "rescore_after_actions", "rescore_due", "rescore_emails",
+           "rescore_scope", "rescore_thread"]
+
+log = logging.getLogger(__name__)
+
+# Threads rescored per transaction in the periodic pass (a pass after a migration or a long
+# pause may have every analysis due: it goes on in chunks and never holds a long transaction).
+DUE_CHUNK = 200
+
+
+@dataclass(frozen=True)
+class RescoreResult:
+    threads: int = 0
+    emails: int = 0
+    changed: int = 0  # emails whose score, level or needs-reply changed
+
+    def __add__(self, other: RescoreResult) -> RescoreResult:
+        return RescoreResult(self.threads + other.threads, self.emails + other.emails, self.changed + other.changed)
+
+
+def rescore_thread(s: Session, thread_id: str, account_id: int, now: datetime, settings: Settings) -> RescoreResult:
+    """Rescore every analysed message of one thread at ``now`` and elect its head."""
+    version = pipeline_version(settings)
+    rows = s.execute(
+        select(AnalysisRow, EmailRow, EmailStateRow)
+        .join(EmailRow, EmailRow.id == AnalysisRow.email_id)
+        .outerjoin(EmailStateRow, EmailStateRow.email_id == EmailRow.id)
+        .where(EmailRow.account_id == account_id, EmailRow.thread_id == thread_id,
+               AnalysisRow.pipeline_version == version)
+    ).all()
+    changed = sum(rescore_row(s, a, e, settings, now, st) for a, e, st in rows)
+    s.flush()
+    elect_head(s, account_id, thread_id, version, now, account_settings(s, account_id, settings).own_addresses)
+    return RescoreResult(threads=1, emails=len(rows), changed=changed)
+
+
+def rescore_emails(s: Session, email_ids: Iterable[int], now: datetime, settings: Settings) -> RescoreResult:
+    """Rescore the threads of ``email_ids`` at ``now`` (the whole thread: a reply answers the
+    messages before it, and a done message may hand the thread's head to another)."""
+    total = RescoreResult()
+    for account_id, thread_id in thread_keys(s, email_ids):
+        total += rescore_thread(s, thread_id, account_id, now, settings)
+    return total
+
+
+def rescore_scope(s: Session, settings: Settings, scope: UserScope = EVERYONE,
+                  now: datetime | None = None) -> RescoreResult:
+    """Rescore every thread of ``scope``'s mail (after weights, VIPs or addresses change)."""
+    now = now or utcnow()
+    q = select(EmailRow.account_id, EmailRow.thread_id).distinct()
+    if not is_everyone(scope):
+        q = q.where(EmailRow.account_id.in_(account_ids(scope)))
+    total = RescoreResult()
+    for account_id, thread_id in s.execute(q).all():
+        total += rescore_thread(s, thread_id, account_id, now, settings)
+    return total
+
+
+def rescore_due(db: Any, settings: Settings, now: datetime | None = None, *, limit: int | None = None) -> RescoreResult:
+    """The periodic pass: every thread with an analysis whose ``rescore_at`` has come, a chunk
+    of threads per transaction, until none is due (or ``limit`` threads are done)."""
+    now = now or utcnow()
+    version = pipeline_version(settings)
+    total = RescoreResult()
+    while limit is None or total.threads < limit:
+        chunk = DUE_CHUNK if limit is None else min(DUE_CHUNK, limit - total.threads)
+        with db.session() as s:
+            # One index range (ix_analyses_rescore); each rescore moves rescore_at past now.
+            due = s.execute(
+                select(EmailRow.account_id, EmailRow.thread_id)
+                .join(AnalysisRow, AnalysisRow.email_id == EmailRow.id)
+                .where(AnalysisRow.pipeline_version == version, AnalysisRow.rescore_at <= now)
+                .order_by(AnalysisRow.rescore_at).limit(chunk * 4)
+            ).all()
+            keys = list(dict.fromkeys((a, t) for a, t in due))[:chunk]
+            if not keys:
+                break
+            for account_id, thread_id in keys:
+                total += rescore_thread(s, thread_id, account_id, now, settings)
+    if total.threads:
+        log.info("rescored %d emails in %d threads (%d changed)", total.emails, total.threads, total.changed)
+    return total
+
+
+def mark_due(s: Session, email_ids: Collection[int] | Select[Any], now: datetime | None = None) -> None:
+    """Have the next periodic pass rescore the threads of ``email_ids`` (for changes made
+    where no settings are at hand: IMAP flags, messages gone from the server)."""
+    s.execute(update(AnalysisRow).where(AnalysisRow.email_id.in_(email_ids))
+              .values(rescore_at=now or utcnow()).execution_options(synchronize_session=False))
+
+
+def after_analysis(s: Session, email_id: int, settings: Settings, now: datetime) -> None:
+    """After a new analysis is saved (which elected the thread's head): the reader's own
+    message answers the messages before it, so its thread is rescored whole."""
+    row = s.get(EmailRow, email_id)
+    if row is None:
+        return
+    acc = account_settings(s, row.account_id, settings)
+    if row.from_addr.lower() in {a.lower() for a in acc.own_addresses}:
+        rescore_thread(s, row.thread_id, row.account_id, now, settings)
+
+
+def rescore_after_actions(s: Session, records: Sequence[Any]) -> None:
+    """The ``after_actions`` hook (beacon.triage.hooks): a state change (done, snooze, replied,
+    or its undo) rescores the threads of the emails acted on, at the time of the action.
+
+    Hooks get no settings: the ones in force are read as the CLI and the server read them
+    (the environment, then the stored changes)."""
+    if not records:
+        return
+    settings = current_settings(s, Settings())
+    now = max((r.undone_at or r.created_at) for r in records)
+    rescore_emails(s, {r.email_id for r in records}, now, settings)

@@ -1,0 +1,96 @@
+"""Conversations: each thread's head (the message that stands for it in the inbox), the
+message counts beside a page of heads, and a whole thread for the email page.
+
+A thread is the messages of one account with one ``emails.thread_id``. Its head is its most
+important *open* message (highest score, then newest): not the reader's own, not deleted,
+not done, not snoozed at the time. ``analyses.thread_head`` marks it, so the conversation
+inbox is the same index walk as the message inbox (``ix_analyses_head_priority``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from beacon.store.schema import AnalysisRow, EmailRow, EmailStateRow
+
+__all__ = ["ThreadMessage", "elect_head", "is_open", "thread_counts", "thread_keys", "thread_messages"]
+
+
+def is_open(state: EmailStateRow | None, now: datetime) -> bool:
+    """Not done and not snoozed at ``now`` (no state row: open)."""
+    if state is None:
+        return True
+    return state.done_at is None and (state.snoozed_until is None or state.snoozed_until <= now)
+
+
+def elect_head(s: Session, account_id: int, thread_id: str, version: str, now: datetime,
+               own: Iterable[str]) -> int | None:
+    """Mark the thread's head among its analyses at ``version``; the head's email id (None:
+    no open message of someone else's)."""
+    own = {a.lower() for a in own}
+    rows = s.execute(
+        select(AnalysisRow.id, AnalysisRow.score, AnalysisRow.email_date, AnalysisRow.email_id,
+               AnalysisRow.thread_head, EmailRow.from_addr, EmailRow.deleted, EmailStateRow)
+        .join(EmailRow, EmailRow.id == AnalysisRow.email_id)
+        .outerjoin(EmailStateRow, EmailStateRow.email_id == EmailRow.id)
+        .where(EmailRow.account_id == account_id, EmailRow.thread_id == thread_id,
+               AnalysisRow.pipeline_version == version)
+    ).all()
+    candidates = [r for r in rows if not r.deleted and r.from_addr.lower() not in own and is_open(r[-1], now)]
+    head = max(candidates, key=lambda r: (r.score, r.email_date, r.email_id), default=None)
+    stale = [r.id for r in rows if r.thread_head and (head is None or r.id != head.id)]
+    if stale:
+        s.execute(update(AnalysisRow).where(AnalysisRow.id.in_(stale)).values(thread_head=False))
+    if head is not None and not head.thread_head:
+        s.execute(update(AnalysisRow).where(AnalysisRow.id == head.id).values(thread_head=True))
+    return head.email_id if head is not None else None
+
+
+def thread_counts(s: Session, rows: Iterable[EmailRow]) -> dict[int, int]:
+    """For each email of ``rows`` (a page of heads), how many messages its thread has."""
+    rows = list(rows)
+    keys = {(e.account_id, e.thread_id) for e in rows}
+    if not keys:
+        return {}
+    counted = dict(
+        ((a, t), n) for a, t, n in s.execute(
+            select(EmailRow.account_id, EmailRow.thread_id, func.count())
+            .where(EmailRow.thread_id.in_({t for _a, t in keys}), EmailRow.deleted.is_(False))
+            .group_by(EmailRow.account_id, EmailRow.thread_id))
+        if (a, t) in keys
+    )
+    return {e.id: counted.get((e.account_id, e.thread_id), 1) for e in rows}
+
+
+@dataclass(frozen=True)
+class ThreadMessage:
+    email: EmailRow
+    analysis: AnalysisRow | None  # None: not analysed at this version (yet)
+    state: EmailStateRow | None
+
+
+def thread_messages(s: Session, row: EmailRow, version: str) -> list[ThreadMessage]:
+    """Every message of ``row``'s thread (``row`` included), oldest first."""
+    found = s.execute(
+        select(EmailRow, AnalysisRow, EmailStateRow)
+        .outerjoin(AnalysisRow, (AnalysisRow.email_id == EmailRow.id) & (AnalysisRow.pipeline_version == version))
+        .outerjoin(EmailStateRow, EmailStateRow.email_id == EmailRow.id)
+        .where(EmailRow.account_id == row.account_id, EmailRow.thread_id == row.thread_id,
+               EmailRow.deleted.is_(False) | (EmailRow.id == row.id))
+        .order_by(EmailRow.date, EmailRow.id)
+    ).all()
+    return [ThreadMessage(e, a, st) for e, a, st in found]
+
+
+def thread_keys(s: Session, email_ids: Iterable[int]) -> list[tuple[int, str]]:
+    """The distinct (account id, thread id) of ``email_ids``."""
+    ids = list(email_ids)
+    if not ids:
+        return []
+    return [(a, t) for a, t in s.execute(
+        select(EmailRow.account_id, EmailRow.thread_id).where(EmailRow.id.in_(ids)).distinct())]
