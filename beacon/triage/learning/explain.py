@@ -1,0 +1,66 @@
+"""The learned model's contribution as a priority factor with a reason a person can read:
+"you marked 4 of 5 mails from this list not important"."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from beacon.analysis.models import Factor
+from beacon.triage.learning.model import UserModel, logit
+from beacon.triage.learning.signals import SIGNALS, VERBS, Signal
+
+FACTOR_NAME = "learned"
+
+
+def describe(feature: str) -> str:
+    """How a feature reads after "mails …": "from this list", "from example.com"."""
+    kind, _, value = feature.partition(":")
+    return {
+        "list": f"from the list {value}",
+        "sender": f"from {value}",
+        "domain": f"from {value}",
+        "thread": "in this conversation",
+        "kind": f"of the kind {value}",
+        "due": "with a due date",
+        "factor": f"with the factor “{value}”",
+    }.get(kind, feature)
+
+
+def counts_sentence(feature: str, counts: Mapping[str, int], positive: bool) -> str | None:
+    """"you marked 4 of 5 mails from this list not important", from the stats of one feature."""
+    total = sum(counts.values())
+    if not total:
+        return None
+    agree = {Signal(s): n for s, n in counts.items() if n and SIGNALS[Signal(s)][0] == positive}
+    k = sum(agree.values())
+    if not k:
+        return None
+    what = describe(feature)
+    if len(agree) == 1:
+        (signal,) = agree
+        return f"you {VERBS[signal]} {k} of {total} mail{'s' if total > 1 else ''} {what}"
+    how = ", ".join(f"{VERBS[s]} {n}" for s, n in sorted(agree.items(), key=lambda kv: -kv[1]))
+    verdict = "important" if positive else "not important"
+    return f"{k} of {total} mails {what} were {verdict} to you ({how})"
+
+
+def learned_factor_for(model: UserModel, feats: Mapping[str, float], *, points_per_logit: float,
+                       max_points: float) -> Factor | None:
+    """The factor (points and reason) the model adds to one email, or None when it adds nothing."""
+    contrib = model.contributions(feats)
+    points = max(-max_points, min(max_points, points_per_logit * logit(contrib)))
+    if round(points, 1) == 0:
+        return None
+    positive = points > 0
+    # The reason is the feature that pushed hardest in the direction of the total, with its counts.
+    ranked = sorted((kv for kv in contrib.items() if (kv[1] > 0) == positive), key=lambda kv: -abs(kv[1]))
+    reason, evidence = None, None
+    for name, _ in ranked:
+        reason = counts_sentence(name, model.stats.get(name, {}), positive)
+        if reason:
+            evidence = name.partition(":")[2] if not name.startswith("thread:") else None
+            break
+    if reason is None and ranked:
+        reason = f"mail {describe(ranked[0][0])} has been {'important' if positive else 'not important'} to you"
+    detail = f"learned from your feedback: {reason}" if reason else "learned from your feedback"
+    return Factor(name=FACTOR_NAME, points=round(points, 1), detail=detail, evidence=evidence)
