@@ -72,6 +72,7 @@ class Record:
     created_at: datetime
     user_id: int | None = 1
     before: dict[str, Any] = field(default_factory=dict)
+    undone_at: datetime | None = None
 
 
 def _labels() -> dict[str, str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import exists, func, select
@@ -18,6 +19,7 @@ from beacon.store.emails import load_email
 from beacon.store.app_settings import personal_settings
 from beacon.store.schema import Account, AnalysisRow, EmailRow
 from beacon.store.tenancy import EVERYONE, UserScope, account_ids, is_everyone
+from beacon.triage.learning import learned_factor, with_learned
 
 
 def account_settings(s: Session, account_id: int, settings: Settings) -> Settings:
@@ -62,9 +64,16 @@ def score_row(s: Session, row: EmailRow, analysis: Analysis, settings: Settings)
     email = load_email(row)
     settings = account_settings(s, row.account_id, settings)
     ctx = priority_context(s, row, email, settings)
+    priority = prio.score(email, analysis, ctx, settings)
+    # The owner's learned taste, a factor of its own beside the explainable ones.
+    owner = s.get(Account, row.account_id)
+    learned = learned_factor(s, owner.user_id if owner else None, row, analysis, factors=priority.factors,
+                             settings=settings)
+    if learned is not None:
+        priority = with_learned(priority, learned, settings, spam=analysis.kind == "spam")
     return ScoredAnalysis(
         analysis=analysis,
-        priority=prio.score(email, analysis, ctx, settings),
+        priority=priority,
         needs_reply=prio.needs_reply(email, analysis, settings, ctx),
     )
 
@@ -119,15 +128,18 @@ def _owned(q: Any, scope: UserScope) -> Any:
     return q if is_everyone(scope) else q.where(EmailRow.account_id.in_(account_ids(scope)))
 
 
-def rescore_all(s: Session, settings: Settings, scope: UserScope = EVERYONE) -> int:
+def rescore_all(s: Session, settings: Settings, scope: UserScope = EVERYONE,
+                email_ids: Sequence[int] | None = None) -> int:
     """Recompute priorities of ``scope``'s current analyses (after weights, VIPs or addresses
-    change); each email is scored with its owner's personal settings."""
+    change, or what learning knows); each email is scored with its owner's personal settings.
+    ``email_ids``: only those."""
     version = pipeline_version(settings)
     n = 0
-    rows = s.execute(_owned(
-        select(AnalysisRow, EmailRow).join(EmailRow, EmailRow.id == AnalysisRow.email_id)
-        .where(AnalysisRow.pipeline_version == version), scope)
-    )
+    q = (select(AnalysisRow, EmailRow).join(EmailRow, EmailRow.id == AnalysisRow.email_id)
+         .where(AnalysisRow.pipeline_version == version))
+    if email_ids is not None:
+        q = q.where(EmailRow.id.in_(list(email_ids)))
+    rows = s.execute(_owned(q, scope))
     for arow, erow in rows:
         scored = score_row(s, erow, load_scored(arow).analysis, settings)
         _fill(arow, scored)

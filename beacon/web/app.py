@@ -63,7 +63,7 @@ from beacon.web.deps import LoginRequired
 from beacon.web.limits import BodyLimit
 from beacon.web.observability import RequestMemoryMiddleware
 from beacon.web.prometheus import register_metrics
-from beacon.web.routers import admin, api, events, ops, ui
+from beacon.web.routers import admin, api, events, learning, ops, ui
 from beacon.web.security import SecurityHeadersMiddleware
 from beacon.web.state import Scheduler, WebState
 
@@ -205,7 +205,7 @@ def _wants_html(request: Request) -> bool:
     return not request.url.path.startswith("/api") and "text/html" in request.headers.get("accept", "")
 
 
-ROUTERS = (ops.router, api.router, events.router, admin.router, ui.router)
+ROUTERS = (ops.router, api.router, learning.router, events.router, admin.router, ui.router)
 
 
 def _allowed(request: Request) -> str:

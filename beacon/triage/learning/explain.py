@@ -3,13 +3,20 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
-from beacon.analysis.models import Factor
-from beacon.triage.learning.model import UserModel, logit
-from beacon.triage.learning.signals import SIGNALS, VERBS, Signal
+from beacon.analysis.models import Factor, Priority
+from beacon.settings import Settings
+from beacon.triage.learning.signals import SENTENCES, SHORT, SIGNALS, Signal
+
+if TYPE_CHECKING:  # the model imports scikit-learn: only where a model is in use
+    from beacon.triage.learning.model import UserModel
 
 FACTOR_NAME = "learned"
+# Between features that weigh the same, the reason names the most specific one.
+_SPECIFIC = {"list": 0, "sender": 1, "thread": 2, "domain": 3, "due": 4, "kind": 5, "factor": 6}
 
 
 def describe(feature: str) -> str:
@@ -38,8 +45,8 @@ def counts_sentence(feature: str, counts: Mapping[str, int], positive: bool) -> 
     what = describe(feature)
     if len(agree) == 1:
         (signal,) = agree
-        return f"you {VERBS[signal]} {k} of {total} mail{'s' if total > 1 else ''} {what}"
-    how = ", ".join(f"{VERBS[s]} {n}" for s, n in sorted(agree.items(), key=lambda kv: -kv[1]))
+        return SENTENCES[signal].format(mails=f"{k} of {total} mail{'s' if total > 1 else ''} {what}")
+    how = ", ".join(f"{SHORT[s]} {n}" for s, n in sorted(agree.items(), key=lambda kv: -kv[1]))
     verdict = "important" if positive else "not important"
     return f"{k} of {total} mails {what} were {verdict} to you ({how})"
 
@@ -48,12 +55,13 @@ def learned_factor_for(model: UserModel, feats: Mapping[str, float], *, points_p
                        max_points: float) -> Factor | None:
     """The factor (points and reason) the model adds to one email, or None when it adds nothing."""
     contrib = model.contributions(feats)
-    points = max(-max_points, min(max_points, points_per_logit * logit(contrib)))
+    points = max(-max_points, min(max_points, points_per_logit * math.fsum(contrib.values())))
     if round(points, 1) == 0:
         return None
     positive = points > 0
     # The reason is the feature that pushed hardest in the direction of the total, with its counts.
-    ranked = sorted((kv for kv in contrib.items() if (kv[1] > 0) == positive), key=lambda kv: -abs(kv[1]))
+    ranked = sorted((kv for kv in contrib.items() if (kv[1] > 0) == positive),
+                    key=lambda kv: (-round(abs(kv[1]), 6), _SPECIFIC.get(kv[0].partition(":")[0], 9)))
     reason, evidence = None, None
     for name, _ in ranked:
         reason = counts_sentence(name, model.stats.get(name, {}), positive)
@@ -64,3 +72,15 @@ def learned_factor_for(model: UserModel, feats: Mapping[str, float], *, points_p
         reason = f"mail {describe(ranked[0][0])} has been {'important' if positive else 'not important'} to you"
     detail = f"learned from your feedback: {reason}" if reason else "learned from your feedback"
     return Factor(name=FACTOR_NAME, points=round(points, 1), detail=detail, evidence=evidence)
+
+
+def with_learned(priority: Priority, factor: Factor, settings: Settings, *, spam: bool) -> Priority:
+    """``priority`` with the learned factor added: its points in the score, the level again from
+    the thresholds, and spam still never above LOW (the reader's taste does not lift spam)."""
+    from beacon.analysis.priority import level_for
+
+    value = int(round(max(0, min(100, priority.score + factor.points))))
+    if spam:
+        value = min(value, max(0, settings.priority_medium - 1))
+    factors = [f for f in priority.factors if f.name != FACTOR_NAME] + [factor]
+    return Priority(score=value, level=level_for(value, settings), factors=factors)

@@ -14,7 +14,6 @@ the database, and a state written by one scikit-learn version loads in another.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -118,7 +117,3 @@ class UserModel:
             m._clf.classes_ = _CLASSES
             m._clf.n_features_in_ = N_FEATURES
         return m
-
-
-def logit(contributions: Mapping[str, float]) -> float:
-    return math.fsum(contributions.values())

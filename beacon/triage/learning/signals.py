@@ -3,8 +3,9 @@
 Explicit marks say it outright; the implicit signals say less, so they weigh less: a reply or a
 flag nearly as much as "important", reading a mail soon after it arrived a little, archiving it
 unread a little the other way. Actions that carry no preference (undone, unread, unsnooze) teach
-nothing. Taking a mark back (clear_importance) unlearns it: the same example with the opposite
-label, which to first order cancels the earlier update of a linear model.
+nothing. Taking a mark back (clear_importance), or undoing an action, unlearns what it taught: the
+same example with the opposite label, which to first order cancels the earlier update of a linear
+model (and takes it out of the counts the reasons quote).
 """
 
 from __future__ import annotations
@@ -39,13 +40,24 @@ SIGNALS: dict[Signal, tuple[bool, float]] = {
     Signal.ignored: (False, 0.2),
 }
 
-# How the stats and reasons say each signal ("you marked 4 of 5 mails ... not important").
-VERBS: dict[Signal, str] = {
+# How the reasons say each signal: "you marked 4 of 5 mails from this list not important".
+SENTENCES: dict[Signal, str] = {
+    Signal.important: "you marked {mails} important",
+    Signal.not_important: "you marked {mails} not important",
+    Signal.replied: "you replied to {mails}",
+    Signal.flagged: "you flagged {mails}",
+    Signal.read_soon: "you read {mails} soon after they came",
+    Signal.done_unread: "you archived {mails} unread",
+    Signal.snoozed: "you snoozed {mails}",
+    Signal.ignored: "you left {mails} unread",
+}
+# ... and in a list of several ("replied to 2, marked important 1").
+SHORT: dict[Signal, str] = {
     Signal.important: "marked important",
     Signal.not_important: "marked not important",
     Signal.replied: "replied to",
     Signal.flagged: "flagged",
-    Signal.read_soon: "read soon after they came",
+    Signal.read_soon: "read soon",
     Signal.done_unread: "archived unread",
     Signal.snoozed: "snoozed",
     Signal.ignored: "left unread",
@@ -60,6 +72,7 @@ class ActionLike(Protocol):
     action: str
     created_at: datetime
     before: Mapping[str, Any] | None
+    undone_at: datetime | None  # set when the hook sees the action being undone
 
 
 @dataclass(frozen=True)
@@ -71,7 +84,15 @@ class Example:
 
 
 def example_for(record: ActionLike, arrived_at: datetime | None, read_soon: timedelta) -> Example | None:
-    """The example one action teaches, or None when it says nothing about the reader's taste."""
+    """The example one action teaches (or, once undone, takes back), or None when it says
+    nothing about the reader's taste."""
+    ex = _applied(record, arrived_at, read_soon)
+    if ex is None or getattr(record, "undone_at", None) is None:
+        return ex
+    return Example(ex.signal, not ex.positive, ex.weight, unlearn=not ex.unlearn)
+
+
+def _applied(record: ActionLike, arrived_at: datetime | None, read_soon: timedelta) -> Example | None:
     action = str(record.action)
     before = record.before or {}
     signal: Signal | None = None
