@@ -43,7 +43,7 @@ from sklearn.metrics import roc_auc_score  # noqa: E402
 
 from beacon.settings import Settings  # noqa: E402
 from beacon.triage.learning.explain import learned_factor_for  # noqa: E402
-from beacon.triage.learning.features import MailFacts, features, has_due_date  # noqa: E402
+from beacon.triage.learning.features import MailFacts, features, has_deadline, has_due_date  # noqa: E402
 from beacon.triage.learning.model import UserModel  # noqa: E402
 from beacon.triage.learning.signals import example_for  # noqa: E402
 
@@ -101,21 +101,32 @@ def spamassassin_readers() -> list[Reader]:
                lambda m: bool(m.analysis.requests) or has_due_date(m.analysis), no="done"),
         Reader("dan", "reads the newsletters and digests (hand-labelled) and the FoRK list, nothing else",
                lambda m: labels.get(m.key) in machine or lst(m) == "fork.xent.com"),
+        # The issue's literal example; in this corpus almost every deadline is spam's ("within 48 hours").
+        Reader("cleo-strict", "only mail with a deadline (a due date or a deadline phrase), never spam",
+               lambda m: labels.get(m.key) != "spam" and has_deadline(m.analysis),
+               no="done"),
     ]
 
 
 def demo_readers() -> list[Reader]:
-    from beacon.demo.messages import MESSAGES
+    from beacon.demo.messages import ENG_LIST, ALL_STAFF, MESSAGES, PRIYA
 
-    kinds = {f"demo/{n}": msg.kind for n, msg in enumerate(MESSAGES)}
+    truth = {m.message_id.strip("<>"): m for m in MESSAGES}
+
+    def spec(m: Mail):  # the demo's own ground truth for this mail
+        return truth[m.email.message_id.strip("<>")]
+
     return [
-        Reader("ana", "work requests and replies (demo ground truth)",
-               lambda m: kinds.get(m.key) in {"work-request", "work-reply"}),
+        Reader("ana", "two mailing lists (engineering, all-staff) and her manager (Priya)",
+               lambda m: spec(m).sender in (PRIYA, ENG_LIST, ALL_STAFF) or ENG_LIST in spec(m).to
+               or ALL_STAFF in spec(m).to),
         Reader("ben", "everything but notifications, newsletters and cold outreach (demo ground truth)",
-               lambda m: kinds.get(m.key) not in {"notification", "newsletter", "cold-outreach", "hostile"},
+               lambda m: spec(m).kind not in {"notification", "newsletter", "cold-outreach", "hostile"},
                yes="replied", no="done"),
-        Reader("dan", "the mailing list and newsletters (demo ground truth)",
-               lambda m: kinds.get(m.key) in {"mailing-list", "newsletter"}),
+        Reader("cleo", "only mail with a deadline (demo ground truth)", lambda m: spec(m).deadline is not None,
+               no="done"),
+        Reader("dan", "the newsletters and notifications only (demo ground truth)",
+               lambda m: spec(m).kind in {"newsletter", "notification"}),
     ]
 
 
@@ -151,10 +162,13 @@ class Replay:
         return p10, auc
 
     def run(self) -> dict[int, tuple[float, float]]:
+        """P@10 and AUC on the unseen mail after each checkpoint's number of sessions (a small
+        mailbox's inbox can empty first: ``self.given`` counts the feedback actually given)."""
         cut = int(len(self.mails) * STREAM_SHARE)
         future = list(range(cut, len(self.mails)))
         acted: set[int] = set()
         out = {0: self.judge(future)}
+        self.given = 0
         for event in range(1, SESSIONS + 1):
             arrived = cut * event // SESSIONS
             inbox = [i for i in range(arrived) if i not in acted]
@@ -162,27 +176,33 @@ class Replay:
                 top = self.ranked(inbox)[0]
                 acted.add(top)
                 self.feedback(top)
+                self.given += 1
             if event in CHECKPOINTS:
                 out[event] = self.judge(future)
         return out
 
 
+DEMO_OWN = ["alex.morgan@example.com", "alex.m@example.net"]  # the demo mailbox's reader
+
+
 def quality(name: str, settings: Settings) -> bool:
-    mails = load(name, settings)
+    mails = load(name, settings, own=DEMO_OWN if name == "demo" else None)
     readers = spamassassin_readers() if name == "spamassassin" else demo_readers()
     cut = int(len(mails) * STREAM_SHARE)
     print(f"\n## {name}: {len(mails)} mails in date order; feedback on the first {cut}, "
           f"judged on the {len(mails) - cut} not yet seen\n")
+    wanted = {r.name: sum(r.wants(m) for m in mails[cut:]) for r in readers}
     for r in readers:
-        n = sum(r.wants(m) for m in mails[cut:])
-        print(f"- **{r.name}** ({r.yes} / {r.no}): {r.taste}; {n} wanted among the unseen")
+        print(f"- **{r.name}** ({r.yes} / {r.no}): {r.taste}; {wanted[r.name]} wanted among the unseen")
     print("\n| reader | " + " | ".join(f"P@10 after {k}" for k in CHECKPOINTS) + " | "
-          + " | ".join(f"AUC after {k}" for k in CHECKPOINTS) + " | P@10 gain at 20 | target |")
-    print("|---|" + "---|" * (2 * len(CHECKPOINTS) + 2))
+          + " | ".join(f"AUC after {k}" for k in CHECKPOINTS)
+          + " | best possible P@10 | feedback given | P@10 gain at 20 | target |")
+    print("|---|" + "---|" * (2 * len(CHECKPOINTS) + 4))
     ok = True
     for r in readers:
         t0 = time.perf_counter()
-        res = Replay(mails, r, settings).run()
+        replay = Replay(mails, r, settings)
+        res = replay.run()
         gain = res[20][0] - res[0][0]
         met = res[20][0] >= TARGET_P10 and gain >= TARGET_GAIN - 1e-9
         ok &= met
@@ -190,7 +210,8 @@ def quality(name: str, settings: Settings) -> bool:
             x for x in (f"P@10 {res[20][0]:.1f} < {TARGET_P10}" if res[20][0] < TARGET_P10 else "",
                         f"gain {gain:+.1f} < +{TARGET_GAIN}" if gain < TARGET_GAIN - 1e-9 else "") if x) + ")"
         print(f"| {r.name} | " + " | ".join(f"{res[k][0]:.1f}" for k in CHECKPOINTS) + " | "
-              + " | ".join(f"{res[k][1]:.3f}" for k in CHECKPOINTS) + f" | {gain:+.1f} | {why} |")
+              + " | ".join(f"{res[k][1]:.3f}" for k in CHECKPOINTS)
+              + f" | {min(1.0, wanted[r.name] / 10):.1f} | {replay.given} | {gain:+.1f} | {why} |")
         print(f"  ({r.name}: {time.perf_counter() - t0:.1f} s)", file=sys.stderr)
     return ok
 
@@ -198,6 +219,7 @@ def quality(name: str, settings: Settings) -> bool:
 _COST_CHILD = r"""
 import json, sys, time, psutil
 p = psutil.Process()
+import beacon.web.app, beacon.cli.main  # what the main process has loaded anyway
 rss0 = p.memory_info().rss
 from beacon.triage.learning.model import UserModel
 from beacon.triage.learning.signals import Example, Signal
@@ -230,7 +252,7 @@ def cost(settings: Settings) -> None:
     out = subprocess.run([sys.executable, "-c", _COST_CHILD], input=json.dumps(feats), capture_output=True,
                          text=True, check=True, env=env)
     c = json.loads(out.stdout)
-    print("\n## Cost in the main process (a fresh process; 200 updates)\n")
+    print("\n## Cost in the main process (a fresh process that has imported the web app and CLI; 200 updates)\n")
     print("| RSS added by importing the model (scikit-learn SGD + hasher) | RSS added by a trained model "
           "| ms per update | ms per scored email | ms to load a stored model | stored state |")
     print("|---|---|---|---|---|---|")

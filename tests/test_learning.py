@@ -297,3 +297,37 @@ def test_cli_shows_and_resets_the_users_learning(tmp_path: Path, monkeypatch: py
     assert r.exit_code == 0 and "Forgot 4 feedback events" in r.stdout
     assert "Nothing learned yet" in cli.invoke(app, ["--user", "alice", "learning", "show"]).stdout
     assert json.loads(cli.invoke(app, ["--user", "bob", "learning", "show", "--json"]).stdout)["events"] == 1
+
+
+def test_a_bulk_action_teaches_what_the_same_actions_one_by_one_would() -> None:
+    from beacon.triage.learning.signals import Example
+
+    pairs = [({f"sender:s{i % 3}@x.org": 1.0, "kind:personal": 1.0, "factor:request": 0.9},
+              Example(Signal.important if i % 2 else Signal.not_important, bool(i % 2), 1.0)) for i in range(7)]
+    one, bulk = UserModel(), UserModel()
+    for f, ex in pairs:
+        one.learn(f, ex)
+    bulk.learn_many(pairs)
+    a, b = one.state(), bulk.state()
+    assert a["coef"].keys() == b["coef"].keys() and a["stats"] == b["stats"] and a["events"] == b["events"] == 7
+    assert np.allclose([a["coef"][k] for k in a["coef"]], [b["coef"][k] for k in a["coef"]])
+    assert np.isclose(a["intercept"], b["intercept"])
+
+
+def test_the_reason_quotes_the_feedback_behind_the_strongest_feature() -> None:
+    from beacon.triage.learning.explain import counts_sentence, learned_factor_for
+    from beacon.triage.learning.signals import Example
+
+    assert counts_sentence("list:l.example.org", {"not_important": 4, "important": 1}, False) == \
+        "you marked 4 of 5 mails from the list l.example.org not important"
+    assert counts_sentence("sender:bo@x.org", {"replied": 2, "important": 1, "done_unread": 1}, True) == \
+        "3 of 4 mails from bo@x.org were important to you (replied to 2, marked important 1)"
+    assert counts_sentence("due:yes", {"not_important": 2}, True) is None
+    m = UserModel()
+    assert learned_factor_for(m, {"kind:personal": 1.0}, points_per_logit=12, max_points=40) is None  # untrained
+    for _ in range(6):
+        m.learn({"sender:bo@x.org": 1.0, "kind:personal": 1.0}, Example(Signal.replied, True, 0.8))
+    f = learned_factor_for(m, {"sender:bo@x.org": 1.0, "kind:personal": 1.0, "thread:t1": 1.0},
+                           points_per_logit=12, max_points=5)
+    assert f is not None and f.points == 5  # capped
+    assert f.detail == "learned from your feedback: you replied to 6 of 6 mails from bo@x.org" and f.evidence == "bo@x.org"

@@ -28,7 +28,7 @@ def describe(feature: str) -> str:
         "domain": f"from {value}",
         "thread": "in this conversation",
         "kind": f"of the kind {value}",
-        "due": "with a due date",
+        "due": "with a deadline",
         "factor": f"with the factor “{value}”",
     }.get(kind, feature)
 

@@ -59,6 +59,11 @@ def has_due_date(analysis: Analysis) -> bool:
     return any(a.due is not None for a in analysis.action_items)
 
 
+def has_deadline(analysis: Analysis) -> bool:
+    """A due date on an action item, or a phrase the analysis read as a deadline ("by Friday")."""
+    return has_due_date(analysis) or any(t.is_deadline for t in analysis.time_refs)
+
+
 def features(facts: MailFacts, analysis: Analysis, factors: Iterable[Factor]) -> dict[str, float]:
     """Feature name -> value for one email (sparse: absent means 0)."""
     out: dict[str, float] = {}
@@ -66,7 +71,7 @@ def features(facts: MailFacts, analysis: Analysis, factors: Iterable[Factor]) ->
         if f.name not in _SKIP_FACTORS and f.points:
             out[f"factor:{f.name}"] = out.get(f"factor:{f.name}", 0.0) + f.points / FACTOR_SCALE
     out[f"kind:{analysis.kind}"] = 1.0
-    if has_due_date(analysis):
+    if has_deadline(analysis):
         out["due:yes"] = 1.0
     if facts.sender:
         out[f"sender:{facts.sender}"] = 1.0

@@ -14,7 +14,7 @@ the database, and a state written by one scikit-learn version loads in another.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -34,7 +34,9 @@ _CLASSES = np.array([0, 1])
 
 
 def _classifier() -> SGDClassifier:
-    return SGDClassifier(loss="log_loss", penalty="l2", alpha=ALPHA, learning_rate="constant", eta0=ETA0)
+    # In order, not shuffled: several actions learned in one call teach what they would one by one.
+    return SGDClassifier(loss="log_loss", penalty="l2", alpha=ALPHA, learning_rate="constant", eta0=ETA0,
+                         shuffle=False)
 
 
 class UserModel:
@@ -49,16 +51,23 @@ class UserModel:
 
     # -- learning --------------------------------------------------------------------------
     def learn(self, feats: Mapping[str, float], example: Example) -> None:
-        x = self._hasher.transform([dict(feats)])
-        y = np.array([1 if example.positive else 0])
-        self._clf.partial_fit(x, y, classes=_CLASSES, sample_weight=np.array([example.weight]))
-        step = -1 if example.unlearn else 1
-        self.events = max(0, self.events + step)
-        for name in keyed(feats):
-            counts = self.stats.setdefault(name, {})
-            counts[example.signal.value] = max(0, counts.get(example.signal.value, 0) + step)
-            if not any(counts.values()):
-                del self.stats[name]
+        self.learn_many([(feats, example)])
+
+    def learn_many(self, pairs: Sequence[tuple[Mapping[str, float], Example]]) -> None:
+        """Learn these examples in order, in one SGD pass (a bulk action costs one call)."""
+        if not pairs:
+            return
+        x = self._hasher.transform([dict(f) for f, _ in pairs])
+        y = np.array([1 if ex.positive else 0 for _, ex in pairs])
+        self._clf.partial_fit(x, y, classes=_CLASSES, sample_weight=np.array([ex.weight for _, ex in pairs]))
+        for feats, example in pairs:
+            step = -1 if example.unlearn else 1
+            self.events = max(0, self.events + step)
+            for name in keyed(feats):
+                counts = self.stats.setdefault(name, {})
+                counts[example.signal.value] = max(0, counts.get(example.signal.value, 0) + step)
+                if not any(counts.values()):
+                    del self.stats[name]
 
     @property
     def trained(self) -> bool:

@@ -94,26 +94,25 @@ def observe(s: Session, records: Sequence[ActionLike], settings: Settings | None
         ids = {r.email_id for r in recs}
         emails = {e.id: e for e in s.scalars(select(EmailRow).where(EmailRow.id.in_(ids)))}
         analyses = _latest_analyses(s, ids)
-        model = load_model(s, user_id)
-        n = 0
+        pairs = []
         for rec in recs:
             row, arow = emails.get(rec.email_id), analyses.get(rec.email_id)
             if row is None or arow is None:
                 continue
             arrived = max(row.date, row.imported_at) if row.imported_at else row.date
             ex = example_for(rec, arrived, read_soon)
-            if ex is None:
-                continue
+            if ex is not None:
+                scored = ScoredAnalysis.model_validate(arow.data)
+                pairs.append((_features(row, scored.analysis, scored.priority.factors), ex))
+        if pairs:
+            model = load_model(s, user_id)
             if model is None:
                 from beacon.triage.learning.model import UserModel
 
                 model = UserModel()
-            scored = ScoredAnalysis.model_validate(arow.data)
-            model.learn(_features(row, scored.analysis, scored.priority.factors), ex)
-            n += 1
-        if n and model is not None:
+            model.learn_many(pairs)
             _save(s, user_id, model)
-            learned += n
+            learned += len(pairs)
     return learned
 
 
