@@ -87,11 +87,16 @@ def _users(db: Database, *names: str) -> list[int]:
         return [create_user(s, n, PASSWORD).id for n in names]
 
 
+def _alice_and_bob(db: Database, settings: Settings) -> tuple[int, int, tuple[list[int], list[int]],
+                                                            tuple[list[int], list[int]]]:
+    """Two users, each with the same mailbox (list posts, personal mail) in accounts of their own."""
+    alice, bob = _users(db, "alice", "bob")
+    return alice, bob, _mailbox(db, settings, alice, "a"), _mailbox(db, settings, bob, "b")
+
+
 def test_feedback_moves_the_readers_ranking_with_a_reason_and_never_anothers(any_db: Database) -> None:
     settings = Settings()
-    alice, bob = _users(any_db, "alice", "bob")
-    a_list, a_people = _mailbox(any_db, settings, alice, "a")
-    b_list, b_people = _mailbox(any_db, settings, bob, "b")
+    alice, bob, (a_list, a_people), (b_list, b_people) = _alice_and_bob(any_db, settings)
     before_a = _scored(any_db, a_list[5]).priority
     before_b = {e: _scored(any_db, e).priority for e in b_list + b_people}
 
@@ -168,9 +173,7 @@ def test_undo_takes_back_what_an_action_taught(any_db: Database) -> None:
 
 def test_reset_forgets_and_rescores(any_db: Database) -> None:
     settings = Settings()
-    alice, bob = _users(any_db, "alice", "bob")
-    a_list, _ = _mailbox(any_db, settings, alice, "a")
-    b_list, _ = _mailbox(any_db, settings, bob, "b")
+    alice, bob, (a_list, _), (b_list, _) = _alice_and_bob(any_db, settings)
     with any_db.session() as s:
         observe(s, [Feedback(alice, e, "not_important") for e in a_list[:3]]
                 + [Feedback(bob, e, "important") for e in b_list[:2]])
@@ -277,9 +280,7 @@ def test_cli_shows_and_resets_the_users_learning(tmp_path: Path, monkeypatch: py
     settings = Settings()
     db = Database(settings.database_url_resolved)
     db.migrate()
-    alice, bob = _users(db, "alice", "bob")
-    a_list, _ = _mailbox(db, settings, alice, "a")
-    b_list, _ = _mailbox(db, settings, bob, "b")
+    alice, bob, (a_list, _), (b_list, _) = _alice_and_bob(db, settings)
     with db.session() as s:
         observe(s, [Feedback(alice, e, "not_important") for e in a_list[:4]] + [Feedback(bob, b_list[0], "important")])
     db.dispose()
@@ -331,3 +332,51 @@ def test_the_reason_quotes_the_feedback_behind_the_strongest_feature() -> None:
                            points_per_logit=12, max_points=5)
     assert f is not None and f.points == 5  # capped
     assert f.detail == "learned from your feedback: you replied to 6 of 6 mails from bo@x.org" and f.evidence == "bo@x.org"
+
+
+def test_actions_through_the_api_teach_at_once_and_their_undo_unteaches(tmp_path: Path) -> None:
+    """The triage loop end to end: POST an action, the after-actions hook learns and re-scores
+    the sender's other mail in the same request; undoing the action takes the lesson back."""
+    from tests.helpers import make_served
+
+    srv, client = make_served(tmp_path, engine=False)
+    c, h = srv.login(client)
+    with srv.db.session() as s:
+        ids = list(s.scalars(select(EmailRow.id).order_by(EmailRow.id)))
+        for eid in ids:
+            save_analysis(s, eid, _analysis(srv.settings, "personal"), srv.settings)
+        by_sender: dict[str, list[int]] = {}
+        for eid in ids:
+            by_sender.setdefault(s.get(EmailRow, eid).from_addr, []).append(eid)
+    first, other = next(v for v in by_sender.values() if len(v) >= 2)[:2]
+
+    def learned(eid: int) -> list[dict[str, Any]]:
+        return [f for f in c.get(f"/api/emails/{eid}").json()["priority"]["factors"] if f["name"] == "learned"]
+
+    before = c.get(f"/api/emails/{other}").json()["priority"]["score"]
+    r = c.post(f"/api/emails/{first}/actions", json={"action": "not_important"}, headers=h)
+    assert r.status_code == 200, r.text
+    assert c.get("/api/learning").json()["events"] == 1
+    [factor] = learned(other)
+    assert factor["points"] < 0 and "you marked 1 of 1 mail from" in factor["detail"]
+    assert c.get(f"/api/emails/{other}").json()["priority"]["score"] < before
+
+    r = c.post(r.json()["actions"][0]["undo_url"], headers=h)
+    assert r.status_code == 200, r.text
+    assert c.get("/api/learning").json()["events"] == 0
+    assert learned(other) == [] and c.get(f"/api/emails/{other}").json()["priority"]["score"] == before
+
+
+def test_related_mail_is_the_users_own_open_mail_of_the_same_list_sender_or_thread(any_db: Database) -> None:
+    from beacon.store.schema import EmailStateRow
+    from beacon.triage.learning.hook import related_email_ids
+
+    settings = Settings()
+    alice, bob, (a_list, a_people), (b_list, _) = _alice_and_bob(any_db, settings)
+    with any_db.session() as s:
+        s.add(EmailStateRow(email_id=a_list[3], done_at=T0))
+    with any_db.session() as s:
+        assert set(related_email_ids(s, alice, [a_list[0]])) == set(a_list) - {a_list[3]}  # five senders, one list
+        assert related_email_ids(s, alice, [a_people[1]]) == [a_people[1]]
+        assert set(related_email_ids(s, bob, [b_list[0]])) == set(b_list)
+        assert len(related_email_ids(s, alice, [a_list[0]], limit=2)) == 2

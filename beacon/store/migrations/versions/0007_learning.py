@@ -1,7 +1,7 @@
 """learning: one row per user with what the per-user model learned from the reader's actions
 
 Revision ID: 0007
-Revises: 0004
+Revises: 0005
 Create Date: 2026-12-02
 
 ``learning_models`` keeps each reader's online model (weights as JSON, never pickled) and the
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from beacon.store.schema import UTCDateTime
 
 revision = '0007'
-down_revision = '0004'
+down_revision = '0005'  # the lead relinks the chain of issue 14 at merge
 branch_labels = None
 depends_on = None
 
