@@ -31,6 +31,7 @@ from beacon.triage.learning import observe, reset, summary
 from beacon.triage.learning.features import MailFacts, features
 from beacon.triage.learning.model import UserModel
 from beacon.triage.learning.signals import Signal, example_for
+from beacon.triage.models import EmailState, Importance
 from beacon.web.auth import create_user
 from tests.helpers import PASSWORD, store_messages
 
@@ -48,6 +49,7 @@ class Feedback:
     created_at: datetime = T0 + timedelta(days=30)
     before: dict[str, Any] = field(default_factory=dict)
     undone_at: datetime | None = None
+    state: EmailState = field(default_factory=EmailState)
 
 
 def _raw(i: int, *, on_list: bool) -> bytes:
@@ -214,6 +216,10 @@ def test_signals_from_actions() -> None:
     assert ex("read", created_at=T0 + timedelta(days=3)) is None  # read, but not eagerly
     assert ex("done")[:2] == (Signal.done_unread, False)
     assert ex("done", before={"read_at": "2024-03-01T10:00:00+00:00"}) is None
+    # 14a's records carry the email's state after the action: done after reading is no verdict.
+    assert ex("done", state=EmailState(read_at=T0, done_at=T0)) is None
+    assert ex("done", state=EmailState(importance=Importance.IMPORTANT, done_at=T0)) is None
+    assert ex("done", state=EmailState(done_at=T0))[:2] == (Signal.done_unread, False)
     assert ex("unread") is None and ex("undone") is None and ex("unsnooze") is None
     # Taking a mark back unlearns it; undoing that learns it again.
     assert ex("clear_importance", before={"importance": "important"}) == (Signal.important, False, 1.0, True)

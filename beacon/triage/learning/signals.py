@@ -106,7 +106,12 @@ def _applied(record: ActionLike, arrived_at: datetime | None, read_soon: timedel
         if arrived_at is not None and record.created_at - arrived_at <= read_soon:
             signal = Signal.read_soon
     elif action == "done":
-        if not before.get("read_at") and not before.get("importance"):  # a mark already said it
+        # ``before`` holds only the fields the action changed; read and importance are in the
+        # state the record carries (14a's ActionRecord.state), when it does.
+        state = getattr(record, "state", None)
+        read = getattr(state, "read_at", None) or before.get("read_at")
+        marked = getattr(state, "importance", None) or before.get("importance")
+        if not read and not marked:  # a mark already said what the reader thinks of it
             signal = Signal.done_unread
     elif action == "clear_importance":
         was = before.get("importance")
