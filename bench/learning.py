@@ -260,6 +260,54 @@ def cost(settings: Settings) -> None:
           f"| {c['load_ms']:.1f} | {c['state_kb']:.1f} KB after {c['events']} events |")
 
 
+def action_cost(settings: Settings, rounds: int = 15) -> None:
+    """What learning adds to one action in the store (SQLite, the SpamAssassin mailbox imported
+    and analysed): interleaved, a teaching action (not important: learn + re-score the related
+    open mail) and one that teaches nothing (unread: the action alone), each through
+    ``apply_action`` and its after-actions hooks, each in its own transaction."""
+    import statistics
+    import tempfile
+
+    from sqlalchemy import select
+
+    from beacon.ingest.importer import import_items
+    from beacon.ingest.sources import RawItem
+    from beacon.store.analyses import save_analysis
+    from beacon.store.db import Database
+    from beacon.store.schema import EmailRow
+    from beacon.triage.actions import apply_action
+    from beacon.web.auth import create_user
+    from learning_data import SOURCES
+
+    mails = {m.email.content_hash: m for m in load("spamassassin", settings)}
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Database(f"sqlite:///{tmp}/bench.db")
+        db.migrate()
+        with db.session() as s:
+            user = create_user(s, "reader", "correct horse battery staple").id
+        import_items(db, [RawItem(k, raw) for k, raw in SOURCES["spamassassin"]()], account="mail", user_id=user,
+                     workers=0)
+        with db.session() as s:
+            rows = list(s.scalars(select(EmailRow).order_by(EmailRow.date)))
+            for row in rows:
+                save_analysis(s, row.id, mails[row.content_hash].analysis, settings)
+            posts = [r.id for r in rows if (r.data.get("list_headers") or {}).get("list_id")]
+        timing: dict[str, list[float]] = {"not_important": [], "unread": []}
+        for i in range(rounds):
+            for action in ("not_important", "unread"):
+                eid = posts[(2 * i + (action == "unread")) * 7 % len(posts)]
+                t0 = time.perf_counter()
+                with db.session() as s:
+                    apply_action(s, user, [eid], action, source="cli")
+                timing[action].append((time.perf_counter() - t0) * 1000)
+        db.dispose()
+    teach, plain = statistics.median(timing["not_important"]), statistics.median(timing["unread"])
+    print(f"\n## One action in the store (SQLite, {len(mails)} mails; median of {rounds}, interleaved)\n")
+    print("| action | ms | |\n|---|---|---|")
+    print(f"| unread (teaches nothing: the action alone) | {plain:.0f} | 1.00 |")
+    print(f"| not important (learn + re-score up to 50 related open mails) | {teach:.0f} | {teach / plain:.2f} |")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--mailbox", choices=("spamassassin", "demo", "all"), default="all")
@@ -271,6 +319,7 @@ def main() -> int:
     ok = all([quality(n, settings) for n in names])
     if not args.no_cost:
         cost(settings)
+        action_cost(settings)
     print(f"\n({time.perf_counter() - t0:.0f} s; command: python bench/learning.py {' '.join(sys.argv[1:])})")
     return 0 if ok else 1
 

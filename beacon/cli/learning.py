@@ -9,8 +9,8 @@ import typer
 from rich.table import Table
 
 from beacon.cli.context import CliContext
-from beacon.store.analyses import rescore_all
 from beacon.triage.learning import reset, summary
+from beacon.triage.learning.refresh import refresh_learned
 
 learning_app = typer.Typer(help="See and reset what Beacon learned from your actions.", no_args_is_help=True)
 
@@ -42,8 +42,8 @@ def reset_cmd(ctx: typer.Context, yes: bool = typer.Option(False, "--yes", "-y",
         raise typer.Exit(1)
     with c.db.session() as s:
         events = reset(s, c.user_id)
-        n = rescore_all(s, c.settings, c.scope)
-    c.console.print(f"Forgot {events} feedback events; re-scored {n} analyses.")
+        n = refresh_learned(s, c.user_id, None, c.settings)
+    c.console.print(f"Forgot {events} feedback events; {n} scores changed.")
 
 
 def register(app: typer.Typer) -> None:

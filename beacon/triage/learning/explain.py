@@ -74,13 +74,19 @@ def learned_factor_for(model: UserModel, feats: Mapping[str, float], *, points_p
     return Factor(name=FACTOR_NAME, points=round(points, 1), detail=detail, evidence=evidence)
 
 
-def with_learned(priority: Priority, factor: Factor, settings: Settings, *, spam: bool) -> Priority:
-    """``priority`` with the learned factor added: its points in the score, the level again from
-    the thresholds, and spam still never above LOW (the reader's taste does not lift spam)."""
+def with_learned(priority: Priority, factor: Factor | None, settings: Settings, *, spam: bool) -> Priority:
+    """``priority`` with its learned factor replaced by ``factor`` (None: without one): the score
+    again from the factors' points, the level from the thresholds, and spam still never above
+    LOW (the reader's taste does not lift spam)."""
     from beacon.analysis.priority import level_for
 
-    value = int(round(max(0, min(100, priority.score + factor.points))))
-    if spam:
-        value = min(value, max(0, settings.priority_medium - 1))
-    factors = [f for f in priority.factors if f.name != FACTOR_NAME] + [factor]
+    kept = [f for f in priority.factors if f.name not in (FACTOR_NAME, "spam_cap")]
+    # The scorer's score is the sum of its factors' points (the base among them), in 0..100.
+    total = math.fsum(f.points for f in kept) + (factor.points if factor else 0.0)
+    value = int(round(max(0, min(100, total))))
+    factors = kept + ([factor] if factor else [])
+    if spam and value >= settings.priority_medium:
+        capped = max(0, settings.priority_medium - 1)
+        factors.append(Factor(name="spam_cap", points=capped - value, detail="spam is never above LOW"))
+        value = capped
     return Priority(score=value, level=level_for(value, settings), factors=factors)

@@ -24,7 +24,10 @@ from sklearn.linear_model import SGDClassifier
 from beacon.triage.learning.features import keyed
 from beacon.triage.learning.signals import Example
 
-N_FEATURES = 2**18
+# 65,536 buckets: a reader who gave feedback on a thousand mails has a few thousand named
+# features, of which about 1 in 20 shares its bucket with another (mostly one-off thread and
+# sender features with small weights); the update cost grows with the vector's size.
+N_FEATURES = 2**16
 STATE_FORMAT = 1
 # Constant step: a handful of marks must already move the ranking (Gmail's per-user model is
 # likewise updated online from few examples); the L2 penalty keeps one-off features small.

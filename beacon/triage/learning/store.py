@@ -121,17 +121,24 @@ def learned_factor(s: Session, user_id: int | None, email_row: EmailRow, analysi
     """What the user's model adds to this email's score, as a factor with its reason; None
     when learning is off or has nothing to say. ``factors``: the email's explainable priority
     factors (the stored ones when not given)."""
+    if factors is None:
+        arow = _latest_analyses(s, [email_row.id]).get(email_row.id)
+        factors = ScoredAnalysis.model_validate(arow.data).priority.factors if arow else []
+    facts = MailFacts.of_row(email_row.from_addr, email_row.thread_id, email_row.data or {})
+    return factor_for_facts(s, user_id, facts, analysis, factors, settings)
+
+
+def factor_for_facts(s: Session, user_id: int | None, facts: MailFacts, analysis: Analysis,
+                     factors: Sequence[Factor], settings: Settings | None = None) -> Factor | None:
+    """:func:`learned_factor` from the few facts of the email the features need."""
     cfg = _config(settings)
     if not cfg.learning_enabled:
         return None
     model = load_model(s, user_id)
     if model is None:
         return None
-    if factors is None:
-        arow = _latest_analyses(s, [email_row.id]).get(email_row.id)
-        factors = ScoredAnalysis.model_validate(arow.data).priority.factors if arow else []
-    own = [f for f in factors if f.name != FACTOR_NAME]
-    return learned_factor_for(model, _features(email_row, analysis, own), points_per_logit=cfg.learning_points_per_logit,
+    feats = features(facts, analysis, [f for f in factors if f.name != FACTOR_NAME])
+    return learned_factor_for(model, feats, points_per_logit=cfg.learning_points_per_logit,
                               max_points=cfg.learning_max_points)
 
 

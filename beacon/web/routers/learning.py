@@ -9,8 +9,8 @@ from __future__ import annotations
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from beacon.store.analyses import rescore_all
 from beacon.triage.learning import LearningView, reset, summary
+from beacon.triage.learning.refresh import refresh_learned
 from beacon.web.deps import DB, ApiUser, CsrfChecked, CurrentSettings
 from beacon.web.errors_doc import errors
 
@@ -19,7 +19,7 @@ router = APIRouter(prefix="/api", tags=["learning"], responses=errors(401, 422))
 
 class ResetOut(BaseModel):
     forgotten_events: int = Field(description="feedback events the model had learned from")
-    rescored: int = Field(description="analyses re-scored without the learned factor")
+    rescored: int = Field(description="scores that changed now that the learned factor is gone")
 
 
 @router.get("/learning", response_model=LearningView, summary="What Beacon learned from your actions",
@@ -34,4 +34,4 @@ def get_learning(s: DB, user: ApiUser) -> LearningView:
                responses=errors(403, e403="a wrong or missing CSRF token"))
 def delete_learning(s: DB, settings: CurrentSettings, user: ApiUser) -> ResetOut:
     events = reset(s, user.id)
-    return ResetOut(forgotten_events=events, rescored=rescore_all(s, settings, user.id))
+    return ResetOut(forgotten_events=events, rescored=refresh_learned(s, user.id, None, settings))
