@@ -42,7 +42,7 @@ from learning_data import Mail, load  # noqa: E402
 from sklearn.metrics import roc_auc_score  # noqa: E402
 
 from beacon.settings import Settings  # noqa: E402
-from beacon.triage.learning.explain import learned_factor_for  # noqa: E402
+from beacon.triage.learning.explain import learned_factor_for, with_learned  # noqa: E402
 from beacon.triage.learning.features import MailFacts, features, has_deadline, has_due_date  # noqa: E402
 from beacon.triage.learning.model import UserModel  # noqa: E402
 from beacon.triage.learning.signals import example_for  # noqa: E402
@@ -139,9 +139,11 @@ class Replay:
         self.feats = [features(MailFacts.of_email(m.email), m.analysis, m.priority.factors) for m in mails]
 
     def score(self, i: int) -> float:
+        """The score Beacon stores for the mail: its priority with the learned factor (clamped, spam capped)."""
+        m = self.mails[i]
         f = learned_factor_for(self.model, self.feats[i], points_per_logit=self.settings.learning_points_per_logit,
                                max_points=self.settings.learning_max_points)
-        return self.mails[i].priority.score + (f.points if f else 0.0)
+        return with_learned(m.priority, f, self.settings, spam=m.analysis.kind == "spam").score if f else m.priority.score
 
     def ranked(self, ids: list[int]) -> list[int]:
         return sorted(ids, key=lambda i: (-self.score(i), -self.mails[i].email.date.timestamp()))

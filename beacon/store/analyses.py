@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
 from beacon.analysis import priority as prio
-from beacon.analysis.models import Analysis, ScoredAnalysis
+from beacon.analysis.models import Analysis, Priority, ScoredAnalysis
 from beacon.analysis.version import pipeline_version
 from beacon.errors import NotFound
 from beacon.models import Email
@@ -64,18 +63,19 @@ def score_row(s: Session, row: EmailRow, analysis: Analysis, settings: Settings)
     email = load_email(row)
     settings = account_settings(s, row.account_id, settings)
     ctx = priority_context(s, row, email, settings)
-    priority = prio.score(email, analysis, ctx, settings)
-    # The owner's learned taste, a factor of its own beside the explainable ones.
+    return ScoredAnalysis(
+        analysis=analysis,
+        priority=_learned(s, row, analysis, prio.score(email, analysis, ctx, settings), settings),
+        needs_reply=prio.needs_reply(email, analysis, settings, ctx),
+    )
+
+
+def _learned(s: Session, row: EmailRow, analysis: Analysis, priority: Priority, settings: Settings) -> Priority:
+    """``priority`` with the owner's learned taste added, a factor of its own (beacon.triage.learning)."""
     owner = s.get(Account, row.account_id)
     learned = learned_factor(s, owner.user_id if owner else None, row, analysis, factors=priority.factors,
                              settings=settings)
-    if learned is not None:
-        priority = with_learned(priority, learned, settings, spam=analysis.kind == "spam")
-    return ScoredAnalysis(
-        analysis=analysis,
-        priority=priority,
-        needs_reply=prio.needs_reply(email, analysis, settings, ctx),
-    )
+    return priority if learned is None else with_learned(priority, learned, settings, spam=analysis.kind == "spam")
 
 
 def save_analysis(s: Session, email_id: int, analysis: Analysis, settings: Settings) -> AnalysisRow:
@@ -128,18 +128,15 @@ def _owned(q: Any, scope: UserScope) -> Any:
     return q if is_everyone(scope) else q.where(EmailRow.account_id.in_(account_ids(scope)))
 
 
-def rescore_all(s: Session, settings: Settings, scope: UserScope = EVERYONE,
-                email_ids: Sequence[int] | None = None) -> int:
+def rescore_all(s: Session, settings: Settings, scope: UserScope = EVERYONE) -> int:
     """Recompute priorities of ``scope``'s current analyses (after weights, VIPs or addresses
-    change, or what learning knows); each email is scored with its owner's personal settings.
-    ``email_ids``: only those."""
+    change); each email is scored with its owner's personal settings."""
     version = pipeline_version(settings)
     n = 0
-    q = (select(AnalysisRow, EmailRow).join(EmailRow, EmailRow.id == AnalysisRow.email_id)
-         .where(AnalysisRow.pipeline_version == version))
-    if email_ids is not None:
-        q = q.where(EmailRow.id.in_(list(email_ids)))
-    rows = s.execute(_owned(q, scope))
+    rows = s.execute(_owned(
+        select(AnalysisRow, EmailRow).join(EmailRow, EmailRow.id == AnalysisRow.email_id)
+        .where(AnalysisRow.pipeline_version == version), scope)
+    )
     for arow, erow in rows:
         scored = score_row(s, erow, load_scored(arow).analysis, settings)
         _fill(arow, scored)
