@@ -84,6 +84,12 @@ class Settings(BaseSettings):
     priority_medium: int = 30
     # Overrides of beacon.analysis.priority.DEFAULT_WEIGHTS, as JSON in the env.
     priority_weights: dict[str, Annotated[float, Field(allow_inf_nan=False)]] = Field(default_factory=dict)
+    # Per-user learning (beacon.triage.learning): points per unit of the model's log-odds, the
+    # most its factor may add or take away, and how soon after arrival a read counts as eager.
+    learning_enabled: bool = True
+    learning_points_per_logit: float = Field(default=12.0, ge=0)
+    learning_max_points: float = Field(default=40.0, ge=0, le=100)
+    learning_read_soon_minutes: float = Field(default=120.0, gt=0)
 
     # --- engine ----------------------------------------------------------------
     nlp_mode: Literal["inprocess", "oneshot", "pool", "celery"] = "pool"

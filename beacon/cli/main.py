@@ -6,7 +6,7 @@ import os
 
 import typer
 
-from beacon.cli import engine, imap, inbox, mail, settings, triage, web, worker
+from beacon.cli import engine, imap, inbox, learning, mail, settings, triage, web, worker
 from beacon.cli.context import CliContext, setup_logging
 from beacon.store.private import PRIVATE_UMASK
 
@@ -33,6 +33,7 @@ def _main(
 mail.register(app)
 engine.register(app)
 inbox.register(app)
+learning.register(app)
 imap.register(app)
 settings.register(app)
 triage.register(app)

@@ -9,7 +9,7 @@ from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
 from beacon.analysis import priority as prio
-from beacon.analysis.models import Analysis, ScoredAnalysis
+from beacon.analysis.models import Analysis, Priority, ScoredAnalysis
 from beacon.analysis.version import pipeline_version
 from beacon.errors import NotFound
 from beacon.models import Email
@@ -18,6 +18,8 @@ from beacon.store.context import sent_to
 from beacon.store.emails import load_email
 from beacon.store.app_settings import personal_settings
 from beacon.store.schema import Account, AnalysisRow, EmailRow, EmailStateRow, utcnow
+from beacon.store.tenancy import EVERYONE, UserScope, account_ids, is_everyone
+from beacon.triage.learning import learned_factor, with_learned
 from beacon.triage.threads import elect_head
 
 
@@ -79,9 +81,17 @@ def score_row(s: Session, row: EmailRow, analysis: Analysis, settings: Settings,
     ctx = priority_context(s, row, email, settings, state, now)
     return ScoredAnalysis(
         analysis=analysis,
-        priority=prio.score(email, analysis, ctx, settings, now),
+        priority=_learned(s, row, analysis, prio.score(email, analysis, ctx, settings, now), settings),
         needs_reply=prio.needs_reply(email, analysis, settings, ctx),
     )
+
+
+def _learned(s: Session, row: EmailRow, analysis: Analysis, priority: Priority, settings: Settings) -> Priority:
+    """``priority`` with the owner's learned taste added, a factor of its own (beacon.triage.learning)."""
+    owner = s.get(Account, row.account_id)
+    learned = learned_factor(s, owner.user_id if owner else None, row, analysis, factors=priority.factors,
+                             settings=settings)
+    return priority if learned is None else with_learned(priority, learned, settings, spam=analysis.kind == "spam")
 
 
 def save_analysis(s: Session, email_id: int, analysis: Analysis, settings: Settings,

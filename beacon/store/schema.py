@@ -378,3 +378,21 @@ class EmailActionRow(Base):
     undone_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     imap_synced_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
+
+
+# --- issue 14c: per-user learning ------------------------------------------------------------
+class LearningModelRow(Base):
+    """What one reader's feedback taught Beacon (``beacon.triage.learning``): the online model's
+    weights and the counts behind its reasons, as plain JSON. One row per user (None: the
+    installation's before any user exists; adopted with the rest by the first user)."""
+
+    __tablename__ = "learning_models"
+    __table_args__ = (Index("ix_learning_models_user", "user_id", unique=True),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE", name="fk_learning_models_user"))
+    state: Mapped[dict[str, Any]] = mapped_column(JSON)
+    events: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

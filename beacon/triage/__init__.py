@@ -3,5 +3,5 @@
 ``models`` holds the types; ``states`` reads and writes an email's state; ``actions`` applies
 and undoes actions (the one way states change on a user's behalf) and logs them; ``hooks``
 lists what runs after actions; ``replies`` tells when the reader has replied; ``when`` reads
-a snooze time as people write it.
+a snooze time as people write it; ``learning`` is each reader's model of what matters to her.
 """

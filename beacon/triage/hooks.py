@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 
 from sqlalchemy.orm import Session
 
+from beacon.triage.learning.hook import learn_after_actions
 from beacon.triage.models import ActionRecord
 from beacon.triage.rescore import rescore_after_actions
 
@@ -18,7 +19,8 @@ __all__ = ["AFTER_ACTIONS", "AfterActions", "after_actions"]
 
 AfterActions = Callable[[Session, Sequence[ActionRecord]], None]
 
-AFTER_ACTIONS: tuple[AfterActions, ...] = (rescore_after_actions,)
+# Learning first: the rescore of the acted-on threads then scores with what it just learned.
+AFTER_ACTIONS: tuple[AfterActions, ...] = (learn_after_actions, rescore_after_actions)
 
 
 def after_actions(s: Session, records: Sequence[ActionRecord],

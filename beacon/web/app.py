@@ -65,7 +65,7 @@ from beacon.web.deps import LoginRequired
 from beacon.web.limits import BodyLimit
 from beacon.web.observability import RequestMemoryMiddleware
 from beacon.web.prometheus import register_metrics
-from beacon.web.routers import admin, api, events, ops, triage, ui
+from beacon.web.routers import admin, api, events, learning, ops, triage, ui
 from beacon.web.security import SecurityHeadersMiddleware
 from beacon.web.state import Scheduler, WebState
 
@@ -213,7 +213,7 @@ def _wants_html(request: Request) -> bool:
     return not request.url.path.startswith("/api") and "text/html" in request.headers.get("accept", "")
 
 
-ROUTERS = (ops.router, api.router, triage.router, events.router, admin.router, ui.router)
+ROUTERS = (ops.router, api.router, triage.router, learning.router, events.router, admin.router, ui.router)
 
 
 def _allowed(request: Request) -> str:
