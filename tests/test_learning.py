@@ -23,7 +23,8 @@ from typer.testing import CliRunner
 from beacon.analysis.models import Analysis, ScoredAnalysis
 from beacon.analysis.version import pipeline_version
 from beacon.settings import Settings
-from beacon.store.analyses import rescore_all, save_analysis
+from beacon.store.analyses import save_analysis
+from beacon.triage.rescore import rescore_scope
 from beacon.store.db import Database
 from beacon.store.schema import AnalysisRow, EmailRow, LearningModelRow, User
 from beacon.store.tenancy import adopt_unowned
@@ -105,8 +106,8 @@ def test_feedback_moves_the_readers_ranking_with_a_reason_and_never_anothers(any
     marks = [Feedback(alice, e, "not_important") for e in a_list[:4]] + [Feedback(alice, a_list[4], "important")]
     with any_db.session() as s:
         assert observe(s, marks) == 5
-        rescore_all(s, settings, alice)
-        rescore_all(s, settings, bob)
+        rescore_scope(s, settings, alice)
+        rescore_scope(s, settings, bob)
 
     after = _scored(any_db, a_list[5]).priority  # a list post Alice never acted on
     learned = next(f for f in after.factors if f.name == "learned")
@@ -164,11 +165,11 @@ def test_undo_takes_back_what_an_action_taught(any_db: Database) -> None:
     mark = Feedback(alice, lists[0], "not_important")
     with any_db.session() as s:
         observe(s, [mark])
-        rescore_all(s, settings, alice)
+        rescore_scope(s, settings, alice)
     assert any(f.name == "learned" for f in _scored(any_db, lists[1]).priority.factors)
     with any_db.session() as s:
         observe(s, [Feedback(alice, lists[0], "not_important", undone_at=T0 + timedelta(days=31))])
-        rescore_all(s, settings, alice)
+        rescore_scope(s, settings, alice)
         assert summary(s, alice).events == 0 and summary(s, alice).features == []
     assert all(f.name != "learned" for f in _scored(any_db, lists[1]).priority.factors)
 
@@ -181,7 +182,7 @@ def test_reset_forgets_and_rescores(any_db: Database) -> None:
                 + [Feedback(bob, e, "important") for e in b_list[:2]])
     with any_db.session() as s:
         assert reset(s, alice) == 3
-        rescore_all(s, settings)
+        rescore_scope(s, settings)
     with any_db.session() as s:
         assert summary(s, alice).events == 0 and summary(s, bob).events == 2
     assert all(f.name != "learned" for f in _scored(any_db, a_list[5]).priority.factors)
@@ -246,7 +247,6 @@ def test_migration_0007_matches_the_schema_and_downgrades(any_db: Database) -> N
 
 # -- API and CLI ---------------------------------------------------------------------------------
 def test_api_shows_and_resets_what_was_learned(tmp_path: Path) -> None:
-    from beacon.web.deps import CSRF_HEADER
     from tests.helpers import make_served
 
     srv, client = make_served(tmp_path, engine=False)
@@ -259,7 +259,7 @@ def test_api_shows_and_resets_what_was_learned(tmp_path: Path) -> None:
         sender = s.get(EmailRow, ids[0]).from_addr
         same = [e for e in ids if s.get(EmailRow, e).from_addr == sender]
         observe(s, [Feedback(alice, e, "important") for e in same])
-        rescore_all(s, srv.settings, alice)
+        rescore_scope(s, srv.settings, alice)
     assert c.get("/api/learning").status_code == 200
     view = c.get("/api/learning").json()
     assert view["events"] == len(same)

@@ -18,7 +18,6 @@ from beacon.store.context import sent_to
 from beacon.store.emails import load_email
 from beacon.store.app_settings import personal_settings
 from beacon.store.schema import Account, AnalysisRow, EmailRow, EmailStateRow, utcnow
-from beacon.store.tenancy import EVERYONE, UserScope, account_ids, is_everyone
 from beacon.triage.learning import learned_factor, with_learned
 from beacon.triage.threads import elect_head
 
