@@ -49,6 +49,9 @@ MESSAGE_ID_HEADER = b"BODY[HEADER.FIELDS (MESSAGE-ID)]"
 OVERSIZE_SLICE = 8 * 1024 * 1024  # bytes per FETCH when hashing a message over the size limit
 
 
+FlagChange = tuple[int, list[str], list[str]]
+
+
 @dataclass
 class FolderResult:
     folder: str
@@ -61,11 +64,14 @@ class FolderResult:
     failed: int = 0  # messages the store refused (logged; the sync goes on)
     pending: int = 0  # messages this sync has to bring in (fetch or relink)
     uidvalidity_changed: bool = False
+    refresh_skipped: bool = False  # HIGHESTMODSEQ unchanged: no flag changed, nothing expunged
     error: str | None = None
     new_email_ids: list[int] = field(default_factory=list, repr=False)
+    # (email id, flags before, flags now) of known mail whose flags another client changed.
+    flag_changes: list[FlagChange] = field(default_factory=list, repr=False)
 
     def as_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in vars(self).items() if k != "new_email_ids"}
+        return {k: v for k, v in vars(self).items() if k not in ("new_email_ids", "flag_changes")}
 
 
 def chunks(seq: Sequence[int], size: int) -> Iterator[Sequence[int]]:
@@ -111,6 +117,8 @@ class FolderSync:
     max_message_bytes: int = 50 * 1024 * 1024
     folder_id: int = field(default=0, init=False)
     uidvalidity: int = field(default=0, init=False)
+    highest_modseq: int | None = field(default=None, init=False)  # the server's, at SELECT
+    known_modseq: int | None = field(default=None, init=False)  # ours, from the last sync
     # Until checked, link() looks for stale links to reuse.
     has_stale: bool = field(default=True, init=False)
 
@@ -121,13 +129,19 @@ class FolderSync:
     # -- steps ---------------------------------------------------------------
     def run(self) -> FolderResult:
         last_uid = self._select()
-        self._refresh_known()
+        if self.highest_modseq is not None and self.highest_modseq == self.known_modseq:
+            self.result.refresh_skipped = True  # CONDSTORE: nothing changed since the last sync
+        else:
+            self._refresh_known()
         self._fetch_new(last_uid)
         with self.db.session() as s:
             self.result.deleted += links.purge_stale(s, self.folder_id)
             folder = s.get(ImapFolder, self.folder_id)
             assert folder is not None
             folder.last_sync_at = utcnow()
+            # What SELECT said: a change made during this sync has a higher MODSEQ and is
+            # refreshed next time.
+            folder.highest_modseq = self.highest_modseq
         return self.result
 
     def _select(self) -> int:
@@ -138,18 +152,22 @@ class FolderSync:
         except imaplib.IMAP4.error as exc:
             raise FolderError(f"folder {self.name!r}: {exc}") from exc
         self.uidvalidity = int(info[b"UIDVALIDITY"])
+        modseq = info.get(b"HIGHESTMODSEQ")
+        self.highest_modseq = int(modseq) if isinstance(modseq, int) else None
         with self.db.session() as s:
             folder = links.get_or_create_folder(s, self.account_id, self.name)
             if folder.uidvalidity is None:
                 folder.uidvalidity = self.uidvalidity
             elif folder.uidvalidity != self.uidvalidity:
                 n = links.mark_all_stale(s, folder, self.uidvalidity)
+                folder.highest_modseq = None
                 self.result.uidvalidity_changed = True
                 log.warning(
                     "UIDVALIDITY changed: resyncing folder",
                     extra={"folder": self.name, "old": folder.uidvalidity, "stale_links": n},
                 )
             self.folder_id = folder.id
+            self.known_modseq = folder.highest_modseq
             return folder.last_uid
 
     def _refresh_known(self) -> None:
@@ -179,6 +197,7 @@ class FolderSync:
                     if flags != old_flags:
                         links.update_flags(s, msg, flags)
                         self.result.flags_changed += 1
+                        self.result.flag_changes.append((msg.email_id, old_flags, flags))
                 links.unlink_gone(s, gone)
                 self.result.deleted += len(gone)
             after = chunk[-1][1]
