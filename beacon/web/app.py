@@ -38,6 +38,7 @@ from beacon.engine.memory import limit_arenas
 from beacon.errors import (
     AnalysisBusy,
     BeaconError,
+    Conflict,
     EngineUnavailable,
     Forbidden,
     InvalidInput,
@@ -63,7 +64,7 @@ from beacon.web.deps import LoginRequired
 from beacon.web.limits import BodyLimit
 from beacon.web.observability import RequestMemoryMiddleware
 from beacon.web.prometheus import register_metrics
-from beacon.web.routers import admin, api, events, ops, ui
+from beacon.web.routers import admin, api, events, ops, triage, ui
 from beacon.web.security import SecurityHeadersMiddleware
 from beacon.web.state import Scheduler, WebState
 
@@ -84,6 +85,7 @@ SESSION_KEY_INFO = b"beacon/web-session/v1"
 _STATUS: dict[type[BeaconError], int] = {
     NotFound: 404,
     Forbidden: 403,
+    Conflict: 409,
     InvalidInput: 400,
     InvalidSettings: 422,
     UploadTooLarge: 413,
@@ -205,7 +207,7 @@ def _wants_html(request: Request) -> bool:
     return not request.url.path.startswith("/api") and "text/html" in request.headers.get("accept", "")
 
 
-ROUTERS = (ops.router, api.router, events.router, admin.router, ui.router)
+ROUTERS = (ops.router, api.router, triage.router, events.router, admin.router, ui.router)
 
 
 def _allowed(request: Request) -> str:
