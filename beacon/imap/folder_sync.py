@@ -49,7 +49,11 @@ MESSAGE_ID_HEADER = b"BODY[HEADER.FIELDS (MESSAGE-ID)]"
 OVERSIZE_SLICE = 8 * 1024 * 1024  # bytes per FETCH when hashing a message over the size limit
 
 
+# (email id, flags before, flags now) of known mail whose flags another mail program changed.
 FlagChange = tuple[int, list[str], list[str]]
+# Called in the transaction that records the change: the states move with the flags or not at all.
+FlagChangesFn = Callable[[Session, list[FlagChange]], int]
+NewEmailsFn = Callable[[Session, list[int]], object]
 
 
 @dataclass
@@ -67,11 +71,10 @@ class FolderResult:
     refresh_skipped: bool = False  # HIGHESTMODSEQ unchanged: no flag changed, nothing expunged
     error: str | None = None
     new_email_ids: list[int] = field(default_factory=list, repr=False)
-    # (email id, flags before, flags now) of known mail whose flags another client changed.
-    flag_changes: list[FlagChange] = field(default_factory=list, repr=False)
+    imap_actions: int = 0  # flag changes made elsewhere, taken into Beacon's states
 
     def as_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in vars(self).items() if k not in ("new_email_ids", "flag_changes")}
+        return {k: v for k, v in vars(self).items() if k != "new_email_ids"}
 
 
 def chunks(seq: Sequence[int], size: int) -> Iterator[Sequence[int]]:
@@ -113,6 +116,8 @@ class FolderSync:
     on_batch: BatchFn | None = None
     cancel: threading.Event | None = None
     preparer: Preparer[Any] | None = None  # parse workers shared by the account's folders
+    on_flag_changes: FlagChangesFn | None = None  # returns how many actions it took
+    on_new_emails: NewEmailsFn | None = None  # first states of mail stored for the first time
     # A bigger message is stored with its headers only (its hash read in slices).
     max_message_bytes: int = 50 * 1024 * 1024
     folder_id: int = field(default=0, init=False)
@@ -186,6 +191,7 @@ class FolderSync:
             resp = self.client.fetch([uid for _id, uid, _flags in chunk], [b"FLAGS"])
             with self.db.session() as s:
                 gone = []
+                changes: list[FlagChange] = []
                 for msg_id, uid, old_flags in chunk:
                     msg = s.get(ImapMessage, msg_id)
                     if msg is None:
@@ -197,7 +203,9 @@ class FolderSync:
                     if flags != old_flags:
                         links.update_flags(s, msg, flags)
                         self.result.flags_changed += 1
-                        self.result.flag_changes.append((msg.email_id, old_flags, flags))
+                        changes.append((msg.email_id, old_flags, flags))
+                if changes and self.on_flag_changes is not None:
+                    self.result.imap_actions += self.on_flag_changes(s, changes)
                 links.unlink_gone(s, gone)
                 self.result.deleted += len(gone)
             after = chunk[-1][1]
@@ -302,14 +310,18 @@ class FolderSync:
                 outcome: list[AddResult | None] = list(results)
             except SQLAlchemyError:
                 outcome = [self._store_one(s, uid, flags, new) for uid, flags, new in good]
+            created = []
             for res in outcome:
                 if res is None:
                     self.result.failed += 1
                 elif res.created:
                     self.result.new += 1
-                    self.result.new_email_ids.append(res.email_id)
+                    created.append(res.email_id)
                 else:
                     self.result.existing += 1
+            if created and self.on_new_emails is not None:
+                self.on_new_emails(s, created)
+            self.result.new_email_ids.extend(created)
             folder = s.get(ImapFolder, self.folder_id)
             assert folder is not None
             folder.last_uid = max(folder.last_uid, last_uid)

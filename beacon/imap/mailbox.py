@@ -98,12 +98,20 @@ def _run_uid(client: IMAPClient, command: str, *args: str | bytes) -> None:
         raise imaplib.IMAP4.error(f"UID {command} failed: {data!r}")
 
 
-def move(client: IMAPClient, uids: Sequence[int], dest: str, features: ServerFeatures) -> dict[int, int]:
+@dataclass(frozen=True)
+class Moved:
+    """Where moved messages landed (COPYUID): {old uid: new uid} in ``dest`` of ``uidvalidity``;
+    a UID the server did not name (gone meanwhile, or a server that does not say) is absent."""
+
+    uidvalidity: int | None
+    uids: dict[int, int]
+
+
+def move(client: IMAPClient, uids: Sequence[int], dest: str, features: ServerFeatures) -> Moved:
     """Move ``uids`` of the selected (read-write) folder to ``dest``: MOVE, else COPY +
-    STORE \\Deleted + UID EXPUNGE. Returns {old uid: new uid} from COPYUID (empty for a
-    server that does not say; a UID no longer there is simply not in the answer)."""
+    STORE \\Deleted + UID EXPUNGE."""
     if not uids:
-        return {}
+        return Moved(None, {})
     _pop_code(client, "COPYUID")
     folder = client._normalise_folder(dest)  # noqa: SLF001 - modified UTF-7, quoted
     if features.move:
@@ -115,11 +123,13 @@ def move(client: IMAPClient, uids: Sequence[int], dest: str, features: ServerFea
     else:
         raise ImapConfigError("the server offers neither MOVE nor UIDPLUS: mail cannot be moved safely")
     mapping: dict[int, int] = {}
+    validity = None
     for data in _pop_code(client, "COPYUID"):
         parts = data.decode("ascii", "replace").split()
         if len(parts) == 3:
+            validity = int(parts[0])
             mapping.update(zip(parse_uid_set(parts[1]), parse_uid_set(parts[2])))
-    return mapping
+    return Moved(validity, mapping)
 
 
 def store_flags(

@@ -1,7 +1,7 @@
 """IMAP write-back: the folders' mod-sequence (CONDSTORE) and the account's archive folder
 
 Revision ID: 0008
-Revises: 0004
+Revises: 0005 (0004 before 14a's 0005 was merged; the lead relinks)
 Create Date: 2026-12-02
 
 ``imap_folders.highest_modseq`` is the folder's HIGHESTMODSEQ at the last complete sync (an
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 
 revision = '0008'
-down_revision = '0004'
+down_revision = '0005'
 branch_labels = None
 depends_on = None
 
