@@ -21,7 +21,7 @@ from beacon.imap.watcher import ImapWatcher
 from beacon.imap.writeback import pending_accounts
 from beacon.settings import Settings
 from beacon.store.db import Database
-from beacon.store.schema import Account, EmailActionRow, EmailRow, ImapFolder, ImapMessage
+from beacon.store.schema import Account, AnalysisRow, EmailActionRow, EmailRow, ImapFolder, ImapMessage
 from beacon.store.tenancy import EVERYONE
 from beacon.triage.actions import apply_action, undo_action
 from beacon.triage.models import EmailState, Importance
@@ -188,8 +188,8 @@ def test_done_moves_the_message_to_the_archive_and_undone_brings_it_back(
     # Beacon follows the mail: linked in the archive, not taken for deleted by later syncs.
     box.sync()
     with sqlite_db.session() as s:
-        where = dict(s.execute(select(ImapMessage.email_id, ImapFolder.name)
-                               .join(ImapFolder, ImapFolder.id == ImapMessage.folder_id)).tuples().all())
+        where = {email_id: name for email_id, name in s.execute(
+            select(ImapMessage.email_id, ImapFolder.name).join(ImapFolder, ImapFolder.id == ImapMessage.folder_id))}
         assert where[box.ids[a]] == where[box.ids[b]] == "Archive"
         assert not s.scalar(select(EmailRow.deleted).where(EmailRow.id == box.ids[a]))
     assert box.state(a).done_at is not None
@@ -330,3 +330,32 @@ def test_the_watcher_writes_back_and_reads_flags_within_seconds(
     finally:
         w.stop(timeout=10)
     assert box.unsynced() == 0
+
+
+def test_beacons_level_is_written_as_a_keyword_when_enabled(
+    sqlite_db: Database, dovecot: DovecotServer, tmp_path: Path
+) -> None:
+    box = make_box(sqlite_db, dovecot, tmp_path, n=3, offset=80, imap_level_keywords=True)
+    a, b, c = box.mids
+
+    def analysed(mid: str, level: str) -> None:
+        """The stored analysis's level (what the engine, or a rescore, leaves there)."""
+        with sqlite_db.session() as s:
+            row = s.scalar(select(AnalysisRow).where(AnalysisRow.email_id == box.ids[mid]))
+            if row is None:
+                s.add(AnalysisRow(email_id=box.ids[mid], pipeline_version="v1", score=50, level=level,
+                                  kind="personal", category="", data={}))
+                s.get(EmailRow, box.ids[mid]).analysed_version = "v1"  # type: ignore[union-attr]
+            else:
+                row.level = level
+
+    analysed(a, "HIGH")
+    analysed(b, "LOW")  # c: not analysed yet, no keyword
+    box.other_client(b, add=(SEEN,))
+    assert box.sync().push.levels == 2
+    assert box.server_flags() == {a: {"$BeaconHigh"}, b: {"$BeaconLow", SEEN}, c: set()}
+    assert box.state(b).read_at is not None  # the keyword write did not hide the other change
+    analysed(a, "MEDIUM")
+    assert box.sync().push.levels == 1
+    assert box.server_flags()[a] == {"$BeaconMedium"}
+    assert box.sync().push.levels == 0

@@ -198,6 +198,9 @@ class Writeback:
         server = fetch_flags(self.client, [loc.uid for loc in locs], self.features)
         locs = [loc for loc in locs if loc.uid in server]  # the others are gone: the sync unlinks them
         states = self._take_server_changes(locs, {loc.uid: server[loc.uid].flags for loc in locs})
+        # Flags as Beacon now knows them: what the server had, plus what Beacon wrote (never a
+        # fresh read, which could hold another program's change the next sync must still see).
+        result: dict[int, list[str]] = {}
         for loc in locs:
             current = server[loc.uid]
             for _attempt in range(CONFLICT_RETRIES + 1):
@@ -215,6 +218,7 @@ class Writeback:
                 if store_flags(self.client, loc.uid, add=add, remove=remove, base=current.flags, modseq=modseq):
                     if add or remove:
                         self.result.stored += 1
+                    result[loc.uid] = sorted((set(current.flags) | add) - remove)
                     break
                 # Changed on the server since we read it: take that in, then try again.
                 self.result.conflicts += 1
@@ -222,17 +226,16 @@ class Writeback:
                          extra={"folder": folder, "uid": loc.uid})
                 fresh = fetch_flags(self.client, [loc.uid], self.features).get(loc.uid)
                 if fresh is None:
-                    break
+                    break  # expunged meanwhile
                 base = Loc(loc.link_id, loc.email_id, loc.uid, current.flags)
                 states.update(self._take_server_changes([base], {loc.uid: fresh.flags}))
                 current = fresh
-        after = fetch_flags(self.client, [loc.uid for loc in locs], self.features)
         with self.db.session() as s:
             for loc in locs:
-                if loc.uid in after:
-                    self._set_link_flags(s, loc.link_id, after[loc.uid].flags)
-        self._moves(folder, [Loc(loc.link_id, loc.email_id, loc.uid, after[loc.uid].flags)
-                             for loc in locs if loc.uid in after], fields, states)
+                if loc.uid in result:
+                    self._set_link_flags(s, loc.link_id, result[loc.uid])
+        self._moves(folder, [Loc(loc.link_id, loc.email_id, loc.uid, result[loc.uid])
+                             for loc in locs if loc.uid in result], fields, states)
 
     def _take_server_changes(self, locs: Sequence[Loc], flags_now: dict[int, list[str]]) -> dict[int, EmailState]:
         """Changes made on the server since Beacon's last look go into Beacon first (they win);
@@ -328,9 +331,9 @@ class Writeback:
             self.client.select_folder(folder)
             for _link_id, uid, keyword, others in items:
                 store_flags(self.client, uid, add={keyword}, remove=others)
-            after = fetch_flags(self.client, [uid for _l, uid, _k, _o in items], self.features)
             with self.db.session() as s:
-                for link_id, uid, _k, _o in items:
-                    if uid in after:
-                        self._set_link_flags(s, link_id, after[uid].flags)
+                for link_id, _uid, keyword, others in items:
+                    msg = s.get(ImapMessage, link_id)
+                    if msg is not None:  # only our own change: others' are for the next sync to see
+                        self._set_link_flags(s, link_id, sorted((set(msg.flags or []) | {keyword}) - others))
             self.result.levels += len(items)
