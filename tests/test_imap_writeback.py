@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from beacon.crypto import PasswordCipher
+from beacon.errors import ImapNetworkError
 from beacon.imap.accounts import endpoint_for
 from beacon.imap.connection import session
 from beacon.imap.mailbox import DONE_KEYWORD, ServerFeatures, fetch_flags, store_flags
@@ -21,7 +22,14 @@ from beacon.imap.watcher import ImapWatcher
 from beacon.imap.writeback import pending_accounts
 from beacon.settings import Settings
 from beacon.store.db import Database
-from beacon.store.schema import Account, AnalysisRow, EmailActionRow, EmailRow, ImapFolder, ImapMessage
+from beacon.store.schema import (
+    Account,
+    AnalysisRow,
+    EmailActionRow,
+    EmailRow,
+    ImapFolder,
+    ImapMessage,
+)
 from beacon.store.tenancy import EVERYONE
 from beacon.triage.actions import apply_action, undo_action
 from beacon.triage.models import EmailState, Importance
@@ -301,7 +309,7 @@ def test_a_push_repeated_after_a_crash_repeats_nothing_and_a_failed_one_loses_no
     with sqlite_db.session() as s:
         acc = s.scalars(select(Account)).one()
         port, acc.imap_port = acc.imap_port, 1
-    with pytest.raises(Exception):
+    with pytest.raises(ImapNetworkError):
         sync_account(sqlite_db, box.settings.model_copy(update={"imap_retries": 0}), ACCOUNT)
     assert box.unsynced() == 1
     with sqlite_db.session() as s:

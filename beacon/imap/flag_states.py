@@ -17,7 +17,7 @@ action of the reader.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -60,7 +60,7 @@ def apply_server_changes(
 ) -> list[ActionRecord]:
     """Apply (email id, flags before, flags now) changes seen on the server; the actions are
     logged as in step with the server already (nothing to write back)."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     live = set(s.scalars(select(EmailRow.id).where(
         EmailRow.id.in_([c[0] for c in changes]), EmailRow.deleted.is_(False))))
     records: list[ActionRecord] = []
@@ -79,7 +79,7 @@ def apply_server_changes(
 def initial_states(s: Session, email_ids: Sequence[int], now: datetime | None = None) -> int:
     """States of mail stored for the first time, from the flags it has on the server; returns
     how many emails got a state (the others keep the default: unread, no importance)."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     flags: dict[int, set[str]] = {}
     for email_id, fl in s.execute(select(ImapMessage.email_id, ImapMessage.flags)
                                   .where(ImapMessage.email_id.in_(list(email_ids)), ImapMessage.uid > 0)):

@@ -8,6 +8,7 @@ server without IDLE ends it in :attr:`IdlerState.UNSUPPORTED` (the owner polls i
 
 from __future__ import annotations
 
+import imaplib
 import logging
 import select
 import threading
@@ -18,7 +19,7 @@ from enum import StrEnum
 from imapclient import IMAPClient
 
 from beacon.errors import ImapAuthError, ImapConfigError, ImapNetworkError
-from beacon.imap.connection import NETWORK_ERRORS, ImapEndpoint, connect
+from beacon.imap.connection import NETWORK_ERRORS, ImapEndpoint, session
 
 log = logging.getLogger(__name__)
 
@@ -92,11 +93,11 @@ class FolderIdler:
                     if self._session():
                         return  # UNSUPPORTED
                     attempt = 0
-                except (ImapAuthError, ImapConfigError) as exc:
-                    # The user can fix these (password, certificate): retry, slowly.
-                    attempt = max(attempt, 5)
-                    self._fault(exc)
                 except (ImapNetworkError, *NETWORK_ERRORS) as exc:
+                    self._fault(exc)
+                except (ImapAuthError, ImapConfigError, imaplib.IMAP4.error) as exc:
+                    # The user can fix these (password, certificate, a folder gone): retry, slowly.
+                    attempt = max(attempt, 5)
                     self._fault(exc)
                 attempt += 1
                 delay = min(self.backoff * 2 ** (attempt - 1), MAX_BACKOFF)
@@ -106,7 +107,7 @@ class FolderIdler:
                 log.info("imap idle reconnecting", extra={"folder": self.folder, "delay": delay,
                                                           "error": self.last_error})
                 self._stop.wait(delay)
-        except Exception:  # noqa: BLE001 - a bug must not leave the state "idling" for ever
+        except Exception:  # a bug must not leave the state "idling" for ever
             log.exception("imap idler crashed", extra={"folder": self.folder})
         finally:
             if self.state != IdlerState.UNSUPPORTED:
@@ -119,27 +120,19 @@ class FolderIdler:
     # -- one connection ----------------------------------------------------------
     def _session(self) -> bool:
         """Idle until stopped or the connection fails; True when the server lacks IDLE."""
-        client = connect(self.endpoint)
-        try:
+        with session(self.endpoint) as client:
             if not client.has_capability("IDLE"):
                 self.state = IdlerState.UNSUPPORTED
                 log.info("imap server has no IDLE: polling", extra={"imap_host": self.endpoint.address})
                 return True
             client.select_folder(self.folder, readonly=True)
             self.connects += 1
-            if self.connects > 1:
-                self.on_change()  # whatever happened while we were away
+            # Whatever happened before IDLE began (while away, or since the owner's last sync)
+            # is only seen by a sync: ask for one.
+            self.on_change()
             while not self._stop.is_set():
                 self._idle_once(client)
             return False
-        finally:
-            try:
-                client.logout()
-            except Exception:  # noqa: BLE001 - a dropped connection cannot log out
-                try:
-                    client.shutdown()
-                except Exception:  # noqa: BLE001
-                    pass
 
     def _idle_once(self, client: IMAPClient) -> None:
         """One IDLE command, ended after ``renew`` seconds (servers drop clients idle for 30

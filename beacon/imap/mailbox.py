@@ -89,11 +89,11 @@ def _uid_set(uids: Iterable[int]) -> str:
 
 def _pop_code(client: IMAPClient, code: str) -> list[bytes]:
     """A response code imaplib filed under its name (tagged or untagged ``OK [CODE ...]``)."""
-    return [d for d in client._imap.untagged_responses.pop(code, []) if d is not None]  # noqa: SLF001
+    return [d for d in client._imap.untagged_responses.pop(code, []) if d is not None]
 
 
 def _run_uid(client: IMAPClient, command: str, *args: str | bytes) -> None:
-    typ, data = client._imap.uid(command, *args)  # noqa: SLF001 - see the module docstring
+    typ, data = client._imap.uid(command, *args)  # imaplib: see the module docstring
     if typ != "OK":
         raise imaplib.IMAP4.error(f"UID {command} failed: {data!r}")
 
@@ -113,7 +113,7 @@ def move(client: IMAPClient, uids: Sequence[int], dest: str, features: ServerFea
     if not uids:
         return Moved(None, {})
     _pop_code(client, "COPYUID")
-    folder = client._normalise_folder(dest)  # noqa: SLF001 - modified UTF-7, quoted
+    folder = client._normalise_folder(dest)  # modified UTF-7, quoted
     if features.move:
         _run_uid(client, "MOVE", _uid_set(uids), folder)
     elif features.uidplus:

@@ -19,9 +19,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from beacon.crypto import PasswordCipher
+from beacon.errors import ImapError, ImapNetworkError
 from beacon.imap.accounts import endpoint_for
 from beacon.imap.connection import NETWORK_ERRORS, session
-from beacon.errors import ImapError, ImapNetworkError
 from beacon.imap.flag_states import apply_server_changes, initial_states
 from beacon.imap.folder_sync import FolderError, FolderResult, FolderSync, SyncCancelled
 from beacon.imap.lock import account_lock

@@ -35,6 +35,9 @@ from beacon.store.db import Database
 
 log = logging.getLogger(__name__)
 
+# IDLE needs a connection per folder and servers limit connections per user (Dovecot: 10);
+# folders past these are polled.
+MAX_IDLE_FOLDERS = 5
 BUSY_RETRY = 2.0  # seconds before syncing an account another process was syncing
 # Accounts with actions waiting to be written to the server: {account id}.
 PendingFn = Callable[[Database], set[int]]
@@ -62,7 +65,8 @@ class AccountWatch:
     @property
     def idling(self) -> bool:
         """Every folder watched by IDLE (else the account is polled)."""
-        return bool(self.idlers) and all(i.state != IdlerState.UNSUPPORTED for i in self.idlers.values())
+        return len(self.idlers) == len(self.folders) and all(
+            i.alive and i.state != IdlerState.UNSUPPORTED for i in self.idlers.values())
 
 
 class ImapWatcher:
@@ -166,7 +170,7 @@ class ImapWatcher:
     def _start_idlers(self, watch: AccountWatch) -> None:
         if not self.settings.imap_idle:
             return
-        for folder in watch.folders:
+        for folder in watch.folders[:MAX_IDLE_FOLDERS]:
             idler = FolderIdler(watch.endpoint, folder, lambda w=watch: self._changed(w),
                                 backoff=self.settings.imap_backoff, renew=self.settings.imap_idle_renew)
             watch.idlers[folder] = idler

@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from imapclient import IMAPClient
 from sqlalchemy import delete, select, update
@@ -45,7 +45,14 @@ from beacon.imap.mailbox import (
     store_flags,
 )
 from beacon.store.db import Database
-from beacon.store.schema import Account, AnalysisRow, EmailActionRow, EmailRow, ImapFolder, ImapMessage
+from beacon.store.schema import (
+    Account,
+    AnalysisRow,
+    EmailActionRow,
+    EmailRow,
+    ImapFolder,
+    ImapMessage,
+)
 from beacon.triage.models import Action, EmailState, Importance
 from beacon.triage.states import load_states
 
@@ -153,7 +160,7 @@ class Writeback:
         by_folder = self._locations([e for e, f in fields.items() if f])
         for (folder_id, folder), locs in by_folder.items():
             self._push_folder(folder_id, folder, locs, fields)
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         with self.db.session() as s:
             s.execute(update(EmailActionRow).where(EmailActionRow.id.in_([r[0] for r in rows]))
                       .values(imap_synced_at=now).execution_options(synchronize_session=False))
