@@ -210,6 +210,18 @@ def test_done_moves_the_message_to_the_archive_and_undone_brings_it_back(
                               .where(ImapMessage.email_id == box.ids[a])).all()
     assert folder == "INBOX"
 
+    # Archived in another mail program (moved to the Archive folder): done in Beacon, not deleted.
+    with dovecot.client(box.user) as other:
+        other.select_folder("INBOX")
+        other.move(other.search(["HEADER", "Message-ID", c_]), "Archive")
+    result = box.sync()
+    assert result.push.archived_elsewhere == 1
+    assert box.state(c_).done_at is not None
+    with sqlite_db.session() as s:
+        assert not s.scalar(select(EmailRow.deleted).where(EmailRow.id == box.ids[c_]))
+        assert s.scalar(select(EmailActionRow.source).where(EmailActionRow.email_id == box.ids[c_])) == "imap"
+    assert box.unsynced() == 0 and box.sync().push.moved == 0
+
 
 def test_done_without_move_or_condstore_uses_the_configured_folder(
     sqlite_db: Database, plain_dovecot: DovecotServer, tmp_path: Path

@@ -29,7 +29,7 @@ from beacon.triage.actions import apply_action
 from beacon.triage.models import Action, ActionRecord, EmailState, Importance, Source
 from beacon.triage.states import load_states, write_state
 
-__all__ = ["apply_server_changes", "initial_states", "server_actions"]
+__all__ = ["apply_imap_action", "apply_server_changes", "initial_states", "server_actions"]
 
 
 def server_actions(old: Iterable[str], new: Iterable[str], state: EmailState) -> list[Action]:
@@ -69,10 +69,17 @@ def apply_server_changes(
             continue
         state = load_states(s, [email_id])[email_id]
         for action in server_actions(old, new, state):
-            records += apply_action(s, EVERYONE, [email_id], action, source=Source.IMAP, now=now)
-    if records:
-        s.execute(update(EmailActionRow).where(EmailActionRow.id.in_([r.id for r in records]))
-                  .values(imap_synced_at=now).execution_options(synchronize_session=False))
+            records += apply_imap_action(s, [email_id], action, now)
+    return records
+
+
+def apply_imap_action(s: Session, email_ids: Sequence[int], action: Action,
+                      now: datetime | None = None) -> list[ActionRecord]:
+    """An action the server's state calls for, logged as in step with the server already."""
+    now = now or datetime.now(UTC)
+    records = apply_action(s, EVERYONE, email_ids, action, source=Source.IMAP, now=now)
+    s.execute(update(EmailActionRow).where(EmailActionRow.id.in_([r.id for r in records]))
+              .values(imap_synced_at=now).execution_options(synchronize_session=False))
     return records
 
 

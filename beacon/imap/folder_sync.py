@@ -72,9 +72,11 @@ class FolderResult:
     error: str | None = None
     new_email_ids: list[int] = field(default_factory=list, repr=False)
     imap_actions: int = 0  # flag changes made elsewhere, taken into Beacon's states
+    # Emails whose message left this folder (expunged, or moved by another mail program).
+    gone_email_ids: list[int] = field(default_factory=list, repr=False)
 
     def as_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in vars(self).items() if k != "new_email_ids"}
+        return {k: v for k, v in vars(self).items() if k not in ("new_email_ids", "gone_email_ids")}
 
 
 def chunks(seq: Sequence[int], size: int) -> Iterator[Sequence[int]]:
@@ -208,6 +210,7 @@ class FolderSync:
                     self.result.imap_actions += self.on_flag_changes(s, changes)
                 links.unlink_gone(s, gone)
                 self.result.deleted += len(gone)
+                self.result.gone_email_ids.extend(m.email_id for m in gone)
             after = chunk[-1][1]
 
     def _fetch_new(self, last_uid: int) -> None:

@@ -155,8 +155,8 @@ def _sync_locked(
             try:
                 with session(ep) as client:
                     # Beacon's actions first: the pull then finds the server in step with them.
-                    push = Writeback(db, client, account_id, level_keywords=settings.imap_level_keywords).run()
-                    _add_push(result.push, push)
+                    writeback = Writeback(db, client, account_id, level_keywords=settings.imap_level_keywords)
+                    _add_push(result.push, writeback.run())
                     while pending:
                         name = pending[0]
                         fr = result.folders.setdefault(name, FolderResult(folder=name))
@@ -173,6 +173,8 @@ def _sync_locked(
                         except FolderError as exc:
                             fr.error = str(exc)
                             log.warning("folder not synced", extra={"account": account, "error": str(exc)})
+                        gone, fr.gone_email_ids = fr.gone_email_ids, []
+                        result.push.archived_elsewhere += writeback.follow_archived(gone)
 
                         pending.pop(0)
                         if on_progress is not None:

@@ -29,7 +29,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from beacon.imap import links
-from beacon.imap.flag_states import apply_server_changes
+from beacon.imap.flag_states import apply_imap_action, apply_server_changes
 from beacon.imap.mailbox import (
     ANSWERED,
     DONE_KEYWORD,
@@ -97,6 +97,7 @@ class PushResult:
     conflicts: int = 0  # writes the server refused because the message had changed
     server_changes: int = 0  # changes made elsewhere, taken into Beacon before writing
     levels: int = 0  # messages given their level keyword
+    archived_elsewhere: int = 0  # moved to the archive folder by another mail program: done
 
     def as_dict(self) -> dict[str, int]:
         return dict(vars(self))
@@ -313,6 +314,47 @@ class Writeback:
                 uids = find_by_message_id(self.client, row.message_id)
                 if uids:
                     self._relink(s, folder_id, uids[-1], loc)
+
+    # -- done elsewhere ---------------------------------------------------------------
+    def follow_archived(self, email_ids: Sequence[int]) -> int:
+        """Mail that left a watched folder and is now in the archive folder was archived by
+        another mail program: linked there again (not deleted) and done (source imap)."""
+        if not email_ids:
+            return 0
+        self._find_archive()
+        archive = self._archive
+        if archive is None or archive.folder is None:
+            return 0
+        with self.db.session() as s:
+            rows = s.execute(select(EmailRow.id, EmailRow.message_id).where(
+                EmailRow.id.in_(list(email_ids)), EmailRow.deleted.is_(True),
+                EmailRow.message_id_synthetic.is_(False))).all()
+        if not rows:
+            return 0
+        info = self.client.select_folder(archive.folder, readonly=True)
+        found = {}
+        for email_id, mid in rows:
+            uids = find_by_message_id(self.client, mid)
+            if uids:
+                found[email_id] = uids[-1]
+        if not found:
+            return 0
+        flags = fetch_flags(self.client, list(found.values()), self.features)
+        with self.db.session() as s:
+            folder = links.get_or_create_folder(s, self.account_id, archive.folder)
+            if folder.uidvalidity is None:
+                folder.uidvalidity = int(info[b"UIDVALIDITY"])
+            if folder.uidvalidity != int(info[b"UIDVALIDITY"]):
+                return 0  # links of an older UIDVALIDITY there: leave that folder to a sync
+            for email_id, uid in found.items():
+                if uid in flags:
+                    self._relink(s, folder.id, uid, Loc(0, email_id, uid, flags[uid].flags))
+            s.execute(update(EmailRow).where(EmailRow.id.in_(list(found))).values(deleted=False)
+                      .execution_options(synchronize_session=False))
+            done = [eid for eid, state in load_states(s, list(found)).items() if state.done_at is None]
+            if done:
+                apply_imap_action(s, done, Action.DONE)
+        return len(found)
 
     # -- level keywords ---------------------------------------------------------------
     def _push_levels(self) -> None:
