@@ -379,3 +379,20 @@ def test_beacons_level_is_written_as_a_keyword_when_enabled(
     assert box.sync().push.levels == 1
     assert box.server_flags()[a] == {"$BeaconMedium"}
     assert box.sync().push.levels == 0
+
+
+def test_a_write_the_server_refuses_is_reported_and_not_retried_for_ever(
+    sqlite_db: Database, dovecot: DovecotServer, tmp_path: Path
+) -> None:
+    box = make_box(sqlite_db, dovecot, tmp_path, n=2, offset=84)
+    with dovecot.client(box.user) as c:
+        c.create_folder("Archive")
+    a, _b = box.mids
+    box.act([a], "done")
+    box.sync()
+    with dovecot.client(box.user) as c:
+        c.delete_folder("Archive")  # with the mail in it, behind Beacon's back
+    box.act([a], "undone")
+    result = box.sync()
+    assert result.push.refused == 1 and result.error is not None and "refused 1 write-back" in result.error
+    assert box.unsynced() == 0 and box.sync().push.refused == 0

@@ -216,6 +216,8 @@ def _sync_locked(
     failed = result.total("failed")
     if failed:
         folder_errors.append(f"{failed} message(s) could not be stored (see the log)")
+    if result.push.refused:
+        folder_errors.append(f"the server refused {result.push.refused} write-back(s) (see the log)")
     result.error = "; ".join(folder_errors) or None
     _record(db, account_id, ok=True, error=result.error)
     _finish(run, RunStatus.DONE, result)

@@ -19,8 +19,10 @@ or the ``$BeaconDone`` keyword where there is no archive folder. Snoozes stay in
 
 from __future__ import annotations
 
+import imaplib
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -28,6 +30,7 @@ from imapclient import IMAPClient
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
+from beacon.errors import ImapConfigError
 from beacon.imap import links
 from beacon.imap.flag_states import apply_imap_action, apply_server_changes
 from beacon.imap.mailbox import (
@@ -37,6 +40,7 @@ from beacon.imap.mailbox import (
     SEEN,
     ArchiveKind,
     ArchiveTarget,
+    MessageFlags,
     ServerFeatures,
     fetch_flags,
     find_archive,
@@ -98,6 +102,7 @@ class PushResult:
     server_changes: int = 0  # changes made elsewhere, taken into Beacon before writing
     levels: int = 0  # messages given their level keyword
     archived_elsewhere: int = 0  # moved to the archive folder by another mail program: done
+    refused: int = 0  # messages whose write the server refused (logged; not retried for ever)
 
     def as_dict(self) -> dict[str, int]:
         return dict(vars(self))
@@ -159,8 +164,9 @@ class Writeback:
         if any("done_at" in f for f in fields.values()):
             self._find_archive()
         by_folder = self._locations([e for e, f in fields.items() if f])
-        for (folder_id, folder), locs in by_folder.items():
-            self._push_folder(folder_id, folder, locs, fields)
+        for (_folder_id, folder), locs in by_folder.items():
+            with self._refusals(folder, len(locs)):
+                self._push_folder(folder, locs, fields)
         now = datetime.now(UTC)
         with self.db.session() as s:
             s.execute(update(EmailActionRow).where(EmailActionRow.id.in_([r[0] for r in rows]))
@@ -175,7 +181,12 @@ class Writeback:
             configured = acc.imap_archive_folder if acc is not None else None
             folders = list(acc.folders or ["INBOX"]) if acc is not None else ["INBOX"]
         self._home = "INBOX" if "INBOX" in folders else folders[0]
-        self._archive = find_archive(self.client, configured, self.features)
+        try:
+            self._archive = find_archive(self.client, configured, self.features)
+        except ImapConfigError as exc:
+            log.warning("imap archive folder unusable: done mail gets a keyword",
+                        extra={"account_id": self.account_id, "error": str(exc)})
+            self._archive = ArchiveTarget(ArchiveKind.KEYWORD)
         log.info("imap archive", extra={"account_id": self.account_id, "kind": self._archive.kind,
                                         "folder": self._archive.folder})
 
@@ -201,7 +212,21 @@ class Writeback:
             return DONE_KEYWORD if keyword else None
         return FLAG_OF.get(field_name)
 
-    def _push_folder(self, folder_id: int, folder: str, locs: list[Loc], fields: dict[int, set[str]]) -> None:
+    @contextmanager
+    def _refusals(self, folder: str, count: int) -> Iterator[None]:
+        """A command the server refuses (a folder gone, over quota, a flag not allowed) is
+        logged and counted; retrying it at every sync would fail the same way. A dropped
+        connection (abort) is the sync's to retry: the actions stay pending."""
+        try:
+            yield
+        except imaplib.IMAP4.abort:
+            raise
+        except imaplib.IMAP4.error as exc:
+            self.result.refused += count
+            log.warning("imap server refused a write-back", extra={
+                "account_id": self.account_id, "folder": folder, "error": str(exc)})
+
+    def _push_folder(self, folder: str, locs: list[Loc], fields: dict[int, set[str]]) -> None:
         self.client.select_folder(folder)  # read-write
         server = fetch_flags(self.client, [loc.uid for loc in locs], self.features)
         locs = [loc for loc in locs if loc.uid in server]  # the others are gone: the sync unlinks them
@@ -331,15 +356,17 @@ class Writeback:
                 EmailRow.message_id_synthetic.is_(False))).all()
         if not rows:
             return 0
-        info = self.client.select_folder(archive.folder, readonly=True)
-        found = {}
-        for email_id, mid in rows:
-            uids = find_by_message_id(self.client, mid)
-            if uids:
-                found[email_id] = uids[-1]
-        if not found:
+        found: dict[int, int] = {}
+        flags: dict[int, MessageFlags] = {}
+        with self._refusals(archive.folder, 0):
+            info = self.client.select_folder(archive.folder, readonly=True)
+            for email_id, mid in rows:
+                uids = find_by_message_id(self.client, mid)
+                if uids:
+                    found[email_id] = uids[-1]
+            flags = fetch_flags(self.client, list(found.values()), self.features)
+        if not found or not flags:
             return 0
-        flags = fetch_flags(self.client, list(found.values()), self.features)
         with self.db.session() as s:
             folder = links.get_or_create_folder(s, self.account_id, archive.folder)
             if folder.uidvalidity is None:
@@ -377,12 +404,16 @@ class Writeback:
             if keyword is not None and (keyword not in (flags or []) or others):
                 todo.setdefault(folder, []).append((link_id, uid, keyword, others))
         for folder, items in todo.items():
-            self.client.select_folder(folder)
-            for _link_id, uid, keyword, others in items:
-                store_flags(self.client, uid, add={keyword}, remove=others)
-            with self.db.session() as s:
-                for link_id, _uid, keyword, others in items:
-                    msg = s.get(ImapMessage, link_id)
-                    if msg is not None:  # only our own change: others' are for the next sync to see
-                        self._set_link_flags(s, link_id, sorted((set(msg.flags or []) | {keyword}) - others))
-            self.result.levels += len(items)
+            with self._refusals(folder, len(items)):
+                self._store_levels(folder, items)
+
+    def _store_levels(self, folder: str, items: list[tuple[int, int, str, set[str]]]) -> None:
+        self.client.select_folder(folder)
+        for _link_id, uid, keyword, others in items:
+            store_flags(self.client, uid, add={keyword}, remove=others)
+        with self.db.session() as s:
+            for link_id, _uid, keyword, others in items:
+                msg = s.get(ImapMessage, link_id)
+                if msg is not None:  # only our own change: others' are for the next sync to see
+                    self._set_link_flags(s, link_id, sorted((set(msg.flags or []) | {keyword}) - others))
+        self.result.levels += len(items)
