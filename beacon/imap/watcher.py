@@ -54,7 +54,7 @@ class WatcherState(StrEnum):
 class AccountWatch:
     account_id: int
     name: str
-    endpoint: ImapEndpoint
+    endpoint: ImapEndpoint | None  # None: not usable (no password...): polled, no idlers
     folders: tuple[str, ...]
     idlers: dict[str, FolderIdler] = field(default_factory=dict)
     changed: threading.Event = field(default_factory=threading.Event)
@@ -112,13 +112,15 @@ class ImapWatcher:
         self.state = WatcherState.STOPPING
         self._stop.set()
         self._wake.set()
+        for watch in list(self.accounts.values()):  # now, even if a sync holds the thread
+            self._retire(watch)
         deadline = time.monotonic() + timeout
         if self._thread is not None:
             self._thread.join(timeout)
             if self._thread.is_alive():
                 log.warning("imap watcher did not stop within %.0fs", timeout)
             self._thread = None
-        for watch in self.accounts.values():
+        for watch in list(self.accounts.values()):
             for idler in watch.idlers.values():
                 idler.join(max(0.0, deadline - time.monotonic()))
         self.state = WatcherState.STOPPED
@@ -152,10 +154,9 @@ class ImapWatcher:
             wanted: dict[int, AccountWatch] = {}
             for acc in imap_accounts(s):
                 try:
-                    ep = endpoint_for(acc, self._cipher, self.settings)
-                except ImapError as exc:
-                    log.warning("imap account not watched", extra={"account": acc.name, "error": str(exc)})
-                    continue
+                    ep: ImapEndpoint | None = endpoint_for(acc, self._cipher, self.settings)
+                except ImapError:
+                    ep = None  # polled: each sync records the error on the account for the user
                 wanted[acc.id] = AccountWatch(acc.id, acc.name, ep, tuple(acc.folders or ["INBOX"]))
         for account_id, watch in list(self.accounts.items()):
             new = wanted.get(account_id)
@@ -168,7 +169,7 @@ class ImapWatcher:
                 self._start_idlers(new)
 
     def _start_idlers(self, watch: AccountWatch) -> None:
-        if not self.settings.imap_idle:
+        if not self.settings.imap_idle or watch.endpoint is None or self._stop.is_set():
             return
         for folder in watch.folders[:MAX_IDLE_FOLDERS]:
             idler = FolderIdler(watch.endpoint, folder, lambda w=watch: self._changed(w),
