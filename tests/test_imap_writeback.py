@@ -396,3 +396,20 @@ def test_a_write_the_server_refuses_is_reported_and_not_retried_for_ever(
     result = box.sync()
     assert result.push.refused == 1 and result.error is not None and "refused 1 write-back" in result.error
     assert box.unsynced() == 0 and box.sync().push.refused == 0
+
+
+def test_flag_changes_map_to_actions_only_where_the_state_differs() -> None:
+    from beacon.imap.flag_states import server_actions
+    from beacon.imap.mailbox import parse_uid_set
+
+    now = datetime.now(UTC)
+    fresh = EmailState()
+    assert server_actions([], [SEEN, FLAGGED, ANSWERED], fresh) == ["read", "important", "replied"]
+    assert server_actions([SEEN, FLAGGED], [], EmailState(read_at=now, importance=Importance.IMPORTANT)) == [
+        "unread", "clear_importance"]
+    # Unstarring mail the reader marked "not important" changes nothing; \Answered removed neither.
+    assert server_actions([FLAGGED, ANSWERED], [], EmailState(importance=Importance.NOT_IMPORTANT,
+                                                              replied_at=now)) == []
+    assert server_actions([], [SEEN], EmailState(read_at=now)) == []  # already read
+    assert server_actions([], [DONE_KEYWORD], fresh) == ["done"]
+    assert parse_uid_set("3:5,9,12:11") == [3, 4, 5, 9, 12, 11]
