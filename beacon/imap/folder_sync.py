@@ -33,6 +33,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from beacon.imap import links
+from beacon.imap.mailbox import fetch_changed_flags
 from beacon.errors import FolderError, SyncCancelled
 from beacon.ingest.prepare import ParseJob, Prepared, Preparer
 from beacon.parse import parse_message
@@ -44,6 +45,7 @@ log = logging.getLogger(__name__)
 
 WINDOW = 500  # new UIDs whose size (and Message-ID) are asked for in one FETCH
 KNOWN_CHUNK = 1000  # stored UIDs whose flags are refreshed per FETCH
+UNCHANGED = object()  # a stored UID whose flags did not change since the last sync
 BODY = b"BODY[]"
 MESSAGE_ID_HEADER = b"BODY[HEADER.FIELDS (MESSAGE-ID)]"
 OVERSIZE_SLICE = 8 * 1024 * 1024  # bytes per FETCH when hashing a message over the size limit
@@ -68,7 +70,9 @@ class FolderResult:
     failed: int = 0  # messages the store refused (logged; the sync goes on)
     pending: int = 0  # messages this sync has to bring in (fetch or relink)
     uidvalidity_changed: bool = False
-    refresh_skipped: bool = False  # HIGHESTMODSEQ unchanged: no flag changed, nothing expunged
+    # How known mail's flags were refreshed: "full" (every UID), "changed" (CONDSTORE: FETCH
+    # CHANGEDSINCE the last sync) or "skipped" (HIGHESTMODSEQ unchanged: nothing to see).
+    refresh: str = ""
     error: str | None = None
     new_email_ids: list[int] = field(default_factory=list, repr=False)
     imap_actions: int = 0  # flag changes made elsewhere, taken into Beacon's states
@@ -136,10 +140,14 @@ class FolderSync:
     # -- steps ---------------------------------------------------------------
     def run(self) -> FolderResult:
         last_uid = self._select()
-        if self.highest_modseq is not None and self.highest_modseq == self.known_modseq:
-            self.result.refresh_skipped = True  # CONDSTORE: nothing changed since the last sync
-        else:
+        if self.highest_modseq is None or self.known_modseq is None:
+            self.result.refresh = "full"
             self._refresh_known()
+        elif self.highest_modseq == self.known_modseq:
+            self.result.refresh = "skipped"  # CONDSTORE: no flag changed, nothing expunged
+        else:
+            self.result.refresh = "changed"
+            self._refresh_known(since=self.known_modseq)
         self._fetch_new(last_uid)
         with self.db.session() as s:
             self.result.deleted += links.purge_stale(s, self.folder_id)
@@ -177,8 +185,15 @@ class FolderSync:
             self.known_modseq = folder.highest_modseq
             return folder.last_uid
 
-    def _refresh_known(self) -> None:
-        """Flags of stored UIDs; stored UIDs the server lacks were expunged."""
+    def _refresh_known(self, since: int | None = None) -> None:
+        """Flags of stored UIDs; stored UIDs the server lacks were expunged.
+
+        Without ``since``: FLAGS of every stored UID, a FETCH per KNOWN_CHUNK. With ``since``
+        (CONDSTORE, the folder's HIGHESTMODSEQ at the last sync): one FETCH ... CHANGEDSINCE
+        for the flags that changed and one UID SEARCH for the UIDs still there; on a big
+        folder where little changed (the sync after an IDLE event) that is what costs.
+        """
+        lookup = self._full_lookup if since is None else self._changed_lookup(since)
         after = 0
         while True:
             self._check_cancel()
@@ -189,20 +204,20 @@ class FolderSync:
                 ]
             if not chunk:
                 return
-            # The reply holds only UIDs that still exist: the others were expunged.
-            resp = self.client.fetch([uid for _id, uid, _flags in chunk], [b"FLAGS"])
+            now = lookup([uid for _id, uid, _flags in chunk])
             with self.db.session() as s:
                 gone = []
                 changes: list[FlagChange] = []
                 for msg_id, uid, old_flags in chunk:
+                    flags = now.get(uid, UNCHANGED)
+                    if flags is UNCHANGED:
+                        continue
                     msg = s.get(ImapMessage, msg_id)
                     if msg is None:
                         continue
-                    if uid not in resp:
+                    if flags is None:
                         gone.append(msg)
-                        continue
-                    flags = links.normalise_flags(resp[uid].get(b"FLAGS", ()))
-                    if flags != old_flags:
+                    elif flags != old_flags:
                         links.update_flags(s, msg, flags)
                         self.result.flags_changed += 1
                         changes.append((msg.email_id, old_flags, flags))
@@ -212,6 +227,20 @@ class FolderSync:
                 self.result.deleted += len(gone)
                 self.result.gone_email_ids.extend(m.email_id for m in gone)
             after = chunk[-1][1]
+
+    def _full_lookup(self, uids: list[int]) -> dict[int, object]:
+        """{uid: flags, or None when expunged} (the reply holds only UIDs that still exist)."""
+        resp = self.client.fetch(uids, [b"FLAGS"])
+        return {u: links.normalise_flags(resp[u].get(b"FLAGS", ())) if u in resp else None for u in uids}
+
+    def _changed_lookup(self, since: int) -> Callable[[list[int]], dict[int, object]]:
+        changed = fetch_changed_flags(self.client, since)
+        alive = set(self.client.search(["ALL"]))
+
+        def lookup(uids: list[int]) -> dict[int, object]:
+            return {u: (changed[u].flags if u in changed else UNCHANGED) if u in alive else None for u in uids}
+
+        return lookup
 
     def _fetch_new(self, last_uid: int) -> None:
         # "n:*" always matches the highest UID even when it is below n: filter.

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from imapclient import IMAPClient
+from imapclient.response_parser import parse_fetch_response
 
 from beacon.errors import ImapConfigError
 from beacon.imap.links import normalise_flags
@@ -170,6 +171,18 @@ def fetch_flags(client: IMAPClient, uids: Sequence[int], features: ServerFeature
     items = [b"FLAGS", b"MODSEQ"] if features.condstore else [b"FLAGS"]
     return {uid: MessageFlags(normalise_flags(data.get(b"FLAGS", ())), modseq_of(data))
             for uid, data in client.fetch(list(uids), items).items()}
+
+
+def fetch_changed_flags(client: IMAPClient, since: int) -> dict[int, MessageFlags]:
+    """Flags of the selected folder's messages whose MODSEQ is above ``since`` (CONDSTORE's
+    ``UID FETCH 1:* (FLAGS) (CHANGEDSINCE n)``; imapclient cannot ask for "1:*")."""
+    client._imap.untagged_responses.pop("FETCH", None)  # unsolicited ones of earlier commands
+    typ, data = client._imap.uid("FETCH", "1:*", f"(FLAGS) (CHANGEDSINCE {since})")  # imaplib: see above
+    if typ != "OK":
+        raise imaplib.IMAP4.error(f"UID FETCH CHANGEDSINCE failed: {data!r}")
+    parsed = parse_fetch_response([d for d in data if d is not None], client.normalise_times, True)
+    return {uid: MessageFlags(normalise_flags(d[b"FLAGS"]), modseq_of(d))
+            for uid, d in parsed.items() if b"FLAGS" in d}
 
 
 def modseq_of(data: dict[bytes, object]) -> int | None:
