@@ -139,3 +139,26 @@ def test_stop_does_not_wait_for_a_reconnect_backoff(
     w.stop()
     assert time.monotonic() - started < 5
     assert not w.running and not any(i.alive for i in idlers(w))
+
+
+def test_a_failing_account_backs_off_instead_of_retrying_at_every_pass(
+    sqlite_db: Database, dovecot: DovecotServer, tmp_path: Path
+) -> None:
+    """Pending write-backs make an account due at every pass: a server that refuses must not be
+    hammered (nor a wrong password retried until the account is locked)."""
+    user = dovecot.add_user()
+    settings = make_settings(tmp_path, sqlite_db, dovecot, imap_backoff=0.2, imap_retries=0)
+    add_account(sqlite_db, settings, dovecot, user, security="none", port=free_port())
+    with sqlite_db.session() as s:
+        account_id = s.scalars(select(Account.id)).one()
+    w = ImapWatcher(settings, sqlite_db, pending=lambda _db: {account_id}, push_interval=0.02)
+    started = time.monotonic()
+    w.start()
+    try:
+        wait_for(lambda: bool(w.accounts), what="watched")
+        (watch,) = w.accounts.values()
+        wait_for(lambda: watch.failures >= 3, what="three failed syncs")
+        assert time.monotonic() - started >= 0.2 * (2 + 4)  # the waits after the 1st and 2nd failure
+        assert watch.syncs == watch.failures  # no attempt in between
+    finally:
+        w.stop(timeout=10)

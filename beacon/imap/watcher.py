@@ -25,11 +25,11 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from beacon.crypto import PasswordCipher
-from beacon.errors import ImapError, SyncBusy, SyncCancelled
+from beacon.errors import ImapAuthError, ImapError, SyncBusy, SyncCancelled
 from beacon.imap.accounts import endpoint_for, imap_accounts
 from beacon.imap.connection import ImapEndpoint
 from beacon.imap.idle import FolderIdler, IdlerState
-from beacon.imap.sync import NewMailFn, SyncResult, sync_account
+from beacon.imap.sync import MAX_BACKOFF, NewMailFn, SyncResult, sync_account
 from beacon.settings import Settings
 from beacon.store.db import Database
 
@@ -59,7 +59,8 @@ class AccountWatch:
     idlers: dict[str, FolderIdler] = field(default_factory=dict)
     changed: threading.Event = field(default_factory=threading.Event)
     last_sync: float | None = None  # time.monotonic() of the last sync attempt
-    busy_until: float = 0.0  # another process syncs it: not before this time
+    not_before: float = 0.0  # after a failure (or another process syncing it): no sync before
+    failures: int = 0  # syncs failed in a row (the backoff grows with them)
     syncs: int = 0
 
     @property
@@ -186,7 +187,7 @@ class ImapWatcher:
         self._wake.set()
 
     def _due(self, watch: AccountWatch, now: float, pending: set[int]) -> bool:
-        if watch.busy_until > now:
+        if watch.not_before > now:
             return False
         if watch.last_sync is None or watch.changed.is_set() or watch.account_id in pending:
             return True
@@ -206,7 +207,7 @@ class ImapWatcher:
         watch.last_sync = time.monotonic()
         watch.syncs += 1
         try:
-            return sync_account(
+            result = sync_account(
                 self.db, self.settings, watch.name, cipher=self._cipher, on_new_mail=self.on_new_mail,
                 sleep=self._sleep, cancel=self._stop, account_id=watch.account_id,
             )
@@ -214,12 +215,27 @@ class ImapWatcher:
             return None
         except SyncBusy:  # `beacon sync` is on it; try again shortly
             watch.changed.set()
-            watch.busy_until = time.monotonic() + BUSY_RETRY
+            watch.not_before = time.monotonic() + BUSY_RETRY
+            return None
         except ImapError as exc:  # recorded on the account by sync_account
             log.warning("imap sync failed", extra={"account": watch.name, "error": str(exc)})
+            self._back_off(watch, auth=isinstance(exc, ImapAuthError))
+            return None
         except Exception:  # noqa: BLE001 - one account's bug must not stop the others
             log.exception("imap sync crashed", extra={"account": watch.name})
-        return None
+            self._back_off(watch)
+            return None
+        watch.failures = 0
+        return result
+
+    def _back_off(self, watch: AccountWatch, *, auth: bool = False) -> None:
+        """Pending actions or IDLE events must not retry a failing account at once, again and
+        again; a wrong password is retried only at the poll interval (servers lock accounts)."""
+        watch.failures += 1
+        delay = min(self.settings.imap_backoff * 2 ** watch.failures, MAX_BACKOFF)
+        if auth:
+            delay = max(delay, float(self.settings.sync_interval))
+        watch.not_before = time.monotonic() + delay
 
     def _sleep(self, seconds: float) -> None:
         if self._stop.wait(seconds):
@@ -231,7 +247,7 @@ class ImapWatcher:
         now = time.monotonic()
         for watch in self.accounts.values():
             if watch.changed.is_set():
-                wait = min(wait, max(0.0, watch.busy_until - now))
+                wait = min(wait, max(0.0, watch.not_before - now))
             every = self.settings.imap_idle_resync if watch.idling else self.settings.sync_interval
             if every > 0 and watch.last_sync is not None:
                 wait = min(wait, max(0.0, watch.last_sync + every - now))
