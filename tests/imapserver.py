@@ -25,7 +25,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -550,3 +550,24 @@ def dovecot() -> Iterator[DovecotServer]:
     own user, so its Maildir starts empty."""
     with DovecotServer() as server:
         yield server
+
+
+# Capabilities without IDLE, MOVE and CONDSTORE (UIDPLUS kept): a server for the fallbacks.
+PLAIN_CAPABILITIES = "imap_capability = IMAP4rev1 LITERAL+ SASL-IR ENABLE UIDPLUS NAMESPACE UNSELECT"
+
+
+@pytest.fixture(scope="module")
+def plain_dovecot() -> Iterator[DovecotServer]:
+    """A Dovecot that offers no IDLE, MOVE nor CONDSTORE: polling, COPY + EXPUNGE, no MODSEQ."""
+    with DovecotServer(extra_config=PLAIN_CAPABILITIES) as server:
+        yield server
+
+
+def wait_for(cond: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> float:
+    """Poll ``cond`` until true; returns the seconds it took (fails after ``timeout``)."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        if cond():
+            return time.monotonic() - started
+        time.sleep(0.02)
+    raise AssertionError(f"{what} not reached within {timeout}s")

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import pytest
 from sqlalchemy import select
 
 from beacon.imap.idle import IdlerState
@@ -23,26 +21,8 @@ from tests.imapserver import (
     email_count,
     free_port,
     make_settings,
+    wait_for,
 )
-
-# Server capabilities without IDLE, MOVE and CONDSTORE: the fallbacks' server.
-PLAIN_CAPABILITIES = "imap_capability = IMAP4rev1 LITERAL+ SASL-IR ENABLE UIDPLUS NAMESPACE UNSELECT"
-
-
-def wait_for(cond: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> float:
-    """Poll ``cond`` until true; returns the seconds it took (fails after ``timeout``)."""
-    started = time.monotonic()
-    while time.monotonic() - started < timeout:
-        if cond():
-            return time.monotonic() - started
-        time.sleep(0.02)
-    raise AssertionError(f"{what} not reached within {timeout}s")
-
-
-@pytest.fixture(scope="module")
-def plain_dovecot() -> Iterator[DovecotServer]:
-    with DovecotServer(extra_config=PLAIN_CAPABILITIES) as server:
-        yield server
 
 
 def idlers(w: ImapWatcher) -> list:  # type: ignore[type-arg]

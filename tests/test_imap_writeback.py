@@ -4,7 +4,6 @@ conflicts won by the server, and retries that neither lose nor repeat anything."
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -43,17 +42,10 @@ from tests.imapserver import (
     corpus,
     make_settings,
     message_id,
+    wait_for,
 )
-from tests.test_imap_watch import PLAIN_CAPABILITIES, wait_for
 
 SEEN, FLAGGED, ANSWERED = "\\Seen", "\\Flagged", "\\Answered"
-
-
-@pytest.fixture(scope="module")
-def plain_dovecot() -> Iterator[DovecotServer]:
-    """A server without MOVE, CONDSTORE and IDLE (but with UIDPLUS)."""
-    with DovecotServer(extra_config=PLAIN_CAPABILITIES) as server:
-        yield server
 
 
 @dataclass
