@@ -182,6 +182,19 @@ class Settings(BaseSettings):
     imap_allow_private_hosts: bool = False
     # Extra CA certificates (PEM) to trust, for servers with a private or self-signed CA.
     imap_ca_file: str = ""
+    # Watch the accounts' folders with IMAP IDLE where the server offers it (new mail and
+    # flag changes arrive within seconds); off, or on a server without IDLE: poll every
+    # ``sync_interval`` seconds.
+    imap_idle: bool = True
+    # Seconds an IDLE command lasts before it is renewed (RFC 2177: servers may drop a client
+    # idle for 30 minutes).
+    imap_idle_renew: float = Field(default=25 * 60.0, gt=0)
+    # With IDLE working, a full sync still runs this often (seconds): the safety net for
+    # changes IDLE does not report (e.g. folders Beacon does not watch); 0 = never.
+    imap_idle_resync: int = 3600
+    # Write Beacon's priority level to the server as a keyword ($BeaconHigh, $BeaconMedium,
+    # $BeaconLow), for other mail programs to filter or colour on.
+    imap_level_keywords: bool = False
 
     @field_validator("own_addresses", "vip_senders", mode="before")
     @classmethod

@@ -25,7 +25,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -150,6 +150,14 @@ service anvil {{
     mode = 0
   }}
 }}
+namespace inbox {{
+  inbox = yes
+  # As Debian's default config: a folder named Archive is SPECIAL-USE \\Archive (RFC 6154).
+  mailbox Archive {{
+    special_use = \\Archive
+  }}
+}}
+{extra}
 """
 
 
@@ -162,7 +170,7 @@ class ImapUser:
 class DovecotServer:
     """One Dovecot instance on free localhost ports; use as a context manager."""
 
-    def __init__(self) -> None:
+    def __init__(self, extra_config: str = "") -> None:
         # Not under pytest's tmp_path: that is 0700 root and the unprivileged Dovecot
         # processes must reach their sockets and the Maildirs.
         self.root = Path(tempfile.mkdtemp(prefix="beacon-dovecot-"))
@@ -174,6 +182,7 @@ class DovecotServer:
         self.config = self.root / "dovecot.conf"
         self.log = self.root / "dovecot.log"
         self._proc: subprocess.Popen[bytes] | None = None
+        self.extra_config = extra_config  # appended to the config, e.g. imap_capability
         self._pool = [ImapUser(f"user{i}", f"pw-{i}-{os.urandom(4).hex()}") for i in range(USER_POOL)]
         self._users = 0
         self._lock = threading.Lock()
@@ -191,7 +200,7 @@ class DovecotServer:
         self.config.write_text(
             _CONFIG.format(
                 root=self.root, port=self.port, tls_port=self.tls_port,
-                cert=self.cert, key=self.key, uid=pw.pw_uid, gid=pw.pw_gid,
+                cert=self.cert, key=self.key, uid=pw.pw_uid, gid=pw.pw_gid, extra=self.extra_config,
             )
         )
         self._proc = subprocess.Popen(
@@ -541,3 +550,24 @@ def dovecot() -> Iterator[DovecotServer]:
     own user, so its Maildir starts empty."""
     with DovecotServer() as server:
         yield server
+
+
+# Capabilities without IDLE, MOVE and CONDSTORE (UIDPLUS kept): a server for the fallbacks.
+PLAIN_CAPABILITIES = "imap_capability = IMAP4rev1 LITERAL+ SASL-IR ENABLE UIDPLUS NAMESPACE UNSELECT"
+
+
+@pytest.fixture(scope="module")
+def plain_dovecot() -> Iterator[DovecotServer]:
+    """A Dovecot that offers no IDLE, MOVE nor CONDSTORE: polling, COPY + EXPUNGE, no MODSEQ."""
+    with DovecotServer(extra_config=PLAIN_CAPABILITIES) as server:
+        yield server
+
+
+def wait_for(cond: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> float:
+    """Poll ``cond`` until true; returns the seconds it took (fails after ``timeout``)."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        if cond():
+            return time.monotonic() - started
+        time.sleep(0.02)
+    raise AssertionError(f"{what} not reached within {timeout}s")

@@ -13,6 +13,8 @@ from beacon.cli.imap import register
 from beacon.settings import Settings
 from beacon.store.db import Database
 from beacon.store.schema import Account, AnalysisRow, EmailRow
+from beacon.store.tenancy import EVERYONE
+from beacon.triage.actions import apply_action
 from tests.imapserver import DovecotServer, append_messages, corpus
 
 runner = CliRunner()
@@ -58,6 +60,7 @@ def test_account_add_list_and_sync(dovecot: DovecotServer, tmp_path: Path) -> No
     add = [
         "account", "add", "work", "--host", dovecot.host, "--port", str(dovecot.port),
         "--security", "starttls", "--user", user.name, "--password-env", "WORK_IMAP_PW",
+        "--archive-folder", "Done",
     ]
     res = runner.invoke(app, add, env=env)
     assert res.exit_code == 0, res.output
@@ -79,8 +82,17 @@ def test_account_add_list_and_sync(dovecot: DovecotServer, tmp_path: Path) -> No
     db = Database(settings.database_url_resolved)
     with db.session() as s:
         stored = s.scalar(select(Account.password_encrypted).where(Account.name == "work"))
+        # Done in Beacon: the next sync moves it to the account's archive folder (the server
+        # has no \Archive folder).
+        apply_action(s, EVERYONE, [s.scalars(select(EmailRow.id).order_by(EmailRow.id)).first()], "done")
     db.dispose()
     assert stored is not None and user.password.encode() not in stored
+    res = runner.invoke(app, ["sync", "--no-analyze"])
+    assert res.exit_code == 0, res.output
+    assert "Written to the server: 1 action(s), 0 message(s) re-flagged, 1 moved" in res.output
+    with dovecot.client(user) as c:
+        assert c.folder_status("Done", ["MESSAGES"])[b"MESSAGES"] == 1
+        assert c.folder_status("INBOX", ["MESSAGES"])[b"MESSAGES"] == 4
 
 
 def test_account_add_refuses_a_wrong_password(dovecot: DovecotServer, tmp_path: Path) -> None:

@@ -112,6 +112,7 @@ def test_flags_and_deletions_follow_the_server(
         c.uid_expunge([5, 6])
     result = sync_account(any_db, settings, ACCOUNT)
     assert (result.total("flags_changed"), result.total("deleted"), result.total("fetched")) == (6, 2, 0)
+    assert result.folders["INBOX"].refresh == "changed"  # CONDSTORE: FETCH CHANGEDSINCE, not every UID
 
     expected = {mid: (False, False, False, False) for mid in mids}
     expected[mids[0]] = (True, False, False, False)
@@ -132,6 +133,8 @@ def test_flags_and_deletions_follow_the_server(
     assert result.total("flags_changed") == 2
     expected[mids[0]] = expected[mids[6]] = (False, False, False, False)
     assert flags_by_mid(any_db) == expected
+    result = sync_account(any_db, settings, ACCOUNT)  # nothing changed: HIGHESTMODSEQ says so
+    assert result.folders["INBOX"].refresh == "skipped" and result.total("flags_changed") == 0
 
 
 def test_uidvalidity_change_with_renumbered_mail(

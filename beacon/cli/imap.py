@@ -44,6 +44,11 @@ def add_cmd(
         None, "--password-env", help="Read the password from this environment variable instead of a prompt."
     ),
     check: bool = typer.Option(True, "--check/--no-check", help="Log in once before saving."),
+    archive_folder: str = typer.Option(
+        None, "--archive-folder",
+        help="Where 'done' moves mail when the server marks no folder \\Archive (created if missing); "
+             "without either, done mail keeps a $BeaconDone keyword. '' clears it.",
+    ),
 ) -> None:
     """Add (or update) an IMAP account; the password is stored encrypted."""
     c = _ctx(ctx)
@@ -52,6 +57,7 @@ def add_cmd(
     data = ImapAccountInput(
         name=name, host=host, user=user, password=_password(password_env),
         security=security, port=port, folders=tuple(folders),  # type: ignore[arg-type]
+        archive_folder=archive_folder,
     )
     try:
         data.validate()
@@ -178,6 +184,12 @@ def _print_result(c: CliContext, r: SyncResult) -> None:
         t.add_row(f.folder, str(f.new), str(f.existing), str(f.remapped), str(f.flags_changed),
                   str(f.deleted), str(f.failed), note)
     c.console.print(t)
+    p = r.push
+    if p.actions or p.levels:
+        c.console.print(
+            f"Written to the server: {p.actions} action(s), {p.stored} message(s) re-flagged, {p.moved} moved, "
+            f"{p.levels} level keyword(s); {p.conflicts} conflict(s) won by the server."
+        )
     if r.reconnects:
         c.console.print(f"Reconnected {r.reconnects} time(s) after network faults.")
 

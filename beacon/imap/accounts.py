@@ -33,6 +33,9 @@ class ImapAccountInput:
     security: Security = "tls"
     port: int | None = None  # None = 993 for tls, 143 otherwise
     folders: tuple[str, ...] = ("INBOX",)
+    # Where "done" moves mail when the server marks no folder \Archive; None keeps the
+    # stored one, "" clears it (done mail then gets a keyword).
+    archive_folder: str | None = None
 
     def validate(self) -> None:
         problems = []
@@ -75,6 +78,8 @@ def save_imap_account(s: Session, cipher: PasswordCipher, data: ImapAccountInput
     acc.folders = list(dict.fromkeys(f.strip() for f in data.folders))
     if data.password is not None:
         acc.password_encrypted = cipher.encrypt(data.password)
+    if data.archive_folder is not None:
+        acc.imap_archive_folder = data.archive_folder.strip() or None
     s.flush()
     return acc
 

@@ -90,6 +90,9 @@ def connect(ep: ImapEndpoint) -> IMAPClient:
         if ep.security == "starttls":
             client.starttls(ctx)
         client.login(ep.user, ep.password)
+        if client.has_capability("CONDSTORE"):
+            # MODSEQ in every FETCH from now on: flag changes are dated, write-backs conditional.
+            client.enable("CONDSTORE")
     except LoginError as exc:
         _close(client)
         # The server's text ("[AUTHENTICATIONFAILED] ...") helps; it never echoes the password.

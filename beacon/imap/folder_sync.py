@@ -33,6 +33,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from beacon.imap import links
+from beacon.imap.mailbox import fetch_changed_flags
 from beacon.errors import FolderError, SyncCancelled
 from beacon.ingest.prepare import ParseJob, Prepared, Preparer
 from beacon.parse import parse_message
@@ -45,9 +46,17 @@ log = logging.getLogger(__name__)
 
 WINDOW = 500  # new UIDs whose size (and Message-ID) are asked for in one FETCH
 KNOWN_CHUNK = 1000  # stored UIDs whose flags are refreshed per FETCH
+UNCHANGED = object()  # a stored UID whose flags did not change since the last sync
 BODY = b"BODY[]"
 MESSAGE_ID_HEADER = b"BODY[HEADER.FIELDS (MESSAGE-ID)]"
 OVERSIZE_SLICE = 8 * 1024 * 1024  # bytes per FETCH when hashing a message over the size limit
+
+
+# (email id, flags before, flags now) of known mail whose flags another mail program changed.
+FlagChange = tuple[int, list[str], list[str]]
+# Called in the transaction that records the change: the states move with the flags or not at all.
+FlagChangesFn = Callable[[Session, list[FlagChange]], int]
+NewEmailsFn = Callable[[Session, list[int]], object]
 
 
 @dataclass
@@ -62,11 +71,17 @@ class FolderResult:
     failed: int = 0  # messages the store refused (logged; the sync goes on)
     pending: int = 0  # messages this sync has to bring in (fetch or relink)
     uidvalidity_changed: bool = False
+    # How known mail's flags were refreshed: "full" (every UID), "changed" (CONDSTORE: FETCH
+    # CHANGEDSINCE the last sync) or "skipped" (HIGHESTMODSEQ unchanged: nothing to see).
+    refresh: str = ""
     error: str | None = None
     new_email_ids: list[int] = field(default_factory=list, repr=False)
+    imap_actions: int = 0  # flag changes made elsewhere, taken into Beacon's states
+    # Emails whose message left this folder (expunged, or moved by another mail program).
+    gone_email_ids: list[int] = field(default_factory=list, repr=False)
 
     def as_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in vars(self).items() if k != "new_email_ids"}
+        return {k: v for k, v in vars(self).items() if k not in ("new_email_ids", "gone_email_ids")}
 
 
 def chunks(seq: Sequence[int], size: int) -> Iterator[Sequence[int]]:
@@ -108,10 +123,14 @@ class FolderSync:
     on_batch: BatchFn | None = None
     cancel: threading.Event | None = None
     preparer: Preparer[Any] | None = None  # parse workers shared by the account's folders
+    on_flag_changes: FlagChangesFn | None = None  # returns how many actions it took
+    on_new_emails: NewEmailsFn | None = None  # first states of mail stored for the first time
     # A bigger message is stored with its headers only (its hash read in slices).
     max_message_bytes: int = 50 * 1024 * 1024
     folder_id: int = field(default=0, init=False)
     uidvalidity: int = field(default=0, init=False)
+    highest_modseq: int | None = field(default=None, init=False)  # the server's, at SELECT
+    known_modseq: int | None = field(default=None, init=False)  # ours, from the last sync
     # Until checked, link() looks for stale links to reuse.
     has_stale: bool = field(default=True, init=False)
 
@@ -122,13 +141,23 @@ class FolderSync:
     # -- steps ---------------------------------------------------------------
     def run(self) -> FolderResult:
         last_uid = self._select()
-        self._refresh_known()
+        if self.highest_modseq is None or self.known_modseq is None:
+            self.result.refresh = "full"
+            self._refresh_known()
+        elif self.highest_modseq == self.known_modseq:
+            self.result.refresh = "skipped"  # CONDSTORE: no flag changed, nothing expunged
+        else:
+            self.result.refresh = "changed"
+            self._refresh_known(since=self.known_modseq)
         self._fetch_new(last_uid)
         with self.db.session() as s:
             self.result.deleted += links.purge_stale(s, self.folder_id)
             folder = s.get(ImapFolder, self.folder_id)
             assert folder is not None
             folder.last_sync_at = utcnow()
+            # What SELECT said: a change made during this sync has a higher MODSEQ and is
+            # refreshed next time.
+            folder.highest_modseq = self.highest_modseq
         return self.result
 
     def _select(self) -> int:
@@ -139,22 +168,33 @@ class FolderSync:
         except imaplib.IMAP4.error as exc:
             raise FolderError(f"folder {self.name!r}: {exc}") from exc
         self.uidvalidity = int(info[b"UIDVALIDITY"])
+        modseq = info.get(b"HIGHESTMODSEQ")
+        self.highest_modseq = int(modseq) if isinstance(modseq, int) else None
         with self.db.session() as s:
             folder = links.get_or_create_folder(s, self.account_id, self.name)
             if folder.uidvalidity is None:
                 folder.uidvalidity = self.uidvalidity
             elif folder.uidvalidity != self.uidvalidity:
                 n = links.mark_all_stale(s, folder, self.uidvalidity)
+                folder.highest_modseq = None
                 self.result.uidvalidity_changed = True
                 log.warning(
                     "UIDVALIDITY changed: resyncing folder",
                     extra={"folder": self.name, "old": folder.uidvalidity, "stale_links": n},
                 )
             self.folder_id = folder.id
+            self.known_modseq = folder.highest_modseq
             return folder.last_uid
 
-    def _refresh_known(self) -> None:
-        """Flags of stored UIDs; stored UIDs the server lacks were expunged."""
+    def _refresh_known(self, since: int | None = None) -> None:
+        """Flags of stored UIDs; stored UIDs the server lacks were expunged.
+
+        Without ``since``: FLAGS of every stored UID, a FETCH per KNOWN_CHUNK. With ``since``
+        (CONDSTORE, the folder's HIGHESTMODSEQ at the last sync): one FETCH ... CHANGEDSINCE
+        for the flags that changed and one UID SEARCH for the UIDs still there; on a big
+        folder where little changed (the sync after an IDLE event) that is what costs.
+        """
+        lookup = self._full_lookup if since is None else self._changed_lookup(since)
         after = 0
         while True:
             self._check_cancel()
@@ -165,24 +205,43 @@ class FolderSync:
                 ]
             if not chunk:
                 return
-            # The reply holds only UIDs that still exist: the others were expunged.
-            resp = self.client.fetch([uid for _id, uid, _flags in chunk], [b"FLAGS"])
+            now = lookup([uid for _id, uid, _flags in chunk])
             with self.db.session() as s:
                 gone = []
+                changes: list[FlagChange] = []
                 for msg_id, uid, old_flags in chunk:
+                    flags = now.get(uid, UNCHANGED)
+                    if flags is UNCHANGED:
+                        continue
                     msg = s.get(ImapMessage, msg_id)
                     if msg is None:
                         continue
-                    if uid not in resp:
+                    if flags is None:
                         gone.append(msg)
-                        continue
-                    flags = links.normalise_flags(resp[uid].get(b"FLAGS", ()))
-                    if flags != old_flags:
+                    elif flags != old_flags:
                         links.update_flags(s, msg, flags)
                         self.result.flags_changed += 1
+                        changes.append((msg.email_id, old_flags, flags))
+                if changes and self.on_flag_changes is not None:
+                    self.result.imap_actions += self.on_flag_changes(s, changes)
                 links.unlink_gone(s, gone)
                 self.result.deleted += len(gone)
+                self.result.gone_email_ids.extend(m.email_id for m in gone)
             after = chunk[-1][1]
+
+    def _full_lookup(self, uids: list[int]) -> dict[int, object]:
+        """{uid: flags, or None when expunged} (the reply holds only UIDs that still exist)."""
+        resp = self.client.fetch(uids, [b"FLAGS"])
+        return {u: links.normalise_flags(resp[u].get(b"FLAGS", ())) if u in resp else None for u in uids}
+
+    def _changed_lookup(self, since: int) -> Callable[[list[int]], dict[int, object]]:
+        changed = fetch_changed_flags(self.client, since)
+        alive = set(self.client.search(["ALL"]))
+
+        def lookup(uids: list[int]) -> dict[int, object]:
+            return {u: (changed[u].flags if u in changed else UNCHANGED) if u in alive else None for u in uids}
+
+        return lookup
 
     def _fetch_new(self, last_uid: int) -> None:
         # "n:*" always matches the highest UID even when it is below n: filter.
@@ -284,16 +343,21 @@ class FolderSync:
                 outcome: list[AddResult | None] = list(results)
             except SQLAlchemyError:
                 outcome = [self._store_one(s, uid, flags, new) for uid, flags, new in good]
+            created = []
             for res in outcome:
                 if res is None:
                     self.result.failed += 1
                 elif res.created:
                     self.result.new += 1
-                    self.result.new_email_ids.append(res.email_id)
+                    created.append(res.email_id)
                 else:
                     self.result.existing += 1
-            # With its flags stored: \Answered, and own mail (a Sent folder) answering earlier mail.
-            detect_replies(s, [res.email_id for res in outcome if res is not None and res.created])
+            # First the states the server's flags give new mail, then what the thread shows
+            # answered (\Answered, and own mail in a Sent folder answering earlier mail).
+            if created and self.on_new_emails is not None:
+                self.on_new_emails(s, created)
+            detect_replies(s, created)
+            self.result.new_email_ids.extend(created)
             folder = s.get(ImapFolder, self.folder_id)
             assert folder is not None
             folder.last_uid = max(folder.last_uid, last_uid)

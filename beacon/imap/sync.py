@@ -19,11 +19,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from beacon.crypto import PasswordCipher
+from beacon.errors import ImapError, ImapNetworkError
 from beacon.imap.accounts import endpoint_for
 from beacon.imap.connection import NETWORK_ERRORS, session
-from beacon.errors import ImapError, ImapNetworkError
+from beacon.imap.flag_states import apply_server_changes, initial_states
 from beacon.imap.folder_sync import FolderError, FolderResult, FolderSync, SyncCancelled
 from beacon.imap.lock import account_lock
+from beacon.imap.writeback import PushResult, Writeback
 from beacon.ingest.prepare import Preparer
 from beacon.settings import Settings
 from beacon.store.db import Database
@@ -47,6 +49,7 @@ class SyncResult:
     reconnects: int = 0
     error: str | None = None
     run_id: int | None = None
+    push: PushResult = field(default_factory=PushResult)  # Beacon's actions written to the server
 
     def total(self, attr: str) -> int:
         return sum(int(getattr(f, attr)) for f in self.folders.values())
@@ -56,10 +59,11 @@ class SyncResult:
         return [i for f in self.folders.values() for i in f.new_email_ids]
 
     def summary(self) -> dict[str, Any]:
-        keys = ("new", "existing", "fetched", "remapped", "flags_changed", "deleted", "failed")
+        keys = ("new", "existing", "fetched", "remapped", "flags_changed", "imap_actions", "deleted", "failed")
         return {
             **{k: self.total(k) for k in keys},
             "reconnects": self.reconnects,
+            "push": self.push.as_dict(),
             "folders": {name: f.as_dict() for name, f in self.folders.items()},
         }
 
@@ -150,6 +154,9 @@ def _sync_locked(
             progress_mark = _progress_mark(result)
             try:
                 with session(ep) as client:
+                    # Beacon's actions first: the pull then finds the server in step with them.
+                    writeback = Writeback(db, client, account_id, level_keywords=settings.imap_level_keywords)
+                    _add_push(result.push, writeback.run())
                     while pending:
                         name = pending[0]
                         fr = result.folders.setdefault(name, FolderResult(folder=name))
@@ -161,10 +168,14 @@ def _sync_locked(
                                 batch_bytes=settings.imap_batch_bytes,
                                 result=fr, on_batch=on_batch, cancel=cancel, preparer=preparer,
                                 max_message_bytes=settings.max_message_bytes,
+                                on_flag_changes=_take_changes, on_new_emails=initial_states,
                             ).run()
                         except FolderError as exc:
                             fr.error = str(exc)
                             log.warning("folder not synced", extra={"account": account, "error": str(exc)})
+                        gone, fr.gone_email_ids = fr.gone_email_ids, []
+                        result.push.archived_elsewhere += writeback.follow_archived(gone)
+
                         pending.pop(0)
                         if on_progress is not None:
                             on_progress(result, fr)
@@ -205,12 +216,23 @@ def _sync_locked(
     failed = result.total("failed")
     if failed:
         folder_errors.append(f"{failed} message(s) could not be stored (see the log)")
+    if result.push.refused:
+        folder_errors.append(f"the server refused {result.push.refused} write-back(s) (see the log)")
     result.error = "; ".join(folder_errors) or None
     _record(db, account_id, ok=True, error=result.error)
     _finish(run, RunStatus.DONE, result)
     log.info("imap sync finished", extra={"account": account, **result.summary()})
     _notify(on_new_mail, result)
     return result
+
+
+def _take_changes(s: Session, changes: list[tuple[int, list[str], list[str]]]) -> int:
+    return len(apply_server_changes(s, changes))
+
+
+def _add_push(total: PushResult, more: PushResult) -> None:
+    for name, value in more.as_dict().items():
+        setattr(total, name, getattr(total, name) + value)
 
 
 def _finish(run: RunRecorder, status: RunStatus, result: SyncResult) -> None:

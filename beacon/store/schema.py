@@ -84,6 +84,8 @@ class Account(Base):
     last_sync_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # Where "done" moves mail when the server marks no folder SPECIAL-USE \Archive (0008).
+    imap_archive_folder: Mapped[str | None] = mapped_column(String(500))
 
 
 class EmailRow(Base):
@@ -279,6 +281,8 @@ class ImapFolder(Base):
     uidvalidity: Mapped[int | None] = mapped_column(BigInteger)
     last_uid: Mapped[int] = mapped_column(BigInteger, default=0)
     last_sync_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # HIGHESTMODSEQ (CONDSTORE) at the last complete flag refresh; None without CONDSTORE (0008).
+    highest_modseq: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class ImapMessage(Base):

@@ -47,10 +47,11 @@ def engine_factory() -> EngineFactory:
 
 
 def scheduler_factory() -> Callable[[Settings, Database, Callable[[list[int]], None]], Scheduler]:
-    from beacon.imap.scheduler import SyncScheduler
+    from beacon.imap.watcher import ImapWatcher
+    from beacon.imap.writeback import pending_accounts
 
     def make(settings: Settings, db: Database, on_new_mail: Callable[[list[int]], None]) -> Scheduler:
-        return SyncScheduler(settings, db, on_new_mail)
+        return ImapWatcher(settings, db, on_new_mail, pending=pending_accounts)
 
     return make
 

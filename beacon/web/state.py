@@ -24,7 +24,7 @@ __all__ = ["Scheduler", "WebState"]
 
 
 class Scheduler(Protocol):
-    """What the web app uses of the IMAP ``SyncScheduler``."""
+    """What the web app uses of the IMAP watcher (``beacon.imap.watcher.ImapWatcher``)."""
 
     def start(self) -> None: ...
     def stop(self, timeout: float = ...) -> None: ...
