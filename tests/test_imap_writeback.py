@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, update
 
+from beacon.analysis.models import Analysis
 from beacon.crypto import PasswordCipher
 from beacon.errors import ImapNetworkError
 from beacon.imap.accounts import endpoint_for
@@ -20,6 +21,7 @@ from beacon.imap.sync import SyncResult, sync_account
 from beacon.imap.watcher import ImapWatcher
 from beacon.imap.writeback import pending_accounts
 from beacon.settings import Settings
+from beacon.store.analyses import save_analysis
 from beacon.store.db import Database
 from beacon.store.schema import (
     Account,
@@ -33,6 +35,7 @@ from beacon.store.tenancy import EVERYONE
 from beacon.triage.actions import apply_action, undo_action
 from beacon.triage.models import EmailState, Importance
 from beacon.triage.states import state_of
+from tests.helpers import fake_analysis
 from tests.imapserver import (
     ACCOUNT,
     DovecotServer,
@@ -354,12 +357,12 @@ def test_beacons_level_is_written_as_a_keyword_when_enabled(
         """The stored analysis's level (what the engine, or a rescore, leaves there)."""
         with sqlite_db.session() as s:
             row = s.scalar(select(AnalysisRow).where(AnalysisRow.email_id == box.ids[mid]))
-            if row is None:
-                s.add(AnalysisRow(email_id=box.ids[mid], pipeline_version="v1", score=50, level=level,
-                                  kind="personal", category="", data={}))
-                s.get(EmailRow, box.ids[mid]).analysed_version = "v1"  # type: ignore[union-attr]
-            else:
-                row.level = level
+            if row is None:  # a valid analysis made without NLP, then the level wanted
+                email = s.get(EmailRow, box.ids[mid])
+                assert email is not None
+                row = save_analysis(s, email.id, Analysis.model_validate(fake_analysis(email.data, box.settings)),
+                                    box.settings)
+            row.level = level
 
     analysed(a, "HIGH")
     analysed(b, "LOW")  # c: not analysed yet, no keyword

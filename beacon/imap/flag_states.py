@@ -98,8 +98,8 @@ def initial_states(s: Session, email_ids: Sequence[int], now: datetime | None = 
             changes["read_at"] = now
         if FLAGGED in fl:
             changes["importance"] = Importance.IMPORTANT
-        if ANSWERED in fl:
-            changes["replied_at"] = now
+        # \Answered is left to beacon.triage.replies.detect_replies, which runs next and
+        # records it as a reply of source imap (a signal the reader's model learns from).
         if DONE_KEYWORD in fl:
             changes["done_at"] = now
         if changes:
