@@ -1,19 +1,24 @@
 """``/docs``: the API's Swagger UI, served by Beacon itself.
 
 The app's Content-Security-Policy allows scripts and styles from this server only (no CDN, no
-inline script), so the Swagger UI files come from the ``swagger-ui-bundle`` package, mounted
-under ``/docs/assets``, and the page starts it from ``/static/docs.js`` instead of the inline
-script FastAPI's own page uses.
+inline script), so the Swagger UI files (5.x, which reads FastAPI's OpenAPI 3.1) come from the
+``fastapi-offline`` package, mounted under ``/docs/assets``, and the page starts Swagger UI
+from ``/static/docs.js`` instead of the inline script of FastAPI's own page.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import fastapi_offline
 from fastapi import APIRouter, FastAPI
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
-from swagger_ui_bundle import swagger_ui_path
 
 __all__ = ["ASSETS", "install", "router"]
+
+# The package's own copy of swagger-ui-dist (it has no accessor for the folder).
+SWAGGER_UI_FILES = Path(fastapi_offline.__file__).parent / "static"
 
 ASSETS = "/docs/assets"
 router = APIRouter(include_in_schema=False)
@@ -44,4 +49,4 @@ def docs_page() -> HTMLResponse:
 
 def install(app: FastAPI) -> None:
     """Mount the Swagger UI files (the page itself is ``router``, in the app's ROUTERS)."""
-    app.mount(ASSETS, StaticFiles(directory=str(swagger_ui_path)), name="swagger-ui")
+    app.mount(ASSETS, StaticFiles(directory=str(SWAGGER_UI_FILES)), name="swagger-ui")
