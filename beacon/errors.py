@@ -5,6 +5,7 @@
     BeaconError                      base: the message is written for the person who sees it
     ├── NotFound                     404  the named account, email or run does not exist
     ├── Forbidden                    403  this user may not do that (an admin's task)
+    ├── Conflict                     409  it cannot be done to the thing as it is now (undone already)
     ├── InvalidInput                 400  the caller's input is refused; fix it and try again
     │   ├── InvalidSettings          422  settings valid one by one that make no sense together
     │   ├── UploadTooLarge           413  an uploaded file over ``upload_max_bytes``
@@ -41,7 +42,7 @@ catches the class that says what happened.
 from __future__ import annotations
 
 __all__ = [
-    "AnalysisBusy", "ArtifactError", "BatchFailed", "BeaconError", "EngineError", "EngineUnavailable",
+    "AnalysisBusy", "ArtifactError", "BatchFailed", "BeaconError", "Conflict", "EngineError", "EngineUnavailable",
     "FolderError", "Forbidden", "ImapAuthError", "ImapConfigError", "ImapError", "ImapNetworkError", "InvalidInput",
     "InvalidSettings", "LoginBusy", "LoginRefused", "NotFound", "NothingToAnalyse", "ProtocolError", "QueryError",
     "SecretError",
@@ -61,6 +62,11 @@ class NotFound(BeaconError):
 
 class Forbidden(BeaconError):
     """The logged-in user may not do this (it is an admin's task, or switched off here)."""
+
+
+class Conflict(BeaconError):
+    """It cannot be done to the thing as it is now (an action already undone, or one whose
+    change a later action replaced): the message says what to do instead."""
 
 
 class InvalidInput(BeaconError):

@@ -198,9 +198,9 @@ class Served:
     def client(self) -> TestClient:
         return TestClient(self.app)
 
-    def login(self, client: TestClient | None = None) -> tuple[TestClient, dict[str, str]]:
+    def login(self, client: TestClient | None = None, username: str = "alice") -> tuple[TestClient, dict[str, str]]:
         c = client or self.client()
-        r = c.post("/api/login", json={"username": "alice", "password": PASSWORD})
+        r = c.post("/api/login", json={"username": username, "password": PASSWORD})
         assert r.status_code == 200, r.text
         return c, {CSRF_HEADER: r.json()["csrf_token"]}
 

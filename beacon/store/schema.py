@@ -313,3 +313,60 @@ class UserSetting(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
     key: Mapped[str] = mapped_column(String(100), primary_key=True)
     value: Mapped[Any] = mapped_column(JSON)
+
+
+# -- triage: the reader's states of their mail and the actions that set them -------------------
+class EmailStateRow(Base):
+    """What the reader made of one email (no row: open, unread, no importance, not replied).
+
+    ``emails.seen/answered/flagged`` stay the IMAP flags as last seen on the server; these are
+    Beacon's own states (beacon.triage.states). Ownership is the email's.
+    """
+
+    __tablename__ = "email_states"
+    __table_args__ = (
+        # The inbox leaves done and snoozed mail out by reading these two small partial
+        # indexes (beacon.store.inbox), not every email's state.
+        Index("ix_email_states_done", "email_id", sqlite_where=text("done_at IS NOT NULL"),
+              postgresql_where=text("done_at IS NOT NULL")),
+        Index("ix_email_states_snoozed", "snoozed_until", "email_id",
+              sqlite_where=text("snoozed_until IS NOT NULL"), postgresql_where=text("snoozed_until IS NOT NULL")),
+    )
+
+    email_id: Mapped[int] = mapped_column(ForeignKey("emails.id", ondelete="CASCADE"), primary_key=True)
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    snoozed_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    read_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    importance: Mapped[str | None] = mapped_column(String(20))  # beacon.triage.models.Importance
+    replied_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+
+class EmailActionRow(Base):
+    """The append-only log of what was done to mail (beacon.triage.actions): undo reads it,
+    learning and the IMAP write-back follow it."""
+
+    __tablename__ = "email_actions"
+    __table_args__ = (
+        Index("ix_email_actions_email", "email_id", "id"),
+        Index("ix_email_actions_user", "user_id", "id"),
+        # What the IMAP write-back still has to push: few rows, read often.
+        Index("ix_email_actions_unsynced", "id", sqlite_where=text("imap_synced_at IS NULL"),
+              postgresql_where=text("imap_synced_at IS NULL")),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # The email's owner when the action was taken (None: mail from before any user existed).
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    email_id: Mapped[int] = mapped_column(ForeignKey("emails.id", ondelete="CASCADE"))
+    action: Mapped[str] = mapped_column(String(30))  # beacon.triage.models.Action
+    until: Mapped[datetime | None] = mapped_column(UTCDateTime())  # snooze: when it wakes
+    source: Mapped[str] = mapped_column(String(10))  # beacon.triage.models.Source
+    before: Mapped[dict[str, Any]] = mapped_column(JSON)  # the state fields it changed, as they were
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    undone_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    imap_synced_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+# Sent folders are found by name (beacon.store.state_sets.SENT_FOLDERS): the reader's own mail.
+Index("ix_emails_folder", EmailRow.folder)

@@ -38,6 +38,7 @@ from beacon.engine.memory import limit_arenas
 from beacon.errors import (
     AnalysisBusy,
     BeaconError,
+    Conflict,
     EngineUnavailable,
     Forbidden,
     InvalidInput,
@@ -64,7 +65,7 @@ from beacon.web.deps import LoginRequired
 from beacon.web.limits import BodyLimit
 from beacon.web.observability import RequestMemoryMiddleware
 from beacon.web.prometheus import register_metrics
-from beacon.web.routers import admin, api, docs, events, ops, ui, unsubscribe
+from beacon.web.routers import admin, api, docs, events, ops, triage, ui, unsubscribe
 from beacon.web.security import SecurityHeadersMiddleware
 from beacon.web.state import Scheduler, WebState
 
@@ -85,6 +86,7 @@ SESSION_KEY_INFO = b"beacon/web-session/v1"
 _STATUS: dict[type[BeaconError], int] = {
     NotFound: 404,
     Forbidden: 403,
+    Conflict: 409,
     InvalidInput: 400,
     InvalidSettings: 422,
     UploadTooLarge: 413,
@@ -208,7 +210,8 @@ def _wants_html(request: Request) -> bool:
     return not request.url.path.startswith("/api") and "text/html" in request.headers.get("accept", "")
 
 
-ROUTERS = (ops.router, api.router, unsubscribe.router, events.router, admin.router, docs.router, ui.router)
+ROUTERS = (ops.router, api.router, triage.router, unsubscribe.router, events.router, admin.router, docs.router,
+           ui.router)
 
 
 def _allowed(request: Request) -> str:

@@ -31,6 +31,7 @@ from beacon.store.schema import Account, AttachmentRow, EmailRow, User
 from beacon.store.app_settings import ENGINE_WIDE, SettingsUpdate, apply_update, current_settings
 from beacon.store.runs import get_run, recent_runs
 from beacon.store.tenancy import account_ids
+from beacon.triage.states import load_states, state_of
 from beacon.web.auth import SessionData
 from beacon.web.revoked import revoke
 from beacon.web.sanitize import MAX_INLINE_IMAGE
@@ -70,7 +71,9 @@ def inbox_page(s: Session, f: InboxFilter, page: int, per_page: int, cursor: str
     offset = 0 if cursor else (page - 1) * per_page
     result = store_inbox_page(s, f, limit=per_page, cursor=cursor, offset=offset)
     terms = f.terms()
-    items = [inbox_item(e, a, terms) for e, a in result.rows]
+    states = load_states(s, [e.id for e, _ in result.rows])
+    now = datetime.now(timezone.utc)
+    items = [inbox_item(e, a, terms, states[e.id], now) for e, a in result.rows]
     return InboxPage(items, inbox_count(s, f), page, per_page, result.next_cursor)
 
 
@@ -79,7 +82,7 @@ def load_email_view(s: Session, settings: Settings, email_id: int, user: User) -
     if row is None or row.deleted:
         raise NotFound(f"no email {email_id}")
     arow = current_analysis(s, email_id, settings)
-    return EmailView(row, store.load_email(row), load_scored(arow) if arow else None)
+    return EmailView(row, store.load_email(row), load_scored(arow) if arow else None, state_of(s, email_id))
 
 
 def cid_images(s: Session, email_id: int, email: Email) -> Callable[[str], tuple[str, bytes] | None]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
@@ -19,6 +19,7 @@ from beacon.query.snippet import snippet
 from beacon.store.analyses import load_scored
 from beacon.store.runs import RunStatus
 from beacon.store.schema import AnalysisRow, EmailRow, Run
+from beacon.triage.models import EmailState, EmailStateOut
 
 if TYPE_CHECKING:
     from beacon.engine.service import EngineService
@@ -44,9 +45,11 @@ class InboxItem(BaseModel):
     # Search results: a piece of the text around the words searched, and where they are in it.
     snippet: str | None = None
     highlights: list[tuple[int, int]] = []
+    state: EmailStateOut  # what the reader made of it (done, snoozed, read, importance, replied)
 
 
-def inbox_item(e: EmailRow, a: AnalysisRow, terms: list[Text] | None = None) -> InboxItem:
+def inbox_item(e: EmailRow, a: AnalysisRow, terms: list[Text] | None = None, state: EmailState = EmailState(),
+               now: datetime | None = None) -> InboxItem:
     scored = load_scored(a)
     found = snippet((e.data or {}).get("text", ""), terms) if terms else None
     dues = [x.due for x in scored.analysis.action_items if x.due]
@@ -57,6 +60,7 @@ def inbox_item(e: EmailRow, a: AnalysisRow, terms: list[Text] | None = None) -> 
         summary=scored.analysis.summary[0] if scored.analysis.summary else "",
         due=min(dues) if dues else None, action_items=len(scored.analysis.action_items),
         snippet=found.text if found else None, highlights=found.highlights if found else [],
+        state=state.out(now or datetime.now(timezone.utc)),
     )
 
 
@@ -65,6 +69,7 @@ class EmailView:
     row: EmailRow
     email: Email
     scored: ScoredAnalysis | None
+    state: EmailState = EmailState()
 
 
 def email_json(v: EmailView) -> dict[str, Any]:
@@ -86,6 +91,7 @@ def email_json(v: EmailView) -> dict[str, Any]:
         "analysis": v.scored.analysis.model_dump(mode="json") if v.scored else None,
         "priority": v.scored.priority.model_dump(mode="json") if v.scored else None,
         "needs_reply": v.scored.needs_reply if v.scored else None,
+        "state": v.state.out(datetime.now(timezone.utc)).model_dump(mode="json"),
     }
 
 

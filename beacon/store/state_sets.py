@@ -1,0 +1,94 @@
+"""The reader's states (``email_states``) as sets of email ids, for the inbox and the ``is:``
+terms of the search language.
+
+Each set is read from a small index (done and snoozed mail have partial indexes of their own)
+and tested against the inbox's index walk as ``email_id [NOT] IN (set)``, which both
+databases build once per query (SQLite an ephemeral index, PostgreSQL a hashed subplan): the
+walk never reads an email's row or state to learn whether it belongs in the inbox.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, and_, or_, select, union_all
+
+from beacon.store.schema import Account, AnalysisRow, EmailRow, EmailStateRow
+from beacon.store.tenancy import UserScope, account_ids, is_everyone
+
+__all__ = ["SENT_FOLDERS", "account_addresses", "away", "own_mail", "state_condition", "woken"]
+
+# Folder names mail clients and servers give sent mail (IMAP SPECIAL-USE \Sent, Maildir++,
+# Gmail, Exchange/Outlook, Apple Mail, Thunderbird), as stored in ``emails.folder``.
+SENT_FOLDERS = (
+    "Sent", "Sent Items", "Sent Mail", "Sent Messages", "Sent Mails", "[Gmail]/Sent Mail", "[Google Mail]/Sent Mail",
+    "INBOX.Sent", "INBOX/Sent", "INBOX.Sent Items", "INBOX.Sent Messages", "Sent.mbox", "sent", "sent-mail",
+    "Sent-Mail", "Gesendet", "Gesendete Objekte", "Envoyés", "Éléments envoyés", "Enviados", "Inviata",
+)
+
+_S = EmailStateRow
+
+
+def _done() -> Select[Any]:
+    return select(_S.email_id).where(_S.done_at.is_not(None))
+
+
+def _snoozed(now: datetime) -> Select[Any]:
+    return select(_S.email_id).where(_S.snoozed_until > now)
+
+
+def away() -> Select[Any]:
+    """Mail out of the inbox: done, or snoozed (asleep, or woken and not acted on yet: those
+    stand on top of the first page instead, :func:`woken`)."""
+    return union_all(_done(), select(_S.email_id).where(_S.snoozed_until.is_not(None)))  # type: ignore[return-value]
+
+
+def woken(now: datetime) -> ColumnElement[bool]:
+    """Mail whose snooze has ended and that nobody has acted on since."""
+    ids = select(_S.email_id).where(_S.snoozed_until <= now, _S.done_at.is_(None))
+    return AnalysisRow.email_id.in_(ids)
+
+
+def own_mail(scope: UserScope, addresses: Sequence[str]) -> Select[Any]:
+    """The reader's own messages: sent from one of their addresses, or filed in a Sent folder
+    (both read from indexes on ``emails``)."""
+    mine = [] if is_everyone(scope) else [EmailRow.account_id.in_(account_ids(scope))]
+    parts = [select(EmailRow.id).where(EmailRow.folder.in_(SENT_FOLDERS), *mine)]
+    if addresses:
+        parts.append(select(EmailRow.id).where(EmailRow.from_addr.in_(sorted(set(addresses))), *mine))
+    return union_all(*parts) if len(parts) > 1 else parts[0]  # type: ignore[return-value]
+
+
+def account_addresses(s: Any, scope: UserScope) -> list[str]:
+    """The addresses set on ``scope``'s accounts (besides the personal ``own_addresses``)."""
+    q = select(Account.addresses)
+    if not is_everyone(scope):
+        q = q.where(Account.user_id == scope)
+    return sorted({a.lower() for addrs in s.scalars(q) for a in (addrs or [])})
+
+
+def state_condition(name: str, now: datetime) -> ColumnElement[bool]:
+    """The ``is:`` terms kept in ``email_states`` as a condition on the inbox's analyses row."""
+    eid = AnalysisRow.email_id
+    if name == "done":
+        return eid.in_(_done())
+    if name == "snoozed":
+        return eid.in_(_snoozed(now))
+    if name == "read":
+        return eid.in_(select(_S.email_id).where(_S.read_at.is_not(None)))
+    if name == "unread":
+        return eid.not_in(select(_S.email_id).where(_S.read_at.is_not(None)))
+    if name == "replied":
+        return eid.in_(select(_S.email_id).where(_S.replied_at.is_not(None)))
+    if name == "important":
+        # The reader's mark wins; unmarked mail is important when flagged on the server or HIGH.
+        marked = select(_S.email_id).where(_S.importance.is_not(None))
+        return or_(
+            eid.in_(select(_S.email_id).where(_S.importance == "important")),
+            and_(eid.not_in(marked), or_(EmailRow.flagged.is_(True), AnalysisRow.level == "HIGH")),
+        )
+    if name == "not-important":
+        return eid.in_(select(_S.email_id).where(_S.importance == "not_important"))
+    raise ValueError(f"not a state kept in email_states: {name}")
