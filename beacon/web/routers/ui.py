@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime, timezone
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -152,7 +153,7 @@ def email_page(
         entities=_entities_by_label(analysis) if analysis else {},
         images=images, remote_images=remote_images,
         reply=reply_links(view.email, settings.own_addresses), unsubscribe=one_click(view.email.list_headers),
-        state=getattr(view, "state", None),
+        state=view.state.out(datetime.now(timezone.utc)),
     )
 
 

@@ -33,7 +33,7 @@
   }
 
   const act = (id, action, until) =>
-    post("/api/emails/" + id + "/actions", until ? { action: action, until: until } : { action: action });
+    post("/api/emails/" + id + "/actions", until ? { action: action, until: until, source: "web" } : { action: action, source: "web" });
 
   // -- the toast -------------------------------------------------------------------------------
   function showToast(text, undo, isError) {
