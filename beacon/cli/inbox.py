@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import datetime, timezone
 from typing import Any
 
 import typer
@@ -19,6 +20,8 @@ from beacon.store.inbox import InboxFilter, inbox, inbox_count
 from beacon.store.emails import count_emails
 from beacon.store.schema import AnalysisRow, EmailRow
 from beacon.store.tenancy import EVERYONE, is_everyone
+from beacon.triage.models import EmailState
+from beacon.triage.states import load_states
 
 LEVEL_STYLE = {"HIGH": "bold red", "MEDIUM": "yellow", "LOW": "dim"}
 
@@ -42,7 +45,9 @@ def inbox_cmd(
                         account=account, include_hidden=everything))
     if as_json:
         with c.db.session() as s:
-            items = [inbox_json(e, a) for e, a in inbox(s, f, limit=limit)]
+            rows = inbox(s, f, limit=limit)
+            states = load_states(s, [e.id for e, _ in rows])
+            items = [inbox_json(e, a, states[e.id]) for e, a in rows]
         sys.stdout.write(json.dumps(items, ensure_ascii=False, indent=1) + "\n")
         return
     with c.db.session() as s:
@@ -73,7 +78,8 @@ def inbox_cmd(
 def _filter(c: CliContext, kw: dict[str, Any]) -> InboxFilter:
     """The filter over ``--user``'s mail, or exit 2 with the reason when the query cannot be read."""
     try:
-        return InboxFilter(pipeline_version=pipeline_version(c.settings), scope=c.scope, **kw)
+        return InboxFilter(pipeline_version=pipeline_version(c.settings), scope=c.scope,
+                           own_addresses=tuple(c.settings.own_addresses), **kw)
     except InvalidInput as exc:
         c.err.print(f"[red]error:[/red] {exc}", highlight=False)
         raise typer.Exit(2) from exc
@@ -90,7 +96,8 @@ def search_cmd(
 
     Words must all appear (accents and case do not matter); "a phrase"; -word excludes;
     a OR b; meet* (prefix); from: to: cc: subject: list: filename: has:attachment
-    is:needs-reply|unread|read|flagged|answered|important level: kind: category:
+    is:needs-reply|unread|read|important|not-important|replied|done|snoozed|flagged|answered
+    level: kind: category:
     before:/after:YYYY-MM-DD older_than:/newer_than:3d|2w|6m|1y due:today|week|overdue
     account:NAME. A query that cannot be read exits with status 2 and says why.
     """
@@ -101,8 +108,9 @@ def search_cmd(
         total = inbox_count(s, f)
         terms = f.terms()
         found = [(e, a, snippet((e.data or {}).get("text", ""), terms, width=140) if terms else None) for e, a in rows]
+        states = load_states(s, [e.id for e, _ in rows])
     if as_json:
-        out = [{**inbox_json(e, a), "snippet": sn.text if sn else None,
+        out = [{**inbox_json(e, a, states[e.id]), "snippet": sn.text if sn else None,
                 "highlights": sn.highlights if sn else []} for e, a, sn in found]
         sys.stdout.write(json.dumps(out, ensure_ascii=False, indent=1) + "\n")
         return
@@ -143,7 +151,7 @@ def reindex_cmd(ctx: typer.Context) -> None:
                     "(the index is rebuilt for every user's mail).")
 
 
-def inbox_json(e: EmailRow, a: AnalysisRow) -> dict[str, Any]:
+def inbox_json(e: EmailRow, a: AnalysisRow, state: EmailState = EmailState()) -> dict[str, Any]:
     """One inbox entry of ``beacon inbox --json`` (the README documents the fields)."""
     scored = load_scored(a)
     dues = [x.due for x in scored.analysis.action_items if x.due]
@@ -153,7 +161,7 @@ def inbox_json(e: EmailRow, a: AnalysisRow) -> dict[str, Any]:
         "subject": e.subject, "from": sender, "from_addr": e.from_addr, "date": e.date.isoformat(),
         "source": e.source, "category": a.category, "language": scored.analysis.language,
         "top_reason": scored.priority.top_reason, "due": min(dues).isoformat() if dues else None,
-        "hidden": bool(e.deleted),
+        "hidden": bool(e.deleted), "state": state.out(datetime.now(timezone.utc)).model_dump(mode="json"),
     }
 
 

@@ -54,7 +54,8 @@ def import_cmd(
 
         summary = import_items(
             c.db, source.iter_items(c.settings.max_message_bytes), account=account, on_item=on_item,
-            workers=c.settings.parse_workers, max_message_bytes=c.settings.max_message_bytes, user_id=c.user_id)
+            workers=c.settings.parse_workers, max_message_bytes=c.settings.max_message_bytes, user_id=c.user_id,
+            settings=c.settings)
         if source.total:
             progress.update(task, completed=source.total)
     _print_summary(c, summary, account)

@@ -6,7 +6,7 @@ import os
 
 import typer
 
-from beacon.cli import engine, imap, inbox, mail, settings, web, worker
+from beacon.cli import engine, imap, inbox, mail, settings, triage, web, worker
 from beacon.cli.context import CliContext, setup_logging
 from beacon.store.private import PRIVATE_UMASK
 
@@ -35,6 +35,7 @@ engine.register(app)
 inbox.register(app)
 imap.register(app)
 settings.register(app)
+triage.register(app)
 web.register(app)
 worker.register(app)
 

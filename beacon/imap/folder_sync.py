@@ -38,6 +38,7 @@ from beacon.ingest.prepare import ParseJob, Prepared, Preparer
 from beacon.parse import parse_message
 from beacon.store.db import Database
 from beacon.store.emails import AddResult, NewEmail, add_batch
+from beacon.triage.replies import detect_replies
 from beacon.store.schema import ImapFolder, ImapMessage, utcnow
 
 log = logging.getLogger(__name__)
@@ -291,6 +292,8 @@ class FolderSync:
                     self.result.new_email_ids.append(res.email_id)
                 else:
                     self.result.existing += 1
+            # With its flags stored: \Answered, and own mail (a Sent folder) answering earlier mail.
+            detect_replies(s, [res.email_id for res in outcome if res is not None and res.created])
             folder = s.get(ImapFolder, self.folder_id)
             assert folder is not None
             folder.last_uid = max(folder.last_uid, last_uid)

@@ -23,7 +23,9 @@ from sqlalchemy.orm import Session
 from beacon.ingest.prepare import ParseJob, Prepared, Preparer
 from beacon.ingest.sources import DEFAULT_MAX_MESSAGE_BYTES, RawItem
 from beacon.store import emails as store
+from beacon.settings import Settings
 from beacon.store.db import Database
+from beacon.triage.replies import detect_replies
 
 log = logging.getLogger(__name__)
 
@@ -89,15 +91,17 @@ def import_items(
     workers: int | None = None,
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
     user_id: int | None = None,
+    settings: Settings | None = None,
 ) -> ImportSummary:
     """Import ``items`` into ``user_id``'s ``account`` (made when missing); ``on_item`` is
     called once per item, in order, after the item is stored (or found a duplicate, skipped,
-    failed)."""
+    failed). New mail that shows the reader replied marks what it answers (``settings``: whose
+    own addresses besides the stored ones; see :mod:`beacon.triage.replies`)."""
     summary = ImportSummary()
     import_time = datetime.now(timezone.utc)
     with db.session() as s:
         account_id = store.get_or_create_account(s, account, user_id=user_id).id
-    writer = _BatchWriter(db, account_id, summary, on_item)
+    writer = _BatchWriter(db, account_id, summary, on_item, settings)
     with Preparer[RawItem](workers) as preparer:
         for item, prepared in preparer.run(_jobs(items, import_time, max_message_bytes)):
             writer.add(item, prepared)
@@ -111,8 +115,10 @@ def import_items(
 
 
 class _BatchWriter:
-    def __init__(self, db: Database, account_id: int, summary: ImportSummary, on_item: ProgressFn | None) -> None:
+    def __init__(self, db: Database, account_id: int, summary: ImportSummary, on_item: ProgressFn | None,
+                 settings: Settings | None = None) -> None:
         self.db = db
+        self.settings = settings
         self.account_id = account_id
         self.summary = summary
         self.on_item = on_item
@@ -160,13 +166,17 @@ class _BatchWriter:
     def _write(self, rows: list[store.NewEmail]) -> list[store.AddResult | str]:
         try:
             with self.db.session() as s:
-                return list(store.add_batch(s, self.account_id, rows))
+                results = list(store.add_batch(s, self.account_id, rows))
+                detect_replies(s, [r.email_id for r in results if r.created], self.settings)
+                return results
         except SQLAlchemyError as exc:
             # Another importer stored one of these meanwhile, or one row is refused: go one by one.
             log.info("batch refused, storing one by one", extra={"error": repr(exc)[:300]})
         session = self.db.new_session()
         try:
             out = [self._write_one(session, row) for row in rows]
+            detect_replies(session, [r.email_id for r in out if isinstance(r, store.AddResult) and r.created],
+                           self.settings)
             session.commit()
             return out
         finally:

@@ -17,6 +17,7 @@ from beacon.engine.memory import rss
 from beacon.errors import SourceError
 from beacon.ingest.importer import ImportSummary, import_items
 from beacon.ingest.sources import RawItem, Source, detect
+from beacon.settings import Settings
 from beacon.store.db import Database
 from beacon.store.owner import make_owner
 from beacon.store.runs import RunKind, RunRecorder, RunStatus
@@ -29,8 +30,9 @@ PROGRESS_EVERY = 0.5  # seconds between progress events
 
 
 class ImportRunner:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, settings: Settings | None = None) -> None:
         self.db = db
+        self.settings = settings  # the environment's (own addresses for reply detection)
         # Recorded in each run, so a later start can tell which runs died with this process.
         self.owner = make_owner()
         self._threads: dict[int, threading.Thread] = {}
@@ -92,7 +94,8 @@ class ImportRunner:
                              data=_counts(summary, started))
 
         try:
-            summary = import_items(self.db, source.iter_items(), account=account, on_item=on_item, user_id=user_id)
+            summary = import_items(self.db, source.iter_items(), account=account, on_item=on_item, user_id=user_id,
+                                   settings=self.settings)
         except Exception as exc:  # noqa: BLE001 - the run records it; the server goes on
             log.exception("import run %s failed", run.run_id)
             run.finish(RunStatus.FAILED, error=f"{type(exc).__name__}: {exc}")

@@ -42,7 +42,8 @@ class Equals:
 
 @dataclass(frozen=True)
 class State:
-    """``is:``: needs-reply, unread, read, flagged, answered, important."""
+    """``is:``: needs-reply, flagged and answered (the server's flags), and the reader's states:
+    unread, read, important, not-important, replied, done, snoozed."""
 
     name: str
 

@@ -46,10 +46,11 @@ WORD: /[^\s()"\-][^\s()"]*/
 
 _PARSER = Lark(_GRAMMAR, parser="lalr", lexer="basic", maybe_placeholders=False)
 
-# Operators that States cannot serve yet, with what to use instead.
-_STATES = {"needs-reply", "unread", "read", "flagged", "answered", "important"}
-_STATE_ALIASES = {"needs_reply": "needs-reply", "starred": "flagged", "replied": "answered"}
-_FUTURE_STATES = {"done", "snoozed"}
+# flagged and answered are the server's IMAP flags; the others the reader's states in Beacon.
+_STATES = {"needs-reply", "unread", "read", "flagged", "answered", "important", "not-important", "done",
+           "snoozed", "replied"}
+_STATE_ALIASES = {"needs_reply": "needs-reply", "starred": "flagged", "not_important": "not-important",
+                  "unimportant": "not-important", "archived": "done"}
 _LEVELS = ("high", "medium", "low")
 _DUE = ("today", "week", "overdue")
 _AGE = re.compile(r"^(\d{1,5})([dwmy])$")
@@ -65,7 +66,9 @@ Words: every word must appear (subject, sender, recipients, text, file names); a
 case do not matter. "a phrase" in quotes; -word excludes; a OR b; (parentheses) group;
 meet* matches words starting with meet.
 from:priya  to:ops@example.com  cc:  subject:"board deck"  list:python-dev  filename:pdf
-has:attachment   is:needs-reply  is:unread  is:read  is:flagged  is:answered  is:important
+has:attachment   is:needs-reply  is:unread  is:read  is:important  is:not-important  is:replied
+is:done  is:snoozed (done and snoozed mail is left out of the inbox unless asked for, or words searched)
+is:flagged  is:answered (the mail server's flags)
 level:high|medium|low   kind:personal|notification|newsletter|marketing|spam   category:work
 before:2024-05-01  after:2024/01/31  older_than:2y  newer_than:10d (d, w, m, y)
 due:today|week|overdue   account:work
@@ -174,8 +177,6 @@ def _operator(name: str, raw: str) -> Node:
         low = _STATE_ALIASES.get(low, low)
         if low in _STATES:
             return State(low)
-        if low in _FUTURE_STATES:
-            raise QueryError(f"is:{low}: Beacon has no '{low}' state yet; known: is:" + ", is:".join(sorted(_STATES)))
         raise QueryError(f"is:{value}: unknown state; known: is:" + ", is:".join(sorted(_STATES)))
     if key == "level":
         if low in _LEVELS:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import base64
 import json
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import (
@@ -27,10 +27,11 @@ from sqlalchemy.orm import Session, defer
 
 from beacon.errors import InvalidInput
 from beacon.query import And, Node, Not, Text, parse
-from beacon.query.model import DateBound, Due, Equals, InAccount, State, positive_texts
+from beacon.query.model import DateBound, Due, Equals, InAccount, Or, State, positive_texts
 from beacon.store.emails import count_emails
 from beacon.store.query_sql import Clock, compile_query, fts
 from beacon.store.schema import AnalysisRow, EmailRow, UTCDateTime
+from beacon.store.state_sets import account_addresses, away, one_set, own_mail, woken
 from beacon.store.tenancy import EVERYONE, UserScope, account_ids, is_everyone
 
 __all__ = [
@@ -66,7 +67,8 @@ class InboxFilter:
     account: str | None = None
     search: str | None = None
     sort: str | None = None  # None: relevance when the search has words, else priority
-    include_hidden: bool = False  # also emails a later state hides from the inbox (deleted)
+    include_hidden: bool = False  # also what the inbox leaves out (deleted, done, snoozed, own mail)
+    own_addresses: tuple[str, ...] = ()  # the reader's (besides their accounts'): their own mail is no inbox item
     timezone: str = "UTC"  # whose days before:, after: and due:today mean
     now: datetime | None = None
     scope: UserScope = EVERYONE  # whose mail: the logged-in user's in the web, --user's in the CLI
@@ -101,6 +103,17 @@ class InboxFilter:
             return None
         return items[0] if len(items) == 1 else And(tuple(items))
 
+    def leaves_out_own(self) -> bool:
+        """The inbox leaves out the reader's own mail, unless words are searched (a search finds
+        all mail, as mail clients' searches do)."""
+        return not self.include_hidden and not self.terms()
+
+    def inbox_view(self) -> bool:
+        """Whether this lists the inbox, which also leaves out done and snoozed mail: not when
+        the query names done or snoozed mail itself."""
+        return self.leaves_out_own() and not any(
+            isinstance(n, State) and n.name in ("done", "snoozed") for n in _nodes(self.query))
+
     @property
     def effective_sort(self) -> str:
         if self.sort and self.sort != "relevance":
@@ -132,16 +145,34 @@ class InboxPage:
     next_cursor: str | None
 
 
+def _nodes(node: Node | None) -> list[Node]:
+    if node is None:
+        return []
+    if isinstance(node, (And, Or)):
+        return [n for item in node.items for n in _nodes(item)]
+    if isinstance(node, Not):
+        return _nodes(node.item)
+    return [node]
+
+
 def _owned(scope: UserScope) -> list[Any]:
     """The owner condition: the mail of ``scope``'s accounts (none for everyone's)."""
     return [] if is_everyone(scope) else [EmailRow.account_id.in_(account_ids(scope))]
 
 
-def _compiled(s: Session, f: InboxFilter) -> tuple[Any, Any]:
-    """(where, compiled query or None): every condition of the filter, the owner's first."""
+def _compiled(s: Session, f: InboxFilter, *, woken_only: bool = False) -> tuple[Any, Any]:
+    """(where, compiled query or None): every condition of the filter, the owner's first.
+    ``woken_only``: the inbox's mail whose snooze ended instead (see :func:`_woken_rows`)."""
     conds: list[Any] = [*_owned(f.scope), AnalysisRow.pipeline_version == f.pipeline_version]
     if not f.include_hidden:
         conds.append(AnalysisRow.email_id.not_in(_HIDDEN))
+    if f.leaves_out_own():
+        left_out = own_mail(f.scope, (*f.own_addresses, *account_addresses(s, f.scope)))
+        if woken_only:
+            conds.append(woken(_now(f)))
+        elif f.inbox_view():
+            left_out += away()
+        conds.append(AnalysisRow.email_id.not_in(one_set(left_out)))
     node = f.form_node()
     compiled = None
     if node is not None:
@@ -197,7 +228,25 @@ def inbox_page(s: Session, f: InboxFilter, *, limit: int = 50, cursor: str | Non
     keys = s.execute(q).all()
     rows = _load(s, f, [k[0] for k in keys[:limit]])
     nxt = _encode(sort, list(keys[limit - 1][1:])) if len(keys) > limit else None
+    if not cursor and not offset and sort != "oldest" and f.inbox_view():
+        rows = _woken_rows(s, f, sort, limit) + rows
     return InboxPage(rows, nxt)
+
+
+def _now(f: InboxFilter) -> datetime:
+    return f.now or datetime.now(timezone.utc)
+
+
+def _woken_rows(s: Session, f: InboxFilter, sort: str, limit: int) -> list[tuple[EmailRow, AnalysisRow]]:
+    """Mail whose snooze has ended stands on top of the first page (in the page's order) until
+    the reader acts on it; the pages' walk leaves it out, so it is listed once. Few rows, from
+    the snooze index."""
+    base, compiled = _compiled(s, f, woken_only=True)
+    where = and_(base, compiled.where) if compiled is not None else base
+    cols = _ORDERS[sort]
+    q = select(AnalysisRow.email_id).select_from(_from(where)).where(where)
+    ids = s.scalars(q.order_by(*(c.desc() for c in cols)).limit(limit)).all()
+    return _load(s, f, list(ids))
 
 
 def _load(s: Session, f: InboxFilter, ids: list[int]) -> list[tuple[EmailRow, AnalysisRow]]:
@@ -283,6 +332,17 @@ def inbox_count(s: Session, f: InboxFilter, cap: int = COUNT_CAP) -> Count:
         # FTS5 answers "IN (its matches)" by listing every match first: read it as a join.
         q = (select(literal(1)).select_from(fts.join(_from(compiled.rest, base), AnalysisRow.email_id == fts.c.rowid))
              .where(compiled.main, compiled.rest, base))
+    if f.inbox_view():
+        awake, _ = _compiled(s, f, woken_only=True)
+        extra = _count(s, select(literal(1)).select_from(_from(awake, compiled.where if compiled is not None else None))
+                       .where(awake, *([compiled.where] if compiled is not None else [])).limit(cap + 1))
+        result = _plain_count(s, f, q, compiled, cap)
+        n = result.n + extra
+        return Count(min(n, cap), result.exact and n <= cap, result.estimated)
+    return _plain_count(s, f, q, compiled, cap)
+
+
+def _plain_count(s: Session, f: InboxFilter, q: Select[Any], compiled: Any, cap: int) -> Count:
     if compiled is None or compiled.main is not None or _indexed(f.form_node()):
         n = _count(s, q.limit(cap + 1))
         return Count(min(n, cap), n <= cap)

@@ -20,6 +20,7 @@ from beacon.query.model import (
     Age, And, DateBound, Due, Equals, Has, InAccount, Node, Not, Or, State, Text, TextField, positive_texts,
 )
 from beacon.store.schema import Account, AnalysisRow, EmailRow
+from beacon.store.state_sets import state_condition
 from beacon.store.tenancy import EVERYONE, UserScope, account_ids
 
 __all__ = ["Clock", "Compiled", "compile_query", "words"]
@@ -150,7 +151,9 @@ class _Compiler:
                 return func.lower(AnalysisRow.category) == node.value.lower()
             return getattr(AnalysisRow, node.column) == node.value
         if isinstance(node, State):
-            return _STATES[node.name]()
+            if node.name in _STATES:
+                return _STATES[node.name]()
+            return state_condition(node.name, clock.now)
         if isinstance(node, Has):
             return EmailRow.has_attachments.is_(True)
         if isinstance(node, DateBound):
@@ -168,14 +171,11 @@ class _Compiler:
         raise TypeError(f"not a query node: {node!r}")
 
 
+# States of the analysis and the server's flags; the reader's own come from email_states.
 _STATES = {
     "needs-reply": lambda: AnalysisRow.needs_reply.is_(True),
-    "unread": lambda: EmailRow.seen.is_(False),
-    "read": lambda: EmailRow.seen.is_(True),
     "flagged": lambda: EmailRow.flagged.is_(True),
     "answered": lambda: EmailRow.answered.is_(True),
-    # Until the reader can mark mail important in Beacon: flagged on the server, or HIGH.
-    "important": lambda: or_(EmailRow.flagged.is_(True), AnalysisRow.level == "HIGH"),
 }
 
 

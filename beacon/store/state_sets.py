@@ -13,12 +13,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, or_, select, union_all
+from sqlalchemy import ColumnElement, Select, and_, column, or_, select, table, union_all
 
 from beacon.store.schema import Account, AnalysisRow, EmailRow, EmailStateRow
 from beacon.store.tenancy import UserScope, account_ids, is_everyone
 
-__all__ = ["SENT_FOLDERS", "account_addresses", "away", "own_mail", "state_condition", "woken"]
+__all__ = ["SENT_FOLDERS", "account_addresses", "away", "one_set", "own_mail", "state_condition", "woken"]
 
 # Folder names mail clients and servers give sent mail (IMAP SPECIAL-USE \Sent, Maildir++,
 # Gmail, Exchange/Outlook, Apple Mail, Thunderbird), as stored in ``emails.folder``.
@@ -39,10 +39,11 @@ def _snoozed(now: datetime) -> Select[Any]:
     return select(_S.email_id).where(_S.snoozed_until > now)
 
 
-def away() -> Select[Any]:
+def away() -> list[Select[Any]]:
     """Mail out of the inbox: done, or snoozed (asleep, or woken and not acted on yet: those
-    stand on top of the first page instead, :func:`woken`)."""
-    return union_all(_done(), select(_S.email_id).where(_S.snoozed_until.is_not(None)))  # type: ignore[return-value]
+    stand on top of the first page instead, :func:`woken`). Parts of one UNION ALL (SQLite
+    takes no nested compound selects)."""
+    return [_done(), select(_S.email_id).where(_S.snoozed_until.is_not(None))]
 
 
 def woken(now: datetime) -> ColumnElement[bool]:
@@ -51,14 +52,24 @@ def woken(now: datetime) -> ColumnElement[bool]:
     return AnalysisRow.email_id.in_(ids)
 
 
-def own_mail(scope: UserScope, addresses: Sequence[str]) -> Select[Any]:
+# ``emails`` as a plain table: a subquery on it must not make the inbox query join the emails
+# row of every analysis it walks (beacon.store.inbox._from joins when a condition reads one).
+_emails = table("emails", column("id"), column("account_id"), column("folder"), column("from_addr"))
+
+
+def own_mail(scope: UserScope, addresses: Sequence[str]) -> list[Select[Any]]:
     """The reader's own messages: sent from one of their addresses, or filed in a Sent folder
-    (both read from indexes on ``emails``)."""
-    mine = [] if is_everyone(scope) else [EmailRow.account_id.in_(account_ids(scope))]
-    parts = [select(EmailRow.id).where(EmailRow.folder.in_(SENT_FOLDERS), *mine)]
+    (both read from indexes on ``emails``). Parts of one UNION ALL, like :func:`away`."""
+    e = _emails.c
+    mine = [] if is_everyone(scope) else [e.account_id.in_(account_ids(scope))]
+    parts = [select(e.id).where(e.folder.in_(SENT_FOLDERS), *mine)]
     if addresses:
-        parts.append(select(EmailRow.id).where(EmailRow.from_addr.in_(sorted(set(addresses))), *mine))
-    return union_all(*parts) if len(parts) > 1 else parts[0]  # type: ignore[return-value]
+        parts.append(select(e.id).where(e.from_addr.in_(sorted({a.lower() for a in addresses})), *mine))
+    return parts
+
+
+def one_set(parts: list[Select[Any]]) -> Any:
+    return union_all(*parts) if len(parts) > 1 else parts[0]
 
 
 def account_addresses(s: Any, scope: UserScope) -> list[str]:

@@ -127,7 +127,7 @@ def create_app(
         db=db,
         codec=session_codec(settings),
         templates=Jinja2Templates(directory=str(HERE / "templates")),
-        imports=ImportRunner(db),
+        imports=ImportRunner(db, settings),
         roots=ImportRoots.from_settings(settings),
         registry=CollectorRegistry(),
         engine=EngineHost(db, engine_factory) if engine_factory is not None else None,

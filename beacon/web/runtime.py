@@ -101,7 +101,8 @@ def setup_demo(db: Database, settings: Settings) -> DemoImport:
 
     with db.session() as s:
         owner = _demo_owner(s)
-    summary = import_items(db, detect(str(DEMO_MBOX)).iter_items(), account=DEMO_ACCOUNT, user_id=owner)
+    summary = import_items(db, detect(str(DEMO_MBOX)).iter_items(), account=DEMO_ACCOUNT, user_id=owner,
+                           settings=settings)
     with db.session() as s:
         acc = get_or_create_account(s, DEMO_ACCOUNT, user_id=owner)
         acc.addresses = list(DEMO_OWN_ADDRESSES)

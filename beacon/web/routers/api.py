@@ -103,6 +103,7 @@ def list_emails(
     f = InboxFilter(
         pipeline_version=pipeline_version(settings), level=level, kind=kind, category=category,
         needs_reply=needs_reply, search=q or None, account=account, sort=sort, scope=user.id,
+        own_addresses=tuple(settings.own_addresses),
     )
     p = services.inbox_page(s, f, page, per_page, cursor)
     return EmailPage(total=p.total.n, total_exact=p.total.exact, page=p.page, per_page=p.per_page,

@@ -112,7 +112,7 @@ def inbox_page(
     try:
         f = InboxFilter(pipeline_version=version, level=level, kind=kind, category=category,
                         needs_reply=True if needs_reply else None, search=(q or "").strip() or None, sort=sort,
-                        scope=user.id)
+                        scope=user.id, own_addresses=tuple(settings.own_addresses))
         result = services.inbox_page(s, f, page, PER_PAGE, cursor)
     except InvalidInput as exc:  # a query that cannot be read: the page says why, the form stays
         return render(request, st, "inbox.html", status_code=400, result=None, marked={}, f=None,
