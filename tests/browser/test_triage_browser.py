@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect
+from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect
 
 from tests.browser.conftest import serve_demo
 from tests.browser.helpers import Server, login, shot
@@ -71,6 +71,14 @@ def _rows(page: Page) -> list[int]:
     return [int(i) for i in page.locator("#inbox li.mail:not(.gone)").evaluate_all("els => els.map(e => e.dataset.id)")]
 
 
+def _pick(page: Page, which: str, n: int) -> tuple[int, Locator]:
+    """The ``n``-th inbox row matching ``which`` (the one after it on the phone: each viewport
+    works on its own email), as its id and a locator that keeps to it when its state changes."""
+    n += 0 if page.viewport_name == "desktop" else 1  # type: ignore[attr-defined]
+    eid = int(page.locator(f"#inbox li.mail{which}").nth(n).get_attribute("data-id") or 0)
+    return eid, page.locator(f'#inbox li[data-id="{eid}"]')
+
+
 def _inbox(page: Page, server: Server) -> None:
     page.goto(server.url + "/")
     expect(page.locator("#inbox li.mail").first).to_be_visible()
@@ -91,10 +99,7 @@ def _no_errors(page: Page) -> None:
 def test_buttons_mark_important_done_and_undo(user_page: Page, own_server: Server) -> None:
     page, srv = user_page, own_server
     _inbox(page, srv)
-    # Each viewport works on its own email (the server is shared by both), one not marked yet.
-    pick = page.locator('#inbox li.mail[data-importance=""]').nth(0 if page.viewport_name == "desktop" else 1)  # type: ignore[attr-defined]
-    eid = int(pick.get_attribute("data-id") or 0)
-    row = page.locator(f'#inbox li[data-id="{eid}"]')
+    eid, row = _pick(page, '[data-importance=""]', 0)
     star = row.locator('[data-action="important"]')
     expect(star).to_be_visible()
     star.click()
@@ -127,9 +132,7 @@ def test_buttons_mark_important_done_and_undo(user_page: Page, own_server: Serve
 def test_open_reads_and_the_email_page_acts(user_page: Page, own_server: Server) -> None:
     page, srv = user_page, own_server
     _inbox(page, srv)
-    unread = page.locator("#inbox li.mail.unread")
-    eid = int(unread.nth(2 if page.viewport_name == "desktop" else 3).get_attribute("data-id") or 0)  # type: ignore[attr-defined]
-    row = page.locator(f'#inbox li[data-id="{eid}"]')
+    eid, row = _pick(page, ".unread", 2)
     assert _state(page, srv, eid)["read"] is False
     row.locator("a.open").click()
     page.wait_for_url(f"{srv.url}/emails/{eid}")
@@ -155,9 +158,7 @@ def test_open_reads_and_the_email_page_acts(user_page: Page, own_server: Server)
 def test_snooze_with_the_picker_and_wake(user_page: Page, own_server: Server) -> None:
     page, srv = user_page, own_server
     _inbox(page, srv)
-    pick = page.locator('#inbox li.mail[data-importance=""]').nth(4 if page.viewport_name == "desktop" else 5)  # type: ignore[attr-defined]
-    eid = int(pick.get_attribute("data-id") or 0)
-    row = page.locator(f'#inbox li[data-id="{eid}"]')
+    eid, row = _pick(page, '[data-importance=""]', 4)
     row.locator('[data-action="snooze"]').click()
     dialog = page.locator("#snooze-dialog")
     expect(dialog).to_be_visible()
