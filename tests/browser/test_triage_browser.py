@@ -152,6 +152,22 @@ def test_open_reads_and_the_email_page_acts(user_page: Page, own_server: Server)
     page.click("#toast-undo")
     _toast(page, "Undone")
     assert _state(page, srv, eid)["done"] is False
+
+    # Done for good; the Done view lists it, and "Not done" there puts it back in the inbox.
+    page.click('#email-actions [data-action="done"]')
+    _toast(page, "Marked done")
+    page.goto(srv.url + "/")
+    assert eid not in _rows(page)
+    page.click('nav.views a:text-is("Done")')
+    page.wait_for_url(re.compile(r"q=is%3Adone"))
+    row = page.locator(f'#inbox li[data-id="{eid}"]')
+    expect(row.locator('[data-action="done"]')).to_have_attribute("aria-pressed", "true")
+    row.locator('[data-action="done"]').click()
+    _toast(page, "Back in the inbox")
+    expect(row).to_be_hidden()
+    assert _state(page, srv, eid)["done"] is False
+    page.goto(srv.url + "/")
+    assert eid in _rows(page)
     _no_errors(page)
 
 

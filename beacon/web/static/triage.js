@@ -54,7 +54,11 @@
   function showState(id, state) {
     const row = rowOf(id);
     if (row) {
-      const away = state.done || (state.snoozed_until && new Date(state.snoozed_until) > new Date());
+      const view = inbox.dataset.view || "";
+      const snoozed = !!state.snoozed_until && new Date(state.snoozed_until) > new Date();
+      // Done and snoozed mail leaves the list, except in the views of done or snoozed mail,
+      // which the opposite leaves.
+      const away = view === "is:done" ? !state.done : view === "is:snoozed" ? !snoozed : state.done || snoozed;
       if (away && !row.classList.contains("gone")) {
         if (row.classList.contains("selected")) select(visibleRows().indexOf(row) + 1, true);
         row.classList.add("gone");
@@ -63,6 +67,10 @@
       }
       row.classList.toggle("unread", !state.read);
       row.dataset.read = state.read ? "1" : "0";
+      row.dataset.done = state.done ? "1" : "0";
+      const done = row.querySelector('[data-action="done"]');
+      done.textContent = state.done ? "Not done" : "Done";
+      done.setAttribute("aria-pressed", state.done ? "true" : "false");
       row.dataset.importance = state.importance || "";
       const star = row.querySelector('[data-action="important"], [data-action="clear_importance"]');
       const important = state.importance === "important";
