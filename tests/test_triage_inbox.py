@@ -45,6 +45,15 @@ KEYS = ["a", "b", "c", "d", "e", "f", "g", "h"]
 
 @pytest.fixture
 def box(any_db: Database) -> Box:
+    return _box(any_db)
+
+
+@pytest.fixture
+def box_sqlite(sqlite_db: Database) -> Box:
+    return _box(sqlite_db)
+
+
+def _box(any_db: Database) -> Box:
     with any_db.session() as s:
         # Logins play no part here: users without a password hash to compute.
         users = [User(username=name, password_hash="-") for name in ("alice", "bob")]
@@ -215,3 +224,39 @@ def test_hooks_get_every_applied_and_undone_record(any_db: Database, box: Box) -
         after_actions(s, records, hooks=(hook,))
         after_actions(s, [undo_action(s, box.alice, records[0].id)], hooks=(hook,))
     assert seen == [(box.mail["a"], "done", False), (box.mail["b"], "done", False), (box.mail["a"], "done", True)]
+
+
+def test_the_sent_folder_condition_is_the_partial_index_of_migration_0005() -> None:
+    import importlib
+
+    from beacon.store.state_sets import SENT_CONDITION
+
+    migration = importlib.import_module("beacon.store.migrations.versions.0005_states_and_actions")
+    assert migration.SENT == SENT_CONDITION
+
+
+def test_page_one_stays_an_index_walk_with_states_left_out(sqlite_db: Database, box_sqlite: Box) -> None:
+    """The statement that lists page 1 walks the priority index and reads the left-out sets
+    from their small indexes: no sort, no pass over the emails table."""
+    from sqlalchemy import event
+
+    act(sqlite_db, box_sqlite.alice, ["a"], Action.DONE, box_sqlite)
+    act(sqlite_db, box_sqlite.alice, ["b"], Action.SNOOZE, box_sqlite, until=NOW + timedelta(days=1))
+    statements: list[tuple[str, object]] = []
+
+    def keep(conn: object, cursor: object, statement: str, params: object, context: object, many: bool) -> None:
+        statements.append((statement, params))
+
+    event.listen(sqlite_db.sql_engine, "before_cursor_execute", keep)
+    try:
+        with sqlite_db.session() as s:
+            inbox_page(s, InboxFilter(pipeline_version=VERSION, scope=box_sqlite.alice, now=NOW, own_addresses=OWN))
+    finally:
+        event.remove(sqlite_db.sql_engine, "before_cursor_execute", keep)
+    walk, params = next((st, p) for st, p in statements if "ORDER BY analyses.score DESC" in st)
+    with sqlite_db.session() as s:
+        plan = [row[3] for row in s.connection().exec_driver_sql("EXPLAIN QUERY PLAN " + walk, params)]
+    assert any("ix_analyses_priority" in p for p in plan), plan
+    assert any("ix_emails_sent" in p for p in plan), plan
+    assert not any("TEMP B-TREE" in p for p in plan), plan
+    assert not any(p.startswith("SCAN") and "USING" not in p for p in plan), plan

@@ -368,5 +368,12 @@ class EmailActionRow(Base):
     imap_synced_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
-# Sent folders are found by name (beacon.store.state_sets.SENT_FOLDERS): the reader's own mail.
-Index("ix_emails_folder", EmailRow.folder)
+# Mail in a Sent folder is the reader's own (beacon.store.state_sets): a small partial index
+# lists it. Its condition is frozen in migration 0005 (a test checks the two agree).
+SENT_FOLDERS_0005 = (
+    "Sent", "Sent Items", "Sent Mail", "Sent Messages", "Sent Mails", "[Gmail]/Sent Mail", "[Google Mail]/Sent Mail",
+    "INBOX.Sent", "INBOX/Sent", "INBOX.Sent Items", "INBOX.Sent Messages", "Sent.mbox", "sent", "sent-mail",
+    "Sent-Mail", "Gesendet", "Gesendete Objekte", "Envoyés", "Éléments envoyés", "Enviados", "Inviata",
+)
+_SENT = text("folder IN (" + ", ".join(f"'{n}'" for n in SENT_FOLDERS_0005) + ")")
+Index("ix_emails_sent", EmailRow.account_id, EmailRow.id, sqlite_where=_SENT, postgresql_where=_SENT)

@@ -6,8 +6,8 @@ Create Date: 2026-12-02
 
 ``email_states`` holds at most one row per email (done, snoozed until, read, importance,
 replied); no row means open, unread, no importance. ``email_actions`` is the append-only log
-of actions (undo, learning and the IMAP write-back read it). Sent folders are found by name
-(the reader's own mail): ``emails.folder`` gets an index.
+of actions (undo, learning and the IMAP write-back read it). Mail in a Sent folder
+(the reader's own) gets a small partial index.
 """
 from alembic import op
 import sqlalchemy as sa
@@ -16,6 +16,15 @@ revision = '0005'
 down_revision = '0004'
 branch_labels = None
 depends_on = None
+
+
+# Mail in these folders is the reader's own (beacon.store.state_sets.SENT_FOLDERS).
+SENT_FOLDERS = (
+    "Sent", "Sent Items", "Sent Mail", "Sent Messages", "Sent Mails", "[Gmail]/Sent Mail", "[Google Mail]/Sent Mail",
+    "INBOX.Sent", "INBOX/Sent", "INBOX.Sent Items", "INBOX.Sent Messages", "Sent.mbox", "sent", "sent-mail",
+    "Sent-Mail", "Gesendet", "Gesendete Objekte", "Envoyés", "Éléments envoyés", "Enviados", "Inviata",
+)
+SENT = "folder IN (" + ", ".join(f"'{n}'" for n in SENT_FOLDERS) + ")"
 
 
 def _partial(condition: str) -> dict[str, object]:
@@ -57,10 +66,10 @@ def upgrade() -> None:
     op.create_index('ix_email_actions_email', 'email_actions', ['email_id', 'id'])
     op.create_index('ix_email_actions_user', 'email_actions', ['user_id', 'id'])
     op.create_index('ix_email_actions_unsynced', 'email_actions', ['id'], **_partial('imap_synced_at IS NULL'))
-    op.create_index('ix_emails_folder', 'emails', ['folder'])
+    op.create_index('ix_emails_sent', 'emails', ['account_id', 'id'], **_partial(SENT))
 
 
 def downgrade() -> None:
-    op.drop_index('ix_emails_folder', 'emails')
+    op.drop_index('ix_emails_sent', 'emails')
     op.drop_table('email_actions')
     op.drop_table('email_states')
