@@ -60,8 +60,11 @@
       // which the opposite leaves.
       const away = view === "is:done" ? !state.done : view === "is:snoozed" ? !snoozed : state.done || snoozed;
       if (away && !row.classList.contains("gone")) {
-        if (row.classList.contains("selected")) select(visibleRows().indexOf(row) + 1, true);
+        // The selection moves on to the next row (or the last one left).
+        const rows = visibleRows();
+        const next = row === selectedRow ? rows[rows.indexOf(row) + 1] || rows[rows.indexOf(row) - 1] : selectedRow;
         row.classList.add("gone");
+        select(next ? visibleRows().indexOf(next) : -1, true);
       } else if (!away) {
         row.classList.remove("gone");
       }
@@ -231,33 +234,33 @@
   }
 
   // -- the inbox's selection -------------------------------------------------------------------
-  let selected = -1;
+  let selectedRow = null;
   function visibleRows() { return inbox ? Array.from(inbox.querySelectorAll("li.mail:not(.gone)")) : []; }
+  function position() { return selectedRow ? visibleRows().indexOf(selectedRow) : -1; }
   function select(i, quiet) {
     const rows = visibleRows();
-    rows.forEach((r) => { r.classList.remove("selected"); r.removeAttribute("aria-current"); });
-    if (!rows.length) { selected = -1; return; }
-    selected = Math.max(0, Math.min(i, rows.length - 1));
-    const row = rows[selected];
-    row.classList.add("selected");
-    row.setAttribute("aria-current", "true");
-    if (!quiet) row.scrollIntoView({ block: "nearest" });
+    if (selectedRow) { selectedRow.classList.remove("selected"); selectedRow.removeAttribute("aria-current"); }
+    selectedRow = rows.length && i >= 0 ? rows[Math.min(i, rows.length - 1)] : null;
+    if (!selectedRow) return;
+    selectedRow.classList.add("selected");
+    selectedRow.setAttribute("aria-current", "true");
+    if (!quiet) selectedRow.scrollIntoView({ block: "nearest" });
   }
   function selectedId() {
     if (page) return page.dataset.id;
-    const rows = visibleRows();
-    if (selected < 0 && rows.length) select(0, false);
-    return rows[selected] ? rows[selected].dataset.id : null;
+    if (!selectedRow || selectedRow.classList.contains("gone")) select(Math.max(position(), 0), false);
+    return selectedRow ? selectedRow.dataset.id : null;
   }
 
   // -- keyboard shortcuts ----------------------------------------------------------------------
   const KEYS = {
-    j: () => inbox && select(selected + 1), k: () => inbox && select(selected - 1),
+    j: () => inbox && select(position() + 1), k: () => inbox && select(Math.max(position() - 1, 0)),
     o: open, Enter: open,
     u: () => { if (page) location.href = "/"; },
     e: () => withId((id) => dispatch(id, "done")),
     s: () => withId((id) => snooze(id)),
     "+": () => withId((id) => perform(id, "important")),
+    "=": () => withId((id) => perform(id, "important")), // "+" without Shift on most layouts
     "-": () => withId((id) => perform(id, "not_important")),
     I: () => withId((id) => perform(id, "read")),
     U: () => withId((id) => perform(id, "unread")),
