@@ -46,7 +46,7 @@ __all__ = [
     "FolderError", "Forbidden", "ImapAuthError", "ImapConfigError", "ImapError", "ImapNetworkError", "InvalidInput",
     "InvalidSettings", "LoginBusy", "LoginRefused", "NotFound", "NothingToAnalyse", "ProtocolError", "QueryError",
     "SecretError",
-    "SourceError", "SyncBusy", "SyncCancelled", "TooManyFailures", "UploadTooLarge", "UserError",
+    "SourceError", "SyncBusy", "SyncCancelled", "TooManyFailures", "UnsubscribeFailed", "UploadTooLarge", "UserError",
     "WorkerStartFailed", "FAILURE_REASONS",
 ]
 
@@ -207,3 +207,9 @@ class SyncBusy(ImapError):
 
 class SyncCancelled(ImapError):
     """The sync was asked to stop (``beacon serve`` shutting down); what it stored is kept."""
+
+
+# -- the web UI's one-click unsubscribe ---------------------------------------------------------
+class UnsubscribeFailed(BeaconError):
+    """The list's unsubscribe server did not take the one-click request (no answer, a TLS
+    failure, an error or redirect status): nothing was unsubscribed; try its web page instead."""

@@ -14,7 +14,7 @@ import socket
 
 from beacon.errors import InvalidInput
 
-__all__ = ["check_public_host", "non_public_addresses"]
+__all__ = ["check_public_host", "is_public_address", "non_public_addresses"]
 
 
 def non_public_addresses(host: str) -> list[str]:
@@ -25,15 +25,17 @@ def non_public_addresses(host: str) -> list[str]:
         infos = socket.getaddrinfo(name, None, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:
         raise InvalidInput(f"IMAP server {host!r} cannot be resolved: {exc}") from exc
-    found: list[str] = []
-    for info in infos:
-        address = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
-        mapped = getattr(address, "ipv4_mapped", None)
-        if mapped is not None:
-            address = mapped
-        if not address.is_global or address.is_multicast:
-            found.append(str(address))
-    return sorted(set(found))
+    found = [str(info[4][0]).split("%", 1)[0] for info in infos]
+    return sorted({a for a in found if not is_public_address(a)})
+
+
+def is_public_address(address: str) -> bool:
+    """A global unicast address (an IPv4-mapped IPv6 address judged as its IPv4 one)."""
+    ip = ipaddress.ip_address(address)
+    mapped = getattr(ip, "ipv4_mapped", None)
+    if mapped is not None:
+        ip = mapped
+    return ip.is_global and not ip.is_multicast
 
 
 def check_public_host(host: str) -> None:

@@ -47,6 +47,7 @@ from beacon.errors import (
     LoginRefused,
     NotFound,
     TooManyFailures,
+    UnsubscribeFailed,
     UploadTooLarge,
 )
 from beacon.ingest.roots import ImportRoots
@@ -65,7 +66,7 @@ from beacon.web.deps import LoginRequired
 from beacon.web.limits import BodyLimit
 from beacon.web.observability import RequestMemoryMiddleware
 from beacon.web.prometheus import register_metrics
-from beacon.web.routers import admin, api, events, learning, ops, triage, ui
+from beacon.web.routers import admin, api, docs, events, learning, ops, triage, ui, unsubscribe
 from beacon.web.security import SecurityHeadersMiddleware
 from beacon.web.state import Scheduler, WebState
 
@@ -94,6 +95,7 @@ _STATUS: dict[type[BeaconError], int] = {
     LoginBusy: 503,
     AnalysisBusy: 409,
     EngineUnavailable: 503,
+    UnsubscribeFailed: 502,
 }
 
 
@@ -151,11 +153,12 @@ def create_app(
         summary="Self-hosted email triage: prioritised inbox, analysis and explanations.",
         version="0.1.0",
         lifespan=lifespan,
-        docs_url="/docs",
+        docs_url=None,  # Beacon serves its own /docs (routers.docs): the CSP forbids the CDN
         redoc_url=None,
     )
     app.state.beacon = st
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+    docs.install(app)
     for router in ROUTERS:
         app.include_router(router)
     _install_error_handlers(app, st)
@@ -213,7 +216,8 @@ def _wants_html(request: Request) -> bool:
     return not request.url.path.startswith("/api") and "text/html" in request.headers.get("accept", "")
 
 
-ROUTERS = (ops.router, api.router, triage.router, learning.router, events.router, admin.router, ui.router)
+ROUTERS = (ops.router, api.router, triage.router, learning.router, unsubscribe.router, events.router, admin.router,
+           docs.router, ui.router)
 
 
 def _allowed(request: Request) -> str:

@@ -31,6 +31,7 @@ _DESCRIPTIONS = {
     413: "the upload is too large",
     422: "invalid parameters or body",
     429: "too many failed logins from this address",
+    502: "a server Beacon asked on your behalf failed (the message says which and how)",
     503: "not available now (try again shortly)",
 }
 

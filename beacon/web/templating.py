@@ -11,13 +11,15 @@ from beacon.web.display import clean_line, isolate
 LEVEL_CLASS = {"HIGH": "lvl-high", "MEDIUM": "lvl-medium", "LOW": "lvl-low"}
 
 
-def fmt_dt(value: datetime | None, fmt: str = "%a %d %b %Y, %H:%M") -> str:
-    if value is None:
+def fmt_dt(value: datetime | str | None, fmt: str = "%a %d %b %Y, %H:%M") -> str:
+    if value is None or value == "":
         return ""
+    if isinstance(value, str):  # an API model's ISO-8601 text
+        value = datetime.fromisoformat(value)
     return value.strftime(fmt)
 
 
-def fmt_short(value: datetime | None) -> str:
+def fmt_short(value: datetime | str | None) -> str:
     return fmt_dt(value, "%d %b %H:%M")
 
 

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -36,9 +37,9 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    data = tmp_path_factory.mktemp("beacon-web")
+@contextmanager
+def serve_demo(data: Path) -> Iterator[Server]:
+    """``beacon serve --demo`` with its data in ``data``, until the block ends."""
     port = _free_port()
     log = data / "server.log"
     env = {
@@ -73,6 +74,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    with serve_demo(tmp_path_factory.mktemp("beacon-web")) as srv:
+        yield srv
 
 
 @pytest.fixture(scope="session")

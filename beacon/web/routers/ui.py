@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime, timezone
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -23,9 +24,11 @@ from beacon.web import services, session
 from beacon.web.deps import DB, CsrfForm, CurrentSettings, RowId, State, UiUser, client_address
 from beacon.web.display import clean_piece
 from beacon.web.highlight import highlight
+from beacon.web.reply import reply_links
 from beacon.store.app_settings import SettingsUpdate, public_view
 from beacon.web.sanitize import email_document, sanitize_email_html
 from beacon.web.security import email_body_csp
+from beacon.web.unsubscribe import one_click
 
 log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
@@ -151,6 +154,8 @@ def email_page(
         analysis=analysis, segments=highlight(analysis) if analysis else [],
         entities=_entities_by_label(analysis) if analysis else {},
         images=images, remote_images=remote_images,
+        reply=reply_links(view.email, settings.own_addresses), unsubscribe=one_click(view.email.list_headers),
+        state=view.state.out(datetime.now(timezone.utc)),
     )
 
 

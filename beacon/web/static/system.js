@@ -11,12 +11,14 @@
   let lastData = null;
 
   const mib = (b) => (b / MIB).toFixed(0) + " MiB";
+  // The page's own colours (they change with dark mode).
+  const css = (name) => getComputedStyle(document.documentElement).getPropertyValue(name).trim();
 
   function series(data) {
     const out = [];
     if (data.available && data.metrics.history.length) {
       const h = data.metrics.history;
-      out.push({ name: "main process", color: "#1d2330", pts: h.map((p) => [p.timestamp, p.main_rss]) });
+      out.push({ name: "main process", color: css("--ink"), pts: h.map((p) => [p.timestamp, p.main_rss]) });
       out.push({ name: "all processes (PSS)", color: "#8a93a6", dash: [2, 3], pts: h.map((p) => [p.timestamp, p.total_pss]) });
       const pids = [...new Set(h.flatMap((p) => Object.keys(p.workers)))];
       pids.forEach((pid, i) => {
@@ -26,7 +28,7 @@
     } else {
       fallback.push([Date.now() / 1000, data.available ? data.metrics.main_rss : data.main_rss]);
       if (fallback.length > 900) fallback.shift();
-      out.push({ name: "main process", color: "#1d2330", pts: fallback.slice() });
+      out.push({ name: "main process", color: css("--ink"), pts: fallback.slice() });
     }
     return out;
   }
@@ -50,7 +52,7 @@
     const y = (v) => pad.t + h - (v / yMax) * h;
 
     ctx.font = "12px system-ui, sans-serif";
-    ctx.fillStyle = "#5b6475"; ctx.strokeStyle = "#e3e7ef"; ctx.lineWidth = 1;
+    ctx.fillStyle = css("--muted"); ctx.strokeStyle = css("--line"); ctx.lineWidth = 1;
     for (let i = 0; i <= 4; i++) {
       const v = (yMax / 4) * i, yy = Math.round(y(v)) + 0.5;
       ctx.beginPath(); ctx.moveTo(pad.l, yy); ctx.lineTo(pad.l + w, yy); ctx.stroke();
