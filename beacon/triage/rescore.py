@@ -25,6 +25,7 @@ from beacon.settings import Settings
 from beacon.store.app_settings import current_settings
 from beacon.store.analyses import account_settings, rescore_row
 from beacon.store.schema import AnalysisRow, EmailRow, EmailStateRow, utcnow
+from beacon.store.state_sets import woken
 from beacon.store.tenancy import EVERYONE, UserScope, account_ids, is_everyone
 from beacon.triage.threads import elect_head, thread_keys
 
@@ -110,6 +111,22 @@ def rescore_due(db: Any, settings: Settings, now: datetime | None = None, *, lim
     if total.threads:
         log.info("rescored %d emails in %d threads (%d changed)", total.emails, total.threads, total.changed)
     return total
+
+
+def rescore_woken(s: Session, scope: UserScope, now: datetime, settings: Settings) -> RescoreResult:
+    """Rescore, before an inbox is read, the threads of ``scope``'s mail whose snooze has just
+    ended and that the periodic pass has not reached yet: the woken message then heads its
+    conversation at once. Reads the snooze index (usually nothing has woken)."""
+    ids = woken(s, now)
+    if not ids:
+        return RescoreResult()
+    q = (select(AnalysisRow.email_id).join(EmailRow, EmailRow.id == AnalysisRow.email_id)
+         .where(AnalysisRow.email_id.in_(ids), AnalysisRow.pipeline_version == pipeline_version(settings),
+                AnalysisRow.rescore_at <= now))
+    if not is_everyone(scope):
+        q = q.where(EmailRow.account_id.in_(account_ids(scope)))
+    due = list(s.scalars(q))
+    return rescore_emails(s, due, now, settings) if due else RescoreResult()
 
 
 def mark_due(s: Session, email_ids: Collection[int] | Select[Any], now: datetime | None = None) -> None:

@@ -32,7 +32,7 @@ from beacon.store.app_settings import ENGINE_WIDE, SettingsUpdate, apply_update,
 from beacon.store.runs import get_run, recent_runs
 from beacon.store.tenancy import account_ids
 from beacon.triage.states import load_states, state_of
-from beacon.triage.rescore import rescore_scope
+from beacon.triage.rescore import rescore_scope, rescore_woken
 from beacon.triage.threads import thread_counts, thread_messages
 from beacon.web.auth import SessionData
 from beacon.web.revoked import revoke
@@ -67,10 +67,14 @@ class InboxPage:
         return max(1, -(-self.total.n // self.per_page))
 
 
-def inbox_page(s: Session, f: InboxFilter, page: int, per_page: int, cursor: str | None = None) -> InboxPage:
+def inbox_page(s: Session, f: InboxFilter, page: int, per_page: int, cursor: str | None = None,
+               settings: Settings | None = None) -> InboxPage:
     """A cursor page (keyset: as fast deep down as at the top), or page ``page`` counted from
-    the top (kept for small results: the database skips the rows before it)."""
+    the top (kept for small results: the database skips the rows before it). With ``settings``,
+    mail whose snooze just ended is rescored first, so it heads its conversation at once."""
     offset = 0 if cursor else (page - 1) * per_page
+    if settings is not None and not cursor and offset == 0 and f.inbox_view():
+        rescore_woken(s, f.scope, f.now or utcnow(), settings)
     result = store_inbox_page(s, f, limit=per_page, cursor=cursor, offset=offset)
     terms = f.terms()
     states = load_states(s, [e.id for e, _ in result.rows])

@@ -107,7 +107,7 @@ def list_emails(
         needs_reply=needs_reply, search=q or None, account=account, sort=sort, scope=user.id, threads=threads,
         own_addresses=tuple(settings.own_addresses),
     )
-    p = services.inbox_page(s, f, page, per_page, cursor)
+    p = services.inbox_page(s, f, page, per_page, cursor, settings)
     return EmailPage(total=p.total.n, total_exact=p.total.exact, page=p.page, per_page=p.per_page,
                      pages=p.pages, pending_analysis=services.pending_count(s, settings, user).n,
                      next_cursor=p.next_cursor, items=p.items)

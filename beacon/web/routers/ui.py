@@ -115,7 +115,7 @@ def inbox_page(
                         needs_reply=True if needs_reply else None, search=(q or "").strip() or None, sort=sort,
                         scope=user.id, own_addresses=tuple(settings.own_addresses),
                         threads=not messages and not (q or "").strip())
-        result = services.inbox_page(s, f, page, PER_PAGE, cursor)
+        result = services.inbox_page(s, f, page, PER_PAGE, cursor, settings)
     except InvalidInput as exc:  # a query that cannot be read: the page says why, the form stays
         return render(request, st, "inbox.html", status_code=400, result=None, marked={}, f=None,
                       **{**ctx, "error": str(exc)})
