@@ -7,8 +7,8 @@ kill threshold of the budget — well before the kernel's OOM killer would pick 
 Like Dask's nanny (100 ms) and Ray's memory monitor (250 ms), it polls; uWSGI's
 ``reload-on-rss`` only checks between requests, too late for one huge email.
 
-Each tick reads RSS (a counter); USS/PSS come from a full reading every 2 s per worker
-(every 10 s for the main process and the zygote, which do not analyse) and are carried
+Each tick reads RSS (a counter); USS/PSS come from a full reading every 2 s per busy worker
+(every 10 s for idle workers, the main process and the zygote, which do not analyse) and are carried
 forward by RSS in between (:class:`~beacon.engine.memory.MemoryGauge`), and a kill is decided
 on a fresh full reading. Full readings at every tick cost the main process a third of a core
 on a 2-core machine, taken from the very workers it watches. With no batch under way the
@@ -37,8 +37,8 @@ FAST_INTERVAL = 0.02
 # Seconds between full (page-table walking) readings of a process; RSS is read at every tick.
 # A walk of a loaded worker costs ~10 ms of the main process's CPU (py-spy, 4 KiB pages).
 FULL_EVERY = 2.0
-# ... of the processes that do not analyse (main, zygote, an import's parse workers): their
-# memory moves slowly, and RSS still follows it at every tick.
+# ... of the processes that are not analysing (main, zygote, idle workers, an import's parse
+# workers): their memory moves slowly, and RSS still follows it at every tick.
 FULL_EVERY_OTHERS = 10.0
 # Seconds between ticks while no worker is busy (the budget only ever kills busy workers).
 IDLE_INTERVAL = 1.0
@@ -73,7 +73,6 @@ class MemoryMonitor:
         self._last: dict[int, tuple[float, int]] = {}  # pid -> (time, uss) of the last sample
         self._rates: dict[int, float] = {}  # pid -> USS growth in bytes/s (busy workers)
         self._gauges = GaugeSet(FULL_EVERY)
-        self._slow_gauges = GaugeSet(FULL_EVERY_OTHERS)
 
     def start(self) -> None:
         if self._thread is not None and self._thread.is_alive():
@@ -113,16 +112,16 @@ class MemoryMonitor:
 
     def tick(self) -> None:
         now = time.monotonic()
-        slow = self._slow_gauges
-        main = slow.read(os.getpid(), now) or self.main
+        slow = FULL_EVERY_OTHERS
+        main = self._gauges.read(os.getpid(), now, every=slow) or self.main
         helper_pids = self._helpers()
-        helpers = [s for s in (slow.read(p, now) for p in helper_pids) if s is not None]
+        helpers = [s for s in (self._gauges.read(p, now, every=slow) for p in helper_pids) if s is not None]
         other_pids = [p for p in self._others() if p not in helper_pids]
-        others = [s for s in (slow.read(p, now) for p in other_pids) if s is not None]
+        others = [s for s in (self._gauges.read(p, now, every=slow) for p in other_pids) if s is not None]
         workers = self._workers()
         rates: dict[int, float] = {}
         for w in workers:
-            s = self._gauges.read(w.pid, now)
+            s = self._gauges.read(w.pid, now, every=None if w.state is WorkerState.BUSY else slow)
             if s is None:
                 continue
             w.observe(s)
@@ -134,8 +133,8 @@ class MemoryMonitor:
         self._rates = rates
         live = {w.pid for w in workers}
         self._last = {pid: v for pid, v in self._last.items() if pid in live}
+        live |= {os.getpid(), *helper_pids, *other_pids}
         self._gauges.keep(live)
-        self._slow_gauges.keep({os.getpid(), *helper_pids, *other_pids})
         helpers_pss = sum(h.pss for h in helpers)
         total = main.pss + helpers_pss + sum(o.pss for o in others) + sum(w.pss for w in workers)
         self.main, self.helpers_pss, self.total_pss = main, helpers_pss, total
