@@ -95,9 +95,12 @@ class MemoryMonitor:
         return self._thread is not None and self._thread.is_alive() and not self._stop.is_set()
 
     def wake(self) -> None:
-        """A worker is about to work: watch it from now on at the busy pace."""
-        self._next_interval = min(self._next_interval, self.interval)
-        self._wake.set()
+        """A worker is about to work: watch it from now on at the busy pace. Only a watchdog at
+        the idle pace is woken: an extra tick otherwise would measure growth rates over a
+        sliver of time and project them over a whole interval."""
+        if self._next_interval > self.interval:
+            self._next_interval = self.interval
+            self._wake.set()
 
     def _loop(self) -> None:
         while True:
