@@ -105,6 +105,10 @@ class Settings(BaseSettings):
     # process's niceness (0-19; 0 = the same priority): the web and IMAP sync are served first,
     # analysis takes the CPU they leave.
     worker_nice: int = Field(default=10, ge=0, le=19)
+    # Run analysis processes under Linux's SCHED_BATCH policy: the kernel treats them as the
+    # CPU-bound batch work they are (they never preempt the web process on wake-up and keep
+    # longer time slices), without starving them as SCHED_IDLE would. Ignored elsewhere.
+    worker_sched_batch: bool = True
     # How pool workers start: forked from a "zygote" that preloaded the model, or spawned fresh.
     pool_start: Literal["zygote", "spawn"] = "zygote"
     # Per-worker USS limits; 0 = derived from the budget (soft: recycle after the batch; hard:
@@ -157,6 +161,10 @@ class Settings(BaseSettings):
     # in-process (5 rounds of 1,200 requests from 20 clients): 2 arenas did not keep the
     # process smaller on their own (+13.4 MB vs -6.7 MB over the rounds), so off by default.
     web_malloc_arenas: int = Field(default=0, ge=0, le=64)
+    # Trace the web process's allocations with tracemalloc, keeping this many frames per
+    # allocation, for admins' GET /api/admin/debug/allocations (snapshots diffed); 0 = off.
+    # Tracing costs CPU on every allocation and memory for every live block: for diagnosis.
+    debug_tracemalloc: int = Field(default=0, ge=0, le=100)
     # Seconds `beacon serve` takes at most to stop after SIGTERM: requests in flight get
     # answered and SSE streams end first (about half of it), then batches under way get the
     # rest before their workers are killed (their emails go back to the queue).

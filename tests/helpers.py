@@ -205,9 +205,10 @@ class Served:
         return c, {CSRF_HEADER: r.json()["csrf_token"]}
 
 
-def make_served(tmp: Path, *, engine: bool) -> tuple[Served, TestClient]:
+def make_served(tmp: Path, *, engine: bool, **settings_kw: Any) -> tuple[Served, TestClient]:
     """The demo mailbox imported, user ``alice``; the app (with the real engine factory when
-    ``engine``) and a client whose ``with`` block runs the app's lifespan."""
+    ``engine``, and ``settings_kw`` as settings) and a client whose ``with`` block runs the
+    app's lifespan."""
     from beacon.engine.service import EngineService
     from beacon.web.app import create_app
     from beacon.web.runtime import setup_demo
@@ -215,7 +216,8 @@ def make_served(tmp: Path, *, engine: bool) -> tuple[Served, TestClient]:
     # Admins may import by path from the stdlib's test mail and the test's own "mail" folder.
     (tmp / "mail").mkdir(exist_ok=True)
     settings = Settings(data_dir=tmp / "data", database_url=f"sqlite:///{tmp / 'beacon.db'}",
-                        workers=1, sync_interval=0, import_roots=[cpython_email_dir(), tmp / "mail"])
+                        workers=1, sync_interval=0, import_roots=[cpython_email_dir(), tmp / "mail"],
+                        **settings_kw)
     db = Database(settings.database_url_resolved)
     db.migrate()
     setup_demo(db, settings)

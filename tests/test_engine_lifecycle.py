@@ -191,9 +191,11 @@ def test_real_pool_settings_change_raced_against_analysis(tmp_path: Path) -> Non
             tree = {p.pid for p in own_descendants() if p.name().startswith("beacon-")}
             assert {p["pid"] for p in listed if p["role"] in ("zygote", "worker")} == tree
             assert sum(p["role"] == "zygote" for p in listed) <= 1
-            # Analysis runs behind the web process: worker_nice (10) above its priority.
+            # Analysis runs behind the web process: worker_nice (10) above its priority, as
+            # batch work for the kernel's scheduler (worker_sched_batch).
             engine = [p for p in listed if p["role"] in ("zygote", "worker")]
             assert engine and all(p["nice"] == min(19, os.nice(0) + 10) for p in engine), engine
+            assert all(p["policy"] == "batch" for p in engine), engine
         # The run carried over each replacement; wait for the last one to finish.
         svc = srv.app.state.beacon.engine.service
         assert svc is not None and svc.wait(240)

@@ -1,14 +1,20 @@
 """The main process's memory per route: the request middleware counts how much each route's
-requests grew the process, and hands free heap back after a request that grew it a lot."""
+requests grew the process, and hands free heap back after a request that grew it a lot; an
+admin can see where the memory goes (tracemalloc snapshots diffed) when tracing is on."""
 
 from __future__ import annotations
+
+import tracemalloc
+from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry, generate_latest
 
+from beacon.web.auth import create_user
 from beacon.web.observability import RequestMemoryMiddleware
 from beacon.web.prometheus import request_metrics
+from tests.helpers import PASSWORD, make_served
 
 MB = 1024 * 1024
 
@@ -48,3 +54,36 @@ def _sample(text: str, name: str) -> float:
         if line.startswith(name + " "):
             return float(line.split()[-1])
     raise AssertionError(f"{name} not in the metrics")
+
+
+def test_allocation_diffs_show_the_line_that_grew(tmp_path: Path) -> None:
+    srv, lifespan = make_served(tmp_path, engine=False, debug_tracemalloc=1)
+    with srv.db.session() as s:
+        create_user(s, "bob", PASSWORD, admin=False)
+    with lifespan:
+        assert tracemalloc.is_tracing()
+        admin, _ = srv.login(lifespan)
+        first = admin.get("/api/admin/debug/allocations").json()
+        assert first["snapshots"] == 1 and first["traced_diff"] == 0 and first["sites"]
+        held = [bytes(1000) + bytes([i % 256]) for i in range(8000)]  # ~8 MB live, from this line
+        diff = admin.get("/api/admin/debug/allocations", params={"limit": 5}).json()
+        assert diff["snapshots"] == 2 and len(diff["sites"]) == 5
+        top = diff["sites"][0]
+        assert top["where"].startswith(__file__) and top["count_diff"] >= 8000
+        assert top["size_diff"] >= 8 * 1000 * 1000 and diff["traced_diff"] >= 7 * MB
+        by_stack = admin.get("/api/admin/debug/allocations", params={"group": "traceback"}).json()
+        assert by_stack["sites"][0]["stack"]
+        bob = srv.client()
+        assert bob.post("/api/login", json={"username": "bob", "password": PASSWORD}).status_code == 200
+        assert bob.get("/api/admin/debug/allocations").status_code == 403
+        del held
+    assert not tracemalloc.is_tracing()  # the app's end stops the tracing it started
+
+
+def test_allocation_diffs_are_off_by_default(tmp_path: Path) -> None:
+    srv, lifespan = make_served(tmp_path, engine=False)
+    with lifespan:
+        admin, _ = srv.login(lifespan)
+        r = admin.get("/api/admin/debug/allocations")
+        assert r.status_code == 404 and "off" in r.json()["detail"]
+        assert not tracemalloc.is_tracing()

@@ -123,8 +123,11 @@ def main(argv: list[str]) -> int:
     except EOFError:
         return 0
     settings = settings_from_message(msg)
+    # Forked workers inherit the zygote's niceness and policy.
     if settings.worker_nice:
-        os.nice(settings.worker_nice)  # forked workers inherit the zygote's
+        os.nice(settings.worker_nice)
+    if settings.worker_sched_batch and hasattr(os, "sched_setscheduler"):
+        os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
     t0 = time.perf_counter()
     analyze = load_analyze(settings)
     load_s = time.perf_counter() - t0

@@ -92,8 +92,9 @@ class MemoryGauge:
         self._full_at = float("-inf")
         self.exact = False  # whether the last reading was a full one
 
-    def read(self, now: float, *, full: bool = False) -> MemSample | None:
-        if full or self._full is None or now - self._full_at >= self.full_every:
+    def read(self, now: float, *, full: bool = False, every: float | None = None) -> MemSample | None:
+        """``every``: this reading's own ``full_every`` (a process known to be idle can wait longer)."""
+        if full or self._full is None or now - self._full_at >= (self.full_every if every is None else every):
             s = self._full_reading()
             if s is not None:
                 self._full, self._full_at, self.exact = s, now, True
@@ -121,11 +122,11 @@ class GaugeSet:
         self.full_every = full_every
         self._by_pid: dict[int, MemoryGauge] = {}
 
-    def read(self, pid: int, now: float, *, full: bool = False) -> MemSample | None:
+    def read(self, pid: int, now: float, *, full: bool = False, every: float | None = None) -> MemSample | None:
         gauge = self._by_pid.get(pid)
         if gauge is None:
             gauge = self._by_pid[pid] = MemoryGauge(pid, self.full_every)
-        return gauge.read(now, full=full)
+        return gauge.read(now, full=full, every=every)
 
     def exact(self, pid: int) -> bool:
         """Whether the last reading of ``pid`` was a full one."""

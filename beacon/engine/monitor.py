@@ -7,10 +7,12 @@ kill threshold of the budget — well before the kernel's OOM killer would pick 
 Like Dask's nanny (100 ms) and Ray's memory monitor (250 ms), it polls; uWSGI's
 ``reload-on-rss`` only checks between requests, too late for one huge email.
 
-Each tick reads RSS (a counter); USS/PSS come from a full reading every 2 s per process
-and are carried forward by RSS in between (:class:`~beacon.engine.memory.MemoryGauge`), and a
-kill is decided on a fresh full reading. Full readings at every tick cost the main process a
-third of a core on a 2-core machine, taken from the very workers it watches.
+Each tick reads RSS (a counter); USS/PSS come from a full reading every 2 s per busy worker
+(every 10 s for idle workers, the main process and the zygote, which do not analyse) and are carried
+forward by RSS in between (:class:`~beacon.engine.memory.MemoryGauge`), and a kill is decided
+on a fresh full reading. Full readings at every tick cost the main process a third of a core
+on a 2-core machine, taken from the very workers it watches. With no batch under way the
+watchdog ticks once a second (nothing it could kill is working); a batch's start wakes it.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from beacon.engine.handle import WorkerHandle, WorkerState
 from beacon.engine.memory import MB, GaugeSet, MemSample
 from beacon.engine.metrics import MemoryPoint, MetricsRecorder
 
-__all__ = ["FAST_GROWTH", "FAST_INTERVAL", "FULL_EVERY", "MemoryMonitor"]
+__all__ = ["FAST_GROWTH", "FAST_INTERVAL", "FULL_EVERY", "FULL_EVERY_OTHERS", "IDLE_INTERVAL", "MemoryMonitor"]
 
 log = logging.getLogger("beacon.engine.monitor")
 
@@ -35,6 +37,11 @@ FAST_INTERVAL = 0.02
 # Seconds between full (page-table walking) readings of a process; RSS is read at every tick.
 # A walk of a loaded worker costs ~10 ms of the main process's CPU (py-spy, 4 KiB pages).
 FULL_EVERY = 2.0
+# ... of the processes that are not analysing (main, zygote, idle workers, an import's parse
+# workers): their memory moves slowly, and RSS still follows it at every tick.
+FULL_EVERY_OTHERS = 10.0
+# Seconds between ticks while no worker is busy (the budget only ever kills busy workers).
+IDLE_INTERVAL = 1.0
 
 
 class MemoryMonitor:
@@ -60,6 +67,7 @@ class MemoryMonitor:
         self.helpers_pss = 0
         self.total_pss = 0
         self._stop = threading.Event()
+        self._wake = threading.Event()  # a batch started: sample now, then at ``interval``
         self._thread: threading.Thread | None = None
         self._next_interval = interval
         self._last: dict[int, tuple[float, int]] = {}  # pid -> (time, uss) of the last sample
@@ -77,6 +85,7 @@ class MemoryMonitor:
 
     def stop(self) -> None:
         self._stop.set()
+        self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
 
@@ -85,8 +94,20 @@ class MemoryMonitor:
         """Whether the watchdog thread is sampling on its own."""
         return self._thread is not None and self._thread.is_alive() and not self._stop.is_set()
 
+    def wake(self) -> None:
+        """A worker is about to work: watch it from now on at the busy pace. Only a watchdog at
+        the idle pace is woken: an extra tick otherwise would measure growth rates over a
+        sliver of time and project them over a whole interval."""
+        if self._next_interval > self.interval:
+            self._next_interval = self.interval
+            self._wake.set()
+
     def _loop(self) -> None:
-        while not self._stop.wait(self._next_interval):
+        while True:
+            self._wake.wait(self._next_interval)
+            self._wake.clear()
+            if self._stop.is_set():
+                return
             try:
                 self.tick()
             except Exception:  # noqa: BLE001 - the watchdog must keep running
@@ -94,15 +115,16 @@ class MemoryMonitor:
 
     def tick(self) -> None:
         now = time.monotonic()
-        main = self._gauges.read(os.getpid(), now) or self.main
+        slow = FULL_EVERY_OTHERS
+        main = self._gauges.read(os.getpid(), now, every=slow) or self.main
         helper_pids = self._helpers()
-        helpers = [s for s in (self._gauges.read(p, now) for p in helper_pids) if s is not None]
+        helpers = [s for s in (self._gauges.read(p, now, every=slow) for p in helper_pids) if s is not None]
         other_pids = [p for p in self._others() if p not in helper_pids]
-        others = [s for s in (self._gauges.read(p, now) for p in other_pids) if s is not None]
+        others = [s for s in (self._gauges.read(p, now, every=slow) for p in other_pids) if s is not None]
         workers = self._workers()
         rates: dict[int, float] = {}
         for w in workers:
-            s = self._gauges.read(w.pid, now)
+            s = self._gauges.read(w.pid, now, every=None if w.state is WorkerState.BUSY else slow)
             if s is None:
                 continue
             w.observe(s)
@@ -155,7 +177,10 @@ class MemoryMonitor:
         # Near the limit, or with a worker growing fast, look more often.
         fast = any(r > FAST_GROWTH for r in self._rates.values())
         near = projected > self.budget.kill_threshold * 0.6
-        self._next_interval = min(self.interval, FAST_INTERVAL) if (fast or near) else self.interval
+        if fast or near:
+            self._next_interval = min(self.interval, FAST_INTERVAL)
+        else:
+            self._next_interval = self.interval if busy else max(self.interval, IDLE_INTERVAL)
         if projected > self.budget.kill_threshold:
             alive = [w for w in busy if w.state is WorkerState.BUSY]
             if alive:

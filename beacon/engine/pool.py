@@ -198,6 +198,7 @@ class PoolExecutor(ExecutorBase):
         w = self._workers[slot] or self._new_worker(slot)
         n = len(batch.emails)
         w.begin_batch()
+        self.monitor.wake()  # it samples idle workers slowly: watch this one from now
         logs.event(log, "batch_start", logging.DEBUG, worker=w.pid, emails=n, chars=batch.chars,
                    rss=w.rss, uss=w.uss)
         t0 = time.perf_counter()

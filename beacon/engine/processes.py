@@ -32,6 +32,7 @@ class ProcessInfo:
     role: str
     rss: int
     nice: int  # CPU priority (higher: served after the others)
+    policy: str  # the kernel's scheduling policy: other | batch | idle | ... ("" if unknown)
 
 
 def descendants(pid: int | None = None) -> list[psutil.Process]:
@@ -67,18 +68,27 @@ def own_descendants() -> list[psutil.Process]:
     """The live descendants that are Beacon's own (see :func:`_beacons`), found by walking down
     through our own processes only: the subtree of another program started below us (a
     separate ``beacon serve`` or ``beacon worker``, with its own engine) is not ours."""
-    own = psutil.Process().cmdline()
-    found: list[psutil.Process] = []
-    todo = [psutil.Process()]
-    while todo:
+    me = psutil.Process()
+    own = me.cmdline()
+    try:
+        # One pass over /proc for the whole tree (children() per process would read every
+        # process on the machine once per level: a busy server's /api/engine and budget pay it).
+        below = me.children(recursive=True)
+    except psutil.Error:
+        return []
+    kids: dict[int, list[psutil.Process]] = {}
+    for k in below:
         try:
-            kids = todo.pop().children()
+            kids.setdefault(k.ppid(), []).append(k)
         except psutil.Error:
             continue
-        for k in kids:
+    found: list[psutil.Process] = []
+    todo = [me.pid]
+    while todo:
+        for k in kids.get(todo.pop(), []):
             if _alive(k) and _beacons(k, own):
                 found.append(k)
-                todo.append(k)
+                todo.append(k.pid)
     return found
 
 
@@ -105,15 +115,26 @@ def process_table(workers: set[int], helpers: set[int]) -> list[ProcessInfo]:
     found = []
     for p in own_descendants():
         try:
-            found.append((p.pid, p.ppid(), p.name(), " ".join(p.cmdline()), p.nice()))
+            found.append((p.pid, p.ppid(), p.name(), " ".join(p.cmdline()), p.nice(), _policy(p.pid)))
         except psutil.Error:
             continue
-    forkservers = {pid for pid, _, _, cmd, _ in found if "forkserver" in cmd}
+    forkservers = {pid for pid, _, _, cmd, _, _ in found if "forkserver" in cmd}
     table = []
-    for pid, parent, name, cmd, nice in found:
+    for pid, parent, name, cmd, nice, policy in found:
         table.append(ProcessInfo(pid, parent, name, _role(pid, parent, cmd, workers, helpers, forkservers),
-                                 rss_fast(pid) or 0, nice))
+                                 rss_fast(pid) or 0, nice, policy))
     return table
+
+
+_POLICIES = {getattr(os, f"SCHED_{n.upper()}"): n for n in ("other", "batch", "idle", "fifo", "rr")
+             if hasattr(os, f"SCHED_{n.upper()}")}
+
+
+def _policy(pid: int) -> str:
+    try:
+        return _POLICIES.get(os.sched_getscheduler(pid), "")
+    except (OSError, AttributeError):
+        return ""
 
 
 def _role(pid: int, parent: int, cmd: str, workers: set[int], helpers: set[int], forkservers: set[int]) -> str:

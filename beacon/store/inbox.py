@@ -412,7 +412,10 @@ def pending_count(s: Session, version: str, cap: int = COUNT_CAP, scope: UserSco
     """``scope``'s emails with no analysis at ``version`` ('' or another version in
     ``analysed_version``)."""
     col = EmailRow.analysed_version
-    ranges = [select(literal(1)).where(*_owned(scope), EmailRow.deleted.is_(False), cond)
+    # The owner's condition on ``account_id + 0``: SQLite would otherwise walk the owner's
+    # every email through the account index (20 ms for 341 emails, on every inbox page).
+    owned = [] if is_everyone(scope) else [(EmailRow.account_id + 0).in_(account_ids(scope))]
+    ranges = [select(literal(1)).where(*owned, EmailRow.deleted.is_(False), cond)
               for cond in (col < version, col > version)]
     n = _count(s, union_all(*ranges).limit(cap + 1))  # two index ranges, not a pass over every email
     return Count(min(n, cap), n <= cap)

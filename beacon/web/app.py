@@ -64,6 +64,7 @@ from beacon.web import services, session, templating
 from beacon.web.auth import SessionCodec
 from beacon.web.deps import LoginRequired
 from beacon.web.limits import BodyLimit
+from beacon.web.memtrace import AllocationTracer
 from beacon.web.observability import RequestMemoryMiddleware
 from beacon.web.prometheus import register_metrics
 from beacon.web.routers import admin, api, docs, events, learning, ops, triage, ui, unsubscribe
@@ -132,6 +133,7 @@ def create_app(
         roots=ImportRoots.from_settings(settings),
         registry=CollectorRegistry(),
         engine=EngineHost(db, engine_factory) if engine_factory is not None else None,
+        tracer=AllocationTracer(settings.debug_tracemalloc) if settings.debug_tracemalloc else None,
     )
     templating.configure(st.templates.env)
     request_metrics = register_metrics(st)
@@ -142,11 +144,15 @@ def create_app(
         # its database connection while it waits for a thread, so fewer threads than the
         # connection pool's 15 deadlock under 20 concurrent requests until the pool times out.)
         limit_arenas(settings.web_malloc_arenas)
+        if st.tracer is not None:
+            st.tracer.start()
         await run_in_threadpool(_start, st, scheduler_factory, engine)
         try:
             yield
         finally:
             await run_in_threadpool(_stop, st)
+            if st.tracer is not None:
+                st.tracer.stop()
 
     app = FastAPI(
         title="Beacon",

@@ -19,6 +19,7 @@ from beacon.settings import Settings
 from beacon.store.db import Database
 from beacon.web.auth import SessionCodec
 from beacon.web.login_guard import LoginGuard
+from beacon.web.memtrace import AllocationTracer
 
 __all__ = ["Scheduler", "WebState"]
 
@@ -45,3 +46,4 @@ class WebState:
     scheduler: Scheduler | None = None
     rescorer: Scheduler | None = None  # the periodic rescore (beacon.triage.scheduler)
     login_guard: LoginGuard = field(default_factory=LoginGuard)
+    tracer: AllocationTracer | None = None  # settings.debug_tracemalloc

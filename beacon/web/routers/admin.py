@@ -9,13 +9,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Form, Request, status
+from fastapi import APIRouter, Form, HTTPException, Query, Request, status
 from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel
 
 from beacon.errors import UserError
 from beacon.web.auth import create_user, delete_user, list_users, set_admin, set_disabled
 from beacon.web.deps import DB, AdminUser, CsrfForm, State, UiAdmin
+from beacon.web.errors_doc import errors
+from beacon.web.memtrace import AllocationDiff, Grouping
 from beacon.web.routers.ui import render
 
 router = APIRouter(tags=["admin"])
@@ -35,6 +37,17 @@ class UserOut(BaseModel):
             responses={403: {"description": "not an admin"}})
 def users_api(s: DB, _admin: AdminUser) -> list[UserOut]:
     return [UserOut.model_validate(u, from_attributes=True) for u in list_users(s)]
+
+
+@router.get("/api/admin/debug/allocations", response_model=AllocationDiff,
+            summary="The web process's allocations against the previous call (admins only; needs debug_tracemalloc)",
+            responses=errors(401, 403, 404, 422, e403="not an admin",
+                             e404="allocation tracing is off (settings.debug_tracemalloc is 0)"))
+def allocations_api(st: State, _admin: AdminUser, limit: Annotated[int, Query(ge=1, le=500)] = 25,
+                    group: Grouping = "line") -> AllocationDiff:
+    if st.tracer is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "allocation tracing is off (debug_tracemalloc is 0)")
+    return st.tracer.diff(limit, group)
 
 
 @router.get("/admin/users", include_in_schema=False)

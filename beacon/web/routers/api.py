@@ -214,6 +214,8 @@ def accounts(s: DB, user: ApiUser) -> list[AccountOut]:
     return [AccountOut(**a) for a in services.account_rows(s, user)]
 
 
-@router.get("/engine", summary="Analysis engine status: workers, memory, recycles, queue, history")
-def engine(st: State, _user: ApiUser) -> dict[str, Any]:
-    return engine_snapshot(st.engine.service if st.engine is not None else None, st.imports.running())
+@router.get("/engine", response_model=dict[str, Any],
+            summary="Analysis engine status: workers, memory, recycles, queue, history")
+def engine(st: State, _user: ApiUser) -> JSONResponse:
+    # Plain JSON already: FastAPI's encoder would walk the memory history again.
+    return JSONResponse(engine_snapshot(st.engine.service if st.engine is not None else None, st.imports.running()))
