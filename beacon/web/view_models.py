@@ -81,8 +81,6 @@ def inbox_item(e: EmailRow, a: AnalysisRow, terms: list[Text] | None = None, sta
     )
 
 
-
-
 @dataclass(frozen=True)
 class EmailView:
     row: EmailRow
