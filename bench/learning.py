@@ -307,7 +307,7 @@ def action_cost(settings: Settings, rounds: int = 15) -> None:
     print(f"\n## One action in the store (SQLite, {len(mails)} mails; median of {rounds}, interleaved)\n")
     print("| action | ms | |\n|---|---|---|")
     print(f"| unread (teaches nothing: the action alone) | {plain:.0f} | 1.00 |")
-    print(f"| not important (learn + re-score up to 50 related open mails) | {teach:.0f} | {teach / plain:.2f} |")
+    print(f"| not important (learn, then refresh the learned factor of up to 50 related open mails) | {teach:.0f} | {teach / plain:.2f} |")
 
 
 def main() -> int:
