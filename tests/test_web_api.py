@@ -189,7 +189,7 @@ def test_search_language_operators_through_the_api(served: Served) -> None:
 
 @pytest.mark.parametrize(("q", "message"), [
     ('"board deck', "unclosed quote"), ("from:", "needs a value"), ("colour:red", "unknown operator"),
-    ("is:done", "no 'done' state yet"), ("before:2024-13-01", "YYYY-MM-DD"), ("(a b", "missing ')'"),
+    ("is:finished", "unknown state"), ("before:2024-13-01", "YYYY-MM-DD"), ("(a b", "missing ')'"),
 ])
 def test_a_malformed_query_is_400_saying_why(served: Served, q: str, message: str) -> None:
     c, _ = served.login()
