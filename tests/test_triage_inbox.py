@@ -225,7 +225,7 @@ def test_undo_restores_what_the_action_changed_and_refuses_out_of_order(any_db: 
 def test_hooks_get_every_applied_and_undone_record(any_db: Database, box: Box) -> None:
     seen: list[tuple[int, str, bool]] = []
 
-    def hook(s: object, records: object) -> None:
+    def hook(s: object, records: object, settings: object) -> None:
         seen.extend((r.email_id, r.action.value, r.undone_at is not None) for r in records)  # type: ignore[attr-defined]
 
     records = act(any_db, box.alice, ["a", "b"], Action.DONE, box)

@@ -22,7 +22,6 @@ from sqlalchemy.orm import Session
 
 from beacon.analysis.version import pipeline_version
 from beacon.settings import Settings
-from beacon.store.app_settings import current_settings
 from beacon.store.analyses import account_settings, rescore_row
 from beacon.store.schema import AnalysisRow, EmailRow, EmailStateRow, utcnow
 from beacon.store.state_sets import woken
@@ -147,14 +146,10 @@ def after_analysis(s: Session, email_id: int, settings: Settings, now: datetime)
         rescore_thread(s, row.thread_id, row.account_id, now, settings)
 
 
-def rescore_after_actions(s: Session, records: Sequence[Any]) -> None:
+def rescore_after_actions(s: Session, records: Sequence[Any], settings: Settings) -> None:
     """The ``after_actions`` hook (beacon.triage.hooks): a state change (done, snooze, replied,
-    or its undo) rescores the threads of the emails acted on, at the time of the action.
-
-    Hooks get no settings: the ones in force are read as the CLI and the server read them
-    (the environment, then the stored changes)."""
+    or its undo) rescores the threads of the emails acted on, at the time of the action."""
     if not records:
         return
-    settings = current_settings(s, Settings())
     now = max((r.undone_at or r.created_at) for r in records)
     rescore_emails(s, {r.email_id for r in records}, now, settings)

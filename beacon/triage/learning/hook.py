@@ -16,7 +16,6 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from beacon.settings import Settings
-from beacon.store.app_settings import current_settings
 from beacon.store.schema import EmailRow, EmailStateRow
 from beacon.store.tenancy import account_ids
 from beacon.triage.learning.refresh import refresh_learned
@@ -53,11 +52,8 @@ def related_email_ids(s: Session, user_id: int | None, email_ids: Sequence[int],
     return list(s.scalars(q))
 
 
-def learn_after_actions(s: Session, records: Sequence[ActionRecord]) -> None:
-    """Learn from ``records`` (or unlearn the undone ones) and refresh the related mail's scores.
-
-    Hooks get no settings: the ones in force are read as the CLI and the server read them."""
-    settings = current_settings(s, Settings())
+def learn_after_actions(s: Session, records: Sequence[ActionRecord], settings: Settings) -> None:
+    """Learn from ``records`` (or unlearn the undone ones) and refresh the related mail's scores."""
     if not settings.learning_enabled or not observe(s, records, settings):
         return
     by_user: dict[int | None, list[int]] = {}
