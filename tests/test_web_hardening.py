@@ -157,4 +157,7 @@ def test_imap_hosts_on_private_networks_need_an_admin(bare: Served, host: str) -
     assert c.patch("/api/settings", json={"imap_allow_private_hosts": True}, headers=h).status_code == 200
     assert c.post("/accounts/imap", data=form, follow_redirects=False).status_code == 303
     with bare.db.session() as s:
-        assert s.query(Account).filter_by(name="probe").count() == 1
+        saved = s.query(Account).filter_by(name="probe").one()
+        # Checked again at every connection (tests/test_imap_host_pinning.py) if the admin
+        # withdraws the permission.
+        assert saved.imap_host_restricted

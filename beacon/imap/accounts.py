@@ -36,6 +36,8 @@ class ImapAccountInput:
     # Where "done" moves mail when the server marks no folder \Archive; None keeps the
     # stored one, "" clears it (done mail then gets a keyword).
     archive_folder: str | None = None
+    # Entered by a user in the web: the host is checked again at every connection.
+    restricted: bool = False
 
     def validate(self) -> None:
         problems = []
@@ -72,6 +74,7 @@ def save_imap_account(s: Session, cipher: PasswordCipher, data: ImapAccountInput
     elif acc.kind != IMAP_KIND:
         raise InvalidInput(f"account {acc.name!r} exists and is not an IMAP account")
     acc.imap_host = data.host.strip()
+    acc.imap_host_restricted = data.restricted
     acc.imap_port = data.resolved_port
     acc.imap_security = data.security
     acc.imap_user = data.user
@@ -109,6 +112,7 @@ def endpoint_for(acc: Account, cipher: PasswordCipher, settings: Settings) -> Im
         password=password,
         timeout=settings.imap_timeout,
         ca_file=settings.imap_ca_file,
+        public_only=acc.imap_host_restricted and not settings.imap_allow_private_hosts,
     )
 
 

@@ -8,16 +8,18 @@ from __future__ import annotations
 
 import imaplib
 import logging
+import socket
 import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Literal
 
-from imapclient import IMAPClient
+from imapclient import IMAPClient, imap4, tls
 from imapclient.exceptions import CapabilityError, LoginError
 
 from beacon.errors import ImapAuthError, ImapConfigError, ImapNetworkError
+from beacon.imap.hosts import is_public_address
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +46,9 @@ class ImapEndpoint:
     password: str = field(repr=False)
     timeout: float = 60.0
     ca_file: str = ""  # extra trusted CA certificates (PEM), e.g. a self-signed server
+    # Connect only to public addresses, checked when connecting: a name that resolved to a public
+    # address when the account was saved may resolve to 127.0.0.1 later (DNS rebinding).
+    public_only: bool = False
 
     @property
     def address(self) -> str:
@@ -75,13 +80,86 @@ def _tls_error(ep: ImapEndpoint, exc: ssl.SSLError) -> ImapConfigError | ImapNet
     )
 
 
+class _PinnedTLS(tls.IMAP4_TLS):
+    """TLS from the start to one checked address; the certificate is still verified for the name."""
+
+    def __init__(self, address: str, host: str, port: int, ssl_context: ssl.SSLContext | None,
+                 timeout: float | None) -> None:
+        self._pinned = address
+        super().__init__(host, port, ssl_context, timeout)
+
+    def _create_socket(self, timeout: float | None = None) -> socket.socket:
+        sock = socket.create_connection((self._pinned, self.port), timeout=timeout or self._timeout)
+        return tls.wrap_socket(sock, self.ssl_context, self.host)
+
+
+class _PinnedPlain(imap4.IMAP4WithTimeout):
+    """A plain (or later STARTTLS) connection to one checked address."""
+
+    def __init__(self, address: str, host: str, port: int, timeout: float | None) -> None:
+        self._pinned = address
+        super().__init__(host, port, timeout)
+
+    def _create_socket(self, timeout: float | None = None) -> socket.socket:
+        return socket.create_connection((self._pinned, self.port), timeout or self._timeout)
+
+
+class _PinnedClient(IMAPClient):
+    """An IMAPClient whose socket goes to ``address`` while the name stays ``host`` (SNI,
+    certificate check, STARTTLS): the address checked is the address connected to."""
+
+    def __init__(self, address: str, host: str, **kwargs: object) -> None:
+        self._pinned_address = address
+        super().__init__(host, **kwargs)  # type: ignore[arg-type]
+
+    def _create_IMAP4(self) -> imaplib.IMAP4:  # noqa: N802 - IMAPClient's name
+        timeout = getattr(self._timeout, "connect", None)
+        if self.ssl:
+            return _PinnedTLS(self._pinned_address, self.host, self.port, self.ssl_context, timeout)
+        return _PinnedPlain(self._pinned_address, self.host, self.port, timeout)
+
+
+def public_addresses(ep: ImapEndpoint) -> list[str]:
+    """The host's addresses in the resolver's order when every one is public.
+
+    ImapNetworkError when the name does not resolve (it may again later); ImapConfigError
+    when it resolves to a loopback or private address (retrying will not help).
+    """
+    try:
+        infos = socket.getaddrinfo(ep.host.strip("[]"), ep.port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as exc:
+        raise ImapNetworkError(f"cannot resolve {ep.host!r}: {exc}") from exc
+    addresses = list(dict.fromkeys(str(info[4][0]).split("%", 1)[0] for info in infos))
+    private = [a for a in addresses if not is_public_address(a)]
+    if private or not addresses:
+        raise ImapConfigError(
+            f"IMAP server {ep.host!r} resolves to a loopback or private address ({', '.join(private)}); "
+            "Beacon does not connect there unless an admin allows private IMAP hosts")
+    return addresses
+
+
+def _open(ep: ImapEndpoint, ctx: ssl.SSLContext | None) -> IMAPClient:
+    """The TCP (and TLS) connection, to a checked public address when the endpoint asks for it."""
+    kwargs = {"port": ep.port, "ssl": ep.security == "tls", "ssl_context": ctx, "timeout": ep.timeout}
+    if not ep.public_only:
+        return IMAPClient(ep.host, **kwargs)  # type: ignore[arg-type]
+    failure: BaseException | None = None
+    for address in public_addresses(ep):  # each address in turn, as any client tries a name's
+        try:
+            return _PinnedClient(address, ep.host, **kwargs)
+        except ssl.SSLError:
+            raise
+        except NETWORK_ERRORS as exc:
+            failure = exc
+    assert failure is not None  # public_addresses() never returns an empty list
+    raise failure
+
+
 def connect(ep: ImapEndpoint) -> IMAPClient:
     """Connect and log in; raises ImapAuthError, ImapConfigError or ImapNetworkError."""
     ctx = ssl_context(ep.ca_file) if ep.security != "none" else None
     try:
-        client = IMAPClient(
-            ep.host, port=ep.port, ssl=ep.security == "tls", ssl_context=ctx, timeout=ep.timeout
-        )
+        client = _open(ep, ctx)
     except ssl.SSLError as exc:
         raise _tls_error(ep, exc) from exc
     except NETWORK_ERRORS as exc:

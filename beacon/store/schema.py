@@ -86,6 +86,10 @@ class Account(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     # Where "done" moves mail when the server marks no folder SPECIAL-USE \Archive (0008).
     imap_archive_folder: Mapped[str | None] = mapped_column(String(500))
+    # Entered by a user in the web (0009): its host must resolve to public addresses at every
+    # connection unless the admin allows private hosts. Accounts the operator adds on the
+    # command line are not limited.
+    imap_host_restricted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
 
 
 class EmailRow(Base):

@@ -270,6 +270,7 @@ def imap_account_submit(
             security=security,  # type: ignore[arg-type]  # validate() checks it
             port=int(port) if port else None,
             folders=tuple(_lines(folders)) or ("INBOX",),
+            restricted=True,
         )
         save_imap_account(s, PasswordCipher.from_settings(st.settings), data, user_id=user.id)
     except InvalidInput as exc:
