@@ -27,7 +27,7 @@ from datetime import datetime
 from typing import Generic, TypeVar
 
 from beacon.parse import parse_message
-from beacon.store.emails import NewEmail, new_email
+from beacon.store.rows import NewEmail, new_email
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)

@@ -49,6 +49,8 @@ _WESTERN = frozenset(
     "ÀÁÂÃÄÅÆÇÈÉÊËÌÍÎÏÐÑÒÓÔÕÖØÙÚÛÜÝÞßàáâãäåæçèéêëìíîïðñòóôõöøùúûüýþÿŒœŠšŽžŸƒ"
     "£€¢¥©®°±·«»¿¡‘’‚“”„–—…•™´¨ºª§¶×÷µ†‡‰‹›\xa0"
 )
+_HIGH = re.compile(r"[^\x00-\x7f]")
+_ASCII_LETTERS = bytes(range(65, 91)) + bytes(range(97, 123))
 _WESTERN_SHARE = 0.3  # at most this share of the letters may be non-ASCII
 
 
@@ -64,11 +66,12 @@ def western(data: bytes) -> bool:
         text = data.decode("cp1252")
     except UnicodeDecodeError:
         return False
-    high = [c for c in text if ord(c) > 127]
-    if not high or any(c not in _WESTERN for c in high):
+    # Counted with C-speed string operations: detection runs on up to 64 KB per part.
+    high = _HIGH.findall(text)
+    if not high or not _WESTERN.issuperset(high):
         return False
     high_letters = sum(1 for c in high if c.isalpha())
-    letters = sum(1 for c in text if c.isalpha())
+    letters = high_letters + len(data) - len(data.translate(None, _ASCII_LETTERS))
     return high_letters <= _WESTERN_SHARE * letters
 
 
