@@ -25,7 +25,7 @@ _MAIL_CHARSETS = ("utf_8", "cp1252", "iso8859_15", "cp1250", "iso8859_2", "cp125
                   "iso8859_5", "cp1253", "cp1254", "cp1255", "cp1256", "cp1257", "shift_jis",
                   "euc_jp", "iso2022_jp", "euc_kr", "gb18030", "big5", "cp874")
 _DETECT_LIMIT = 64 * 1024  # charset detection on a prefix is enough and keeps big parts fast
-_CONTROL = re.compile(r"[\x00\x0b\x0c\x0e-\x1f\x7f]")
+CONTROL_CHARS = re.compile(r"[\x00\x0b\x0c\x0e-\x1f\x7f]")  # what clean_text drops
 
 
 def codec_for(label: str | None) -> str | None:
@@ -140,7 +140,7 @@ def clean_text(text: str) -> str:
     encodable as UTF-8, so both must go before anything is stored.
     """
     text = text.replace("\r\n", "\n").replace("\r", "\n")
-    text = _CONTROL.sub("", text)
+    text = CONTROL_CHARS.sub("", text)
     return text.encode("utf-8", "replace").decode("utf-8")
 
 
