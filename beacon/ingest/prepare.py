@@ -9,7 +9,9 @@ process boundary is small and the main process does little per message.
 Workers come from a ``forkserver`` (never a plain ``fork``: the importing process may be a
 web server with threads, and forking a threaded process can deadlock the child). The fork
 server preloads the parser once per importing process and is started in the background as
-soon as a Preparer with workers exists, so later pools start in milliseconds.
+soon as a Preparer with workers exists, so later pools start in milliseconds. What it
+preloads is the parser and :mod:`beacon.store.rows` only (no SQLAlchemy, no Alembic), so a
+worker costs some 40 MB, and workers are replaced now and then (``WORKER_TASKS``).
 """
 
 from __future__ import annotations
