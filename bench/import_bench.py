@@ -1,6 +1,7 @@
 """Import benchmark: throughput, CPU and memory of ``beacon import`` on real and big mail.
 
     python bench/import_bench.py [--repeat N] [--big-mb 100] [--workers W] [--database-url URL]
+                                 [--before DIR]
 
 Every import runs in a fresh child process (a clean peak RSS), into a fresh SQLite store:
 
@@ -12,8 +13,13 @@ Every import runs in a fresh child process (a clean peak RSS), into a fresh SQLi
 Columns: messages/s (wall), CPU ms per message summed over the importing process and its
 parse workers (steadier than wall time on a shared machine; "2-core msg/s" = 2,000 / that,
 what an otherwise idle 2-core machine would do), the importing process's peak RSS and the
-peak RSS of it and its workers together, against the target of 3x the largest message
-+ 150 MB.
+peak RSS of it and its workers together (RSS counts the pages a forked worker shares with
+its fork server once per process; the PSS column shares them out, what the machine really
+gives), against the target of 3x the largest message + 150 MB.
+
+The SpamAssassin tree is imported with the parse workers and without them (``--workers 0``).
+``--before DIR`` (another checkout, e.g. main) interleaves its rows with this one's, so the
+two are compared inside one run on a shared machine.
 """
 
 from __future__ import annotations
@@ -45,6 +51,8 @@ class TreeSampler:
         self.me = psutil.Process()
         self.cpu: dict[int, float] = {}
         self.tree_peak = 0
+        self.pss_peak = 0
+        self._n = 0
         self._interval = interval
         self._stop = threading.Event()
         self._t = threading.Thread(target=self._run, daemon=True)
@@ -52,16 +60,21 @@ class TreeSampler:
     def sample(self) -> None:
         import psutil
 
-        total = 0
+        total = pss = 0
+        self._n += 1
+        with_pss = self._n % 5 == 1  # reading smaps costs: every fifth sample
         for proc in [self.me, *self.me.children(recursive=True)]:
             try:
                 with proc.oneshot():
                     t = proc.cpu_times()
                     self.cpu[proc.pid] = t.user + t.system
                     total += proc.memory_info().rss
+                    if with_pss:
+                        pss += proc.memory_full_info().pss
             except psutil.Error:
                 continue
         self.tree_peak = max(self.tree_peak, total)
+        self.pss_peak = max(self.pss_peak, pss)
 
     def _run(self) -> None:
         while not self._stop.wait(self._interval):
@@ -96,15 +109,22 @@ def child(path: str, db_url: str, limit: int, workers: int | None) -> None:
         "seen": summary.seen, "imported": summary.imported, "failed": summary.failed,
         "with_problems": summary.with_problems, "seconds": elapsed,
         "cpu": sum(sampler.cpu.values()), "main_cpu": sampler.cpu.get(os.getpid(), 0.0), "peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
-        "tree_peak": sampler.tree_peak,
+        "tree_peak": sampler.tree_peak, "pss_peak": sampler.pss_peak,
     }))
 
 
-def run_child(path: Path, db_url: str, limit: int, workers: int | None) -> dict:
+def run_child(path: Path, db_url: str, limit: int, workers: int | None, code: Path | None = None) -> dict:
+    """One import in a fresh process; ``code``: the checkout whose beacon it imports."""
     cmd = [sys.executable, __file__, "--child", str(path), "--database-url", db_url, "--limit", str(limit)]
     if workers is not None:
         cmd += ["--workers", str(workers)]
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    env = dict(os.environ)
+    if code is not None:
+        cmd += ["--code", str(code)]
+        env["PYTHONPATH"] = str(code)  # the parse workers import the same checkout
+    # A neutral working directory: Python 3.11's fork server puts its own first on sys.path,
+    # and from inside another checkout the workers would import that one's beacon.
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env, cwd=path.parent).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
@@ -149,10 +169,14 @@ def main() -> int:
     ap.add_argument("--big-mb", type=int, default=100, help="size of the big message in MB (0 = skip)")
     ap.add_argument("--workers", type=int, default=None, help="parse workers (default: one per core)")
     ap.add_argument("--database-url", default="", help="default: a fresh SQLite file per import")
+    ap.add_argument("--before", type=Path, help="another checkout (e.g. main) whose rows are interleaved")
     ap.add_argument("--child", help=argparse.SUPPRESS)
+    ap.add_argument("--code", help=argparse.SUPPRESS)
     ap.add_argument("--limit", type=int, default=50 * MB, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
+        if args.code:
+            sys.path.insert(0, args.code)
         child(args.child, args.database_url, args.limit, args.workers)
         return 0
 
@@ -165,38 +189,45 @@ def main() -> int:
     corpus = spamassassin_dir()
     largest = max(f.stat().st_size for f in corpus.rglob("*.txt"))
     rows: list[tuple[str, int, dict]] = []
+    # (label suffix, checkout): this one, and before it the other one when comparing.
+    trees: list[tuple[str, Path | None]] = [("", None)]
+    if args.before:
+        trees = [(" (before)", args.before.resolve()), (" (after)", Path(__file__).resolve().parents[1])]
     with tempfile.TemporaryDirectory(prefix="beacon-bench-") as tmp:
         def db_url(name: str) -> str:
-            return args.database_url or f"sqlite:///{tmp}/{name}.db"
+            return args.database_url or f"sqlite:///{tmp}/{name}-{len(rows)}.db"
 
-        rows.append(("SpamAssassin tree", largest, run_child(corpus, db_url("tree"), 50 * MB, args.workers)))
+        def each(label: str, path: Path, biggest: int, limit: int, workers: int | None = args.workers) -> None:
+            for suffix, code in trees:
+                rows.append((label + suffix, biggest, run_child(path, db_url("db"), limit, workers, code)))
+
+        each("SpamAssassin tree", corpus, largest, 50 * MB)
+        if args.workers != 0:
+            each("SpamAssassin, no workers", corpus, largest, 50 * MB, 0)
         if args.repeat:
             big = Path(tmp) / "big.mbox"
             n = build_big_mbox(corpus, args.repeat, big)
             console.print(f"built {big.name}: {n:,} messages, {big.stat().st_size / MB:,.0f} MB")
-            rows.append((f"one mbox, corpus ×{args.repeat}", largest,
-                         run_child(big, db_url("mbox"), 50 * MB, args.workers)))
+            each(f"one mbox, corpus ×{args.repeat}", big, largest, 50 * MB)
         if args.big_mb:
             path = Path(tmp) / "big.eml"
             write_big_message(path, args.big_mb * MB)
             size = path.stat().st_size
-            rows.append((f"{size / MB:.0f} MB message, 50 MB limit (headers kept)", size,
-                         run_child(path, db_url("big50"), 50 * MB, args.workers)))
-            rows.append((f"{size / MB:.0f} MB message, limit raised (parsed whole)", size,
-                         run_child(path, db_url("bigall"), 4 * size, args.workers)))
+            each(f"{size / MB:.0f} MB message, 50 MB limit (headers kept)", path, size, 50 * MB)
+            each(f"{size / MB:.0f} MB message, limit raised (parsed whole)", path, size, 4 * size)
 
     workers = "one per core" if args.workers is None else str(args.workers)
     t = Table(title=f"Import benchmark (parse workers: {workers}; {os.cpu_count()} cores)")
     for col in ("source", "messages", "imported", "failed", "with problems", "seconds", "msg/s",
-                "CPU ms/msg", "of which main", "2-core msg/s", "peak RSS MB", "peak RSS + workers MB", "target MB"):
-        t.add_column(col, justify="right" if col != "source" else "left")
+                "CPU ms/msg", "of which main", "2-core msg/s", "peak RSS MB", "peak RSS + workers MB", "PSS + workers MB", "target MB"):
+        t.add_column(col, justify="right" if col != "source" else "left", no_wrap=col == "source")
     for label, biggest, r in rows:
         cpu_ms = 1000 * r["cpu"] / max(r["seen"], 1)
         t.add_row(label, f"{r['seen']:,}", f"{r['imported']:,}", f"{r['failed']:,}", f"{r['with_problems']:,}",
                   f"{r['seconds']:.1f}", f"{r['seen'] / r['seconds']:,.0f}", f"{cpu_ms:.2f}",
                   f"{1000 * r['main_cpu'] / max(r['seen'], 1):.2f}",
                   f"{2000 / cpu_ms:,.0f}", f"{r['peak_rss'] / MB:.0f}", f"{r['tree_peak'] / MB:.0f}",
-                  f"{(3 * biggest + 150 * MB) / MB:.0f}")
+                  f"{r.get('pss_peak', 0) / MB:.0f}", f"{(3 * biggest + 150 * MB) / MB:.0f}")
     console.print(t)
     console.print(f"largest SpamAssassin message: {largest / 1024:.0f} KB; load average now "
                   f"{', '.join(f'{x:.1f}' for x in os.getloadavg())}")

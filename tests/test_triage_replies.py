@@ -86,3 +86,26 @@ def test_answered_on_the_server_and_a_sent_folder_mark_replies(sqlite_db: Databa
     assert found["flagged"][1] == "imap" and found["flagged"][0] is not None
     assert found["asked"] == (datetime(2024, 6, 5, 10, 0, tzinfo=timezone.utc), "auto")
     assert found["plain"] == (None, None) and found["re-asked"] == (None, None)
+
+
+def test_replies_within_one_import_batch_among_many_threads(sqlite_db: Database) -> None:
+    """Mail and the reader's replies to it stored in the same batch, among unrelated threads:
+    the earliest reply after each message counts; a reply before it does not."""
+    _user(sqlite_db)
+    settings = Settings(own_addresses=[OWN])
+    raws = {
+        "q1": _mail("q1", "Dana <dana@example.org>", 3),
+        "r1": _mail("r1", f"Reader <{OWN}>", 4, reply_to="q1"),
+        "q2": _mail("q2", "Eve <eve@example.org>", 5, subject="Trip"),
+        "r2b": _mail("r2b", f"Reader <{OWN}>", 7, reply_to="q2"),
+        "r2a": _mail("r2a", f"Reader <{OWN}>", 6, reply_to="q2"),
+        "r3": _mail("r3", f"Reader <{OWN}>", 8, subject="Offer"),
+        "q3": _mail("q3", "Finn <finn@example.org>", 9, reply_to="r3"),
+        **{f"n{i}": _mail(f"n{i}", f"N{i} <n{i}@example.org>", 10 + i % 9, subject=f"News {i}") for i in range(60)},
+    }
+    _import(sqlite_db, raws, settings)
+    found = _replied(sqlite_db)
+    assert found["q1"] == (datetime(2024, 6, 4, 10, 0, tzinfo=timezone.utc), "auto")
+    assert found["q2"] == (datetime(2024, 6, 6, 10, 0, tzinfo=timezone.utc), "auto")
+    assert found["q3"] == (None, None)  # the reader wrote first; Finn's answer is not replied to
+    assert [k for k, v in found.items() if v != (None, None)] == ["q1", "q2"]

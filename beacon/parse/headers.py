@@ -12,7 +12,7 @@ from email.header import decode_header
 from email.message import Message
 from email.policy import Compat32
 
-from beacon.parse.text import clean_text, decode_bytes, fold_whitespace
+from beacon.parse.text import CONTROL_CHARS, clean_text, decode_bytes, fold_whitespace
 
 
 class _RawPolicy(Compat32):
@@ -95,6 +95,8 @@ def decode_words(value: str) -> tuple[str, str | None]:
 
 def decode_value(value: str) -> tuple[str, list[str]]:
     """Fully decode a raw header value to clean single-line text, plus any problems."""
+    if value.isascii() and "=?" not in value and not CONTROL_CHARS.search(value):
+        return " ".join(value.split()), []  # most headers: what the steps below come to
     problems: list[str] = []
     text, problem = decode_8bit(unfold(value))
     if problem:

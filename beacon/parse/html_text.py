@@ -28,6 +28,7 @@ _BARE_LINK = re.compile(r"(?:^|(?<=\)))[ \t]*\(%s\)" % _URL, re.MULTILINE)
 _LINK = re.compile(r" \((%s)\)" % _URL)
 _GAPS = re.compile(r"(?<=\S)[ \t]{2,}")
 _BLANK_RUNS = re.compile(r"\n{3,}")
+_BLOCKQUOTE = re.compile(r"<blockquote", re.IGNORECASE)
 
 
 def _text(html: str | HTMLTree) -> str:
@@ -65,8 +66,10 @@ def _drop_repeated_url(line: str) -> str:
 def html_to_text(html: str) -> str:
     """Readable text of an HTML document or fragment; never raises."""
     try:
-        tree = HTMLTree.parse(html[:_MAX_HTML])
-        _quote_blockquotes(tree)
+        html = html[:_MAX_HTML]
+        tree = HTMLTree.parse(html)
+        if _BLOCKQUOTE.search(html):  # most HTML has none: the tree walk is skipped
+            _quote_blockquotes(tree)
         text = _text(tree)
     except Exception:  # noqa: BLE001 - hostile markup: keep the tags-stripped text
         text = re.sub(r"<[^>]*>", " ", html[:_MAX_HTML])

@@ -113,7 +113,7 @@ def _header_starts(lines: list[str]) -> set[int]:
     for line in lines:
         offsets.append(offsets[-1] + len(line) + 1)
     hints = [line.endswith((":", "：")) or "-----" in line or "__________" in line
-             or bool(_HEADER_HINT.match(line)) for line in lines]
+             or ((":" in line or "：" in line) and bool(_HEADER_HINT.match(line))) for line in lines]
     starts: set[int] = set()
     for index in range(len(lines)):
         if not (hints[index] or (index + 1 < len(lines) and hints[index + 1])):
@@ -182,7 +182,7 @@ def _own_lines(lines: list[str]) -> list[str]:
     headers = _header_starts(lines)
     own: list[str] = []
     for index, line in enumerate(lines):
-        if _QUOTED.match(line):
+        if line.startswith(">"):  # lines come stripped: _QUOTED, cheaper
             continue
         if not line or (not line.endswith((":", "：")) and index not in headers and not _has_label_colon(line)):
             own.append(line)  # the common case: nothing here can start history

@@ -25,7 +25,7 @@ _MAIL_CHARSETS = ("utf_8", "cp1252", "iso8859_15", "cp1250", "iso8859_2", "cp125
                   "iso8859_5", "cp1253", "cp1254", "cp1255", "cp1256", "cp1257", "shift_jis",
                   "euc_jp", "iso2022_jp", "euc_kr", "gb18030", "big5", "cp874")
 _DETECT_LIMIT = 64 * 1024  # charset detection on a prefix is enough and keeps big parts fast
-_CONTROL = re.compile(r"[\x00\x0b\x0c\x0e-\x1f\x7f]")
+CONTROL_CHARS = re.compile(r"[\x00\x0b\x0c\x0e-\x1f\x7f]")  # what clean_text drops
 
 
 def codec_for(label: str | None) -> str | None:
@@ -49,6 +49,8 @@ _WESTERN = frozenset(
     "ÀÁÂÃÄÅÆÇÈÉÊËÌÍÎÏÐÑÒÓÔÕÖØÙÚÛÜÝÞßàáâãäåæçèéêëìíîïðñòóôõöøùúûüýþÿŒœŠšŽžŸƒ"
     "£€¢¥©®°±·«»¿¡‘’‚“”„–—…•™´¨ºª§¶×÷µ†‡‰‹›\xa0"
 )
+_HIGH = re.compile(r"[^\x00-\x7f]")
+_ASCII_LETTERS = bytes(range(65, 91)) + bytes(range(97, 123))
 _WESTERN_SHARE = 0.3  # at most this share of the letters may be non-ASCII
 
 
@@ -64,11 +66,12 @@ def western(data: bytes) -> bool:
         text = data.decode("cp1252")
     except UnicodeDecodeError:
         return False
-    high = [c for c in text if ord(c) > 127]
-    if not high or any(c not in _WESTERN for c in high):
+    # Counted with C-speed string operations: detection runs on up to 64 KB per part.
+    high = _HIGH.findall(text)
+    if not high or not _WESTERN.issuperset(high):
         return False
     high_letters = sum(1 for c in high if c.isalpha())
-    letters = sum(1 for c in text if c.isalpha())
+    letters = high_letters + len(data) - len(data.translate(None, _ASCII_LETTERS))
     return high_letters <= _WESTERN_SHARE * letters
 
 
@@ -137,7 +140,7 @@ def clean_text(text: str) -> str:
     encodable as UTF-8, so both must go before anything is stored.
     """
     text = text.replace("\r\n", "\n").replace("\r", "\n")
-    text = _CONTROL.sub("", text)
+    text = CONTROL_CHARS.sub("", text)
     return text.encode("utf-8", "replace").decode("utf-8")
 
 

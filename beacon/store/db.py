@@ -14,6 +14,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from beacon.store.private import private_dir, private_file, sqlite_files
+from beacon.store.rows import JSONText
 
 __all__ = ["Database", "MIGRATIONS_DIR"]
 
@@ -30,10 +31,6 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def
     cur.close()
     # SQLite's lower() folds ASCII only; searches must match "Müller" as well as "muller".
     dbapi_conn.create_function("lower", 1, _unicode_lower, deterministic=True)
-
-
-class JSONText(str):
-    """JSON already serialised where the data was made (a parse worker): stored as it is."""
 
 
 def _json_serializer(value: object) -> str:

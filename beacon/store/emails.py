@@ -18,44 +18,21 @@ from sqlalchemy.orm import Session
 
 from beacon.errors import NotFound
 from beacon.models import Email
-from beacon.store.db import JSONText
+from beacon.store.rows import (  # noqa: F401 - re-exported: the rows are part of this API
+    MAX_ID_CHARS, MAX_RECIPIENTS_CHARS, MAX_REFERENCES, MAX_SUBJECT_CHARS, JSONText, NewEmail, compress_raw,
+    email_columns, new_email, recipients_column,
+)
 from beacon.store.schema import Account, AnalysisRow, AttachmentRow, EmailRow, RawMessage
 from beacon.store.tenancy import EVERYONE, UserScope, account_ids, is_everyone
 
 if TYPE_CHECKING:  # parse is imported lazily by callers; the store only needs the shape
     from beacon.parse import ParsedMessage
 
-# The recipients query column holds this much; the Email JSON keeps every address.
-MAX_RECIPIENTS_CHARS = 20_000
-MAX_SUBJECT_CHARS = 2_000
-MAX_ID_CHARS = 998
-MAX_REFERENCES = 200
-_HUFFMAN_FROM = 4 * 1024 * 1024
-
 
 @dataclass(frozen=True)
 class AddResult:
     email_id: int
     created: bool
-
-
-@dataclass
-class NewEmail:
-    """Everything one stored email needs, made where it was parsed (perhaps a worker process).
-
-    Plain data (picklable, small): the ``emails`` columns with the Email JSON already
-    serialised, the compressed raw bytes, and one row per attachment (no attachment bytes:
-    they stay inside the raw message and are decoded on demand).
-    """
-
-    columns: dict[str, Any]
-    raw_compressed: bytes
-    attachments: list[dict[str, Any]]
-    problem_count: int = 0
-
-    @property
-    def identity(self) -> tuple[str, str]:
-        return self.columns["message_id"], self.columns["content_hash"]
 
 
 def _owned(q: Any, scope: UserScope) -> Any:
@@ -76,71 +53,6 @@ def get_or_create_account(s: Session, name: str, kind: str = "local", *, user_id
         s.add(acc)
         s.flush()
     return acc
-
-
-def compress_raw(raw: bytes) -> bytes:
-    """zlib, level 1: the raw message is written once per import and read rarely; level 6
-    costs three times the CPU for ~10% less space on mail. A big message that is mostly
-    encoded attachments (base64 hardly shrinks by matching) gets Huffman coding alone:
-    four times faster, and as small."""
-    strategy = zlib.Z_DEFAULT_STRATEGY
-    if len(raw) > _HUFFMAN_FROM:
-        sample = raw[: 256 * 1024]
-        if len(zlib.compress(sample, 1)) > 0.6 * len(sample):
-            strategy = zlib.Z_HUFFMAN_ONLY
-    packer = zlib.compressobj(1, zlib.DEFLATED, 15, 8, strategy)
-    return packer.compress(raw) + packer.flush()
-
-
-def _email_columns(email: Email) -> dict[str, Any]:
-    sender = email.from_address
-    # Query columns are capped (String(998) on PostgreSQL refuses more; a 5 MB subject
-    # would slow every listing); the Email JSON in ``data`` keeps every value whole.
-    return dict(
-        message_id=email.message_id[:MAX_ID_CHARS],
-        message_id_synthetic=email.message_id_synthetic,
-        content_hash=email.content_hash,
-        thread_id=email.thread_id[:MAX_ID_CHARS],
-        in_reply_to=email.in_reply_to[:MAX_ID_CHARS] if email.in_reply_to else None,
-        references=list(email.references[-MAX_REFERENCES:]),
-        subject=email.subject[:MAX_SUBJECT_CHARS],
-        from_name=sender.name[:MAX_ID_CHARS],
-        from_addr=sender.address.lower()[:MAX_ID_CHARS],
-        recipients=recipients_column(email),
-        date=email.date,
-        date_source=email.date_source,
-        size=email.size,
-        has_attachments=bool(email.attachments),
-        problem_count=len(email.problems),
-        data=JSONText(email.model_dump_json(by_alias=True)),
-    )
-
-
-def recipients_column(email: Email) -> str:
-    """Lower-cased To + Cc addresses for queries, capped (the Email JSON keeps them all)."""
-    out: list[str] = []
-    length = 0
-    for a in (*email.to, *email.cc):
-        if a.address:
-            out.append(a.address.lower())
-            length += len(a.address) + 1
-            if length > MAX_RECIPIENTS_CHARS:
-                break
-    return " ".join(out)
-
-
-def new_email(parsed: ParsedMessage, raw: bytes, *, source: str | None = None,
-              folder: str | None = None) -> NewEmail:
-    email = parsed.email
-    cols = _email_columns(email)
-    cols["source"] = source
-    cols["folder"] = folder
-    attachments = [
-        dict(position=pos, filename=info.filename, content_type=info.content_type, size=info.size,
-             sha256=info.sha256, part=info.part, data=None)
-        for pos, info in enumerate(email.attachments)
-    ]
-    return NewEmail(cols, compress_raw(raw), attachments, len(email.problems))
 
 
 def find_email_id(s: Session, account_id: int, message_id: str, content_hash: str) -> int | None:
@@ -219,7 +131,7 @@ def update_parsed(s: Session, email_id: int, parsed: ParsedMessage) -> None:
     row = s.get(EmailRow, email_id)
     if row is None:
         raise NotFound(f"no email {email_id}")
-    cols = _email_columns(parsed.email)
+    cols = email_columns(parsed.email)
     # Keep the identity the row was stored under, so re-imports still deduplicate.
     for key in ("message_id", "content_hash", "message_id_synthetic", "size"):
         cols.pop(key)
