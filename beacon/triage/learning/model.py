@@ -16,6 +16,7 @@ the database.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from beacon.triage.learning.features import keyed
@@ -52,6 +53,8 @@ class UserModel:
         self.events = 0
         # feature -> signal -> count of examples (the evidence behind the reasons)
         self.stats: dict[str, dict[str, int]] = {}
+        # Mail that arrived up to here has been judged for the "ignored" signal (learning.ignored).
+        self.ignored_through: datetime | None = None
 
     # -- learning --------------------------------------------------------------------------
     def learn(self, feats: Mapping[str, float], example: Example) -> None:
@@ -101,7 +104,8 @@ class UserModel:
             coef = {str(i): w for i, w in sorted(self._sgd.coef().items())}
             intercept, t = self._sgd.intercept, self._sgd.t
         return {"format": STATE_FORMAT, "n_features": N_FEATURES, "coef": coef, "intercept": intercept,
-                "t": t, "events": self.events, "stats": self.stats}
+                "t": t, "events": self.events, "stats": self.stats,
+                "ignored_through": self.ignored_through.isoformat() if self.ignored_through else None}
 
     @classmethod
     def from_state(cls, state: Mapping[str, Any] | None) -> UserModel:
@@ -111,6 +115,8 @@ class UserModel:
             return m
         m.events = int(state.get("events", 0))
         m.stats = {k: dict(v) for k, v in (state.get("stats") or {}).items()}
+        if state.get("ignored_through"):
+            m.ignored_through = datetime.fromisoformat(state["ignored_through"])
         coef = {int(i): float(w) for i, w in (state.get("coef") or {}).items()}
         if coef or state.get("intercept"):
             m._sgd = SparseSGD(eta0=ETA0, alpha=ALPHA, coef=coef, intercept=float(state.get("intercept", 0.0)),

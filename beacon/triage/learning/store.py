@@ -26,7 +26,7 @@ from beacon.triage.learning.signals import SIGNALS, ActionLike, Signal, example_
 if TYPE_CHECKING:
     from beacon.triage.learning.model import UserModel
 
-__all__ = ["LearnedFeature", "LearningView", "learned_factor", "load_model", "observe", "reset", "summary"]
+__all__ = ["LearnedFeature", "LearningView", "learned_factor", "load_model", "observe", "reset", "save_model", "summary"]
 
 _CACHE = "beacon.learning.models"  # session.info key: user id -> UserModel | None
 
@@ -55,7 +55,7 @@ def load_model(s: Session, user_id: int | None) -> UserModel | None:
     return cache[user_id]
 
 
-def _save(s: Session, user_id: int | None, model: UserModel) -> None:
+def save_model(s: Session, user_id: int | None, model: UserModel) -> None:
     if model.events == 0:  # every example was taken back: exactly the empty model, not SGD's near-zero
         reset(s, user_id)
         return
@@ -111,7 +111,7 @@ def observe(s: Session, records: Sequence[ActionLike], settings: Settings | None
 
                 model = UserModel()
             model.learn_many(pairs)
-            _save(s, user_id, model)
+            save_model(s, user_id, model)
             learned += len(pairs)
     return learned
 
