@@ -79,9 +79,12 @@ class FolderResult:
     imap_actions: int = 0  # flag changes made elsewhere, taken into Beacon's states
     # Emails whose message left this folder (expunged, or moved by another mail program).
     gone_email_ids: list[int] = field(default_factory=list, repr=False)
+    # Emails already stored, found at a new UID here (e.g. moved back from the archive elsewhere).
+    found_email_ids: list[int] = field(default_factory=list, repr=False)
 
     def as_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in vars(self).items() if k not in ("new_email_ids", "gone_email_ids")}
+        return {k: v for k, v in vars(self).items()
+                if k not in ("new_email_ids", "gone_email_ids", "found_email_ids")}
 
 
 def chunks(seq: Sequence[int], size: int) -> Iterator[Sequence[int]]:
@@ -352,6 +355,7 @@ class FolderSync:
                     created.append(res.email_id)
                 else:
                     self.result.existing += 1
+                    self.result.found_email_ids.append(res.email_id)
             # First the states the server's flags give new mail, then what the thread shows
             # answered (\Answered, and own mail in a Sent folder answering earlier mail).
             if created and self.on_new_emails is not None:

@@ -175,6 +175,8 @@ def _sync_locked(
                             log.warning("folder not synced", extra={"account": account, "error": str(exc)})
                         gone, fr.gone_email_ids = fr.gone_email_ids, []
                         result.push.archived_elsewhere += writeback.follow_archived(gone)
+                        found, fr.found_email_ids = fr.found_email_ids, []
+                        result.push.unarchived_elsewhere += writeback.follow_unarchived(name, found)
 
                         pending.pop(0)
                         if on_progress is not None:
