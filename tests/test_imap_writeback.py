@@ -425,3 +425,11 @@ def test_flag_changes_map_to_actions_only_where_the_state_differs() -> None:
     assert server_actions([], [SEEN], EmailState(read_at=now)) == []  # already read
     assert server_actions([], [DONE_KEYWORD], fresh) == ["done"]
     assert parse_uid_set("3:5,9,12:11") == [3, 4, 5, 9, 12, 11]
+
+
+def test_vanished_uid_sets_read_as_imap_writes_them() -> None:
+    from beacon.imap.mailbox import uid_set
+
+    assert uid_set("3:5,9") == {3, 4, 5, 9}
+    assert uid_set("7:5") == {5, 6, 7}  # a range may be written high:low
+    assert uid_set("12") == {12} and uid_set("") == set()
