@@ -71,3 +71,41 @@ def test_mail_the_server_says_she_read_is_not_ignored(any_db: Database) -> None:
         apply_action(s, alice, [posts[5]], "important", source="cli", now=T0 + timedelta(days=1))
     with any_db.session() as s:
         assert learn_ignored_for(s, alice, settings, now=T0 + timedelta(days=5)) == 2  # posts 3 and 4
+
+
+def test_two_lessons_at_once_follow_each_other(postgres_db: Database) -> None:
+    """The web learns after answering, so one action's lesson can still be in its transaction
+    when the next action's begins: the second waits for the first and builds on it (no lesson
+    is overwritten)."""
+    import threading
+
+    from beacon.triage.learning import observe
+    from tests.test_learning import Feedback
+
+    settings = Settings()
+    (alice,) = _users(postgres_db, "alice")
+    posts, people = _mailbox(postgres_db, settings, alice, "a")
+    with postgres_db.session() as s:
+        observe(s, [Feedback(alice, posts[0], "not_important")])
+    first = postgres_db.new_session()
+    first.begin()
+    observe(first, [Feedback(alice, posts[1], "not_important")])  # learned, not yet committed
+    finished = threading.Event()
+
+    def second() -> None:
+        with postgres_db.session() as s:
+            observe(s, [Feedback(alice, people[0], "important")])
+        finished.set()
+
+    t = threading.Thread(target=second)
+    t.start()
+    assert not finished.wait(1.0)  # waits for the first lesson's transaction
+    first.commit()
+    first.close()
+    t.join(10)
+    assert finished.is_set()
+    with postgres_db.session() as s:
+        view = summary(s, alice)
+    assert view.events == 3
+    listed = next(f for f in view.features if f.feature == f"list:{LIST}")
+    assert listed.signals == {"not_important": 2}
