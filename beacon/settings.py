@@ -90,6 +90,8 @@ class Settings(BaseSettings):
     learning_points_per_logit: float = Field(default=12.0, ge=0)
     learning_max_points: float = Field(default=40.0, ge=0, le=100)
     learning_read_soon_minutes: float = Field(default=120.0, gt=0)
+    # Mail left untouched this long, while the reader acted on newer mail, teaches "ignored".
+    learning_ignored_days: float = Field(default=3.0, gt=0)
 
     # --- engine ----------------------------------------------------------------
     nlp_mode: Literal["inprocess", "oneshot", "pool", "celery"] = "pool"

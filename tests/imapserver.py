@@ -563,6 +563,17 @@ def plain_dovecot() -> Iterator[DovecotServer]:
         yield server
 
 
+# CONDSTORE without QRESYNC: what goes is found by a search of every UID, not VANISHED.
+CONDSTORE_CAPABILITIES = f"{PLAIN_CAPABILITIES} CONDSTORE"
+
+
+@pytest.fixture(scope="module")
+def condstore_dovecot() -> Iterator[DovecotServer]:
+    """A Dovecot that offers CONDSTORE but not QRESYNC."""
+    with DovecotServer(extra_config=CONDSTORE_CAPABILITIES) as server:
+        yield server
+
+
 def wait_for(cond: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> float:
     """Poll ``cond`` until true; returns the seconds it took (fails after ``timeout``)."""
     started = time.monotonic()

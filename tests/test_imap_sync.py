@@ -112,7 +112,8 @@ def test_flags_and_deletions_follow_the_server(
         c.uid_expunge([5, 6])
     result = sync_account(any_db, settings, ACCOUNT)
     assert (result.total("flags_changed"), result.total("deleted"), result.total("fetched")) == (6, 2, 0)
-    assert result.folders["INBOX"].refresh == "changed"  # CONDSTORE: FETCH CHANGEDSINCE, not every UID
+    # QRESYNC (Dovecot has it): FETCH CHANGEDSINCE ... VANISHED, not every UID, nor a search of them all.
+    assert result.folders["INBOX"].refresh == "vanished"
 
     expected = {mid: (False, False, False, False) for mid in mids}
     expected[mids[0]] = (True, False, False, False)
@@ -135,6 +136,26 @@ def test_flags_and_deletions_follow_the_server(
     assert flags_by_mid(any_db) == expected
     result = sync_account(any_db, settings, ACCOUNT)  # nothing changed: HIGHESTMODSEQ says so
     assert result.folders["INBOX"].refresh == "skipped" and result.total("flags_changed") == 0
+
+
+def test_without_qresync_a_search_finds_what_is_gone(
+    sqlite_db: Database, condstore_dovecot: DovecotServer, tmp_path: Path
+) -> None:
+    user = condstore_dovecot.add_user()
+    msgs = corpus(5, offset=60)
+    append_messages(condstore_dovecot, user, msgs)
+    settings = make_settings(tmp_path, sqlite_db, condstore_dovecot)
+    add_account(sqlite_db, settings, condstore_dovecot, user)
+    sync_account(sqlite_db, settings, ACCOUNT)
+    set_flags(condstore_dovecot, user, {1: ("add", ["\\Seen"])})
+    with condstore_dovecot.client(user) as c:
+        c.select_folder("INBOX")
+        c.add_flags([3], [b"\\Deleted"])
+        c.uid_expunge([3])
+    result = sync_account(sqlite_db, settings, ACCOUNT)
+    assert result.folders["INBOX"].refresh == "changed"
+    assert (result.total("flags_changed"), result.total("deleted")) == (1, 1)
+    assert sorted(links(sqlite_db)) == [1, 2, 4, 5]
 
 
 def test_uidvalidity_change_with_renumbered_mail(

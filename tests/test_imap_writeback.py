@@ -217,6 +217,23 @@ def test_done_moves_the_message_to_the_archive_and_undone_brings_it_back(
         assert s.scalar(select(EmailActionRow.source).where(EmailActionRow.email_id == box.ids[c_])) == "imap"
     assert box.unsynced() == 0 and box.sync().push.moved == 0
 
+    # Moved back to the inbox in another mail program: undone in Beacon, and it stays in the inbox.
+    with dovecot.client(box.user) as other:
+        other.select_folder("Archive")
+        other.move(other.search(["HEADER", "Message-ID", b]), "INBOX")
+    result = box.sync()
+    assert result.push.unarchived_elsewhere == 1 and box.state(b).done_at is None
+    assert box.state(c_).done_at is not None  # still in the archive: still done
+    with sqlite_db.session() as s:
+        (folder,) = s.scalars(select(ImapFolder.name).join(ImapMessage, ImapMessage.folder_id == ImapFolder.id)
+                              .where(ImapMessage.email_id == box.ids[b])).all()
+        undone = s.scalars(select(EmailActionRow).where(EmailActionRow.email_id == box.ids[b])
+                           .order_by(EmailActionRow.id.desc())).first()
+    assert folder == "INBOX" and (undone.action, undone.source) == ("undone", "imap")
+    again = box.sync()
+    assert box.unsynced() == 0 and again.push.moved == 0 and again.push.unarchived_elsewhere == 0
+    assert b in box.server_flags() and b not in box.server_flags("Archive")
+
 
 def test_done_without_move_or_condstore_uses_the_configured_folder(
     sqlite_db: Database, plain_dovecot: DovecotServer, tmp_path: Path
@@ -408,3 +425,11 @@ def test_flag_changes_map_to_actions_only_where_the_state_differs() -> None:
     assert server_actions([], [SEEN], EmailState(read_at=now)) == []  # already read
     assert server_actions([], [DONE_KEYWORD], fresh) == ["done"]
     assert parse_uid_set("3:5,9,12:11") == [3, 4, 5, 9, 12, 11]
+
+
+def test_vanished_uid_sets_read_as_imap_writes_them() -> None:
+    from beacon.imap.mailbox import uid_set
+
+    assert uid_set("3:5,9") == {3, 4, 5, 9}
+    assert uid_set("7:5") == {5, 6, 7}  # a range may be written high:low
+    assert uid_set("12") == {12} and uid_set("") == set()

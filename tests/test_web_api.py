@@ -455,15 +455,24 @@ def test_add_imap_account_from_the_ui(bare: Served) -> None:
 
     c, _ = bare.login()
     form = {"name": "work", "host": "93.184.216.34", "security": "tls", "port": "", "user": "alex",
-            "password": "s3cret-imap-pass", "folders": "INBOX\nArchive", "csrf_token": form_token(c, "/jobs")}
+            "password": "s3cret-imap-pass", "folders": "INBOX\nLists", "archive_folder": " Old mail ",
+            "csrf_token": form_token(c, "/jobs")}
+    assert 'name="archive_folder"' in c.get("/jobs").text
     r = c.post("/accounts/imap", data=form, follow_redirects=False)
     assert r.status_code == 303, r.text
     with bare.db.session() as s:
         acc = s.query(Account).filter_by(name="work").one()
-        assert (acc.kind, acc.imap_host, acc.imap_port, acc.folders) == ("imap", "93.184.216.34", 993, ["INBOX", "Archive"])
+        assert (acc.kind, acc.imap_host, acc.imap_port, acc.folders) == ("imap", "93.184.216.34", 993, ["INBOX", "Lists"])
+        assert acc.imap_archive_folder == "Old mail"
         assert b"s3cret-imap-pass" not in (acc.password_encrypted or b"")
     listed = {a["name"]: a for a in c.get("/api/accounts").json()}
     assert listed["work"]["imap_host"] == "93.184.216.34" and "password" not in str(listed["work"])
+    # Saved again with the field left empty: no configured folder (the server's \Archive, or a keyword).
+    again = c.post("/accounts/imap", data={**form, "archive_folder": "", "csrf_token": form_token(c, "/jobs")},
+                   follow_redirects=False)
+    assert again.status_code == 303
+    with bare.db.session() as s:
+        assert s.query(Account).filter_by(name="work").one().imap_archive_folder is None
     missing = c.post("/accounts/imap", data={**form, "name": "w2", "host": "", "csrf_token": form_token(c, "/jobs")})
     assert missing.status_code == 422  # a required field left empty: refused by the form's schema
     bad = c.post("/accounts/imap", data={**form, "name": "w2", "security": "ssl3", "csrf_token": form_token(c, "/jobs")})

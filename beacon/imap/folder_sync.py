@@ -33,7 +33,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from beacon.imap import links
-from beacon.imap.mailbox import fetch_changed_flags
+from beacon.imap.mailbox import fetch_changed_flags, fetch_changes_and_vanished
 from beacon.errors import FolderError, SyncCancelled
 from beacon.ingest.prepare import ParseJob, Prepared, Preparer
 from beacon.parse import parse_message
@@ -72,16 +72,20 @@ class FolderResult:
     pending: int = 0  # messages this sync has to bring in (fetch or relink)
     uidvalidity_changed: bool = False
     # How known mail's flags were refreshed: "full" (every UID), "changed" (CONDSTORE: FETCH
-    # CHANGEDSINCE the last sync) or "skipped" (HIGHESTMODSEQ unchanged: nothing to see).
+    # CHANGEDSINCE the last sync, and a search of every UID for what is gone), "vanished"
+    # (QRESYNC: the same FETCH also lists what is gone) or "skipped" (HIGHESTMODSEQ unchanged).
     refresh: str = ""
     error: str | None = None
     new_email_ids: list[int] = field(default_factory=list, repr=False)
     imap_actions: int = 0  # flag changes made elsewhere, taken into Beacon's states
     # Emails whose message left this folder (expunged, or moved by another mail program).
     gone_email_ids: list[int] = field(default_factory=list, repr=False)
+    # Emails already stored, found at a new UID here (e.g. moved back from the archive elsewhere).
+    found_email_ids: list[int] = field(default_factory=list, repr=False)
 
     def as_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in vars(self).items() if k not in ("new_email_ids", "gone_email_ids")}
+        return {k: v for k, v in vars(self).items()
+                if k not in ("new_email_ids", "gone_email_ids", "found_email_ids")}
 
 
 def chunks(seq: Sequence[int], size: int) -> Iterator[Sequence[int]]:
@@ -127,12 +131,14 @@ class FolderSync:
     on_new_emails: NewEmailsFn | None = None  # first states of mail stored for the first time
     # A bigger message is stored with its headers only (its hash read in slices).
     max_message_bytes: int = 50 * 1024 * 1024
+    qresync: bool = False  # QRESYNC enabled on this connection (mailbox.enable_qresync): VANISHED
     folder_id: int = field(default=0, init=False)
     uidvalidity: int = field(default=0, init=False)
     highest_modseq: int | None = field(default=None, init=False)  # the server's, at SELECT
     known_modseq: int | None = field(default=None, init=False)  # ours, from the last sync
     # Until checked, link() looks for stale links to reuse.
     has_stale: bool = field(default=True, init=False)
+
 
     def __post_init__(self) -> None:
         self.batch_size = max(1, self.batch_size)
@@ -147,7 +153,7 @@ class FolderSync:
         elif self.highest_modseq == self.known_modseq:
             self.result.refresh = "skipped"  # CONDSTORE: no flag changed, nothing expunged
         else:
-            self.result.refresh = "changed"
+            self.result.refresh = "vanished" if self.qresync else "changed"
             self._refresh_known(since=self.known_modseq)
         self._fetch_new(last_uid)
         with self.db.session() as s:
@@ -192,7 +198,8 @@ class FolderSync:
         Without ``since``: FLAGS of every stored UID, a FETCH per KNOWN_CHUNK. With ``since``
         (CONDSTORE, the folder's HIGHESTMODSEQ at the last sync): one FETCH ... CHANGEDSINCE
         for the flags that changed and one UID SEARCH for the UIDs still there; on a big
-        folder where little changed (the sync after an IDLE event) that is what costs.
+        folder where little changed (the sync after an IDLE event) that is what costs, so
+        with QRESYNC the FETCH asks for VANISHED too and the search is not needed.
         """
         lookup = self._full_lookup if since is None else self._changed_lookup(since)
         after = 0
@@ -235,6 +242,13 @@ class FolderSync:
         return {u: links.normalise_flags(resp[u].get(b"FLAGS", ())) if u in resp else None for u in uids}
 
     def _changed_lookup(self, since: int) -> Callable[[list[int]], dict[int, object]]:
+        if self.qresync:  # what is gone comes with the changes: no search of every UID
+            changed, vanished = fetch_changes_and_vanished(self.client, since)
+
+            def told(uids: list[int]) -> dict[int, object]:
+                return {u: None if u in vanished else (changed[u].flags if u in changed else UNCHANGED) for u in uids}
+
+            return told
         changed = fetch_changed_flags(self.client, since)
         alive = set(self.client.search(["ALL"]))
 
@@ -352,6 +366,7 @@ class FolderSync:
                     created.append(res.email_id)
                 else:
                     self.result.existing += 1
+                    self.result.found_email_ids.append(res.email_id)
             # First the states the server's flags give new mail, then what the thread shows
             # answered (\Answered, and own mail in a Sent folder answering earlier mail).
             if created and self.on_new_emails is not None:

@@ -35,12 +35,13 @@ class ServerFeatures:
     move: bool = False  # RFC 6851
     uidplus: bool = False  # RFC 4315: UID EXPUNGE, COPYUID
     condstore: bool = False  # RFC 7162: MODSEQ, CHANGEDSINCE, UNCHANGEDSINCE
+    qresync: bool = False  # RFC 7162: VANISHED, the expunged UIDs since a MODSEQ
 
     @classmethod
     def of(cls, client: IMAPClient) -> ServerFeatures:
         caps = {c.upper() for c in client.capabilities()}
         return cls(idle=b"IDLE" in caps, move=b"MOVE" in caps, uidplus=b"UIDPLUS" in caps,
-                   condstore=b"CONDSTORE" in caps or b"QRESYNC" in caps)
+                   condstore=b"CONDSTORE" in caps or b"QRESYNC" in caps, qresync=b"QRESYNC" in caps)
 
 
 class ArchiveKind(StrEnum):
@@ -183,6 +184,46 @@ def fetch_changed_flags(client: IMAPClient, since: int) -> dict[int, MessageFlag
     parsed = parse_fetch_response([d for d in data if d is not None], client.normalise_times, True)
     return {uid: MessageFlags(normalise_flags(d[b"FLAGS"]), modseq_of(d))
             for uid, d in parsed.items() if b"FLAGS" in d}
+
+
+def enable_qresync(client: IMAPClient) -> bool:
+    """ENABLE QRESYNC (before SELECT, once per connection is enough; again is harmless) where the
+    server has it: then a CHANGEDSINCE fetch can also list what was expunged."""
+    if not client.has_capability("QRESYNC"):
+        return False
+    client.enable("QRESYNC")
+    return True
+
+
+def uid_set(text: str) -> set[int]:
+    """``"3:5,9"`` -> {3, 4, 5, 9} (an IMAP sequence set of UIDs, as VANISHED gives it)."""
+    out: set[int] = set()
+    for part in text.split(","):
+        lo, _, hi = part.strip().partition(":")
+        if lo:
+            a, b = int(lo), int(hi or lo)
+            out.update(range(min(a, b), max(a, b) + 1))
+    return out
+
+
+def fetch_changes_and_vanished(client: IMAPClient, since: int) -> tuple[dict[int, MessageFlags], set[int]]:
+    """QRESYNC (enabled): flags changed since MODSEQ ``since`` and the UIDs expunged since then,
+    in one ``UID FETCH 1:* (FLAGS) (CHANGEDSINCE n VANISHED)``: no search of every UID to find
+    what is gone (the answer's ``VANISHED (EARLIER)`` lines, read from imaplib's untagged ones)."""
+    untagged = client._imap.untagged_responses
+    untagged.pop("FETCH", None)
+    untagged.pop("VANISHED", None)  # of earlier commands
+    typ, data = client._imap.uid("FETCH", "1:*", f"(FLAGS) (CHANGEDSINCE {since} VANISHED)")  # imaplib: see above
+    if typ != "OK":
+        raise imaplib.IMAP4.error(f"UID FETCH CHANGEDSINCE VANISHED failed: {data!r}")
+    vanished: set[int] = set()
+    for line in untagged.pop("VANISHED", []) or []:
+        text = line.decode() if isinstance(line, bytes) else str(line)
+        vanished |= uid_set(text.replace("(EARLIER)", "").strip())
+    parsed = parse_fetch_response([d for d in data if d is not None], client.normalise_times, True)
+    changed = {uid: MessageFlags(normalise_flags(d[b"FLAGS"]), modseq_of(d))
+               for uid, d in parsed.items() if b"FLAGS" in d}
+    return changed, vanished
 
 
 def modseq_of(data: dict[bytes, object]) -> int | None:

@@ -25,6 +25,7 @@ from beacon.imap.connection import NETWORK_ERRORS, session
 from beacon.imap.flag_states import apply_server_changes, initial_states
 from beacon.imap.folder_sync import FolderError, FolderResult, FolderSync, SyncCancelled
 from beacon.imap.lock import account_lock
+from beacon.imap.mailbox import enable_qresync
 from beacon.imap.writeback import PushResult, Writeback
 from beacon.ingest.prepare import Preparer
 from beacon.settings import Settings
@@ -154,6 +155,7 @@ def _sync_locked(
             progress_mark = _progress_mark(result)
             try:
                 with session(ep) as client:
+                    qresync = enable_qresync(client)  # before any SELECT: ENABLE is refused after
                     # Beacon's actions first: the pull then finds the server in step with them.
                     writeback = Writeback(db, client, account_id, level_keywords=settings.imap_level_keywords)
                     _add_push(result.push, writeback.run())
@@ -169,12 +171,15 @@ def _sync_locked(
                                 result=fr, on_batch=on_batch, cancel=cancel, preparer=preparer,
                                 max_message_bytes=settings.max_message_bytes,
                                 on_flag_changes=_take_changes, on_new_emails=initial_states,
+                                qresync=qresync,
                             ).run()
                         except FolderError as exc:
                             fr.error = str(exc)
                             log.warning("folder not synced", extra={"account": account, "error": str(exc)})
                         gone, fr.gone_email_ids = fr.gone_email_ids, []
                         result.push.archived_elsewhere += writeback.follow_archived(gone)
+                        found, fr.found_email_ids = fr.found_email_ids, []
+                        result.push.unarchived_elsewhere += writeback.follow_unarchived(name, found)
 
                         pending.pop(0)
                         if on_progress is not None:

@@ -102,6 +102,7 @@ class PushResult:
     server_changes: int = 0  # changes made elsewhere, taken into Beacon before writing
     levels: int = 0  # messages given their level keyword
     archived_elsewhere: int = 0  # moved to the archive folder by another mail program: done
+    unarchived_elsewhere: int = 0  # moved out of the archive folder by another mail program: undone
     refused: int = 0  # messages whose write the server refused (logged; not retried for ever)
 
     def as_dict(self) -> dict[str, int]:
@@ -382,6 +383,33 @@ class Writeback:
             if done:
                 apply_imap_action(s, done, Action.DONE)
         return len(found)
+
+    def follow_unarchived(self, folder: str, email_ids: Sequence[int]) -> int:
+        """Done mail found again in watched ``folder`` after it was in the archive folder was moved
+        back by another mail program: undone (source imap, in step with the server already), and
+        its link in the archive folder, which the message left, dropped."""
+        if not email_ids:
+            return 0
+        self._find_archive()
+        archive = self._archive
+        if archive is None or archive.folder is None or folder == archive.folder:
+            return 0
+        with self.db.session() as s:
+            in_archive = select(ImapMessage.id, ImapMessage.email_id).join(
+                ImapFolder, ImapFolder.id == ImapMessage.folder_id).where(
+                ImapFolder.account_id == self.account_id, ImapFolder.name == archive.folder,
+                ImapMessage.email_id.in_(list(email_ids)))
+            archived = dict(s.execute(in_archive).all())
+            states = load_states(s, list(set(archived.values())))
+            back = sorted(eid for eid, state in states.items() if state.done_at is not None)
+            if not back:
+                return 0
+            s.execute(delete(ImapMessage).where(ImapMessage.id.in_(
+                [link for link, eid in archived.items() if eid in back])).execution_options(synchronize_session=False))
+            apply_imap_action(s, back, Action.UNDONE)
+        log.info("imap mail moved out of the archive elsewhere: undone",
+                 extra={"account_id": self.account_id, "folder": folder, "emails": len(back)})
+        return len(back)
 
     # -- level keywords ---------------------------------------------------------------
     def _push_levels(self) -> None:

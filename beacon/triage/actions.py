@@ -2,12 +2,15 @@
 
 Every action is logged in ``email_actions`` with the state fields it changed as they were, so
 it can be undone, learned from and pushed to the mail server; then :func:`beacon.triage.hooks
-.after_actions` runs. A user acts only on their own mail: another user's email is as absent as
-a missing one (:class:`~beacon.errors.NotFound`).
+.after_actions` runs (re-scoring, learning), in the same transaction, or, for a caller that must
+answer at once (the web), once the action is committed and answered: :func:`run_hooks_later`.
+A user acts only on their own mail: another user's email is as absent as a missing one
+(:class:`~beacon.errors.NotFound`).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import Any
@@ -16,13 +19,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from beacon.errors import Conflict, InvalidInput, NotFound
+from beacon.store.db import Database
 from beacon.store.schema import Account, EmailActionRow, EmailRow
 from beacon.store.tenancy import UserScope, account_ids, is_everyone
 from beacon.triage import hooks
 from beacon.triage.models import Action, ActionRecord, EmailState, Importance, Source
 from beacon.triage.states import decode_fields, encode_fields, load_states, state_of, write_state
 
-__all__ = ["MAX_BULK", "Action", "ActionRecord", "apply_action", "changes_for", "undo_action"]
+__all__ = ["MAX_BULK", "Action", "ActionRecord", "apply_action", "changes_for", "run_hooks_later", "undo_action"]
+
+log = logging.getLogger(__name__)
 
 MAX_BULK = 1_000  # emails one request may act on (the web's "select all" sends a page at a time)
 # Actions that come from the reader (not Beacon's own detection, nor the server's flags).
@@ -89,9 +95,10 @@ def _record(row: EmailActionRow, state: EmailState) -> ActionRecord:
 
 def apply_action(s: Session, scope: UserScope, email_ids: Sequence[int], action: Action | str, *,
                  until: datetime | None = None, source: Source | str = Source.API,
-                 now: datetime | None = None) -> list[ActionRecord]:
+                 now: datetime | None = None, hooks_now: bool = True) -> list[ActionRecord]:
     """Apply ``action`` to each of ``email_ids`` (all ``scope``'s, or nothing happens: NotFound
-    names the others); one logged record per email, in the order given."""
+    names the others); one logged record per email, in the order given. ``hooks_now=False``:
+    the caller hands the records to :func:`run_hooks_later` once it has committed."""
     now = now or datetime.now(timezone.utc)
     act, src = _check(action, until, source, now)
     ids = list(dict.fromkeys(email_ids))
@@ -115,7 +122,8 @@ def apply_action(s: Session, scope: UserScope, email_ids: Sequence[int], action:
         rows.append((row, after))
     s.flush()
     records = [_record(row, after) for row, after in rows]
-    hooks.after_actions(s, records)
+    if hooks_now:
+        hooks.after_actions(s, records)
     return records
 
 
@@ -131,7 +139,8 @@ def get_action(s: Session, scope: UserScope, action_id: int) -> EmailActionRow:
     return row
 
 
-def undo_action(s: Session, scope: UserScope, action_id: int, *, now: datetime | None = None) -> ActionRecord:
+def undo_action(s: Session, scope: UserScope, action_id: int, *, now: datetime | None = None,
+                hooks_now: bool = True) -> ActionRecord:
     """Put back the state fields the action changed. Refused (Conflict) when it is undone
     already, or a later action changed one of those fields since (undo that one first)."""
     now = now or datetime.now(timezone.utc)
@@ -149,5 +158,24 @@ def undo_action(s: Session, scope: UserScope, action_id: int, *, now: datetime |
     row.imap_synced_at = None  # the server must be given the state as it is again
     s.flush()
     record = _record(row, after)
-    hooks.after_actions(s, [record])
+    if hooks_now:
+        hooks.after_actions(s, [record])
     return record
+
+
+def run_hooks_later(db: Database, records: Sequence[ActionRecord]) -> None:
+    """The after-actions hooks of committed ``records``, in a transaction of their own: what the
+    web runs once its answer is sent, so a click answers in milliseconds while the re-score and
+    the learning (tens to hundreds of ms on a big inbox) follow. Should they fail, the action
+    stands; its threads are left to the periodic re-score, and the lesson is lost (logged)."""
+    if not records:
+        return
+    try:
+        with db.session() as s:
+            hooks.after_actions(s, records)
+    except Exception:  # noqa: BLE001 -- the action is committed; keep the server up and say why
+        log.exception("after-actions hooks failed for actions %s", [r.id for r in records])
+        from beacon.triage.rescore import mark_due
+
+        with db.session() as s:
+            mark_due(s, [r.email_id for r in records])

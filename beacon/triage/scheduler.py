@@ -1,5 +1,6 @@
 """The web server's periodic rescore: one daemon thread that runs
-:func:`beacon.triage.rescore.rescore_due` every ``settings.rescore_interval`` seconds, with the
+:func:`beacon.triage.rescore.rescore_due` (then learns what the readers ignored:
+:mod:`beacon.triage.learning.ignored`) every ``settings.rescore_interval`` seconds, with the
 settings in force at each pass. A failed pass is logged and the next one comes as usual."""
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from beacon.errors import BeaconError
 from beacon.settings import Settings
 from beacon.store.app_settings import current_settings
 from beacon.store.db import Database
+from beacon.triage.learning.ignored import learn_ignored
 from beacon.triage.rescore import RescoreResult, rescore_due
 
 __all__ = ["RescoreScheduler"]
@@ -53,6 +55,8 @@ class RescoreScheduler:
             with self.db.session() as s:
                 settings = current_settings(s, self.settings)
             result = rescore_due(self.db, settings)
+            with self.db.session() as s:
+                learn_ignored(s, settings)
         except (SQLAlchemyError, BeaconError) as exc:
             log.warning("rescore pass failed (the next one retries): %s", exc)
             return RescoreResult()

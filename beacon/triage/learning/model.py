@@ -1,68 +1,71 @@
-"""One reader's online model: scikit-learn's logistic regression by SGD (``partial_fit``) over
-hashed named features, plus the counts that let it explain itself.
+"""One reader's online model: logistic regression by SGD over hashed named features (the same
+hashing and the same update as scikit-learn's ``FeatureHasher`` and ``SGDClassifier.partial_fit``,
+without importing scikit-learn, so the web process stays small), plus the counts that let it
+explain itself.
 
-Hashing (``FeatureHasher``) keeps the weight vector a fixed size however many senders and lists
-the reader meets; an SGD step touches only the features of the email at hand, so the weights
-stay sparse and are stored as {index: weight}. Names are never lost: an email's features are
-hashed on the spot to read back each one's weight. The counts (``stats``) record, per sender,
-domain, list, thread, kind and "has a due date", which signals the reader gave: the reason text
-quotes them.
+Hashing keeps the weight vector a fixed size however many senders and lists the reader meets;
+an SGD step touches only the features of the email at hand, so the weights stay sparse and are
+stored as {index: weight}. Names are never lost: an email's features are hashed on the spot to
+read back each one's weight. The counts (``stats``) record, per sender, domain, list, thread,
+kind and "has a due date", which signals the reader gave: the reason text quotes them.
 
 Plain data in and out (:meth:`UserModel.state` / :meth:`UserModel.from_state`): no pickle in
-the database, and a state written by one scikit-learn version loads in another.
+the database.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
-import numpy as np
-from sklearn.feature_extraction import FeatureHasher
-from sklearn.linear_model import SGDClassifier
-
 from beacon.triage.learning.features import keyed
+from beacon.triage.learning.hashing import bucket
+from beacon.triage.learning.sgd import SparseSGD
 from beacon.triage.learning.signals import Example
 
 # 65,536 buckets: a reader who gave feedback on a thousand mails has a few thousand named
 # features, of which about 1 in 20 shares its bucket with another (mostly one-off thread and
-# sender features with small weights); the update cost grows with the vector's size.
+# sender features with small weights).
 N_FEATURES = 2**16
 STATE_FORMAT = 1
 # Constant step: a handful of marks must already move the ranking (Gmail's per-user model is
 # likewise updated online from few examples); the L2 penalty keeps one-off features small.
 ETA0 = 0.5
 ALPHA = 1e-3
-_CLASSES = np.array([0, 1])
 
 
-def _classifier() -> SGDClassifier:
-    # In order, not shuffled: several actions learned in one call teach what they would one by one.
-    return SGDClassifier(loss="log_loss", penalty="l2", alpha=ALPHA, learning_rate="constant", eta0=ETA0,
-                         shuffle=False)
+def hashed(feats: Mapping[str, float]) -> dict[int, float]:
+    """A feature dict as its sparse row (colliding names summed, as FeatureHasher does)."""
+    row: dict[int, float] = {}
+    for name, value in feats.items():
+        i = bucket(name, N_FEATURES)
+        row[i] = row.get(i, 0.0) + value
+    return row
 
 
 class UserModel:
     """The learned part of one reader's ranking."""
 
     def __init__(self) -> None:
-        self._hasher = FeatureHasher(n_features=N_FEATURES, input_type="dict", alternate_sign=False)
-        self._clf = _classifier()
+        self._sgd = SparseSGD(eta0=ETA0, alpha=ALPHA)
+        self._trained = False
         self.events = 0
         # feature -> signal -> count of examples (the evidence behind the reasons)
         self.stats: dict[str, dict[str, int]] = {}
+        # Mail that arrived up to here has been judged for the "ignored" signal (learning.ignored).
+        self.ignored_through: datetime | None = None
 
     # -- learning --------------------------------------------------------------------------
     def learn(self, feats: Mapping[str, float], example: Example) -> None:
         self.learn_many([(feats, example)])
 
     def learn_many(self, pairs: Sequence[tuple[Mapping[str, float], Example]]) -> None:
-        """Learn these examples in order, in one SGD pass (a bulk action costs one call)."""
+        """Learn these examples in order (a bulk action teaches what its actions one by one would)."""
         if not pairs:
             return
-        x = self._hasher.transform([dict(f) for f, _ in pairs])
-        y = np.array([1 if ex.positive else 0 for _, ex in pairs])
-        self._clf.partial_fit(x, y, classes=_CLASSES, sample_weight=np.array([ex.weight for _, ex in pairs]))
+        self._sgd.fit((hashed(f), ex.positive, ex.weight) for f, ex in pairs)
+        self._trained = True
         for feats, example in pairs:
             step = -1 if example.unlearn else 1
             self.events = max(0, self.events + step)
@@ -74,23 +77,19 @@ class UserModel:
 
     @property
     def trained(self) -> bool:
-        return getattr(self._clf, "coef_", None) is not None
+        return self._trained
 
     # -- reading -----------------------------------------------------------------------------
     def contributions(self, feats: Mapping[str, float]) -> dict[str, float]:
         """Each feature's share of the log-odds for an email (the intercept, the same for every
         email, is left out: it says how often the reader approves, not which mail)."""
-        if not self.trained or not feats:
+        if not self._trained:
             return {}
-        names = list(feats)
-        rows = self._hasher.transform([{n: 1.0} for n in names])
-        coef = self._clf.coef_[0]
         out = {}
-        for i, name in enumerate(names):
-            idx = rows.indices[rows.indptr[i] : rows.indptr[i + 1]]
-            w = float(coef[idx].sum()) if len(idx) else 0.0
-            if w:
-                out[name] = w * feats[name]
+        for name, value in feats.items():
+            w = self._sgd.weight(bucket(name, N_FEATURES))
+            if w and value:
+                out[name] = w * value
         return out
 
     def weights(self) -> dict[str, float]:
@@ -101,13 +100,12 @@ class UserModel:
     def state(self) -> dict[str, Any]:
         coef: dict[str, float] = {}
         intercept, t = 0.0, 1.0
-        if self.trained:
-            row = self._clf.coef_[0]
-            nz = np.flatnonzero(row)
-            coef = {str(int(i)): float(row[i]) for i in nz}
-            intercept, t = float(self._clf.intercept_[0]), float(self._clf.t_)
+        if self._trained:
+            coef = {str(i): w for i, w in sorted(self._sgd.coef().items())}
+            intercept, t = self._sgd.intercept, self._sgd.t
         return {"format": STATE_FORMAT, "n_features": N_FEATURES, "coef": coef, "intercept": intercept,
-                "t": t, "events": self.events, "stats": self.stats}
+                "t": t, "events": self.events, "stats": self.stats,
+                "ignored_through": self.ignored_through.isoformat() if self.ignored_through else None}
 
     @classmethod
     def from_state(cls, state: Mapping[str, Any] | None) -> UserModel:
@@ -117,15 +115,11 @@ class UserModel:
             return m
         m.events = int(state.get("events", 0))
         m.stats = {k: dict(v) for k, v in (state.get("stats") or {}).items()}
-        coef = state.get("coef") or {}
+        if state.get("ignored_through"):
+            m.ignored_through = datetime.fromisoformat(state["ignored_through"])
+        coef = {int(i): float(w) for i, w in (state.get("coef") or {}).items()}
         if coef or state.get("intercept"):
-            row = np.zeros((1, N_FEATURES))
-            for i, w in coef.items():
-                row[0, int(i)] = w
-            # The fitted attributes partial_fit continues from (all public, documented).
-            m._clf.coef_ = row
-            m._clf.intercept_ = np.array([float(state.get("intercept", 0.0))])
-            m._clf.t_ = float(state.get("t", 1.0))
-            m._clf.classes_ = _CLASSES
-            m._clf.n_features_in_ = N_FEATURES
+            m._sgd = SparseSGD(eta0=ETA0, alpha=ALPHA, coef=coef, intercept=float(state.get("intercept", 0.0)),
+                               t=float(state.get("t", 1.0)))
+            m._trained = True
         return m

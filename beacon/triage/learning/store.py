@@ -13,7 +13,7 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from beacon.analysis.models import Analysis, Factor, ScoredAnalysis
@@ -26,7 +26,7 @@ from beacon.triage.learning.signals import SIGNALS, ActionLike, Signal, example_
 if TYPE_CHECKING:
     from beacon.triage.learning.model import UserModel
 
-__all__ = ["LearnedFeature", "LearningView", "learned_factor", "load_model", "observe", "reset", "summary"]
+__all__ = ["LearnedFeature", "LearningView", "learned_factor", "load_model", "observe", "reset", "save_model", "summary"]
 
 _CACHE = "beacon.learning.models"  # session.info key: user id -> UserModel | None
 
@@ -39,6 +39,20 @@ def _config(settings: Settings | None) -> Settings:
 def _row(s: Session, user_id: int | None) -> LearningModelRow | None:
     owner = LearningModelRow.user_id.is_(None) if user_id is None else LearningModelRow.user_id == user_id
     return s.scalar(select(LearningModelRow).where(owner))
+
+
+def _owner(user_id: int | None):  # noqa: ANN202 -- a SQL condition
+    return LearningModelRow.user_id.is_(None) if user_id is None else LearningModelRow.user_id == user_id
+
+
+def lock_model(s: Session, user_id: int | None) -> None:
+    """Hold the user's model row until this transaction ends, and read it afresh: two lessons
+    learned at once (the web learns after answering, one action's lesson may still be in
+    progress when the next comes) then follow each other instead of one overwriting the
+    other. A no-op write takes the lock on PostgreSQL (the row) and SQLite (the database)."""
+    s.execute(update(LearningModelRow).where(_owner(user_id)).values(events=LearningModelRow.events)
+              .execution_options(synchronize_session=False))
+    s.info.setdefault(_CACHE, {}).pop(user_id, None)
 
 
 def load_model(s: Session, user_id: int | None) -> UserModel | None:
@@ -55,7 +69,7 @@ def load_model(s: Session, user_id: int | None) -> UserModel | None:
     return cache[user_id]
 
 
-def _save(s: Session, user_id: int | None, model: UserModel) -> None:
+def save_model(s: Session, user_id: int | None, model: UserModel) -> None:
     if model.events == 0:  # every example was taken back: exactly the empty model, not SGD's near-zero
         reset(s, user_id)
         return
@@ -105,13 +119,14 @@ def observe(s: Session, records: Sequence[ActionLike], settings: Settings | None
                 scored = ScoredAnalysis.model_validate(arow.data)
                 pairs.append((_features(row, scored.analysis, scored.priority.factors), ex))
         if pairs:
+            lock_model(s, user_id)
             model = load_model(s, user_id)
             if model is None:
                 from beacon.triage.learning.model import UserModel
 
                 model = UserModel()
             model.learn_many(pairs)
-            _save(s, user_id, model)
+            save_model(s, user_id, model)
             learned += len(pairs)
     return learned
 

@@ -11,12 +11,13 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Annotated, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, BackgroundTasks
+from sqlalchemy.orm import Session
 from pydantic import AwareDatetime, BaseModel, Field, model_validator
 
-from beacon.triage.actions import MAX_BULK, apply_action, undo_action
+from beacon.triage.actions import MAX_BULK, apply_action, run_hooks_later, undo_action
 from beacon.triage.models import Action, ActionOut, ActionRecord, EmailStateOut
-from beacon.web.deps import DB, MAX_ID, ApiUser, CsrfChecked, RowId
+from beacon.web.deps import DB, MAX_ID, ApiUser, CsrfChecked, RowId, State
 from beacon.web.errors_doc import errors
 
 __all__ = ["router"]
@@ -67,6 +68,12 @@ def _out(r: ActionRecord, now: datetime) -> ActedOut:
     return ActedOut(**ActionOut.of(r).model_dump(), state=r.state.out(now))
 
 
+def _hooks_after_answer(s: Session, st: State, tasks: BackgroundTasks, records: list[ActionRecord]) -> None:
+    """Commit the action now and re-score/learn once the answer is sent: a click answers fast."""
+    s.commit()
+    tasks.add_task(run_hooks_later, st.db, records)
+
+
 def _acted(records: list[ActionRecord]) -> ActionsOut:
     now = datetime.now(timezone.utc)
     out = [_out(r, now) for r in records]
@@ -76,23 +83,30 @@ def _acted(records: list[ActionRecord]) -> ActionsOut:
 @router.post("/emails/{email_id:int}/actions", response_model=ActionsOut, dependencies=[CsrfChecked],
              summary="Act on one email (done, snooze, read, importance, replied); undoable",
              responses=_ERRORS)
-def act(email_id: RowId, body: ActionIn, s: DB, user: ApiUser) -> ActionsOut:
-    return _acted(apply_action(s, user.id, [email_id], body.action, until=body.until, source=body.source))
+def act(email_id: RowId, body: ActionIn, s: DB, user: ApiUser, st: State, tasks: BackgroundTasks) -> ActionsOut:
+    records = apply_action(s, user.id, [email_id], body.action, until=body.until, source=body.source,
+                           hooks_now=False)
+    _hooks_after_answer(s, st, tasks, records)
+    return _acted(records)
 
 
 @router.post("/actions", response_model=ActionsOut, dependencies=[CsrfChecked],
              summary="Act on several emails at once (one undoable action each)",
              responses=errors(400, 403, 404, e400="the body is not JSON", e403="missing or wrong CSRF token",
                               e404="one of the emails is not among yours (nothing was changed)"))
-def act_bulk(body: BulkActionIn, s: DB, user: ApiUser) -> ActionsOut:
-    return _acted(apply_action(s, user.id, body.email_ids, body.action, until=body.until, source=body.source))
+def act_bulk(body: BulkActionIn, s: DB, user: ApiUser, st: State, tasks: BackgroundTasks) -> ActionsOut:
+    records = apply_action(s, user.id, body.email_ids, body.action, until=body.until, source=body.source,
+                           hooks_now=False)
+    _hooks_after_answer(s, st, tasks, records)
+    return _acted(records)
 
 
 @router.post("/actions/{action_id:int}/undo", response_model=UndoneOut, dependencies=[CsrfChecked],
              summary="Undo an action: the fields it changed go back to what they were",
              responses=errors(403, 404, 409, e403="missing or wrong CSRF token", e404="no such action among yours",
                               e409="already undone, or a later action changed the email since (undo that first)"))
-def undo(action_id: RowId, s: DB, user: ApiUser) -> UndoneOut:
-    r = undo_action(s, user.id, action_id)
+def undo(action_id: RowId, s: DB, user: ApiUser, st: State, tasks: BackgroundTasks) -> UndoneOut:
+    r = undo_action(s, user.id, action_id, hooks_now=False)
+    _hooks_after_answer(s, st, tasks, [r])
     out = _out(r, datetime.now(timezone.utc))
     return UndoneOut(action=out, state=out.state)

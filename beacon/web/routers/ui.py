@@ -253,6 +253,7 @@ def imap_account_submit(
     password: Annotated[str, Form(max_length=1000)],
     security: Annotated[str, Form()] = "tls", port: Annotated[str, Form()] = "",
     folders: Annotated[str, Form(max_length=2000)] = "INBOX",
+    archive_folder: Annotated[str, Form(max_length=500)] = "",
 ) -> Response:
     """Save an IMAP account (password encrypted at rest); the sync scheduler picks it up."""
     from beacon.crypto import PasswordCipher
@@ -270,6 +271,7 @@ def imap_account_submit(
             security=security,  # type: ignore[arg-type]  # validate() checks it
             port=int(port) if port else None,
             folders=tuple(_lines(folders)) or ("INBOX",),
+            archive_folder=archive_folder,  # empty: the server's \\Archive folder, else a keyword
             restricted=True,
         )
         save_imap_account(s, PasswordCipher.from_settings(st.settings), data, user_id=user.id)
