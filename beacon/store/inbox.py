@@ -115,6 +115,12 @@ class InboxFilter:
         return self.leaves_out_own() and not any(
             isinstance(n, State) and n.name in ("done", "snoozed") for n in _nodes(self.query))
 
+    def away_only(self) -> bool:
+        """Whether the query asks for done or snoozed mail (a top-level ``is:done`` or
+        ``is:snoozed``): only the away range of the inbox indexes holds it."""
+        items = self.query.items if isinstance(self.query, And) else (self.query,)
+        return any(isinstance(n, State) and n.name in ("done", "snoozed") for n in items)
+
     @property
     def effective_sort(self) -> str:
         if self.sort and self.sort != "relevance":
@@ -186,6 +192,8 @@ def _compiled(s: Session, f: InboxFilter, *, woken_only: list[int] | None = None
             conds.append(AnalysisRow.email_id.in_(woken_only))
         elif f.inbox_view() and sample is None:
             conds.append(not_away())
+    if sample is None and f.away_only():
+        conds.append(AnalysisRow.away == true())
     if f.threads:  # equality on the head flag: the walk of ix_analyses_head_priority
         conds.append(AnalysisRow.thread_head == true())
     node = f.form_node()
@@ -240,7 +248,7 @@ def inbox_page(s: Session, f: InboxFilter, *, limit: int = 50, cursor: str | Non
         # priority order (SQLite has no statistics on dates to tell; unary + hides the index).
         order = (literal_column("+analyses.score"), *cols[1:])
     q = q.order_by(*(c.asc() if sort == "oldest" else c.desc() for c in order)).limit(limit + 1).offset(offset)
-    if not f.inbox_view():
+    if not f.inbox_view() and not f.away_only():
         q = _both_ranges(q, limit + 1 + offset, sort, offset)
     keys = s.execute(q).all()
     rows = _load(s, f, [k[0] for k in keys[:limit]])
@@ -413,8 +421,8 @@ def _indexed(node: Node | None) -> bool:
     """Whether one index range finds exactly the matches of ``node``."""
     if isinstance(node, Equals):
         return node.column in ("level", "kind")
-    if isinstance(node, State):
-        return node.name == "needs-reply"
+    if isinstance(node, State):  # done and snoozed: the away range (almost all of it matches)
+        return node.name in ("needs-reply", "done", "snoozed")
     if isinstance(node, And):
         return all(isinstance(i, DateBound) for i in node.items)
     return isinstance(node, (DateBound, Due))
