@@ -93,7 +93,7 @@ def build(db: Database, n: int, scenario: str, rng: random.Random) -> int:
             c.execute(insert(AnalysisRow.__table__), [dict(
                 email_id=r["id"], pipeline_version=VERSION, score=scores[r["id"] - 1], level="MEDIUM",
                 kind="personal", category="work", needs_reply=False, data={}, email_date=r["date"], due_at=None,
-                created_at=r["date"]) for r in rows])
+                created_at=r["date"], user_id=uid) for r in rows])
         states: list[dict[str, object]] = []
         if scenario == "typical":
             picked = rng.sample(range(n), n * 12 // 100)
@@ -111,6 +111,9 @@ def build(db: Database, n: int, scenario: str, rng: random.Random) -> int:
         states = [st for st in states if not (st["email_id"] in seen or seen.add(st["email_id"]))]
         for start in range(0, len(states), chunk):
             c.execute(insert(EmailStateRow.__table__), states[start:start + chunk])
+        # The analyses' away copy, as beacon.triage.states.write_state keeps it (and 0010 fills it).
+        c.execute(text("UPDATE analyses SET away = true WHERE email_id IN (SELECT email_id FROM email_states"
+                       " WHERE done_at IS NOT NULL OR snoozed_until IS NOT NULL)"))
         if db.sql_engine.dialect.name == "sqlite":
             c.execute(text("ANALYZE"))
     if db.sql_engine.dialect.name == "postgresql":  # as autovacuum leaves a table that stopped changing

@@ -213,7 +213,9 @@ class Server:
     def __init__(self, url: str, port: int, work: Path) -> None:
         self.base = f"http://127.0.0.1:{port}"
         data = Path(tempfile.mkdtemp(dir=work, prefix="serve-"))
-        self.env = {**os.environ, "BEACON_DATABASE_URL": url, "BEACON_DATA_DIR": str(data)}
+        # No periodic rescore: the copies' analyses are a snapshot, and a pass over the whole
+        # store in the background would be timed with the queries.
+        self.env = {**os.environ, "BEACON_DATABASE_URL": url, "BEACON_DATA_DIR": str(data), "BEACON_RESCORE_INTERVAL": "0"}
         subprocess.run(["beacon", "user", "add", "bench", "--password", "bench-password-1"],
                        env=self.env, check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.proc = subprocess.Popen(["beacon", "serve", "--no-analyze", "--port", str(port), "--log-level", "warning"],

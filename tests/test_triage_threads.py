@@ -16,6 +16,7 @@ from beacon.store.db import Database
 from beacon.store.inbox import InboxFilter, inbox, inbox_page
 from beacon.store.schema import AnalysisRow, EmailRow, EmailStateRow
 from beacon.triage.rescore import after_analysis, rescore_due, rescore_emails
+from beacon.triage.states import write_state
 from beacon.triage.threads import thread_counts, thread_messages
 from tests.helpers import store_messages
 from tests.test_priority import analysis as make_analysis
@@ -145,15 +146,13 @@ def test_done_moves_the_head_and_a_woken_snooze_comes_back_on_top(any_db: Databa
     other = ids["again"] if top == ids["ask"] else ids["ask"]
     now = T0 + timedelta(hours=5)
     with any_db.session() as s:
-        s.add(EmailStateRow(email_id=top, done_at=now))
-        s.flush()
+        write_state(s, top, {"done_at": now})  # as every action writes states
         rescore_emails(s, [top], now, SETTINGS)
     assert heads(any_db, now) == [other, ids["news"]]
 
     wake = now + timedelta(hours=6)
     with any_db.session() as s:
-        s.add(EmailStateRow(email_id=other, snoozed_until=wake))
-        s.flush()
+        write_state(s, other, {"snoozed_until": wake})
         rescore_emails(s, [other], now, SETTINGS)
     assert heads(any_db, now) == [ids["news"]]  # the whole conversation is out of the inbox
     assert row(any_db, other).rescore_at == wake  # the periodic pass brings it back then

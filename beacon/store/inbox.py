@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import (
-    Column, Integer, Select, and_, true, column, func, literal, literal_column, select, table, text, tuple_, union_all,
+    Column, Integer, Select, and_, false, true, column, func, literal, literal_column, select, table, text, tuple_, union_all,
 )
 from sqlalchemy.sql.visitors import iterate
 from sqlalchemy.orm import Session, defer
@@ -30,7 +30,7 @@ from beacon.query import And, Node, Not, Text, parse
 from beacon.query.model import DateBound, Due, Equals, InAccount, Or, State, positive_texts
 from beacon.store.emails import count_emails
 from beacon.store.query_sql import Clock, compile_query, fts
-from beacon.store.schema import AnalysisRow, EmailRow, UTCDateTime
+from beacon.store.schema import AnalysisRow, EmailRow, User, UTCDateTime
 from beacon.store.state_sets import account_addresses, not_away, not_own, woken
 from beacon.store.tenancy import EVERYONE, UserScope, account_ids, is_everyone
 
@@ -115,6 +115,12 @@ class InboxFilter:
         return self.leaves_out_own() and not any(
             isinstance(n, State) and n.name in ("done", "snoozed") for n in _nodes(self.query))
 
+    def away_only(self) -> bool:
+        """Whether the query asks for done or snoozed mail (a top-level ``is:done`` or
+        ``is:snoozed``): only the away range of the inbox indexes holds it."""
+        items = self.query.items if isinstance(self.query, And) else (self.query,)
+        return any(isinstance(n, State) and n.name in ("done", "snoozed") for n in items)
+
     @property
     def effective_sort(self) -> str:
         if self.sort and self.sort != "relevance":
@@ -156,16 +162,26 @@ def _nodes(node: Node | None) -> list[Node]:
     return [node]
 
 
-def _owned(scope: UserScope) -> list[Any]:
-    """The owner condition: the mail of ``scope``'s accounts (none for everyone's)."""
-    return [] if is_everyone(scope) else [EmailRow.account_id.in_(account_ids(scope))]
+def _owned(s: Session, scope: UserScope) -> list[Any]:
+    """The owner condition, on the analysis' copy of the owner (the leading key of the inbox
+    indexes, so no email row is read to learn whose it is). Everyone's mail is unowned while
+    no user exists: the same condition then keeps the walks on those indexes."""
+    if not is_everyone(scope):
+        return [AnalysisRow.user_id == scope]
+    return [AnalysisRow.user_id.is_(None)] if s.scalar(select(User.id).limit(1)) is None else []
 
 
-def _compiled(s: Session, f: InboxFilter, *, woken_only: list[int] | None = None) -> tuple[Any, Any]:
+def _compiled(s: Session, f: InboxFilter, *, woken_only: list[int] | None = None,
+              sample: list[int] | None = None) -> tuple[Any, Any]:
     """(where, compiled query or None): every condition of the filter, the owner's first.
     ``woken_only``: those of these ids (mail whose snooze ended) that the inbox lists instead
-    (see :func:`_woken_rows`)."""
-    conds: list[Any] = [*_owned(f.scope), AnalysisRow.pipeline_version == f.pipeline_version]
+    (see :func:`_woken_rows`). ``sample``: only these ids, taken from the reader's own range of
+    an index: each is probed by id (the owner's and version's conditions, which they meet,
+    are kept off the indexes: without statistics SQLite would rather walk the whole range)."""
+    if sample is not None:
+        conds: list[Any] = [AnalysisRow.email_id.in_(sample), AnalysisRow.pipeline_version.concat("") == f.pipeline_version]
+    else:
+        conds = [*_owned(s, f.scope), AnalysisRow.pipeline_version == f.pipeline_version]
     if not f.include_hidden:
         conds.append(AnalysisRow.email_id.not_in(_HIDDEN))
     if f.leaves_out_own():
@@ -174,8 +190,10 @@ def _compiled(s: Session, f: InboxFilter, *, woken_only: list[int] | None = None
         conds.append(not_own((*f.own_addresses, *account_addresses(s, f.scope))))
         if woken_only is not None:
             conds.append(AnalysisRow.email_id.in_(woken_only))
-        elif f.inbox_view():
+        elif f.inbox_view() and sample is None:
             conds.append(not_away())
+    if sample is None and f.away_only():
+        conds.append(AnalysisRow.away == true())
     if f.threads:  # equality on the head flag: the walk of ix_analyses_head_priority
         conds.append(AnalysisRow.thread_head == true())
     node = f.form_node()
@@ -230,12 +248,25 @@ def inbox_page(s: Session, f: InboxFilter, *, limit: int = 50, cursor: str | Non
         # priority order (SQLite has no statistics on dates to tell; unary + hides the index).
         order = (literal_column("+analyses.score"), *cols[1:])
     q = q.order_by(*(c.asc() if sort == "oldest" else c.desc() for c in order)).limit(limit + 1).offset(offset)
+    if not f.inbox_view() and not f.away_only():
+        q = _both_ranges(q, limit + 1 + offset, sort, offset)
     keys = s.execute(q).all()
     rows = _load(s, f, [k[0] for k in keys[:limit]])
     nxt = _encode(sort, list(keys[limit - 1][1:])) if len(keys) > limit else None
     if not cursor and not offset and sort != "oldest" and f.inbox_view():
         rows = _woken_rows(s, f, sort, limit) + rows
     return InboxPage(rows, nxt)
+
+
+def _both_ranges(q: Select[Any], n: int, sort: str, offset: int) -> Select[Any]:
+    """``q`` (a page's keys in its order) when the inbox's away flag is not a condition: the
+    indexes give the order within the open and within the away mail, so each range is walked
+    for ``n`` rows and the two merged (not every row of the reader's mail sorted)."""
+    parts = [q.limit(n).offset(0).where(AnalysisRow.away == away).subquery() for away in (false(), true())]
+    u = union_all(*(select(*p.c) for p in parts)).subquery()
+    keys = [u.c[c.key] for c in _ORDERS[sort]]
+    return (select(*u.c).order_by(*(k.asc() if sort == "oldest" else k.desc() for k in keys))
+            .limit(n - offset).offset(offset))
 
 
 def _now(f: InboxFilter) -> datetime:
@@ -338,8 +369,10 @@ def inbox_count(s: Session, f: InboxFilter, cap: int = COUNT_CAP) -> Count:
     q = select(literal(1)).select_from(_from(where)).where(where)
     if compiled is not None and compiled.main is not None and compiled.ranked_from is fts:
         # FTS5 answers "IN (its matches)" by listing every match first: read it as a join.
+        # Newest first, as the ranked page reads them: FTS5 then drives the join (else SQLite
+        # would walk the reader's analyses and run the MATCH once per row).
         q = (select(literal(1)).select_from(fts.join(_from(compiled.rest, base), AnalysisRow.email_id == fts.c.rowid))
-             .where(compiled.main, compiled.rest, base))
+             .where(compiled.main, compiled.rest, base).order_by(fts.c.rowid.desc()))
     ids = woken(s, _now(f)) if f.inbox_view() else []
     if ids:
         awake, _ = _compiled(s, f, woken_only=ids)
@@ -355,16 +388,19 @@ def _plain_count(s: Session, f: InboxFilter, q: Select[Any], compiled: Any, cap:
     if compiled is None or compiled.main is not None or _indexed(f.form_node()):
         n = _count(s, q.limit(cap + 1))
         return Count(min(n, cap), n <= cap)
-    inbox_rows = select(AnalysisRow.email_id).where(AnalysisRow.pipeline_version == f.pipeline_version)
-    if not is_everyone(f.scope):
-        inbox_rows = inbox_rows.join(EmailRow, EmailRow.id == AnalysisRow.email_id).where(*_owned(f.scope))
+    inbox_rows = select(AnalysisRow.email_id).where(AnalysisRow.pipeline_version == f.pipeline_version,
+                                                    *_owned(s, f.scope))
     scanned = _count(s, inbox_rows.limit(SCAN_ROWS + 1))
     if scanned <= SCAN_ROWS:  # a small inbox: every email checked
         n = _count(s, q.limit(cap + 1))
         return Count(min(n, cap), n <= cap)
     # The newest emails are the sample: an order by priority would sample its own kind of mail.
-    window = inbox_rows.order_by(AnalysisRow.email_id.desc()).limit(SCAN_ROWS)
-    matched = _count(s, q.where(AnalysisRow.email_id.in_(window)))
+    # (By date, on the reader's range of the date index: no sort of all their mail.)
+    if f.inbox_view():
+        inbox_rows = inbox_rows.where(not_away())
+    window = inbox_rows.order_by(AnalysisRow.email_date.desc(), AnalysisRow.email_id.desc()).limit(SCAN_ROWS)
+    sample, compiled = _compiled(s, f, sample=list(s.scalars(window)))
+    matched = _count(s, select(literal(1)).select_from(_from(sample, compiled.where)).where(sample, compiled.where))
     total = _size(s, f.scope)
     return Count(int(round(matched * total / SCAN_ROWS, -1 if matched < 100 else -2)), False, estimated=True)
 
@@ -385,8 +421,8 @@ def _indexed(node: Node | None) -> bool:
     """Whether one index range finds exactly the matches of ``node``."""
     if isinstance(node, Equals):
         return node.column in ("level", "kind")
-    if isinstance(node, State):
-        return node.name == "needs-reply"
+    if isinstance(node, State):  # done and snoozed: the away range (almost all of it matches)
+        return node.name in ("needs-reply", "done", "snoozed")
     if isinstance(node, And):
         return all(isinstance(i, DateBound) for i in node.items)
     return isinstance(node, (DateBound, Due))
@@ -403,8 +439,7 @@ def categories(s: Session, scope: UserScope = EVERYONE) -> list[str]:
     found = list(s.scalars(step))
     if is_everyone(scope):
         return found
-    theirs = (select(literal(1)).select_from(AnalysisRow).join(EmailRow, EmailRow.id == AnalysisRow.email_id)
-              .where(*_owned(scope)).limit(1))
+    theirs = select(literal(1)).select_from(AnalysisRow).where(*_owned(s, scope)).limit(1)
     return [c for c in found if s.scalar(theirs.where(AnalysisRow.category == c)) is not None]
 
 

@@ -170,8 +170,9 @@ class AttachmentRow(Base):
 
 
 def _inbox_order(name: str, *lead: str) -> Index:
-    """An index serving one inbox order (priority, then newest first) after equality on ``lead``."""
-    return Index(name, "pipeline_version", *lead, "score", "email_date", "email_id")
+    """An index serving one inbox order (priority, then newest first) after equality on the
+    owner, the away flag and ``lead``: one reader's inbox is one range of it."""
+    return Index(name, "pipeline_version", "user_id", "away", *lead, "score", "email_date", "email_id")
 
 
 class AnalysisRow(Base):
@@ -183,7 +184,7 @@ class AnalysisRow(Base):
         _inbox_order("ix_analyses_level_priority", "level"),
         _inbox_order("ix_analyses_kind_priority", "kind"),
         _inbox_order("ix_analyses_reply_priority", "needs_reply"),
-        Index("ix_analyses_date", "pipeline_version", "email_date", "email_id"),
+        Index("ix_analyses_date", "pipeline_version", "user_id", "away", "email_date", "email_id"),
         Index("ix_analyses_due", "pipeline_version", "due_at"),
         # Conversations (beacon.triage.threads): the inbox of thread heads is an index walk too.
         _inbox_order("ix_analyses_head_priority", "thread_head"),
@@ -212,6 +213,13 @@ class AnalysisRow(Base):
     # When time alone next changes the score (a deadline crossing a day, a snooze waking);
     # None: never. The periodic rescore takes what is due.
     rescore_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # -- copies that make one reader's inbox one index range (0010) --
+    # The email's owner (its account's user; None: before any user existed), kept in step by
+    # save_analysis and adopt_unowned.
+    user_id: Mapped[int | None] = mapped_column(Integer)
+    # Done or snoozed (asleep, or woken and not acted on yet): out of the inbox's walk. Kept in
+    # step with ``email_states`` by beacon.triage.states.write_state (see beacon.store.away).
+    away: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
 
 
 class AnalysisJob(Base):

@@ -1,9 +1,9 @@
 """The reader's states (``email_states``) as conditions for the inbox and the ``is:`` terms of
 the search language.
 
-What the inbox leaves out is checked on each row its index walk reads: the reader's own mail
-on the email's row (which the walk reads anyway for the owner), done and snoozed mail in a
-set read from the states' partial indexes. The ``is:`` views are such sets too.
+What the inbox leaves out: done and snoozed mail through the analyses' ``away`` copy (a leading
+key of the inbox indexes, so the walk never reads it); the reader's own mail is checked on each
+row the walk reads. The ``is:`` views are sets read from the states' partial indexes.
 """
 
 from __future__ import annotations
@@ -12,13 +12,16 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, or_, select, union_all
+from sqlalchemy import ColumnElement, Select, and_, false, or_, select, update
 from sqlalchemy.orm import Session
 
 from beacon.store.schema import Account, AnalysisRow, EmailRow, EmailStateRow
 from beacon.store.tenancy import UserScope, is_everyone
 
-__all__ = ["SENT_FOLDERS", "WOKEN_CAP", "account_addresses", "not_away", "not_own", "state_condition", "woken"]
+__all__ = [
+    "SENT_FOLDERS", "WOKEN_CAP", "account_addresses", "is_away", "not_away", "not_own", "state_condition", "sync_away",
+    "woken",
+]
 
 # Folder names mail clients and servers give sent mail (IMAP SPECIAL-USE \Sent, Maildir++,
 # Gmail, Exchange/Outlook, Apple Mail, Thunderbird), as stored in ``emails.folder``.
@@ -42,10 +45,20 @@ def _snoozed(now: datetime) -> Select[Any]:
 
 def not_away() -> ColumnElement[bool]:
     """Neither done nor snoozed (asleep, or woken and not acted on yet: those stand on top of
-    the first page instead, :func:`woken`). One set read from the two partial indexes, built
-    once per query and probed by each row the walk reads (SQLite: an ephemeral index;
-    PostgreSQL: a hashed subplan); cheaper per walked row than a probe of each state."""
-    return AnalysisRow.email_id.not_in(union_all(_done(), select(_S.email_id).where(_S.snoozed_until.is_not(None))))
+    the first page instead, :func:`woken`): the analysis' ``away`` copy, a leading key of the
+    inbox indexes, so the walk never reads the mail it leaves out."""
+    return AnalysisRow.away == false()
+
+
+def is_away(state: EmailStateRow | None) -> bool:
+    """What ``analyses.away`` holds for an email in ``state`` (no row: in the inbox)."""
+    return state is not None and (state.done_at is not None or state.snoozed_until is not None)
+
+
+def sync_away(s: Session, state: EmailStateRow) -> None:
+    """Keep the analyses' ``away`` copy (every pipeline version's) in step with ``state``."""
+    s.execute(update(AnalysisRow).where(AnalysisRow.email_id == state.email_id)
+              .values(away=is_away(state)).execution_options(synchronize_session="fetch"))
 
 
 def woken(s: Session, now: datetime, cap: int = WOKEN_CAP) -> list[int]:

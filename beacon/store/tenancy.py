@@ -16,7 +16,7 @@ from typing import Final
 from sqlalchemy import Select, select, update
 from sqlalchemy.orm import Session
 
-from beacon.store.schema import Account, AnalysisJob, AppSetting, LearningModelRow, Run, UserSetting
+from beacon.store.schema import Account, AnalysisJob, AnalysisRow, AppSetting, LearningModelRow, Run, UserSetting
 
 __all__ = ["EVERYONE", "PERSONAL_FIELDS", "UserScope", "account_ids", "adopt_unowned", "is_everyone"]
 
@@ -45,7 +45,7 @@ def account_ids(scope: UserScope) -> Select[tuple[int]]:
 
 def adopt_unowned(s: Session, user_id: int) -> None:
     """Give ``user_id`` everything that has no owner yet, and the stored personal settings."""
-    for table in (Account, Run, AnalysisJob, LearningModelRow):
+    for table in (Account, Run, AnalysisJob, LearningModelRow, AnalysisRow):  # analyses: the owner's copy
         s.execute(update(table).where(table.user_id.is_(None)).values(user_id=user_id)
                   .execution_options(synchronize_session=False))
     for row in list(s.scalars(select(AppSetting).where(AppSetting.key.in_(PERSONAL_FIELDS)))):

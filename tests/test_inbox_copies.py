@@ -1,0 +1,84 @@
+"""The analyses' copies that make one reader's inbox one index range (``user_id``, ``away``), on
+SQLite and PostgreSQL: they follow every action, undo, a woken snooze acted on, a re-analysis
+and the first user adopting unowned mail; migration 0010 fills them in an existing database."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from alembic import command
+from sqlalchemy import select, text
+
+from beacon.settings import Settings
+from beacon.store.analyses import save_analysis
+from beacon.store.db import Database
+from beacon.store.schema import AnalysisRow
+from beacon.store.tenancy import adopt_unowned
+from beacon.triage.actions import Action, undo_action
+from tests.helpers import store_messages
+from tests.test_priority import analysis as make_analysis
+from tests.test_triage_inbox import NOW, Box, act, box, ids_of, keys_of  # noqa: F401 - box: a fixture
+
+
+def _copies(db: Database, box: Box) -> dict[str, tuple[int | None, bool]]:
+    by_id = {v: k for k, v in box.mail.items()}
+    with db.session() as s:
+        rows = s.execute(select(AnalysisRow.email_id, AnalysisRow.user_id, AnalysisRow.away)
+                         .where(AnalysisRow.email_id.in_(by_id))).all()
+    return {by_id[e]: (u, bool(a)) for e, u, a in rows}
+
+
+def _away(db: Database, box: Box) -> set[str]:
+    return {k for k, (_, away) in _copies(db, box).items() if away}
+
+
+def test_the_copies_follow_actions_undo_wakes_and_reanalysis(any_db: Database, box: Box) -> None:
+    assert {u for u, _ in _copies(any_db, box).values()} == {box.alice} and _away(any_db, box) == set()
+    (done,) = act(any_db, box.alice, ["a"], Action.DONE, box)
+    act(any_db, box.alice, ["b"], Action.SNOOZE, box, until=NOW + timedelta(hours=2))
+    assert _away(any_db, box) == {"a", "b"}
+    # A new analysis of done mail (another pipeline run) keeps it out of the inbox.
+    with any_db.session() as s:
+        save_analysis(s, box.mail["a"], make_analysis("personal", due_days=None, request=False), Settings())
+    assert _away(any_db, box) == {"a", "b"}
+    with any_db.session() as s:
+        undo_action(s, box.alice, done.id, now=NOW)
+    assert _away(any_db, box) == {"b"}
+    # Woken, not acted on: still off the walk (it stands on top of page 1 instead) ...
+    later = NOW + timedelta(hours=3)
+    listed = keys_of(box, ids_of(any_db, box.alice, now=later))
+    assert _away(any_db, box) == {"b"} and listed[0] == "b" and listed.count("b") == 1 and "a" in listed
+    # ... until the reader acts on it; then it is back at its own rank, on the walk.
+    act(any_db, box.alice, ["b"], Action.READ, box, now=later)
+    listed = keys_of(box, ids_of(any_db, box.alice, now=later))
+    assert _away(any_db, box) == set() and listed.index("b") == listed.index("c") - 1
+    act(any_db, box.alice, ["c"], Action.DONE, box)
+    act(any_db, box.alice, ["c"], Action.UNDONE, box)
+    assert _away(any_db, box) == set()
+
+
+def test_unowned_mail_is_adopted_with_its_analyses(any_db: Database) -> None:
+    (eid,) = store_messages(any_db, [b"From: a@example.org\nSubject: hi\nMessage-ID: <u@x>\n\nHello.\n"],
+                            account="before")
+    with any_db.session() as s:
+        save_analysis(s, eid, make_analysis("personal", due_days=None, request=False), Settings())
+        assert s.scalar(select(AnalysisRow.user_id).where(AnalysisRow.email_id == eid)) is None
+        s.execute(text("INSERT INTO users (id, username, password_hash, created_at) VALUES "
+                       "(7, 'first', '-', CURRENT_TIMESTAMP)"))
+        adopt_unowned(s, 7)
+        assert s.scalar(select(AnalysisRow.user_id).where(AnalysisRow.email_id == eid)) == 7
+    assert ids_of(any_db, 7) == [eid]  # the first user's inbox walk finds it
+
+
+def test_0010_fills_the_copies_of_an_existing_database(any_db: Database, box: Box) -> None:
+    act(any_db, box.alice, ["a"], Action.DONE, box)
+    act(any_db, box.alice, ["b"], Action.SNOOZE, box, until=NOW + timedelta(hours=2))
+    before = keys_of(box, ids_of(any_db, box.alice))
+    command.downgrade(any_db.alembic_config(), "0008")  # the database as 0008 left it
+    with any_db.sql_engine.connect() as c:
+        assert "away" not in {r for r in c.execute(select(text("*")).select_from(text("analyses")).limit(0)).keys()}
+    any_db.migrate()
+    copies = _copies(any_db, box)
+    assert {u for u, _ in copies.values()} == {box.alice}
+    assert {k for k, (_, away) in copies.items() if away} == {"a", "b"}
+    assert keys_of(box, ids_of(any_db, box.alice)) == before and "a" not in before and "b" not in before
