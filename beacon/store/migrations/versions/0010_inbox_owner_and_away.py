@@ -1,7 +1,7 @@
 """one reader's inbox is one index range: the owner and the away flag on analyses
 
 Revision ID: 0010
-Revises: 0008
+Revises: 0009
 Create Date: 2026-12-02
 
 ``analyses.user_id`` copies the email's owner (its account's user) and ``analyses.away`` says
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 
 revision = '0010'
-down_revision = '0008'
+down_revision = '0009'
 branch_labels = None
 depends_on = None
 
