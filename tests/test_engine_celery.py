@@ -283,3 +283,33 @@ def test_nodes_memory_and_throughput_reach_metrics_and_the_system_page(
     assert 'id="sys-nodes"' in page
     # The settings form keeps the environment's mode rather than offering to switch to pool.
     assert '<option value="" selected>celery (set by the environment)</option>' in settings_page
+
+
+def test_the_main_node_wakes_when_a_node_stores_a_state_also_after_a_broker_restart(broker: RedisServer) -> None:
+    import redis
+
+    from beacon.engine.celery.wakeups import ResultWakeups
+
+    wake = threading.Event()
+    wakeups = ResultWakeups(broker.url, wake)
+    wakeups.start()
+    try:
+        assert wake.wait(10)  # subscribed: it looks once for states stored meanwhile
+        for restart in (False, True):
+            if restart:
+                wake.clear()
+                broker.restart(down_for=1.0)
+                assert wake.wait(20)  # subscribed again
+            wake.clear()
+            client = redis.Redis.from_url(broker.url)
+            client.publish("some-other-channel", "x")
+            assert not wake.wait(0.5)  # only Celery's result channels wake it
+            deadline = time.monotonic() + 10
+            # Celery's Redis backend publishes each stored state on the result key's channel.
+            while not wake.is_set() and time.monotonic() < deadline:
+                client.publish("celery-task-meta-0123", '{"status": "SUCCESS"}')
+                wake.wait(0.2)
+            client.close()
+            assert wake.is_set()
+    finally:
+        wakeups.stop()
