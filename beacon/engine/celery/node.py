@@ -25,7 +25,7 @@ import threading
 from typing import Any
 
 import redis
-from celery import Task
+from celery import Task, signals
 
 from beacon.analysis.version import pipeline_version
 from beacon.engine import _logs as logs
@@ -96,13 +96,24 @@ class WorkerNode:
     # -- life cycle --------------------------------------------------------------------------------
     def run(self, loglevel: str = "WARNING") -> None:
         """Start the local pool (the model loads), then serve the queue until Celery stops
-        (SIGTERM / Ctrl-C: a warm shutdown lets started batches finish)."""
+        (SIGTERM / Ctrl-C: a warm shutdown lets started batches finish).
+
+        The first heartbeat goes out once Celery consumes (``worker_ready``, sent by the
+        consumer before it handles its first message): a node the main node counts as up takes
+        batches at once, rather than after Celery's own start-up, and the main node knows it
+        before it can see it start a batch."""
         self.pool.start()
-        self._publish()  # known to the main node before it can see this node start a batch
         beat = threading.Thread(target=self._heartbeat, name="beacon-node-heartbeat", daemon=True)
-        beat.start()
-        logs.event(log, "node_start", node=self.name, queue=self.queue, slots=self.slots,
-                   budget=self.pool.budget.total, pid=os.getpid())
+
+        def ready(sender: Any = None, **_: Any) -> None:
+            if getattr(sender, "app", None) is not self.app or beat.is_alive():
+                return
+            self._publish()
+            beat.start()
+            logs.event(log, "node_start", node=self.name, queue=self.queue, slots=self.slots,
+                       budget=self.pool.budget.total, pid=os.getpid())
+
+        signals.worker_ready.connect(ready, weak=False)
         try:
             self.app.worker_main([
                 "worker", "--pool=threads", f"--concurrency={self.slots}", f"--hostname={self.name}",
@@ -110,10 +121,12 @@ class WorkerNode:
                 f"--loglevel={loglevel}",
             ])
         finally:
+            signals.worker_ready.disconnect(ready)
             self._stop.set()
             self._publish(stopping=True)
             self.pool.stop()
-            beat.join(timeout=5)
+            if beat.ident is not None:
+                beat.join(timeout=5)
             try:
                 self.reports.withdraw(self.name)
             except redis.RedisError:
