@@ -390,7 +390,7 @@ def cpu_table(rows: list[tuple[str, Phase | None, Cpu]]) -> None:
 
 
 def report(modes: dict[str, tuple[Phase, Phase]], alone: Cpu, rounds: list[Round], judged: str,
-           rates: dict[str, float | None], server_env: dict[str, str]) -> int:
+           rates: dict[str, float | None], server_env: dict[str, str], alone_emails: int) -> int:
     print(f"\nserver settings: {server_env or 'defaults'}")
     for mode, (idle, loaded) in modes.items():
         rate = rates[mode]
@@ -399,6 +399,13 @@ def report(modes: dict[str, tuple[Phase, Phase]], alone: Cpu, rounds: list[Round
     cpu_table([("analysis alone", None, alone)]
               + [row for mode, (idle, loaded) in modes.items()
                  for row in ((f"{mode} idle", idle, idle.cpu), (f"{mode} loaded", loaded, loaded.cpu))])
+    if alone_emails:
+        # The runner saves every result in this process, beside the request threads: the
+        # Python CPU it needs per email, against the one GIL the process has.
+        per_email = alone.main / alone_emails
+        rate = statistics.median(r.unloaded_rate for r in rounds)
+        print(f"\nmain process CPU per analysed email (analysis alone): {per_email * 1000:.1f} ms, i.e. "
+              f"{per_email * rate:.2f} of a core at the unloaded {rate:.1f} emails/s")
     names = list(modes)
     print("\n| round | main RSS after (MB) | analysis alone (emails/s) | workers busy alone | "
           + " | ".join(f"{m}: under load (emails/s) | {m}: kept | {m}: workers busy | {m}: idle/loaded req/s"
@@ -466,12 +473,13 @@ async def bench(args: argparse.Namespace) -> int:
         totals = {m: (Phase(), Phase()) for m in modes}
         if args.tracemalloc:
             tracemalloc_diff(c, 0)  # the baseline the first round is diffed against
-        alone, rounds = Cpu(), []
+        alone, alone_emails, rounds = Cpu(), 0, []
         for n in range(1, args.rounds + 1):
             forget_corpus_analyses(db)
             cpu0 = meter.read()
             unloaded = wait_run(c, start_analysis(c, h))
             alone = alone + meter.since(cpu0, meter.read())
+            alone_emails += int(unloaded.get("done") or 0)  # type: ignore[call-overload]
             results = {}
             for k, mode in enumerate(modes):
                 idle = await load.run(args.requests, seed=n * 10 + k, rate=rates[mode])
@@ -494,7 +502,7 @@ async def bench(args: argparse.Namespace) -> int:
             if args.tracemalloc:
                 print(tracemalloc_diff(c, n), flush=True)
         judged = "paced" if "paced" in modes else modes[0]
-        return report(totals, alone, rounds, judged, rates, env)
+        return report(totals, alone, rounds, judged, rates, env, alone_emails)
     finally:
         srv.stop()
         db.dispose()
