@@ -109,6 +109,10 @@ class Settings(BaseSettings):
     # CPU-bound batch work they are (they never preempt the web process on wake-up and keep
     # longer time slices), without starving them as SCHED_IDLE would. Ignored elsewhere.
     worker_sched_batch: bool = True
+    # ``beacon serve`` runs the engine (job runner, supervisor, watchdog) in a process of its own
+    # instead of in threads of the web process: the runner's Python work per saved result then
+    # no longer shares the web process's GIL with the request threads (see beacon.engine.remote).
+    engine_process: bool = False
     # How pool workers start: forked from a "zygote" that preloaded the model, or spawned fresh.
     pool_start: Literal["zygote", "spawn"] = "zygote"
     # Per-worker USS limits; 0 = derived from the budget (soft: recycle after the batch; hard:

@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 import psutil
+import pytest
 
 from beacon.settings import Settings
 from beacon.store.db import Database
@@ -89,7 +90,8 @@ def _reads(url: str, cookies: httpx.Cookies, stop: threading.Event, results: dic
             return
 
 
-def test_sigterm_and_sigkill_mid_analysis_lose_and_repeat_nothing(tmp_path: Path) -> None:
+@pytest.mark.parametrize("engine_process", [False, True], ids=["engine-in-web-process", "engine-process"])
+def test_sigterm_and_sigkill_mid_analysis_lose_and_repeat_nothing(tmp_path: Path, engine_process: bool) -> None:
     data = tmp_path / "data"
     data.mkdir()
     db = Database(f"sqlite:///{data / 'beacon.db'}")
@@ -97,7 +99,8 @@ def test_sigterm_and_sigkill_mid_analysis_lose_and_repeat_nothing(tmp_path: Path
     store_messages(db, [synthetic_message(i, subject=f"Report {i} {faults.MARKER}slow") for i in range(EMAILS)])
     with db.session() as s:
         create_user(s, "alice", PASSWORD)
-    env = {"BEACON_WORKERS": "1", "BEACON_BATCH_SIZE": "2", "BEACON_ANALYSIS_LOADER": faults.LOADER}
+    env = {"BEACON_WORKERS": "1", "BEACON_BATCH_SIZE": "2", "BEACON_ANALYSIS_LOADER": faults.LOADER,
+           "BEACON_ENGINE_PROCESS": str(engine_process).lower()}
     srv = ServeProcess(data, env=env)
     deadline = Settings().shutdown_timeout
 
@@ -136,8 +139,9 @@ def test_sigterm_and_sigkill_mid_analysis_lose_and_repeat_nothing(tmp_path: Path
     resumed = _analyse_run(c)
     assert resumed["id"] != run["id"]
     engine = c.get("/api/engine").json()
-    children = [psutil.Process(p["pid"]) for p in engine["processes"] if p["role"] in ("zygote", "worker")]
-    assert children
+    children = [psutil.Process(p["pid"]) for p in engine["processes"] if p["role"] in ("engine", "zygote", "worker")]
+    roles = sorted(p["role"] for p in engine["processes"])
+    assert roles == (["engine", "worker", "zygote"] if engine_process else ["worker", "zygote"]), engine["processes"]
     time.sleep(1.0)
     srv.stop(signal.SIGKILL)
     _, alive = psutil.wait_procs(children, timeout=15)
