@@ -37,12 +37,15 @@ from beacon.analysis.version import pipeline_version
 from beacon.engine.memory import MemoryGauge
 from beacon.engine.metrics import EngineMetrics
 from beacon.engine.modes import make_executor
+from beacon.engine.runner import RunSummary
 from beacon.engine.service import EngineService, EngineStatus, ServiceState
 from beacon.errors import (
     AnalysisBusy, BeaconError, EngineError, EngineUnavailable, InvalidInput, NotFound, NothingToAnalyse,
 )
 from beacon.settings import Settings
 from beacon.store.db import Database
+from beacon.store.runs import RunStatus
+from beacon.store.schema import Run
 from beacon.store.tenancy import EVERYONE, UserScope
 
 __all__ = ["EngineProcess"]
@@ -114,6 +117,20 @@ class EngineProcess:
 
     def start_run_in_background(self) -> int:
         return int(self._call("start_run_in_background"))
+
+    def run(self) -> RunSummary:
+        """A run of what is pending, waited for (``beacon serve --demo``); its summary is read
+        back from its row (progress events stay in the store, for the SSE stream)."""
+        run_id = self.start_run_in_background()
+        self.wait()
+        with self.db.session() as s:
+            row = s.get(Run, run_id)
+            assert row is not None
+            extra = row.summary or {}
+            return RunSummary(run_id, RunStatus(row.status), row.total, row.done, row.failed,
+                              int(extra.get("retried", 0)), float(extra.get("elapsed", 0.0)),
+                              float(extra.get("rate", 0.0)), row.error, dict(extra.get("kills", {})),
+                              dict(extra.get("recycles", {})))
 
     def wait(self, timeout: float | None = None) -> bool:
         return bool(self._call("wait", timeout))
