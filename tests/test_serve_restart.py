@@ -166,3 +166,46 @@ def test_sigterm_and_sigkill_mid_analysis_lose_and_repeat_nothing(tmp_path: Path
     assert final == {"emails": EMAILS, "analyses": EMAILS, "analysed": EMAILS, "done": EMAILS,
                      "quarantined": 0, "pending": 0, "running": 0}, final
     db.dispose()
+
+
+def test_a_killed_engine_process_is_replaced_and_its_run_resumes(tmp_path: Path) -> None:
+    """The engine process (``engine_process``) SIGKILLed mid-run, as the OOM killer would: its
+    zygote and workers go with it, the web process starts a new engine, and the run goes on to
+    analyse every email exactly once."""
+    data = tmp_path / "data"
+    data.mkdir()
+    db = Database(f"sqlite:///{data / 'beacon.db'}")
+    db.migrate()
+    store_messages(db, [synthetic_message(i, subject=f"Note {i} {faults.MARKER}slow") for i in range(EMAILS)])
+    with db.session() as s:
+        create_user(s, "alice", PASSWORD)
+    env = {"BEACON_WORKERS": "1", "BEACON_BATCH_SIZE": "2", "BEACON_ANALYSIS_LOADER": faults.LOADER,
+           "BEACON_ENGINE_PROCESS": "true"}
+    srv = ServeProcess(data, env=env)
+    srv.start()
+    try:
+        c, h = _login(srv.url)
+        assert c.post("/api/jobs/analyze", headers=h).status_code == 202
+        _analyse_run(c)
+        processes = c.get("/api/engine").json()["processes"]
+        engine = [psutil.Process(p["pid"]) for p in processes if p["role"] == "engine"]
+        below = [psutil.Process(p["pid"]) for p in processes if p["role"] in ("zygote", "worker")]
+        assert len(engine) == 1 and below, processes
+        engine[0].kill()
+        _, alive = psutil.wait_procs(engine + below, timeout=15)
+        assert not alive, f"outlived their engine process: {alive}"
+        finish = time.monotonic() + 180
+        while time.monotonic() < finish:
+            now = outcome(db)
+            if now["done"] + now["quarantined"] == EMAILS and now["running"] == 0:
+                break
+            time.sleep(0.5)
+        now_engine = [p for p in c.get("/api/engine").json()["processes"] if p["role"] == "engine"]
+        assert len(now_engine) == 1 and now_engine[0]["pid"] != engine[0].pid, now_engine
+        assert c.get("/readyz").status_code == 200
+    finally:
+        srv.stop(signal.SIGTERM)
+    final = outcome(db)
+    assert final == {"emails": EMAILS, "analyses": EMAILS, "analysed": EMAILS, "done": EMAILS,
+                     "quarantined": 0, "pending": 0, "running": 0}, final
+    db.dispose()

@@ -28,6 +28,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import replace
 from multiprocessing.connection import Connection
@@ -75,6 +76,10 @@ class EngineProcess:
         self._pending: dict[int, Future[Any]] = {}
         self._lock = threading.Lock()  # the pending map and sending
         self._gauge = MemoryGauge(os.getpid(), full_every=10.0)
+        self._stopping = False
+        # Called (from the pipe's reader thread) when the engine process ends without being
+        # stopped: a crash, the OOM killer. The EngineHost starts a new one, which resumes.
+        self.on_exit: Callable[[], None] | None = None
         ours, theirs = socket.socketpair()
         self._conn = Connection(ours.detach())
         try:
@@ -101,6 +106,7 @@ class EngineProcess:
 
     def stop(self, grace: float | None = None) -> None:
         """Stop the service (final, as for a service), then let the engine process end."""
+        self._stopping = True
         try:
             self._call("stop", grace)
         except EngineUnavailable:
@@ -197,6 +203,9 @@ class EngineProcess:
             pending, self._pending = self._pending, {}
         for fut in pending.values():
             fut.set_exception(EngineUnavailable("the engine process exited"))
+        if not self._stopping and self.on_exit is not None:
+            log.error("the engine process %d exited (%s)", self.pid, self._proc.wait())
+            self.on_exit()
 
 
 def _error(kind: str, message: str, run_id: int | None) -> BaseException:
