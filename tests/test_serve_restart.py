@@ -60,6 +60,20 @@ def _sse(url: str, cookies: httpx.Cookies, run_id: int, into: list[tuple[str, st
                 event = ""
 
 
+def _slow_server(tmp_path: Path, engine_process: bool) -> tuple[Database, ServeProcess]:
+    """EMAILS slow emails, user alice, and a server (not started) of one worker over them."""
+    data = tmp_path / "data"
+    data.mkdir()
+    db = Database(f"sqlite:///{data / 'beacon.db'}")
+    db.migrate()
+    store_messages(db, [synthetic_message(i, subject=f"Report {i} {faults.MARKER}slow") for i in range(EMAILS)])
+    with db.session() as s:
+        create_user(s, "alice", PASSWORD)
+    env = {"BEACON_WORKERS": "1", "BEACON_BATCH_SIZE": "2", "BEACON_ANALYSIS_LOADER": faults.LOADER,
+           "BEACON_ENGINE_PROCESS": str(engine_process).lower()}
+    return db, ServeProcess(data, env=env)
+
+
 def _reset(exc: BaseException) -> bool:
     """Whether a connection reset (RST) lies under ``exc``, rather than a close after accepting."""
     seen: BaseException | None = exc
@@ -92,16 +106,7 @@ def _reads(url: str, cookies: httpx.Cookies, stop: threading.Event, results: dic
 
 @pytest.mark.parametrize("engine_process", [False, True], ids=["engine-in-web-process", "engine-process"])
 def test_sigterm_and_sigkill_mid_analysis_lose_and_repeat_nothing(tmp_path: Path, engine_process: bool) -> None:
-    data = tmp_path / "data"
-    data.mkdir()
-    db = Database(f"sqlite:///{data / 'beacon.db'}")
-    db.migrate()
-    store_messages(db, [synthetic_message(i, subject=f"Report {i} {faults.MARKER}slow") for i in range(EMAILS)])
-    with db.session() as s:
-        create_user(s, "alice", PASSWORD)
-    env = {"BEACON_WORKERS": "1", "BEACON_BATCH_SIZE": "2", "BEACON_ANALYSIS_LOADER": faults.LOADER,
-           "BEACON_ENGINE_PROCESS": str(engine_process).lower()}
-    srv = ServeProcess(data, env=env)
+    db, srv = _slow_server(tmp_path, engine_process)
     deadline = Settings().shutdown_timeout
 
     # 1. Start a run; SIGTERM while it runs, with a stream open and reads in flight.
@@ -172,16 +177,7 @@ def test_a_killed_engine_process_is_replaced_and_its_run_resumes(tmp_path: Path)
     """The engine process (``engine_process``) SIGKILLed mid-run, as the OOM killer would: its
     zygote and workers go with it, the web process starts a new engine, and the run goes on to
     analyse every email exactly once."""
-    data = tmp_path / "data"
-    data.mkdir()
-    db = Database(f"sqlite:///{data / 'beacon.db'}")
-    db.migrate()
-    store_messages(db, [synthetic_message(i, subject=f"Note {i} {faults.MARKER}slow") for i in range(EMAILS)])
-    with db.session() as s:
-        create_user(s, "alice", PASSWORD)
-    env = {"BEACON_WORKERS": "1", "BEACON_BATCH_SIZE": "2", "BEACON_ANALYSIS_LOADER": faults.LOADER,
-           "BEACON_ENGINE_PROCESS": "true"}
-    srv = ServeProcess(data, env=env)
+    db, srv = _slow_server(tmp_path, engine_process=True)
     srv.start()
     try:
         c, h = _login(srv.url)
