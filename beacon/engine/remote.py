@@ -10,15 +10,15 @@ service (start, stop, runs, health, metrics, status), each a message over one pi
 
 Who owns what: the web process starts the engine process and is in charge of its life (the
 :class:`~beacon.engine.host.EngineHost` replaces it after a settings change as it replaces a
-service); the engine process ends when the web process's end of the pipe closes (including a
-SIGKILL of the web process: the kernel's parent-death signal as a backstop), handing its jobs
-back. The budget covers both: the engine process's watchdog counts the web process among the
-processes it charges, and ``/api/engine`` lists the engine process beside the zygote.
+service); the engine process ends when the web process's end of the pipe closes (also after
+a SIGKILL of the web process: the kernel closes its end), handing its jobs back. An engine
+process that dies by itself is replaced (and resumes its run). The budget covers both: the
+engine process's watchdog counts the web process among the processes it charges, and
+``/api/engine`` lists the engine process (role ``engine``) beside the zygote.
 """
 
 from __future__ import annotations
 
-import ctypes
 import itertools
 import logging
 import os
@@ -60,7 +60,6 @@ ERRORS: dict[str, type[BeaconError]] = {
     e.__name__: e for e in (EngineError, EngineUnavailable, NothingToAnalyse, NotFound, InvalidInput)
 }
 START_TIMEOUT = 60.0  # seconds for the engine process to come up (imports, no model yet)
-_PR_SET_PDEATHSIG = 1
 
 
 class EngineProcess:
@@ -90,7 +89,13 @@ class EngineProcess:
         self._conn.send(settings.model_dump())
         self._reader = threading.Thread(target=self._read, name="beacon-engine-process", daemon=True)
         self._reader.start()
-        self._call("health", timeout=START_TIMEOUT)  # answered once the service exists
+        self.started_at = time.monotonic()
+        try:
+            self._call("health", timeout=START_TIMEOUT)  # answered once the service exists
+        except (EngineError, TimeoutError) as exc:
+            # As for workers that fail to start: the server still serves the mail, and
+            # /readyz says why there is no engine.
+            log.error("the engine process did not start: %s", exc)
 
     @property
     def pid(self) -> int:
@@ -223,16 +228,13 @@ def _as_error(exc: BaseException) -> tuple[str, str, int | None]:
 
 
 # -- the engine process ----------------------------------------------------------------------------
-def _die_with_parent() -> None:
-    """The kernel sends SIGTERM when the web process dies, however it dies (Linux); SIGTERM
-    ends the loop like a closed pipe, so the jobs go back and the workers are reaped."""
+def _signals() -> None:
+    """SIGTERM ends the loop like a closed pipe, so the jobs go back and the workers are reaped;
+    Ctrl-C reaches the web process, which stops us. (No parent-death signal: Linux sends it when
+    the *thread* that started us ends, and a web server's threads come and go. The pipe's end
+    closing is the signal: the kernel closes it however the web process dies.)"""
     signal.signal(signal.SIGTERM, _exit)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the web process, which stops us
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-    except (OSError, AttributeError):
-        pass
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _exit(*_: object) -> None:
@@ -281,7 +283,7 @@ def serve(conn: Connection) -> None:
 
 
 def main() -> None:
-    _die_with_parent()
+    _signals()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     serve(Connection(int(sys.argv[1])))
 
