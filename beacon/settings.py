@@ -168,12 +168,13 @@ class Settings(BaseSettings):
     # process smaller on their own (+13.4 MB vs -6.7 MB over the rounds), so off by default.
     web_malloc_arenas: int = Field(default=0, ge=0, le=64)
     # Seconds a thread of the web process may hold the GIL while another waits for it
-    # (sys.setswitchinterval; Python's default is 0.005). The engine's runner and supervisor
-    # threads live in this process and make many short blocking calls (SQL statements, pipe
-    # reads); after each one they wait up to this long for the CPU-bound request threads to
-    # hand the GIL back, and the workers wait for their next batch meanwhile. Measured with two
-    # CPU-bound threads: a SQLite commit took 23.6 ms at 0.005 and 9.2 ms at 0.0005 (5.2 ms alone).
-    web_switch_interval: float = Field(default=0.0005, gt=0, le=0.1)
+    # (sys.setswitchinterval; Python's default is 0.005). With engine_process=false the engine's
+    # runner and supervisor threads live in the web process and make many blocking calls; after
+    # each one they wait up to this long for the CPU-bound request threads to hand the GIL back,
+    # and the workers wait for their next batch meanwhile: 0.0005 helps there (measured with two
+    # CPU-bound threads: a SQLite commit took 23.6 ms at 0.005, 9.2 ms at 0.0005, 5.2 ms alone).
+    # With the engine in its own process no engine thread waits here: Python's default stays.
+    web_switch_interval: float = Field(default=0.005, gt=0, le=0.1)
     # Trace the web process's allocations with tracemalloc, keeping this many frames per
     # allocation, for admins' GET /api/admin/debug/allocations (snapshots diffed); 0 = off.
     # Tracing costs CPU on every allocation and memory for every live block: for diagnosis.
