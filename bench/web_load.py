@@ -5,7 +5,9 @@
 
 A throwaway data directory gets the demo mailbox plus ``--emails`` SpamAssassin messages
 (``easy-ham-2``, the training split: only a workload here) and a user; ``beacon serve`` runs on
-it with its defaults (pool mode, two workers, ``worker_nice``, ``worker_sched_batch``).
+it with its defaults (pool mode, two workers, ``worker_nice``, ``worker_sched_batch``, the engine
+in a process of its own: ``engine_process``; ``--env BEACON_ENGINE_PROCESS=false`` puts it back in the web
+process).
 Everything is analysed once before the rounds. Each round then has, in this order:
 
 - ``analysis alone``: the corpus's analyses are deleted and an analysis run redoes them with no
@@ -400,8 +402,9 @@ def report(modes: dict[str, tuple[Phase, Phase]], alone: Cpu, rounds: list[Round
               + [row for mode, (idle, loaded) in modes.items()
                  for row in ((f"{mode} idle", idle, idle.cpu), (f"{mode} loaded", loaded, loaded.cpu))])
     if alone_emails:
-        # The runner saves every result in this process, beside the request threads: the
-        # Python CPU it needs per email, against the one GIL the process has.
+        # With the engine in the web process (engine_process=false) the runner saves every
+        # result there, beside the request threads: the Python CPU it needs per email, against
+        # the one GIL the process has. With the engine process it is in the engine column.
         per_email = alone.main / alone_emails
         rate = statistics.median(r.unloaded_rate for r in rounds)
         print(f"\nmain process CPU per analysed email (analysis alone): {per_email * 1000:.1f} ms, i.e. "
