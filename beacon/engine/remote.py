@@ -76,6 +76,7 @@ class EngineProcess:
         self._lock = threading.Lock()  # the pending map and sending
         self._gauge = MemoryGauge(os.getpid(), full_every=10.0)
         self._stopping = False
+        self._gone = False  # the pipe reached its end: no answer will come any more
         # Called (from the pipe's reader thread) when the engine process ends without being
         # stopped: a crash, the OOM killer. The EngineHost starts a new one, which resumes.
         self.on_exit: Callable[[], None] | None = None
@@ -179,7 +180,7 @@ class EngineProcess:
     def _call(self, op: str, *args: Any, timeout: float | None = None) -> Any:
         fut: Future[Any] = Future()
         with self._lock:
-            if self._conn.closed or not self.alive:
+            if self._gone or self._conn.closed or not self.alive:
                 raise EngineUnavailable("the engine process is not running")
             n = next(self._ids)
             self._pending[n] = fut
@@ -205,6 +206,7 @@ class EngineProcess:
             else:
                 fut.set_exception(_error(*value))
         with self._lock:
+            self._gone = True
             pending, self._pending = self._pending, {}
         for fut in pending.values():
             fut.set_exception(EngineUnavailable("the engine process exited"))
@@ -223,7 +225,8 @@ def _as_error(exc: BaseException) -> tuple[str, str, int | None]:
     if isinstance(exc, AnalysisBusy):
         return "AnalysisBusy", str(exc), exc.run_id
     if isinstance(exc, BeaconError):
-        return type(exc).__name__, str(exc), None
+        known = next((c.__name__ for c in type(exc).__mro__ if c.__name__ in ERRORS), "EngineError")
+        return known, str(exc), None
     return "EngineError", f"{type(exc).__name__}: {exc}", None
 
 
