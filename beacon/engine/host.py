@@ -38,8 +38,6 @@ EngineFactory = Callable[[Settings, Database], EngineService]
 # How long a start asked for during a replacement waits for the new service before it is
 # refused (503): stopping idle workers takes well under a second, a busy batch longer.
 REPLACE_WAIT = 10.0
-# An engine process that dies sooner than this after it started is not replaced (a crash loop).
-RESTART_AFTER = 5.0
 
 
 class EngineHost:
@@ -160,10 +158,9 @@ class EngineHost:
     def _died(self, service: EngineService) -> None:
         with self._cond:
             current = service is self._service and self._control is not None
-        if current and time.monotonic() - getattr(service, "started_at", 0.0) < RESTART_AFTER:
-            # Dying as soon as it starts: a new one would too (and again); /readyz says why.
-            log.error("the engine process died %.0f s after it started: not starting another one",
-                      time.monotonic() - getattr(service, "started_at", 0.0))
+        if current and not getattr(service, "started", True):
+            # Died before its workers ever came up: a new one would too (and again); /readyz says why.
+            log.error("the engine process died before it started: not starting another one")
         elif current:
             try:
                 self.replace_soon(service.settings)

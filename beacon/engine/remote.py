@@ -77,6 +77,7 @@ class EngineProcess:
         self._gauge = MemoryGauge(os.getpid(), full_every=10.0)
         self._stopping = False
         self._gone = False  # the pipe reached its end: no answer will come any more
+        self.started = False
         # Called (from the pipe's reader thread) when the engine process ends without being
         # stopped: a crash, the OOM killer. The EngineHost starts a new one, which resumes.
         self.on_exit: Callable[[], None] | None = None
@@ -90,7 +91,6 @@ class EngineProcess:
         self._conn.send(settings.model_dump())
         self._reader = threading.Thread(target=self._read, name="beacon-engine-process", daemon=True)
         self._reader.start()
-        self.started_at = time.monotonic()
         try:
             self._call("health", timeout=START_TIMEOUT)  # answered once the service exists
         except (EngineError, TimeoutError) as exc:
@@ -109,6 +109,7 @@ class EngineProcess:
     # -- the service's calls ---------------------------------------------------------------------
     def start(self) -> None:
         self._call("start")
+        self.started = True  # its workers came up once: a death from now on is worth a restart
 
     def stop(self, grace: float | None = None) -> None:
         """Stop the service (final, as for a service), then let the engine process end."""
