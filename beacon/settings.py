@@ -111,6 +111,12 @@ class Settings(BaseSettings):
     # CPU-bound batch work they are (they never preempt the web process on wake-up and keep
     # longer time slices), without starving them as SCHED_IDLE would. Ignored elsewhere.
     worker_sched_batch: bool = True
+    # ``beacon serve`` runs the engine (job runner, supervisor, watchdog) in a process of its own
+    # instead of in threads of the web process: the runner's Python work per saved result (~15 ms
+    # an email) then no longer shares the web process's GIL with the request threads. Measured
+    # under a paced web load (~35 requests/s), analysis kept 88-98 % of its unloaded rate this
+    # way against 50-65 % in the web process (see beacon.engine.remote).
+    engine_process: bool = True
     # How pool workers start: forked from a "zygote" that preloaded the model, or spawned fresh.
     pool_start: Literal["zygote", "spawn"] = "zygote"
     # Per-worker USS limits; 0 = derived from the budget (soft: recycle after the batch; hard:
@@ -163,6 +169,14 @@ class Settings(BaseSettings):
     # in-process (5 rounds of 1,200 requests from 20 clients): 2 arenas did not keep the
     # process smaller on their own (+13.4 MB vs -6.7 MB over the rounds), so off by default.
     web_malloc_arenas: int = Field(default=0, ge=0, le=64)
+    # Seconds a thread of the web process may hold the GIL while another waits for it
+    # (sys.setswitchinterval; Python's default is 0.005). With engine_process=false the engine's
+    # runner and supervisor threads live in the web process and make many blocking calls; after
+    # each one they wait up to this long for the CPU-bound request threads to hand the GIL back,
+    # and the workers wait for their next batch meanwhile: 0.0005 helps there (measured with two
+    # CPU-bound threads: a SQLite commit took 23.6 ms at 0.005, 9.2 ms at 0.0005, 5.2 ms alone).
+    # With the engine in its own process no engine thread waits here: Python's default stays.
+    web_switch_interval: float = Field(default=0.005, gt=0, le=0.1)
     # Trace the web process's allocations with tracemalloc, keeping this many frames per
     # allocation, for admins' GET /api/admin/debug/allocations (snapshots diffed); 0 = off.
     # Tracing costs CPU on every allocation and memory for every live block: for diagnosis.

@@ -5,7 +5,9 @@
 
 A throwaway data directory gets the demo mailbox plus ``--emails`` SpamAssassin messages
 (``easy-ham-2``, the training split: only a workload here) and a user; ``beacon serve`` runs on
-it with its defaults (pool mode, two workers, ``worker_nice``, ``worker_sched_batch``).
+it with its defaults (pool mode, two workers, ``worker_nice``, ``worker_sched_batch``, the engine
+in a process of its own: ``engine_process``; ``--env BEACON_ENGINE_PROCESS=false`` puts it back in the web
+process).
 Everything is analysed once before the rounds. Each round then has, in this order:
 
 - ``analysis alone``: the corpus's analyses are deleted and an analysis run redoes them with no
@@ -61,7 +63,7 @@ from beacon.ingest.importer import import_items  # noqa: E402
 from beacon.ingest.sources import detect  # noqa: E402
 from beacon.settings import Settings  # noqa: E402
 from beacon.store.db import Database  # noqa: E402
-from beacon.store.schema import Account, AnalysisRow, EmailRow  # noqa: E402
+from beacon.store.schema import Account, AnalysisRow, EmailRow, RunEvent  # noqa: E402
 from beacon.web.auth import create_user  # noqa: E402
 from beacon.web.deps import CSRF_HEADER  # noqa: E402
 from beacon.web.runtime import setup_demo  # noqa: E402
@@ -149,6 +151,7 @@ class Phase:
 @dataclass
 class ModeRound:
     loaded_rate: float  # analysis emails/s while this load ran
+    loaded_busy: float  # worker-seconds of analysis per second of that run (see workers_busy)
     idle_rps: float
     loaded_rps: float
 
@@ -158,6 +161,7 @@ class Round:
     n: int
     rss_mb: float
     unloaded_rate: float
+    unloaded_busy: float
     modes: dict[str, ModeRound]
 
 
@@ -339,6 +343,19 @@ def run_rate(job: dict[str, object]) -> float:
     return float(summary.get("rate", job.get("rate", 0.0)))
 
 
+def workers_busy(db: Database, job: dict[str, object]) -> float:
+    """Seconds the workers spent analysing (their own timing of each batch) per second of the
+    run: with 2 workers, 2.0 means never idle. A rate that falls while this stays up is CPU the
+    workers did not get; a rate that falls with it is workers waiting for the main process."""
+    summary = job.get("summary") or {}
+    assert isinstance(summary, dict)
+    elapsed = float(summary.get("elapsed") or 0.0)
+    with db.session() as s:
+        batches = s.scalars(select(RunEvent.data).where(RunEvent.run_id == job["id"], RunEvent.type == "batch_done"))
+        busy = sum(float(d.get("elapsed", 0.0)) for d in batches)
+    return busy / elapsed if elapsed else float("nan")
+
+
 # -- report --------------------------------------------------------------------------------------
 def pct(values: list[float], p: float) -> float:
     if not values:
@@ -375,7 +392,7 @@ def cpu_table(rows: list[tuple[str, Phase | None, Cpu]]) -> None:
 
 
 def report(modes: dict[str, tuple[Phase, Phase]], alone: Cpu, rounds: list[Round], judged: str,
-           rates: dict[str, float | None], server_env: dict[str, str]) -> int:
+           rates: dict[str, float | None], server_env: dict[str, str], alone_emails: int) -> int:
     print(f"\nserver settings: {server_env or 'defaults'}")
     for mode, (idle, loaded) in modes.items():
         rate = rates[mode]
@@ -384,17 +401,27 @@ def report(modes: dict[str, tuple[Phase, Phase]], alone: Cpu, rounds: list[Round
     cpu_table([("analysis alone", None, alone)]
               + [row for mode, (idle, loaded) in modes.items()
                  for row in ((f"{mode} idle", idle, idle.cpu), (f"{mode} loaded", loaded, loaded.cpu))])
+    if alone_emails:
+        # With the engine in the web process (engine_process=false) the runner saves every
+        # result there, beside the request threads: the Python CPU it needs per email, against
+        # the one GIL the process has. With the engine process it is in the engine column.
+        per_email = alone.main / alone_emails
+        rate = statistics.median(r.unloaded_rate for r in rounds)
+        print(f"\nmain process CPU per analysed email (analysis alone): {per_email * 1000:.1f} ms, i.e. "
+              f"{per_email * rate:.2f} of a core at the unloaded {rate:.1f} emails/s")
     names = list(modes)
-    print("\n| round | main RSS after (MB) | analysis alone (emails/s) | "
-          + " | ".join(f"{m}: under load (emails/s) | {m}: kept | {m}: idle/loaded req/s" for m in names) + " |")
-    print("|---:|---:|---:|" + "---:|---:|---:|" * len(names))
+    print("\n| round | main RSS after (MB) | analysis alone (emails/s) | workers busy alone | "
+          + " | ".join(f"{m}: under load (emails/s) | {m}: kept | {m}: workers busy | {m}: idle/loaded req/s"
+                       for m in names) + " |")
+    print("|---:|---:|---:|---:|" + "---:|---:|---:|---:|" * len(names))
     for r in rounds:
         cells = []
         for m in names:
             mr = r.modes[m]
             kept = mr.loaded_rate / r.unloaded_rate if r.unloaded_rate else float("nan")
-            cells.append(f"{mr.loaded_rate:.1f} | {kept:.0%} | {mr.idle_rps:.0f}/{mr.loaded_rps:.0f}")
-        print(f"| {r.n} | {r.rss_mb:.1f} | {r.unloaded_rate:.1f} | " + " | ".join(cells) + " |")
+            cells.append(f"{mr.loaded_rate:.1f} | {kept:.0%} | {mr.loaded_busy:.2f} | "
+                         f"{mr.idle_rps:.0f}/{mr.loaded_rps:.0f}")
+        print(f"| {r.n} | {r.rss_mb:.1f} | {r.unloaded_rate:.1f} | {r.unloaded_busy:.2f} | " + " | ".join(cells) + " |")
     unloaded = statistics.median(r.unloaded_rate for r in rounds)
     growth = rounds[-1].rss_mb - rounds[0].rss_mb
     targets = [(f"main RSS after round {rounds[-1].n} <= round 1 + 10 MB", "", f"{growth:+.1f} MB", growth <= 10)]
@@ -449,12 +476,13 @@ async def bench(args: argparse.Namespace) -> int:
         totals = {m: (Phase(), Phase()) for m in modes}
         if args.tracemalloc:
             tracemalloc_diff(c, 0)  # the baseline the first round is diffed against
-        alone, rounds = Cpu(), []
+        alone, alone_emails, rounds = Cpu(), 0, []
         for n in range(1, args.rounds + 1):
             forget_corpus_analyses(db)
             cpu0 = meter.read()
             unloaded = wait_run(c, start_analysis(c, h))
             alone = alone + meter.since(cpu0, meter.read())
+            alone_emails += int(unloaded.get("done") or 0)  # type: ignore[call-overload]
             results = {}
             for k, mode in enumerate(modes):
                 idle = await load.run(args.requests, seed=n * 10 + k, rate=rates[mode])
@@ -463,19 +491,21 @@ async def bench(args: argparse.Namespace) -> int:
                 run_task = asyncio.create_task(wait_run_async(c, start_analysis(c, h), ended))
                 loaded = await load.run(args.requests, until=ended, seed=1000 + n * 10 + k, rate=rates[mode])
                 job = await run_task
-                results[mode] = ModeRound(run_rate(job), idle.requests / idle.seconds, loaded.requests / loaded.seconds)
+                results[mode] = ModeRound(run_rate(job), workers_busy(db, job), idle.requests / idle.seconds,
+                                          loaded.requests / loaded.seconds)
                 totals[mode][0].add(idle)
                 totals[mode][1].add(loaded)
             await asyncio.sleep(1.0)
-            rnd = Round(n, main.memory_info().rss / 2**20, run_rate(unloaded), results)
+            rnd = Round(n, main.memory_info().rss / 2**20, run_rate(unloaded), workers_busy(db, unloaded), results)
             rounds.append(rnd)
-            print(f"round {n}: rss {rnd.rss_mb:.1f} MB, analysis alone {rnd.unloaded_rate:.1f} emails/s; "
-                  + "; ".join(f"{m}: {mr.loaded_rate:.1f} emails/s under load, {mr.idle_rps:.0f}/{mr.loaded_rps:.0f}"
-                              " req/s" for m, mr in results.items()), flush=True)
+            print(f"round {n}: rss {rnd.rss_mb:.1f} MB, analysis alone {rnd.unloaded_rate:.1f} emails/s "
+                  f"(workers busy {rnd.unloaded_busy:.2f}); "
+                  + "; ".join(f"{m}: {mr.loaded_rate:.1f} emails/s under load (workers busy {mr.loaded_busy:.2f}), "
+                              f"{mr.idle_rps:.0f}/{mr.loaded_rps:.0f} req/s" for m, mr in results.items()), flush=True)
             if args.tracemalloc:
                 print(tracemalloc_diff(c, n), flush=True)
         judged = "paced" if "paced" in modes else modes[0]
-        return report(totals, alone, rounds, judged, rates, env)
+        return report(totals, alone, rounds, judged, rates, env, alone_emails)
     finally:
         srv.stop()
         db.dispose()

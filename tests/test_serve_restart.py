@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 import psutil
+import pytest
 
 from beacon.settings import Settings
 from beacon.store.db import Database
@@ -59,6 +60,20 @@ def _sse(url: str, cookies: httpx.Cookies, run_id: int, into: list[tuple[str, st
                 event = ""
 
 
+def _slow_server(tmp_path: Path, engine_process: bool) -> tuple[Database, ServeProcess]:
+    """EMAILS slow emails, user alice, and a server (not started) of one worker over them."""
+    data = tmp_path / "data"
+    data.mkdir()
+    db = Database(f"sqlite:///{data / 'beacon.db'}")
+    db.migrate()
+    store_messages(db, [synthetic_message(i, subject=f"Report {i} {faults.MARKER}slow") for i in range(EMAILS)])
+    with db.session() as s:
+        create_user(s, "alice", PASSWORD)
+    env = {"BEACON_WORKERS": "1", "BEACON_BATCH_SIZE": "2", "BEACON_ANALYSIS_LOADER": faults.LOADER,
+           "BEACON_ENGINE_PROCESS": str(engine_process).lower()}
+    return db, ServeProcess(data, env=env)
+
+
 def _reset(exc: BaseException) -> bool:
     """Whether a connection reset (RST) lies under ``exc``, rather than a close after accepting."""
     seen: BaseException | None = exc
@@ -89,16 +104,9 @@ def _reads(url: str, cookies: httpx.Cookies, stop: threading.Event, results: dic
             return
 
 
-def test_sigterm_and_sigkill_mid_analysis_lose_and_repeat_nothing(tmp_path: Path) -> None:
-    data = tmp_path / "data"
-    data.mkdir()
-    db = Database(f"sqlite:///{data / 'beacon.db'}")
-    db.migrate()
-    store_messages(db, [synthetic_message(i, subject=f"Report {i} {faults.MARKER}slow") for i in range(EMAILS)])
-    with db.session() as s:
-        create_user(s, "alice", PASSWORD)
-    env = {"BEACON_WORKERS": "1", "BEACON_BATCH_SIZE": "2", "BEACON_ANALYSIS_LOADER": faults.LOADER}
-    srv = ServeProcess(data, env=env)
+@pytest.mark.parametrize("engine_process", [False, True], ids=["engine-in-web-process", "engine-process"])
+def test_sigterm_and_sigkill_mid_analysis_lose_and_repeat_nothing(tmp_path: Path, engine_process: bool) -> None:
+    db, srv = _slow_server(tmp_path, engine_process)
     deadline = Settings().shutdown_timeout
 
     # 1. Start a run; SIGTERM while it runs, with a stream open and reads in flight.
@@ -136,8 +144,9 @@ def test_sigterm_and_sigkill_mid_analysis_lose_and_repeat_nothing(tmp_path: Path
     resumed = _analyse_run(c)
     assert resumed["id"] != run["id"]
     engine = c.get("/api/engine").json()
-    children = [psutil.Process(p["pid"]) for p in engine["processes"] if p["role"] in ("zygote", "worker")]
-    assert children
+    children = [psutil.Process(p["pid"]) for p in engine["processes"] if p["role"] in ("engine", "zygote", "worker")]
+    roles = sorted(p["role"] for p in engine["processes"])
+    assert roles == (["engine", "worker", "zygote"] if engine_process else ["worker", "zygote"]), engine["processes"]
     time.sleep(1.0)
     srv.stop(signal.SIGKILL)
     _, alive = psutil.wait_procs(children, timeout=15)
@@ -156,6 +165,40 @@ def test_sigterm_and_sigkill_mid_analysis_lose_and_repeat_nothing(tmp_path: Path
                 break
             time.sleep(0.5)
         assert c.post("/api/jobs/analyze", headers=h).json()["status"] == "nothing_to_do"
+    finally:
+        srv.stop(signal.SIGTERM)
+    final = outcome(db)
+    assert final == {"emails": EMAILS, "analyses": EMAILS, "analysed": EMAILS, "done": EMAILS,
+                     "quarantined": 0, "pending": 0, "running": 0}, final
+    db.dispose()
+
+
+def test_a_killed_engine_process_is_replaced_and_its_run_resumes(tmp_path: Path) -> None:
+    """The engine process (``engine_process``) SIGKILLed mid-run, as the OOM killer would: its
+    zygote and workers go with it, the web process starts a new engine, and the run goes on to
+    analyse every email exactly once."""
+    db, srv = _slow_server(tmp_path, engine_process=True)
+    srv.start()
+    try:
+        c, h = _login(srv.url)
+        assert c.post("/api/jobs/analyze", headers=h).status_code == 202
+        _analyse_run(c)
+        processes = c.get("/api/engine").json()["processes"]
+        engine = [psutil.Process(p["pid"]) for p in processes if p["role"] == "engine"]
+        below = [psutil.Process(p["pid"]) for p in processes if p["role"] in ("zygote", "worker")]
+        assert len(engine) == 1 and below, processes
+        engine[0].kill()
+        _, alive = psutil.wait_procs(engine + below, timeout=15)
+        assert not alive, f"outlived their engine process: {alive}"
+        finish = time.monotonic() + 180
+        while time.monotonic() < finish:
+            now = outcome(db)
+            if now["done"] + now["quarantined"] == EMAILS and now["running"] == 0:
+                break
+            time.sleep(0.5)
+        now_engine = [p for p in c.get("/api/engine").json()["processes"] if p["role"] == "engine"]
+        assert len(now_engine) == 1 and now_engine[0]["pid"] != engine[0].pid, now_engine
+        assert c.get("/readyz").status_code == 200
     finally:
         srv.stop(signal.SIGTERM)
     final = outcome(db)

@@ -4,9 +4,11 @@ admin can see where the memory goes (tracemalloc snapshots diffed) when tracing 
 
 from __future__ import annotations
 
+import sys
 import tracemalloc
 from pathlib import Path
 
+import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry, generate_latest
@@ -87,3 +89,15 @@ def test_allocation_diffs_are_off_by_default(tmp_path: Path) -> None:
         r = admin.get("/api/admin/debug/allocations")
         assert r.status_code == 404 and "off" in r.json()["detail"]
         assert not tracemalloc.is_tracing()
+
+
+def test_switch_interval_is_set_for_the_apps_life(tmp_path: Path) -> None:
+    """The engine's threads in the web process get the GIL back after each blocking call within
+    ``web_switch_interval`` (not Python's 5 ms); the process's own value returns afterwards."""
+    before = sys.getswitchinterval()
+    srv, lifespan = make_served(tmp_path, engine=False, web_switch_interval=0.0007)
+    with lifespan:
+        assert sys.getswitchinterval() == pytest.approx(0.0007)
+        admin, _ = srv.login(lifespan)
+        assert admin.get("/api/emails").status_code == 200
+    assert sys.getswitchinterval() == pytest.approx(before)

@@ -72,7 +72,7 @@ class EngineHost:
             if self._control is None:
                 self._control = ThreadPoolExecutor(max_workers=1, thread_name_prefix="beacon-engine-control")
             if self._service is None:
-                self._service = service or self.factory(settings, self.db)
+                self._service = self._watched(service or self.factory(settings, self.db))
                 self._generation += 1
             current = self._service
         try:
@@ -148,6 +148,25 @@ class EngineHost:
         log.info("analysis resumed: run %d", run_id)
         return run_id
 
+    def _watched(self, service: EngineService) -> EngineService:
+        """An engine in a process of its own (``engine_process``) that dies by itself is
+        replaced by a new one, which resumes the run it left."""
+        if hasattr(service, "on_exit"):
+            service.on_exit = lambda: self._died(service)
+        return service
+
+    def _died(self, service: EngineService) -> None:
+        with self._cond:
+            current = service is self._service and self._control is not None
+        if current and not getattr(service, "started", True):
+            # Died before its workers ever came up: a new one would too (and again); /readyz says why.
+            log.error("the engine process died before it started: not starting another one")
+        elif current:
+            try:
+                self.replace_soon(service.settings)
+            except EngineUnavailable:
+                pass  # the server is stopping
+
     def _replace(self, settings: Settings) -> None:
         """On the control thread only."""
         try:
@@ -171,7 +190,7 @@ class EngineHost:
                 self._cond.notify_all()
             return
         with self._cond:
-            self._service = new
+            self._service = self._watched(new)
             self._generation += 1
             self._cond.notify_all()
         try:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from beacon.engine.executor import Executor
 from beacon.engine.inprocess import InProcessExecutor
 from beacon.engine.launch import SpawnStarter, make_starter
@@ -12,7 +14,10 @@ from beacon.settings import Settings
 __all__ = ["make_executor"]
 
 
-def make_executor(settings: Settings, recorder: MetricsRecorder | None = None) -> Executor:
+def make_executor(settings: Settings, recorder: MetricsRecorder | None = None, *,
+                  also_count: Callable[[], list[int]] = list) -> Executor:
+    """``also_count``: pids beyond this process's own tree that the budget covers (the web
+    process, when the engine runs in a process of its own)."""
     recorder = recorder or MetricsRecorder()
     if settings.nlp_mode == "inprocess":
         return InProcessExecutor(settings, recorder)
@@ -24,6 +29,7 @@ def make_executor(settings: Settings, recorder: MetricsRecorder | None = None) -
     if settings.nlp_mode == "oneshot":
         # A fresh interpreter per batch: it loads the model, answers over its pipe and exits.
         return PoolExecutor(settings, recorder, mode="oneshot", starter=SpawnStarter(settings),
-                            slots=worker_count(settings), max_tasks=1, prestart=False)
+                            slots=worker_count(settings), max_tasks=1, prestart=False, also_count=also_count)
     return PoolExecutor(settings, recorder, mode="pool", starter=make_starter(settings, settings.pool_start),
-                        slots=worker_count(settings), max_tasks=settings.worker_max_tasks, prestart=True)
+                        slots=worker_count(settings), max_tasks=settings.worker_max_tasks, prestart=True,
+                        also_count=also_count)

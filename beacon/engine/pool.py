@@ -18,6 +18,7 @@ import os
 import queue
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future
 
 from beacon.engine import _logs as logs, _protocol as protocol
@@ -54,6 +55,7 @@ class PoolExecutor(ExecutorBase):
         slots: int,
         max_tasks: int,
         prestart: bool,
+        also_count: Callable[[], list[int]] = list,
     ) -> None:
         super().__init__()
         self.settings = settings
@@ -63,6 +65,7 @@ class PoolExecutor(ExecutorBase):
         self.slots = max(1, slots)
         self.max_tasks = max(1, max_tasks)
         self.prestart = prestart
+        self._also_count = also_count
         self.budget = Budget(settings, self.slots)
         self._queue: queue.Queue[tuple[Batch, Future[BatchResult]]] = queue.Queue()
         # Slot i's worker; only slot i's thread replaces it (others read it).
@@ -133,7 +136,7 @@ class PoolExecutor(ExecutorBase):
         import's parse workers, a fork server, a worker being started), so the budget covers
         all that runs."""
         known = {w.pid for w in self._live_workers()} | set(self.starter.helper_pids())
-        return [p for p in self._tree.pids() if p not in known]
+        return [p for p in [*self._tree.pids(), *self._also_count()] if p not in known]
 
     def _live_workers(self) -> list[WorkerHandle]:
         return [w for w in self._workers if w is not None and w.state is not WorkerState.DEAD]

@@ -52,7 +52,8 @@ def _alive(p: psutil.Process) -> bool:
 
 
 def _beacons(p: psutil.Process, own_cmdline: list[str]) -> bool:
-    """Whether ``p`` is Beacon's own: an engine process (zygote, workers, leaked or not), a
+    """Whether ``p`` is Beacon's own: an engine process (the engine process of ``engine_process``,
+    zygote, workers, leaked or not), a
     multiprocessing helper of imports, or forked from this process. Other programs a test or
     a supervisor started below us (a Redis server, a separate ``beacon worker`` node) have
     budgets of their own."""
@@ -61,7 +62,8 @@ def _beacons(p: psutil.Process, own_cmdline: list[str]) -> bool:
     except psutil.Error:
         return False
     line = " ".join(cmd)
-    return cmd == own_cmdline or "beacon.engine._child" in line or "multiprocessing" in line
+    return (cmd == own_cmdline or "beacon.engine._child" in line or "beacon.engine.remote" in line
+            or "multiprocessing" in line)
 
 
 def own_descendants() -> list[psutil.Process]:
@@ -141,7 +143,7 @@ def _role(pid: int, parent: int, cmd: str, workers: set[int], helpers: set[int],
     if pid in workers:
         return "worker"
     if pid in helpers:
-        return "zygote"
+        return "engine" if "beacon.engine.remote" in cmd else "zygote"
     if pid in forkservers:
         return "forkserver"
     if parent in forkservers:

@@ -1,6 +1,7 @@
 """The job runner: drives durable analysis jobs through an executor, exactly once.
 
-It runs in the main process (the only process that touches the database): claims pending jobs
+It runs in the process that owns the engine (``beacon analyze``'s own, or the engine process of
+``beacon serve``: :mod:`beacon.engine.remote`; never in a worker, which never opens the database): claims pending jobs
 (:mod:`beacon.store.jobs`), groups them into batches (:mod:`beacon.engine.batching`), submits
 them to the executor, and settles each batch's outcome:
 

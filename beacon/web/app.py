@@ -14,6 +14,7 @@ import base64
 import logging
 import math
 import os
+import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -144,6 +145,8 @@ def create_app(
         # its database connection while it waits for a thread, so fewer threads than the
         # connection pool's 15 deadlock under 20 concurrent requests until the pool times out.)
         limit_arenas(settings.web_malloc_arenas)
+        switch_interval = sys.getswitchinterval()
+        sys.setswitchinterval(settings.web_switch_interval)
         if st.tracer is not None:
             st.tracer.start()
         await run_in_threadpool(_start, st, scheduler_factory, engine)
@@ -153,6 +156,7 @@ def create_app(
             await run_in_threadpool(_stop, st)
             if st.tracer is not None:
                 st.tracer.stop()
+            sys.setswitchinterval(switch_interval)
 
     app = FastAPI(
         title="Beacon",

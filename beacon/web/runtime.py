@@ -41,9 +41,15 @@ def uvicorn_proxy_options(settings: Settings) -> dict[str, object]:
 
 
 def engine_factory() -> EngineFactory:
+    from beacon.engine.remote import EngineProcess
     from beacon.engine.service import EngineService
 
-    return EngineService
+    def make(settings: Settings, db: Database) -> EngineService:
+        if settings.engine_process:
+            return EngineProcess(settings, db)  # type: ignore[return-value]  # the same calls
+        return EngineService(settings, db)
+
+    return make
 
 
 def scheduler_factory() -> Callable[[Settings, Database, Callable[[list[int]], None]], Scheduler]:
