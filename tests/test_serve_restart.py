@@ -158,12 +158,7 @@ def test_sigterm_and_sigkill_mid_analysis_lose_and_repeat_nothing(tmp_path: Path
     srv.start()
     try:
         c, h = _login(srv.url)
-        finish = time.monotonic() + 180
-        while time.monotonic() < finish:
-            now = outcome(db)
-            if now["done"] + now["quarantined"] == EMAILS and now["running"] == 0:
-                break
-            time.sleep(0.5)
+        _wait_settled(db)
         assert c.post("/api/jobs/analyze", headers=h).json()["status"] == "nothing_to_do"
     finally:
         srv.stop(signal.SIGTERM)
@@ -171,6 +166,17 @@ def test_sigterm_and_sigkill_mid_analysis_lose_and_repeat_nothing(tmp_path: Path
     assert final == {"emails": EMAILS, "analyses": EMAILS, "analysed": EMAILS, "done": EMAILS,
                      "quarantined": 0, "pending": 0, "running": 0}, final
     db.dispose()
+
+
+def _wait_settled(db: Database, timeout: float = 180) -> None:
+    """Until every email is done or quarantined and no job is running (or the time is up: the
+    caller's exact assertions then say what is missing)."""
+    finish = time.monotonic() + timeout
+    while time.monotonic() < finish:
+        now = outcome(db)
+        if now["done"] + now["quarantined"] == EMAILS and now["running"] == 0:
+            return
+        time.sleep(0.5)
 
 
 def test_a_killed_engine_process_is_replaced_and_its_run_resumes(tmp_path: Path) -> None:
@@ -190,12 +196,7 @@ def test_a_killed_engine_process_is_replaced_and_its_run_resumes(tmp_path: Path)
         engine[0].kill()
         _, alive = psutil.wait_procs(engine + below, timeout=15)
         assert not alive, f"outlived their engine process: {alive}"
-        finish = time.monotonic() + 180
-        while time.monotonic() < finish:
-            now = outcome(db)
-            if now["done"] + now["quarantined"] == EMAILS and now["running"] == 0:
-                break
-            time.sleep(0.5)
+        _wait_settled(db)
         now_engine = [p for p in c.get("/api/engine").json()["processes"] if p["role"] == "engine"]
         assert len(now_engine) == 1 and now_engine[0]["pid"] != engine[0].pid, now_engine
         assert c.get("/readyz").status_code == 200
