@@ -71,11 +71,11 @@ def priority_context(s: Session, row: EmailRow, email: Email, settings: Settings
 
 def score_row(s: Session, row: EmailRow, analysis: Analysis, settings: Settings, now: datetime | None = None,
               state: EmailStateRow | None = None) -> ScoredAnalysis:
-    """``row``'s priority at ``now`` (None: the current time) with the personal settings of
-    its account's owner and its state (read when not given)."""
+    """``row``'s priority at ``now`` (None: the current time) with ``settings``, its account's
+    (``account_settings``: callers resolve them once per account, not once per row), and its
+    state (read when not given)."""
     now = now or utcnow()
     email = load_email(row)
-    settings = account_settings(s, row.account_id, settings)
     if state is None:
         state = s.get(EmailStateRow, row.id)
     ctx = priority_context(s, row, email, settings, state, now)
@@ -103,6 +103,7 @@ def save_analysis(s: Session, email_id: int, analysis: Analysis, settings: Setti
         raise NotFound(f"no email {email_id}")
     now = now or utcnow()
     state = s.get(EmailStateRow, email_id)
+    settings = account_settings(s, row.account_id, settings)
     scored = score_row(s, row, analysis, settings, now, state)
     existing = s.scalar(
         select(AnalysisRow).where(
@@ -120,8 +121,7 @@ def save_analysis(s: Session, email_id: int, analysis: Analysis, settings: Setti
         s.add(target)
     s.flush()
     # It may be its conversation's most important message now.
-    elect_head(s, row.account_id, row.thread_id, analysis.pipeline_version, now,
-               account_settings(s, row.account_id, settings).own_addresses)
+    elect_head(s, row.account_id, row.thread_id, analysis.pipeline_version, now, settings.own_addresses)
     return target
 
 
@@ -163,8 +163,8 @@ def current_analysis(s: Session, email_id: int, settings: Settings) -> AnalysisR
 
 def rescore_row(s: Session, arow: AnalysisRow, erow: EmailRow, settings: Settings, now: datetime,
                 state: EmailStateRow | None) -> bool:
-    """Recompute one stored analysis's score at ``now``; whether its score, level or
-    needs-reply changed."""
+    """Recompute one stored analysis's score at ``now`` with its account's ``settings``
+    (``account_settings``); whether its score, level or needs-reply changed."""
     before = (arow.score, arow.level, arow.needs_reply)
     scored = score_row(s, erow, load_scored(arow).analysis, settings, now, state)
     _fill(arow, scored)

@@ -58,9 +58,10 @@ def rescore_thread(s: Session, thread_id: str, account_id: int, now: datetime, s
         .where(EmailRow.account_id == account_id, EmailRow.thread_id == thread_id,
                AnalysisRow.pipeline_version == version)
     ).all()
-    changed = sum(rescore_row(s, a, e, settings, now, st) for a, e, st in rows)
+    mine = account_settings(s, account_id, settings)  # once per thread: one account's mail
+    changed = sum(rescore_row(s, a, e, mine, now, st) for a, e, st in rows)
     s.flush()
-    elect_head(s, account_id, thread_id, version, now, account_settings(s, account_id, settings).own_addresses)
+    elect_head(s, account_id, thread_id, version, now, mine.own_addresses)
     return RescoreResult(threads=1, emails=len(rows), changed=changed)
 
 
