@@ -20,6 +20,7 @@ from sqlalchemy import case, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from beacon.settings import Settings
+from beacon.store.analyses import account_settings
 from beacon.store.schema import Account, EmailActionRow, EmailRow, EmailStateRow
 from beacon.triage.learning.store import load_model, observe, save_model
 from beacon.triage.models import Source
@@ -68,21 +69,27 @@ def learn_ignored_for(s: Session, user_id: int | None, settings: Settings, now: 
     until = min(now - timedelta(days=settings.learning_ignored_days), active - timedelta(microseconds=1))
     model = load_model(s, user_id)
     since = model.ignored_through if model is not None else None
-    own = {a.lower() for a in settings.own_addresses}
     touched = or_(EmailStateRow.read_at.is_not(None), EmailStateRow.done_at.is_not(None),
                   EmailStateRow.snoozed_until.is_not(None), EmailStateRow.importance.is_not(None),
                   EmailStateRow.replied_at.is_not(None))
-    q = _owned(select(EmailRow.id, EmailRow.from_addr, arrival).select_from(EmailRow), user_id).where(
+    q = _owned(select(EmailRow.id, EmailRow.account_id, EmailRow.from_addr, arrival).select_from(EmailRow),
+               user_id).where(
         EmailRow.deleted.is_(False), EmailRow.seen.is_(False), arrival <= until,
         ~exists().where(EmailStateRow.email_id == EmailRow.id, touched),
         ~exists().where(EmailActionRow.email_id == EmailRow.id))
     if since is not None:
         q = q.where(arrival > since)
     rows = [r for r in s.execute(q.order_by(arrival, EmailRow.id).limit(BATCH))]
-    ignored = [IgnoredRecord(user_id, eid, now) for eid, sender, _ in rows if (sender or "").lower() not in own]
+    # Her own mail is not mail she ignored: her addresses are personal settings plus the
+    # account's own, as when her mail is scored (read once per account).
+    own: dict[int, set[str]] = {}
+    for account_id in {r[1] for r in rows}:
+        own[account_id] = {a.lower() for a in account_settings(s, account_id, settings).own_addresses}
+    ignored = [IgnoredRecord(user_id, eid, now) for eid, account_id, sender, _ in rows
+               if (sender or "").lower() not in own[account_id]]
     learned = observe(s, ignored, settings) if ignored else 0
     # How far it looked: to the last email judged when the batch was full, else to ``until``.
-    through = rows[-1][2] if len(rows) == BATCH else until
+    through = rows[-1][3] if len(rows) == BATCH else until
     if through.tzinfo is None:
         through = through.replace(tzinfo=timezone.utc)
     model = load_model(s, user_id)
