@@ -31,6 +31,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import replace
+from enum import StrEnum
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -45,7 +46,6 @@ from beacon.errors import (
 )
 from beacon.settings import Settings
 from beacon.store.db import Database
-from beacon.store.runs import RunStatus
 from beacon.store.schema import Run
 from beacon.store.tenancy import EVERYONE, UserScope
 
@@ -62,6 +62,16 @@ ERRORS: dict[str, type[BeaconError]] = {
 START_TIMEOUT = 60.0  # seconds for the engine process to come up (imports, no model yet)
 
 
+class PipeState(StrEnum):
+    """The web process's side of the pipe: OPEN takes calls; STOPPING after ``stop()`` (its end
+    is expected); GONE once the pipe reached its end (no answer will come any more). A GONE
+    reached from OPEN is an unexpected death, which the EngineHost is told of."""
+
+    OPEN = "open"
+    STOPPING = "stopping"
+    GONE = "gone"
+
+
 class EngineProcess:
     """The web process's side: the :class:`~beacon.engine.service.EngineService` calls, answered
     by the engine process. Calls may come from any thread at once (each waits for its own
@@ -75,9 +85,8 @@ class EngineProcess:
         self._pending: dict[int, Future[Any]] = {}
         self._lock = threading.Lock()  # the pending map and sending
         self._gauge = MemoryGauge(os.getpid(), full_every=10.0)
-        self._stopping = False
-        self._gone = False  # the pipe reached its end: no answer will come any more
-        self.started = False
+        self._state = PipeState.OPEN  # changed under _lock
+        self.started = False  # start() succeeded once: a death from then on is worth a restart
         # Called (from the pipe's reader thread) when the engine process ends without being
         # stopped: a crash, the OOM killer. The EngineHost starts a new one, which resumes.
         self.on_exit: Callable[[], None] | None = None
@@ -109,11 +118,13 @@ class EngineProcess:
     # -- the service's calls ---------------------------------------------------------------------
     def start(self) -> None:
         self._call("start")
-        self.started = True  # its workers came up once: a death from now on is worth a restart
+        self.started = True
 
     def stop(self, grace: float | None = None) -> None:
         """Stop the service (final, as for a service), then let the engine process end."""
-        self._stopping = True
+        with self._lock:
+            if self._state is PipeState.OPEN:
+                self._state = PipeState.STOPPING
         try:
             self._call("stop", grace)
         except EngineUnavailable:
@@ -139,11 +150,7 @@ class EngineProcess:
         with self.db.session() as s:
             row = s.get(Run, run_id)
             assert row is not None
-            extra = row.summary or {}
-            return RunSummary(run_id, RunStatus(row.status), row.total, row.done, row.failed,
-                              int(extra.get("retried", 0)), float(extra.get("elapsed", 0.0)),
-                              float(extra.get("rate", 0.0)), row.error, dict(extra.get("kills", {})),
-                              dict(extra.get("recycles", {})))
+            return RunSummary.from_row(row)
 
     def wait(self, timeout: float | None = None) -> bool:
         return bool(self._call("wait", timeout))
@@ -181,7 +188,7 @@ class EngineProcess:
     def _call(self, op: str, *args: Any, timeout: float | None = None) -> Any:
         fut: Future[Any] = Future()
         with self._lock:
-            if self._gone or self._conn.closed or not self.alive:
+            if self._state is PipeState.GONE or self._conn.closed or not self.alive:
                 raise EngineUnavailable("the engine process is not running")
             n = next(self._ids)
             self._pending[n] = fut
@@ -207,11 +214,12 @@ class EngineProcess:
             else:
                 fut.set_exception(_error(*value))
         with self._lock:
-            self._gone = True
+            unexpected = self._state is PipeState.OPEN
+            self._state = PipeState.GONE
             pending, self._pending = self._pending, {}
         for fut in pending.values():
             fut.set_exception(EngineUnavailable("the engine process exited"))
-        if not self._stopping and self.on_exit is not None:
+        if unexpected and self.on_exit is not None:
             log.error("the engine process %d exited (%s)", self.pid, self._proc.wait())
             self.on_exit()
 

@@ -53,7 +53,7 @@ from beacon.store.context import mail_contexts
 from beacon.store.db import Database
 from beacon.store.owner import owner_is_dead
 from beacon.store.runs import OnEvent, RunKind, RunRecorder, RunStatus, interrupt_dead_runs
-from beacon.store.schema import EmailRow, utcnow
+from beacon.store.schema import EmailRow, Run, utcnow
 from beacon.triage.rescore import after_analysis
 
 __all__ = ["JobRunner", "RunSummary"]
@@ -77,6 +77,20 @@ class RunSummary:
     error: str | None = None
     kills: dict[str, int] = field(default_factory=dict)
     recycles: dict[str, int] = field(default_factory=dict)
+
+    def stored(self) -> dict[str, Any]:
+        """What the run's row keeps in ``runs.summary`` (read back by :meth:`from_row`)."""
+        return {"done": self.done, "quarantined": self.quarantined, "retried": self.retried,
+                "elapsed": round(self.elapsed, 2), "rate": round(self.rate, 2),
+                "kills": self.kills, "recycles": self.recycles}
+
+    @classmethod
+    def from_row(cls, row: Run) -> RunSummary:
+        """The summary of a finished run, from its row (a run made in another process)."""
+        extra = row.summary or {}
+        return cls(row.id, RunStatus(row.status), row.total, row.done, row.failed,
+                   int(extra.get("retried", 0)), float(extra.get("elapsed", 0.0)), float(extra.get("rate", 0.0)),
+                   row.error, dict(extra.get("kills", {})), dict(extra.get("recycles", {})))
 
 
 @dataclass
@@ -336,12 +350,7 @@ class JobRunner:
             jobs.release_owner(s, self.owner)
         st.run.finish(
             summary.status, error=summary.error, done=summary.done, failed=summary.quarantined,
-            summary={
-                "done": summary.done, "quarantined": summary.quarantined, "retried": summary.retried,
-                "elapsed": round(summary.elapsed, 2), "rate": round(summary.rate, 2),
-                "kills": summary.kills, "recycles": summary.recycles,
-                "peak_total_pss": m.peak_total_pss, "main_rss": m.main_rss,
-            },
+            summary={**summary.stored(), "peak_total_pss": m.peak_total_pss, "main_rss": m.main_rss},
             data=self._counts(st),
         )
         before = memory.rss()
