@@ -262,6 +262,16 @@ def test_the_index_follows_reparse_and_delete_and_reindex_rebuilds_it(any_db: Da
         update_parsed(s, mailbox["lunch"], parse_message(new))
     assert find(any_db, "chairs") == set() and find(any_db, "pizza") == {"lunch"}
     assert find(any_db, "subject:dinner") == {"lunch"}
+    # A re-parse that finds an attachment moves the analysis' copy of the flag with it.
+    assert "lunch" not in find(any_db, "has:attachment")
+    with any_db.session() as s:
+        update_parsed(s, mailbox["lunch"], parse_message(_mail(
+            "lunch", sender="Bob <bob@example.net>", to="team@example.com", subject="Dinner",
+            date="Mon, 15 Jan 2024 12:00:00 +0000", body="Pizza tonight.", attachment="menu.pdf")))
+    assert find(any_db, "has:attachment") == {"deck", "muller", "lunch"}
+    with any_db.session() as s:
+        update_parsed(s, mailbox["lunch"], parse_message(new))
+    assert find(any_db, "has:attachment") == {"deck", "muller"}
     with any_db.session() as s:
         s.execute(delete(EmailRow).where(EmailRow.id == mailbox["spam"]))
     assert find(any_db, "money") == set()
@@ -276,6 +286,28 @@ def test_the_index_follows_reparse_and_delete_and_reindex_rebuilds_it(any_db: Da
         result = search_index.reindex(conn)
     assert result.emails == 5 and result.index_bytes > 0
     assert find(any_db, "pizza") == {"lunch"} and find(any_db, '"board deck"') == {"deck", "reply"}
+
+
+def test_0011_copies_the_attachment_flag_of_an_existing_database(any_db: Database, mailbox: dict[str, int]) -> None:
+    from alembic import command
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from beacon.store.schema import Base
+
+    with any_db.sql_engine.connect() as conn:  # the migration builds what the schema declares
+        diffs = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    assert [d for d in diffs if "has_attachments" in repr(d) or "attach_priority" in repr(d)] == []
+    command.downgrade(any_db.alembic_config(), "0010")  # the database as 0010 left it
+    with any_db.sql_engine.connect() as c:
+        assert "has_attachments" not in set(c.execute(text("SELECT * FROM analyses LIMIT 0")).keys())
+    any_db.migrate()
+    with any_db.session() as s:
+        flagged = set(s.scalars(select(AnalysisRow.email_id).where(AnalysisRow.has_attachments.is_(True))))
+    assert flagged == {mailbox["deck"], mailbox["muller"]}
+    assert find(any_db, "has:attachment") == {"deck", "muller"}
+    with any_db.session() as s:
+        assert inbox_count(s, InboxFilter(pipeline_version=VERSION, search="has:attachment is:unread")) == Count(2, True)
 
 
 def test_reanalysis_keeps_the_sort_keys(any_db: Database, mailbox: dict[str, int]) -> None:

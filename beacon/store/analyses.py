@@ -116,6 +116,7 @@ def save_analysis(s: Session, email_id: int, analysis: Analysis, settings: Setti
     target.email_date = row.date
     target.user_id = row.account.user_id
     target.away = is_away(state)
+    target.has_attachments = bool(row.has_attachments)
     row.analysed_version = analysis.pipeline_version
     if existing is None:
         s.add(target)

@@ -138,8 +138,9 @@ def update_parsed(s: Session, email_id: int, parsed: ParsedMessage) -> None:
     cols["data"] = json.loads(cols["data"])  # ORM attribute: a plain value
     for key, value in cols.items():
         setattr(row, key, value)
-    # The inbox orders by the analyses' copy of the date (the search index follows by trigger).
-    s.execute(update(AnalysisRow).where(AnalysisRow.email_id == email_id).values(email_date=row.date))
+    # The inbox orders and filters by the analyses' copies (the search index follows by trigger).
+    s.execute(update(AnalysisRow).where(AnalysisRow.email_id == email_id)
+              .values(email_date=row.date, has_attachments=bool(row.has_attachments)))
     s.execute(delete(AttachmentRow).where(AttachmentRow.email_id == email_id))
     for pos, info in enumerate(parsed.email.attachments):
         s.add(AttachmentRow(email_id=email_id, position=pos, filename=info.filename,

@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session, defer
 
 from beacon.errors import InvalidInput
 from beacon.query import And, Node, Not, Text, parse
-from beacon.query.model import DateBound, Due, Equals, InAccount, Or, State, positive_texts
+from beacon.query.model import DateBound, Due, Equals, Has, InAccount, Or, State, positive_texts
 from beacon.store.emails import count_emails
 from beacon.store.query_sql import Clock, compile_query, fts
 from beacon.store.schema import AnalysisRow, EmailRow, User, UTCDateTime
@@ -423,6 +423,8 @@ def _indexed(node: Node | None) -> bool:
         return node.column in ("level", "kind")
     if isinstance(node, State):  # done and snoozed: the away range (almost all of it matches)
         return node.name in ("needs-reply", "done", "snoozed")
+    if isinstance(node, Has):
+        return True
     if isinstance(node, And):
         return all(isinstance(i, DateBound) for i in node.items)
     return isinstance(node, (DateBound, Due))

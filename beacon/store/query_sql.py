@@ -154,8 +154,8 @@ class _Compiler:
             if node.name in _STATES:
                 return _STATES[node.name]()
             return state_condition(node.name, clock.now)
-        if isinstance(node, Has):
-            return EmailRow.has_attachments.is_(True)
+        if isinstance(node, Has):  # the analysis' copy: a range of ix_analyses_attach_priority
+            return AnalysisRow.has_attachments.is_(True)
         if isinstance(node, DateBound):
             bound = clock.day_start(node.day) if node.day else clock.ago(node.age)  # type: ignore[arg-type]
             return AnalysisRow.email_date < bound if node.side == "before" else AnalysisRow.email_date >= bound
