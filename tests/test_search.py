@@ -355,6 +355,11 @@ def test_relevance_ranks_the_newest_matches(any_db: Database, mailbox: dict[str,
     monkeypatch.setattr(inbox_module, "_ID_WINDOWS", (2, 4))
     assert find(any_db, "meet*") == {"digest", "reply"}
     assert find(any_db, "meet*", sort="date") == {"deck", "lunch", "digest", "reply"}
+    # Counts read the same windows: capped once a window holds more than the cap, else exact.
+    with any_db.session() as s:
+        f = InboxFilter(pipeline_version=VERSION, search="meet*", now=NOW)
+        assert inbox_count(s, f, cap=1) == Count(1, False) and inbox_count(s, f) == Count(4, True)
+        assert inbox_count(s, InboxFilter(pipeline_version=VERSION, search="schedule", now=NOW), cap=1) == Count(1, True)
 
 
 def test_hidden_emails_are_left_out_of_pages_counts_and_searches(any_db: Database, mailbox: dict[str, int]) -> None:

@@ -28,14 +28,13 @@ from sqlalchemy.orm import Session, defer
 from beacon.errors import InvalidInput
 from beacon.query import And, Node, Not, Text, parse
 from beacon.query.model import DateBound, Due, Equals, Has, InAccount, Or, State, positive_texts
-from beacon.store.emails import count_emails
 from beacon.store.query_sql import Clock, compile_query, fts
 from beacon.store.schema import AnalysisRow, EmailRow, User, UTCDateTime
 from beacon.store.state_sets import account_addresses, not_away, not_own, woken
 from beacon.store.tenancy import EVERYONE, UserScope, account_ids, is_everyone
 
 __all__ = [
-    "COUNT_CAP", "RANK_WINDOW", "SCAN_ROWS", "SORTS", "Count", "InboxFilter", "InboxPage", "categories", "inbox",
+    "COUNT_CAP", "EXACT_SIZE", "RANK_WINDOW", "SCAN_ROWS", "SORTS", "Count", "InboxFilter", "InboxPage", "categories", "inbox",
     "inbox_count", "inbox_page", "pending_count",
 ]
 
@@ -326,23 +325,41 @@ def _ranked_page(s: Session, f: InboxFilter, base: Any, compiled: Any, limit: in
 
 # PostgreSQL: GIN gives every match in no order, and walking the ids newest first tests each
 # email's vector; the newest ids are searched first (the GIN and id bitmaps ANDed), widening
-# only while too few match. ("+ 0" keeps the planner off the id order walk.)
-_ID_WINDOWS = (20_000, 160_000)
+# only while too few match: to the first window the density found so far says is enough.
+# ("+ 0" keeps the planner off the id order walk.)
+_ID_WINDOWS = (20_000, 40_000, 80_000, 160_000, 320_000, 640_000)
 
 
 def _newest_matches(s: Session, cand: Select[Any], id_col: Any) -> list[Any]:
+    found: list[Any] = []
+
+    def run(cond: Any) -> int:
+        found[:] = s.execute(cand if cond is None else cand.where(cond)).all()
+        return len(found)
+
+    _widening(s, id_col, run, RANK_WINDOW)
+    return found
+
+
+def _widening(s: Session, id_col: Any, run: Any, need: int) -> None:
+    """``run(condition)`` on the newest ids' windows until it finds ``need`` rows (the last
+    run: with no condition, every id)."""
     top = s.scalar(select(func.max(id_col))) or 0
     # The planner prices reading a tsvector far too low and would test the window's rows one
     # by one: plain index scans are off for these statements only.
     s.execute(text("SELECT set_config('enable_indexscan', 'off', true)"))
     try:
+        wanted = 0.0
         for span in _ID_WINDOWS:
             if top <= span:
                 break
-            found = s.execute(cand.where(id_col > top - span)).all()
-            if len(found) >= RANK_WINDOW:
-                return found
-        return s.execute(cand).all()
+            if span < wanted:
+                continue
+            got = run(id_col > top - span)
+            if got >= need:
+                return
+            wanted = span * need / max(got, 1) * 1.25
+        run(None)
     finally:
         s.execute(text("SELECT set_config('enable_indexscan', 'on', true)"))
 
@@ -367,12 +384,15 @@ def inbox_count(s: Session, f: InboxFilter, cap: int = COUNT_CAP) -> Count:
     base, compiled = _compiled(s, f)
     where = and_(base, compiled.where) if compiled is not None else base
     q = select(literal(1)).select_from(_from(where)).where(where)
-    if compiled is not None and compiled.main is not None and compiled.ranked_from is fts:
-        # FTS5 answers "IN (its matches)" by listing every match first: read it as a join.
-        # Newest first, as the ranked page reads them: FTS5 then drives the join (else SQLite
-        # would walk the reader's analyses and run the MATCH once per row).
-        q = (select(literal(1)).select_from(fts.join(_from(compiled.rest, base), AnalysisRow.email_id == fts.c.rowid))
-             .where(compiled.main, compiled.rest, base).order_by(fts.c.rowid.desc()))
+    if compiled is not None and compiled.main is not None:
+        # Read as a join that the index drives. FTS5 answers "IN (its matches)" by listing
+        # every match first; newest first, as the ranked page reads them, FTS5 drives the join
+        # (else SQLite would walk the reader's analyses and run the MATCH once per row).
+        idx = compiled.ranked_from
+        id_col = idx.c.rowid if idx is fts else idx.c.email_id
+        q = (select(literal(1)).select_from(idx.join(_from(compiled.rest, base), AnalysisRow.email_id == id_col))
+             .where(compiled.main, compiled.rest, base))
+        q = q.order_by(id_col.desc()) if idx is fts else q
     ids = woken(s, _now(f)) if f.inbox_view() else []
     if ids:
         awake, _ = _compiled(s, f, woken_only=ids)
@@ -385,6 +405,18 @@ def inbox_count(s: Session, f: InboxFilter, cap: int = COUNT_CAP) -> Count:
 
 
 def _plain_count(s: Session, f: InboxFilter, q: Select[Any], compiled: Any, cap: int) -> Count:
+    if compiled is not None and compiled.main is not None and compiled.ranked_from is not fts:
+        # PostgreSQL: the newest ids' windows first, as the ranked page reads them; a window
+        # with more than the cap answers "cap+" without a bitmap of every match.
+        n = 0
+
+        def run(cond: Any) -> int:
+            nonlocal n
+            n = _count(s, (q if cond is None else q.where(cond)).limit(cap + 1))
+            return n
+
+        _widening(s, compiled.ranked_from.c.email_id, run, cap + 1)
+        return Count(min(n, cap), n <= cap)
     if compiled is None or compiled.main is not None or _indexed(f.form_node()):
         n = _count(s, q.limit(cap + 1))
         return Count(min(n, cap), n <= cap)
@@ -401,16 +433,30 @@ def _plain_count(s: Session, f: InboxFilter, q: Select[Any], compiled: Any, cap:
     window = inbox_rows.order_by(AnalysisRow.email_date.desc(), AnalysisRow.email_id.desc()).limit(SCAN_ROWS)
     sample, compiled = _compiled(s, f, sample=list(s.scalars(window)))
     matched = _count(s, select(literal(1)).select_from(_from(sample, compiled.where)).where(sample, compiled.where))
-    total = _size(s, f.scope)
+    total = _size(s, f)
     return Count(int(round(matched * total / SCAN_ROWS, -1 if matched < 100 else -2)), False, estimated=True)
 
 
-def _size(s: Session, scope: UserScope) -> int:
-    """How many emails ``scope`` has: everyone's from the largest id (ids are dense: read from
-    the index), a user's counted on the index of their accounts' mail."""
-    if is_everyone(scope):
+# Up to this many of a reader's analyses are counted for an estimate's total; beyond it
+# PostgreSQL's planner estimates the rest (the count is "about" anyway).
+EXACT_SIZE = 50_000
+
+
+def _size(s: Session, f: InboxFilter) -> int:
+    """How many analysed emails the filter's reader has (what the sample is drawn from):
+    everyone's from the largest id (ids are dense: read from the index); a user's counted on
+    their range of the date index up to EXACT_SIZE, beyond it (PostgreSQL) the planner's
+    estimate from its statistics rather than a count of a million index entries."""
+    if is_everyone(f.scope):
         return s.scalar(select(func.max(EmailRow.id))) or 0
-    return count_emails(s, scope)
+    mine = select(AnalysisRow.email_id).where(AnalysisRow.pipeline_version == f.pipeline_version, *_owned(s, f.scope))
+    sqlite = s.get_bind().dialect.name == "sqlite"
+    n = _count(s, mine if sqlite else mine.limit(EXACT_SIZE + 1))
+    if n <= EXACT_SIZE or sqlite:
+        return n
+    sql = mine.compile(dialect=s.get_bind().dialect, compile_kwargs={"literal_binds": True})
+    plan = s.execute(text(f"EXPLAIN (FORMAT JSON) {sql}")).scalar_one()
+    return max(n, int(plan[0]["Plan"]["Plan Rows"]))
 
 
 def _count(s: Session, q: Select[Any]) -> int:
