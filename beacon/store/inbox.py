@@ -42,6 +42,8 @@ SORTS = ("priority", "date", "oldest", "relevance")
 COUNT_CAP = 1_000
 RANK_WINDOW = 1_000
 SCAN_ROWS = 5_000
+# Session.info key: the ranked page found more than RANK_WINDOW matches of this filter.
+_MORE_MATCHES = "beacon.inbox.more_matches"
 
 _ORDERS = {
     "priority": (AnalysisRow.score, AnalysisRow.email_date, AnalysisRow.email_id),
@@ -312,13 +314,15 @@ def _ranked_page(s: Session, f: InboxFilter, base: Any, compiled: Any, limit: in
         select(id_col.label("id"), compiled.rank.label("rank"))
         .select_from(idx.join(_from(compiled.rest, base), AnalysisRow.email_id == id_col))
         .where(compiled.main, compiled.rest, base)
-        .limit(RANK_WINDOW)
+        .limit(RANK_WINDOW + 1)  # one more: whether there are more matches than the window
     )
     if sqlite:  # FTS5 reads its matches newest first and stops at the limit
         found = s.execute(cand.order_by(id_col.desc())).all()
     else:
         found = _newest_matches(s, cand.order_by((id_col + 0).desc()), id_col)
-    ranked = sorted(found, key=lambda r: (-(r.rank or 0.0), -r.id))
+    if len(found) > RANK_WINDOW:  # the count that follows on this session need not look again
+        s.info[(_MORE_MATCHES, f)] = True
+    ranked = sorted(found[:RANK_WINDOW], key=lambda r: (-(r.rank or 0.0), -r.id))
     nxt = _encode("relevance", offset + limit) if len(ranked) > offset + limit else None
     return InboxPage(_load(s, f, [r.id for r in ranked[offset:offset + limit]]), nxt)
 
@@ -327,7 +331,7 @@ def _ranked_page(s: Session, f: InboxFilter, base: Any, compiled: Any, limit: in
 # email's vector; the newest ids are searched first (the GIN and id bitmaps ANDed), widening
 # only while too few match: to the first window the density found so far says is enough.
 # ("+ 0" keeps the planner off the id order walk.)
-_ID_WINDOWS = (20_000, 40_000, 80_000, 160_000, 320_000, 640_000)
+_ID_WINDOWS = (2_500, 5_000, 10_000, 20_000, 30_000, 45_000, 70_000, 100_000, 160_000, 250_000, 400_000, 640_000)
 
 
 def _newest_matches(s: Session, cand: Select[Any], id_col: Any) -> list[Any]:
@@ -337,7 +341,7 @@ def _newest_matches(s: Session, cand: Select[Any], id_col: Any) -> list[Any]:
         found[:] = s.execute(cand if cond is None else cand.where(cond)).all()
         return len(found)
 
-    _widening(s, id_col, run, RANK_WINDOW)
+    _widening(s, id_col, run, RANK_WINDOW + 1)
     return found
 
 
@@ -346,8 +350,12 @@ def _widening(s: Session, id_col: Any, run: Any, need: int) -> None:
     run: with no condition, every id)."""
     top = s.scalar(select(func.max(id_col))) or 0
     # The planner prices reading a tsvector far too low and would test the window's rows one
-    # by one: plain index scans are off for these statements only.
-    s.execute(text("SELECT set_config('enable_indexscan', 'off', true)"))
+    # by one: plain index scans are off for these statements only; and so are parallel workers,
+    # whose start costs more than these small bitmap reads.
+    saved = s.execute(text("SELECT current_setting('enable_indexscan'), "
+                           "current_setting('max_parallel_workers_per_gather')")).one()
+    s.execute(text("SELECT set_config('enable_indexscan', 'off', true), "
+                   "set_config('max_parallel_workers_per_gather', '0', true)"))
     try:
         wanted = 0.0
         for span in _ID_WINDOWS:
@@ -361,7 +369,8 @@ def _widening(s: Session, id_col: Any, run: Any, need: int) -> None:
             wanted = span * need / max(got, 1) * 1.25
         run(None)
     finally:
-        s.execute(text("SELECT set_config('enable_indexscan', 'on', true)"))
+        s.execute(text("SELECT set_config('enable_indexscan', :a, true), "
+                       "set_config('max_parallel_workers_per_gather', :b, true)"), {"a": saved[0], "b": saved[1]})
 
 
 def inbox(s: Session, f: InboxFilter, *, limit: int | None = 50, offset: int = 0) -> list[tuple[EmailRow, AnalysisRow]]:
@@ -405,6 +414,8 @@ def inbox_count(s: Session, f: InboxFilter, cap: int = COUNT_CAP) -> Count:
 
 
 def _plain_count(s: Session, f: InboxFilter, q: Select[Any], compiled: Any, cap: int) -> Count:
+    if cap <= RANK_WINDOW and s.info.get((_MORE_MATCHES, f)):  # the ranked page just found more
+        return Count(cap, False)
     if compiled is not None and compiled.main is not None and compiled.ranked_from is not fts:
         # PostgreSQL: the newest ids' windows first, as the ranked page reads them; a window
         # with more than the cap answers "cap+" without a bitmap of every match.
