@@ -306,6 +306,13 @@ def test_0011_copies_the_attachment_flag_of_an_existing_database(any_db: Databas
         flagged = set(s.scalars(select(AnalysisRow.email_id).where(AnalysisRow.has_attachments.is_(True))))
     assert flagged == {mailbox["deck"], mailbox["muller"]}
     assert find(any_db, "has:attachment") == {"deck", "muller"}
+    # 0012's view (PostgreSQL) fills the same index: through the trigger and by reindex.
+    with any_db.session() as s:
+        update_parsed(s, mailbox["lunch"], parse_message(MAILS["lunch"][0]))
+    with any_db.sql_engine.begin() as conn:
+        search_index.reindex(conn)
+    assert find(any_db, "to:team cc:boss OR filename:lebenslauf") == {"muller"}
+    assert find(any_db, "from:priya@example.com") == {"deck", "reply"} and find(any_db, "chairs") == {"lunch"}
     with any_db.session() as s:
         assert inbox_count(s, InboxFilter(pipeline_version=VERSION, search="has:attachment is:unread")) == Count(2, True)
 
