@@ -11,7 +11,9 @@
 Unescaped ``From `` lines inside bodies (mboxo written by careless tools, a patch
 attached as text) are not taken as separators unless the next line is a header and the
 current message is not inside an unfinished multipart body. If a multipart never closes,
-the candidates skipped for that reason split the message after all, so no mail is lost.
+the candidates skipped for that reason split the message after all, so no mail is lost; after
+``MAX_CANDIDATES`` of them the multipart is taken as broken at once (a spam whose multipart
+never closed used to keep the next two thousand messages of the file in memory).
 A file that does not start with an envelope line still yields its first message.
 
 Memory: one message at a time; a message longer than ``max_bytes`` keeps only its header
@@ -32,6 +34,9 @@ _ESCAPED_FROM = re.compile(rb"^>+From ")
 _CONTENT_LENGTH = re.compile(rb"^Content-Length[ \t]*:[ \t]*(\d{1,12})[ \t]*\r?$", re.IGNORECASE | re.MULTILINE)
 _BOUNDARY = re.compile(rb"boundary[ \t]*=[ \t]*(?:\"([^\"\r\n]+)\"|([^\s;\"]+))", re.IGNORECASE)
 _CONTENT_TYPE = re.compile(rb"^Content-Type[ \t]*:(.*(?:\r?\n[ \t].*)*)", re.IGNORECASE | re.MULTILINE)
+# Envelope lines followed by headers that one open multipart may hold (an attached mbox or
+# patch series); one more, and the message is split at all of them.
+MAX_CANDIDATES = 8
 
 
 @dataclass
@@ -167,7 +172,8 @@ def iter_mbox(fh: BinaryIO, max_bytes: int) -> Iterator[MboxMessage]:
         line = fh.readline()
         if pending is not None:
             header_next = bool(line) and (HEADER_LINE.match(line) is not None)
-            if header_next and builder is not None and builder.open_multipart:
+            if (header_next and builder is not None and builder.open_multipart
+                    and len(builder.candidates) < MAX_CANDIDATES):
                 builder.candidates.append(len(builder.lines))
                 builder.add(pending)
             elif header_next:
