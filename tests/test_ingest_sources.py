@@ -266,6 +266,8 @@ def test_mbox_multipart_that_never_closes_is_split_without_holding_the_rest() ->
     assert [parse_message(m.raw).email.subject for m in got] == [f"message {i}" for i in range(1, n + 2)]
     # The first message came out after a few more were read, not after the whole file.
     assert read_at_first[0] < len(data) // 10
+    # Each message's offset is that of its envelope line.
+    assert all(data[m.offset:].startswith(b"From MAILER-DAEMON ") for m in got)
 
 
 def test_mbox_without_leading_envelope_keeps_its_first_message(tmp_path: Path, sqlite_db) -> None:  # type: ignore[no-untyped-def]

@@ -65,8 +65,9 @@ def _top_boundary(header: bytes) -> bytes | None:
 class _Builder:
     """Collects one message's lines; keeps only headers once ``max_bytes`` is exceeded."""
 
-    def __init__(self, offset: int, max_bytes: int) -> None:
+    def __init__(self, offset: int, max_bytes: int, envelope: int = 0) -> None:
         self.offset = offset
+        self.envelope = envelope  # bytes of the envelope line at ``offset`` (not in ``lines``)
         self.max_bytes = max_bytes
         self.lines: list[bytes] = []
         self.size = 0
@@ -108,13 +109,15 @@ class _Builder:
             out: list[MboxMessage] = []
             cuts = [0, *self.candidates, len(self.lines)]
             offset = self.offset
+            skip = self.envelope  # the first message's envelope line is not among the lines
             for start, stop in zip(cuts, cuts[1:]):
                 chunk = self.lines[start:stop]
                 if start:
                     chunk = chunk[1:]  # drop the envelope line
                 raw = _trim(b"".join(chunk))
                 out.append(MboxMessage(offset, raw, len(raw)))
-                offset += sum(len(x) for x in self.lines[start:stop])
+                offset += skip + sum(len(x) for x in self.lines[start:stop])
+                skip = 0
             return [m for m in out if m.raw.strip()]
         raw = _trim(b"".join(self.lines))
         return [MboxMessage(self.offset, raw, len(raw))] if raw.strip() else []
@@ -179,7 +182,7 @@ def iter_mbox(fh: BinaryIO, max_bytes: int) -> Iterator[MboxMessage]:
             elif header_next:
                 if builder is not None:
                     yield from builder.finish()
-                builder = _Builder(pending_offset, max_bytes)
+                builder = _Builder(pending_offset, max_bytes, len(pending))
                 length_checked = False
             else:  # an unescaped body line that merely starts with "From "
                 assert builder is not None
@@ -192,7 +195,7 @@ def iter_mbox(fh: BinaryIO, max_bytes: int) -> Iterator[MboxMessage]:
         assert builder is not None
         if line.startswith(b"From ") and FROM_LINE.match(line.rstrip(b"\r\n")) and (prev_blank or not builder.in_header):
             if not builder.lines and builder.size == 0 and line_offset == 0:
-                builder.offset = 0
+                builder.offset, builder.envelope = 0, len(line)
                 prev_blank = False
                 continue  # the file's first envelope line
             pending, pending_offset = line, line_offset
