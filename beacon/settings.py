@@ -65,7 +65,7 @@ class Settings(BaseSettings):
     # Folders the web may import from by path (admins only), separated by ':' like PATH; none
     # by default: the web then offers uploads only. The command line is not confined.
     import_roots: Annotated[list[Path], NoDecode] = Field(default_factory=list)
-    # Parse worker processes for imports and IMAP syncs; -1 = one per core (none on one core).
+    # Parse worker processes for imports and IMAP syncs; -1 = one per core but the importer's own (none on one core).
     import_workers: int = -1
 
     # --- accounts --------------------------------------------------------------

@@ -51,26 +51,35 @@ def big_message(i: int, size: int = 8 * MB) -> bytes:
     ).encode() + payload + b"\r\n--BB--\r\n"
 
 
+_SERVER_NAMES = ("dovecot", "imap", "auth", "anvil", "log", "config", "stats")
+
+
 class RssSampler:
-    """This process's RSS (peak, every 20 ms), and the CPU seconds of this process with its
-    parse workers ("client") and of the Dovecot processes ("server"), by process."""
+    """This process's RSS (peak, every 20 ms), the CPU seconds of this process with its
+    parse workers ("client") and of the Dovecot processes ("server"), by process, and the
+    client's PSS summed over its processes (peak, every 200 ms: what the machine gives it)."""
 
     def __init__(self) -> None:
         self.proc = psutil.Process()
         self.start = self.peak = self.proc.memory_info().rss
         self.cpu: dict[int, tuple[str, float]] = {}
+        self.pss_peak = 0
         self._base = self._cpu_now()
         self._stop = threading.Event()
         self._t = threading.Thread(target=self._run, daemon=True)
 
-    def _cpu_now(self) -> dict[int, tuple[str, float]]:
+    def _cpu_now(self, pss: bool = False) -> dict[int, tuple[str, float]]:
         out = {}
+        client_pss = 0
         for p in [self.proc, *self.proc.children(recursive=True)]:
             try:
                 t = p.cpu_times()
                 out[p.pid] = (p.name(), t.user + t.system)
+                if pss and not out[p.pid][0].startswith(_SERVER_NAMES):
+                    client_pss += p.memory_full_info().pss
             except psutil.Error:
                 continue
+        self.pss_peak = max(self.pss_peak, client_pss)
         return out
 
     def _run(self) -> None:
@@ -79,14 +88,14 @@ class RssSampler:
             self.peak = max(self.peak, self.proc.memory_info().rss)
             n += 1
             if n % 10 == 0:
-                self.cpu.update(self._cpu_now())
+                self.cpu.update(self._cpu_now(pss=True))
 
     def split(self) -> tuple[float, float]:
         """(client, server) CPU seconds used since start."""
         client = server = 0.0
         for pid, (name, used) in self.cpu.items():
             used -= self._base.get(pid, (name, 0.0))[1]
-            if name.startswith(("dovecot", "imap", "auth", "anvil", "log", "config", "stats")):
+            if name.startswith(_SERVER_NAMES):
                 server += used
             else:
                 client += used
@@ -112,7 +121,7 @@ def main() -> int:
     files = sorted(spamassassin_dir().rglob("*.txt"))
     table = Table(title=f"IMAP sync (batch {args.batch} messages / 16 MB)")
     for col in ("messages", "MB", "seconds", "msgs/s", "MB/s", "client CPU ms/msg", "Dovecot CPU ms/msg",
-                "2-core msgs/s", "RSS start MB", "RSS peak growth MB"):
+                "2-core msgs/s", "RSS start MB", "RSS peak growth MB", "client PSS peak MB"):
         table.add_column(col, justify="right")
     with DovecotServer() as server:
         for n in (int(x) for x in args.sizes.split(",")):
@@ -139,7 +148,7 @@ def main() -> int:
                 str(fetched), f"{size / MB:.0f}", f"{elapsed:.1f}", f"{fetched / elapsed:.0f}",
                 f"{size / MB / elapsed:.1f}", f"{client_cpu * per:.2f}", f"{server_cpu * per:.2f}",
                 f"{2000 / max((client_cpu + server_cpu) * per, 1e-9):,.0f}",
-                f"{rss.start / MB:.0f}", f"{(rss.peak - rss.start) / MB:.0f}",
+                f"{rss.start / MB:.0f}", f"{(rss.peak - rss.start) / MB:.0f}", f"{rss.pss_peak / MB:.0f}",
             )
     console.print(table)
     return 0

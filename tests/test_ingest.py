@@ -187,6 +187,53 @@ def test_parse_workers_that_die_lose_nothing(tmp_path: Path, sqlite_db, monkeypa
     assert _count(sqlite_db) == summary.imported
 
 
+def test_importer_parses_itself_while_the_workers_are_behind(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Workers slow to answer: this process parses the chunks in between instead of waiting,
+    and every result still comes out in input order, the same as parsed here alone."""
+    import threading
+    from concurrent.futures import Future
+    from datetime import datetime, timezone
+
+    from beacon.ingest import prepare
+
+    real_submit = prepare.ProcessPoolExecutor.submit
+    real_one = prepare.prepare_one
+    here: list[str | None] = []
+
+    def slow_submit(pool, fn, *args):  # type: ignore[no-untyped-def]
+        real = real_submit(pool, fn, *args)
+        late: Future[list[prepare.Prepared]] = Future()
+
+        def answer(f: Future[list[prepare.Prepared]]) -> None:
+            exc = f.exception()
+            if exc is not None:
+                late.set_exception(exc)
+            else:
+                late.set_result(f.result())
+
+        # The answer arrives 0.3 s after the worker gave it.
+        real.add_done_callback(lambda f: threading.Timer(0.3, answer, (f,)).start())
+        return late
+
+    def counted_one(job):  # type: ignore[no-untyped-def]
+        here.append(job.source)  # only what this process parses: workers have their own copy
+        return real_one(job)
+
+    monkeypatch.setattr(prepare.ProcessPoolExecutor, "submit", slow_submit)
+    monkeypatch.setattr(prepare, "prepare_one", counted_one)
+    raws = _some_real_messages(40)
+    now = datetime.now(timezone.utc)
+    jobs = [(i, prepare.ParseJob(b"Message-ID: <order-%d@x>\n" % i + raws[i % len(raws)], str(i), None, now))
+            for i in range(400)]
+    with prepare.Preparer[int](1, pool_after=16) as preparer:
+        out = list(preparer.run(iter(jobs)))
+    assert [tag for tag, _ in out] == list(range(400))
+    alone = [real_one(job) for _, job in jobs]
+    assert [p.new.columns if p and p.new else None for _, p in out] == [p.new.columns if p.new else None for p in alone]
+    # Beyond the first messages (always parsed here), chunks were parsed here while the worker was behind.
+    assert len(here) > 16 + prepare.TASK_MESSAGES
+
+
 def test_parse_workers_import_no_database_layer() -> None:
     """What a parse worker imports (the fork server preloads beacon.ingest.prepare) leaves out
     SQLAlchemy and Alembic: each worker is then some 40 MB instead of 75 MB."""

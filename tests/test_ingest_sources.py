@@ -250,6 +250,26 @@ def test_mbox_with_a_patch_attached_is_not_split() -> None:
     assert [parse_message(m.raw).email.subject for m in got][-2:] == ["message 2", "message 3"]
 
 
+def test_mbox_multipart_that_never_closes_is_split_without_holding_the_rest() -> None:
+    """The messages after a broken multipart come out as they are read, not all at the end."""
+    broken = msg(1, body="--B\nContent-Type: text/plain\n\nnever closed\n",
+                 extra='MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary="B"\n')
+    n = 200
+    data = _mbox(broken, *(msg(i) for i in range(2, n + 2)))
+    fh = io.BytesIO(data)
+    read_at_first: list[int] = []
+    got = []
+    for m in iter_mbox(fh, 10**6):
+        if not got:
+            read_at_first.append(fh.tell())
+        got.append(m)
+    assert [parse_message(m.raw).email.subject for m in got] == [f"message {i}" for i in range(1, n + 2)]
+    # The first message came out after a few more were read, not after the whole file.
+    assert read_at_first[0] < len(data) // 10
+    # Each message's offset is that of its envelope line.
+    assert all(data[m.offset:].startswith(b"From MAILER-DAEMON ") for m in got)
+
+
 def test_mbox_without_leading_envelope_keeps_its_first_message(tmp_path: Path, sqlite_db) -> None:  # type: ignore[no-untyped-def]
     box = tmp_path / "inbox.mbox"
     box.write_bytes(msg(1) + b"\n" + _mbox(msg(2), msg(3)))

@@ -29,9 +29,11 @@ from beacon.triage.replies import detect_replies
 
 log = logging.getLogger(__name__)
 
-# Messages per write transaction, and the compressed bytes a batch may hold.
+# Messages per write transaction, and the bytes its rows may hold in memory (Email JSON and
+# compressed raw message): a batch of long HTML mail is mostly JSON, and a count alone let a
+# batch grow to 30 MB. The store's cost per message hardly depends on the batch size.
 BATCH_MESSAGES = 500
-BATCH_BYTES = 16 * 1024 * 1024
+BATCH_BYTES = 4 * 1024 * 1024
 
 
 @dataclass
@@ -128,7 +130,7 @@ class _BatchWriter:
     def add(self, item: RawItem, prepared: Prepared | None) -> None:
         self.batch.append((item, prepared))
         if prepared is not None and prepared.new is not None:
-            self.bytes += len(prepared.new.raw_compressed)
+            self.bytes += len(prepared.new.columns["data"]) + len(prepared.new.raw_compressed)
         if len(self.batch) >= BATCH_MESSAGES or self.bytes >= BATCH_BYTES:
             self.flush()
 

@@ -11,7 +11,9 @@
 Unescaped ``From `` lines inside bodies (mboxo written by careless tools, a patch
 attached as text) are not taken as separators unless the next line is a header and the
 current message is not inside an unfinished multipart body. If a multipart never closes,
-the candidates skipped for that reason split the message after all, so no mail is lost.
+the candidates skipped for that reason split the message after all, so no mail is lost; after
+``MAX_CANDIDATES`` of them the multipart is taken as broken at once (a spam whose multipart
+never closed used to keep the next two thousand messages of the file in memory).
 A file that does not start with an envelope line still yields its first message.
 
 Memory: one message at a time; a message longer than ``max_bytes`` keeps only its header
@@ -32,6 +34,9 @@ _ESCAPED_FROM = re.compile(rb"^>+From ")
 _CONTENT_LENGTH = re.compile(rb"^Content-Length[ \t]*:[ \t]*(\d{1,12})[ \t]*\r?$", re.IGNORECASE | re.MULTILINE)
 _BOUNDARY = re.compile(rb"boundary[ \t]*=[ \t]*(?:\"([^\"\r\n]+)\"|([^\s;\"]+))", re.IGNORECASE)
 _CONTENT_TYPE = re.compile(rb"^Content-Type[ \t]*:(.*(?:\r?\n[ \t].*)*)", re.IGNORECASE | re.MULTILINE)
+# Envelope lines followed by headers that one open multipart may hold (an attached mbox or
+# patch series); one more, and the message is split at all of them.
+MAX_CANDIDATES = 8
 
 
 @dataclass
@@ -60,8 +65,9 @@ def _top_boundary(header: bytes) -> bytes | None:
 class _Builder:
     """Collects one message's lines; keeps only headers once ``max_bytes`` is exceeded."""
 
-    def __init__(self, offset: int, max_bytes: int) -> None:
+    def __init__(self, offset: int, max_bytes: int, envelope: int = 0) -> None:
         self.offset = offset
+        self.envelope = envelope  # bytes of the envelope line at ``offset`` (not in ``lines``)
         self.max_bytes = max_bytes
         self.lines: list[bytes] = []
         self.size = 0
@@ -103,13 +109,15 @@ class _Builder:
             out: list[MboxMessage] = []
             cuts = [0, *self.candidates, len(self.lines)]
             offset = self.offset
+            skip = self.envelope  # the first message's envelope line is not among the lines
             for start, stop in zip(cuts, cuts[1:]):
                 chunk = self.lines[start:stop]
                 if start:
                     chunk = chunk[1:]  # drop the envelope line
                 raw = _trim(b"".join(chunk))
                 out.append(MboxMessage(offset, raw, len(raw)))
-                offset += sum(len(x) for x in self.lines[start:stop])
+                offset += skip + sum(len(x) for x in self.lines[start:stop])
+                skip = 0
             return [m for m in out if m.raw.strip()]
         raw = _trim(b"".join(self.lines))
         return [MboxMessage(self.offset, raw, len(raw))] if raw.strip() else []
@@ -167,13 +175,14 @@ def iter_mbox(fh: BinaryIO, max_bytes: int) -> Iterator[MboxMessage]:
         line = fh.readline()
         if pending is not None:
             header_next = bool(line) and (HEADER_LINE.match(line) is not None)
-            if header_next and builder is not None and builder.open_multipart:
+            if (header_next and builder is not None and builder.open_multipart
+                    and len(builder.candidates) < MAX_CANDIDATES):
                 builder.candidates.append(len(builder.lines))
                 builder.add(pending)
             elif header_next:
                 if builder is not None:
                     yield from builder.finish()
-                builder = _Builder(pending_offset, max_bytes)
+                builder = _Builder(pending_offset, max_bytes, len(pending))
                 length_checked = False
             else:  # an unescaped body line that merely starts with "From "
                 assert builder is not None
@@ -186,7 +195,7 @@ def iter_mbox(fh: BinaryIO, max_bytes: int) -> Iterator[MboxMessage]:
         assert builder is not None
         if line.startswith(b"From ") and FROM_LINE.match(line.rstrip(b"\r\n")) and (prev_blank or not builder.in_header):
             if not builder.lines and builder.size == 0 and line_offset == 0:
-                builder.offset = 0
+                builder.offset, builder.envelope = 0, len(line)
                 prev_blank = False
                 continue  # the file's first envelope line
             pending, pending_offset = line, line_offset

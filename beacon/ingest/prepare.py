@@ -16,6 +16,7 @@ worker costs some 40 MB, and workers are replaced now and then (``WORKER_TASKS``
 
 from __future__ import annotations
 
+import gc
 import logging
 import multiprocessing
 import multiprocessing.forkserver
@@ -35,13 +36,16 @@ T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 # A task carries at most this many messages / bytes; at most this many tasks are in flight
-# per worker, which bounds the raw bytes held for the pool.
-TASK_MESSAGES = 64
-TASK_BYTES = 4 * 1024 * 1024
-IN_FLIGHT_PER_WORKER = 3
+# per worker, which bounds the raw bytes held for the pool (each task's bytes are held about
+# three times while in flight: the jobs, their pickled copy, the results). A message bigger
+# than INLINE_BYTES is parsed in the importing process.
+TASK_MESSAGES = 16
+TASK_BYTES = 512 * 1024
+IN_FLIGHT_PER_WORKER = 2
+INLINE_BYTES = 4 * 1024 * 1024
 # A worker is replaced after this many tasks (~13,000 messages): what the parser's
 # allocations fragment in a long import or sync is given back to the system.
-WORKER_TASKS = 200
+WORKER_TASKS = 800
 
 
 @dataclass(frozen=True)
@@ -91,13 +95,15 @@ def _fork_server() -> multiprocessing.context.BaseContext:
 
 
 def default_workers() -> int:
-    """Parse workers worth starting: one per core (at most four), none on a single core,
-    where the importing process parses itself."""
+    """Parse workers worth starting: one per core but the importing process's own (at most
+    four), none on a single core. The importing process reads, stores, and parses too
+    whenever the workers are behind (:meth:`Preparer.run`), so the cores stay busy with one
+    worker process (and its memory) fewer."""
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
         cores = os.cpu_count() or 1
-    return 0 if cores < 2 else min(cores, 4)
+    return 0 if cores < 2 else min(cores - 1, 4)
 
 
 class Preparer(Generic[T]):
@@ -105,7 +111,8 @@ class Preparer(Generic[T]):
 
     ``workers=0`` parses in this process. A pool starts only once a source turns out to
     hold more than ``pool_after`` messages: starting processes costs more than parsing a
-    handful of messages.
+    handful of messages. While every worker has its tasks queued, this process parses the
+    next chunk itself instead of waiting (results still come out in input order).
     """
 
     def __init__(self, workers: int | None = None, *, pool_after: int = 64) -> None:
@@ -128,7 +135,10 @@ class Preparer(Generic[T]):
 
     def _start_pool(self) -> ProcessPoolExecutor:
         if self._pool is None:
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=_fork_server(), max_tasks_per_child=WORKER_TASKS)
+            # gc.freeze: the parser's objects, inherited from the fork server, are never
+            # walked by this worker's collector, so their pages stay shared (copy-on-write).
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=_fork_server(), initializer=gc.freeze,
+                                             max_tasks_per_child=WORKER_TASKS)
         return self._pool
 
     def run(self, pairs: Iterable[tuple[T, ParseJob | None]]) -> Iterator[tuple[T, Prepared | None]]:
@@ -144,6 +154,9 @@ class Preparer(Generic[T]):
         chunk_bytes = 0
         seen = 0
         max_in_flight = self.workers * IN_FLIGHT_PER_WORKER
+        # Chunks held (sent or parsed here) before waiting for the oldest: this process may
+        # parse as many chunks ahead as the workers have in flight.
+        max_held = 2 * max_in_flight
 
         def submit(inline: bool = False) -> None:
             nonlocal chunk, chunk_bytes
@@ -151,7 +164,8 @@ class Preparer(Generic[T]):
                 return
             jobs = [job for _, job in chunk if job is not None]
             future: Future[list[Prepared]] | None = None
-            if inline or self._broken or (seen <= self.pool_after and self._pool is None):
+            busy = sum(1 for _, f in pending if f is not None and not f.done())
+            if inline or self._broken or (seen <= self.pool_after and self._pool is None) or busy >= max_in_flight:
                 future = Future()
                 future.set_result(prepare_many(jobs))
             elif jobs:
@@ -200,7 +214,7 @@ class Preparer(Generic[T]):
                 # the next ones are parsed here.
                 self._warming = True
                 threading.Thread(target=_fork_server, name="forkserver-start", daemon=True).start()
-            if job is not None and len(job.raw) > TASK_BYTES:
+            if job is not None and len(job.raw) > INLINE_BYTES:
                 # A big message is parsed here: sending it to a worker would copy it twice.
                 submit()
                 yield from drain(0)
@@ -215,6 +229,6 @@ class Preparer(Generic[T]):
             small = seen <= self.pool_after and self._pool is None
             if len(chunk) >= (8 if small else TASK_MESSAGES) or chunk_bytes >= TASK_BYTES:
                 submit()
-                yield from drain(max_in_flight)
+                yield from drain(max_held)
         submit()
         yield from drain(0)
