@@ -1,10 +1,12 @@
 """The main process's memory per route: the request middleware counts how much each route's
-requests grew the process, and hands free heap back after a request that grew it a lot; an
-admin can see where the memory goes (tracemalloc snapshots diffed) when tracing is on."""
+requests grew the process, and hands free heap back after a request that grew it a lot (or after
+many that crept up together); an admin can see where the memory goes (tracemalloc snapshots
+diffed) when tracing is on."""
 
 from __future__ import annotations
 
 import sys
+import time
 import tracemalloc
 from pathlib import Path
 
@@ -14,7 +16,7 @@ from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry, generate_latest
 
 from beacon.web.auth import create_user
-from beacon.web.observability import RequestMemoryMiddleware
+from beacon.web.observability import TRIM_EVERY, RequestMemoryMiddleware
 from beacon.web.prometheus import request_metrics
 from tests.helpers import PASSWORD, make_served
 
@@ -49,6 +51,33 @@ def test_route_growth_is_counted_per_route() -> None:
     assert grown >= 3 * 40 * MB  # three requests, each holding 48 MB more
     assert _sample(text, 'beacon_http_request_rss_grew_total{method="GET",route="/grow/{n}"}') == 3
     assert _sample(text, 'beacon_http_request_duration_seconds_count{method="GET",route="/small",status="200"}') == 5
+
+
+def test_a_process_creeping_up_over_many_small_requests_is_trimmed() -> None:
+    """No request grows the process by ``trim_bytes``, but together they do: the allocator is
+    asked to hand its free pages back once the process is that far above the last trim."""
+    held: list[bytes] = []
+    app = FastAPI()
+
+    @app.get("/creep")
+    def creep() -> dict[str, int]:
+        held.extend(bytes(1000) + bytes([i % 256]) for i in range(1000))  # ~1 MB live per request
+        return {"held": len(held)}
+
+    registry = CollectorRegistry()
+    app.add_middleware(RequestMemoryMiddleware, metrics=request_metrics(registry), warn_bytes=16 * MB,
+                       trim_bytes=4 * MB)
+    with TestClient(app) as c:
+        assert c.get("/creep").status_code == 200  # the first trim: where the process starts from
+        time.sleep(TRIM_EVERY)
+        for _ in range(2):  # ~2 MB above it: no trim
+            assert c.get("/creep").status_code == 200
+        before = _sample(generate_latest(registry).decode(), 'beacon_malloc_trims_total{reason="crept"}')
+        for _ in range(5):  # ~7 MB above it
+            assert c.get("/creep").status_code == 200
+        after = _sample(generate_latest(registry).decode(), 'beacon_malloc_trims_total{reason="crept"}')
+    assert before == 1 and after == 2
+    assert 'beacon_malloc_trims_total{reason="request"}' not in generate_latest(registry).decode()
 
 
 def _sample(text: str, name: str) -> float:

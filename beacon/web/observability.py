@@ -41,6 +41,7 @@ class RequestMetrics:
     duration: Histogram
     rss_grown: Counter
     rss_grew: Counter
+    trims: Counter  # malloc_trim calls, by reason: request | crept
 
 
 class RequestMemoryMiddleware:
@@ -111,5 +112,6 @@ class RequestMemoryMiddleware:
         try:
             malloc_trim()
             self._floor, self._trimmed_at = self._proc.memory_info().rss, now
+            self.metrics.trims.labels("request" if grew > self.trim_bytes else "crept").inc()
         finally:
             self._trimming.release()

@@ -185,4 +185,8 @@ def request_metrics(registry: CollectorRegistry) -> RequestMetrics:
             "beacon_http_request_rss_grew", "Requests of this route during which the main process grew",
             ["method", "route"], registry=registry,
         ),
+        trims=Counter(
+            "beacon_malloc_trims", "Times the web process handed glibc's free heap back (malloc_trim), by why: "
+            "one request grew it (request) or it crept up over many (crept)", ["reason"], registry=registry,
+        ),
     )
