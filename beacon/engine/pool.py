@@ -67,7 +67,6 @@ class PoolExecutor(ExecutorBase):
         self.slots = max(1, slots)
         self.max_tasks = max(1, max_tasks)
         self.prestart = prestart
-        self._web_tree = ProcessTree(root=web_pid) if web_pid is not None else None
         self._web_pid = web_pid
         self.budget = Budget(settings, self.slots)
         self._queue: queue.Queue[tuple[Batch, Future[BatchResult]]] = queue.Queue()
@@ -75,7 +74,8 @@ class PoolExecutor(ExecutorBase):
         self._workers: list[WorkerHandle | None] = [None] * self.slots
         self._threads: list[threading.Thread] = []
         self._events = WorkerEvents(recorder, self._emit, announce_recycles=self.max_tasks > 1)
-        self._tree = ProcessTree()
+        # Walked from the web process when there is one: this process's subtree is part of it.
+        self._tree = ProcessTree(root=web_pid)
         self.monitor = MemoryMonitor(
             settings.memory_sample_interval, self._live_workers, starter.helper_pids, self.budget, recorder,
             others=self._other_pids, web=web_pid,
@@ -138,13 +138,9 @@ class PoolExecutor(ExecutorBase):
         """Every process below this one that is neither a live worker nor the zygote (an
         import's parse workers, a fork server, a worker being started), and the web process
         with what it started beside this one, so the budget covers all that runs."""
-        mine = self._tree.pids()
-        known = {w.pid for w in self._live_workers()} | set(self.starter.helper_pids())
-        web: list[int] = []
-        if self._web_tree is not None:
-            skip = {os.getpid(), *mine}  # this process's own subtree is counted above
-            web = [p for p in [self._web_pid, *self._web_tree.pids()] if p is not None and p not in skip]
-        return [p for p in [*mine, *web] if p not in known]
+        known = {os.getpid(), *(w.pid for w in self._live_workers()), *self.starter.helper_pids()}
+        tree = self._tree.pids() if self._web_pid is None else [self._web_pid, *self._tree.pids()]
+        return [p for p in tree if p not in known]
 
     def _live_workers(self) -> list[WorkerHandle]:
         return [w for w in self._workers if w is not None and w.state is not WorkerState.DEAD]
