@@ -130,3 +130,14 @@ def test_switch_interval_is_set_for_the_apps_life(tmp_path: Path) -> None:
         admin, _ = srv.login(lifespan)
         assert admin.get("/api/emails").status_code == 200
     assert sys.getswitchinterval() == pytest.approx(before)
+
+
+@pytest.mark.parametrize(("setting", "expected"), [(512 * 1024, -512), (0, -2000)])
+def test_web_process_sqlite_connections_get_a_small_page_cache(tmp_path: Path, setting: int, expected: int) -> None:
+    """Each connection's page cache is the web process's to size (SQLite's default: 2,000 KiB)."""
+    from sqlalchemy import text
+
+    srv, _ = make_served(tmp_path, engine=False, web_sqlite_cache=setting)
+    with srv.db.session() as s:
+        assert s.execute(text("PRAGMA cache_size")).scalar() == expected
+    srv.db.dispose()
