@@ -26,7 +26,12 @@ judged on the paced load (a server saturated by a closed loop leaves the analysi
 kernel's priorities leave it, whatever the target); the closed loop's figures are printed
 beside them.
 
-After each round the main process's RSS is read. The tables give p50/p95/p99 per route (idle
+After each round the main process's RSS is read, and split by kind from /proc/<pid>/smaps
+(glibc's main heap, its per-thread arenas, other anonymous memory such as Python's object
+arenas, mapped files; with ``--tracemalloc`` also what tracemalloc sees live): growth that
+tracemalloc does not see is the allocator's or C libraries' (SQLite's page caches). Each failed
+request is listed with its route, path, status or exception, and the server log's lines about
+it. The tables give p50/p95/p99 per route (idle
 vs loaded, all rounds), errors, where the CPU went in each kind of phase (the main process, its
 engine processes, this load generator, and everyone else on the machine), RSS per round and
 both analysis rates, and check the targets: RSS after the last round <= after round 1 + 10 MB;
