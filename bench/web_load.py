@@ -26,7 +26,12 @@ judged on the paced load (a server saturated by a closed loop leaves the analysi
 kernel's priorities leave it, whatever the target); the closed loop's figures are printed
 beside them.
 
-After each round the main process's RSS is read. The tables give p50/p95/p99 per route (idle
+After each round the main process's RSS is read, and split by kind from /proc/<pid>/smaps
+(glibc's main heap, its per-thread arenas, other anonymous memory such as Python's object
+arenas, mapped files; with ``--tracemalloc`` also what tracemalloc sees live): growth that
+tracemalloc does not see is the allocator's or C libraries' (SQLite's page caches). Each failed
+request is listed with its route, path, status or exception, and the server log's lines about
+it. The tables give p50/p95/p99 per route (idle
 vs loaded, all rounds), errors, where the CPU went in each kind of phase (the main process, its
 engine processes, this load generator, and everyone else on the machine), RSS per round and
 both analysis rates, and check the targets: RSS after the last round <= after round 1 + 10 MB;
@@ -49,7 +54,7 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import httpx
@@ -129,9 +134,25 @@ class CpuMeter:
 
 
 @dataclass
+class RequestError:
+    """One failed request: what was asked, what came back (a status, or the exception when no
+    answer came), and the server log's lines about it (its request line, warnings, errors)."""
+
+    phase: str
+    route: str
+    path: str
+    what: str  # "HTTP 500" | "ReadTimeout: ..." | "RemoteProtocolError: ..."
+    seconds: float  # from sending to the failure
+    log_from: int  # server.log size when the request was sent ...
+    log_to: int  # ... and when it failed
+    log: list[str] = field(default_factory=list)
+
+
+@dataclass
 class Phase:
     latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     errors: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    failures: list[RequestError] = field(default_factory=list)
     requests: int = 0
     seconds: float = 0.0
     sse_events: int = 0
@@ -142,6 +163,7 @@ class Phase:
             self.latencies[route].extend(values)
         for route, k in other.errors.items():
             self.errors[route] += k
+        self.failures.extend(other.failures)
         self.requests += other.requests
         self.seconds += other.seconds
         self.sse_events += other.sse_events
@@ -156,10 +178,55 @@ class ModeRound:
     loaded_rps: float
 
 
+ARENA_ALIGN = 64 * 2**20  # glibc's thread arenas live in heaps aligned to HEAP_MAX_SIZE (64 MiB)
+
+
+@dataclass(frozen=True)
+class MemoryParts:
+    """Where a process's resident memory is, from /proc/<pid>/smaps (MiB): glibc's main heap
+    (brk), its per-thread arenas (how many, and their resident size), the other anonymous
+    mappings (Python's object arenas, thread stacks, large allocations), and mapped files."""
+
+    rss: float
+    brk_heap: float
+    arenas: int
+    arena_mb: float
+    other_anon: float
+    files: float
+    threads: int
+    traced: float | None = None  # what tracemalloc sees live (with --tracemalloc)
+
+    @classmethod
+    def read(cls, pid: int, traced: float | None = None) -> MemoryParts:
+        sizes = {"brk": 0, "arena": 0, "anon": 0, "file": 0}
+        arenas = 0
+        kind = "file"
+        with open(f"/proc/{pid}/smaps") as f:
+            for line in f:
+                head = line.split()
+                if not head[0].endswith(":"):  # a mapping's first line: "start-end perms offset dev inode [path]"
+                    path = head[5] if len(head) > 5 else ""
+                    start = int(head[0].split("-")[0], 16)
+                    if path == "[heap]":
+                        kind = "brk"
+                    elif not path and start % ARENA_ALIGN == 0 and head[1].startswith("rw"):
+                        kind, arenas = "arena", arenas + 1
+                    elif not path or path.startswith("["):
+                        kind = "anon"
+                    else:
+                        kind = "file"
+                elif head[0] == "Rss:":
+                    sizes[kind] += int(head[1]) * 1024
+        mib = 2**20
+        return cls(sum(sizes.values()) / mib, sizes["brk"] / mib, arenas, sizes["arena"] / mib, sizes["anon"] / mib,
+                   sizes["file"] / mib, psutil.Process(pid).num_threads(), traced)
+
+
 @dataclass
 class Round:
     n: int
     rss_mb: float
+    parts: MemoryParts
     unloaded_rate: float
     unloaded_busy: float
     modes: dict[str, ModeRound]
@@ -199,7 +266,8 @@ class Load:
     before the page came back, so at most ``clients`` requests are in flight)."""
 
     def __init__(self, url: str, cookies: httpx.Cookies, email_ids: list[int], pages: int, clients: int,
-                 meter: CpuMeter) -> None:
+                 meter: CpuMeter, server_log: Path) -> None:
+        self.server_log = server_log
         self.url = url
         self.cookies = cookies
         self.email_ids = email_ids
@@ -224,7 +292,13 @@ class Load:
             return route, f"/emails/{rng.choice(self.email_ids)}"
         return route, "/api/engine" if route == "engine" else "/metrics"
 
-    async def run(self, n: int, until: asyncio.Event | None = None, seed: int = 0,
+    def _log_size(self) -> int:
+        try:
+            return self.server_log.stat().st_size
+        except OSError:
+            return 0
+
+    async def run(self, name: str, n: int, until: asyncio.Event | None = None, seed: int = 0,
                   rate: float | None = None) -> Phase:
         """``n`` requests (and, with ``until``, on until it is set) from ``clients`` workers."""
         phase = Phase()
@@ -252,15 +326,22 @@ class Load:
                         next_at = max(next_at, time.perf_counter() - 1.0) + think.expovariate(rate / self.clients)
                     counter["issued"] += 1
                     route, path = self._request(rng)
+                    log_from = self._log_size()
                     t0 = time.perf_counter()
+                    failed = None
                     try:
                         r = await client.get(path)
                         await r.aread()
                         if r.status_code >= 400:
-                            phase.errors[route] += 1
-                    except httpx.HTTPError:
+                            failed = f"HTTP {r.status_code}"
+                    except httpx.HTTPError as exc:
+                        failed = f"{type(exc).__name__}: {exc}"
+                    elapsed = time.perf_counter() - t0
+                    if failed is not None:
                         phase.errors[route] += 1
-                    phase.latencies[route].append(time.perf_counter() - t0)
+                        phase.failures.append(RequestError(name, route, path, failed, elapsed, log_from,
+                                                           self._log_size()))
+                    phase.latencies[route].append(elapsed)
                     phase.requests += 1
 
             sse = asyncio.create_task(self._sse(client, phase, done_issuing))
@@ -271,6 +352,9 @@ class Load:
             phase.cpu = self.meter.since(cpu0, self.meter.read())
             done_issuing.set()
             await sse
+        await asyncio.sleep(0.5)  # the server's log lines about the last failures are written
+        for failure in phase.failures:
+            failure.log = log_excerpt(self.server_log, failure)
         return phase
 
     async def _sse(self, client: httpx.AsyncClient, phase: Phase, stop: asyncio.Event) -> None:
@@ -298,6 +382,26 @@ class Load:
             await asyncio.sleep(0.5)
 
 
+LOG_PROBLEM = (" WARNING ", " ERROR ", " CRITICAL ", "Traceback", "  File ", "Error:", "Exception")
+
+
+def log_excerpt(log: Path, failure: RequestError, limit: int = 15) -> list[str]:
+    """The server log's lines written while the failed request was under way (and just after):
+    its own request line (path and status), and every warning, error and traceback."""
+    try:
+        with log.open("rb") as f:
+            f.seek(failure.log_from)
+            text = f.read(failure.log_to - failure.log_from + 4096).decode(errors="replace")
+    except OSError:
+        return []
+    base = failure.path.split("?", 1)[0]
+    status = failure.what.removeprefix("HTTP ") if failure.what.startswith("HTTP ") else None
+    mine = f"GET {base} {status} " if status else None
+    kept = [line for line in text.splitlines()
+            if (mine and mine in line) or any(k in line for k in LOG_PROBLEM)]
+    return kept[:limit]
+
+
 # -- analysis runs -------------------------------------------------------------------------------
 def start_analysis(c: httpx.Client, h: dict[str, str]) -> int:
     r = c.post("/api/jobs/analyze", headers=h)
@@ -322,8 +426,9 @@ async def wait_run_async(c: httpx.Client, run_id: int, done: asyncio.Event) -> d
     return job
 
 
-def tracemalloc_diff(c: httpx.Client, n: int, top: int = 12) -> str:
-    """The server's allocation sites that grew most since the last round (by allocating line)."""
+def tracemalloc_diff(c: httpx.Client, n: int, top: int = 12) -> tuple[str, float]:
+    """The server's allocation sites that grew most since the last round (by allocating line),
+    as a table, and the MiB tracemalloc sees live."""
     r = c.get("/api/admin/debug/allocations", params={"limit": top})
     r.raise_for_status()
     d = r.json()
@@ -334,7 +439,7 @@ def tracemalloc_diff(c: httpx.Client, n: int, top: int = 12) -> str:
     for site in d["sites"]:
         lines.append(f"| {site['size_diff'] / 1024:+.0f} | {site['count_diff']:+d} | {site['size'] / 1024:.0f} | "
                      f"{site['where'].replace(root, '')} |")
-    return "\n".join(lines)
+    return "\n".join(lines), d["traced"] / 2**20
 
 
 def run_rate(job: dict[str, object]) -> float:
@@ -391,6 +496,28 @@ def cpu_table(rows: list[tuple[str, Phase | None, Cpu]]) -> None:
               f"{cpu.cores('bench'):.2f} | {cpu.others / cpu.wall if cpu.wall else 0:.2f} | {main_ms} | {gen_ms} |")
 
 
+def memory_table(rounds: list[Round]) -> None:
+    """The main process's memory after each round, by kind (see MemoryParts), in MiB."""
+    traced = any(r.parts.traced is not None for r in rounds)
+    print("\n| round | RSS | glibc main heap (brk) | glibc thread arenas | other anonymous | files | threads |"
+          + (" tracemalloc live |" if traced else ""))
+    print("|---:|---:|---:|---:|---:|---:|---:|" + ("---:|" if traced else ""))
+    for r in rounds:
+        m = r.parts
+        print(f"| {r.n} | {m.rss:.1f} | {m.brk_heap:.1f} | {m.arena_mb:.1f} ({m.arenas}) | {m.other_anon:.1f} | "
+              f"{m.files:.1f} | {m.threads} |" + (f" {m.traced:.1f} |" if traced else ""))
+
+
+def error_list(failures: list[RequestError]) -> None:
+    print(f"\nrequest errors: {len(failures)}")
+    for e in failures:
+        print(f"- {e.phase}, {e.route} `{e.path}`: {e.what} after {e.seconds:.2f}s")
+        for line in e.log:
+            print(f"    {line}")
+        if not e.log:
+            print("    (nothing in the server log about it: the request did not reach the app)")
+
+
 def report(modes: dict[str, tuple[Phase, Phase]], alone: Cpu, rounds: list[Round], judged: str,
            rates: dict[str, float | None], server_env: dict[str, str], alone_emails: int) -> int:
     print(f"\nserver settings: {server_env or 'defaults'}")
@@ -422,6 +549,8 @@ def report(modes: dict[str, tuple[Phase, Phase]], alone: Cpu, rounds: list[Round
             cells.append(f"{mr.loaded_rate:.1f} | {kept:.0%} | {mr.loaded_busy:.2f} | "
                          f"{mr.idle_rps:.0f}/{mr.loaded_rps:.0f}")
         print(f"| {r.n} | {r.rss_mb:.1f} | {r.unloaded_rate:.1f} | {r.unloaded_busy:.2f} | " + " | ".join(cells) + " |")
+    memory_table(rounds)
+    error_list([e for idle, loaded in modes.values() for e in (*idle.failures, *loaded.failures)])
     unloaded = statistics.median(r.unloaded_rate for r in rounds)
     growth = rounds[-1].rss_mb - rounds[0].rss_mb
     targets = [(f"main RSS after round {rounds[-1].n} <= round 1 + 10 MB", "", f"{growth:+.1f} MB", growth <= 10)]
@@ -472,7 +601,7 @@ async def bench(args: argparse.Namespace) -> int:
                for e in c.get(f"/api/emails?per_page=200&page={p}").json()["items"]]
         main = psutil.Process(srv.pid)
         meter = CpuMeter(main)
-        load = Load(srv.url, c.cookies, ids, max(1, total // 50), args.clients, meter)
+        load = Load(srv.url, c.cookies, ids, max(1, total // 50), args.clients, meter, srv.log)
         totals = {m: (Phase(), Phase()) for m in modes}
         if args.tracemalloc:
             tracemalloc_diff(c, 0)  # the baseline the first round is diffed against
@@ -485,25 +614,36 @@ async def bench(args: argparse.Namespace) -> int:
             alone_emails += int(unloaded.get("done") or 0)  # type: ignore[call-overload]
             results = {}
             for k, mode in enumerate(modes):
-                idle = await load.run(args.requests, seed=n * 10 + k, rate=rates[mode])
+                idle = await load.run(f"round {n} {mode} idle", args.requests, seed=n * 10 + k, rate=rates[mode])
                 forget_corpus_analyses(db)
                 ended = asyncio.Event()
                 run_task = asyncio.create_task(wait_run_async(c, start_analysis(c, h), ended))
-                loaded = await load.run(args.requests, until=ended, seed=1000 + n * 10 + k, rate=rates[mode])
+                loaded = await load.run(f"round {n} {mode} loaded", args.requests, until=ended,
+                                        seed=1000 + n * 10 + k, rate=rates[mode])
                 job = await run_task
                 results[mode] = ModeRound(run_rate(job), workers_busy(db, job), idle.requests / idle.seconds,
                                           loaded.requests / loaded.seconds)
                 totals[mode][0].add(idle)
                 totals[mode][1].add(loaded)
             await asyncio.sleep(1.0)
-            rnd = Round(n, main.memory_info().rss / 2**20, run_rate(unloaded), workers_busy(db, unloaded), results)
+            parts = MemoryParts.read(srv.pid)
+            diff = None
+            if args.tracemalloc:
+                diff, traced = tracemalloc_diff(c, n)
+                parts = replace(parts, traced=traced)
+            rnd = Round(n, parts.rss, parts, run_rate(unloaded), workers_busy(db, unloaded), results)
             rounds.append(rnd)
             print(f"round {n}: rss {rnd.rss_mb:.1f} MB, analysis alone {rnd.unloaded_rate:.1f} emails/s "
                   f"(workers busy {rnd.unloaded_busy:.2f}); "
                   + "; ".join(f"{m}: {mr.loaded_rate:.1f} emails/s under load (workers busy {mr.loaded_busy:.2f}), "
                               f"{mr.idle_rps:.0f}/{mr.loaded_rps:.0f} req/s" for m, mr in results.items()), flush=True)
-            if args.tracemalloc:
-                print(tracemalloc_diff(c, n), flush=True)
+            for mode in modes:
+                for phase in totals[mode]:
+                    for e in phase.failures:
+                        if e.phase.startswith(f"round {n} "):
+                            print(f"  error: {e.phase} {e.route} {e.path}: {e.what} after {e.seconds:.2f}s", flush=True)
+            if diff is not None:
+                print(diff, flush=True)
         judged = "paced" if "paced" in modes else modes[0]
         return report(totals, alone, rounds, judged, rates, env, alone_emails)
     finally:

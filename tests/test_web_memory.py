@@ -1,9 +1,11 @@
 """The main process's memory per route: the request middleware counts how much each route's
-requests grew the process, and hands free heap back after a request that grew it a lot; an
-admin can see where the memory goes (tracemalloc snapshots diffed) when tracing is on."""
+requests grew the process, and hands free heap back after a request that grew it a lot (or after
+many that crept up together); an admin can see where the memory goes (tracemalloc snapshots
+diffed) when tracing is on."""
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import tracemalloc
 from pathlib import Path
@@ -49,6 +51,52 @@ def test_route_growth_is_counted_per_route() -> None:
     assert grown >= 3 * 40 * MB  # three requests, each holding 48 MB more
     assert _sample(text, 'beacon_http_request_rss_grew_total{method="GET",route="/grow/{n}"}') == 3
     assert _sample(text, 'beacon_http_request_duration_seconds_count{method="GET",route="/small",status="200"}') == 5
+
+
+CREEP = """
+import time
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from prometheus_client import CollectorRegistry, generate_latest
+from beacon.web.observability import TRIM_EVERY, RequestMemoryMiddleware
+from beacon.web.prometheus import request_metrics
+
+MB = 1024 * 1024
+held = []
+app = FastAPI()
+
+@app.get("/creep")
+def creep():
+    held.append(b"\\x01" * MB)  # ~1 MB live (and touched) per request
+    return {"held": len(held)}
+
+registry = CollectorRegistry()
+app.add_middleware(RequestMemoryMiddleware, metrics=request_metrics(registry), warn_bytes=16 * MB, trim_bytes=4 * MB)
+
+def crept():
+    for line in generate_latest(registry).decode().splitlines():
+        if line.startswith('beacon_malloc_trims_total{reason="crept"} '):
+            return float(line.split()[-1])
+    return 0.0
+
+with TestClient(app) as c:
+    c.get("/creep")  # the first trim: where the process starts from
+    time.sleep(TRIM_EVERY)
+    for _ in range(2):  # ~2 MB above it: no trim
+        c.get("/creep")
+    before = crept()
+    for _ in range(5):  # ~7 MB above it
+        c.get("/creep")
+    print(before, crept(), 'reason="request"' in generate_latest(registry).decode())
+"""
+
+
+def test_a_process_creeping_up_over_many_small_requests_is_trimmed() -> None:
+    """No request grows the process by ``trim_bytes``, but together they do: the allocator is
+    asked to hand its free pages back once the process is that far above the last trim. In a
+    fresh process: a big one (this test run's) may serve the requests from free heap it has."""
+    out = subprocess.run([sys.executable, "-c", CREEP], capture_output=True, text=True, timeout=120, check=True)
+    assert out.stdout.split() == ["1.0", "2.0", "False"], out.stdout + out.stderr
 
 
 def _sample(text: str, name: str) -> float:
@@ -101,3 +149,14 @@ def test_switch_interval_is_set_for_the_apps_life(tmp_path: Path) -> None:
         admin, _ = srv.login(lifespan)
         assert admin.get("/api/emails").status_code == 200
     assert sys.getswitchinterval() == pytest.approx(before)
+
+
+@pytest.mark.parametrize(("setting", "expected"), [(512 * 1024, -512), (0, -2000)])
+def test_web_process_sqlite_connections_get_a_small_page_cache(tmp_path: Path, setting: int, expected: int) -> None:
+    """Each connection's page cache is the web process's to size (SQLite's default: 2,000 KiB)."""
+    from sqlalchemy import text
+
+    srv, _ = make_served(tmp_path, engine=False, web_sqlite_cache=setting)
+    with srv.db.session() as s:
+        assert s.execute(text("PRAGMA cache_size")).scalar() == expected
+    srv.db.dispose()

@@ -42,7 +42,7 @@ def serve_cmd(
     import uvicorn
 
     from beacon.web.app import create_app, request_grace
-    from beacon.web.runtime import engine_factory, ensure_user, scheduler_factory, setup_demo, uvicorn_proxy_options
+    from beacon.web.runtime import engine_factory, ensure_user, scheduler_factory, setup_demo, uvicorn_options
     from beacon.store.app_settings import current_settings
 
     c = _ctx(ctx)
@@ -79,7 +79,7 @@ def serve_cmd(
     # event), then the lifespan stops the engine; all within ``shutdown_timeout``.
     uvicorn.run(app, host=env.host, port=env.port, log_level=log_level, access_log=False,
                 timeout_graceful_shutdown=max(1, int(request_grace(env))),
-                **uvicorn_proxy_options(env))  # type: ignore[arg-type]
+                **uvicorn_options(env))  # type: ignore[arg-type]
 
 
 def _analyse_demo(c: CliContext, db: Database, env: Settings, factory: EngineFactory) -> EngineService:

@@ -61,12 +61,16 @@ class NodeMetrics:
 
 @dataclass(frozen=True)
 class MemoryPoint:
-    """One point of the memory plot: main-process RSS and each worker's RSS, in bytes."""
+    """One point of the memory plot, in bytes: the RSS of the main (web) process, of each
+    worker, of the engine process (``engine_process``; 0 when the engine runs in the main
+    process) and of the zygote(s), and the PSS of all Beacon's processes together."""
 
     timestamp: float
     main_rss: int
     workers: dict[int, int]
     total_pss: int
+    engine_rss: int = 0
+    zygote_rss: int = 0
 
 
 @dataclass(frozen=True)
@@ -77,9 +81,9 @@ class EngineMetrics:
     budget_source: str
     worker_hard_limit: int
     worker_soft_limit: int
-    main_rss: int
+    main_rss: int  # the main (web) process
     main_uss: int
-    helper_pss: int  # the zygote, when there is one
+    helper_pss: int  # the zygote, when there is one, and the engine process (engine_process)
     total_pss: int  # all Beacon processes together, as the kernel charges them
     peak_total_pss: int
     workers: list[WorkerMetrics]
@@ -96,6 +100,7 @@ class EngineMetrics:
     nodes: list[NodeMetrics] = field(default_factory=list)  # celery mode: the worker nodes
     history: list[MemoryPoint] = field(default_factory=list)
     zygotes: list[int] = field(default_factory=list)  # pids of the processes workers fork from
+    engine_rss: int = 0  # the engine process (engine_process); 0 when the engine is in the main process
 
 
 class MetricsRecorder:

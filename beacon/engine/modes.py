@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from beacon.engine.executor import Executor
 from beacon.engine.inprocess import InProcessExecutor
 from beacon.engine.launch import SpawnStarter, make_starter
@@ -15,9 +13,9 @@ __all__ = ["make_executor"]
 
 
 def make_executor(settings: Settings, recorder: MetricsRecorder | None = None, *,
-                  also_count: Callable[[], list[int]] = list) -> Executor:
-    """``also_count``: pids beyond this process's own tree that the budget covers (the web
-    process, when the engine runs in a process of its own)."""
+                  web_pid: int | None = None) -> Executor:
+    """``web_pid``: the web process, when this is the engine process of ``engine_process``
+    (the budget covers it and what it started; see PoolExecutor)."""
     recorder = recorder or MetricsRecorder()
     if settings.nlp_mode == "inprocess":
         return InProcessExecutor(settings, recorder)
@@ -29,7 +27,7 @@ def make_executor(settings: Settings, recorder: MetricsRecorder | None = None, *
     if settings.nlp_mode == "oneshot":
         # A fresh interpreter per batch: it loads the model, answers over its pipe and exits.
         return PoolExecutor(settings, recorder, mode="oneshot", starter=SpawnStarter(settings),
-                            slots=worker_count(settings), max_tasks=1, prestart=False, also_count=also_count)
+                            slots=worker_count(settings), max_tasks=1, prestart=False, web_pid=web_pid)
     return PoolExecutor(settings, recorder, mode="pool", starter=make_starter(settings, settings.pool_start),
                         slots=worker_count(settings), max_tasks=settings.worker_max_tasks, prestart=True,
-                        also_count=also_count)
+                        web_pid=web_pid)

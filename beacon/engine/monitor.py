@@ -53,16 +53,20 @@ class MemoryMonitor:
         budget: Budget | None,
         recorder: MetricsRecorder,
         others: Callable[[], list[int]] = list,
+        web: int | None = None,
     ) -> None:
         """``helpers``: the engine's own non-worker processes (the zygote), part of the fixed
         cost the worker limits are derived from; ``others``: every other process below this
-        one (an import's parse workers), counted in the total the budget is enforced on."""
+        one (an import's parse workers), counted in the total the budget is enforced on;
+        ``web``: the web process when this one is the engine process (one of ``others``):
+        the plot shows it as the main process, and this one as the engine process."""
         self.interval = interval
         self._workers = workers
         self._helpers = helpers
         self._others = others
         self.budget = budget
         self.recorder = recorder
+        self.web = web
         self.main = MemSample(0, 0, 0)
         self.helpers_pss = 0
         self.total_pss = 0
@@ -120,7 +124,8 @@ class MemoryMonitor:
         helper_pids = self._helpers()
         helpers = [s for s in (self._gauges.read(p, now, every=slow) for p in helper_pids) if s is not None]
         other_pids = [p for p in self._others() if p not in helper_pids]
-        others = [s for s in (self._gauges.read(p, now, every=slow) for p in other_pids) if s is not None]
+        by_pid = {p: self._gauges.read(p, now, every=slow) for p in other_pids}
+        others = [s for s in by_pid.values() if s is not None]
         workers = self._workers()
         rates: dict[int, float] = {}
         for w in workers:
@@ -144,9 +149,11 @@ class MemoryMonitor:
         if self.budget is not None:
             self.budget.observe(main.pss, sum(h.rss for h in helpers), total)
             self._enforce(workers, total, now)
-        self.recorder.record_memory(
-            MemoryPoint(time.time(), main.rss, {w.pid: w.rss for w in workers}, total)
-        )
+        web = by_pid.get(self.web) if self.web is not None else None
+        self.recorder.record_memory(MemoryPoint(
+            time.time(), web.rss if web is not None else main.rss, {w.pid: w.rss for w in workers}, total,
+            engine_rss=main.rss if self.web is not None else 0, zygote_rss=sum(h.rss for h in helpers),
+        ))
 
     def _confirm(self, w: WorkerHandle, now: float) -> int:
         """The worker's USS from a full reading (estimates are re-read before acting on them)."""

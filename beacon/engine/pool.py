@@ -18,7 +18,6 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Callable
 from concurrent.futures import Future
 
 from beacon.engine import _logs as logs, _protocol as protocol
@@ -55,8 +54,11 @@ class PoolExecutor(ExecutorBase):
         slots: int,
         max_tasks: int,
         prestart: bool,
-        also_count: Callable[[], list[int]] = list,
+        web_pid: int | None = None,
     ) -> None:
+        """``web_pid``: the web process, when this one is the engine process of
+        ``engine_process``: it and what it started (an import's parse workers) are counted
+        against the budget too, and it is the plot's main process."""
         super().__init__()
         self.settings = settings
         self.mode = mode
@@ -65,17 +67,18 @@ class PoolExecutor(ExecutorBase):
         self.slots = max(1, slots)
         self.max_tasks = max(1, max_tasks)
         self.prestart = prestart
-        self._also_count = also_count
+        self._web_pid = web_pid
         self.budget = Budget(settings, self.slots)
         self._queue: queue.Queue[tuple[Batch, Future[BatchResult]]] = queue.Queue()
         # Slot i's worker; only slot i's thread replaces it (others read it).
         self._workers: list[WorkerHandle | None] = [None] * self.slots
         self._threads: list[threading.Thread] = []
         self._events = WorkerEvents(recorder, self._emit, announce_recycles=self.max_tasks > 1)
-        self._tree = ProcessTree()
+        # Walked from the web process when there is one: this process's subtree is part of it.
+        self._tree = ProcessTree(root=web_pid)
         self.monitor = MemoryMonitor(
             settings.memory_sample_interval, self._live_workers, starter.helper_pids, self.budget, recorder,
-            others=self._other_pids,
+            others=self._other_pids, web=web_pid,
         )
 
     # -- life cycle (see ExecutorBase) ---------------------------------------------------------
@@ -133,10 +136,11 @@ class PoolExecutor(ExecutorBase):
     # -- slots -------------------------------------------------------------------------------
     def _other_pids(self) -> list[int]:
         """Every process below this one that is neither a live worker nor the zygote (an
-        import's parse workers, a fork server, a worker being started), so the budget covers
-        all that runs."""
-        known = {w.pid for w in self._live_workers()} | set(self.starter.helper_pids())
-        return [p for p in [*self._tree.pids(), *self._also_count()] if p not in known]
+        import's parse workers, a fork server, a worker being started), and the web process
+        with what it started beside this one, so the budget covers all that runs."""
+        known = {os.getpid(), *(w.pid for w in self._live_workers()), *self.starter.helper_pids()}
+        tree = self._tree.pids() if self._web_pid is None else [self._web_pid, *self._tree.pids()]
+        return [p for p in tree if p not in known]
 
     def _live_workers(self) -> list[WorkerHandle]:
         return [w for w in self._workers if w is not None and w.state is not WorkerState.DEAD]

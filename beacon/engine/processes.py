@@ -27,8 +27,9 @@ class ProcessInfo:
     pid: int
     parent: int
     name: str
-    # zygote | worker (the engine's), forkserver | parse-worker | resource-tracker (imports'
-    # multiprocessing), other (nothing Beacon knows it started: a leak to look into)
+    # engine (the engine process of ``engine_process``) | zygote | worker (the engine's),
+    # forkserver | parse-worker | resource-tracker (imports' multiprocessing), other (nothing
+    # Beacon knows it started: a leak to look into)
     role: str
     rss: int
     nice: int  # CPU priority (higher: served after the others)
@@ -66,13 +67,14 @@ def _beacons(p: psutil.Process, own_cmdline: list[str]) -> bool:
             or "multiprocessing" in line)
 
 
-def own_descendants() -> list[psutil.Process]:
-    """The live descendants that are Beacon's own (see :func:`_beacons`), found by walking down
-    through our own processes only: the subtree of another program started below us (a
-    separate ``beacon serve`` or ``beacon worker``, with its own engine) is not ours."""
-    me = psutil.Process()
-    own = me.cmdline()
+def own_descendants(root: int | None = None) -> list[psutil.Process]:
+    """The live descendants of ``root`` (this process) that are Beacon's own (see
+    :func:`_beacons`), found by walking down through Beacon's processes only: the subtree of
+    another program started below it (a separate ``beacon serve`` or ``beacon worker``, with
+    its own engine) is not ours."""
     try:
+        me = psutil.Process(root)
+        own = me.cmdline()
         # One pass over /proc for the whole tree (children() per process would read every
         # process on the machine once per level: a busy server's /api/engine and budget pay it).
         below = me.children(recursive=True)
@@ -95,11 +97,12 @@ def own_descendants() -> list[psutil.Process]:
 
 
 class ProcessTree:
-    """The pids of this process's descendants that are Beacon's own (see :func:`_beacons`),
-    walked at most once per ``ttl`` seconds."""
+    """The pids of ``root``'s (this process's) descendants that are Beacon's own (see
+    :func:`_beacons`), walked at most once per ``ttl`` seconds."""
 
-    def __init__(self, ttl: float = TREE_TTL) -> None:
+    def __init__(self, ttl: float = TREE_TTL, root: int | None = None) -> None:
         self.ttl = ttl
+        self.root = root
         self._lock = threading.Lock()
         self._at = float("-inf")
         self._pids: list[int] = []
@@ -108,7 +111,7 @@ class ProcessTree:
         with self._lock:
             now = time.monotonic()
             if now - self._at >= self.ttl:
-                self._pids, self._at = [p.pid for p in own_descendants()], now
+                self._pids, self._at = [p.pid for p in own_descendants(self.root)], now
             return list(self._pids)
 
 

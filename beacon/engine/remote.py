@@ -28,6 +28,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import replace
@@ -36,8 +37,8 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from beacon.analysis.version import pipeline_version
-from beacon.engine.memory import MemoryGauge
-from beacon.engine.metrics import EngineMetrics
+from beacon.engine.memory import MemoryGauge, rss
+from beacon.engine.metrics import HISTORY_LEN, EngineMetrics, MemoryPoint
 from beacon.engine.modes import make_executor
 from beacon.engine.runner import RunSummary
 from beacon.engine.service import EngineService, EngineStatus, ServiceState
@@ -60,6 +61,9 @@ ERRORS: dict[str, type[BeaconError]] = {
     e.__name__: e for e in (EngineError, EngineUnavailable, NothingToAnalyse, NotFound, InvalidInput)
 }
 START_TIMEOUT = 60.0  # seconds for the engine process to come up (imports, no model yet)
+# Seconds a metrics answer is reused: /metrics and /api/engine under load would otherwise each
+# cross the pipe (and the memory plot gains one point a second anyway).
+METRICS_TTL = 1.0
 
 
 class PipeState(StrEnum):
@@ -85,6 +89,12 @@ class EngineProcess:
         self._pending: dict[int, Future[Any]] = {}
         self._lock = threading.Lock()  # the pending map and sending
         self._gauge = MemoryGauge(os.getpid(), full_every=10.0)
+        # The plot's history is kept here and only its new points cross the pipe: sending all
+        # of it (up to HISTORY_LEN points) with every call made the web process unpickle ~1 MB
+        # per /metrics or /api/engine request.
+        self._history: deque[MemoryPoint] = deque(maxlen=HISTORY_LEN)
+        self._metrics_lock = threading.Lock()  # one metrics call in flight; the others reuse it
+        self._metrics: tuple[float, EngineMetrics] | None = None  # (monotonic time, answer)
         self._state = PipeState.OPEN  # changed under _lock
         self.started = False  # start() succeeded once: a death from then on is worth a restart
         # Called (from the pipe's reader thread) when the engine process ends without being
@@ -169,10 +179,21 @@ class EngineProcess:
 
     def metrics(self) -> EngineMetrics:
         """The engine's metrics with this (the web) process as the main process; the engine
-        process is counted with the engine's own processes (``helper_pss``, ``zygotes``)."""
-        m: EngineMetrics = self._call("metrics")
-        me = self._gauge.read(time.monotonic())
-        return replace(m, main_rss=me.rss, main_uss=me.uss) if me is not None else m
+        process is counted with the engine's own processes (``helper_pss``, ``zygotes``) and
+        shown as itself (``engine_rss``). Reused for ``METRICS_TTL`` seconds."""
+        with self._metrics_lock:
+            now = time.monotonic()
+            if self._metrics is not None and now - self._metrics[0] < METRICS_TTL:
+                return self._metrics[1]
+            since = self._history[-1].timestamp if self._history else 0.0
+            m: EngineMetrics = self._call("metrics", since)
+            self._history.extend(m.history)
+            m = replace(m, history=list(self._history))
+            me = self._gauge.read(now)
+            if me is not None:
+                m = replace(m, main_rss=me.rss, main_uss=me.uss)
+            self._metrics = (now, m)
+            return m
 
     # -- the pipe --------------------------------------------------------------------------------
     def _hang_up(self) -> None:
@@ -260,19 +281,14 @@ def serve(conn: Connection) -> None:
     settings = Settings(**conn.recv())
     db = Database(settings.database_url_resolved)
     svc = EngineService(settings, db,
-                        executor_factory=lambda s, r: make_executor(s, r, also_count=lambda: [parent]))
+                        executor_factory=lambda s, r: make_executor(s, r, web_pid=parent))
     send_lock = threading.Lock()
 
     def answer(n: int, op: str, args: tuple[Any, ...]) -> None:
         try:
             if op not in OPS:
                 raise EngineError(f"unknown engine call {op!r}")
-            value = getattr(svc, op)(*args)
-            if op == "metrics":
-                monitor = getattr(svc.executor, "monitor", None)
-                if monitor is not None:  # this process is one of the engine's own
-                    value = replace(value, helper_pss=value.helper_pss + monitor.main.pss,
-                                    zygotes=[os.getpid(), *value.zygotes])
+            value = _metrics(svc, *args) if op == "metrics" else getattr(svc, op)(*args)
             reply: tuple[int, bool, Any] = (n, True, value)
         except BaseException as exc:  # noqa: BLE001 - every failure goes back to the caller
             reply = (n, False, _as_error(exc))
@@ -292,6 +308,17 @@ def serve(conn: Connection) -> None:
     finally:
         svc.stop(0.0)  # the web process is gone or done: hand the jobs back, reap the workers
         db.dispose()
+
+
+def _metrics(svc: EngineService, since: float = 0.0) -> EngineMetrics:
+    """The service's metrics as the web process shows them: this process counted with the
+    engine's own, and only the plot's points newer than ``since`` (it keeps the rest)."""
+    m = svc.metrics()
+    monitor = getattr(svc.executor, "monitor", None)
+    if monitor is not None:
+        m = replace(m, helper_pss=m.helper_pss + monitor.main.pss, zygotes=[os.getpid(), *m.zygotes])
+    return replace(m, history=[p for p in m.history if p.timestamp > since],
+                   engine_rss=monitor.main.rss if monitor is not None else rss())
 
 
 def main() -> None:

@@ -3,9 +3,11 @@
 A request that grows the process by more than ``settings.request_rss_warn`` bytes is logged
 as a WARNING with its route, so a leaky endpoint shows up in the log before it shows up as an
 OOM kill. The growth is also counted per route in ``/metrics`` (:class:`RequestMetrics`), and
-after a request that grew the process by more than ``settings.request_trim_bytes`` the
-allocator is asked to hand its free pages back (glibc keeps them otherwise). Only the route template (``/api/emails/{email_id}``) and the path are logged, never
-query strings or bodies, so no email text reaches the log.
+after a request that grew the process by more than ``settings.request_trim_bytes``, or once
+the process crept that much above where the last trim left it, the allocator is asked to hand
+its free pages back (glibc keeps them otherwise). Only the route template
+(``/api/emails/{email_id}``) and the path are logged, never query strings or bodies, so no
+email text reaches the log.
 """
 
 from __future__ import annotations
@@ -26,6 +28,9 @@ from beacon.engine.memory import malloc_trim
 log = logging.getLogger("beacon.web.requests")
 
 MIB = 1024 * 1024
+# Seconds between trims asked for because the process crept up (many requests each growing it
+# a little, in many threads' arenas) rather than because one request grew it a lot.
+TRIM_EVERY = 1.0
 
 
 @dataclass(frozen=True)
@@ -36,6 +41,7 @@ class RequestMetrics:
     duration: Histogram
     rss_grown: Counter
     rss_grew: Counter
+    trims: Counter  # malloc_trim calls, by reason: request | crept
 
 
 class RequestMemoryMiddleware:
@@ -46,6 +52,8 @@ class RequestMemoryMiddleware:
         self.trim_bytes = trim_bytes
         self._proc = psutil.Process(os.getpid())
         self._trimming = threading.Lock()  # one trim at a time is enough
+        self._floor = 0  # RSS just after the last trim (0: none yet)
+        self._trimmed_at = float("-inf")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -77,11 +85,8 @@ class RequestMemoryMiddleware:
         if grew > 0:
             self.metrics.rss_grown.labels(method, template).inc(grew)
             self.metrics.rss_grew.labels(method, template).inc()
-        if self.trim_bytes and grew > self.trim_bytes and self._trimming.acquire(blocking=False):
-            try:
-                malloc_trim()
-            finally:
-                self._trimming.release()
+        if self.trim_bytes:
+            self._trim(grew, rss_after)
         level = logging.WARNING if grew > self.warn_bytes else logging.INFO
         if template.startswith("/static") and level == logging.INFO:
             level = logging.DEBUG  # assets are many and boring
@@ -94,3 +99,19 @@ class RequestMemoryMiddleware:
             extra={"route": template, "duration_ms": round(duration * 1000, 2),
                    "rss_before": rss_before, "rss_after": rss_after},
         )
+
+    def _trim(self, grew: int, rss_after: int) -> None:
+        """Hand glibc's free pages back after a request that grew the process by more than
+        ``trim_bytes``, or when the process crept ``trim_bytes`` above where the last trim
+        left it (at most every TRIM_EVERY seconds): concurrent requests each free what they
+        allocated, but in a dozen arenas whose free pages glibc keeps."""
+        now = time.monotonic()
+        crept = rss_after - self._floor > self.trim_bytes and now - self._trimmed_at >= TRIM_EVERY
+        if not (grew > self.trim_bytes or crept) or not self._trimming.acquire(blocking=False):
+            return
+        try:
+            malloc_trim()
+            self._floor, self._trimmed_at = self._proc.memory_info().rss, now
+            self.metrics.trims.labels("request" if grew > self.trim_bytes else "crept").inc()
+        finally:
+            self._trimming.release()

@@ -7,6 +7,7 @@ Each app has its own registry: no module-level metric objects.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -18,6 +19,7 @@ from sqlalchemy import func, select
 from beacon.analysis.version import pipeline_version
 from beacon.engine.memory import rss
 from beacon.engine.metrics import EngineMetrics
+from beacon.engine.processes import process_table
 from beacon.store.schema import AnalysisJob, AnalysisRow, EmailRow, Run
 from beacon.store.app_settings import current_settings
 from beacon.web.observability import RequestMetrics
@@ -35,17 +37,18 @@ class BeaconCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         st = self._st
         yield GaugeMetricFamily("beacon_main_rss_bytes", "Resident memory of the web/main process", value=rss())
-        yield from self._engine(st)
+        service = st.engine.service if st.engine is not None else None
+        m = service.metrics() if service is not None else None
+        yield from self._engine(m)
+        yield _processes(m)
         yield from self._store(st)
 
-    def _engine(self, st: WebState) -> Iterator[Metric]:
-        service = st.engine.service if st.engine is not None else None
+    def _engine(self, m: EngineMetrics | None) -> Iterator[Metric]:
         up = GaugeMetricFamily("beacon_engine_up", "1 when the analysis engine runs in this server")
-        up.add_metric([], 1 if service is not None else 0)
+        up.add_metric([], 1 if m is not None else 0)
         yield up
-        if service is None:
+        if m is None:
             return
-        m = service.metrics()
         worker_rss = GaugeMetricFamily("beacon_worker_rss_bytes", "Resident memory per worker", labels=["pid", "state"])
         worker_uss = GaugeMetricFamily("beacon_worker_uss_bytes", "Unique memory per worker", labels=["pid", "state"])
         worker_tasks = GaugeMetricFamily("beacon_worker_tasks", "Batches done by a worker process", labels=["pid"])
@@ -101,6 +104,18 @@ class BeaconCollector(Collector):
             g.add_metric([kind, status], n)
         yield g
         yield GaugeMetricFamily("beacon_emails", "Stored emails", value=emails)
+
+
+def _processes(m: EngineMetrics | None) -> Metric:
+    """Every process this server started, by role (web, engine, zygote, worker, forkserver,
+    parse-worker, ...), as the kernel's process tree has them: what the budget counts."""
+    g = GaugeMetricFamily("beacon_process_rss_bytes", "Resident memory of each Beacon process, by role",
+                          labels=["pid", "role"])
+    g.add_metric([str(os.getpid()), "web"], rss())
+    workers = {w.pid for w in m.workers} if m is not None else set()
+    for p in process_table(workers, set(m.zygotes) if m is not None else set()):
+        g.add_metric([str(p.pid), p.role], p.rss)
+    return g
 
 
 def _nodes(m: EngineMetrics) -> Iterator[Metric]:
@@ -169,5 +184,9 @@ def request_metrics(registry: CollectorRegistry) -> RequestMetrics:
         rss_grew=Counter(
             "beacon_http_request_rss_grew", "Requests of this route during which the main process grew",
             ["method", "route"], registry=registry,
+        ),
+        trims=Counter(
+            "beacon_malloc_trims", "Times the web process handed glibc's free heap back (malloc_trim), by why: "
+            "one request grew it (request) or it crept up over many (crept)", ["reason"], registry=registry,
         ),
     )

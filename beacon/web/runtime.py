@@ -40,6 +40,12 @@ def uvicorn_proxy_options(settings: Settings) -> dict[str, object]:
     return {"proxy_headers": True, "forwarded_allow_ips": trusted}
 
 
+def uvicorn_options(settings: Settings) -> dict[str, object]:
+    """Everything ``beacon serve`` passes to uvicorn from the settings: the proxy options and
+    how long an idle connection stays open (``web_keep_alive``)."""
+    return {**uvicorn_proxy_options(settings), "timeout_keep_alive": settings.web_keep_alive}
+
+
 def engine_factory() -> EngineFactory:
     from beacon.engine.remote import EngineProcess
     from beacon.engine.service import EngineService

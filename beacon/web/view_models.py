@@ -204,4 +204,4 @@ def engine_snapshot(service: EngineService | None, imports_running: int) -> dict
 def _point(p: MemoryPoint) -> dict[str, Any]:
     # JSON object keys are strings; the plot wants the worker pids as keys anyway.
     return {"timestamp": p.timestamp, "main_rss": p.main_rss, "workers": {str(k): v for k, v in p.workers.items()},
-            "total_pss": p.total_pss}
+            "total_pss": p.total_pss, "engine_rss": p.engine_rss, "zygote_rss": p.zygote_rss}

@@ -180,7 +180,11 @@ def test_system_page_plots_memory(logged_in: Page) -> None:
     page = logged_in
     page.goto(_base(page) + "/system")
     legend = page.locator("#memory-legend li")
-    expect(legend.filter(has_text="main process")).to_have_count(1)
+    # Each process under its own name: the engine runs in a process of its own by default,
+    # and the plot's main line is the web process (not the engine process, as it once was).
+    expect(legend.filter(has_text="web process")).to_have_count(1)
+    expect(legend.filter(has_text="engine process")).to_have_count(1)
+    expect(legend.filter(has_text="zygote")).to_have_count(1)
     expect(legend.filter(has_text="budget")).to_have_count(1)
     expect(legend.filter(has_text="worker")).not_to_have_count(0)
     # The canvas has really been drawn on: count non-transparent pixels.

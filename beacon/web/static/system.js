@@ -1,5 +1,6 @@
-// The System page: polls /api/engine and draws memory over time on a canvas
-// (main process, each worker, all processes' PSS, and the budget as a dashed line).
+// The System page: polls /api/engine and draws memory over time on a canvas (the web
+// process, the engine process when the engine runs in one of its own, the zygote, each
+// worker, all processes' PSS, and the budget as a dashed line).
 (function () {
   "use strict";
   const canvas = document.getElementById("memory-plot");
@@ -18,7 +19,14 @@
     const out = [];
     if (data.available && data.metrics.history.length) {
       const h = data.metrics.history;
-      out.push({ name: "main process", color: css("--ink"), pts: h.map((p) => [p.timestamp, p.main_rss]) });
+      out.push({ name: "web process", color: css("--ink"), pts: h.map((p) => [p.timestamp, p.main_rss]) });
+      // Each only where it existed: the engine process (engine_process) and the zygote (pool mode).
+      const own = (key, name, color, dash) => {
+        const pts = h.filter((p) => p[key]).map((p) => [p.timestamp, p[key]]);
+        if (pts.length) out.push({ name, color, dash, pts });
+      };
+      own("engine_rss", "engine process", "#5b6b8c", [6, 3]);
+      own("zygote_rss", "zygote", "#a0785a", [1, 2]);
       out.push({ name: "all processes (PSS)", color: "#8a93a6", dash: [2, 3], pts: h.map((p) => [p.timestamp, p.total_pss]) });
       const pids = [...new Set(h.flatMap((p) => Object.keys(p.workers)))];
       pids.forEach((pid, i) => {
@@ -28,7 +36,7 @@
     } else {
       fallback.push([Date.now() / 1000, data.available ? data.metrics.main_rss : data.main_rss]);
       if (fallback.length > 900) fallback.shift();
-      out.push({ name: "main process", color: css("--ink"), pts: fallback.slice() });
+      out.push({ name: "web process", color: css("--ink"), pts: fallback.slice() });
     }
     return out;
   }
@@ -107,7 +115,7 @@
   function tables(data) {
     if (!data.available) {
       $("sys-total").textContent = mib(data.main_rss);
-      $("sys-budget").textContent = "main process";
+      $("sys-budget").textContent = "web process";
       return;
     }
     const m = data.metrics;
