@@ -16,7 +16,7 @@ if TYPE_CHECKING:  # the model imports scikit-learn: only where a model is in us
 
 FACTOR_NAME = "learned"
 # Between features that weigh the same, the reason names the most specific one.
-_SPECIFIC = {"list": 0, "sender": 1, "thread": 2, "domain": 3, "due": 4, "request": 5, "kind": 6, "factor": 7}
+_SPECIFIC = {"list": 0, "sender": 1, "thread": 2, "domain": 3, "due": 4, "kind": 5, "factor": 6}
 
 
 def describe(feature: str) -> str:
@@ -29,7 +29,6 @@ def describe(feature: str) -> str:
         "thread": "in this conversation",
         "kind": f"of the kind {value}",
         "due": "with a deadline",
-        "request": "asking you to do something",
         "factor": f"with the factor “{value}”",
     }.get(kind, feature)
 

@@ -2,8 +2,8 @@
 
 On top of the explainable priority factors (their points, scaled) come the facts Gmail's
 Priority Inbox found most telling (social, thread and label features): who sent it, from which
-domain, through which mailing list, in which conversation, what kind of mail it is, whether
-it carries a due date, and whether it asks the reader to do something. Every feature has a name such as ``list:exmh-users.example.com``, so the
+domain, through which mailing list, in which conversation, what kind of mail it is, and whether
+it carries a due date. Every feature has a name such as ``list:exmh-users.example.com``, so the
 model's contribution can be said in words (:mod:`beacon.triage.learning.explain`).
 """
 
@@ -24,7 +24,7 @@ _SKIP_FACTORS = frozenset({"base", "spam_cap", "language", "learned"})
 _LIST_ID = re.compile(r"<([^<>]+)>")
 
 # Feature prefixes whose stats say "N of M mails <what>" (categorical facts, not amounts).
-KEYED = ("list", "sender", "domain", "thread", "kind", "due", "request")
+KEYED = ("list", "sender", "domain", "thread", "kind", "due")
 
 
 @dataclass(frozen=True)
@@ -73,8 +73,6 @@ def features(facts: MailFacts, analysis: Analysis, factors: Iterable[Factor]) ->
     out[f"kind:{analysis.kind}"] = 1.0
     if has_deadline(analysis):
         out["due:yes"] = 1.0
-    if analysis.requests or analysis.action_items:
-        out["request:yes"] = 1.0
     if facts.sender:
         out[f"sender:{facts.sender}"] = 1.0
         domain = facts.sender.rpartition("@")[2]

@@ -177,8 +177,7 @@ def factor_for_facts(s: Session, user_id: int | None, facts: MailFacts, analysis
 
 
 class LearnedFeature(BaseModel):
-    feature: str = Field(description="what the model keys on: list:…, sender:…, domain:…, thread:…, kind:…, due:yes, "
-                                     "request:yes")
+    feature: str = Field(description="what the model keys on: list:…, sender:…, domain:…, thread:…, kind:…, due:yes")
     about: str = Field(description="the feature in words, as the reasons say it")
     weight: float = Field(description="its learned weight (log-odds): > 0 raises such mail, < 0 lowers it")
     important: int = Field(description="feedback on such mail that said it mattered")
