@@ -2,7 +2,8 @@
 pipeline once, the analyses cached so reruns take seconds.
 
 Mailboxes: the SpamAssassin **training split** only (``easy-ham-2/``, ``spam-1/``, even-numbered
-``hard-ham-1/``: the only part of the corpus that may be tuned on) and the demo mailbox. The
+``hard-ham-1/``: the only part of the corpus that may be tuned on), the same with a working
+inbox's own mail beside it (``worklife``: ``bench/worklife.py``), and the demo mailbox. The
 cache is a JSON-lines file per mailbox and pipeline version under the corpus cache
 (``$BEACON_CORPUS_CACHE``), keyed by the raw message's sha256.
 """
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: testkit
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/: worklife
 
 from beacon.analysis import priority as prio
 from beacon.analysis.models import Analysis, Priority
@@ -55,7 +57,14 @@ def _demo_raw() -> list[tuple[str, bytes]]:
         box.close()
 
 
-SOURCES = {"spamassassin": _spamassassin_raw, "demo": _demo_raw}
+def _worklife_raw() -> list[tuple[str, bytes]]:
+    """The SpamAssassin training split with a working inbox's own mail beside it (bench/worklife.py)."""
+    from worklife import messages
+
+    return _spamassassin_raw() + messages()
+
+
+SOURCES = {"spamassassin": _spamassassin_raw, "demo": _demo_raw, "worklife": _worklife_raw}
 
 
 def load(name: str, settings: Settings, *, own: list[str] | None = None, batch: int = 32) -> list[Mail]:
@@ -68,10 +77,13 @@ def load(name: str, settings: Settings, *, own: list[str] | None = None, batch: 
     version = pipeline_version(settings).replace("/", "_")
     cache_file = cache_root() / f"learning-{name}-{version}.jsonl"
     cached: dict[str, Analysis] = {}
-    if cache_file.exists():
-        for line in cache_file.read_text().splitlines():
+    wanted = {e.content_hash for _, e in emails}
+    # Keyed by the message's hash: a mailbox reads what another one (sharing its mail) cached.
+    for other in sorted(cache_root().glob(f"learning-*-{version}.jsonl")):
+        for line in other.read_text().splitlines():
             row = json.loads(line)
-            cached[row["hash"]] = Analysis.model_validate(row["analysis"])
+            if row["hash"] in wanted:
+                cached[row["hash"]] = Analysis.model_validate(row["analysis"])
     todo = [e for _, e in emails if e.content_hash not in cached]
     if todo:
         from beacon.analysis.pipeline import Pipeline

@@ -340,13 +340,11 @@ def test_the_reason_quotes_the_feedback_behind_the_strongest_feature() -> None:
     assert f.detail == "learned from your feedback: you replied to 6 of 6 mails from bo@x.org" and f.evidence == "bo@x.org"
 
 
-def test_actions_through_the_api_teach_at_once_and_their_undo_unteaches(tmp_path: Path) -> None:
-    """The triage loop end to end: POST an action, the after-actions hook learns and re-scores
-    the sender's other mail in the same request; undoing the action takes the lesson back."""
+def _served_with_two_from_one_sender(tmp_path: Path) -> tuple[Any, Any, int, int]:
+    """The demo app, every email analysed (as personal mail), and two emails of one sender."""
     from tests.helpers import make_served
 
     srv, client = make_served(tmp_path, engine=False)
-    c, h = srv.login(client)
     with srv.db.session() as s:
         ids = list(s.scalars(select(EmailRow.id).order_by(EmailRow.id)))
         for eid in ids:
@@ -355,13 +353,24 @@ def test_actions_through_the_api_teach_at_once_and_their_undo_unteaches(tmp_path
         for eid in ids:
             by_sender.setdefault(s.get(EmailRow, eid).from_addr, []).append(eid)
     first, other = next(v for v in by_sender.values() if len(v) >= 2)[:2]
+    return srv, client, first, other
+
+
+def test_actions_through_the_api_teach_at_once_and_their_undo_unteaches(tmp_path: Path) -> None:
+    """The triage loop end to end: POST an action, the app's after-actions thread learns and
+    re-scores the sender's other mail once it is answered; undoing the action takes the lesson
+    back."""
+    srv, client, first, other = _served_with_two_from_one_sender(tmp_path)
+    c, h = srv.login(client)
 
     def learned(eid: int) -> list[dict[str, Any]]:
         return [f for f in c.get(f"/api/emails/{eid}").json()["priority"]["factors"] if f["name"] == "learned"]
 
     before = c.get(f"/api/emails/{other}").json()["priority"]["score"]
+    deferred = srv.app.state.beacon.deferred
     r = c.post(f"/api/emails/{first}/actions", json={"action": "not_important"}, headers=h)
     assert r.status_code == 200, r.text
+    deferred.join()
     assert c.get("/api/learning").json()["events"] == 1
     [factor] = learned(other)
     assert factor["points"] < 0 and "you marked 1 of 1 mail from" in factor["detail"]
@@ -369,6 +378,8 @@ def test_actions_through_the_api_teach_at_once_and_their_undo_unteaches(tmp_path
 
     r = c.post(r.json()["actions"][0]["undo_url"], headers=h)
     assert r.status_code == 200, r.text
+    deferred.join()
+    assert deferred.passes == 2  # each action's lesson, in the thread
     assert c.get("/api/learning").json()["events"] == 0
     assert learned(other) == [] and c.get(f"/api/emails/{other}").json()["priority"]["score"] == before
 
@@ -386,3 +397,39 @@ def test_related_mail_is_the_users_own_open_mail_of_the_same_list_sender_or_thre
         assert related_email_ids(s, alice, [a_people[1]]) == [a_people[1]]
         assert set(related_email_ids(s, bob, [b_list[0]])) == set(b_list)
         assert len(related_email_ids(s, alice, [a_list[0]], limit=2)) == 2
+
+
+def test_the_work_after_answering_is_short_transactions_each_writing_little(tmp_path: Path) -> None:
+    """What the web runs after an action (run_hooks_later): the lesson in a transaction of its
+    own, then the related mail's refresh a few emails per transaction, so the database's write
+    lock is never held for the whole of it; a mark changes no state a score reads, so no thread
+    is rescored for it."""
+    from sqlalchemy import event
+
+    from beacon.triage.actions import apply_action, run_hooks_later
+    from beacon.triage.learning.hook import REFRESH_CHUNK
+    srv, _, first, other = _served_with_two_from_one_sender(tmp_path)
+    with srv.db.session() as s:
+        user = s.scalar(select(User.id).where(User.username == "alice"))
+        before = s.get(AnalysisRow, s.scalar(select(AnalysisRow.id).where(AnalysisRow.email_id == other))).score
+        records = apply_action(s, user, [first], "not_important", hooks_now=False)
+    txs: list[list[str]] = [[]]
+
+    def keep(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if statement.lstrip().split(" ", 1)[0] in ("INSERT", "UPDATE", "DELETE"):
+            txs[-1].append(statement)
+
+    event.listen(srv.db.sql_engine, "before_cursor_execute", keep)
+    event.listen(srv.db.sql_engine, "commit", lambda conn: txs.append([]))
+    try:
+        run_hooks_later(srv.db, records)
+    finally:
+        event.remove(srv.db.sql_engine, "before_cursor_execute", keep)
+    writes = [t for t in txs if t]
+    learned = [t for t in writes if any("learning_models" in w for w in t)]
+    assert len(learned) == 1 and not any("analyses" in w for w in learned[0])  # the lesson alone
+    refreshed = [t for t in writes if any(w.lstrip().startswith("UPDATE analyses SET") for w in t)]
+    assert refreshed and all(sum("UPDATE analyses" in w for w in t) <= REFRESH_CHUNK for t in refreshed)
+    assert not any("needs_reply" in w or "rescore_at" in w for t in writes for w in t)  # no thread rescored
+    with srv.db.session() as s:
+        assert s.scalar(select(AnalysisRow.score).where(AnalysisRow.email_id == other)) < before

@@ -109,3 +109,43 @@ def test_two_lessons_at_once_follow_each_other(postgres_db: Database) -> None:
     assert view.events == 3
     listed = next(f for f in view.features if f.feature == f"list:{LIST}")
     assert listed.signals == {"not_important": 2}
+
+
+def test_acting_on_ignored_mail_after_all_takes_the_lesson_back_and_undo_keeps_it_back(any_db: Database) -> None:
+    """Post 0 was judged ignored; days later the reader opens it (or reopens it, or marks it):
+    she did not ignore it, so that lesson goes, once, and the action's own lesson stays;
+    undoing the action takes back its own lesson only (she has seen the mail)."""
+    from beacon.triage.actions import undo_action
+
+    settings = Settings(learning_ignored_days=1)
+    (alice,) = _users(any_db, "alice")
+    posts, _ = _mailbox(any_db, settings, alice, "a")
+    _arrived(any_db, posts, 0)
+    with any_db.session() as s:
+        apply_action(s, alice, [posts[5]], "read", source="cli", now=T0 + timedelta(days=1))
+    with any_db.session() as s:
+        assert learn_ignored_for(s, alice, settings, now=T0 + timedelta(days=5)) == 5  # posts 0-4
+    with any_db.session() as s:
+        assert load_model(s, alice).ignored == set(posts[:5])
+        listed = next(f for f in summary(s, alice).features if f.feature == f"list:{LIST}")
+        assert listed.signals == {"ignored": 5}
+        weight_ignored_5 = listed.weight
+        events = summary(s, alice).events
+    with any_db.session() as s:
+        [marked] = apply_action(s, alice, [posts[0]], "important", source="cli", now=T0 + timedelta(days=6))
+        apply_action(s, alice, [posts[1]], "unread", source="cli", now=T0 + timedelta(days=6))  # teaches nothing itself
+    with any_db.session() as s:
+        view = summary(s, alice)
+        listed = next(f for f in view.features if f.feature == f"list:{LIST}")
+        assert listed.signals == {"ignored": 3, "important": 1}
+        assert view.events == events - 2 + 1
+        assert load_model(s, alice).ignored == set(posts[2:5])
+        assert listed.weight > weight_ignored_5
+    with any_db.session() as s:
+        undo_action(s, alice, marked.id, now=T0 + timedelta(days=6, hours=1))
+    with any_db.session() as s:
+        listed = next(f for f in summary(s, alice).features if f.feature == f"list:{LIST}")
+        assert listed.signals == {"ignored": 3}  # neither the mark nor "ignored" again
+        assert posts[0] not in load_model(s, alice).ignored
+    with any_db.session() as s:
+        assert learn_ignored_for(s, alice, settings, now=T0 + timedelta(days=9)) == 0  # never judged again

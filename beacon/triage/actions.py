@@ -11,7 +11,7 @@ A user acts only on their own mail: another user's email is as absent as a missi
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
@@ -163,16 +163,17 @@ def undo_action(s: Session, scope: UserScope, action_id: int, *, now: datetime |
     return record
 
 
-def run_hooks_later(db: Database, records: Sequence[ActionRecord]) -> None:
-    """The after-actions hooks of committed ``records``, in a transaction of their own: what the
-    web runs once its answer is sent, so a click answers in milliseconds while the re-score and
-    the learning (tens to hundreds of ms on a big inbox) follow. Should they fail, the action
-    stands; its threads are left to the periodic re-score, and the lesson is lost (logged)."""
+def run_hooks_later(db: Database, records: Sequence[ActionRecord], *,
+                    before_unit: Callable[[], None] | None = None) -> None:
+    """The after-actions hooks of committed ``records``, each unit of their work in a short
+    transaction of its own: what the web runs once its answer is sent, so a click answers in
+    milliseconds while the learning and the re-score follow without holding a lock the reader's
+    next action waits for. Should they fail, the action stands; its threads are left to the
+    periodic re-score, and the lesson is lost (logged)."""
     if not records:
         return
     try:
-        with db.session() as s:
-            hooks.after_actions(s, records)
+        hooks.after_actions(hooks.own_transactions(db, before_unit), records)
     except Exception:  # noqa: BLE001 -- the action is committed; keep the server up and say why
         log.exception("after-actions hooks failed for actions %s", [r.id for r in records])
         from beacon.triage.rescore import mark_due

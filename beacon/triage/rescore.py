@@ -15,7 +15,7 @@ import logging
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Select, select, update
 from sqlalchemy.orm import Session
@@ -26,13 +26,18 @@ from beacon.store.analyses import account_settings, rescore_row
 from beacon.store.schema import AnalysisRow, EmailRow, EmailStateRow, utcnow
 from beacon.store.state_sets import woken
 from beacon.store.tenancy import EVERYONE, UserScope, account_ids, is_everyone
-from beacon.triage.threads import elect_head, thread_keys
+from beacon.triage.threads import elect_head, thread_email_ids, thread_keys
 
-__all__ = ["RescoreResult", "after_analysis", "mark_due", "rescore_after_actions", "rescore_due", "rescore_emails",
+if TYPE_CHECKING:
+    from beacon.triage.hooks import Transactions
+
+__all__ = ["AccountSettings", "RescoreResult", "after_analysis", "mark_due", "rescore_after_actions", "rescore_due", "rescore_emails",
            "rescore_scope", "rescore_thread"]
 
 log = logging.getLogger(__name__)
 
+# The state fields an email's score or its thread's head depend on (read and importance do not).
+SCORED_FIELDS = frozenset({"done_at", "snoozed_until", "replied_at"})
 # Threads rescored per transaction in the periodic pass (a pass after a migration or a long
 # pause may have every analysis due: it goes on in chunks and never holds a long transaction).
 DUE_CHUNK = 200
@@ -48,29 +53,52 @@ class RescoreResult:
         return RescoreResult(self.threads + other.threads, self.emails + other.emails, self.changed + other.changed)
 
 
-def rescore_thread(s: Session, thread_id: str, account_id: int, now: datetime, settings: Settings) -> RescoreResult:
-    """Rescore every analysed message of one thread at ``now`` and elect its head."""
+def rescore_thread(s: Session, thread_id: str, account_id: int, now: datetime, settings: Settings,
+                   mine: Settings | None = None, *, elect: bool = True) -> RescoreResult:
+    """Rescore every analysed message of one thread at ``now`` and elect its head (``elect``:
+    the caller elects it later itself). ``mine``: the account's settings
+    (``account_settings``) when the caller has read them already."""
     version = pipeline_version(settings)
+    ids = thread_email_ids(s, account_id, thread_id)
     rows = s.execute(
         select(AnalysisRow, EmailRow, EmailStateRow)
         .join(EmailRow, EmailRow.id == AnalysisRow.email_id)
         .outerjoin(EmailStateRow, EmailStateRow.email_id == EmailRow.id)
-        .where(EmailRow.account_id == account_id, EmailRow.thread_id == thread_id,
-               AnalysisRow.pipeline_version == version)
-    ).all()
-    mine = account_settings(s, account_id, settings)  # once per thread: one account's mail
-    changed = sum(rescore_row(s, a, e, mine, now, st) for a, e, st in rows)
+        .where(AnalysisRow.email_id.in_(ids), AnalysisRow.pipeline_version == version)
+    ).all() if ids else []
+    if mine is None:
+        mine = account_settings(s, account_id, settings)  # once per thread: one account's mail
+    # The rows' new scores are written together at the end: each row's scoring reads the store
+    # (its sender's history, its thread), and an earlier write would start the write
+    # transaction (SQLite's lock on the whole database) while those reads go on.
+    with s.no_autoflush:
+        changed = sum(rescore_row(s, a, e, mine, now, st) for a, e, st in rows)
     s.flush()
-    elect_head(s, account_id, thread_id, version, now, mine.own_addresses)
+    if elect:
+        elect_head(s, account_id, thread_id, version, now, mine.own_addresses)
     return RescoreResult(threads=1, emails=len(rows), changed=changed)
+
+
+class AccountSettings:
+    """Each account's settings (``account_settings``), read once per pass however many of its
+    threads the pass rescores."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._read: dict[int, Settings] = {}
+
+    def of(self, s: Session, account_id: int) -> Settings:
+        if account_id not in self._read:
+            self._read[account_id] = account_settings(s, account_id, self.settings)
+        return self._read[account_id]
 
 
 def rescore_emails(s: Session, email_ids: Iterable[int], now: datetime, settings: Settings) -> RescoreResult:
     """Rescore the threads of ``email_ids`` at ``now`` (the whole thread: a reply answers the
     messages before it, and a done message may hand the thread's head to another)."""
-    total = RescoreResult()
+    total, mine = RescoreResult(), AccountSettings(settings)
     for account_id, thread_id in thread_keys(s, email_ids):
-        total += rescore_thread(s, thread_id, account_id, now, settings)
+        total += rescore_thread(s, thread_id, account_id, now, settings, mine.of(s, account_id))
     return total
 
 
@@ -81,9 +109,9 @@ def rescore_scope(s: Session, settings: Settings, scope: UserScope = EVERYONE,
     q = select(EmailRow.account_id, EmailRow.thread_id).distinct()
     if not is_everyone(scope):
         q = q.where(EmailRow.account_id.in_(account_ids(scope)))
-    total = RescoreResult()
+    total, mine = RescoreResult(), AccountSettings(settings)
     for account_id, thread_id in s.execute(q).all():
-        total += rescore_thread(s, thread_id, account_id, now, settings)
+        total += rescore_thread(s, thread_id, account_id, now, settings, mine.of(s, account_id))
     return total
 
 
@@ -92,7 +120,7 @@ def rescore_due(db: Any, settings: Settings, now: datetime | None = None, *, lim
     of threads per transaction, until none is due (or ``limit`` threads are done)."""
     now = now or utcnow()
     version = pipeline_version(settings)
-    total = RescoreResult()
+    total, mine = RescoreResult(), AccountSettings(settings)
     while limit is None or total.threads < limit:
         chunk = DUE_CHUNK if limit is None else min(DUE_CHUNK, limit - total.threads)
         with db.session() as s:
@@ -107,7 +135,7 @@ def rescore_due(db: Any, settings: Settings, now: datetime | None = None, *, lim
             if not keys:
                 break
             for account_id, thread_id in keys:
-                total += rescore_thread(s, thread_id, account_id, now, settings)
+                total += rescore_thread(s, thread_id, account_id, now, settings, mine.of(s, account_id))
     if total.threads:
         log.info("rescored %d emails in %d threads (%d changed)", total.emails, total.threads, total.changed)
     return total
@@ -147,10 +175,20 @@ def after_analysis(s: Session, email_id: int, settings: Settings, now: datetime)
         rescore_thread(s, row.thread_id, row.account_id, now, settings)
 
 
-def rescore_after_actions(s: Session, records: Sequence[Any], settings: Settings) -> None:
-    """The ``after_actions`` hook (beacon.triage.hooks): a state change (done, snooze, replied,
-    or its undo) rescores the threads of the emails acted on, at the time of the action."""
-    if not records:
+def rescore_after_actions(tx: Transactions, records: Sequence[Any], settings: Settings) -> None:
+    """The ``after_actions`` hook (beacon.triage.hooks): a change (or undo) of a state field
+    that scores or heads read (done, snooze, replied) rescores the threads of the emails acted
+    on, at the time of the action, a thread per unit of work, each account's settings read once.
+    Read, unread and importance change neither: what they teach reaches the scores through the
+    learning hook's refresh."""
+    scoring = [r for r in records if SCORED_FIELDS & set(r.before or {})]
+    if not scoring:
         return
-    now = max((r.undone_at or r.created_at) for r in records)
-    rescore_emails(s, {r.email_id for r in records}, now, settings)
+    now = max((r.undone_at or r.created_at) for r in scoring)
+    keys = tx(lambda s: thread_keys(s, {r.email_id for r in scoring}))
+    mine = AccountSettings(settings)
+    version = pipeline_version(settings)
+    for account_id, thread_id in keys:
+        # Two units: the scores, then the election (its read before any write of its own).
+        tx(lambda s, a=account_id, t=thread_id: rescore_thread(s, t, a, now, settings, mine.of(s, a), elect=False))
+        tx(lambda s, a=account_id, t=thread_id: elect_head(s, a, t, version, now, mine.of(s, a).own_addresses))

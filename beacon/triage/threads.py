@@ -18,7 +18,15 @@ from sqlalchemy.orm import Session
 
 from beacon.store.schema import AnalysisRow, EmailRow, EmailStateRow
 
-__all__ = ["ThreadMessage", "elect_head", "is_open", "thread_counts", "thread_keys", "thread_messages"]
+__all__ = ["ThreadMessage", "elect_head", "is_open", "thread_counts", "thread_email_ids", "thread_keys", "thread_messages"]
+
+
+def thread_email_ids(s: Session, account_id: int, thread_id: str) -> list[int]:
+    """The ids of one thread's messages (deleted ones too). Read alone, by the thread index:
+    in one statement with the analyses, SQLite (no statistics unless someone runs ANALYZE)
+    may walk a whole account's or pipeline version's index instead of the thread's few rows."""
+    return [i for i, a in s.execute(select(EmailRow.id, EmailRow.account_id).where(EmailRow.thread_id == thread_id))
+            if a == account_id]
 
 
 def is_open(state: EmailStateRow | None, now: datetime) -> bool:
@@ -33,14 +41,14 @@ def elect_head(s: Session, account_id: int, thread_id: str, version: str, now: d
     """Mark the thread's head among its analyses at ``version``; the head's email id (None:
     no open message of someone else's)."""
     own = {a.lower() for a in own}
+    ids = thread_email_ids(s, account_id, thread_id)
     rows = s.execute(
         select(AnalysisRow.id, AnalysisRow.score, AnalysisRow.email_date, AnalysisRow.email_id,
                AnalysisRow.thread_head, EmailRow.from_addr, EmailRow.deleted, EmailStateRow)
         .join(EmailRow, EmailRow.id == AnalysisRow.email_id)
         .outerjoin(EmailStateRow, EmailStateRow.email_id == EmailRow.id)
-        .where(EmailRow.account_id == account_id, EmailRow.thread_id == thread_id,
-               AnalysisRow.pipeline_version == version)
-    ).all()
+        .where(AnalysisRow.email_id.in_(ids), AnalysisRow.pipeline_version == version)
+    ).all() if ids else []
     candidates = [r for r in rows if not r.deleted and r.from_addr.lower() not in own and is_open(r[-1], now)]
     head = max(candidates, key=lambda r: (r.score, r.email_date, r.email_id), default=None)
     stale = [r.id for r in rows if r.thread_head and (head is None or r.id != head.id)]
@@ -80,7 +88,7 @@ def thread_messages(s: Session, row: EmailRow, version: str) -> list[ThreadMessa
         select(EmailRow, AnalysisRow, EmailStateRow)
         .outerjoin(AnalysisRow, (AnalysisRow.email_id == EmailRow.id) & (AnalysisRow.pipeline_version == version))
         .outerjoin(EmailStateRow, EmailStateRow.email_id == EmailRow.id)
-        .where(EmailRow.account_id == row.account_id, EmailRow.thread_id == row.thread_id,
+        .where(EmailRow.id.in_(thread_email_ids(s, row.account_id, row.thread_id)),
                EmailRow.deleted.is_(False) | (EmailRow.id == row.id))
         .order_by(EmailRow.date, EmailRow.id)
     ).all()

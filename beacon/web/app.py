@@ -61,6 +61,7 @@ from beacon.store.db import Database
 from beacon.store.owner import owner_is_dead
 from beacon.store.private import PRIVATE_UMASK, private_dir
 from beacon.store.runs import interrupt_dead_runs
+from beacon.triage.deferred import DeferredHooks
 from beacon.triage.scheduler import RescoreScheduler
 from beacon.web import services, session, templating
 from beacon.web.auth import SessionCodec
@@ -137,6 +138,7 @@ def create_app(
         registry=CollectorRegistry(),
         engine=EngineHost(db, engine_factory) if engine_factory is not None else None,
         tracer=AllocationTracer(settings.debug_tracemalloc) if settings.debug_tracemalloc else None,
+        deferred=DeferredHooks(db),
     )
     templating.configure(st.templates.env)
     request_metrics = register_metrics(st)
@@ -237,6 +239,8 @@ def _stop(st: WebState) -> None:
         st.scheduler.stop(timeout=1.0)
     if st.rescorer is not None:
         st.rescorer.stop(timeout=1.0)
+    if st.deferred is not None:
+        st.deferred.stop(timeout=2.0)  # the last actions' lessons are learned before the end
     if st.engine is not None:
         st.engine.stop(grace)  # lets a restart under way finish, then stops its engine
 

@@ -17,6 +17,7 @@ from beacon.ingest.roots import ImportRoots
 from beacon.ingest.runner import ImportRunner
 from beacon.settings import Settings
 from beacon.store.db import Database
+from beacon.triage.deferred import DeferredHooks
 from beacon.web.auth import SessionCodec
 from beacon.web.login_guard import LoginGuard
 from beacon.web.memtrace import AllocationTracer
@@ -47,3 +48,5 @@ class WebState:
     rescorer: Scheduler | None = None  # the periodic rescore (beacon.triage.scheduler)
     login_guard: LoginGuard = field(default_factory=LoginGuard)
     tracer: AllocationTracer | None = None  # settings.debug_tracemalloc
+    # The learning and re-scoring after actions, once they are answered (made by create_app).
+    deferred: DeferredHooks | None = None

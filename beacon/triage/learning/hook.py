@@ -11,6 +11,7 @@ reaches the rest of the inbox at the next re-score (the periodic pass, or ``beac
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
@@ -18,12 +19,17 @@ from sqlalchemy.orm import Session
 from beacon.settings import Settings
 from beacon.store.schema import EmailRow, EmailStateRow
 from beacon.store.tenancy import account_ids
-from beacon.triage.learning.refresh import refresh_learned
+from beacon.triage.learning.refresh import elect_heads, refresh_scores
 from beacon.triage.learning.store import observe
 from beacon.triage.models import ActionRecord
+from beacon.triage.rescore import AccountSettings
+
+if TYPE_CHECKING:
+    from beacon.triage.hooks import Transactions
 
 RELATED_LIMIT = 50  # a page of the inbox: the action's request stays quick
 RECENT = 1000  # the newest mails searched for related ones
+REFRESH_CHUNK = 10  # related mails refreshed per unit of work (a short write each, when deferred)
 
 
 def _list_id(row: EmailRow) -> str | None:
@@ -52,14 +58,21 @@ def related_email_ids(s: Session, user_id: int | None, email_ids: Sequence[int],
     return list(s.scalars(q))
 
 
-def learn_after_actions(s: Session, records: Sequence[ActionRecord], settings: Settings) -> None:
-    """Learn from ``records`` (or unlearn the undone ones) and refresh the related mail's scores."""
-    if not settings.learning_enabled or not observe(s, records, settings):
+def learn_after_actions(tx: Transactions, records: Sequence[ActionRecord], settings: Settings) -> None:
+    """Learn from ``records`` (or unlearn the undone ones), then refresh the related mail's
+    scores, :data:`REFRESH_CHUNK` emails per unit of work, each account's settings read once."""
+    if not settings.learning_enabled or not tx(lambda s: observe(s, records, settings)):
         return
     by_user: dict[int | None, list[int]] = {}
     for r in records:
         by_user.setdefault(r.user_id, []).append(r.email_id)
+    accounts = AccountSettings(settings)
     for user_id, ids in by_user.items():
-        related = related_email_ids(s, user_id, ids)
-        if related:
-            refresh_learned(s, user_id, related, settings)
+        related = tx(lambda s, u=user_id, i=ids: related_email_ids(s, u, i))
+        moved: set[tuple[int, str]] = set()
+        for start in range(0, len(related), REFRESH_CHUNK):
+            chunk = related[start:start + REFRESH_CHUNK]
+            moved |= tx(lambda s, u=user_id, c=chunk: refresh_scores(s, u, c, settings, accounts))[1]
+        # Each election its own unit: its read then comes before any write of its transaction.
+        for key in sorted(moved):
+            tx(lambda s, k=key: elect_heads(s, [k], settings, accounts))

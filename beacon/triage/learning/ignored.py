@@ -8,6 +8,9 @@ inbox and left this one where it was. A reader away on holiday ignores nothing.
 Run by the periodic pass (:class:`beacon.triage.scheduler.RescoreScheduler`); each reader's model
 keeps how far it has looked (``UserModel.ignored_through``), so each email is judged once. An
 ignored email teaches little (:data:`~beacon.triage.learning.signals.SIGNALS`: 0.2 of a mark).
+The model keeps which emails taught it: should she act on one after all (open it, mark it,
+reopen it from the archive, in Beacon or another client), :func:`~beacon.triage.learning.store.observe`
+takes that lesson back.
 """
 
 from __future__ import annotations

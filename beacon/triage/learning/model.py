@@ -33,6 +33,9 @@ STATE_FORMAT = 1
 # likewise updated online from few examples); the L2 penalty keeps one-off features small.
 ETA0 = 0.5
 ALPHA = 1e-3
+# Emails whose "ignored" lesson is kept to be taken back should the reader act on them after
+# all: the newest this many (an older one acted on at last keeps its small lesson).
+IGNORED_KEPT = 5000
 
 
 def hashed(feats: Mapping[str, float]) -> dict[int, float]:
@@ -55,6 +58,13 @@ class UserModel:
         self.stats: dict[str, dict[str, int]] = {}
         # Mail that arrived up to here has been judged for the "ignored" signal (learning.ignored).
         self.ignored_through: datetime | None = None
+        # The emails that taught "ignored" (ids): acting on one later takes that lesson back.
+        self.ignored: set[int] = set()
+
+    def mark_ignored(self, email_ids: Sequence[int]) -> None:
+        self.ignored.update(email_ids)
+        if len(self.ignored) > IGNORED_KEPT:
+            self.ignored = set(sorted(self.ignored)[-IGNORED_KEPT:])
 
     # -- learning --------------------------------------------------------------------------
     def learn(self, feats: Mapping[str, float], example: Example) -> None:
@@ -105,7 +115,8 @@ class UserModel:
             intercept, t = self._sgd.intercept, self._sgd.t
         return {"format": STATE_FORMAT, "n_features": N_FEATURES, "coef": coef, "intercept": intercept,
                 "t": t, "events": self.events, "stats": self.stats,
-                "ignored_through": self.ignored_through.isoformat() if self.ignored_through else None}
+                "ignored_through": self.ignored_through.isoformat() if self.ignored_through else None,
+                "ignored": sorted(self.ignored)}
 
     @classmethod
     def from_state(cls, state: Mapping[str, Any] | None) -> UserModel:
@@ -117,6 +128,7 @@ class UserModel:
         m.stats = {k: dict(v) for k, v in (state.get("stats") or {}).items()}
         if state.get("ignored_through"):
             m.ignored_through = datetime.fromisoformat(state["ignored_through"])
+        m.ignored = {int(i) for i in state.get("ignored") or ()}
         coef = {int(i): float(w) for i, w in (state.get("coef") or {}).items()}
         if coef or state.get("intercept"):
             m._sgd = SparseSGD(eta0=ETA0, alpha=ALPHA, coef=coef, intercept=float(state.get("intercept", 0.0)),

@@ -21,7 +21,7 @@ from beacon.settings import Settings
 from beacon.store.schema import AnalysisRow, EmailRow, LearningModelRow
 from beacon.triage.learning.explain import FACTOR_NAME, describe, learned_factor_for
 from beacon.triage.learning.features import MailFacts, features
-from beacon.triage.learning.signals import SIGNALS, ActionLike, Signal, example_for
+from beacon.triage.learning.signals import SIGNALS, ActionLike, Example, Signal, example_for
 
 if TYPE_CHECKING:
     from beacon.triage.learning.model import UserModel
@@ -97,7 +97,12 @@ def _features(row: EmailRow, analysis: Analysis, factors: Sequence[Factor]) -> d
 
 def observe(s: Session, records: Sequence[ActionLike], settings: Settings | None = None) -> int:
     """Learn from actions just applied (or undone): the after-actions hook. Returns how many
-    examples the models learned. An email not analysed yet teaches nothing (no features)."""
+    examples the models learned (or took back). An email not analysed yet teaches nothing (no
+    features).
+
+    Any action on an email that taught "ignored" (opened, marked, archived, answered, even in
+    another client, or an undo) says she did not ignore it after all: that lesson is taken back
+    first, once; undoing the action later does not make it ignored again (she has seen it)."""
     cfg = _config(settings)
     read_soon = timedelta(minutes=cfg.learning_read_soon_minutes)
     by_user: dict[int | None, list[ActionLike]] = {}
@@ -108,26 +113,40 @@ def observe(s: Session, records: Sequence[ActionLike], settings: Settings | None
         ids = {r.email_id for r in recs}
         emails = {e.id: e for e in s.scalars(select(EmailRow).where(EmailRow.id.in_(ids)))}
         analyses = _latest_analyses(s, ids)
-        pairs = []
+        feats: dict[int, dict[str, float]] = {}
+        pending: list[tuple[ActionLike, Example | None]] = []
         for rec in recs:
             row, arow = emails.get(rec.email_id), analyses.get(rec.email_id)
             if row is None or arow is None:
                 continue
             arrived = max(row.date, row.imported_at) if row.imported_at else row.date
-            ex = example_for(rec, arrived, read_soon)
-            if ex is not None:
+            if rec.email_id not in feats:
                 scored = ScoredAnalysis.model_validate(arow.data)
-                pairs.append((_features(row, scored.analysis, scored.priority.factors), ex))
-        if pairs:
-            lock_model(s, user_id)
-            model = load_model(s, user_id)
-            if model is None:
-                from beacon.triage.learning.model import UserModel
+                feats[rec.email_id] = _features(row, scored.analysis, scored.priority.factors)
+            pending.append((rec, example_for(rec, arrived, read_soon)))
+        if not pending:
+            continue
+        lock_model(s, user_id)
+        model = load_model(s, user_id)
+        pairs = []
+        for rec, ex in pending:
+            if model is not None and str(rec.action) != Signal.ignored.value and rec.email_id in model.ignored:
+                model.ignored.discard(rec.email_id)
+                positive, weight = SIGNALS[Signal.ignored]
+                pairs.append((feats[rec.email_id], Example(Signal.ignored, not positive, weight, unlearn=True)))
+            if ex is not None:
+                pairs.append((feats[rec.email_id], ex))
+        if not pairs:
+            continue
+        if model is None:
+            from beacon.triage.learning.model import UserModel
 
-                model = UserModel()
-            model.learn_many(pairs)
-            save_model(s, user_id, model)
-            learned += len(pairs)
+            model = UserModel()
+        model.learn_many(pairs)
+        model.mark_ignored([rec.email_id for rec, ex in pending
+                            if ex is not None and ex.signal is Signal.ignored and not ex.unlearn])
+        save_model(s, user_id, model)
+        learned += len(pairs)
     return learned
 
 

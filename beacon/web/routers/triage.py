@@ -8,10 +8,11 @@ without a time to wake or with one in the past, ``until`` on another action).
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime, timezone
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, BackgroundTasks
+from fastapi import APIRouter
 from sqlalchemy.orm import Session
 from pydantic import AwareDatetime, BaseModel, Field, model_validator
 
@@ -68,10 +69,19 @@ def _out(r: ActionRecord, now: datetime) -> ActedOut:
     return ActedOut(**ActionOut.of(r).model_dump(), state=r.state.out(now))
 
 
-def _hooks_after_answer(s: Session, st: State, tasks: BackgroundTasks, records: list[ActionRecord]) -> None:
-    """Commit the action now and re-score/learn once the answer is sent: a click answers fast."""
+def _answering(st: State) -> AbstractContextManager[None]:
+    """While an action is applied and committed, the after-actions thread starts no new unit."""
+    return st.deferred.acting() if st.deferred is not None else nullcontext()
+
+
+def _hooks_after_answer(s: Session, st: State, records: list[ActionRecord]) -> None:
+    """Commit the action now and learn/re-score after it, in the app's after-actions thread:
+    a click answers fast, and the next one does not wait for the last one's lesson."""
     s.commit()
-    tasks.add_task(run_hooks_later, st.db, records)
+    if st.deferred is not None:
+        st.deferred.submit(records)
+    else:
+        run_hooks_later(st.db, records)
 
 
 def _acted(records: list[ActionRecord]) -> ActionsOut:
@@ -83,10 +93,11 @@ def _acted(records: list[ActionRecord]) -> ActionsOut:
 @router.post("/emails/{email_id:int}/actions", response_model=ActionsOut, dependencies=[CsrfChecked],
              summary="Act on one email (done, snooze, read, importance, replied); undoable",
              responses=_ERRORS)
-def act(email_id: RowId, body: ActionIn, s: DB, user: ApiUser, st: State, tasks: BackgroundTasks) -> ActionsOut:
-    records = apply_action(s, user.id, [email_id], body.action, until=body.until, source=body.source,
-                           hooks_now=False)
-    _hooks_after_answer(s, st, tasks, records)
+def act(email_id: RowId, body: ActionIn, s: DB, user: ApiUser, st: State) -> ActionsOut:
+    with _answering(st):
+        records = apply_action(s, user.id, [email_id], body.action, until=body.until, source=body.source,
+                               hooks_now=False)
+        _hooks_after_answer(s, st, records)
     return _acted(records)
 
 
@@ -94,10 +105,11 @@ def act(email_id: RowId, body: ActionIn, s: DB, user: ApiUser, st: State, tasks:
              summary="Act on several emails at once (one undoable action each)",
              responses=errors(400, 403, 404, e400="the body is not JSON", e403="missing or wrong CSRF token",
                               e404="one of the emails is not among yours (nothing was changed)"))
-def act_bulk(body: BulkActionIn, s: DB, user: ApiUser, st: State, tasks: BackgroundTasks) -> ActionsOut:
-    records = apply_action(s, user.id, body.email_ids, body.action, until=body.until, source=body.source,
-                           hooks_now=False)
-    _hooks_after_answer(s, st, tasks, records)
+def act_bulk(body: BulkActionIn, s: DB, user: ApiUser, st: State) -> ActionsOut:
+    with _answering(st):
+        records = apply_action(s, user.id, body.email_ids, body.action, until=body.until, source=body.source,
+                               hooks_now=False)
+        _hooks_after_answer(s, st, records)
     return _acted(records)
 
 
@@ -105,8 +117,9 @@ def act_bulk(body: BulkActionIn, s: DB, user: ApiUser, st: State, tasks: Backgro
              summary="Undo an action: the fields it changed go back to what they were",
              responses=errors(403, 404, 409, e403="missing or wrong CSRF token", e404="no such action among yours",
                               e409="already undone, or a later action changed the email since (undo that first)"))
-def undo(action_id: RowId, s: DB, user: ApiUser, st: State, tasks: BackgroundTasks) -> UndoneOut:
-    r = undo_action(s, user.id, action_id, hooks_now=False)
-    _hooks_after_answer(s, st, tasks, [r])
+def undo(action_id: RowId, s: DB, user: ApiUser, st: State) -> UndoneOut:
+    with _answering(st):
+        r = undo_action(s, user.id, action_id, hooks_now=False)
+        _hooks_after_answer(s, st, [r])
     out = _out(r, datetime.now(timezone.utc))
     return UndoneOut(action=out, state=out.state)
