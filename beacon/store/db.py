@@ -71,6 +71,22 @@ class Database:
             event.listen(self.sql_engine, "connect", _sqlite_pragmas)
         self._sessions = sessionmaker(self.sql_engine, expire_on_commit=False)
 
+    def limit_page_cache(self, size: int) -> None:
+        """Give each SQLite connection from now on a page cache of ``size`` bytes (the web
+        process's ``web_sqlite_cache``); idle pooled connections are closed so none keeps the
+        default. PostgreSQL caches on its server: nothing to do."""
+        if not self.is_sqlite or size <= 0:
+            return
+        kib = max(1, size // 1024)
+
+        def _cache(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+            cur = dbapi_conn.cursor()
+            cur.execute(f"PRAGMA cache_size=-{kib}")  # negative: KiB rather than pages
+            cur.close()
+
+        event.listen(self.sql_engine, "connect", _cache)
+        self.sql_engine.dispose()
+
     @contextmanager
     def session(self) -> Iterator[Session]:
         """A session in a transaction: committed on success, rolled back on error."""

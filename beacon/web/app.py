@@ -29,7 +29,6 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from prometheus_client import CollectorRegistry
-from sqlalchemy import event
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.routing import Route
@@ -127,7 +126,7 @@ def create_app(
     analysis in this server); ``engine`` is one already started to adopt (``serve --demo``)."""
     private_dir(settings.data_dir)
     db = db or Database(settings.database_url_resolved)
-    limit_sqlite_cache(db, settings.web_sqlite_cache)
+    db.limit_page_cache(settings.web_sqlite_cache)
     st = WebState(
         settings=settings,
         db=db,
@@ -184,23 +183,6 @@ def create_app(
     app.add_middleware(RequestMemoryMiddleware, metrics=request_metrics, warn_bytes=settings.request_rss_warn,
                        trim_bytes=settings.request_trim_bytes)
     return app
-
-
-def limit_sqlite_cache(db: Database, size: int) -> None:
-    """Give each SQLite connection of this (the web) process a page cache of ``size`` bytes
-    (see ``web_sqlite_cache``); the pool's idle connections are closed, so every connection
-    from now on is opened with it. PostgreSQL caches on its server: nothing to do."""
-    if not db.is_sqlite or size <= 0:
-        return
-    kib = max(1, size // 1024)
-
-    def _cache(dbapi_conn: Any, _record: Any) -> None:
-        cur = dbapi_conn.cursor()
-        cur.execute(f"PRAGMA cache_size=-{kib}")  # negative: KiB rather than pages
-        cur.close()
-
-    event.listen(db.sql_engine, "connect", _cache)
-    db.sql_engine.dispose()
 
 
 def _start(st: WebState, scheduler_factory: SchedulerFactory | None, adopt: EngineService | None) -> None:
