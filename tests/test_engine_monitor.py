@@ -48,8 +48,9 @@ def test_watchdog_ticks_slowly_while_idle_and_wakes_for_a_batch(tmp_path: Path) 
             started = time.monotonic()
             monitor.wake()
             time.sleep(0.3)
-            assert any(t >= started for t in monitor.ticks[:]), "a batch's start wakes the watchdog"
-            assert monitor.ticks[-1] - started < 0.3
+            woke = [t for t in monitor.ticks[:] if t >= started]
+            # Its first tick, not its latest: a loaded machine may add one after the sleep ends.
+            assert woke and woke[0] - started < 0.3, "a batch's start wakes the watchdog"
             busy = monitor.ticks_during(1.0)
             assert busy >= 8, busy  # ~20 at 0.05 s; a loaded machine gets fewer
             worker.end_batch(1, worker.rss, worker.uss)

@@ -19,7 +19,7 @@ from beacon.web.state import Scheduler
 
 __all__ = [
     "ADMIN_USER", "DEMO_PASSWORD", "DEMO_USER", "DemoImport", "FirstUser", "engine_factory",
-    "ensure_user", "scheduler_factory", "setup_demo", "uvicorn_proxy_options",
+    "ensure_user", "scheduler_factory", "setup_demo", "uvicorn_options", "uvicorn_proxy_options",
 ]
 
 log = logging.getLogger(__name__)
@@ -41,9 +41,12 @@ def uvicorn_proxy_options(settings: Settings) -> dict[str, object]:
 
 
 def uvicorn_options(settings: Settings) -> dict[str, object]:
-    """Everything ``beacon serve`` passes to uvicorn from the settings: the proxy options and
-    how long an idle connection stays open (``web_keep_alive``)."""
-    return {**uvicorn_proxy_options(settings), "timeout_keep_alive": settings.web_keep_alive}
+    """Everything ``beacon serve`` passes to uvicorn: the proxy options, how long an idle
+    connection stays open (``web_keep_alive``) and the HTTP protocol that stops gracefully."""
+    from beacon.web.protocol import GracefulHttpProtocol
+
+    return {**uvicorn_proxy_options(settings), "timeout_keep_alive": settings.web_keep_alive,
+            "http": GracefulHttpProtocol}
 
 
 def engine_factory() -> EngineFactory:
