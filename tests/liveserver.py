@@ -14,12 +14,20 @@ from typing import Any
 
 import uvicorn
 
-__all__ = ["Pushed", "live_server", "push_body"]
+__all__ = ["Live", "Pushed", "live_server", "live_uvicorn", "push_body"]
+
+
+@dataclass
+class Live:
+    server: uvicorn.Server
+    thread: threading.Thread
+    port: int
 
 
 @contextmanager
-def live_server(app: Any, **options: Any) -> Iterator[int]:
-    """Serve ``app`` on a free local port (yielded) until the block ends."""
+def live_uvicorn(app: Any, **options: Any) -> Iterator[Live]:
+    """Serve ``app`` on a free local port until the block ends; the server and its thread are
+    yielded too, for a test that stops it itself (``server.should_exit``)."""
     config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", **options)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
@@ -29,12 +37,18 @@ def live_server(app: Any, **options: Any) -> Iterator[int]:
         if time.monotonic() > deadline or not thread.is_alive():
             raise AssertionError("uvicorn did not start")
         time.sleep(0.05)
-    port = server.servers[0].sockets[0].getsockname()[1]
     try:
-        yield port
+        yield Live(server, thread, server.servers[0].sockets[0].getsockname()[1])
     finally:
         server.should_exit = True
         thread.join(15)
+
+
+@contextmanager
+def live_server(app: Any, **options: Any) -> Iterator[int]:
+    """Serve ``app`` on a free local port (yielded) until the block ends."""
+    with live_uvicorn(app, **options) as live:
+        yield live.port
 
 
 @dataclass

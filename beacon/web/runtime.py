@@ -14,6 +14,7 @@ from beacon.engine.host import EngineFactory
 from beacon.settings import Settings
 from beacon.store.db import Database
 from beacon.web.auth import count_users, create_user
+from beacon.web.protocol import GracefulHttpProtocol
 from beacon.store.app_settings import SettingsUpdate, apply_update
 from beacon.web.state import Scheduler
 
@@ -43,8 +44,6 @@ def uvicorn_proxy_options(settings: Settings) -> dict[str, object]:
 def uvicorn_options(settings: Settings) -> dict[str, object]:
     """Everything ``beacon serve`` passes to uvicorn: the proxy options, how long an idle
     connection stays open (``web_keep_alive``) and the HTTP protocol that stops gracefully."""
-    from beacon.web.protocol import GracefulHttpProtocol
-
     return {**uvicorn_proxy_options(settings), "timeout_keep_alive": settings.web_keep_alive,
             "http": GracefulHttpProtocol}
 
