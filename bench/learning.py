@@ -16,8 +16,9 @@ feedback on the mail at the top of it (ranked by priority + the learned factor, 
 it) by acting on it as she would (an explicit mark, a reply, archiving it unread...), and that
 mail leaves her inbox. A reader who looks for something in particular (cleo: deadlines) searches
 her mail every other time instead (a word in subject or text) and acts on the best-ranked hit. Each action goes through ``example_for`` (what the action teaches) and
-``UserModel.learn`` (the update of scikit-learn's ``SGDClassifier.partial_fit``, in plain Python), exactly as ``observe`` does
-after a real action. After 0, 5, 10, 20 and 50 feedback events the not-yet-seen mail is ranked
+``UserModel.learn_many`` (the update of scikit-learn's ``SGDClassifier.partial_fit``, in plain Python, then
+the same mail compared with five of her open mails drawn by ``learning.versus.pick``), exactly as ``observe``
+does after a real action. After 0, 5, 10, 20 and 50 feedback events the not-yet-seen mail is ranked
 and judged against the reader's taste: precision@10 and ROC AUC. 0 events is the unlearned ranking.
 
 A second table measures the model's cost in the main process: RSS added by importing it and
@@ -50,6 +51,7 @@ from beacon.triage.learning.explain import learned_factor_for, with_learned  # n
 from beacon.triage.learning.features import MailFacts, features  # noqa: E402
 from beacon.triage.learning.model import UserModel  # noqa: E402
 from beacon.triage.learning.signals import example_for  # noqa: E402
+from beacon.triage.learning.versus import gap, pick  # noqa: E402
 
 CHECKPOINTS = (0, 5, 10, 20, 50)
 SESSIONS = 50
@@ -196,13 +198,15 @@ class Replay:
         e = self.mails[i].email
         return re.search(rf"\b{re.escape(word)}\b", f"{e.subject or ''}\n{e.text or ''}", re.IGNORECASE) is not None
 
-    def feedback(self, i: int) -> None:
+    def feedback(self, i: int, inbox: list[int]) -> None:
         m = self.mails[i]
         action = self.reader.yes if self.reader.wants(m) else self.reader.no
         rec = Record(email_id=i, action=action, created_at=m.email.date + timedelta(minutes=10))
         ex = example_for(rec, m.email.date, timedelta(minutes=self.settings.learning_read_soon_minutes))
-        if ex is not None:
-            self.model.learn(self.feats[i], ex)
+        if ex is not None:  # compared with her other open mail, as observe does (learning.versus)
+            versus = [(self.feats[o], gap(m.priority.score, self.mails[o].priority.score, self.settings))
+                      for o in pick(inbox, i)]
+            self.model.learn_many([(self.feats[i], ex, versus)])
 
     def judge(self, future: list[int]) -> tuple[float, float]:
         truth = [self.reader.wants(self.mails[i]) for i in future]
@@ -229,7 +233,7 @@ class Replay:
             if inbox:
                 top = self.ranked(inbox)[0]
                 acted.add(top)
-                self.feedback(top)
+                self.feedback(top, [i for i in range(arrived) if i not in acted])
                 self.given += 1
             if event in CHECKPOINTS:
                 out[event] = self.judge(future)
