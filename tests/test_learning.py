@@ -32,6 +32,7 @@ from beacon.triage.learning import observe, reset, summary
 from beacon.triage.learning.features import MailFacts, features
 from beacon.triage.learning.model import UserModel
 from beacon.triage.learning.signals import Signal, example_for
+from beacon.triage.learning.versus import versus_for
 from beacon.triage.models import EmailState, Importance
 from beacon.web.auth import create_user
 from tests.helpers import PASSWORD, store_messages
@@ -103,7 +104,9 @@ def test_feedback_moves_the_readers_ranking_with_a_reason_and_never_anothers(any
     before_a = _scored(any_db, a_list[5]).priority
     before_b = {e: _scored(any_db, e).priority for e in b_list + b_people}
 
-    marks = [Feedback(alice, e, "not_important") for e in a_list[:4]] + [Feedback(alice, a_list[4], "important")]
+    # The one post she wants first, then four she does not: each mark against what the model
+    # then says (marks that agree with the ranking teach little: test_learning_versus).
+    marks = [Feedback(alice, a_list[4], "important")] + [Feedback(alice, e, "not_important") for e in a_list[:4]]
     with any_db.session() as s:
         assert observe(s, marks) == 5
         rescore_scope(s, settings, alice)
@@ -146,11 +149,14 @@ def test_the_model_persists_and_continues_as_if_never_stored(any_db: Database) -
                 s.scalar(select(AnalysisRow).where(AnalysisRow.email_id == eid)).data)
             feats[eid] = features(MailFacts.of_row(email.from_addr, email.thread_id, email.data),
                                   scored.analysis, scored.priority.factors)
+        # Each lesson was compared with the same open mail (the draw is the email's own).
+        scores = {eid: s.scalar(select(AnalysisRow.score).where(AnalysisRow.email_id == eid)) for eid, _ in sequence}
+        versus = versus_for(s, alice, {eid: (feats[eid], scores[eid]) for eid, _ in sequence}, Settings())
     in_memory = UserModel()
     for eid, action in sequence:
         ex = example_for(Feedback(alice, eid, action), None, timedelta(hours=2))
-        assert ex is not None
-        in_memory.learn(feats[eid], ex)
+        assert ex is not None and len(versus[eid]) == 5
+        in_memory.learn_many([(feats[eid], ex, versus[eid])])
     assert stored.state()["coef"].keys() == in_memory.state()["coef"].keys()
     a = np.array([stored.state()["coef"][k] for k in sorted(stored.state()["coef"])])
     b = np.array([in_memory.state()["coef"][k] for k in sorted(in_memory.state()["coef"])])

@@ -9,6 +9,10 @@ stored as {index: weight}. Names are never lost: an email's features are hashed 
 read back each one's weight. The counts (``stats``) record, per sender, domain, list, thread,
 kind and "has a due date", which signals the reader gave: the reason text quotes them.
 
+Each lesson is also compared with open mail the reader has beside it (:mod:`.versus`): the
+label teaches what she thinks of the mail, the comparison where it should rank, so what the mail
+shares with all her mail (its kind, its factors) does not take the whole lesson.
+
 Plain data in and out (:meth:`UserModel.state` / :meth:`UserModel.from_state`): no pickle in
 the database.
 """
@@ -36,6 +40,13 @@ ALPHA = 1e-3
 # Emails whose "ignored" lesson is kept to be taken back should the reader act on them after
 # all: the newest this many (an older one acted on at last keeps its small lesson).
 IGNORED_KEPT = 5000
+# What an example's comparisons with open mail weigh, together, against its label.
+PAIRS_WEIGHT = 1.0
+
+
+# Open mail an example is compared with: its features, and how far Beacon's own (unlearned) score
+# of the example's mail is above it, in log-odds (the points over ``learning_points_per_logit``).
+Versus = tuple[Mapping[str, float], float]
 
 
 def hashed(feats: Mapping[str, float]) -> dict[int, float]:
@@ -70,13 +81,25 @@ class UserModel:
     def learn(self, feats: Mapping[str, float], example: Example) -> None:
         self.learn_many([(feats, example)])
 
-    def learn_many(self, pairs: Sequence[tuple[Mapping[str, float], Example]]) -> None:
-        """Learn these examples in order (a bulk action teaches what its actions one by one would)."""
+    def learn_many(self, pairs: Sequence[tuple[Mapping[str, float], Example]
+                                         | tuple[Mapping[str, float], Example, Sequence[Versus]]]) -> None:
+        """Learn these examples in order (a bulk action teaches what its actions one by one would).
+
+        An example may come with the open mail it is compared with (:data:`Versus`): then, after
+        its own step, the example's mail is moved above (or below) each of them, the example's
+        weight shared among them."""
         if not pairs:
             return
-        self._sgd.fit((hashed(f), ex.positive, ex.weight) for f, ex in pairs)
+        sgd = self._sgd
+        for feats, example, *more in pairs:
+            row = hashed(feats)
+            versus = more[0] if more else ()
+            sgd.step(row, example.positive, example.weight)
+            for other, gap in versus:
+                sgd.pair_step(row, hashed(other), gap, example.positive, example.weight * PAIRS_WEIGHT / len(versus))
+        sgd.fit(())  # the weights folded, as partial_fit ends
         self._trained = True
-        for feats, example in pairs:
+        for feats, example, *_ in pairs:
             step = -1 if example.unlearn else 1
             self.events = max(0, self.events + step)
             for name in keyed(feats):

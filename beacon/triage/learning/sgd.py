@@ -6,7 +6,8 @@ Why not scikit-learn itself: importing it adds about 90 MB to the process, and t
 must stay small; a reader's update touches a dozen features, which plain Python does in
 microseconds. ``tests/test_learning_sgd.py`` checks the weights against scikit-learn's after the
 same examples. The weight vector is kept as ``scale * v`` (scikit-learn's ``WeightVector``
-trick), so the L2 decay of every weight at every step costs one multiplication.
+trick), so the L2 decay of every weight at every step costs one multiplication. ``pair_step`` is
+the one update scikit-learn's classifier does not make: a lesson compared with other mail.
 """
 
 from __future__ import annotations
@@ -59,6 +60,26 @@ class SparseSGD:
                 v[i] = v.get(i, 0.0) + x * c
             self.intercept += update * SPARSE_INTERCEPT_DECAY
         self.t += 1
+
+    def pair_step(self, row: Mapping[int, float], other: Mapping[int, float], gap: float, positive: bool,
+                  weight: float) -> None:
+        """One pairwise step (RankNet's loss, logistic on a difference of scores): ``row`` should
+        rank above ``other`` (``positive``) or below it. ``gap`` is how far the scores the model
+        corrects already put ``row`` above ``other``, in log-odds. Only ``row``'s own features move,
+        by how much they differ from ``other``'s: what the two share cancels, and ``other`` (mail
+        the reader did not judge) learns nothing. No L2 decay and no step count: a pair is part
+        of the example it comes with."""
+        sign = 1.0 if positive else -1.0
+        v = self._v
+        margin = sign * (gap + (sum(v.get(i, 0.0) * x for i, x in row.items())
+                                - sum(v.get(i, 0.0) * x for i, x in other.items())) * self._scale)
+        # d loss / d margin of log(1 + exp(-margin)), clipped as the pointwise step is
+        dloss = max(-MAX_DLOSS, min(MAX_DLOSS, log_loss_gradient(1.0, margin)))
+        c = -self.eta0 * dloss * weight * sign / self._scale
+        for i, x in row.items():
+            delta = x - other.get(i, 0.0)
+            if delta:
+                v[i] = v.get(i, 0.0) + delta * c
 
     def fit(self, rows: Iterable[tuple[Mapping[int, float], bool, float]]) -> None:
         """Steps over (row, positive, weight) in order, then the weights folded (as partial_fit ends)."""

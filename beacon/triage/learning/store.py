@@ -22,6 +22,7 @@ from beacon.store.schema import AnalysisRow, EmailRow, LearningModelRow
 from beacon.triage.learning.explain import FACTOR_NAME, describe, learned_factor_for
 from beacon.triage.learning.features import MailFacts, features
 from beacon.triage.learning.signals import SIGNALS, ActionLike, Example, Signal, example_for
+from beacon.triage.learning.versus import unlearned_score, versus_for
 
 if TYPE_CHECKING:
     from beacon.triage.learning.model import UserModel
@@ -114,6 +115,7 @@ def observe(s: Session, records: Sequence[ActionLike], settings: Settings | None
         emails = {e.id: e for e in s.scalars(select(EmailRow).where(EmailRow.id.in_(ids)))}
         analyses = _latest_analyses(s, ids)
         feats: dict[int, dict[str, float]] = {}
+        scores: dict[int, int] = {}
         pending: list[tuple[ActionLike, Example | None]] = []
         for rec in recs:
             row, arow = emails.get(rec.email_id), analyses.get(rec.email_id)
@@ -123,9 +125,15 @@ def observe(s: Session, records: Sequence[ActionLike], settings: Settings | None
             if rec.email_id not in feats:
                 scored = ScoredAnalysis.model_validate(arow.data)
                 feats[rec.email_id] = _features(row, scored.analysis, scored.priority.factors)
+                scores[rec.email_id] = unlearned_score(scored.priority, scored.analysis.kind, cfg)
             pending.append((rec, example_for(rec, arrived, read_soon)))
         if not pending:
             continue
+        # What she did to mail is compared with her other open mail; mail she left alone is not
+        # (an "ignored" lesson is small, and the periodic pass gives hundreds at once).
+        compared = versus_for(s, user_id, {rec.email_id: (feats[rec.email_id], scores[rec.email_id])
+                                           for rec, ex in pending
+                                           if ex is not None and ex.signal is not Signal.ignored}, cfg)
         lock_model(s, user_id)
         model = load_model(s, user_id)
         pairs = []
@@ -135,7 +143,7 @@ def observe(s: Session, records: Sequence[ActionLike], settings: Settings | None
                 positive, weight = SIGNALS[Signal.ignored]
                 pairs.append((feats[rec.email_id], Example(Signal.ignored, not positive, weight, unlearn=True)))
             if ex is not None:
-                pairs.append((feats[rec.email_id], ex))
+                pairs.append((feats[rec.email_id], ex, compared.get(rec.email_id, [])))
         if not pairs:
             continue
         if model is None:
