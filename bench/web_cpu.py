@@ -1,21 +1,22 @@
 """The web process's CPU per request, per route, of a real ``beacon serve`` (and of another
 checkout's, on the same store, in the same run).
 
-    python bench/web_cpu.py [--requests 400] [--clients 20] [--emails 300] [--compare CHECKOUT]
-                            [--profile DIR] [--data DIR]
+    python bench/web_cpu.py [--requests 400] [--clients 20] [--repeat 4] [--compare CHECKOUT]
+                            [--routes inbox,search] [--profile DIR] [--data DIR] [--emails 300]
 
 The store is ``bench/web_load.py``'s (the demo mailbox plus ``--emails`` SpamAssassin
-``easy-ham-2`` messages, analysed once). Each server in turn (this checkout's, then
-``--compare``'s, e.g. ``/work/main``, both running at once and taking turns, phase by phase,
-in ``--repeat`` passes) answers, route by route, ``--requests`` requests of that
-route from ``--clients`` concurrent clients (a closed loop: what matters here is the CPU a
-request costs, not how fast it comes back), then ``--requests`` of web_load's mix with its one
-SSE subscriber. Nothing analyses meanwhile. Before those, the CPU per second of the server
-with no request at all (its background threads), then with only the SSE subscriber. The CPU is the main process's own (user + system,
-all its threads; not its engine's processes), read from the kernel before and after, divided
-by the requests answered. The requests are the same for both servers (one seed).
-``--profile DIR`` samples each server's main process with py-spy during the mix phase
-(CPU-busy samples only) and writes the collapsed stacks there, one file per server.
+``easy-ham-2`` messages, analysed once; ``--data DIR`` keeps it for the next run). This
+checkout's server and ``--compare``'s (e.g. ``/work/main``) run at once on that store and take
+turns, phase by phase, in ``--repeat`` passes, so that what else the machine runs weighs on
+both alike. The phases: seconds with no request (the background threads' CPU per second), the
+same with only web_load's SSE subscriber, then for each of web_load's routes ``--requests``
+requests from ``--clients`` concurrent clients (a closed loop: what matters is the CPU a
+request costs, not how fast it comes back), then ``--requests`` of web_load's mix with its SSE
+subscriber (what web_load's "main CPU ms/request" measures). Nothing analyses meanwhile. The
+CPU is the main process's own (user + system, all its threads; not its engine's processes),
+read from the kernel before and after each phase, divided by the requests answered; both
+servers get the same requests (one seed per phase). ``--profile DIR`` samples each server's
+main process with py-spy during the first mix phase and writes the collapsed stacks there.
 """
 
 from __future__ import annotations
