@@ -29,13 +29,17 @@ class ServeProcess:
     """``beacon serve`` over ``data_dir`` (SQLite there unless ``env`` names a database)."""
 
     def __init__(self, data_dir: Path, *, env: dict[str, str] | None = None, demo: bool = False,
-                 port: int | None = None) -> None:
+                 port: int | None = None, root: Path | None = None) -> None:
+        """``root``: the checkout whose Beacon is served (None: this one)."""
         self.data_dir = data_dir
+        self.root = root or ROOT
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = data_dir / "server.log"
         self.env = {**os.environ, "BEACON_DATA_DIR": str(data_dir), "BEACON_DATABASE_URL": "",
                     "BEACON_SYNC_INTERVAL": "0", "BEACON_SECRET_KEY": "", **(env or {})}
+        if root is not None:  # ``-m`` puts the working directory first on sys.path: the checkout's
+            self.env["PYTHONPATH"] = str(root)
         self.demo = demo
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -49,7 +53,7 @@ class ServeProcess:
         if self.demo:
             cmd.append("--demo")
         with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=self.env, cwd=ROOT)
+            self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=self.env, cwd=self.root)
         deadline = time.monotonic() + timeout
         while True:
             if self.proc.poll() is not None:

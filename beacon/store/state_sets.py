@@ -8,7 +8,8 @@ row the walk reads. The ``is:`` views are sets read from the states' partial ind
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -19,9 +20,12 @@ from beacon.store.schema import Account, AnalysisRow, EmailRow, EmailStateRow
 from beacon.store.tenancy import UserScope, is_everyone
 
 __all__ = [
-    "SENT_FOLDERS", "WOKEN_CAP", "account_addresses", "is_away", "not_away", "not_own", "state_condition", "sync_away",
-    "woken",
+    "SENT_FOLDERS", "WOKEN_CAP", "account_addresses", "is_away", "not_away", "not_own", "one_read", "state_condition",
+    "sync_away", "woken",
 ]
+
+# Session.info key of the answers kept by ``one_read`` (absent outside it).
+_ONE_READ = "beacon.state_sets.one_read"
 
 # Folder names mail clients and servers give sent mail (IMAP SPECIAL-USE \Sent, Maildir++,
 # Gmail, Exchange/Outlook, Apple Mail, Thunderbird), as stored in ``emails.folder``.
@@ -61,13 +65,38 @@ def sync_away(s: Session, state: EmailStateRow) -> None:
               .values(away=is_away(state)).execution_options(synchronize_session="fetch"))
 
 
+@contextmanager
+def one_read(s: Session) -> Iterator[None]:
+    """Within the block, ``woken`` and ``account_addresses`` read the store once each (per
+    scope) and give the same answer after: an inbox page asks them up to three times, for
+    its rescore, its page and its count, and changes neither meanwhile. ``woken`` keeps the
+    moment of its first call, so all three see the same snoozes ended."""
+    outer = _ONE_READ in s.info
+    if not outer:
+        s.info[_ONE_READ] = {}
+    try:
+        yield
+    finally:
+        if not outer:
+            s.info.pop(_ONE_READ, None)
+
+
+def _kept(s: Session, key: tuple[Any, ...], read: Any) -> Any:
+    memo = s.info.get(_ONE_READ)
+    if memo is None:
+        return read()
+    if key not in memo:
+        memo[key] = read()
+    return memo[key]
+
+
 def woken(s: Session, now: datetime, cap: int = WOKEN_CAP) -> list[int]:
     """Mail whose snooze has ended and that nobody has acted on since (read from the snooze
     index: usually none), the most recently woken first; every user's (the inbox query keeps
     the reader's own)."""
     q = (select(_S.email_id).where(_S.snoozed_until <= now, _S.done_at.is_(None))
          .order_by(_S.snoozed_until.desc()).limit(cap))
-    return list(s.scalars(q))
+    return list(_kept(s, ("woken", cap), lambda: tuple(s.scalars(q))))
 
 
 def not_own(addresses: Sequence[str]) -> ColumnElement[bool]:
@@ -83,7 +112,8 @@ def account_addresses(s: Session, scope: UserScope) -> list[str]:
     q = select(Account.addresses)
     if not is_everyone(scope):
         q = q.where(Account.user_id == scope)
-    return sorted({a.lower() for addrs in s.scalars(q) for a in (addrs or [])})
+    return list(_kept(s, ("account_addresses", scope),
+                      lambda: tuple(sorted({a.lower() for addrs in s.scalars(q) for a in (addrs or [])}))))
 
 
 def state_condition(name: str, now: datetime) -> ColumnElement[bool]:

@@ -26,7 +26,9 @@ __all__ = [
 CSRF_HEADER = "X-CSRF-Token"
 
 
-def state(request: Request) -> WebState:
+# The dependencies that only look at what others resolved are ``async``: FastAPI runs a plain
+# ``def`` one in the thread pool, a hop of the request between threads for nothing.
+async def state(request: Request) -> WebState:
     return request.app.state.beacon
 
 
@@ -93,20 +95,20 @@ def _login_required() -> HTTPException:
     return HTTPException(status.HTTP_401_UNAUTHORIZED, "login required", headers={"WWW-Authenticate": "Cookie"})
 
 
-def api_user(user: Annotated[User | None, Depends(optional_user)]) -> User:
+async def api_user(user: Annotated[User | None, Depends(optional_user)]) -> User:
     if user is None:
         raise _login_required()
     return user
 
 
-def stream_user(user: Annotated[User | None, Depends(_short_session_user)]) -> User:
+async def stream_user(user: Annotated[User | None, Depends(_short_session_user)]) -> User:
     """Like ``api_user`` but holds no database session: for streaming responses."""
     if user is None:
         raise _login_required()
     return user
 
 
-def ui_user(user: Annotated[User | None, Depends(optional_user)]) -> User:
+async def ui_user(user: Annotated[User | None, Depends(optional_user)]) -> User:
     if user is None:
         raise LoginRequired()
     return user
@@ -117,13 +119,13 @@ StreamUser = Annotated[User, Depends(stream_user)]
 UiUser = Annotated[User, Depends(ui_user)]
 
 
-def admin_user(user: ApiUser) -> User:
+async def admin_user(user: ApiUser) -> User:
     if not user.is_admin:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "only an admin may do this")
     return user
 
 
-def ui_admin(user: UiUser) -> User:
+async def ui_admin(user: UiUser) -> User:
     if not user.is_admin:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "only an admin may see this page")
     return user
@@ -133,7 +135,7 @@ AdminUser = Annotated[User, Depends(admin_user)]
 UiAdmin = Annotated[User, Depends(ui_admin)]
 
 
-def csrf_header(request: Request, st: State, _user: ApiUser) -> None:
+async def csrf_header(request: Request, st: State, _user: ApiUser) -> None:
     """Mutating API calls must echo the session's CSRF token in a header.
 
     A cross-site page can make the browser send our cookie (SameSite=Lax aside) but cannot

@@ -28,6 +28,7 @@ from beacon.store.inbox import inbox_page as store_inbox_page
 from beacon.store.inbox import pending_count as store_pending_count
 from beacon.store.private import private_dir
 from beacon.store.schema import Account, AttachmentRow, EmailRow, User, utcnow
+from beacon.store.state_sets import one_read
 from beacon.store.app_settings import ENGINE_WIDE, SettingsUpdate, apply_update, current_settings
 from beacon.store.runs import get_run, recent_runs
 from beacon.store.tenancy import account_ids
@@ -73,15 +74,16 @@ def inbox_page(s: Session, f: InboxFilter, page: int, per_page: int, cursor: str
     the top (kept for small results: the database skips the rows before it). With ``settings``,
     mail whose snooze just ended is rescored first, so it heads its conversation at once."""
     offset = 0 if cursor else (page - 1) * per_page
-    if settings is not None and not cursor and offset == 0 and f.inbox_view():
-        rescore_woken(s, f.scope, f.now or utcnow(), settings)
-    result = store_inbox_page(s, f, limit=per_page, cursor=cursor, offset=offset)
-    terms = f.terms()
-    states = load_states(s, [e.id for e, _ in result.rows])
-    now = f.now or utcnow()
-    counts = thread_counts(s, [e for e, _a in result.rows]) if f.threads else {}
-    items = [inbox_item(e, a, terms, states[e.id], now=now, thread_count=counts.get(e.id)) for e, a in result.rows]
-    return InboxPage(items, inbox_count(s, f), page, per_page, result.next_cursor)
+    with one_read(s):
+        if settings is not None and not cursor and offset == 0 and f.inbox_view():
+            rescore_woken(s, f.scope, f.now or utcnow(), settings)
+        result = store_inbox_page(s, f, limit=per_page, cursor=cursor, offset=offset)
+        terms = f.terms()
+        states = load_states(s, [e.id for e, _ in result.rows])
+        now = f.now or utcnow()
+        counts = thread_counts(s, [e for e, _a in result.rows]) if f.threads else {}
+        items = [inbox_item(e, a, terms, states[e.id], now=now, thread_count=counts.get(e.id)) for e, a in result.rows]
+        return InboxPage(items, inbox_count(s, f), page, per_page, result.next_cursor)
 
 
 def load_email_view(s: Session, settings: Settings, email_id: int, user: User) -> EmailView:
