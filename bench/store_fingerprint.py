@@ -25,8 +25,6 @@ from collections import defaultdict
 from datetime import datetime, timezone
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: testkit
-
 IMPORT_TIME = datetime(2026, 1, 1, tzinfo=timezone.utc)
 PARTS = ("columns", "data", "raw", "attachments", "search")
 
@@ -78,9 +76,11 @@ def child(path: str, db_path: str) -> None:
 def fingerprint(path: Path, code: Path, tmp: str) -> dict[str, dict[str, str]]:
     db = Path(tmp) / f"fp-{code.name}-{os.getpid()}-{len(os.listdir(tmp))}.db"
     env = {**os.environ, "PYTHONPATH": str(code)}
-    out = subprocess.run([sys.executable, __file__, "--child", str(path), "--db", str(db)], check=True,
-                         capture_output=True, text=True, env=env, cwd=tmp).stdout
-    return json.loads(out.strip().splitlines()[-1])
+    done = subprocess.run([sys.executable, __file__, "--child", str(path), "--db", str(db)],
+                          capture_output=True, text=True, env=env, cwd=tmp)
+    if done.returncode:
+        sys.exit(f"the import with {code} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def main() -> int:
@@ -93,6 +93,7 @@ def main() -> int:
     if args.child:
         child(args.child, args.db)
         return 0
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: testkit
     from testkit.corpora import spamassassin_dir
 
     path = args.path or spamassassin_dir()
