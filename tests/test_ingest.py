@@ -244,3 +244,27 @@ def test_parse_workers_import_no_database_layer() -> None:
             "print(sorted(m for m in ('sqlalchemy', 'alembic', 'beacon.store.db') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
     assert out.strip() == "[]"
+
+
+def test_a_batch_is_written_before_its_rows_hold_more_than_the_byte_bound(sqlite_db, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Long mail is written in small batches: the rows a batch holds (Email JSON, compressed raw
+    message, indexed text) stay under BATCH_BYTES but for the message that crosses it."""
+    import beacon.ingest.importer as importer
+    from beacon.ingest.sources import RawItem
+    from tests.helpers import synthetic_message
+
+    batches: list[list[store.NewEmail]] = []
+    real_add_batch = store.add_batch
+
+    def recording(s, account_id, batch):  # type: ignore[no-untyped-def]
+        batches.append(list(batch))
+        return real_add_batch(s, account_id, batch)
+
+    monkeypatch.setattr(store, "add_batch", recording)
+    words = " ".join(f"word{i}" for i in range(40_000))  # ~360 KB of text, 100,000 chars indexed
+    raws = [synthetic_message(i, body=words) for i in range(9)]
+    summary = import_items(sqlite_db, [RawItem(f"m{i}", raw) for i, raw in enumerate(raws)], account="a", workers=0)
+    assert summary.imported == 9 and _count(sqlite_db) == 9
+    held = [[len(n.columns["data"]) + len(n.raw_compressed) + len(n.search.body) for n in b] for b in batches]
+    assert len(batches) > 2 and sum(len(b) for b in batches) == 9
+    assert all(sum(sizes[:-1]) < importer.BATCH_BYTES <= sum(sizes) for sizes in held[:-1])

@@ -348,7 +348,7 @@ def test_the_search_index_is_created_by_the_migration(any_db: Database) -> None:
     with any_db.sql_engine.connect() as conn:
         if any_db.is_sqlite:
             names = {r[0] for r in conn.execute(text("SELECT name FROM sqlite_master WHERE name LIKE 'email_search%'"))}
-            assert {"email_search", "email_search_source", "email_search_ai", "email_search_bd"} <= names
+            assert {"email_search", "email_search_source", "email_search_bd", "email_search_au"} <= names
         else:
             assert conn.execute(text("SELECT to_regclass('email_search')")).scalar_one() is not None
 

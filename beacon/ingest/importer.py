@@ -29,11 +29,13 @@ from beacon.triage.replies import detect_replies
 
 log = logging.getLogger(__name__)
 
-# Messages per write transaction, and the bytes its rows may hold in memory (Email JSON and
-# compressed raw message): a batch of long HTML mail is mostly JSON, and a count alone let a
-# batch grow to 30 MB. The store's cost per message hardly depends on the batch size.
-BATCH_MESSAGES = 500
-BATCH_BYTES = 4 * 1024 * 1024
+# Messages per write transaction, and the bytes its rows may hold in memory (Email JSON,
+# compressed raw message, indexed text): a batch of long HTML mail is mostly JSON, and a count
+# alone let a batch grow to 30 MB. The store's cost per message hardly depends on the batch
+# size, but the parse workers wait while a batch is written once their queued tasks are done:
+# a short write keeps them busy.
+BATCH_MESSAGES = 100
+BATCH_BYTES = 1024 * 1024
 
 
 @dataclass
@@ -130,7 +132,8 @@ class _BatchWriter:
     def add(self, item: RawItem, prepared: Prepared | None) -> None:
         self.batch.append((item, prepared))
         if prepared is not None and prepared.new is not None:
-            self.bytes += len(prepared.new.columns["data"]) + len(prepared.new.raw_compressed)
+            new = prepared.new
+            self.bytes += len(new.columns["data"]) + len(new.raw_compressed) + len(new.search.body)
         if len(self.batch) >= BATCH_MESSAGES or self.bytes >= BATCH_BYTES:
             self.flush()
 

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from beacon.errors import NotFound
 from beacon.models import Email
+from beacon.store import search_index
 from beacon.store.rows import (  # noqa: F401 - re-exported: the rows are part of this API
     MAX_ID_CHARS, MAX_RECIPIENTS_CHARS, MAX_REFERENCES, MAX_SUBJECT_CHARS, JSONText, NewEmail, compress_raw,
     email_columns, new_email, recipients_column,
@@ -110,6 +111,8 @@ def add_batch(s: Session, account_id: int, batch: list[NewEmail]) -> list[AddRes
         attachments = [{**a, "email_id": ids[n.identity]} for n in todo for a in n.attachments]
         if attachments:
             s.connection().execute(insert(AttachmentRow.__table__), attachments)
+        # The full-text rows, made in the parse workers (no insert trigger: search_index).
+        search_index.add_rows(s.connection(), [(ids[n.identity], n.search) for n in todo])
     results: list[AddResult] = []
     for n in batch:
         first = n.identity in created

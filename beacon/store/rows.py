@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from beacon.models import Email
+from beacon.store.search_rows import SearchRow, search_row
 
 if TYPE_CHECKING:  # parse is imported lazily by callers; the rows only need the shape
     from beacon.parse import ParsedMessage
@@ -34,13 +35,14 @@ class NewEmail:
     """Everything one stored email needs, made where it was parsed (perhaps a worker process).
 
     Plain data (picklable, small): the ``emails`` columns with the Email JSON already
-    serialised, the compressed raw bytes, and one row per attachment (no attachment bytes:
-    they stay inside the raw message and are decoded on demand).
+    serialised, the compressed raw bytes, one row per attachment (no attachment bytes:
+    they stay inside the raw message and are decoded on demand) and the full-text index row.
     """
 
     columns: dict[str, Any]
     raw_compressed: bytes
     attachments: list[dict[str, Any]]
+    search: SearchRow
     problem_count: int = 0
 
     @property
@@ -110,4 +112,4 @@ def new_email(parsed: ParsedMessage, raw: bytes, *, source: str | None = None,
              sha256=info.sha256, part=info.part, data=None)
         for pos, info in enumerate(email.attachments)
     ]
-    return NewEmail(cols, compress_raw(raw), attachments, len(email.problems))
+    return NewEmail(cols, compress_raw(raw), attachments, search_row(email, cols), len(email.problems))

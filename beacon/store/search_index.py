@@ -8,9 +8,12 @@ them), under one multi-column GIN index; the ``beacon_search`` configuration is 
 (no stemming, no stop words, like FTS5) with ``unaccent``, and punctuation becomes a space
 first so both backends cut text into the same words.
 
-Triggers on ``emails`` keep the index in step on insert, re-parse (update of the text
-columns) and delete, whatever code path writes. :func:`reindex` rebuilds it whole.
-The layout is installed by migration 0003; a change to it needs a new migration.
+New emails get their rows from the importer, in the batch that stores them (:func:`add_rows`,
+with rows made in the parse workers: :mod:`beacon.store.search_rows`); the only code that
+inserts emails is :func:`beacon.store.emails.add_batch`. Triggers on ``emails`` keep the
+index in step on re-parse (update of the text columns) and delete, whatever code path
+writes. :func:`reindex` rebuilds it whole. The layout is installed by migration 0003 (and
+0013, which dropped the insert triggers); a change to it needs a new migration.
 """
 
 from __future__ import annotations
@@ -21,19 +24,19 @@ from dataclasses import dataclass
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-__all__ = ["FIELDS", "ReindexResult", "index_bytes", "install", "pause_sync", "reindex", "replace_rows_view",
-           "resume_sync", "uninstall"]
+from beacon.store.search_rows import MAX_BODY_CHARS, SQLITE_MAX_FILES, SearchRow
+
+__all__ = ["FIELDS", "ReindexResult", "add_rows", "drop_insert_sync", "index_bytes", "install", "pause_sync", "reindex", "replace_rows_view",
+           "restore_insert_sync", "resume_sync", "uninstall"]
 
 # Searchable fields, in index column order; ``body`` is the text, capped (see MAX_BODY_CHARS).
 FIELDS = ("subject", "sender", "to_addrs", "cc_addrs", "list_id", "files", "body")
-MAX_BODY_CHARS = 100_000
 _COLS = ", ".join(FIELDS)
 
 # ---------------------------------------------------------------------------------- SQLite
 # FTS5 reads its content view without table-valued functions (no json_each): address lists
 # are their JSON with the keys taken out, file names the JSON array of the first ones.
-_MAX_FILES = 20
-_FILE_PATHS = ", ".join(f"'$.attachments[{i}].filename'" for i in range(_MAX_FILES))
+_FILE_PATHS = ", ".join(f"'$.attachments[{i}].filename'" for i in range(SQLITE_MAX_FILES))
 
 
 def _sqlite_addresses(key: str) -> str:
@@ -62,8 +65,8 @@ _SQLITE_ADD = f"INSERT INTO email_search(rowid, {_COLS}) SELECT id, {_COLS} FROM
 _SQLITE_DEL = (f"INSERT INTO email_search(email_search, rowid, {_COLS}) "
                f"SELECT 'delete', id, {_COLS} FROM email_search_source WHERE id = old.id;")
 _TEXT_COLUMNS = "subject, from_name, from_addr, data"
+_SQLITE_INSERT_TRIGGER = f"CREATE TRIGGER email_search_ai AFTER INSERT ON emails BEGIN {_SQLITE_ADD.format(row='new')} END"
 _SQLITE_TRIGGERS = (
-    f"CREATE TRIGGER email_search_ai AFTER INSERT ON emails BEGIN {_SQLITE_ADD.format(row='new')} END",
     # The old row is still in the view before the statement: its indexed words can be removed.
     f"CREATE TRIGGER email_search_bd BEFORE DELETE ON emails BEGIN {_SQLITE_DEL} END",
     f"CREATE TRIGGER email_search_bu BEFORE UPDATE OF {_TEXT_COLUMNS} ON emails BEGIN {_SQLITE_DEL} END",
@@ -76,6 +79,19 @@ _SQLITE_TRIGGERS = (
 # taken from it once, and the subject's and sender's vectors made once (an "OFFSET 0"
 # subquery is not pulled up into the query, which would repeat its expressions at every use
 # of their result: the reindex was twice as slow).
+_PG_TRIGGER = ("CREATE TRIGGER email_search_sync AFTER {events}UPDATE OF " + _TEXT_COLUMNS + " ON emails "
+               "FOR EACH ROW EXECUTE FUNCTION beacon_email_search_sync()")
+# The importer's rows: the view's expressions over the text a parse worker took from the email.
+_PG_ADD = """INSERT INTO email_search (email_id, doc, subject, sender, to_addrs, cc_addrs, list_id, files)
+    SELECT v.id, setweight(v.subject, 'A') || setweight(v.sender, 'B')
+        || beacon_search_vector(concat_ws(' ', v.to_addrs, v.cc_addrs, v.list_id, v.files, v.body)),
+      v.subject, v.sender, beacon_search_vector(v.to_addrs), beacon_search_vector(v.cc_addrs),
+      beacon_search_vector(v.list_id), beacon_search_vector(v.files)
+    FROM (SELECT CAST(:id AS integer) AS id, beacon_search_vector(CAST(:subject AS text)) AS subject,
+                 beacon_search_vector(CAST(:sender AS text)) AS sender, CAST(:to_addrs AS text) AS to_addrs,
+                 CAST(:cc_addrs AS text) AS cc_addrs, CAST(:list_id AS text) AS list_id,
+                 CAST(:files AS text) AS files, CAST(:body AS text) AS body) v"""
+_SQLITE_ADD_ROWS = (f"INSERT INTO email_search(rowid, {_COLS}) VALUES ({', '.join('?' * (len(FIELDS) + 1))})")
 _PG_ROWS_VIEW = f"""{{create}} VIEW email_search_rows AS
     SELECT e.id AS email_id,
       setweight(v.subject, 'A') || setweight(v.sender, 'B')
@@ -114,8 +130,7 @@ _PG_SETUP = (
       INSERT INTO email_search SELECT * FROM email_search_rows WHERE email_id = NEW.id;
       RETURN NULL;
     END $$""",
-    f"CREATE TRIGGER email_search_sync AFTER INSERT OR UPDATE OF {_TEXT_COLUMNS} ON emails "
-    "FOR EACH ROW EXECUTE FUNCTION beacon_email_search_sync()",
+    _PG_TRIGGER.format(events=""),
 )
 _PG_INDEX = f"CREATE INDEX ix_email_search ON email_search USING gin (doc, {', '.join(FIELDS[:-1])})"
 _PG_TEARDOWN = (
@@ -157,6 +172,35 @@ def replace_rows_view(conn: Connection) -> None:
 def uninstall(conn: Connection) -> None:
     for stmt in _SQLITE_TEARDOWN if _is_sqlite(conn) else _PG_TEARDOWN:
         conn.exec_driver_sql(stmt)
+
+
+def add_rows(conn: Connection, rows: list[tuple[int, SearchRow]]) -> None:
+    """Index new emails: (email id, its row made by :func:`~beacon.store.search_rows.search_row`),
+    in the caller's transaction, one statement for all."""
+    if not rows:
+        return
+    if _is_sqlite(conn):
+        conn.exec_driver_sql(_SQLITE_ADD_ROWS, [row.sqlite_params(email_id) for email_id, row in rows])
+    else:
+        conn.execute(text(_PG_ADD), [row.postgres_params(email_id) for email_id, row in rows])
+
+
+def drop_insert_sync(conn: Connection) -> None:
+    """Migration 0013: emails are no longer indexed by an insert trigger (see :func:`add_rows`)."""
+    if _is_sqlite(conn):
+        conn.exec_driver_sql("DROP TRIGGER IF EXISTS email_search_ai")
+    else:
+        conn.exec_driver_sql("DROP TRIGGER IF EXISTS email_search_sync ON emails")
+        conn.exec_driver_sql(_PG_TRIGGER.format(events=""))
+
+
+def restore_insert_sync(conn: Connection) -> None:
+    """Migration 0013's downgrade: the insert triggers back."""
+    if _is_sqlite(conn):
+        conn.exec_driver_sql(_SQLITE_INSERT_TRIGGER)
+    else:
+        conn.exec_driver_sql("DROP TRIGGER IF EXISTS email_search_sync ON emails")
+        conn.exec_driver_sql(_PG_TRIGGER.format(events="INSERT OR "))
 
 
 def pause_sync(conn: Connection) -> None:

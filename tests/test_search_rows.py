@@ -1,0 +1,91 @@
+"""The full-text rows the importer writes (made in the parse workers) are exactly the rows each
+database's own definition makes from the stored email: what reindex, re-parse and delete use."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import delete, text
+
+from beacon.parse import parse_message
+from beacon.store import search_index
+from beacon.store.db import Database
+from beacon.store.emails import update_parsed
+from beacon.store.schema import EmailRow
+from tests.helpers import store_messages
+
+
+def _attachments(names: list[str]) -> str:
+    parts = "".join(f'--b\nContent-Type: application/octet-stream\nContent-Disposition: attachment; filename="{n}"\n'
+                    "Content-Transfer-Encoding: base64\n\nJVBERi0xLjQK\n" for n in names)
+    return 'Content-Type: multipart/mixed; boundary="b"\n\n--b\nContent-Type: text/plain; charset=utf-8\n\n' \
+           "See the files.\n" + parts + "--b--\n"
+
+
+# Escapes and words the SQLite definition reads out of the JSON text: quotes, backslashes,
+# control characters and non-ASCII in names, "null" inside a file name, more files than it
+# reads, no recipients, a list id, a body over the indexed length.
+TRICKY = [
+    ('From: "O\'Brien, \\"Pat\\"" <pat@example.com>\nTo: "Back\\\\slash" <b@example.com>, '
+     "=?utf-8?q?Ren=C3=A9e_=01_Tab=09?= <renee@example.fr>\nCc: =?utf-8?b?5bGx55Sw?= <yamada@example.jp>\n"
+     "Subject: Caf\u00e9 \u2028 ünïcode\nMessage-ID: <t1@x>\nDate: Mon, 1 Jan 2024 10:00:00 +0000\n"
+     "Content-Type: text/plain; charset=utf-8\n\nLine one\n\tTabbed \"quoted\" \\ back\n"),
+    ("From: nobody@example.com\nSubject: no recipients\nMessage-ID: <t2@x>\nList-Id: Dev list <dev.lists.example>\n"
+     "Date: Mon, 1 Jan 2024 10:01:00 +0000\nMIME-Version: 1.0\n" + _attachments(["nullable null.txt", "r\u00e9sum\u00e9.pdf"])),
+    ("From: Files <f@example.com>\nTo: a@example.com\nSubject: many files\nMessage-ID: <t3@x>\n"
+     "Date: Mon, 1 Jan 2024 10:02:00 +0000\nMIME-Version: 1.0\n" + _attachments([f"file{i}.bin" for i in range(23)])),
+    ("From: Long <l@example.com>\nTo: a@example.com\nSubject: long\nMessage-ID: <t4@x>\n"
+     "Date: Mon, 1 Jan 2024 10:03:00 +0000\nContent-Type: text/plain; charset=utf-8\n\n"
+     + "wörd " * 30_000 + "beyondthelimit\n"),
+]
+
+
+def _index(db: Database) -> list[Any]:
+    """Every indexed word with its place, per email."""
+    with db.sql_engine.begin() as conn:
+        if db.is_sqlite:
+            conn.exec_driver_sql("CREATE VIRTUAL TABLE IF NOT EXISTS temp.search_words "
+                                 "USING fts5vocab(main, email_search, instance)")
+            return list(map(tuple, conn.execute(text(
+                "SELECT term, doc, col, \"offset\" FROM temp.search_words ORDER BY doc, col, \"offset\", term"))))
+        cols = ", ".join(f"{c}::text" for c in ("doc", *search_index.FIELDS[:-1]))
+        return list(map(tuple, conn.execute(text(f"SELECT email_id, {cols} FROM email_search ORDER BY email_id"))))
+
+
+def _reindex(db: Database) -> None:
+    with db.sql_engine.begin() as conn:
+        search_index.reindex(conn)
+
+
+def _integrity(db: Database) -> None:
+    if db.is_sqlite:  # FTS5 checks its index against the content the definition reads
+        with db.sql_engine.begin() as conn:
+            conn.exec_driver_sql("INSERT INTO email_search(email_search, rank) VALUES ('integrity-check', 1)")
+
+
+def test_imported_rows_are_the_rows_the_database_makes(any_db: Database) -> None:
+    ids = store_messages(any_db, [m.encode() for m in TRICKY])
+    imported = _index(any_db)
+    assert len({row[0] if not any_db.is_sqlite else row[1] for row in imported}) == len(TRICKY)
+    _integrity(any_db)
+    _reindex(any_db)
+    assert _index(any_db) == imported
+    # Re-parse and delete (triggers) take out exactly the words the importer put in.
+    with any_db.session() as s:
+        update_parsed(s, ids[0], parse_message(TRICKY[1].replace("<t2@x>", "<t9@x>").encode()))
+        s.execute(delete(EmailRow).where(EmailRow.id == ids[2]))
+    _integrity(any_db)
+    changed = _index(any_db)
+    _reindex(any_db)
+    assert _index(any_db) == changed != imported
+
+
+def test_new_emails_are_indexed_without_an_insert_trigger(any_db: Database) -> None:
+    with any_db.sql_engine.connect() as conn:
+        if any_db.is_sqlite:
+            triggers = set(conn.scalars(text("SELECT name FROM sqlite_master WHERE type = 'trigger'")))
+            assert "email_search_ai" not in triggers and {"email_search_bd", "email_search_au"} <= triggers
+        else:
+            events = set(conn.scalars(text("SELECT event_manipulation FROM information_schema.triggers "
+                                           "WHERE trigger_name = 'email_search_sync'")))
+            assert events == {"UPDATE"}
