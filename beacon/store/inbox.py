@@ -22,14 +22,17 @@ from typing import Any
 from sqlalchemy import (
     Column, Integer, Select, and_, false, true, column, func, literal, literal_column, select, table, text, tuple_, union_all,
 )
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.selectable import Join
 from sqlalchemy.sql.visitors import iterate
 from sqlalchemy.orm import Session, defer
 
 from beacon.errors import InvalidInput
 from beacon.query import And, Node, Not, Text, parse
 from beacon.query.model import DateBound, Due, Equals, Has, InAccount, Or, State, positive_texts
+from beacon.store import statistics
 from beacon.store.query_sql import Clock, compile_query, fts
-from beacon.store.schema import AnalysisRow, EmailRow, User, UTCDateTime
+from beacon.store.schema import OWN_CHECK_INDEX, AnalysisRow, EmailRow, User, UTCDateTime
 from beacon.store.state_sets import account_addresses, not_away, not_own, woken
 from beacon.store.tenancy import EVERYONE, UserScope, account_ids, is_everyone
 
@@ -173,12 +176,12 @@ def _owned(s: Session, scope: UserScope) -> list[Any]:
 
 
 def _compiled(s: Session, f: InboxFilter, *, woken_only: list[int] | None = None,
-              sample: list[int] | None = None) -> tuple[Any, Any]:
+              sample: Select[Any] | None = None) -> tuple[Any, Any]:
     """(where, compiled query or None): every condition of the filter, the owner's first.
     ``woken_only``: those of these ids (mail whose snooze ended) that the inbox lists instead
-    (see :func:`_woken_rows`). ``sample``: only these ids, taken from the reader's own range of
-    an index: each is probed by id (the owner's and version's conditions, which they meet,
-    are kept off the indexes: without statistics SQLite would rather walk the whole range)."""
+    (see :func:`_woken_rows`). ``sample``: only the ids this query gives, taken from the reader's
+    own range of an index: each is probed by id (the owner's and version's conditions, which
+    they meet, are kept off the indexes: SQLite would rather walk the whole range)."""
     if sample is not None:
         conds: list[Any] = [AnalysisRow.email_id.in_(sample), AnalysisRow.pipeline_version.concat("") == f.pipeline_version]
     else:
@@ -211,11 +214,30 @@ def _compiled(s: Session, f: InboxFilter, *, woken_only: list[int] | None = None
 _HIDDEN = select(column("id")).select_from(table("emails")).where(literal_column("deleted"))
 
 
+class _EmailsChecked(Join):
+    """``analyses JOIN emails`` for conditions on the email's row; SQLite reads that row
+    through ``ix_emails_own_check`` (its planner would take the primary key, and with it the
+    row's overflow pages: see migration 0013)."""
+
+    inherit_cache = True
+
+
+@compiles(_EmailsChecked)
+def _emails_checked(element: _EmailsChecked, compiler: Any, **kw: Any) -> str:
+    return compiler.visit_join(element, **kw)
+
+
+@compiles(_EmailsChecked, "sqlite")
+def _emails_checked_sqlite(element: _EmailsChecked, compiler: Any, **kw: Any) -> str:
+    sql = compiler.visit_join(element, **kw)
+    return sql.replace(" JOIN emails ON ", f" JOIN emails INDEXED BY {OWN_CHECK_INDEX} ON ", 1)
+
+
 def _from(*conds: Any) -> Any:
     """``analyses``, joined to ``emails`` only when a condition reads an email's column."""
     emails = EmailRow.__table__
     if any(isinstance(e, Column) and e.table is emails for c in conds if c is not None for e in iterate(c)):
-        return AnalysisRow.__table__.join(emails, EmailRow.id == AnalysisRow.email_id)
+        return _EmailsChecked(AnalysisRow.__table__, emails, EmailRow.id == AnalysisRow.email_id)
     return AnalysisRow.__table__
 
 
@@ -441,33 +463,37 @@ def _plain_count(s: Session, f: InboxFilter, q: Select[Any], compiled: Any, cap:
     # (By date, on the reader's range of the date index: no sort of all their mail.)
     if f.inbox_view():
         inbox_rows = inbox_rows.where(not_away())
-    window = inbox_rows.order_by(AnalysisRow.email_date.desc(), AnalysisRow.email_id.desc()).limit(SCAN_ROWS)
-    sample, compiled = _compiled(s, f, sample=list(s.scalars(window)))
+    # (A subquery, not its ids as parameters: binding 5,000 of them cost more than the count.)
+    window = (inbox_rows.order_by(AnalysisRow.email_date.desc(), AnalysisRow.email_id.desc()).limit(SCAN_ROWS)
+              .correlate(None))
+    sample, compiled = _compiled(s, f, sample=window)
     matched = _count(s, select(literal(1)).select_from(_from(sample, compiled.where)).where(sample, compiled.where))
     total = _size(s, f)
     return Count(int(round(matched * total / SCAN_ROWS, -1 if matched < 100 else -2)), False, estimated=True)
 
 
-# Up to this many of a reader's analyses are counted for an estimate's total; beyond it
-# PostgreSQL's planner estimates the rest (the count is "about" anyway).
+# Up to this many of a reader's analyses are counted for an estimate's total; beyond it the
+# database's statistics estimate the rest (the count is "about" anyway).
 EXACT_SIZE = 50_000
 
 
 def _size(s: Session, f: InboxFilter) -> int:
     """How many analysed emails the filter's reader has (what the sample is drawn from):
     everyone's from the largest id (ids are dense: read from the index); a user's counted on
-    their range of the date index up to EXACT_SIZE, beyond it (PostgreSQL) the planner's
-    estimate from its statistics rather than a count of a million index entries."""
+    their range of the date index up to EXACT_SIZE, beyond it the planner's estimate (SQLite:
+    the rows per owner of that index in its statistics; PostgreSQL: the plan's rows) rather
+    than a count of a million index entries."""
     if is_everyone(f.scope):
         return s.scalar(select(func.max(EmailRow.id))) or 0
     mine = select(AnalysisRow.email_id).where(AnalysisRow.pipeline_version == f.pipeline_version, *_owned(s, f.scope))
-    sqlite = s.get_bind().dialect.name == "sqlite"
-    n = _count(s, mine if sqlite else mine.limit(EXACT_SIZE + 1))
-    if n <= EXACT_SIZE or sqlite:
+    n = _count(s, mine.limit(EXACT_SIZE + 1))
+    if n <= EXACT_SIZE:
         return n
-    sql = mine.compile(dialect=s.get_bind().dialect, compile_kwargs={"literal_binds": True})
-    plan = s.execute(text(f"EXPLAIN (FORMAT JSON) {sql}")).scalar_one()
-    return max(n, int(plan[0]["Plan"]["Plan Rows"]))
+    if s.get_bind().dialect.name != "sqlite":
+        return max(n, statistics.planner_rows(s, mine))
+    # ix_analyses_date leads with (pipeline_version, user_id): its second figure per key.
+    per_owner = statistics.sqlite_rows_per_key(s, "ix_analyses_date", 2)
+    return max(n, per_owner) if per_owner is not None else _count(s, mine)
 
 
 def _count(s: Session, q: Select[Any]) -> int:
