@@ -72,29 +72,40 @@ _SQLITE_TRIGGERS = (
 )
 
 # ------------------------------------------------------------------------------ PostgreSQL
-# One row of the index per email. ``data`` is json (text): parsed once as jsonb, each field
-# taken from it once, and the subject's and sender's vectors made once (an "OFFSET 0"
-# subquery is not pulled up into the query, which would repeat its expressions at every use
-# of their result: the reindex was twice as slow).
-_PG_ROWS_VIEW = f"""{{create}} VIEW email_search_rows AS
-    SELECT e.id AS email_id,
-      setweight(v.subject, 'A') || setweight(v.sender, 'B')
-        || beacon_search_vector(concat_ws(' ', t.to_addrs, t.cc_addrs, t.list_id, t.files, t.body)) AS doc,
-      v.subject, v.sender,
-      beacon_search_vector(t.to_addrs) AS to_addrs, beacon_search_vector(t.cc_addrs) AS cc_addrs,
-      beacon_search_vector(t.list_id) AS list_id, beacon_search_vector(t.files) AS files
-    FROM emails e
-    CROSS JOIN LATERAL (SELECT e.data::jsonb AS d OFFSET 0) j
-    CROSS JOIN LATERAL (SELECT
-        (SELECT string_agg(coalesce(a->>'name', '') || ' ' || coalesce(a->>'address', ''), ' ')
-           FROM jsonb_array_elements(j.d->'to') a) AS to_addrs,
-        (SELECT string_agg(coalesce(a->>'name', '') || ' ' || coalesce(a->>'address', ''), ' ')
-           FROM jsonb_array_elements(j.d->'cc') a) AS cc_addrs,
-        j.d->'list_headers'->>'list_id' AS list_id,
-        (SELECT string_agg(a->>'filename', ' ') FROM jsonb_array_elements(j.d->'attachments') a) AS files,
-        left(j.d->>'text', {MAX_BODY_CHARS}) AS body OFFSET 0) t
-    CROSS JOIN LATERAL (SELECT beacon_search_vector(e.subject) AS subject,
-                               beacon_search_vector(e.from_name || ' ' || e.from_addr) AS sender OFFSET 0) v"""
+# One row of the index per email, made by one function call: the email's JSON (json: text) is
+# parsed once, each field taken from it once, the subject's and sender's vectors made once.
+# The function is parallel safe and called from a lateral join, not a subquery, so that
+# ``reindex`` can fill the index from parallel workers (see there).
+_PG_ROW_FUNCTION = f"""CREATE FUNCTION beacon_search_row(p_subject text, p_sender text, p_data json,
+    OUT doc tsvector, OUT subject tsvector, OUT sender tsvector, OUT to_addrs tsvector,
+    OUT cc_addrs tsvector, OUT list_id tsvector, OUT files tsvector)
+  LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+  DECLARE
+    d jsonb := p_data::jsonb;
+    t_to text := (SELECT string_agg(coalesce(a->>'name', '') || ' ' || coalesce(a->>'address', ''), ' ')
+                  FROM jsonb_array_elements(d->'to') a);
+    t_cc text := (SELECT string_agg(coalesce(a->>'name', '') || ' ' || coalesce(a->>'address', ''), ' ')
+                  FROM jsonb_array_elements(d->'cc') a);
+    t_list text := d->'list_headers'->>'list_id';
+    t_files text := (SELECT string_agg(a->>'filename', ' ') FROM jsonb_array_elements(d->'attachments') a);
+  BEGIN
+    subject := beacon_search_vector(p_subject);
+    sender := beacon_search_vector(p_sender);
+    doc := setweight(subject, 'A') || setweight(sender, 'B')
+      || beacon_search_vector(concat_ws(' ', t_to, t_cc, t_list, t_files, left(d->>'text', {MAX_BODY_CHARS})));
+    to_addrs := beacon_search_vector(t_to);
+    cc_addrs := beacon_search_vector(t_cc);
+    list_id := beacon_search_vector(t_list);
+    files := beacon_search_vector(t_files);
+  END $$"""
+_PG_ROWS_VIEW = """{create} VIEW email_search_rows AS
+    SELECT e.id AS email_id, r.doc, r.subject, r.sender, r.to_addrs, r.cc_addrs, r.list_id, r.files
+    FROM emails e CROSS JOIN LATERAL beacon_search_row(e.subject, e.from_name || ' ' || e.from_addr, e.data) r"""
+_PG_TABLE = """CREATE TABLE email_search (
+      email_id integer CONSTRAINT email_search_pkey PRIMARY KEY
+        CONSTRAINT email_search_email_id_fkey REFERENCES emails(id) ON DELETE CASCADE,
+      doc tsvector NOT NULL, subject tsvector, sender tsvector, to_addrs tsvector,
+      cc_addrs tsvector, list_id tsvector, files tsvector)"""
 _PG_SETUP = (
     "CREATE EXTENSION IF NOT EXISTS unaccent",
     "CREATE TEXT SEARCH CONFIGURATION beacon_search (COPY = simple)",
@@ -103,10 +114,8 @@ _PG_SETUP = (
     # Punctuation to spaces: the default parser would keep an address or a URL as one token.
     "CREATE FUNCTION beacon_search_vector(t text) RETURNS tsvector LANGUAGE sql IMMUTABLE PARALLEL SAFE AS "
     "$$ SELECT to_tsvector('beacon_search'::regconfig, regexp_replace(coalesce(t, ''), '[^[:alnum:]]+', ' ', 'g')) $$",
-    """CREATE TABLE email_search (
-      email_id integer PRIMARY KEY REFERENCES emails(id) ON DELETE CASCADE,
-      doc tsvector NOT NULL, subject tsvector, sender tsvector, to_addrs tsvector,
-      cc_addrs tsvector, list_id tsvector, files tsvector)""",
+    _PG_TABLE,
+    _PG_ROW_FUNCTION,
     _PG_ROWS_VIEW.format(create="CREATE"),
     """CREATE FUNCTION beacon_email_search_sync() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
@@ -122,6 +131,7 @@ _PG_TEARDOWN = (
     "DROP TRIGGER IF EXISTS email_search_sync ON emails",
     "DROP FUNCTION IF EXISTS beacon_email_search_sync()",
     "DROP VIEW IF EXISTS email_search_rows",
+    "DROP FUNCTION IF EXISTS beacon_search_row(text, text, json)",
     "DROP TABLE IF EXISTS email_search",
     "DROP FUNCTION IF EXISTS beacon_search_vector(text)",
     "DROP TEXT SEARCH CONFIGURATION IF EXISTS beacon_search",
@@ -150,8 +160,12 @@ def install(conn: Connection) -> None:
 
 
 def replace_rows_view(conn: Connection) -> None:
-    """PostgreSQL: (re)define the view the index is filled from (migration 0012)."""
-    conn.exec_driver_sql(_PG_ROWS_VIEW.format(create="CREATE OR REPLACE"))
+    """PostgreSQL: (re)define the view the index is filled from, and its row function
+    (migration 0014)."""
+    conn.exec_driver_sql("DROP VIEW IF EXISTS email_search_rows")
+    conn.exec_driver_sql("DROP FUNCTION IF EXISTS beacon_search_row(text, text, json)")
+    conn.exec_driver_sql(_PG_ROW_FUNCTION)
+    conn.exec_driver_sql(_PG_ROWS_VIEW.format(create="CREATE"))
 
 
 def uninstall(conn: Connection) -> None:
@@ -189,14 +203,23 @@ def reindex(conn: Connection) -> ReindexResult:
     if _is_sqlite(conn):
         conn.exec_driver_sql("INSERT INTO email_search(email_search) VALUES ('rebuild')")
     else:
-        # Filling a table and then building its GIN index is several times faster than
-        # keeping the index up to date row by row.
-        conn.exec_driver_sql("DROP INDEX IF EXISTS ix_email_search")
-        conn.exec_driver_sql("TRUNCATE email_search")
-        # A GIN build sorts its entries in memory: 1 GB is several times fewer merge passes
-        # at 1M emails than 256 MB (for this statement's transaction only).
-        conn.exec_driver_sql("SET LOCAL maintenance_work_mem = '1GB'")
-        conn.exec_driver_sql("INSERT INTO email_search SELECT * FROM email_search_rows")
+        # A new table filled whole, then its keys and its GIN index: several times faster than
+        # keeping the index up to date row by row. Only CREATE TABLE AS reads in parallel
+        # (INSERT ... SELECT never does): the rows' vectors, most of the work, are made on
+        # every core. Parallel plans are priced as free here, for this transaction only.
+        for setting, value in (("parallel_setup_cost", "0"), ("parallel_tuple_cost", "0"),
+                               ("min_parallel_table_scan_size", "0"),
+                               # A GIN build sorts its entries in memory: 1 GB is several times
+                               # fewer merge passes at 1M emails than 256 MB.
+                               ("maintenance_work_mem", "'1GB'")):
+            conn.exec_driver_sql(f"SET LOCAL {setting} = {value}")
+        conn.exec_driver_sql("CREATE TABLE email_search_fill AS SELECT * FROM email_search_rows")
+        conn.exec_driver_sql("DROP TABLE email_search")
+        conn.exec_driver_sql("ALTER TABLE email_search_fill RENAME TO email_search")
+        conn.exec_driver_sql(
+            "ALTER TABLE email_search ALTER COLUMN doc SET NOT NULL, "
+            "ADD CONSTRAINT email_search_pkey PRIMARY KEY (email_id), "
+            "ADD CONSTRAINT email_search_email_id_fkey FOREIGN KEY (email_id) REFERENCES emails(id) ON DELETE CASCADE")
         conn.exec_driver_sql(_PG_INDEX)
     n = conn.execute(text("SELECT count(*) FROM emails")).scalar_one()
     return ReindexResult(n, time.perf_counter() - started, index_bytes(conn))
