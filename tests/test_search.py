@@ -232,6 +232,22 @@ def test_keyset_pages_list_every_email_once_in_order(any_db: Database, mailbox: 
     assert paged == whole and len(whole) == (6 if search is None else 6)
 
 
+@pytest.mark.parametrize("slice_sort", [0, 1_000])
+def test_a_recent_slice_pages_the_same_sorted_or_walked(any_db: Database, mailbox: dict[str, int],
+                                                       monkeypatch: pytest.MonkeyPatch, slice_sort: int) -> None:
+    import beacon.store.inbox as inbox_module
+
+    # after: with more matches than SLICE_SORT walks the priority order, else sorts the slice:
+    # the same pages either way.
+    monkeypatch.setattr(inbox_module, "SLICE_SORT", slice_sort)
+    with any_db.session() as s:
+        f = InboxFilter(pipeline_version=VERSION, search="after:2024/01/15", now=NOW)
+        whole = [a.score for _, a in inbox_page(s, f, limit=50).rows]
+        first = inbox_page(s, f, limit=2)
+        rest = inbox_page(s, f, limit=50, cursor=first.next_cursor)
+    assert whole == [72, 60, 40, 5] and [a.score for _, a in first.rows + rest.rows] == whole
+
+
 def test_a_cursor_from_another_order_is_refused(any_db: Database, mailbox: dict[str, int]) -> None:
     from beacon.errors import InvalidInput
 

@@ -37,7 +37,7 @@ from beacon.store.state_sets import account_addresses, not_away, not_own, woken
 from beacon.store.tenancy import EVERYONE, UserScope, account_ids, is_everyone
 
 __all__ = [
-    "COUNT_CAP", "EXACT_SIZE", "RANK_WINDOW", "SCAN_ROWS", "SORTS", "Count", "InboxFilter", "InboxPage", "categories", "inbox",
+    "COUNT_CAP", "EXACT_SIZE", "RANK_WINDOW", "SCAN_ROWS", "SLICE_SORT", "SORTS", "Count", "InboxFilter", "InboxPage", "categories", "inbox",
     "inbox_count", "inbox_page", "pending_count",
 ]
 
@@ -45,6 +45,9 @@ SORTS = ("priority", "date", "oldest", "relevance")
 COUNT_CAP = 1_000
 RANK_WINDOW = 1_000
 SCAN_ROWS = 5_000
+# A recent slice (after:, newer_than:) of at most this many emails is sorted; a larger one
+# is read in the priority order (see inbox_page).
+SLICE_SORT = 1_000
 # Session.info key: the ranked page found more than RANK_WINDOW matches of this filter.
 _MORE_MATCHES = "beacon.inbox.more_matches"
 
@@ -266,9 +269,11 @@ def inbox_page(s: Session, f: InboxFilter, *, limit: int = 50, cursor: str | Non
         after = tuple_(*(literal(v, t) for v, t in zip(key, _key_types(sort))))
         q = q.where(tuple_(*cols) > after if sort == "oldest" else tuple_(*cols) < after)
     order = cols
-    if sort == "priority" and _recent_only(f.query) and s.get_bind().dialect.name == "sqlite":
-        # "after:"/"newer_than:" keep a recent slice: sorting it beats walking the whole
-        # priority order (SQLite has no statistics on dates to tell; unary + hides the index).
+    if sort == "priority" and _recent_only(f.query) and _count(s, q.limit(SLICE_SORT + 1)) <= SLICE_SORT:
+        # "after:"/"newer_than:" keep a recent slice. A small one is sorted (unary + hides the
+        # priority index): walking the priority order would read most of it to find a page. A
+        # large one is walked in that order, the date checked on the index entry, and stops
+        # after a page (at 1M emails, sorting 20,000 of them took 440 ms).
         order = (literal_column("+analyses.score"), *cols[1:])
     q = q.order_by(*(c.asc() if sort == "oldest" else c.desc() for c in order)).limit(limit + 1).offset(offset)
     if not f.inbox_view() and not f.away_only():
