@@ -18,16 +18,19 @@ down_revision = '0011'
 branch_labels = None
 depends_on = None
 
-# The definition 0003 installed, for the downgrade.
-_OLD_VIEW = f"""CREATE OR REPLACE VIEW email_search_rows AS
-    WITH src AS (SELECT e.id AS email_id, e.subject, e.from_name || ' ' || e.from_addr AS sender,
-        (SELECT string_agg(coalesce(a->>'name', '') || ' ' || coalesce(a->>'address', ''), ' ')
+# The fields both views take from the email's JSON (``j.d``).
+_FIELDS = f"""(SELECT string_agg(coalesce(a->>'name', '') || ' ' || coalesce(a->>'address', ''), ' ')
            FROM jsonb_array_elements(j.d->'to') a) AS to_addrs,
         (SELECT string_agg(coalesce(a->>'name', '') || ' ' || coalesce(a->>'address', ''), ' ')
            FROM jsonb_array_elements(j.d->'cc') a) AS cc_addrs,
         j.d->'list_headers'->>'list_id' AS list_id,
         (SELECT string_agg(a->>'filename', ' ') FROM jsonb_array_elements(j.d->'attachments') a) AS files,
-        left(j.d->>'text', {search_index.MAX_BODY_CHARS}) AS body
+        left(j.d->>'text', {search_index.MAX_BODY_CHARS}) AS body"""
+
+# The definition 0003 installed, for the downgrade.
+_OLD_VIEW = f"""CREATE OR REPLACE VIEW email_search_rows AS
+    WITH src AS (SELECT e.id AS email_id, e.subject, e.from_name || ' ' || e.from_addr AS sender,
+        {_FIELDS}
       FROM emails e CROSS JOIN LATERAL (SELECT e.data::jsonb AS d) j)
     SELECT email_id,
       setweight(beacon_search_vector(subject), 'A') || setweight(beacon_search_vector(sender), 'B')
@@ -49,13 +52,7 @@ _VIEW = f"""CREATE OR REPLACE VIEW email_search_rows AS
     FROM emails e
     CROSS JOIN LATERAL (SELECT e.data::jsonb AS d OFFSET 0) j
     CROSS JOIN LATERAL (SELECT
-        (SELECT string_agg(coalesce(a->>'name', '') || ' ' || coalesce(a->>'address', ''), ' ')
-           FROM jsonb_array_elements(j.d->'to') a) AS to_addrs,
-        (SELECT string_agg(coalesce(a->>'name', '') || ' ' || coalesce(a->>'address', ''), ' ')
-           FROM jsonb_array_elements(j.d->'cc') a) AS cc_addrs,
-        j.d->'list_headers'->>'list_id' AS list_id,
-        (SELECT string_agg(a->>'filename', ' ') FROM jsonb_array_elements(j.d->'attachments') a) AS files,
-        left(j.d->>'text', {search_index.MAX_BODY_CHARS}) AS body OFFSET 0) t
+        {_FIELDS} OFFSET 0) t
     CROSS JOIN LATERAL (SELECT beacon_search_vector(e.subject) AS subject,
                                beacon_search_vector(e.from_name || ' ' || e.from_addr) AS sender OFFSET 0) v"""
 
