@@ -202,9 +202,6 @@ def reindex(conn: Connection) -> ReindexResult:
     started = time.perf_counter()
     if _is_sqlite(conn):
         conn.exec_driver_sql("INSERT INTO email_search(email_search) VALUES ('rebuild')")
-        # One b-tree instead of the segments the rebuild flushed as it went: each term's list
-        # is read from one place, and the index is smaller (4 % at 20k emails).
-        conn.exec_driver_sql("INSERT INTO email_search(email_search) VALUES ('optimize')")
     else:
         # A new table filled whole, then its keys and its GIN index: several times faster than
         # keeping the index up to date row by row. Only CREATE TABLE AS reads in parallel
