@@ -24,6 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.selectable import Join
+from sqlalchemy.sql.util import ClauseAdapter
 from sqlalchemy.sql.visitors import iterate
 from sqlalchemy.orm import Session, defer
 
@@ -179,16 +180,12 @@ def _owned(s: Session, scope: UserScope) -> list[Any]:
 
 
 def _compiled(s: Session, f: InboxFilter, *, woken_only: list[int] | None = None,
-              sample: Select[Any] | None = None) -> tuple[Any, Any]:
+              sample: bool = False) -> tuple[Any, Any]:
     """(where, compiled query or None): every condition of the filter, the owner's first.
     ``woken_only``: those of these ids (mail whose snooze ended) that the inbox lists instead
-    (see :func:`_woken_rows`). ``sample``: only the ids this query gives, taken from the reader's
-    own range of an index: each is probed by id (the owner's and version's conditions, which
-    they meet, are kept off the indexes: SQLite would rather walk the whole range)."""
-    if sample is not None:
-        conds: list[Any] = [AnalysisRow.email_id.in_(sample), AnalysisRow.pipeline_version.concat("") == f.pipeline_version]
-    else:
-        conds = [*_owned(s, f.scope), AnalysisRow.pipeline_version == f.pipeline_version]
+    (see :func:`_woken_rows`). ``sample``: the conditions for rows of a sample already taken
+    from the reader's range of an index (without the owner's, version's and away flag's)."""
+    conds: list[Any] = [] if sample else [*_owned(s, f.scope), AnalysisRow.pipeline_version == f.pipeline_version]
     if not f.include_hidden:
         conds.append(AnalysisRow.email_id.not_in(_HIDDEN))
     if f.leaves_out_own():
@@ -197,9 +194,9 @@ def _compiled(s: Session, f: InboxFilter, *, woken_only: list[int] | None = None
         conds.append(not_own((*f.own_addresses, *account_addresses(s, f.scope))))
         if woken_only is not None:
             conds.append(AnalysisRow.email_id.in_(woken_only))
-        elif f.inbox_view() and sample is None:
+        elif f.inbox_view() and not sample:
             conds.append(not_away())
-    if sample is None and f.away_only():
+    if not sample and f.away_only():
         conds.append(AnalysisRow.away == true())
     if f.threads:  # equality on the head flag: the walk of ix_analyses_head_priority
         conds.append(AnalysisRow.thread_head == true())
@@ -468,13 +465,25 @@ def _plain_count(s: Session, f: InboxFilter, q: Select[Any], compiled: Any, cap:
     # (By date, on the reader's range of the date index: no sort of all their mail.)
     if f.inbox_view():
         inbox_rows = inbox_rows.where(not_away())
-    # (A subquery, not its ids as parameters: binding 5,000 of them cost more than the count.)
-    window = (inbox_rows.order_by(AnalysisRow.email_date.desc(), AnalysisRow.email_id.desc()).limit(SCAN_ROWS)
-              .correlate(None))
-    sample, compiled = _compiled(s, f, sample=window)
-    matched = _count(s, select(literal(1)).select_from(_from(sample, compiled.where)).where(sample, compiled.where))
+    window = inbox_rows.order_by(AnalysisRow.email_date.desc(), AnalysisRow.email_id.desc()).limit(SCAN_ROWS)
+    matched = _count(s, _sampled(window, *_compiled(s, f, sample=True)))
     total = _size(s, f)
     return Count(int(round(matched * total / SCAN_ROWS, -1 if matched < 100 else -2)), False, estimated=True)
+
+
+def _sampled(window: Select[Any], base: Any, compiled: Any) -> Select[Any]:
+    """The sample's rows that match: the conditions are read on the window's own rows (a
+    derived table with the analyses' columns they name), not on analyses probed again by id,
+    which PostgreSQL read whole to hash against the sample."""
+    where = and_(base, compiled.where)
+    analyses = AnalysisRow.__table__
+    named = {c.key: c for c in iterate(where) if isinstance(c, Column) and c.table is analyses}
+    recent = window.with_only_columns(*{AnalysisRow.email_id.key: AnalysisRow.email_id, **named}.values()).subquery()
+    where = ClauseAdapter(recent, equivalents={}).traverse(where)
+    emails = EmailRow.__table__
+    reads_email = any(isinstance(e, Column) and e.table is emails for e in iterate(where))
+    source = _EmailsChecked(recent, emails, EmailRow.id == recent.c.email_id) if reads_email else recent
+    return select(literal(1)).select_from(source).where(where)
 
 
 # Up to this many of a reader's analyses are counted for an estimate's total; beyond it the

@@ -16,7 +16,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
-__all__ = ["ANALYSIS_LIMIT", "BULK_ROWS", "optimize_before_close", "planner_rows", "refresh", "sqlite_rows_per_key"]
+__all__ = ["ANALYSIS_LIMIT", "BULK_ROWS", "COUNTED_INDEXES", "optimize_before_close", "planner_rows", "refresh", "sqlite_rows_per_key"]
 
 # Rows SQLite reads per index when it analyses (a sample: milliseconds on a million emails).
 ANALYSIS_LIMIT = 1000
@@ -24,11 +24,21 @@ ANALYSIS_LIMIT = 1000
 BULK_ROWS = 1000
 
 
+# Indexes whose rows per key are read (beacon.store.inbox): analysed whole, since a sample's
+# figures stop at the rows it read.
+COUNTED_INDEXES = ("ix_analyses_date",)
+
+
 def refresh(conn: Connection) -> None:
     """Gather statistics now (after a migration, a bulk import, a reindex)."""
     if conn.dialect.name == "sqlite":
         conn.exec_driver_sql(f"PRAGMA analysis_limit={ANALYSIS_LIMIT}")
         conn.exec_driver_sql("ANALYZE")
+        conn.exec_driver_sql("PRAGMA analysis_limit=0")
+        for index in COUNTED_INDEXES:
+            if conn.exec_driver_sql("SELECT 1 FROM sqlite_master WHERE name = ?", (index,)).first():
+                conn.exec_driver_sql(f"ANALYZE {index}")
+        conn.exec_driver_sql(f"PRAGMA analysis_limit={ANALYSIS_LIMIT}")
     else:
         conn.exec_driver_sql("ANALYZE")
 
@@ -49,12 +59,15 @@ def optimize_before_close(dbapi_conn: Any, _record: Any) -> None:
 
 def sqlite_rows_per_key(s: Session, index: str, columns: int) -> int | None:
     """SQLite's estimate of the rows that share one value of the first ``columns`` columns of
-    ``index`` (from ``sqlite_stat1``); None before any ``ANALYZE``."""
+    ``index`` (from ``sqlite_stat1``); None before any ``ANALYZE``, or when the figure is a
+    sample's (``PRAGMA optimize`` analysed it again: it stops at the rows it read)."""
     if s.scalar(text("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1'")) is None:
         return None
     stat = s.scalar(text("SELECT stat FROM sqlite_stat1 WHERE idx = :idx"), {"idx": index})
     parts = (stat or "").split()
-    return int(parts[columns]) if len(parts) > columns and parts[columns].isdigit() else None
+    if len(parts) <= columns or not parts[columns].isdigit() or int(parts[columns]) <= ANALYSIS_LIMIT + 1:
+        return None
+    return int(parts[columns])
 
 
 def planner_rows(s: Session, query: Any) -> int:
