@@ -43,7 +43,8 @@ sys.path[:0] = [str(ROOT)]
 
 from beacon.analysis.version import pipeline_version  # noqa: E402
 from beacon.settings import Settings  # noqa: E402
-from beacon.store import search_index, statistics  # noqa: E402
+from beacon.store import search_index  # noqa: E402
+from beacon.store import statistics as planner_stats  # noqa: E402
 from beacon.store.db import Database  # noqa: E402
 from beacon.store.inbox import InboxFilter, _encode, inbox_count, inbox_page  # noqa: E402
 from beacon.store.schema import Account, AnalysisRow, AttachmentRow, EmailRow, RawMessage, User  # noqa: E402
@@ -199,7 +200,7 @@ def build(backend: str, n: int, work: Path, base: Path) -> dict[str, float]:
             c.exec_driver_sql("VACUUM ANALYZE")
     else:  # what beacon reindex leaves
         with db.sql_engine.begin() as c:
-            statistics.refresh(c)
+            planner_stats.refresh(c)
     info = {"build_s": copied, "reindex_s": result.seconds, "index_bytes": result.index_bytes,
             "text_bytes": _text_bytes(base) * n / b, "user_add_s": user_add}
     (work / f"{backend}-{n}.json").write_text(json.dumps(info))
