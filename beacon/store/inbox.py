@@ -329,6 +329,12 @@ def _recent_only(node: Node | None) -> bool:
     return any(isinstance(i, DateBound) and i.side == "after" for i in items)
 
 
+@dataclass(frozen=True)
+class _Ranked:
+    id: int
+    rank: float | None
+
+
 def _ranked_page(s: Session, f: InboxFilter, base: Any, compiled: Any, limit: int, offset: int) -> InboxPage:
     """Relevance: the newest RANK_WINDOW matches ranked in Python, then the page loaded."""
     idx = compiled.ranked_from
@@ -343,7 +349,12 @@ def _ranked_page(s: Session, f: InboxFilter, base: Any, compiled: Any, limit: in
     if sqlite:  # FTS5 reads its matches newest first and stops at the limit
         found = s.execute(cand.order_by(id_col.desc())).all()
     else:
-        found = _newest_matches(s, cand.order_by((id_col + 0).desc()), id_col)
+        # The windows find the ids; only the final window's (at most RANK_WINDOW + 1) are
+        # ranked, once: ranking reads each match's whole vector.
+        ids = _newest_matches(s, cand.with_only_columns(id_col.label("id")).order_by((id_col + 0).desc()), id_col)
+        rank = select(id_col.label("id"), compiled.rank.label("rank")).where(id_col.in_([r.id for r in ids]))
+        ranks = dict(s.execute(rank).all()) if ids else {}
+        found = [_Ranked(r.id, ranks.get(r.id)) for r in ids]
     if len(found) > RANK_WINDOW:  # the count that follows on this session need not look again
         s.info[(_MORE_MATCHES, f)] = True
     ranked = sorted(found[:RANK_WINDOW], key=lambda r: (-(r.rank or 0.0), -r.id))
