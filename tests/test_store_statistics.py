@@ -45,21 +45,13 @@ def test_a_bulk_import_gathers_statistics(sqlite_db: Database, monkeypatch: pyte
     assert _stat1(sqlite_db)["ix_emails_own_check"].split()[0] == "7"
 
 
-def test_the_counted_index_is_analysed_whole_the_rest_on_a_sample(sqlite_db: Database,
-                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(statistics, "ANALYSIS_LIMIT", 2)
-    store_messages(sqlite_db, _mails(8, "whole"))
-    with sqlite_db.sql_engine.begin() as conn:
-        conn.exec_driver_sql("INSERT INTO analyses (email_id, pipeline_version, score, level, kind, category, "
-                             "needs_reply, data, created_at, user_id) SELECT id, 'v', 1, 'LOW', 'personal', 'c', 0, "
-                             "'{}', CURRENT_TIMESTAMP, 3 FROM emails")
-        statistics.refresh(conn)
-    stat = _stat1(sqlite_db)
-    assert stat["ix_analyses_date"].split()[:3] == ["8", "8", "8"]  # every row: 8 of owner 3
+def test_a_sampled_per_key_figure_is_not_trusted(sqlite_db: Database) -> None:
     with sqlite_db.session() as s:
-        assert statistics.sqlite_rows_per_key(s, "ix_analyses_date", 2) == 8
-        s.execute(text("UPDATE sqlite_stat1 SET stat = '8 3 3 3 1 1' WHERE idx = 'ix_analyses_date'"))
-        assert statistics.sqlite_rows_per_key(s, "ix_analyses_date", 2) is None  # a sample's figure
+        assert statistics.sqlite_rows_per_key(s, "ix_analyses_date", 2) is None  # no figure yet
+        s.execute(text("INSERT INTO sqlite_stat1 VALUES ('analyses', 'ix_analyses_date', '90000 1001 1001 1001 1 1')"))
+        assert statistics.sqlite_rows_per_key(s, "ix_analyses_date", 2) is None  # stops at a sample
+        s.execute(text("UPDATE sqlite_stat1 SET stat = '90000 90000 45000 45000 1 1' WHERE idx = 'ix_analyses_date'"))
+        assert statistics.sqlite_rows_per_key(s, "ix_analyses_date", 2) == 45000
 
 
 def test_refresh_on_postgres_fills_the_planners_statistics(postgres_db: Database) -> None:
