@@ -110,11 +110,11 @@ class Database:
         return cfg
 
     def migrate(self) -> None:
-        """Bring the schema to the newest migration (idempotent); after a change, the planner's
-        statistics are gathered again."""
+        """Bring the schema to the newest migration (idempotent); after a change, SQLite's
+        planner statistics are gathered again."""
         before = self._revision()
         command.upgrade(self.alembic_config(), "head")
-        if self._revision() != before:
+        if self.is_sqlite and self._revision() != before:  # PostgreSQL's autovacuum analyses
             with self.sql_engine.begin() as conn:
                 statistics.refresh(conn)
 
