@@ -6,13 +6,16 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from alembic import command
-from sqlalchemy import select, text
+from sqlalchemy import Index, select, text
+from sqlalchemy import inspect as sa_inspect
 
 from beacon.settings import Settings
 from beacon.store.analyses import save_analysis
 from beacon.store.db import Database
 from beacon.store.schema import AnalysisRow
+from beacon.store import tenancy
 from beacon.store.tenancy import adopt_unowned
 from beacon.triage.actions import Action, undo_action
 from tests.helpers import store_messages
@@ -68,6 +71,33 @@ def test_unowned_mail_is_adopted_with_its_analyses(any_db: Database) -> None:
         adopt_unowned(s, 7)
         assert s.scalar(select(AnalysisRow.user_id).where(AnalysisRow.email_id == eid)) == 7
     assert ids_of(any_db, 7) == [eid]  # the first user's inbox walk finds it
+
+
+def test_a_large_adoption_rebuilds_the_owner_indexes(any_db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past REBUILD_ABOVE unowned analyses the owner's indexes are dropped and built again
+    around the update: the same indexes after, the same result, the inbox walks them."""
+    raws = [f"From: a{i}@example.org\nSubject: hi {i}\nMessage-ID: <big{i}@x>\n\nHello.\n".encode() for i in range(3)]
+    ids = store_messages(any_db, raws, account="before")
+    with any_db.session() as s:
+        for eid in ids:
+            save_analysis(s, eid, make_analysis("personal", due_days=None, request=False), Settings())
+    before = {ix["name"]: ix["column_names"] for ix in sa_inspect(any_db.sql_engine).get_indexes("analyses")}
+    owner = {name for name, cols in before.items() if "user_id" in cols}
+    assert len(owner) >= 7
+    monkeypatch.setattr(tenancy, "REBUILD_ABOVE", 2)
+    dropped: list[str] = []
+    real_drop = Index.drop
+    monkeypatch.setattr(Index, "drop", lambda ix, bind, **kw: (dropped.append(ix.name), real_drop(ix, bind, **kw)))
+    with any_db.session() as s:
+        s.execute(text("INSERT INTO users (id, username, password_hash, created_at) VALUES "
+                       "(7, 'first', '-', CURRENT_TIMESTAMP)"))
+        adopt_unowned(s, 7)
+    assert set(dropped) == owner  # rebuilt, not updated in place
+    after = {ix["name"]: ix["column_names"] for ix in sa_inspect(any_db.sql_engine).get_indexes("analyses")}
+    assert after == before
+    with any_db.session() as s:
+        assert set(s.scalars(select(AnalysisRow.user_id))) == {7}
+    assert sorted(ids_of(any_db, 7)) == sorted(ids)
 
 
 def test_0010_fills_the_copies_of_an_existing_database(any_db: Database, box: Box) -> None:

@@ -232,6 +232,22 @@ def test_keyset_pages_list_every_email_once_in_order(any_db: Database, mailbox: 
     assert paged == whole and len(whole) == (6 if search is None else 6)
 
 
+@pytest.mark.parametrize("slice_sort", [0, 1_000])
+def test_a_recent_slice_pages_the_same_sorted_or_walked(any_db: Database, mailbox: dict[str, int],
+                                                       monkeypatch: pytest.MonkeyPatch, slice_sort: int) -> None:
+    import beacon.store.inbox as inbox_module
+
+    # after: with more matches than SLICE_SORT walks the priority order, else sorts the slice:
+    # the same pages either way.
+    monkeypatch.setattr(inbox_module, "SLICE_SORT", slice_sort)
+    with any_db.session() as s:
+        f = InboxFilter(pipeline_version=VERSION, search="after:2024/01/15", now=NOW)
+        whole = [a.score for _, a in inbox_page(s, f, limit=50).rows]
+        first = inbox_page(s, f, limit=2)
+        rest = inbox_page(s, f, limit=50, cursor=first.next_cursor)
+    assert whole == [72, 60, 40, 5] and [a.score for _, a in first.rows + rest.rows] == whole
+
+
 def test_a_cursor_from_another_order_is_refused(any_db: Database, mailbox: dict[str, int]) -> None:
     from beacon.errors import InvalidInput
 
@@ -286,6 +302,52 @@ def test_the_index_follows_reparse_and_delete_and_reindex_rebuilds_it(any_db: Da
         result = search_index.reindex(conn)
     assert result.emails == 5 and result.index_bytes > 0
     assert find(any_db, "pizza") == {"lunch"} and find(any_db, '"board deck"') == {"deck", "reply"}
+
+
+def test_after_a_reindex_the_index_still_follows_inserts_reparses_and_deletes(any_db: Database,
+                                                                           mailbox: dict[str, int]) -> None:
+    # PostgreSQL's reindex fills a new table and swaps it in: its keys and the trigger's target
+    # must be whole again.
+    with any_db.sql_engine.begin() as conn:
+        search_index.reindex(conn)
+    (late,) = store_messages(any_db, [_mail("late", sender="Zed <zed@example.org>", to="team@example.com",
+                                            subject="Quarterly kumquats", date="Mon, 15 Jan 2024 13:00:00 +0000",
+                                            body="Kumquats for everyone.")])
+    with any_db.session() as s:
+        save_analysis(s, late, make_analysis("personal", due_days=None, request=False), _settings())
+        update_parsed(s, mailbox["lunch"], parse_message(_mail(
+            "lunch", sender="Bob <bob@example.net>", to="team@example.com", subject="Dinner",
+            date="Mon, 15 Jan 2024 12:00:00 +0000", body="Pizza tonight.")))
+    assert find(any_db, "kumquats") == {"late"} and find(any_db, "pizza") == {"lunch"}
+    assert find(any_db, "chairs") == set()
+    with any_db.session() as s:
+        s.execute(delete(EmailRow).where(EmailRow.id == late))
+    assert find(any_db, "kumquats") == set()
+    if any_db.is_sqlite:
+        return
+    with any_db.sql_engine.connect() as c:
+        assert c.exec_driver_sql("SELECT count(*) FROM email_search WHERE email_id = %s", (late,)).scalar() == 0
+        keys = set(c.exec_driver_sql("SELECT conname FROM pg_constraint WHERE conrelid = 'email_search'::regclass").scalars())
+        assert keys == {"email_search_pkey", "email_search_email_id_fkey"}
+
+
+def test_0015_makes_the_rows_in_parallel_and_downgrades(postgres_db: Database) -> None:
+    from alembic import command
+
+    ids = store_messages(postgres_db, [m[0] for m in MAILS.values()])
+    with postgres_db.sql_engine.connect() as c:
+        rows = c.exec_driver_sql("SELECT * FROM email_search_rows ORDER BY email_id").all()
+        c.exec_driver_sql("SET parallel_setup_cost = 0; SET parallel_tuple_cost = 0; "
+                          "SET min_parallel_table_scan_size = 0")
+        plan = "\n".join(c.exec_driver_sql("EXPLAIN CREATE TABLE t AS SELECT * FROM email_search_rows").scalars())
+    assert "Gather" in plan and "Parallel Seq Scan on emails" in plan and "beacon_search_row" in plan
+    command.downgrade(postgres_db.alembic_config(), "0014")  # 0012's lateral view: the same rows
+    with postgres_db.sql_engine.connect() as c:
+        assert c.exec_driver_sql("SELECT * FROM email_search_rows ORDER BY email_id").all() == rows
+    postgres_db.migrate()
+    with postgres_db.sql_engine.connect() as c:
+        assert c.exec_driver_sql("SELECT * FROM email_search_rows ORDER BY email_id").all() == rows
+    assert len(rows) == len(ids)
 
 
 def test_0011_copies_the_attachment_flag_of_an_existing_database(any_db: Database, mailbox: dict[str, int]) -> None:

@@ -158,7 +158,7 @@ def _marked(sn: Any) -> Text:
 
 def reindex_cmd(ctx: typer.Context) -> None:
     """Rebuild the full-text search index from the stored mail (after a restore or a crash)."""
-    from beacon.store import search_index
+    from beacon.store import search_index, statistics
 
     c: CliContext = ctx.obj
     # The index is one for the installation (FTS5 rebuilds it whole): system work, which needs
@@ -166,6 +166,7 @@ def reindex_cmd(ctx: typer.Context) -> None:
     scope = c.scope if c.username else EVERYONE
     with c.db.sql_engine.begin() as conn:
         result = search_index.reindex(conn)
+        statistics.refresh(conn)  # a bulk rebuild: the planner's statistics anew
     if is_everyone(scope):
         c.console.print(f"Indexed {result.emails:,} emails in {result.seconds:.1f} s "
                         f"(index: {result.index_bytes / 1e6:,.1f} MB).")

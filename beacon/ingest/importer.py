@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from beacon.ingest.prepare import ParseJob, Prepared, Preparer
 from beacon.ingest.sources import DEFAULT_MAX_MESSAGE_BYTES, RawItem
 from beacon.store import emails as store
+from beacon.store import statistics
 from beacon.settings import Settings
 from beacon.store.db import Database
 from beacon.triage.replies import detect_replies
@@ -111,6 +112,9 @@ def import_items(
             writer.add(item, prepared)
             del item, prepared
         writer.flush()
+    if summary.imported >= statistics.BULK_ROWS:  # a bulk load: the planner's statistics anew
+        with db.sql_engine.begin() as conn:
+            statistics.refresh(conn)
     log.info(
         "import finished",
         extra={"account": account, **{k: v for k, v in vars(summary).items() if isinstance(v, int)}},

@@ -10,10 +10,12 @@ from pathlib import Path
 import orjson
 from alembic import command
 from alembic.config import Config
+from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from beacon.store import statistics
 from beacon.store.private import private_dir, private_file, sqlite_files
 from beacon.store.rows import JSONText
 
@@ -29,6 +31,8 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=30000")
+    # What PRAGMA optimize analyses (beacon.store.statistics) is a sample, not every row.
+    cur.execute(f"PRAGMA analysis_limit={statistics.ANALYSIS_LIMIT}")
     cur.close()
     # SQLite's lower() folds ASCII only; searches must match "Müller" as well as "muller".
     dbapi_conn.create_function("lower", 1, _unicode_lower, deterministic=True)
@@ -80,6 +84,7 @@ class Database:
         self.sql_engine: Engine = create_engine(self.url, **kwargs)
         if self.is_sqlite:
             event.listen(self.sql_engine, "connect", _sqlite_pragmas)
+            event.listen(self.sql_engine, "close", statistics.optimize_before_close)
         self._sessions = sessionmaker(self.sql_engine, expire_on_commit=False)
 
     def limit_page_cache(self, size: int) -> None:
@@ -116,8 +121,17 @@ class Database:
         return cfg
 
     def migrate(self) -> None:
-        """Bring the schema to the newest migration (idempotent)."""
+        """Bring the schema to the newest migration (idempotent); after a change, SQLite's
+        planner statistics are gathered again."""
+        before = self._revision()
         command.upgrade(self.alembic_config(), "head")
+        if self.is_sqlite and self._revision() != before:  # PostgreSQL's autovacuum analyses
+            with self.sql_engine.begin() as conn:
+                statistics.refresh(conn)
+
+    def _revision(self) -> str | None:
+        with self.sql_engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
 
     def dispose(self) -> None:
         self.sql_engine.dispose()

@@ -92,6 +92,9 @@ class Account(Base):
     imap_host_restricted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
 
 
+OWN_CHECK_INDEX = "ix_emails_own_check"
+
+
 class EmailRow(Base):
     __tablename__ = "emails"
     __table_args__ = (
@@ -101,6 +104,10 @@ class EmailRow(Base):
         Index("ix_emails_from_addr", "from_addr"),
         # Only the hidden ones: the inbox leaves these out without reading every row.
         Index("ix_emails_deleted", "id", sqlite_where=text("deleted"), postgresql_where=text("deleted")),
+        # What the inbox walk checks on each email's row (its own mail, the server's flags, the
+        # account) without reading the row: SQLite keeps ``folder`` after the JSON, behind its
+        # overflow pages (beacon.store.inbox reads the row through this index).
+        Index(OWN_CHECK_INDEX, "id", "from_addr", "folder", "account_id", "flagged", "answered"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -26,7 +26,7 @@ from sqlalchemy.engine import Connection
 
 from beacon.store.search_rows import MAX_BODY_CHARS, SQLITE_MAX_FILES, SearchRow
 
-__all__ = ["FIELDS", "ReindexResult", "add_rows", "drop_insert_sync", "index_bytes", "install", "pause_sync", "reindex", "replace_rows_view",
+__all__ = ["FIELDS", "PG_DROP_FUNCTIONS", "ReindexResult", "add_rows", "drop_insert_sync", "index_bytes", "install", "pause_sync", "reindex", "replace_rows_view",
            "restore_insert_sync", "resume_sync", "uninstall"]
 
 # Searchable fields, in index column order; ``body`` is the text, capped (see MAX_BODY_CHARS).
@@ -75,42 +75,59 @@ _SQLITE_TRIGGERS = (
 )
 
 # ------------------------------------------------------------------------------ PostgreSQL
-# One row of the index per email. ``data`` is json (text): parsed once as jsonb, each field
-# taken from it once, and the subject's and sender's vectors made once (an "OFFSET 0"
-# subquery is not pulled up into the query, which would repeat its expressions at every use
-# of their result: the reindex was twice as slow).
+# One row of the index per email, made by one function call: the email's JSON (json: text) is
+# parsed once, each field taken from it once. The functions are parallel safe and called
+# from a lateral join, not a subquery, so that ``reindex`` can fill the index from parallel
+# workers (see there). ``beacon_search_fields`` makes the vectors from the fields' text: the
+# view's rows through ``beacon_search_row``, the importer's from a parse worker's text.
+_PG_OUT = ("OUT doc tsvector, OUT subject tsvector, OUT sender tsvector, OUT to_addrs tsvector, "
+           "OUT cc_addrs tsvector, OUT list_id tsvector, OUT files tsvector")
+_PG_FIELDS_FUNCTION = f"""CREATE FUNCTION beacon_search_fields(p_subject text, p_sender text, p_to text,
+    p_cc text, p_list text, p_files text, p_body text, {_PG_OUT})
+  LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+  BEGIN
+    subject := beacon_search_vector(p_subject);
+    sender := beacon_search_vector(p_sender);
+    doc := setweight(subject, 'A') || setweight(sender, 'B')
+      || beacon_search_vector(concat_ws(' ', p_to, p_cc, p_list, p_files, p_body));
+    to_addrs := beacon_search_vector(p_to);
+    cc_addrs := beacon_search_vector(p_cc);
+    list_id := beacon_search_vector(p_list);
+    files := beacon_search_vector(p_files);
+  END $$"""
+_PG_ROW_FUNCTION = f"""CREATE FUNCTION beacon_search_row(p_subject text, p_sender text, p_data json, {_PG_OUT})
+  LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+  DECLARE
+    d jsonb := p_data::jsonb;
+  BEGIN
+    SELECT * INTO doc, subject, sender, to_addrs, cc_addrs, list_id, files FROM beacon_search_fields(
+      p_subject, p_sender,
+      (SELECT string_agg(coalesce(a->>'name', '') || ' ' || coalesce(a->>'address', ''), ' ')
+         FROM jsonb_array_elements(d->'to') a),
+      (SELECT string_agg(coalesce(a->>'name', '') || ' ' || coalesce(a->>'address', ''), ' ')
+         FROM jsonb_array_elements(d->'cc') a),
+      d->'list_headers'->>'list_id',
+      (SELECT string_agg(a->>'filename', ' ') FROM jsonb_array_elements(d->'attachments') a),
+      left(d->>'text', {MAX_BODY_CHARS}));
+  END $$"""
+PG_DROP_FUNCTIONS = ("DROP FUNCTION IF EXISTS beacon_search_row(text, text, json)",
+                      "DROP FUNCTION IF EXISTS beacon_search_fields(text, text, text, text, text, text, text)")
+_PG_ROWS_VIEW = """{create} VIEW email_search_rows AS
+    SELECT e.id AS email_id, r.doc, r.subject, r.sender, r.to_addrs, r.cc_addrs, r.list_id, r.files
+    FROM emails e CROSS JOIN LATERAL beacon_search_row(e.subject, e.from_name || ' ' || e.from_addr, e.data) r"""
+_PG_TABLE = """CREATE TABLE email_search (
+      email_id integer CONSTRAINT email_search_pkey PRIMARY KEY
+        CONSTRAINT email_search_email_id_fkey REFERENCES emails(id) ON DELETE CASCADE,
+      doc tsvector NOT NULL, subject tsvector, sender tsvector, to_addrs tsvector,
+      cc_addrs tsvector, list_id tsvector, files tsvector)"""
 _PG_TRIGGER = ("CREATE TRIGGER email_search_sync AFTER {events}UPDATE OF " + _TEXT_COLUMNS + " ON emails "
                "FOR EACH ROW EXECUTE FUNCTION beacon_email_search_sync()")
-# The importer's rows: the view's expressions over the text a parse worker took from the email.
+# The importer's rows: the same function over the text a parse worker took from the email.
 _PG_ADD = """INSERT INTO email_search (email_id, doc, subject, sender, to_addrs, cc_addrs, list_id, files)
-    SELECT v.id, setweight(v.subject, 'A') || setweight(v.sender, 'B')
-        || beacon_search_vector(concat_ws(' ', v.to_addrs, v.cc_addrs, v.list_id, v.files, v.body)),
-      v.subject, v.sender, beacon_search_vector(v.to_addrs), beacon_search_vector(v.cc_addrs),
-      beacon_search_vector(v.list_id), beacon_search_vector(v.files)
-    FROM (SELECT CAST(:id AS integer) AS id, beacon_search_vector(CAST(:subject AS text)) AS subject,
-                 beacon_search_vector(CAST(:sender AS text)) AS sender, CAST(:to_addrs AS text) AS to_addrs,
-                 CAST(:cc_addrs AS text) AS cc_addrs, CAST(:list_id AS text) AS list_id,
-                 CAST(:files AS text) AS files, CAST(:body AS text) AS body) v"""
+    SELECT CAST(:id AS integer), f.* FROM beacon_search_fields(
+      CAST(:subject AS text), CAST(:sender AS text), CAST(:to_addrs AS text), CAST(:cc_addrs AS text),
+      CAST(:list_id AS text), CAST(:files AS text), CAST(:body AS text)) f"""
 _SQLITE_ADD_ROWS = (f"INSERT INTO email_search(rowid, {_COLS}) VALUES ({', '.join('?' * (len(FIELDS) + 1))})")
-_PG_ROWS_VIEW = f"""{{create}} VIEW email_search_rows AS
-    SELECT e.id AS email_id,
-      setweight(v.subject, 'A') || setweight(v.sender, 'B')
-        || beacon_search_vector(concat_ws(' ', t.to_addrs, t.cc_addrs, t.list_id, t.files, t.body)) AS doc,
-      v.subject, v.sender,
-      beacon_search_vector(t.to_addrs) AS to_addrs, beacon_search_vector(t.cc_addrs) AS cc_addrs,
-      beacon_search_vector(t.list_id) AS list_id, beacon_search_vector(t.files) AS files
-    FROM emails e
-    CROSS JOIN LATERAL (SELECT e.data::jsonb AS d OFFSET 0) j
-    CROSS JOIN LATERAL (SELECT
-        (SELECT string_agg(coalesce(a->>'name', '') || ' ' || coalesce(a->>'address', ''), ' ')
-           FROM jsonb_array_elements(j.d->'to') a) AS to_addrs,
-        (SELECT string_agg(coalesce(a->>'name', '') || ' ' || coalesce(a->>'address', ''), ' ')
-           FROM jsonb_array_elements(j.d->'cc') a) AS cc_addrs,
-        j.d->'list_headers'->>'list_id' AS list_id,
-        (SELECT string_agg(a->>'filename', ' ') FROM jsonb_array_elements(j.d->'attachments') a) AS files,
-        left(j.d->>'text', {MAX_BODY_CHARS}) AS body OFFSET 0) t
-    CROSS JOIN LATERAL (SELECT beacon_search_vector(e.subject) AS subject,
-                               beacon_search_vector(e.from_name || ' ' || e.from_addr) AS sender OFFSET 0) v"""
 _PG_SETUP = (
     "CREATE EXTENSION IF NOT EXISTS unaccent",
     "CREATE TEXT SEARCH CONFIGURATION beacon_search (COPY = simple)",
@@ -119,10 +136,9 @@ _PG_SETUP = (
     # Punctuation to spaces: the default parser would keep an address or a URL as one token.
     "CREATE FUNCTION beacon_search_vector(t text) RETURNS tsvector LANGUAGE sql IMMUTABLE PARALLEL SAFE AS "
     "$$ SELECT to_tsvector('beacon_search'::regconfig, regexp_replace(coalesce(t, ''), '[^[:alnum:]]+', ' ', 'g')) $$",
-    """CREATE TABLE email_search (
-      email_id integer PRIMARY KEY REFERENCES emails(id) ON DELETE CASCADE,
-      doc tsvector NOT NULL, subject tsvector, sender tsvector, to_addrs tsvector,
-      cc_addrs tsvector, list_id tsvector, files tsvector)""",
+    _PG_TABLE,
+    _PG_FIELDS_FUNCTION,
+    _PG_ROW_FUNCTION,
     _PG_ROWS_VIEW.format(create="CREATE"),
     """CREATE FUNCTION beacon_email_search_sync() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
@@ -137,6 +153,7 @@ _PG_TEARDOWN = (
     "DROP TRIGGER IF EXISTS email_search_sync ON emails",
     "DROP FUNCTION IF EXISTS beacon_email_search_sync()",
     "DROP VIEW IF EXISTS email_search_rows",
+    *PG_DROP_FUNCTIONS,
     "DROP TABLE IF EXISTS email_search",
     "DROP FUNCTION IF EXISTS beacon_search_vector(text)",
     "DROP TEXT SEARCH CONFIGURATION IF EXISTS beacon_search",
@@ -165,8 +182,12 @@ def install(conn: Connection) -> None:
 
 
 def replace_rows_view(conn: Connection) -> None:
-    """PostgreSQL: (re)define the view the index is filled from (migration 0012)."""
-    conn.exec_driver_sql(_PG_ROWS_VIEW.format(create="CREATE OR REPLACE"))
+    """PostgreSQL: (re)define the view the index is filled from, and its row function
+    (migration 0015)."""
+    conn.exec_driver_sql("DROP VIEW IF EXISTS email_search_rows")
+    for stmt in (*PG_DROP_FUNCTIONS, _PG_FIELDS_FUNCTION, _PG_ROW_FUNCTION):
+        conn.exec_driver_sql(stmt)
+    conn.exec_driver_sql(_PG_ROWS_VIEW.format(create="CREATE"))
 
 
 def uninstall(conn: Connection) -> None:
@@ -233,14 +254,23 @@ def reindex(conn: Connection) -> ReindexResult:
     if _is_sqlite(conn):
         conn.exec_driver_sql("INSERT INTO email_search(email_search) VALUES ('rebuild')")
     else:
-        # Filling a table and then building its GIN index is several times faster than
-        # keeping the index up to date row by row.
-        conn.exec_driver_sql("DROP INDEX IF EXISTS ix_email_search")
-        conn.exec_driver_sql("TRUNCATE email_search")
-        # A GIN build sorts its entries in memory: 1 GB is several times fewer merge passes
-        # at 1M emails than 256 MB (for this statement's transaction only).
-        conn.exec_driver_sql("SET LOCAL maintenance_work_mem = '1GB'")
-        conn.exec_driver_sql("INSERT INTO email_search SELECT * FROM email_search_rows")
+        # A new table filled whole, then its keys and its GIN index: several times faster than
+        # keeping the index up to date row by row. Only CREATE TABLE AS reads in parallel
+        # (INSERT ... SELECT never does): the rows' vectors, most of the work, are made on
+        # every core. Parallel plans are priced as free here, for this transaction only.
+        for setting, value in (("parallel_setup_cost", "0"), ("parallel_tuple_cost", "0"),
+                               ("min_parallel_table_scan_size", "0"),
+                               # A GIN build sorts its entries in memory: 1 GB is several times
+                               # fewer merge passes at 1M emails than 256 MB.
+                               ("maintenance_work_mem", "'1GB'")):
+            conn.exec_driver_sql(f"SET LOCAL {setting} = {value}")
+        conn.exec_driver_sql("CREATE TABLE email_search_fill AS SELECT * FROM email_search_rows")
+        conn.exec_driver_sql("DROP TABLE email_search")
+        conn.exec_driver_sql("ALTER TABLE email_search_fill RENAME TO email_search")
+        conn.exec_driver_sql(
+            "ALTER TABLE email_search ALTER COLUMN doc SET NOT NULL, "
+            "ADD CONSTRAINT email_search_pkey PRIMARY KEY (email_id), "
+            "ADD CONSTRAINT email_search_email_id_fkey FOREIGN KEY (email_id) REFERENCES emails(id) ON DELETE CASCADE")
         conn.exec_driver_sql(_PG_INDEX)
     n = conn.execute(text("SELECT count(*) FROM emails")).scalar_one()
     return ReindexResult(n, time.perf_counter() - started, index_bytes(conn))

@@ -3,7 +3,7 @@ the search language.
 
 What the inbox leaves out: done and snoozed mail through the analyses' ``away`` copy (a leading
 key of the inbox indexes, so the walk never reads it); the reader's own mail is checked on each
-row the walk reads. The ``is:`` views are sets read from the states' partial indexes.
+row the walk reads. The ``is:`` terms probe each row's state by its primary key.
 """
 
 from __future__ import annotations
@@ -11,9 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, false, or_, select, update
+from sqlalchemy import ColumnElement, and_, exists, false, or_, select, update
 from sqlalchemy.orm import Session
 
 from beacon.store.schema import Account, AnalysisRow, EmailRow, EmailStateRow
@@ -37,14 +36,6 @@ SENT_FOLDERS = (
 
 _S = EmailStateRow
 WOKEN_CAP = 200  # woken mail on top of the inbox at most (the rest waits at its own rank)
-
-
-def _done() -> Select[Any]:
-    return select(_S.email_id).where(_S.done_at.is_not(None))
-
-
-def _snoozed(now: datetime) -> Select[Any]:
-    return select(_S.email_id).where(_S.snoozed_until > now)
 
 
 def not_away() -> ColumnElement[bool]:
@@ -116,26 +107,31 @@ def account_addresses(s: Session, scope: UserScope) -> list[str]:
                       lambda: tuple(sorted({a.lower() for addrs in s.scalars(q) for a in (addrs or [])}))))
 
 
+def _has(cond: ColumnElement[bool]) -> ColumnElement[bool]:
+    """The email has a state row meeting ``cond``: one primary-key probe per row the walk reads
+    (a set of every such id, built for each query, grew with the mail: a store whose mail is
+    all done built 50,000 ids to list 50)."""
+    return exists().where(_S.email_id == AnalysisRow.email_id, cond)
+
+
 def state_condition(name: str, now: datetime) -> ColumnElement[bool]:
     """The ``is:`` terms kept in ``email_states`` as a condition on the inbox's analyses row."""
-    eid = AnalysisRow.email_id
     if name == "done":
-        return eid.in_(_done())
+        return _has(_S.done_at.is_not(None))
     if name == "snoozed":
-        return eid.in_(_snoozed(now))
+        return _has(_S.snoozed_until > now)
     if name == "read":
-        return eid.in_(select(_S.email_id).where(_S.read_at.is_not(None)))
+        return _has(_S.read_at.is_not(None))
     if name == "unread":
-        return eid.not_in(select(_S.email_id).where(_S.read_at.is_not(None)))
+        return ~_has(_S.read_at.is_not(None))
     if name == "replied":
-        return eid.in_(select(_S.email_id).where(_S.replied_at.is_not(None)))
+        return _has(_S.replied_at.is_not(None))
     if name == "important":
         # The reader's mark wins; unmarked mail is important when flagged on the server or HIGH.
-        marked = select(_S.email_id).where(_S.importance.is_not(None))
         return or_(
-            eid.in_(select(_S.email_id).where(_S.importance == "important")),
-            and_(eid.not_in(marked), or_(EmailRow.flagged.is_(True), AnalysisRow.level == "HIGH")),
+            _has(_S.importance == "important"),
+            and_(~_has(_S.importance.is_not(None)), or_(EmailRow.flagged.is_(True), AnalysisRow.level == "HIGH")),
         )
     if name == "not-important":
-        return eid.in_(select(_S.email_id).where(_S.importance == "not_important"))
+        return _has(_S.importance == "not_important")
     raise ValueError(f"not a state kept in email_states: {name}")
