@@ -147,3 +147,19 @@ def test_signature_opens_at_its_delimiter_or_sent_from() -> None:
     assert split_reply("See you.\n--x\nAnn").signature == ""
     assert split_reply("See you.\n\nSent from my phone\nAnn").signature == "Sent from my phone\nAnn"
     assert split_reply("See you. Sent from my phone").signature == ""
+
+
+def test_html_blockquotes_become_quoted_lines_up_to_the_limit() -> None:
+    many = "<p>Yes.</p>" + "".join(f"<blockquote>q{i}<blockquote>in{i}</blockquote></blockquote>" for i in range(100))
+    lines = html_to_text(many).split("\n")
+    assert lines[0] == "Yes."
+    assert "> q0" in lines and "> > in0" in lines and "> q99" in lines and "> > in99" in lines
+    assert not [line for line in lines[1:] if line and not line.startswith(">")]
+    too_many = "".join(f"<blockquote>q{i}</blockquote>" for i in range(201))  # hostile: left as text
+    assert not [line for line in html_to_text(too_many).split("\n") if line.startswith(">")]
+
+
+def test_html_text_lines_lose_gaps_trailing_blanks_and_repeated_urls() -> None:
+    html = ("<pre>a   b\t\tc   \n  indented</pre><p><a href='mailto:x@y.org'>x@y.org</a> and "
+            "<a href='https://z.org/a'>docs</a></p>")
+    assert html_to_text(html) == "a b c\n  indented\n\nx@y.org and docs (https://z.org/a)"
