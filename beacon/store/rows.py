@@ -6,9 +6,10 @@ stays small in memory (:mod:`beacon.ingest.prepare`).
 
 from __future__ import annotations
 
-import zlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from isal import isal_zlib
 
 from beacon.models import Email
 from beacon.store.search_rows import SearchRow, search_row
@@ -23,7 +24,6 @@ MAX_RECIPIENTS_CHARS = 20_000
 MAX_SUBJECT_CHARS = 2_000
 MAX_ID_CHARS = 998
 MAX_REFERENCES = 200
-_HUFFMAN_FROM = 4 * 1024 * 1024
 
 
 class JSONText(str):
@@ -51,17 +51,11 @@ class NewEmail:
 
 
 def compress_raw(raw: bytes) -> bytes:
-    """zlib, level 1: the raw message is written once per import and read rarely; level 6
-    costs three times the CPU for ~10% less space on mail. A big message that is mostly
-    encoded attachments (base64 hardly shrinks by matching) gets Huffman coding alone:
-    four times faster, and as small."""
-    strategy = zlib.Z_DEFAULT_STRATEGY
-    if len(raw) > _HUFFMAN_FROM:
-        sample = raw[: 256 * 1024]
-        if len(zlib.compress(sample, 1)) > 0.6 * len(sample):
-            strategy = zlib.Z_HUFFMAN_ONLY
-    packer = zlib.compressobj(1, zlib.DEFLATED, 15, 8, strategy)
-    return packer.compress(raw) + packer.flush()
+    """A zlib stream (``zlib.decompress`` reads it), made by ISA-L at level 1: three times
+    faster than zlib's level 1 on mail, five times on base64 attachments (faster even than
+    zlib's Huffman-only coding), and no bigger. The raw message is written once per import
+    and read rarely."""
+    return isal_zlib.compress(raw, 1)
 
 
 def email_columns(email: Email) -> dict[str, Any]:
