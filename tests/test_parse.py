@@ -219,6 +219,23 @@ def test_rfc2231_filenames() -> None:
         "image/jpeg", "FWMAIL0d11ff4c87dfeab6cd1051bab808f635", True)
 
 
+def test_filenames_from_either_header_and_bad_rfc2231_parameters() -> None:
+    def part(headers: str) -> str:
+        return f"--b\n{headers}\nContent-Transfer-Encoding: base64\n\nJVBERi0xLjQK\n"
+
+    raw = ('From: a@example.com\nMessage-ID: <f@t>\nContent-Type: multipart/mixed; boundary="b"\n\n'
+           "--b\nContent-Type: text/plain\n\nFiles.\n"
+           + part("Content-Type: application/pdf; NAME=plan.pdf")
+           + part("Content-Type: application/pdf\nContent-Disposition: attachment; filename*=utf-8''r%C3%A9sum%C3%A9.pdf")
+           # Continuations with and without a number: the stdlib's RFC 2231 decoding raises.
+           + part("Content-Type: application/pdf\nContent-Disposition: attachment; x*=a; x*0=b")
+           + part("Content-Type: application/pdf\nContent-Disposition: attachment")
+           + "--b--\n").encode()
+    email = parse_message(raw).email
+    assert [a.filename for a in email.attachments] == ["plan.pdf", "résumé.pdf", "", ""]
+    assert [p.part for p in email.problems if p.detail.startswith("bad filename")] == ["4"]
+
+
 # --- traps -------------------------------------------------------------------------
 
 

@@ -100,8 +100,19 @@ def _content_type(part: Message) -> str:
     return ctype if _MIME_TYPE.match(ctype) else "application/octet-stream"
 
 
+def _may_name(part: Message) -> bool:
+    """Can the part carry a filename? Without "name" in its Content-Disposition and
+    Content-Type, and without RFC 2231 parameters ("*", whose decoding can fail), the stdlib
+    finds none: most parts are answered here, from the header index, without parsing the
+    parameters twice."""
+    return any("name" in value.lower() or "*" in value
+               for header in ("Content-Disposition", "Content-Type") for value in raw_values(part, header))
+
+
 def _filename(part: Message, body: BodyParts, path: str) -> str | None:
     """Filename from Content-Disposition or Content-Type name (RFC 2231 and RFC 2047)."""
+    if not _may_name(part):
+        return None
     try:
         name = part.get_filename() or part.get_param("name")
     except Exception as exc:  # noqa: BLE001 - bad RFC 2231 continuations etc.

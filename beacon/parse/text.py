@@ -141,6 +141,8 @@ def clean_text(text: str) -> str:
     """
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     text = CONTROL_CHARS.sub("", text)
+    if text.isascii():  # (a constant-time flag) no surrogates to replace
+        return text
     return text.encode("utf-8", "replace").decode("utf-8")
 
 
