@@ -363,3 +363,30 @@ def test_server_spam_verdicts_list_post_and_relay_fingerprints_are_kept() -> Non
     assert email.list_headers.list_post == "NO"
     assert "x-sg-eid" in email.header_names and "from" in email.header_names
     assert email.received[1].startswith("from o1.sendgrid.net")
+
+
+def test_indexed_header_lookups_answer_as_the_stdlib_does_after_changes() -> None:
+    from email.message import Message
+    from email.parser import BytesParser
+
+    from beacon.parse.headers import RAW_POLICY
+
+    raw = (b"From: a@example.com\nX-Tag: one\nx-tag: two\nContent-Type: multipart/mixed; boundary=b\n\n"
+           b"--b\nContent-Type: text/plain\n\nhi\n--b--\n")
+    names = ["from", "X-TAG", "x-tag", "content-type", "Content-Transfer-Encoding", "x-new", "nope"]
+
+    def answers(msg: Message) -> list[object]:
+        return [(msg.get(n), n in msg, msg.get(n, "failobj")) for n in names] + [msg.get_boundary()]
+
+    fast = BytesParser(policy=RAW_POLICY).parsebytes(raw)
+    plain = BytesParser(policy=RAW_POLICY.clone(message_factory=Message)).parsebytes(raw)
+    assert type(fast) is not Message and type(plain) is Message
+    steps = [lambda m: m.get("x-tag"), lambda m: m.__delitem__("x-tag"), lambda m: m.__setitem__("X-New", "3"),
+             lambda m: m.replace_header("x-new", "4"), lambda m: m.set_boundary("c"),
+             lambda m: m.set_param("charset", "utf-8"), lambda m: m.add_header("X-Tag", "five"),
+             lambda m: m.del_param("charset"), lambda m: m.__delitem__("content-type")]
+    assert answers(fast) == answers(plain)
+    for step in steps:
+        step(fast)
+        step(plain)
+        assert answers(fast) == answers(plain)

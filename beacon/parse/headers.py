@@ -22,7 +22,36 @@ class _RawPolicy(Compat32):
         return value
 
 
-RAW_POLICY = _RawPolicy()
+class _IndexedMessage(Message):
+    """A Message whose ``get`` and ``in`` find a header by an index of its names instead of
+    lower-casing every header name on each call (the parser and the MIME walk ask a message
+    of forty headers some twenty times). The index is rebuilt whenever the header list is
+    another list or another length: every change of names (set, delete, clear, set_boundary)
+    makes one or the other; replace_header keeps the name and the value is read fresh."""
+
+    def _names(self) -> dict[str, int]:
+        headers = self._headers
+        cached = self.__dict__.get("_beacon_names")
+        if cached is None or cached[0] is not headers or cached[1] != len(headers):
+            names: dict[str, int] = {}
+            for position, (key, _value) in enumerate(headers):
+                names.setdefault(key.lower(), position)
+            cached = (headers, len(headers), names)
+            self.__dict__["_beacon_names"] = cached
+        return cached[2]
+
+    def get(self, name: str, failobj: object = None) -> object:  # type: ignore[override]
+        position = self._names().get(name.lower())
+        if position is None:
+            return failobj
+        key, value = self._headers[position]
+        return self.policy.header_fetch_parse(key, value)
+
+    def __contains__(self, name: object) -> bool:
+        return name.lower() in self._names()  # type: ignore[attr-defined]
+
+
+RAW_POLICY = _RawPolicy(message_factory=_IndexedMessage)
 _ENCODED_WORD = re.compile(r"=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=")
 _SURROGATES = re.compile(r"[\udc80-\udcff]")
 
