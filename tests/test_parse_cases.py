@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import gzip
 import hashlib
+import re
 import time
 from datetime import datetime, timedelta, timezone
 
@@ -17,7 +18,8 @@ import pytest
 from beacon.models import Address
 from beacon.parse import parse_message
 from beacon.parse.body import extract_parts
-from beacon.parse.text import decode_bytes
+from beacon.parse.headers import unfold
+from beacon.parse.text import CONTROL_CHARS, clean_text, decode_bytes, fold_whitespace
 
 HEAD = b"From: Ann <ann@example.org>\nTo: bob@example.org\nMessage-ID: <x@example.org>\nDate: Mon, 1 Jan 2024 10:00:00 +0000\n"
 
@@ -265,3 +267,15 @@ def test_big_message_parts_are_measured_or_decoded_on_request() -> None:
         assert info.sha256 == hashlib.sha256(data).hexdigest()
     assert light.attachments == [] and full.attachments[0][1] == data
     assert extract_parts(raw, {"2"}) == {"2": data}
+
+
+@pytest.mark.parametrize("text", [
+    "  Ann   Example \r\n\tTeam ", "a\x0bb\x0cc\x1cd", "nul\x00inside", "caf\u00e9\u00a0au\u2028lait",
+    "lone \udcff surrogate", "tab\tand\r\rcr", "", " \r\n ",
+])
+def test_whitespace_folding_keeps_to_its_definition(text: str) -> None:
+    # Plain ASCII takes a shortcut; every text folds as clean_text + split say.
+    assert fold_whitespace(text) == " ".join(clean_text(text).split())
+    assert unfold(text) == re.sub(r"\r?\n(?=[ \t])", "", text).replace("\r", "").replace("\n", " ")
+    assert clean_text(text) == CONTROL_CHARS.sub("", text.replace("\r\n", "\n").replace("\r", "\n")).encode(
+        "utf-8", "replace").decode("utf-8")

@@ -54,6 +54,7 @@ class _IndexedMessage(Message):
 RAW_POLICY = _RawPolicy(message_factory=_IndexedMessage)
 _ENCODED_WORD = re.compile(r"=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=")
 _SURROGATES = re.compile(r"[\udc80-\udcff]")
+_FOLD = re.compile(r"\r?\n(?=[ \t])")
 
 
 _INDEX = "_beacon_header_index"
@@ -90,7 +91,9 @@ def raw_value(msg: Message, name: str) -> str | None:
 
 def unfold(value: str) -> str:
     """RFC 5322 unfolding: drop the line breaks of folded header lines."""
-    return re.sub(r"\r?\n(?=[ \t])", "", value).replace("\r", "").replace("\n", " ")
+    if "\n" not in value and "\r" not in value:
+        return value  # most values hold one line
+    return _FOLD.sub("", value).replace("\r", "").replace("\n", " ")
 
 
 def decode_8bit(value: str) -> tuple[str, str | None]:

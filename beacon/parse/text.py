@@ -148,4 +148,6 @@ def clean_text(text: str) -> str:
 
 def fold_whitespace(text: str) -> str:
     """Collapse runs of whitespace (incl. header folding) into single spaces."""
+    if text.isascii() and not CONTROL_CHARS.search(text):
+        return " ".join(text.split())  # what clean_text would leave of it, split the same
     return " ".join(clean_text(text).split())
