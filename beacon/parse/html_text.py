@@ -26,8 +26,10 @@ _URL = r"(?:https?|ftp|mailto):[^()\s]*"
 # A link without a label renders as " (url)" at a line's start or right after another link.
 _BARE_LINK = re.compile(r"(?:^|(?<=\)))[ \t]*\(%s\)" % _URL, re.MULTILINE)
 _LINK = re.compile(r" \((%s)\)" % _URL)
-_GAPS = re.compile(r"(?<=\S)[ \t]{2,}")
-_BLANK_RUNS = re.compile(r"\n{3,}")
+# Two or more blanks after a non-blank; each pattern opens with a character (not a lookbehind
+# or a repeat) so that the engine scans for it in C.
+_GAPS = re.compile(r"[ \t](?<=\S[ \t])[ \t]+")
+_BLANK_RUNS = re.compile(r"\n\n\n+")
 _BLOCKQUOTE = re.compile(r"<blockquote", re.IGNORECASE)
 
 

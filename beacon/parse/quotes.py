@@ -85,6 +85,7 @@ _LABEL_WINDOW = 6  # lines: a From:/Sent:/To:/Subject: block is this long at mos
 _WRAPPED_MAX = 300  # characters: an attribution wrapped over two lines is no longer
 # How attributions open: "On Mon...", "Am 1. Jan...", "Le lundi...", "El lun...", "W dniu..."
 _OPENER = re.compile(r"^(?:-+\s*)?(?:On|Am|Le|El|Il|Em|Op|Den|På|W dniu|Dne|В|У)\s", re.IGNORECASE)
+_BLANK_RUNS = re.compile(r"\n\n\n+")  # (not \n{3,}: a literal start is scanned for in C)
 _SIGN_OFF_MAX = 40  # characters: a sign-off line is short ("Best regards, Ann")
 _SIGN_OFF_TAIL = 12  # a signature block is at most this many non-empty lines
 _EXTRA_SIGN_OFFS = ["cheers", "regards", "thanks", "thank you", "best wishes", "sincerely",
@@ -271,7 +272,7 @@ def _signature_start(lines: list[str]) -> int | None:
 
 
 def _join(lines: list[str]) -> str:
-    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+    return _BLANK_RUNS.sub("\n\n", "\n".join(lines)).strip()
 
 
 def split_reply(text: str) -> ReplySplit:
