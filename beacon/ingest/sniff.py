@@ -33,7 +33,9 @@ _KNOWN_HEADERS = {
 }
 _KNOWN_HEADER = re.compile(
     rb"^(?:%s)[ \t]*:" % b"|".join(re.escape(h) for h in sorted(_KNOWN_HEADERS)), re.IGNORECASE | re.MULTILINE)
-_HEADERISH_LINE = re.compile(rb"^(?:[!-9;-~]+[ \t]*:|[ \t])", re.MULTILINE)
+# A header or continuation line, after its line break (counted over b"\n" + the block: a
+# literal the engine scans for in C, where ^ is tried at every byte).
+_HEADERISH_LINE = re.compile(rb"\n(?:[!-9;-~]+[ \t]*:|[ \t])")
 _MAGIC: tuple[tuple[bytes, str], ...] = (
     (b"PK\x03\x04", "zip archive"), (b"PK\x05\x06", "zip archive"), (b"\x1f\x8b", "gzip file"),
     (b"BZh", "bzip2 file"), (b"\xfd7zXZ", "xz file"), (b"7z\xbc\xaf", "7-zip archive"),
@@ -86,7 +88,7 @@ def looks_like_headers(head: bytes) -> bool:
         return False
     if not _KNOWN_HEADER.search(block):
         return False
-    headerish = len(_HEADERISH_LINE.findall(block)) + envelope
+    headerish = len(_HEADERISH_LINE.findall(b"\n" + block)) + envelope
     return headerish >= 0.6 * (block.count(b"\n") + 1)
 
 
