@@ -65,12 +65,7 @@ def forget_index(msg: Message) -> None:
     msg.__dict__.pop(_INDEX, None)
 
 
-def raw_values(msg: Message, name: str) -> list[str]:
-    """All raw values of header ``name`` (in message order), never raising.
-
-    A message is asked for some thirty headers; one pass builds a name -> values index
-    (``Message.get_all`` scans every header on each call).
-    """
+def _index(msg: Message) -> dict[str, list[str]]:
     index = msg.__dict__.get(_INDEX)
     if index is None:
         index = {}
@@ -80,12 +75,21 @@ def raw_values(msg: Message, name: str) -> list[str]:
         except Exception:  # noqa: BLE001 - a malformed header block must not stop parsing
             index = {}
         msg.__dict__[_INDEX] = index
-    return list(index.get(name.lower(), ()))
+    return index
+
+
+def raw_values(msg: Message, name: str) -> list[str]:
+    """All raw values of header ``name`` (in message order), never raising.
+
+    A message is asked for some thirty headers; one pass builds a name -> values index
+    (``Message.get_all`` scans every header on each call).
+    """
+    return list(_index(msg).get(name.lower(), ()))
 
 
 def raw_value(msg: Message, name: str) -> str | None:
     """First raw value of header ``name``, or None."""
-    values = raw_values(msg, name)
+    values = _index(msg).get(name.lower())
     return values[0] if values else None
 
 

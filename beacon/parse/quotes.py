@@ -123,9 +123,9 @@ class ReplySplit:
     signature: str
 
 
-def _normalise(text: str) -> str:
+def _normalised_lines(text: str) -> list[str]:
     # Same normalisation the library applies before matching its header patterns.
-    return "\n".join(line.strip() for line in text[:_LIMIT].replace("\r\n", "\n").split("\n"))
+    return [line.strip() for line in text[:_LIMIT].replace("\r\n", "\n").split("\n")]
 
 
 class _HeaderStarts:
@@ -278,7 +278,7 @@ def _join(lines: list[str]) -> str:
 def split_reply(text: str) -> ReplySplit:
     """Own new text and signature of a plain-text body; never raises."""
     try:
-        own = _own_lines(_normalise(text).split("\n"))
+        own = _own_lines(_normalised_lines(text))
         cut = _signature_start(own)
     except Exception:  # noqa: BLE001 - regex engines on hostile text; keep the whole text
         return ReplySplit(new_text=text.strip(), signature="")
