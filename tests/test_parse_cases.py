@@ -12,6 +12,7 @@ import hashlib
 import re
 import time
 from datetime import datetime, timedelta, timezone
+from email.message import Message
 
 import pytest
 
@@ -279,3 +280,24 @@ def test_whitespace_folding_keeps_to_its_definition(text: str) -> None:
     assert unfold(text) == re.sub(r"\r?\n(?=[ \t])", "", text).replace("\r", "").replace("\n", " ")
     assert clean_text(text) == CONTROL_CHARS.sub("", text.replace("\r\n", "\n").replace("\r", "\n")).encode(
         "utf-8", "replace").decode("utf-8")
+
+
+@pytest.mark.parametrize("raw", [
+    b"", b"\n", b"From x\r\nA: b\r\n\r\nbody", b" cont\nA: b\n\nx", b"A: b\nFrom y\n\nx", b"A: b\nFrom y\n",
+    b":x\nA: b\n\nbody", b"A: b\nnot a header\nC: d\n\nx", b"A: b\n\tcont\n more\nB:c\n\n", b"A: b", b"A:b\rB:c\r\rbody\r",
+    b"Content-Type: message/rfc822\n\nA: b\n\nx", b"Content-Type: multipart/mixed; boundary=x\n\n--x\n\nhi\n--x--\n",
+    b"A: \xff\xfe\n\n\xff", b"X-A:   \t spaced \r\n\r\n", b"A: b\x0c\nB: c\n\nx\x0cy",
+    b"From a@b Mon Jan  1 00:00:00 2024\nSubject: s\nContent-Type: text/plain; charset=utf-8\n\nbody\n",
+])
+def test_leaf_messages_read_as_the_stdlib_reads_them(raw: bytes) -> None:
+    from email.parser import BytesParser
+
+    from beacon.parse.headers import RAW_POLICY
+    from beacon.parse.mime import parse_bytes
+
+    def shape(msg: Message) -> tuple[object, ...]:
+        payload = msg.get_payload()
+        return (type(msg), msg._headers, msg.get_unixfrom(), [repr(d) for d in msg.defects], msg.preamble,
+                msg.epilogue, [shape(p) for p in payload] if isinstance(payload, list) else msg._payload)
+
+    assert shape(parse_bytes(raw)) == shape(BytesParser(policy=RAW_POLICY).parsebytes(raw))

@@ -52,6 +52,11 @@ class _IndexedMessage(Message):
 
 
 RAW_POLICY = _RawPolicy(message_factory=_IndexedMessage)
+
+
+def new_message() -> Message:
+    """An empty message as the parser makes them (RAW_POLICY's)."""
+    return _IndexedMessage(policy=RAW_POLICY)
 _ENCODED_WORD = re.compile(r"=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=")
 _SURROGATES = re.compile(r"[\udc80-\udcff]")
 _FOLD = re.compile(r"\r?\n(?=[ \t])")

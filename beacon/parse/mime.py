@@ -22,11 +22,14 @@ stdlib read is used; if that fails too, the headers alone.
 from __future__ import annotations
 
 import re
+from email import errors
+from email.feedparser import NLCRE, NLCRE_eol, headerRE
 from email.message import Message
 from email.parser import BytesParser
+from io import StringIO
 
 from beacon.models import ParseProblem
-from beacon.parse.headers import RAW_POLICY, forget_index
+from beacon.parse.headers import RAW_POLICY, forget_index, new_message
 
 _VALID_HEADER = re.compile(rb"^(?:[!-9;-~]+:|[ \t]|From )")
 # A line that is no header, continuation, From_ line or blank: searched for after a line break
@@ -216,6 +219,69 @@ def _split_multipart(raw: bytes, start: int, end: int, boundary: bytes) -> list[
     return spans
 
 
+def _leaf_message(text: str) -> Message | None:
+    """The stdlib parser's result for ``text`` when it is a plain leaf message (neither
+    multipart nor message/*) with an ordinary header block; None otherwise.
+
+    The same steps as the stdlib's feed parser, in one loop: its line splitting, its test for
+    the end of the header block, its header parsing (compat32's name/value split) and its
+    payload (the rest of the text); any rarer case (a block opening with a continuation, a
+    misplaced From_ line, a line opening with a colon) is left to the stdlib itself.
+    """
+    lines = StringIO(text, newline="").readlines()  # how the parser's buffer splits lines
+    end = len(lines)  # the header block is lines[:end]
+    body = end  # the payload starts at lines[body]
+    missing_separator = False
+    for index, line in enumerate(lines):
+        if not headerRE.match(line):
+            end = index
+            body = index + 1 if NLCRE.match(line) else index
+            missing_separator = body == index
+            break
+    headers: list[tuple[str, str]] = []
+    unixfrom = None
+    current: list[str] = []
+    for number, line in enumerate(lines[:end]):
+        if line[0] in " \t":
+            if not current:
+                return None  # a block opening with a continuation line: a defect
+            current.append(line)
+            continue
+        if current:
+            name, value = current[0].split(":", 1)
+            headers.append((name, (value.lstrip(" \t") + "".join(current[1:])).rstrip("\r\n")))
+            current = []
+        if line.startswith("From "):
+            if number:
+                return None  # a From_ line inside the block: pushed back or a defect
+            found = NLCRE_eol.search(line)
+            unixfrom = line[:-len(found.group(0))] if found else line
+            continue
+        if line.find(":") <= 0:
+            return None  # a line opening with a colon: a defect
+        current = [line]
+    if current:
+        name, value = current[0].split(":", 1)
+        headers.append((name, (value.lstrip(" \t") + "".join(current[1:])).rstrip("\r\n")))
+    msg = new_message()
+    if missing_separator:
+        RAW_POLICY.handle_defect(msg, errors.MissingHeaderBodySeparatorDefect())
+    msg._headers = headers  # noqa: SLF001 - what set_raw() appends one by one
+    msg.set_unixfrom(unixfrom)
+    if msg.get_content_maintype() in ("multipart", "message"):
+        return None
+    msg.set_payload(text[sum(map(len, lines[:body])):])
+    return msg
+
+
+def parse_bytes(data: bytes) -> Message:
+    """``BytesParser(policy=RAW_POLICY).parsebytes(data)``, a few times faster for most mail
+    (a plain leaf message: :func:`_leaf_message`)."""
+    text = data.decode("ascii", "surrogateescape")  # what parsebytes decodes to
+    msg = _leaf_message(text)
+    return msg if msg is not None else BytesParser(policy=RAW_POLICY).parsebytes(data)
+
+
 def read_mime(raw: bytes, problems: list[ParseProblem]) -> Message:
     """The MIME tree of ``raw``; repairs and fallbacks are appended to ``problems``."""
     if len(raw) > BIG_MESSAGE:
@@ -227,7 +293,7 @@ def read_mime(raw: bytes, problems: list[ParseProblem]) -> Message:
         data = repair_header_block(raw, problems)
         if raw.count(b"ultipart/") > _FLAT_THRESHOLD:
             return _flat(data, problems)
-        return BytesParser(policy=RAW_POLICY).parsebytes(data)
+        return parse_bytes(data)
     except Exception as exc:  # noqa: BLE001 - RecursionError on absurd nesting, and the like
         try:
             return _flat(raw, problems)
