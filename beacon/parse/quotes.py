@@ -241,7 +241,7 @@ def _own_lines(lines: list[str]) -> list[str]:
         if not line or (not line.endswith((":", "：")) and not _has_label_colon(line) and index not in headers):
             own.append(line)  # the common case: nothing here can start history
             continue
-        glued = _GLUED_YAHOO.match(line)
+        glued = _GLUED_YAHOO.match(line) if "--" in line else None  # its rule needs "--"
         if glued:
             own.append(glued.group(1))
             return _history_starts(own)
