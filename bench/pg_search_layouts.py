@@ -65,12 +65,14 @@ _DOC_FUNCTION = f"""CREATE FUNCTION layout_probe.doc(p_subject text, p_sender te
 _EXPR = "layout_probe.doc(subject, from_name || ' ' || from_addr, data)"
 
 
-def _build(c, layout: str) -> tuple[int, float]:  # type: ignore[no-untyped-def]
-    """Bytes the layout's index takes, and seconds its build took (vectors included only for
-    ``expression``: the others copy the store's vectors)."""
+def _build(c, layout: str) -> tuple[int, int, float]:  # type: ignore[no-untyped-def]
+    """Bytes the layout's index takes, bytes of its GIN index alone, and seconds its build took
+    (vectors included only for ``expression``: the others copy the store's vectors)."""
     t0 = time.perf_counter()
     if layout == "current":
-        return int(c.execute(text("SELECT pg_total_relation_size('email_search')")).scalar_one()), 0.0
+        total, gin = c.execute(text("SELECT pg_total_relation_size('email_search'), "
+                                    "pg_relation_size('ix_email_search')")).one()
+        return int(total), int(gin), 0.0
     if layout in ("doc", "doc-lz4"):
         name = layout.replace("-", "_")
         options = " WITH (toast_tuple_target = 128)" if layout == "doc-lz4" else ""
@@ -78,14 +80,16 @@ def _build(c, layout: str) -> tuple[int, float]:  # type: ignore[no-untyped-def]
         c.execute(text(f"CREATE TABLE layout_probe.{name} (id integer PRIMARY KEY, doc tsvector{compression}){options}"))
         # doc::text::tsvector: a new datum, so the table's own compression applies to it
         c.execute(text(f"INSERT INTO layout_probe.{name} SELECT email_id, doc::text::tsvector FROM email_search"))
-        c.execute(text(f"CREATE INDEX ON layout_probe.{name} USING gin (doc)"))
-        size = c.execute(text(f"SELECT pg_total_relation_size('layout_probe.{name}')")).scalar_one()
-        return int(size), time.perf_counter() - t0
+        c.execute(text(f"CREATE INDEX {name}_gin ON layout_probe.{name} USING gin (doc)"))
+        total, gin = c.execute(text(f"SELECT pg_total_relation_size('layout_probe.{name}'), "
+                                    f"pg_relation_size('layout_probe.{name}_gin')")).one()
+        return int(total), int(gin), time.perf_counter() - t0
     c.execute(text("CREATE TABLE layout_probe.emails AS SELECT id, subject, from_name, from_addr, data FROM emails"))
     c.execute(text("ALTER TABLE layout_probe.emails ADD PRIMARY KEY (id)"))
     t0 = time.perf_counter()
     c.execute(text(f"CREATE INDEX layout_probe_doc ON layout_probe.emails USING gin (({_EXPR}))"))
-    return int(c.execute(text("SELECT pg_relation_size('layout_probe.layout_probe_doc')")).scalar_one()), time.perf_counter() - t0
+    size = int(c.execute(text("SELECT pg_relation_size('layout_probe.layout_probe_doc')")).scalar_one())
+    return size, size, time.perf_counter() - t0
 
 
 def _search_sql(layout: str, query: str, field: bool) -> str:
@@ -117,7 +121,7 @@ def probe(n: int, work: Path, layouts: list[str]) -> list[list[str]]:
         top = c.execute(text("SELECT max(id) FROM emails")).scalar_one()
         try:
             for layout in layouts:
-                size, build_s = _build(c, layout)
+                size, gin, build_s = _build(c, layout)
                 c.commit()
                 if layout != "current":
                     c.execute(text(f"ANALYZE layout_probe.{'emails' if layout == 'expression' else layout.replace('-', '_')}"))
@@ -134,7 +138,7 @@ def probe(n: int, work: Path, layouts: list[str]) -> list[list[str]]:
                             ms.append((time.perf_counter() - t) * 1000)
                     times.append(f"{statistics.median(ms):.0f} ({found[0]})")
                 c.rollback()
-                rows.append([f"{n:,}", layout, f"{size / 1e6:,.1f}", f"{size / text_bytes:.0%}",
+                rows.append([f"{n:,}", layout, f"{size / 1e6:,.1f}", f"{size / text_bytes:.0%}", f"{gin / 1e6:,.1f}",
                              f"{build_s:.1f}" if layout == "expression" else "", *times])
                 console.log(rows[-1])
         finally:
@@ -153,7 +157,7 @@ def main() -> None:
     args = ap.parse_args()
     table = Table(title=f"PostgreSQL index layouts: size and ms to find and rank the newest {RANKED:,} matches "
                         f"among the newest {WINDOW:,} emails (matches in brackets), median of 3")
-    for col in ("emails", "layout", "index MB", "index/text", "expression build s", *QUERIES):
+    for col in ("emails", "layout", "index MB", "index/text", "of which GIN MB", "expression build s", *QUERIES):
         table.add_column(col, justify="right")
     for n in (int(x) for x in args.sizes.split(",")):
         for row in probe(n, args.work, args.layouts.split(",")):
