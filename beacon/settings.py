@@ -181,6 +181,11 @@ class Settings(BaseSettings):
     # tracemalloc did not see; with 256 KiB it stayed flat. The reads the cache saves come from
     # the kernel's page cache instead. 0 = SQLite's default.
     web_sqlite_cache: Bytes = ByteSize(512 * 1024)
+    # SQLite page cache of the connection that rebuilds the full-text index (beacon reindex).
+    # FTS5 merges read back the segments the rebuild has just written; with SQLite's default
+    # 2 MB cache each of those reads was a read() of the WAL, and at 1M emails the rebuild spent
+    # most of its time there. Only what the rebuild touches is allocated; 0 = SQLite's default.
+    sqlite_reindex_cache: Bytes = ByteSize(1024**3)
     # Seconds a thread of the web process may hold the GIL while another waits for it
     # (sys.setswitchinterval; Python's default is 0.005). With engine_process=false the engine's
     # runner and supervisor threads live in the web process and make many blocking calls; after

@@ -8,7 +8,8 @@ and analysed by Beacon itself: ``--base``, built with ``beacon import`` + ``beac
 missing) is copied into each store, then replicated inside the database (INSERT ... SELECT) with
 new ids, a message id suffix and the dates moved back 7 days per copy, until the store holds N
 emails (raw bytes, attachments and analyses included). The search index triggers are off
-during the copy; ``reindex`` then builds the index whole (the reindex time in the table), and
+during the copy; ``reindex`` then builds the index whole (the reindex time in the table, with
+the machine's load as it started and ended and, on SQLite, its CPU time in this process), and
 the bench's reader is added as the store's first user, adopting every email (timed too).
 
 Every query is timed through the JSON API of a running ``beacon serve --no-analyze`` (one per
@@ -184,9 +185,14 @@ def build(backend: str, n: int, work: Path, base: Path) -> dict[str, float]:
     b = _copy_base(Database(f"sqlite:///{base}"), db)
     _replicate(db, backend, b, n)
     copied = time.perf_counter() - t0
+    load_before, cpu0 = os.getloadavg()[0], time.process_time()
     with db.sql_engine.begin() as c:
         search_index.resume_sync(c)
         result = search_index.reindex(c)
+    # SQLite's reindex runs in this process, so its CPU time is a figure the machine's load
+    # does not change (PostgreSQL's runs in the server's processes: only the load is kept).
+    reindex_cpu = time.process_time() - cpu0 if backend == "sqlite" else None
+    reindex_load = (load_before, os.getloadavg()[0])
     db.dispose()
     # The bench's reader is the store's first user: she adopts every email (the first
     # ``beacon user add`` of a store imported before any user existed), timed; vacuumed after.
@@ -202,7 +208,8 @@ def build(backend: str, n: int, work: Path, base: Path) -> dict[str, float]:
         with db.sql_engine.begin() as c:
             planner_stats.refresh(c)
     info = {"build_s": copied, "reindex_s": result.seconds, "index_bytes": result.index_bytes,
-            "text_bytes": _text_bytes(base) * n / b, "user_add_s": user_add}
+            "text_bytes": _text_bytes(base) * n / b, "user_add_s": user_add,
+            "reindex_cpu_s": reindex_cpu, "reindex_load": reindex_load}
     (work / f"{backend}-{n}.json").write_text(json.dumps(info))
     db.dispose()
     console.log(f"{backend} {n}: built in {copied:.0f} s, reindexed in {result.seconds:.0f} s")
@@ -334,8 +341,8 @@ def measure(backend: str, sizes: list[int], work: Path) -> None:
                       "met" if ok else f"MISSED ({'ratio' if ratio > 2 else ''}{' ' if ratio > 2 and med[sizes[-1]] >= 100 else ''}{'time' if med[sizes[-1]] >= 100 else ''})")
     console.print(table)
     sizes_table = Table(title=f"{backend}: store size, reindex, index vs text")
-    for col in ("emails", "DB bytes/email", "reindex s", "first user add s", "index MB", "text MB", "index/text",
-                "targets"):
+    for col in ("emails", "DB bytes/email", "reindex s", "reindex CPU s", "load (1 min) at reindex start, end",
+                "first user add s", "index MB", "text MB", "index/text", "targets"):
         sizes_table.add_column(col, justify="right")
     for n in sizes:
         info = json.loads((work / f"{backend}-{n}.json").read_text())
@@ -345,7 +352,10 @@ def measure(backend: str, sizes: list[int], work: Path) -> None:
             notes.append("reindex " + ("met" if info["reindex_s"] < 600 else "MISSED"))
         notes.append("index " + ("met" if ratio <= 0.5 else "MISSED"))
         sizes_table.add_row(f"{n:,}", f"{db_bytes(backend, store_url(backend, n, work)) / n:,.0f}",
-                            f"{info['reindex_s']:.1f}", f"{info.get('user_add_s', float('nan')):.1f}",
+                            f"{info['reindex_s']:.1f}",
+                            "" if info.get("reindex_cpu_s") is None else f"{info['reindex_cpu_s']:.1f}",
+                            ", ".join(f"{x:.1f}" for x in info.get("reindex_load", ())),
+                            f"{info.get('user_add_s', float('nan')):.1f}",
                             f"{info['index_bytes'] / 1e6:,.1f}",
                             f"{info['text_bytes'] / 1e6:,.1f}", f"{ratio:.0%}", ", ".join(notes))
     console.print(sizes_table)

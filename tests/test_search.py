@@ -7,7 +7,7 @@ import re
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import delete, select, text, update
+from sqlalchemy import delete, event, select, text, update
 
 from beacon.errors import QueryError
 from beacon.parse import parse_message
@@ -302,6 +302,27 @@ def test_the_index_follows_reparse_and_delete_and_reindex_rebuilds_it(any_db: Da
         result = search_index.reindex(conn)
     assert result.emails == 5 and result.index_bytes > 0
     assert find(any_db, "pizza") == {"lunch"} and find(any_db, '"board deck"') == {"deck", "reply"}
+
+
+@pytest.mark.parametrize("any_db", ["sqlite"], indirect=True)
+def test_a_sqlite_rebuild_has_the_page_cache_it_is_given_and_leaves_the_connection_s_own(
+        any_db: Database, mailbox: dict[str, int]) -> None:
+    # FTS5 runs the rebuild's own statements inside SQLite (a PRAGMA cannot be read from a
+    # trigger they fire): what the connection was told around the rebuild is what is checked.
+    sent: list[str] = []
+    event.listen(any_db.sql_engine, "before_cursor_execute", lambda *a: sent.append(" ".join(a[2].split())))
+    with any_db.sql_engine.begin() as conn:
+        conn.exec_driver_sql("PRAGMA cache_size=-2048")
+        sent.clear()
+        result = search_index.reindex(conn, sqlite_cache=64 * 1024 * 1024)
+        rebuild = sent.index("INSERT INTO email_search(email_search) VALUES ('rebuild')")
+        assert sent[rebuild - 1:rebuild + 2:2] == ["PRAGMA cache_size=-65536", "PRAGMA cache_size=-2048"]
+        assert conn.exec_driver_sql("PRAGMA cache_size").scalar_one() == -2048
+        sent.clear()
+        search_index.reindex(conn, sqlite_cache=0)  # 0: the connection's own
+        assert not [st for st in sent if st.startswith("PRAGMA cache_size=-65536")]
+    assert result.emails == len(MAILS)
+    assert find(any_db, '"board deck"') == {"deck", "reply"}
 
 
 def test_after_a_reindex_the_index_still_follows_inserts_reparses_and_deletes(any_db: Database,

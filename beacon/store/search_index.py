@@ -26,7 +26,7 @@ from sqlalchemy.engine import Connection
 
 from beacon.store.search_rows import MAX_BODY_CHARS, SQLITE_MAX_FILES, SearchRow
 
-__all__ = ["FIELDS", "PG_DROP_FUNCTIONS", "ReindexResult", "add_rows", "drop_insert_sync", "index_bytes", "install", "pause_sync", "reindex", "replace_rows_view",
+__all__ = ["FIELDS", "PG_DROP_FUNCTIONS", "REBUILD_CACHE_BYTES", "ReindexResult", "add_rows", "drop_insert_sync", "index_bytes", "install", "pause_sync", "reindex", "replace_rows_view",
            "restore_insert_sync", "resume_sync", "uninstall"]
 
 # Searchable fields, in index column order; ``body`` is the text, capped (see MAX_BODY_CHARS).
@@ -248,11 +248,22 @@ class ReindexResult:
     index_bytes: int
 
 
-def reindex(conn: Connection) -> ReindexResult:
-    """Rebuild the whole index from the stored mail (in the caller's transaction)."""
+# SQLite page cache for a rebuild (see Settings.sqlite_reindex_cache).
+REBUILD_CACHE_BYTES = 1024**3
+
+
+def reindex(conn: Connection, *, sqlite_cache: int = REBUILD_CACHE_BYTES) -> ReindexResult:
+    """Rebuild the whole index from the stored mail (in the caller's transaction). SQLite: the
+    connection's page cache is ``sqlite_cache`` bytes while it rebuilds (0: left as it is)."""
     started = time.perf_counter()
     if _is_sqlite(conn):
-        conn.exec_driver_sql("INSERT INTO email_search(email_search) VALUES ('rebuild')")
+        before = conn.exec_driver_sql("PRAGMA cache_size").scalar_one()
+        if sqlite_cache > 0:
+            conn.exec_driver_sql(f"PRAGMA cache_size=-{max(1, sqlite_cache // 1024)}")  # negative: KiB
+        try:
+            conn.exec_driver_sql("INSERT INTO email_search(email_search) VALUES ('rebuild')")
+        finally:
+            conn.exec_driver_sql(f"PRAGMA cache_size={before}")
     else:
         # A new table filled whole, then its keys and its GIN index: several times faster than
         # keeping the index up to date row by row. Only CREATE TABLE AS reads in parallel
