@@ -32,6 +32,7 @@ from beacon.errors import InvalidInput
 from beacon.query import And, Node, Not, Text, parse
 from beacon.query.model import DateBound, Due, Equals, Has, InAccount, Or, State, positive_texts
 from beacon.store import statistics
+from beacon.store.list_rows import ListRow, load_list_rows
 from beacon.store.query_sql import Clock, compile_query, fts
 from beacon.store.schema import OWN_CHECK_INDEX, AnalysisRow, EmailRow, User, UTCDateTime
 from beacon.store.state_sets import account_addresses, not_away, not_own, woken
@@ -156,7 +157,7 @@ class Count:
 
 @dataclass(frozen=True)
 class InboxPage:
-    rows: list[tuple[EmailRow, AnalysisRow]]
+    rows: list[tuple[EmailRow, AnalysisRow]] | list[ListRow]  # ListRow: a light page (see inbox_page)
     next_cursor: str | None
 
 
@@ -246,14 +247,16 @@ def _joined() -> Select[Any]:
 
 
 def inbox_page(s: Session, f: InboxFilter, *, limit: int = 50, cursor: str | None = None,
-               offset: int = 0) -> InboxPage:
+               offset: int = 0, light: bool = False) -> InboxPage:
     """One page, and the cursor of the next one (None on the last page). ``offset`` skips
-    rows from the top (page numbers, for small results); a cursor costs nothing however deep."""
+    rows from the top (page numbers, for small results); a cursor costs nothing however deep.
+    ``light``: the rows are :class:`ListRow` (what a list page shows), not ORM rows."""
+    load = _load_light if light else _load
     base, compiled = _compiled(s, f)
     sort = f.effective_sort
     if sort == "relevance" and compiled is not None and compiled.main is not None:
         start = _decode(cursor, "relevance") if cursor else offset
-        return _ranked_page(s, f, base, compiled, limit, start)
+        return _ranked_page(s, f, base, compiled, limit, start, load)
     if sort == "relevance":
         sort = "priority"
     # The order's keys first (an index walk), then the page's rows: sorting never carries
@@ -276,10 +279,10 @@ def inbox_page(s: Session, f: InboxFilter, *, limit: int = 50, cursor: str | Non
     if not f.inbox_view() and not f.away_only():
         q = _both_ranges(q, limit + 1 + offset, sort, offset)
     keys = s.execute(q).all()
-    rows = _load(s, f, [k[0] for k in keys[:limit]])
+    rows = load(s, f, [k[0] for k in keys[:limit]])
     nxt = _encode(sort, list(keys[limit - 1][1:])) if len(keys) > limit else None
     if not cursor and not offset and sort != "oldest" and f.inbox_view():
-        rows = _woken_rows(s, f, sort, limit) + rows
+        rows = _woken_rows(s, f, sort, limit, load) + rows
     return InboxPage(rows, nxt)
 
 
@@ -298,7 +301,7 @@ def _now(f: InboxFilter) -> datetime:
     return f.now or datetime.now(timezone.utc)
 
 
-def _woken_rows(s: Session, f: InboxFilter, sort: str, limit: int) -> list[tuple[EmailRow, AnalysisRow]]:
+def _woken_rows(s: Session, f: InboxFilter, sort: str, limit: int, load: Any) -> list[Any]:
     """Mail whose snooze has ended stands on top of the first page (in the page's order) until
     the reader acts on it; the pages' walk leaves it out, so it is listed once. Few rows, from
     the snooze index."""
@@ -310,7 +313,7 @@ def _woken_rows(s: Session, f: InboxFilter, sort: str, limit: int) -> list[tuple
     cols = _ORDERS[sort]
     q = select(AnalysisRow.email_id).select_from(_from(where)).where(where)
     ids = s.scalars(q.order_by(*(c.desc() for c in cols)).limit(limit)).all()
-    return _load(s, f, list(ids))
+    return load(s, f, list(ids))
 
 
 def _load(s: Session, f: InboxFilter, ids: list[int]) -> list[tuple[EmailRow, AnalysisRow]]:
@@ -324,6 +327,10 @@ def _load(s: Session, f: InboxFilter, ids: list[int]) -> list[tuple[EmailRow, An
     return [by_id[i] for i in ids if i in by_id]
 
 
+def _load_light(s: Session, f: InboxFilter, ids: list[int]) -> list[ListRow]:
+    return load_list_rows(s, f.pipeline_version, ids, text=bool(f.terms()))
+
+
 def _recent_only(node: Node | None) -> bool:
     items = node.items if isinstance(node, And) else (node,)
     return any(isinstance(i, DateBound) and i.side == "after" for i in items)
@@ -335,7 +342,8 @@ class _Ranked:
     rank: float | None
 
 
-def _ranked_page(s: Session, f: InboxFilter, base: Any, compiled: Any, limit: int, offset: int) -> InboxPage:
+def _ranked_page(s: Session, f: InboxFilter, base: Any, compiled: Any, limit: int, offset: int,
+                 load: Any) -> InboxPage:
     """Relevance: the newest RANK_WINDOW matches ranked in Python, then the page loaded."""
     idx = compiled.ranked_from
     sqlite = "rowid" in idx.c
@@ -359,7 +367,7 @@ def _ranked_page(s: Session, f: InboxFilter, base: Any, compiled: Any, limit: in
         s.info[(_MORE_MATCHES, f)] = True
     ranked = sorted(found[:RANK_WINDOW], key=lambda r: (-(r.rank or 0.0), -r.id))
     nxt = _encode("relevance", offset + limit) if len(ranked) > offset + limit else None
-    return InboxPage(_load(s, f, [r.id for r in ranked[offset:offset + limit]]), nxt)
+    return InboxPage(load(s, f, [r.id for r in ranked[offset:offset + limit]]), nxt)
 
 
 # PostgreSQL: GIN gives every match in no order, and walking the ids newest first tests each

@@ -16,6 +16,7 @@ from datetime import datetime
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from beacon.store.list_rows import ListRow
 from beacon.store.schema import AnalysisRow, EmailRow, EmailStateRow
 
 __all__ = ["ThreadMessage", "elect_head", "is_open", "thread_counts", "thread_email_ids", "thread_keys", "thread_messages"]
@@ -59,7 +60,7 @@ def elect_head(s: Session, account_id: int, thread_id: str, version: str, now: d
     return head.email_id if head is not None else None
 
 
-def thread_counts(s: Session, rows: Iterable[EmailRow]) -> dict[int, int]:
+def thread_counts(s: Session, rows: Iterable[EmailRow | ListRow]) -> dict[int, int]:
     """For each email of ``rows`` (a page of heads), how many messages its thread has."""
     rows = list(rows)
     keys = {(e.account_id, e.thread_id) for e in rows}
