@@ -9,11 +9,9 @@ from fastapi import Depends, HTTPException, Path, Request, status
 from sqlalchemy.orm import Session
 
 from beacon.settings import Settings
-from beacon.store.app_settings import current_settings
 from beacon.store.schema import User
 from beacon.web import session
 from beacon.web.auth import SessionData
-from beacon.web.revoked import is_revoked
 from beacon.web.state import WebState
 
 __all__ = [
@@ -49,13 +47,9 @@ def client_address(request: Request) -> str:
 
 
 def session_user(s: Session, st: WebState, data: SessionData) -> User | None:
-    """The session's user, unless the password changed since login or the session was revoked."""
-    if data.uid is None:
-        return None
-    user = s.get(User, data.uid)
-    if user is None or user.disabled or not st.codec.belongs_to(data, user) or is_revoked(s, data.sid):
-        return None
-    return user
+    """The session's user, unless the password changed since login or the session was revoked
+    (a detached copy: read it, do not change it)."""
+    return st.auth.user(s, data)
 
 
 def optional_user(request: Request, st: State, s: DB) -> User | None:
@@ -66,10 +60,7 @@ def short_session_user(st: WebState, data: SessionData) -> User | None:
     """``session_user`` in its own short database session (for long-lived responses, which
     re-check their login while they run: a stream ends when its session is revoked)."""
     with st.db.session() as s:
-        user = session_user(s, st, data)
-        if user is not None:
-            s.expunge(user)
-        return user
+        return session_user(s, st, data)
 
 
 def _short_session_user(request: Request, st: State) -> User | None:
@@ -81,7 +72,7 @@ def _short_session_user(request: Request, st: State) -> User | None:
 
 def settings(st: State, s: DB, user: Annotated[User | None, Depends(optional_user)]) -> Settings:
     """The settings in force for this request: with the logged-in user's personal ones."""
-    return current_settings(s, st.settings, user.id if user is not None else None)
+    return st.auth.settings(s, st.settings, user.id if user is not None else None)
 
 
 CurrentSettings = Annotated[Settings, Depends(settings)]

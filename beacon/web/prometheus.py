@@ -21,7 +21,6 @@ from beacon.engine.memory import rss
 from beacon.engine.metrics import EngineMetrics
 from beacon.engine.processes import process_table
 from beacon.store.schema import AnalysisJob, AnalysisRow, EmailRow, Run
-from beacon.store.app_settings import current_settings
 from beacon.web.observability import RequestMetrics
 
 __all__ = ["BeaconCollector", "register_metrics", "request_metrics"]
@@ -81,7 +80,7 @@ class BeaconCollector(Collector):
 
     def _store(self, st: WebState) -> Iterator[Metric]:
         with st.db.session() as s:
-            version = pipeline_version(current_settings(s, st.settings))
+            version = pipeline_version(st.auth.settings(s, st.settings, None))
             jobs = s.execute(select(AnalysisJob.status, func.count()).group_by(AnalysisJob.status)).all()
             levels = s.execute(
                 select(AnalysisRow.level, func.count())

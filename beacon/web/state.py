@@ -19,6 +19,7 @@ from beacon.settings import Settings
 from beacon.store.db import Database
 from beacon.triage.deferred import DeferredHooks
 from beacon.web.auth import SessionCodec
+from beacon.web.auth_cache import AuthCache
 from beacon.web.login_guard import LoginGuard
 from beacon.web.memtrace import AllocationTracer
 
@@ -37,6 +38,7 @@ class WebState:
     settings: Settings  # from the environment; the ones in force add the stored changes
     db: Database
     codec: SessionCodec
+    auth: AuthCache  # the session's user and the settings in force, between changes
     templates: Jinja2Templates
     imports: ImportRunner
     registry: CollectorRegistry
