@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 from beacon.analysis.version import pipeline_version
 from beacon.engine.memory import rss
 from beacon.engine.metrics import EngineMetrics
-from beacon.engine.processes import process_table
+from beacon.engine.processes import ProcessTree, process_table
 from beacon.store.schema import AnalysisJob, AnalysisRow, EmailRow, Run
 from beacon.web.observability import RequestMetrics
 
@@ -39,7 +39,7 @@ class BeaconCollector(Collector):
         service = st.engine.service if st.engine is not None else None
         m = service.metrics() if service is not None else None
         yield from self._engine(m)
-        yield _processes(m)
+        yield _processes(m, st.processes)
         yield from self._store(st)
 
     def _engine(self, m: EngineMetrics | None) -> Iterator[Metric]:
@@ -105,14 +105,14 @@ class BeaconCollector(Collector):
         yield GaugeMetricFamily("beacon_emails", "Stored emails", value=emails)
 
 
-def _processes(m: EngineMetrics | None) -> Metric:
+def _processes(m: EngineMetrics | None, tree: ProcessTree) -> Metric:
     """Every process this server started, by role (web, engine, zygote, worker, forkserver,
     parse-worker, ...), as the kernel's process tree has them: what the budget counts."""
     g = GaugeMetricFamily("beacon_process_rss_bytes", "Resident memory of each Beacon process, by role",
                           labels=["pid", "role"])
     g.add_metric([str(os.getpid()), "web"], rss())
     workers = {w.pid for w in m.workers} if m is not None else set()
-    for p in process_table(workers, set(m.zygotes) if m is not None else set()):
+    for p in process_table(workers, set(m.zygotes) if m is not None else set(), tree):
         g.add_metric([str(p.pid), p.role], p.rss)
     return g
 

@@ -13,6 +13,7 @@ from fastapi.templating import Jinja2Templates
 from prometheus_client import CollectorRegistry
 
 from beacon.engine.host import EngineHost
+from beacon.engine.processes import ProcessTree
 from beacon.ingest.roots import ImportRoots
 from beacon.ingest.runner import ImportRunner
 from beacon.settings import Settings
@@ -50,5 +51,7 @@ class WebState:
     rescorer: Scheduler | None = None  # the periodic rescore (beacon.triage.scheduler)
     login_guard: LoginGuard = field(default_factory=LoginGuard)
     tracer: AllocationTracer | None = None  # settings.debug_tracemalloc
+    # The processes this server started, walked at most once a second (/api/engine, /metrics).
+    processes: ProcessTree = field(default_factory=ProcessTree)
     # The learning and re-scoring after actions, once they are answered (made by create_app).
     deferred: DeferredHooks | None = None

@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field, TypeAdapter
 from beacon.analysis.models import ActionItem, Priority, ScoredAnalysis
 from beacon.engine.memory import rss
 from beacon.engine.metrics import MemoryPoint
-from beacon.engine.processes import process_table
+from beacon.engine.processes import ProcessTree, process_table
 from beacon.models import Email
 from beacon.query.model import Text
 from beacon.query.snippet import snippet
@@ -179,15 +179,15 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def engine_snapshot(service: EngineService | None, imports_running: int) -> dict[str, Any]:
+def engine_snapshot(service: EngineService | None, imports_running: int, tree: ProcessTree | None = None) -> dict[str, Any]:
     """Status and metrics of the engine (memory history included), or why there is none, and
     every process this server started (from the kernel's process tree: nothing hides), as
     plain JSON data (the route sends it as it is)."""
     if service is None:
         return jsonable_encoder({"available": False, "main_rss": rss(), "imports_running": imports_running,
-                                 "processes": [_plain(p) for p in process_table(set(), set())]})
+                                 "processes": [_plain(p) for p in process_table(set(), set(), tree)]})
     raw = service.metrics()
-    processes = process_table({w.pid for w in raw.workers}, set(raw.zygotes))
+    processes = process_table({w.pid for w in raw.workers}, set(raw.zygotes), tree)
     # The plot's history (up to HISTORY_LEN points) is most of the answer: converted by hand,
     # as asdict + jsonable_encoder cost ~90 ms of the web process's CPU per call with it.
     metrics = jsonable_encoder(_plain(dataclasses.replace(raw, history=[])))

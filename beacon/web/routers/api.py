@@ -218,4 +218,5 @@ def accounts(s: DB, user: ApiUser) -> list[AccountOut]:
             summary="Analysis engine status: workers, memory, recycles, queue, history")
 def engine(st: State, _user: ApiUser) -> JSONResponse:
     # Plain JSON already: FastAPI's encoder would walk the memory history again.
-    return JSONResponse(engine_snapshot(st.engine.service if st.engine is not None else None, st.imports.running()))
+    return JSONResponse(engine_snapshot(st.engine.service if st.engine is not None else None, st.imports.running(),
+                                        st.processes))
