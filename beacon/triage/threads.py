@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from beacon.store.list_rows import ListRow
 from beacon.store.schema import AnalysisRow, EmailRow, EmailStateRow
@@ -83,10 +83,13 @@ class ThreadMessage:
     state: EmailStateRow | None
 
 
-def thread_messages(s: Session, row: EmailRow, version: str) -> list[ThreadMessage]:
-    """Every message of ``row``'s thread (``row`` included), oldest first."""
+def thread_messages(s: Session, row: EmailRow, version: str, *, texts: bool = True) -> list[ThreadMessage]:
+    """Every message of ``row``'s thread (``row`` included), oldest first. The analyses' JSON is
+    not read (a thread shows their scores); ``texts=False``: nor the emails' (the whole Email,
+    for its text), read only if a message's ``data`` is used."""
+    deferred = [defer(AnalysisRow.data)] + ([] if texts else [defer(EmailRow.data)])
     found = s.execute(
-        select(EmailRow, AnalysisRow, EmailStateRow)
+        select(EmailRow, AnalysisRow, EmailStateRow).options(*deferred)
         .outerjoin(AnalysisRow, (AnalysisRow.email_id == EmailRow.id) & (AnalysisRow.pipeline_version == version))
         .outerjoin(EmailStateRow, EmailStateRow.email_id == EmailRow.id)
         .where(EmailRow.id.in_(thread_email_ids(s, row.account_id, row.thread_id)),

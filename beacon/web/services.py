@@ -88,12 +88,14 @@ def inbox_page(s: Session, f: InboxFilter, page: int, per_page: int, cursor: str
         return InboxPage(items, inbox_count(s, f), page, per_page, result.next_cursor)
 
 
-def load_email_view(s: Session, settings: Settings, email_id: int, user: User) -> EmailView:
+def load_email_view(s: Session, settings: Settings, email_id: int, user: User, *,
+                    thread_texts: bool = True) -> EmailView:
+    """One email with its analysis and thread (``thread_texts``: with each message's text)."""
     row = store.get_email_row(s, email_id, user.id)
     if row is None or row.deleted:
         raise NotFound(f"no email {email_id}")
     arow = current_analysis(s, email_id, settings)
-    thread = thread_messages(s, row, pipeline_version(settings))
+    thread = thread_messages(s, row, pipeline_version(settings), texts=thread_texts)
     return EmailView(row, store.load_email(row), load_scored(arow) if arow else None, thread, utcnow(),
                      state_of(s, email_id))
 

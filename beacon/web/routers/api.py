@@ -116,7 +116,7 @@ def list_emails(
 @router.get("/emails/{email_id:int}", summary="One email with its analysis, score explanation, deadline and thread",
             responses=errors(404, e404="no such email among yours"))
 def get_email(email_id: RowId, s: DB, settings: CurrentSettings, user: ApiUser) -> dict[str, Any]:
-    return email_json(services.load_email_view(s, settings, email_id, user))
+    return email_json(services.load_email_view(s, settings, email_id, user, thread_texts=False))
 
 
 # -- jobs ------------------------------------------------------------------------------------
