@@ -53,7 +53,11 @@ def session_user(s: Session, st: WebState, data: SessionData) -> User | None:
 
 
 def optional_user(request: Request, st: State, s: DB) -> User | None:
-    return session_user(s, st, session.current(request))
+    user = session_user(s, st, session.current(request))
+    # The settings in force too, on the same trip to the thread pool (a trip costs more than
+    # the cached lookup): ``settings`` below only hands them over.
+    request.state.beacon_settings = st.auth.settings(s, st.settings, user.id if user is not None else None)
+    return user
 
 
 def short_session_user(st: WebState, data: SessionData) -> User | None:
@@ -70,9 +74,10 @@ def _short_session_user(request: Request, st: State) -> User | None:
     return short_session_user(st, session.current(request))
 
 
-def settings(st: State, s: DB, user: Annotated[User | None, Depends(optional_user)]) -> Settings:
+async def settings(request: Request, _user: Annotated[User | None, Depends(optional_user)]) -> Settings:
     """The settings in force for this request: with the logged-in user's personal ones."""
-    return st.auth.settings(s, st.settings, user.id if user is not None else None)
+    found: Settings = request.state.beacon_settings
+    return found
 
 
 CurrentSettings = Annotated[Settings, Depends(settings)]
