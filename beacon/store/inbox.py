@@ -35,7 +35,7 @@ from beacon.store import statistics
 from beacon.store.list_rows import ListRow, load_list_rows
 from beacon.store.query_sql import Clock, compile_query, fts
 from beacon.store.schema import OWN_CHECK_INDEX, AnalysisRow, EmailRow, User, UTCDateTime
-from beacon.store.state_sets import account_addresses, not_away, not_own, woken
+from beacon.store.state_sets import account_addresses, kept, not_away, not_own, woken
 from beacon.store.tenancy import EVERYONE, UserScope, account_ids, is_everyone
 
 __all__ = [
@@ -183,9 +183,16 @@ def _owned(s: Session, scope: UserScope) -> list[Any]:
 def _compiled(s: Session, f: InboxFilter, *, woken_only: list[int] | None = None,
               sample: bool = False) -> tuple[Any, Any]:
     """(where, compiled query or None): every condition of the filter, the owner's first.
+    Built once per ``one_read`` (a page and its count share it: building the expressions cost
+    0.5-1.2 ms a time).
     ``woken_only``: those of these ids (mail whose snooze ended) that the inbox lists instead
     (see :func:`_woken_rows`). ``sample``: the conditions for rows of a sample already taken
     from the reader's range of an index (without the owner's, version's and away flag's)."""
+    key = ("inbox.compiled", f, None if woken_only is None else tuple(woken_only), sample)
+    return kept(s, key, lambda: _build(s, f, woken_only, sample))  # type: ignore[no-any-return]
+
+
+def _build(s: Session, f: InboxFilter, woken_only: list[int] | None, sample: bool) -> tuple[Any, Any]:
     conds: list[Any] = [] if sample else [*_owned(s, f.scope), AnalysisRow.pipeline_version == f.pipeline_version]
     if not f.include_hidden:
         conds.append(AnalysisRow.email_id.not_in(_HIDDEN))
