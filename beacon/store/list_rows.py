@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from beacon.store.schema import AnalysisRow, EmailRow
@@ -49,6 +49,12 @@ _COLUMNS = (
     _DATA[("analysis", "action_items")],
 )
 _TEXT = EmailRow.data["text"].as_string()
+# Built once (building it cost more than running it on a page's rows).
+_PLAIN, _WITH_TEXT = (
+    select(*_COLUMNS, *extra).join_from(AnalysisRow, EmailRow, EmailRow.id == AnalysisRow.email_id)
+    .where(AnalysisRow.pipeline_version == bindparam("version"), AnalysisRow.email_id.in_(bindparam("ids", expanding=True)))
+    for extra in ((), (_TEXT,))
+)
 
 
 def load_list_rows(s: Session, version: str, ids: list[int], *, text: bool = False) -> list[ListRow]:
@@ -56,11 +62,8 @@ def load_list_rows(s: Session, version: str, ids: list[int], *, text: bool = Fal
     text, for snippets)."""
     if not ids:
         return []
-    q = (select(*_COLUMNS, *([_TEXT] if text else []))
-         .join_from(AnalysisRow, EmailRow, EmailRow.id == AnalysisRow.email_id)
-         .where(AnalysisRow.pipeline_version == version, AnalysisRow.email_id.in_(ids)))
     by_id = {}
-    for r in s.execute(q):
+    for r in s.execute(_WITH_TEXT if text else _PLAIN, {"version": version, "ids": ids}):
         (*columns, factors, summary, items) = r[:15]
         by_id[r[0]] = ListRow(*columns, factors or [], summary, items or [], r[15] if text else None)
     return [by_id[i] for i in ids if i in by_id]

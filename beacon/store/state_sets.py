@@ -12,7 +12,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, exists, false, or_, select, update
+from sqlalchemy import ColumnElement, and_, bindparam, exists, false, or_, select, update
 from sqlalchemy.orm import Session
 
 from beacon.store.schema import Account, AnalysisRow, EmailRow, EmailStateRow
@@ -83,13 +83,17 @@ def kept(s: Session, key: tuple[Any, ...], read: Any) -> Any:
     return memo[key]
 
 
+# Statements built once (building one costs more than running it on a page's worth of rows).
+_WOKEN = (select(_S.email_id).where(_S.snoozed_until <= bindparam("now"), _S.done_at.is_(None))
+          .order_by(_S.snoozed_until.desc()).limit(bindparam("cap")))
+_ADDRESSES = select(Account.addresses).where(Account.user_id == bindparam("scope"))
+
+
 def woken(s: Session, now: datetime, cap: int = WOKEN_CAP) -> list[int]:
     """Mail whose snooze has ended and that nobody has acted on since (read from the snooze
     index: usually none), the most recently woken first; every user's (the inbox query keeps
     the reader's own)."""
-    q = (select(_S.email_id).where(_S.snoozed_until <= now, _S.done_at.is_(None))
-         .order_by(_S.snoozed_until.desc()).limit(cap))
-    return list(kept(s, ("woken", cap), lambda: tuple(s.scalars(q))))
+    return list(kept(s, ("woken", cap), lambda: tuple(s.scalars(_WOKEN, {"now": now, "cap": cap}))))
 
 
 def not_own(addresses: Sequence[str]) -> ColumnElement[bool]:
@@ -102,11 +106,11 @@ def not_own(addresses: Sequence[str]) -> ColumnElement[bool]:
 
 def account_addresses(s: Session, scope: UserScope) -> list[str]:
     """The addresses set on ``scope``'s accounts (besides the personal ``own_addresses``)."""
-    q = select(Account.addresses)
-    if not is_everyone(scope):
-        q = q.where(Account.user_id == scope)
-    return list(kept(s, ("account_addresses", scope),
-                      lambda: tuple(sorted({a.lower() for addrs in s.scalars(q) for a in (addrs or [])}))))
+    def read() -> tuple[str, ...]:
+        rows = s.scalars(select(Account.addresses)) if is_everyone(scope) else s.scalars(_ADDRESSES, {"scope": scope})
+        return tuple(sorted({a.lower() for addrs in rows for a in (addrs or [])}))
+
+    return list(kept(s, ("account_addresses", scope), read))
 
 
 def _has(cond: ColumnElement[bool]) -> ColumnElement[bool]:
