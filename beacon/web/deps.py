@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Annotated
 
+import anyio
 from fastapi import Depends, HTTPException, Path, Request, status
 from sqlalchemy.orm import Session
 
@@ -33,9 +34,26 @@ async def state(request: Request) -> WebState:
 State = Annotated[WebState, Depends(state)]
 
 
-def db_session(st: State) -> Iterator[Session]:
-    with st.db.session() as s:
+async def db_session(st: State) -> AsyncIterator[Session]:
+    """The request's session, in a transaction: committed when the request succeeded, rolled
+    back when it failed. Making it does no I/O (its connection is taken at its first query), so
+    it is made here without a trip to the thread pool; ending it (commit, the connection handed
+    back) is I/O, done in a thread as FastAPI ends a plain ``def`` one: shielded from the
+    request's cancellation, and not waiting for the pool's capacity (a request waiting for a
+    thread while it holds a connection others wait for would deadlock)."""
+    scope = st.db.session()
+    s = scope.__enter__()
+    own = anyio.CapacityLimiter(1)
+    try:
         yield s
+    except BaseException as exc:
+        with anyio.CancelScope(shield=True):
+            ok = await anyio.to_thread.run_sync(scope.__exit__, type(exc), exc, exc.__traceback__, limiter=own)
+        if not ok:
+            raise
+    else:
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(scope.__exit__, None, None, None, limiter=own)
 
 
 DB = Annotated[Session, Depends(db_session)]
