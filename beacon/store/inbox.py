@@ -566,8 +566,12 @@ def categories(s: Session, scope: UserScope = EVERYONE) -> list[str]:
     found = list(s.scalars(step))
     if is_everyone(scope):
         return found
-    theirs = select(literal(1)).select_from(AnalysisRow).where(*_owned(s, scope)).limit(1)
-    return [c for c in found if s.scalar(theirs.where(AnalysisRow.category == c)) is not None]
+    return [c for c in found if s.scalar(_THEIRS, {"user": scope, "category": c}) is not None]
+
+
+# One probe per category, built once (building it cost more than running it).
+_THEIRS = (select(literal(1)).select_from(AnalysisRow)
+           .where(AnalysisRow.user_id == bindparam("user"), AnalysisRow.category == bindparam("category")).limit(1))
 
 
 def pending_count(s: Session, version: str, cap: int = COUNT_CAP, scope: UserScope = EVERYONE) -> Count:
