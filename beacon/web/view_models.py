@@ -62,16 +62,17 @@ def inbox_item(r: ListRow, terms: list[Text] | None = None, state: EmailState = 
                now: datetime, thread_count: int | None = None) -> InboxItem:
     # Only the parts a list shows are read (beacon.store.list_rows) and validated: the whole
     # ScoredAnalysis (entities, spans, phrases) cost ~0.5 ms per row.
-    top_reason = Priority.model_validate({"score": r.score, "level": r.level, "factors": r.factors}).top_reason
-    due = due_of([_DUE.validate_python(x.get("due")) for x in r.action_items], r.date, now) \
-        if any(x.get("due") for x in r.action_items) else None
+    top_reason = Priority.model_validate({"score": r.score, "level": r.level, "factors": r.factors or []}).top_reason
+    items = r.action_items or []
+    due = due_of([_DUE.validate_python(x.get("due")) for x in items], r.date, now) \
+        if any(x.get("due") for x in items) else None
     found = snippet(r.text or "", terms) if terms else None
     return InboxItem(
         id=r.id, subject=r.subject, from_name=r.from_name, from_addr=r.from_addr, date=r.date,
         score=r.score, level=r.level, kind=r.kind, category=r.category, needs_reply=r.needs_reply,
         top_reason=top_reason, summary=r.summary or "",
         due=due.at if due else None, due_status=due.status if due else None, due_label=due.label if due else None,
-        action_items=len(r.action_items), thread_id=r.thread_id, thread_count=thread_count,
+        action_items=len(items), thread_id=r.thread_id, thread_count=thread_count,
         snippet=found.text if found else None, highlights=found.highlights if found else [],
         state=state.out(now),
     )
