@@ -239,3 +239,19 @@ def wait_job(c: TestClient, run_id: int, timeout: float = 120) -> dict[str, Any]
 
 def form_token(c: TestClient, path: str) -> str:
     return c.get(path).text.split('name="csrf_token" value="')[1].split('"')[0]
+
+
+def assert_table_migrates(db: Database, table: str, down_to: str) -> None:
+    """The migrated ``table`` is what the schema declares; downgrading to ``down_to`` drops it."""
+    from alembic import command
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from sqlalchemy import inspect as sa_inspect
+
+    from beacon.store.schema import Base
+
+    with db.sql_engine.connect() as conn:
+        diffs = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    assert [d for d in diffs if table in repr(d)] == []
+    command.downgrade(db.alembic_config(), down_to)
+    assert table not in sa_inspect(db.sql_engine).get_table_names()

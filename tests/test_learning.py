@@ -35,7 +35,7 @@ from beacon.triage.learning.signals import Signal, example_for
 from beacon.triage.learning.versus import versus_for
 from beacon.triage.models import EmailState, Importance
 from beacon.web.auth import create_user
-from tests.helpers import PASSWORD, store_messages
+from tests.helpers import PASSWORD, assert_table_migrates, store_messages
 
 LIST = "news.example.org"
 T0 = datetime(2024, 3, 1, 9, 0, tzinfo=timezone.utc)
@@ -236,17 +236,7 @@ def test_signals_from_actions() -> None:
 
 
 def test_migration_0007_matches_the_schema_and_downgrades(any_db: Database) -> None:
-    from alembic import command
-    from alembic.autogenerate import compare_metadata
-    from alembic.migration import MigrationContext
-
-    from beacon.store.schema import Base
-
-    with any_db.sql_engine.connect() as conn:
-        diffs = compare_metadata(MigrationContext.configure(conn), Base.metadata)
-    assert [d for d in diffs if "learning_models" in repr(d)] == []
-    command.downgrade(any_db.alembic_config(), "0004")
-    assert "learning_models" not in sa_inspect(any_db.sql_engine).get_table_names()
+    assert_table_migrates(any_db, "learning_models", "0004")
     any_db.migrate()
     assert "learning_models" in sa_inspect(any_db.sql_engine).get_table_names()
 

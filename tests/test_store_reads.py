@@ -63,3 +63,17 @@ def test_one_read_nested_keeps_the_outer_answers(sqlite_db) -> None:  # type: ig
             woken(s, now)
         woken(s, now)  # the inner block's end did not drop the outer block's answers
     assert len(states) == 1
+
+
+def test_one_read_builds_a_filters_conditions_once(sqlite_db) -> None:  # type: ignore[no-untyped-def]
+    """A page and its count share the filter's conditions within the block (building them
+    cost more than the page's queries); outside it, and for another filter, they are built anew."""
+    from beacon.store.inbox import InboxFilter, _compiled
+
+    f = InboxFilter(pipeline_version="t", search="level:high report", scope=1)
+    with sqlite_db.session() as s:
+        with one_read(s):
+            assert _compiled(s, f) is _compiled(s, f)
+            assert _compiled(s, f) is not _compiled(s, InboxFilter(pipeline_version="t", scope=1))
+            assert _compiled(s, f, woken_only=[3]) is not _compiled(s, f)
+        assert _compiled(s, f) is not _compiled(s, f)

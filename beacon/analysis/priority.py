@@ -16,13 +16,17 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
+from typing import TypeVar
 
 from beacon.analysis.kind_signals import forged_date, is_list_post
 from beacon.analysis.models import Analysis, Factor, Level, Priority
 from beacon.models import Email
 from beacon.settings import Settings
+
+_T = TypeVar("_T")
 
 DEFAULT_WEIGHTS: dict[str, float] = {
     "base": 20,
@@ -261,11 +265,20 @@ def nearest_deadline(analysis: Analysis, sent: datetime,
                       now: datetime | None = None) -> tuple[datetime, str, tuple[int, int]] | None:
     """The nearest deadline not yet past at ``now`` (today counts), else the latest overdue one."""
     cands = _deadlines(analysis, sent)
-    if not cands:
-        return None
-    now = now or sent
-    ahead = [c for c in cands if days_left(c[0], now) >= 0]
-    return min(ahead, key=lambda c: c[0]) if ahead else max(cands, key=lambda c: c[0])
+    return _nearest(cands, lambda c: c[0], now or sent) if cands else None
+
+
+def nearest_due(dues: Iterable[datetime | None], sent: datetime, now: datetime) -> datetime | None:
+    """``nearest_deadline`` of bare due dates (an action item's ``due``, in its order): what a
+    list shows of a deadline without the analysis's text."""
+    cands = [d for d in dues if d is not None and d >= sent]
+    return _nearest(cands, lambda d: d, now) if cands else None
+
+
+def _nearest(cands: list[_T], when: Callable[[_T], datetime], now: datetime) -> _T:
+    # The first of equal instants in the items' order either way (their offsets may differ).
+    ahead = [c for c in cands if days_left(when(c), now) >= 0]
+    return min(ahead, key=when) if ahead else max(cands, key=when)
 
 
 def next_change(analysis: Analysis, sent: datetime, now: datetime, settings: Settings) -> datetime | None:

@@ -107,18 +107,26 @@ class ProcessTree:
         self._at = float("-inf")
         self._pids: list[int] = []
 
-    def pids(self) -> list[int]:
+    def pids(self, expect: set[int] | frozenset[int] = frozenset()) -> list[int]:
+        """The pids, walked again when the last walk is ``ttl`` old or lacks one of ``expect``
+        (processes the caller knows were started since: the engine's new workers)."""
         with self._lock:
             now = time.monotonic()
-            if now - self._at >= self.ttl:
+            if now - self._at >= self.ttl or not expect <= set(self._pids):
                 self._pids, self._at = [p.pid for p in own_descendants(self.root)], now
             return list(self._pids)
 
 
-def process_table(workers: set[int], helpers: set[int]) -> list[ProcessInfo]:
-    """Every live descendant of Beacon's own (what the budget counts) with its role."""
+def process_table(workers: set[int], helpers: set[int], tree: ProcessTree | None = None) -> list[ProcessInfo]:
+    """Every live descendant of Beacon's own (what the budget counts) with its role. With
+    ``tree``, which processes those are comes from its last walk (one that knows every one of
+    ``workers`` and ``helpers``); each one's figures are read now, and the dead left out."""
+    if tree is None:
+        procs = own_descendants()
+    else:
+        procs = [p for p in map(_process, tree.pids(workers | helpers)) if p is not None and _alive(p)]
     found = []
-    for p in own_descendants():
+    for p in procs:
         try:
             found.append((p.pid, p.ppid(), p.name(), " ".join(p.cmdline()), p.nice(), _policy(p.pid)))
         except psutil.Error:
@@ -129,6 +137,13 @@ def process_table(workers: set[int], helpers: set[int]) -> list[ProcessInfo]:
         table.append(ProcessInfo(pid, parent, name, _role(pid, parent, cmd, workers, helpers, forkservers),
                                  rss_fast(pid) or 0, nice, policy))
     return table
+
+
+def _process(pid: int) -> psutil.Process | None:
+    try:
+        return psutil.Process(pid)
+    except psutil.Error:
+        return None
 
 
 _POLICIES = {getattr(os, f"SCHED_{n.upper()}"): n for n in ("other", "batch", "idle", "fifo", "rr")

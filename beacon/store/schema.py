@@ -342,6 +342,15 @@ class AppSetting(Base):
     value: Mapped[Any] = mapped_column(JSON)
 
 
+class ChangeCounter(Base):
+    """Numbers the database's triggers move on every change of some tables (beacon.store.changes)."""
+
+    __tablename__ = "change_counters"
+
+    name: Mapped[str] = mapped_column(String(50), primary_key=True)
+    n: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
 class UserSetting(Base):
     """A user's personal settings (own addresses, VIPs, thresholds, weights), over the
     environment's and the engine-wide ones."""

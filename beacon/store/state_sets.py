@@ -12,14 +12,14 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, exists, false, or_, select, update
+from sqlalchemy import ColumnElement, and_, bindparam, exists, false, or_, select, update
 from sqlalchemy.orm import Session
 
 from beacon.store.schema import Account, AnalysisRow, EmailRow, EmailStateRow
 from beacon.store.tenancy import UserScope, is_everyone
 
 __all__ = [
-    "SENT_FOLDERS", "WOKEN_CAP", "account_addresses", "is_away", "not_away", "not_own", "one_read", "state_condition",
+    "SENT_FOLDERS", "WOKEN_CAP", "account_addresses", "is_away", "kept", "not_away", "not_own", "one_read", "state_condition",
     "sync_away", "woken",
 ]
 
@@ -61,7 +61,8 @@ def one_read(s: Session) -> Iterator[None]:
     """Within the block, ``woken`` and ``account_addresses`` read the store once each (per
     scope) and give the same answer after: an inbox page asks them up to three times, for
     its rescore, its page and its count, and changes neither meanwhile. ``woken`` keeps the
-    moment of its first call, so all three see the same snoozes ended."""
+    moment of its first call, so all three see the same snoozes ended. (So does anything
+    else read through :func:`kept`.)"""
     outer = _ONE_READ in s.info
     if not outer:
         s.info[_ONE_READ] = {}
@@ -72,7 +73,8 @@ def one_read(s: Session) -> Iterator[None]:
             s.info.pop(_ONE_READ, None)
 
 
-def _kept(s: Session, key: tuple[Any, ...], read: Any) -> Any:
+def kept(s: Session, key: tuple[Any, ...], read: Any) -> Any:
+    """``read()``, once per ``key`` within ``one_read`` (every time outside it)."""
     memo = s.info.get(_ONE_READ)
     if memo is None:
         return read()
@@ -81,13 +83,17 @@ def _kept(s: Session, key: tuple[Any, ...], read: Any) -> Any:
     return memo[key]
 
 
+# Statements built once (building one costs more than running it on a page's worth of rows).
+_WOKEN = (select(_S.email_id).where(_S.snoozed_until <= bindparam("now"), _S.done_at.is_(None))
+          .order_by(_S.snoozed_until.desc()).limit(bindparam("cap")))
+_ADDRESSES = select(Account.addresses).where(Account.user_id == bindparam("scope"))
+
+
 def woken(s: Session, now: datetime, cap: int = WOKEN_CAP) -> list[int]:
     """Mail whose snooze has ended and that nobody has acted on since (read from the snooze
     index: usually none), the most recently woken first; every user's (the inbox query keeps
     the reader's own)."""
-    q = (select(_S.email_id).where(_S.snoozed_until <= now, _S.done_at.is_(None))
-         .order_by(_S.snoozed_until.desc()).limit(cap))
-    return list(_kept(s, ("woken", cap), lambda: tuple(s.scalars(q))))
+    return list(kept(s, ("woken", cap), lambda: tuple(s.scalars(_WOKEN, {"now": now, "cap": cap}))))
 
 
 def not_own(addresses: Sequence[str]) -> ColumnElement[bool]:
@@ -100,11 +106,11 @@ def not_own(addresses: Sequence[str]) -> ColumnElement[bool]:
 
 def account_addresses(s: Session, scope: UserScope) -> list[str]:
     """The addresses set on ``scope``'s accounts (besides the personal ``own_addresses``)."""
-    q = select(Account.addresses)
-    if not is_everyone(scope):
-        q = q.where(Account.user_id == scope)
-    return list(_kept(s, ("account_addresses", scope),
-                      lambda: tuple(sorted({a.lower() for addrs in s.scalars(q) for a in (addrs or [])}))))
+    def read() -> tuple[str, ...]:
+        rows = s.scalars(select(Account.addresses)) if is_everyone(scope) else s.scalars(_ADDRESSES, {"scope": scope})
+        return tuple(sorted({a.lower() for addrs in rows for a in (addrs or [])}))
+
+    return list(kept(s, ("account_addresses", scope), read))
 
 
 def _has(cond: ColumnElement[bool]) -> ColumnElement[bool]:

@@ -8,9 +8,9 @@ from datetime import datetime
 from enum import StrEnum
 
 from beacon.analysis.models import Analysis
-from beacon.analysis.priority import days_left, nearest_deadline
+from beacon.analysis.priority import days_left, nearest_due
 
-__all__ = ["Due", "DueStatus", "due_at"]
+__all__ = ["Due", "DueStatus", "due_at", "due_of"]
 
 
 class DueStatus(StrEnum):
@@ -42,10 +42,14 @@ class Due:
 def due_at(analysis: Analysis, sent: datetime, now: datetime) -> Due | None:
     """The deadline that matters at ``now`` (the nearest one not yet past, else the latest
     past one), judged as the priority judges it."""
-    found = nearest_deadline(analysis, sent, now)
-    if found is None:
+    return due_of([a.due for a in analysis.action_items], sent, now)
+
+
+def due_of(dues: list[datetime | None], sent: datetime, now: datetime) -> Due | None:
+    """``due_at`` of the action items' due dates alone (in their order)."""
+    when = nearest_due(dues, sent, now)
+    if when is None:
         return None
-    when = found[0]
     days = days_left(when, now)
     status = (DueStatus.OVERDUE if days < 0 else DueStatus.TODAY if days == 0 else DueStatus.TOMORROW if days == 1
               else DueStatus.SOON if days <= 7 else DueStatus.LATER)

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
+from beacon.store.list_rows import ListRow
 from beacon.store.schema import AnalysisRow, EmailRow, EmailStateRow
 
 __all__ = ["ThreadMessage", "elect_head", "is_open", "thread_counts", "thread_email_ids", "thread_keys", "thread_messages"]
@@ -59,7 +60,7 @@ def elect_head(s: Session, account_id: int, thread_id: str, version: str, now: d
     return head.email_id if head is not None else None
 
 
-def thread_counts(s: Session, rows: Iterable[EmailRow]) -> dict[int, int]:
+def thread_counts(s: Session, rows: Iterable[EmailRow | ListRow]) -> dict[int, int]:
     """For each email of ``rows`` (a page of heads), how many messages its thread has."""
     rows = list(rows)
     keys = {(e.account_id, e.thread_id) for e in rows}
@@ -82,10 +83,13 @@ class ThreadMessage:
     state: EmailStateRow | None
 
 
-def thread_messages(s: Session, row: EmailRow, version: str) -> list[ThreadMessage]:
-    """Every message of ``row``'s thread (``row`` included), oldest first."""
+def thread_messages(s: Session, row: EmailRow, version: str, *, texts: bool = True) -> list[ThreadMessage]:
+    """Every message of ``row``'s thread (``row`` included), oldest first. The analyses' JSON is
+    not read (a thread shows their scores); ``texts=False``: nor the emails' (the whole Email,
+    for its text), read only if a message's ``data`` is used."""
+    deferred = [defer(AnalysisRow.data)] + ([] if texts else [defer(EmailRow.data)])
     found = s.execute(
-        select(EmailRow, AnalysisRow, EmailStateRow)
+        select(EmailRow, AnalysisRow, EmailStateRow).options(*deferred)
         .outerjoin(AnalysisRow, (AnalysisRow.email_id == EmailRow.id) & (AnalysisRow.pipeline_version == version))
         .outerjoin(EmailStateRow, EmailStateRow.email_id == EmailRow.id)
         .where(EmailRow.id.in_(thread_email_ids(s, row.account_id, row.thread_id)),

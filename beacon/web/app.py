@@ -64,6 +64,7 @@ from beacon.triage.deferred import DeferredHooks
 from beacon.triage.scheduler import RescoreScheduler
 from beacon.web import services, session, templating
 from beacon.web.auth import SessionCodec
+from beacon.web.auth_cache import AuthCache
 from beacon.web.deps import LoginRequired
 from beacon.web.limits import BodyLimit
 from beacon.web.memtrace import AllocationTracer
@@ -127,10 +128,12 @@ def create_app(
     private_dir(settings.data_dir)
     db = db or Database(settings.database_url_resolved)
     db.limit_page_cache(settings.web_sqlite_cache)
+    codec = session_codec(settings)
     st = WebState(
         settings=settings,
         db=db,
-        codec=session_codec(settings),
+        codec=codec,
+        auth=AuthCache(codec),
         templates=Jinja2Templates(directory=str(HERE / "templates")),
         imports=ImportRunner(db, settings),
         roots=ImportRoots.from_settings(settings),

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Annotated
 
+import anyio
 from fastapi import Depends, HTTPException, Path, Request, status
 from sqlalchemy.orm import Session
 
 from beacon.settings import Settings
-from beacon.store.app_settings import current_settings
 from beacon.store.schema import User
 from beacon.web import session
 from beacon.web.auth import SessionData
-from beacon.web.revoked import is_revoked
 from beacon.web.state import WebState
 
 __all__ = [
@@ -35,9 +34,26 @@ async def state(request: Request) -> WebState:
 State = Annotated[WebState, Depends(state)]
 
 
-def db_session(st: State) -> Iterator[Session]:
-    with st.db.session() as s:
+async def db_session(st: State) -> AsyncIterator[Session]:
+    """The request's session, in a transaction: committed when the request succeeded, rolled
+    back when it failed. Making it does no I/O (its connection is taken at its first query), so
+    it is made here without a trip to the thread pool; ending it (commit, the connection handed
+    back) is I/O, done in a thread as FastAPI ends a plain ``def`` one: shielded from the
+    request's cancellation, and not waiting for the pool's capacity (a request waiting for a
+    thread while it holds a connection others wait for would deadlock)."""
+    scope = st.db.session()
+    s = scope.__enter__()
+    own = anyio.CapacityLimiter(1)
+    try:
         yield s
+    except BaseException as exc:
+        with anyio.CancelScope(shield=True):
+            ok = await anyio.to_thread.run_sync(scope.__exit__, type(exc), exc, exc.__traceback__, limiter=own)
+        if not ok:
+            raise
+    else:
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(scope.__exit__, None, None, None, limiter=own)
 
 
 DB = Annotated[Session, Depends(db_session)]
@@ -49,27 +65,24 @@ def client_address(request: Request) -> str:
 
 
 def session_user(s: Session, st: WebState, data: SessionData) -> User | None:
-    """The session's user, unless the password changed since login or the session was revoked."""
-    if data.uid is None:
-        return None
-    user = s.get(User, data.uid)
-    if user is None or user.disabled or not st.codec.belongs_to(data, user) or is_revoked(s, data.sid):
-        return None
-    return user
+    """The session's user, unless the password changed since login or the session was revoked
+    (a detached copy: read it, do not change it)."""
+    return st.auth.user(s, data)
 
 
 def optional_user(request: Request, st: State, s: DB) -> User | None:
-    return session_user(s, st, session.current(request))
+    user = session_user(s, st, session.current(request))
+    # The settings in force too, on the same trip to the thread pool (a trip costs more than
+    # the cached lookup): ``settings`` below only hands them over.
+    request.state.beacon_settings = st.auth.settings(s, st.settings, user.id if user is not None else None)
+    return user
 
 
 def short_session_user(st: WebState, data: SessionData) -> User | None:
     """``session_user`` in its own short database session (for long-lived responses, which
     re-check their login while they run: a stream ends when its session is revoked)."""
     with st.db.session() as s:
-        user = session_user(s, st, data)
-        if user is not None:
-            s.expunge(user)
-        return user
+        return session_user(s, st, data)
 
 
 def _short_session_user(request: Request, st: State) -> User | None:
@@ -79,9 +92,10 @@ def _short_session_user(request: Request, st: State) -> User | None:
     return short_session_user(st, session.current(request))
 
 
-def settings(st: State, s: DB, user: Annotated[User | None, Depends(optional_user)]) -> Settings:
+async def settings(request: Request, _user: Annotated[User | None, Depends(optional_user)]) -> Settings:
     """The settings in force for this request: with the logged-in user's personal ones."""
-    return current_settings(s, st.settings, user.id if user is not None else None)
+    found: Settings = request.state.beacon_settings
+    return found
 
 
 CurrentSettings = Annotated[Settings, Depends(settings)]

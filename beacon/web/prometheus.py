@@ -19,9 +19,8 @@ from sqlalchemy import func, select
 from beacon.analysis.version import pipeline_version
 from beacon.engine.memory import rss
 from beacon.engine.metrics import EngineMetrics
-from beacon.engine.processes import process_table
+from beacon.engine.processes import ProcessTree, process_table
 from beacon.store.schema import AnalysisJob, AnalysisRow, EmailRow, Run
-from beacon.store.app_settings import current_settings
 from beacon.web.observability import RequestMetrics
 
 __all__ = ["BeaconCollector", "register_metrics", "request_metrics"]
@@ -40,7 +39,7 @@ class BeaconCollector(Collector):
         service = st.engine.service if st.engine is not None else None
         m = service.metrics() if service is not None else None
         yield from self._engine(m)
-        yield _processes(m)
+        yield _processes(m, st.processes)
         yield from self._store(st)
 
     def _engine(self, m: EngineMetrics | None) -> Iterator[Metric]:
@@ -81,7 +80,7 @@ class BeaconCollector(Collector):
 
     def _store(self, st: WebState) -> Iterator[Metric]:
         with st.db.session() as s:
-            version = pipeline_version(current_settings(s, st.settings))
+            version = pipeline_version(st.auth.settings(s, st.settings, None))
             jobs = s.execute(select(AnalysisJob.status, func.count()).group_by(AnalysisJob.status)).all()
             levels = s.execute(
                 select(AnalysisRow.level, func.count())
@@ -106,14 +105,14 @@ class BeaconCollector(Collector):
         yield GaugeMetricFamily("beacon_emails", "Stored emails", value=emails)
 
 
-def _processes(m: EngineMetrics | None) -> Metric:
+def _processes(m: EngineMetrics | None, tree: ProcessTree) -> Metric:
     """Every process this server started, by role (web, engine, zygote, worker, forkserver,
     parse-worker, ...), as the kernel's process tree has them: what the budget counts."""
     g = GaugeMetricFamily("beacon_process_rss_bytes", "Resident memory of each Beacon process, by role",
                           labels=["pid", "role"])
     g.add_metric([str(os.getpid()), "web"], rss())
     workers = {w.pid for w in m.workers} if m is not None else set()
-    for p in process_table(workers, set(m.zygotes) if m is not None else set()):
+    for p in process_table(workers, set(m.zygotes) if m is not None else set(), tree):
         g.add_metric([str(p.pid), p.role], p.rss)
     return g
 

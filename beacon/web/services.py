@@ -26,6 +26,7 @@ from beacon.store.analyses import current_analysis, load_scored
 from beacon.store.inbox import Count, InboxFilter, inbox_count
 from beacon.store.inbox import inbox_page as store_inbox_page
 from beacon.store.inbox import pending_count as store_pending_count
+from beacon.store.list_rows import ListRow
 from beacon.store.private import private_dir
 from beacon.store.schema import Account, AttachmentRow, EmailRow, User, utcnow
 from beacon.store.state_sets import one_read
@@ -77,21 +78,24 @@ def inbox_page(s: Session, f: InboxFilter, page: int, per_page: int, cursor: str
     with one_read(s):
         if settings is not None and not cursor and offset == 0 and f.inbox_view():
             rescore_woken(s, f.scope, f.now or utcnow(), settings)
-        result = store_inbox_page(s, f, limit=per_page, cursor=cursor, offset=offset)
+        result = store_inbox_page(s, f, limit=per_page, cursor=cursor, offset=offset, light=True)
+        rows: list[ListRow] = result.rows  # type: ignore[assignment]  # a light page's
         terms = f.terms()
-        states = load_states(s, [e.id for e, _ in result.rows])
+        states = load_states(s, [r.id for r in rows])
         now = f.now or utcnow()
-        counts = thread_counts(s, [e for e, _a in result.rows]) if f.threads else {}
-        items = [inbox_item(e, a, terms, states[e.id], now=now, thread_count=counts.get(e.id)) for e, a in result.rows]
+        counts = thread_counts(s, rows) if f.threads else {}
+        items = [inbox_item(r, terms, states[r.id], now=now, thread_count=counts.get(r.id)) for r in rows]
         return InboxPage(items, inbox_count(s, f), page, per_page, result.next_cursor)
 
 
-def load_email_view(s: Session, settings: Settings, email_id: int, user: User) -> EmailView:
+def load_email_view(s: Session, settings: Settings, email_id: int, user: User, *,
+                    thread_texts: bool = True) -> EmailView:
+    """One email with its analysis and thread (``thread_texts``: with each message's text)."""
     row = store.get_email_row(s, email_id, user.id)
     if row is None or row.deleted:
         raise NotFound(f"no email {email_id}")
     arow = current_analysis(s, email_id, settings)
-    thread = thread_messages(s, row, pipeline_version(settings))
+    thread = thread_messages(s, row, pipeline_version(settings), texts=thread_texts)
     return EmailView(row, store.load_email(row), load_scored(arow) if arow else None, thread, utcnow(),
                      state_of(s, email_id))
 

@@ -13,12 +13,14 @@ from fastapi.templating import Jinja2Templates
 from prometheus_client import CollectorRegistry
 
 from beacon.engine.host import EngineHost
+from beacon.engine.processes import ProcessTree
 from beacon.ingest.roots import ImportRoots
 from beacon.ingest.runner import ImportRunner
 from beacon.settings import Settings
 from beacon.store.db import Database
 from beacon.triage.deferred import DeferredHooks
 from beacon.web.auth import SessionCodec
+from beacon.web.auth_cache import AuthCache
 from beacon.web.login_guard import LoginGuard
 from beacon.web.memtrace import AllocationTracer
 
@@ -37,6 +39,7 @@ class WebState:
     settings: Settings  # from the environment; the ones in force add the stored changes
     db: Database
     codec: SessionCodec
+    auth: AuthCache  # the session's user and the settings in force, between changes
     templates: Jinja2Templates
     imports: ImportRunner
     registry: CollectorRegistry
@@ -48,5 +51,7 @@ class WebState:
     rescorer: Scheduler | None = None  # the periodic rescore (beacon.triage.scheduler)
     login_guard: LoginGuard = field(default_factory=LoginGuard)
     tracer: AllocationTracer | None = None  # settings.debug_tracemalloc
+    # The processes this server started, walked at most once a second (/api/engine, /metrics).
+    processes: ProcessTree = field(default_factory=ProcessTree)
     # The learning and re-scoring after actions, once they are answered (made by create_app).
     deferred: DeferredHooks | None = None

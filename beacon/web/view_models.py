@@ -9,20 +9,20 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from fastapi.encoders import jsonable_encoder
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, TypeAdapter
 
-from beacon.analysis.models import Priority, ScoredAnalysis
+from beacon.analysis.models import ActionItem, Priority, ScoredAnalysis
 from beacon.engine.memory import rss
 from beacon.engine.metrics import MemoryPoint
-from beacon.engine.processes import process_table
+from beacon.engine.processes import ProcessTree, process_table
 from beacon.models import Email
 from beacon.query.model import Text
 from beacon.query.snippet import snippet
-from beacon.store.analyses import load_scored
+from beacon.store.list_rows import ListRow
 from beacon.store.runs import RunStatus
-from beacon.store.schema import AnalysisRow, EmailRow, Run
+from beacon.store.schema import EmailRow, Run
 from beacon.triage.models import EmailState, EmailStateOut
-from beacon.triage.due import Due, DueStatus, due_at
+from beacon.triage.due import Due, DueStatus, due_at, due_of
 from beacon.triage.threads import ThreadMessage
 
 if TYPE_CHECKING:
@@ -58,27 +58,28 @@ class InboxItem(BaseModel):
     state: EmailStateOut  # what the reader made of it (done, snoozed, read, importance, replied)
 
 
-def inbox_item(e: EmailRow, a: AnalysisRow, terms: list[Text] | None = None, state: EmailState = EmailState(), *,
+def inbox_item(r: ListRow, terms: list[Text] | None = None, state: EmailState = EmailState(), *,
                now: datetime, thread_count: int | None = None) -> InboxItem:
-    # Only the parts a list shows are validated: the whole ScoredAnalysis (entities, spans,
-    # phrases) cost ~0.5 ms per row, most of an inbox page's CPU in the web process. The
-    # deadline judged now needs the action items' spans: only mail with a due date pays that.
-    data = a.data or {}
-    analysis = data.get("analysis") or {}
-    priority = Priority.model_validate(data["priority"])
-    items = analysis.get("action_items") or []
-    due = due_at(load_scored(a).analysis, e.date, now) if any(x.get("due") for x in items) else None
-    summary = analysis.get("summary") or []
-    found = snippet((e.data or {}).get("text", ""), terms) if terms else None
+    # Only the parts a list shows are read (beacon.store.list_rows) and validated: the whole
+    # ScoredAnalysis (entities, spans, phrases) cost ~0.5 ms per row.
+    top_reason = Priority.model_validate({"score": r.score, "level": r.level, "factors": r.factors or []}).top_reason
+    items = r.action_items or []
+    due = due_of([_DUE.validate_python(x.get("due")) for x in items], r.date, now) \
+        if any(x.get("due") for x in items) else None
+    found = snippet(r.text or "", terms) if terms else None
     return InboxItem(
-        id=e.id, subject=e.subject, from_name=e.from_name, from_addr=e.from_addr, date=e.date,
-        score=a.score, level=a.level, kind=a.kind, category=a.category, needs_reply=a.needs_reply,
-        top_reason=priority.top_reason, summary=summary[0] if summary else "",
+        id=r.id, subject=r.subject, from_name=r.from_name, from_addr=r.from_addr, date=r.date,
+        score=r.score, level=r.level, kind=r.kind, category=r.category, needs_reply=r.needs_reply,
+        top_reason=top_reason, summary=r.summary or "",
         due=due.at if due else None, due_status=due.status if due else None, due_label=due.label if due else None,
-        action_items=len(items), thread_id=e.thread_id, thread_count=thread_count,
+        action_items=len(items), thread_id=r.thread_id, thread_count=thread_count,
         snippet=found.text if found else None, highlights=found.highlights if found else [],
         state=state.out(now),
     )
+
+
+# An action item's due date as its model reads it (beacon.analysis.models.ActionItem.due).
+_DUE: TypeAdapter[datetime | None] = TypeAdapter(ActionItem.model_fields["due"].annotation)
 
 
 @dataclass(frozen=True)
@@ -179,15 +180,15 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def engine_snapshot(service: EngineService | None, imports_running: int) -> dict[str, Any]:
+def engine_snapshot(service: EngineService | None, imports_running: int, tree: ProcessTree | None = None) -> dict[str, Any]:
     """Status and metrics of the engine (memory history included), or why there is none, and
     every process this server started (from the kernel's process tree: nothing hides), as
     plain JSON data (the route sends it as it is)."""
     if service is None:
         return jsonable_encoder({"available": False, "main_rss": rss(), "imports_running": imports_running,
-                                 "processes": [_plain(p) for p in process_table(set(), set())]})
+                                 "processes": [_plain(p) for p in process_table(set(), set(), tree)]})
     raw = service.metrics()
-    processes = process_table({w.pid for w in raw.workers}, set(raw.zygotes))
+    processes = process_table({w.pid for w in raw.workers}, set(raw.zygotes), tree)
     # The plot's history (up to HISTORY_LEN points) is most of the answer: converted by hand,
     # as asdict + jsonable_encoder cost ~90 ms of the web process's CPU per call with it.
     metrics = jsonable_encoder(_plain(dataclasses.replace(raw, history=[])))

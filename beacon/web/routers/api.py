@@ -12,7 +12,7 @@ import logging
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request, UploadFile, status
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from beacon.analysis.models import MailKind
@@ -101,22 +101,25 @@ def list_emails(
     cursor: Annotated[str | None, Query(max_length=500, description="next_cursor of the previous page")] = None,
     threads: Annotated[bool, Query(description="conversations: one item per thread, its most important open "
                                                "message, with thread_count")] = False,
-) -> EmailPage:
+) -> Response:
     f = InboxFilter(
         pipeline_version=pipeline_version(settings), level=level, kind=kind, category=category,
         needs_reply=needs_reply, search=q or None, account=account, sort=sort, scope=user.id, threads=threads,
         own_addresses=tuple(settings.own_addresses),
     )
     p = services.inbox_page(s, f, page, per_page, cursor, settings)
-    return EmailPage(total=p.total.n, total_exact=p.total.exact, page=p.page, per_page=p.per_page,
-                     pages=p.pages, pending_analysis=services.pending_count(s, settings, user).n,
-                     next_cursor=p.next_cursor, items=p.items)
+    out = EmailPage(total=p.total.n, total_exact=p.total.exact, page=p.page, per_page=p.per_page,
+                    pages=p.pages, pending_analysis=services.pending_count(s, settings, user).n,
+                    next_cursor=p.next_cursor, items=p.items)
+    # Serialised here, as FastAPI would (response_model documents it): FastAPI would first
+    # validate the page again, on one more trip to the thread pool.
+    return Response(out.model_dump_json(by_alias=True), media_type="application/json")
 
 
 @router.get("/emails/{email_id:int}", summary="One email with its analysis, score explanation, deadline and thread",
             responses=errors(404, e404="no such email among yours"))
 def get_email(email_id: RowId, s: DB, settings: CurrentSettings, user: ApiUser) -> dict[str, Any]:
-    return email_json(services.load_email_view(s, settings, email_id, user))
+    return email_json(services.load_email_view(s, settings, email_id, user, thread_texts=False))
 
 
 # -- jobs ------------------------------------------------------------------------------------
@@ -218,4 +221,5 @@ def accounts(s: DB, user: ApiUser) -> list[AccountOut]:
             summary="Analysis engine status: workers, memory, recycles, queue, history")
 def engine(st: State, _user: ApiUser) -> JSONResponse:
     # Plain JSON already: FastAPI's encoder would walk the memory history again.
-    return JSONResponse(engine_snapshot(st.engine.service if st.engine is not None else None, st.imports.running()))
+    return JSONResponse(engine_snapshot(st.engine.service if st.engine is not None else None, st.imports.running(),
+                                        st.processes))
