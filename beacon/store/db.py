@@ -22,7 +22,6 @@ from beacon.store.rows import JSONText
 __all__ = ["Database", "MIGRATIONS_DIR"]
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
-SQLITE_POOL = 15  # connections to a SQLite file, kept open once made
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
@@ -82,11 +81,6 @@ class Database:
                         "json_deserializer": _json_deserializer}
         if not self.is_sqlite:
             kwargs.update(pool_pre_ping=True, pool_size=5, max_overflow=5)
-        else:
-            # As many connections as before (5 + 10 overflow), all kept: under 20 concurrent web
-            # requests the overflow ones were opened and closed all the time, each open paying
-            # its pragmas, the schema and a cold page cache, each close a PRAGMA optimize.
-            kwargs.update(pool_size=SQLITE_POOL, max_overflow=0)
         self.sql_engine: Engine = create_engine(self.url, **kwargs)
         if self.is_sqlite:
             event.listen(self.sql_engine, "connect", _sqlite_pragmas)
