@@ -1,4 +1,4 @@
-"""The full-text index of the mail, in each database's own engine, kept in step by triggers.
+"""The full-text index of the mail in each database's own engine, fed by the importer and triggers.
 
 SQLite: an FTS5 table over a view of ``emails`` (external content: the text is not stored a
 second time), tokenizer ``unicode61 remove_diacritics 2`` (case and accents folded; an address
