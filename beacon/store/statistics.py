@@ -37,11 +37,12 @@ def refresh(conn: Connection) -> None:
 
 def optimize_before_close(dbapi_conn: Any, _record: Any) -> None:
     """SQLite pool hook: ``PRAGMA optimize`` as a connection closes. It must not hold up the
-    close: it waits a moment for a writer, else it is skipped (the next close tries again)."""
+    close (web threads close overflow connections while an analysis writes): it never waits
+    for a writer's lock; when one is held it is skipped and a later close tries again."""
     try:
         cur = dbapi_conn.cursor()
         try:
-            cur.execute("PRAGMA busy_timeout=200")
+            cur.execute("PRAGMA busy_timeout=0")
             cur.execute("PRAGMA optimize")
         finally:
             cur.close()
