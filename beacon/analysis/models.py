@@ -6,6 +6,7 @@ analysed (the new text of the message, capped), so a UI can highlight spans with
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Literal
 
@@ -113,12 +114,18 @@ class Priority(BaseModel):
     @property
     def top_reason(self) -> str:
         """The strongest reason for *this* email (the base score every email gets says nothing)."""
-        factors = [f for f in self.factors if f.name != "base" and f.points != 0]
-        if not factors:
-            return "no particular signals"
-        positive = [f for f in factors if f.points > 0]
-        best = max(positive, key=lambda f: f.points) if positive else min(factors, key=lambda f: f.points)
-        return best.detail
+        return top_reason((f.name, f.points, f.detail) for f in self.factors)
+
+
+def top_reason(factors: Iterable[tuple[str, float, str]]) -> str:
+    """:attr:`Priority.top_reason` of factors given as (name, points, detail): list pages read
+    them from the stored JSON without validating a Priority per row."""
+    found = [f for f in factors if f[0] != "base" and f[1] != 0]
+    if not found:
+        return "no particular signals"
+    positive = [f for f in found if f[1] > 0]
+    best = max(positive, key=lambda f: f[1]) if positive else min(found, key=lambda f: f[1])
+    return best[2]
 
 
 class ScoredAnalysis(BaseModel):
