@@ -13,17 +13,15 @@ email text reaches the log.
 from __future__ import annotations
 
 import logging
-import os
 import time
 
 import threading
 from dataclasses import dataclass
 
-import psutil
 from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from beacon.engine.memory import malloc_trim
+from beacon.engine.memory import OwnRss, malloc_trim
 
 log = logging.getLogger("beacon.web.requests")
 
@@ -50,7 +48,7 @@ class RequestMemoryMiddleware:
         self.metrics = metrics
         self.warn_bytes = warn_bytes
         self.trim_bytes = trim_bytes
-        self._proc = psutil.Process(os.getpid())
+        self._rss = OwnRss()
         self._trimming = threading.Lock()  # one trim at a time is enough
         self._floor = 0  # RSS just after the last trim (0: none yet)
         self._trimmed_at = float("-inf")
@@ -59,7 +57,7 @@ class RequestMemoryMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        rss_before = self._proc.memory_info().rss
+        rss_before = self._rss()
         started = time.perf_counter()
         status_code = 500
 
@@ -76,7 +74,7 @@ class RequestMemoryMiddleware:
 
     def _record(self, scope: Scope, status_code: int, started: float, rss_before: int) -> None:
         duration = time.perf_counter() - started
-        rss_after = self._proc.memory_info().rss
+        rss_after = self._rss()
         route = scope.get("route")
         template = getattr(route, "path", None) or "unmatched"
         method = scope.get("method", "")
@@ -111,7 +109,7 @@ class RequestMemoryMiddleware:
             return
         try:
             malloc_trim()
-            self._floor, self._trimmed_at = self._proc.memory_info().rss, now
+            self._floor, self._trimmed_at = self._rss(), now
             self.metrics.trims.labels("request" if grew > self.trim_bytes else "crept").inc()
         finally:
             self._trimming.release()
