@@ -69,7 +69,7 @@ from beacon.web.deps import LoginRequired
 from beacon.web.limits import BodyLimit
 from beacon.web.memtrace import AllocationTracer
 from beacon.web.observability import RequestMemoryMiddleware
-from beacon.web.prometheus import register_metrics
+from beacon.web.prometheus import Exposition, register_metrics
 from beacon.web.routers import admin, api, docs, events, learning, ops, triage, ui, unsubscribe
 from beacon.web.security import SecurityHeadersMiddleware
 from beacon.web.state import Scheduler, WebState
@@ -129,6 +129,7 @@ def create_app(
     db = db or Database(settings.database_url_resolved)
     db.limit_page_cache(settings.web_sqlite_cache)
     codec = session_codec(settings)
+    registry = CollectorRegistry()
     st = WebState(
         settings=settings,
         db=db,
@@ -137,7 +138,8 @@ def create_app(
         templates=Jinja2Templates(directory=str(HERE / "templates")),
         imports=ImportRunner(db, settings),
         roots=ImportRoots.from_settings(settings),
-        registry=CollectorRegistry(),
+        registry=registry,
+        exposition=Exposition(registry, settings.metrics_max_age),
         engine=EngineHost(db, engine_factory) if engine_factory is not None else None,
         tracer=AllocationTracer(settings.debug_tracemalloc) if settings.debug_tracemalloc else None,
         deferred=DeferredHooks(db),

@@ -8,10 +8,12 @@ Each app has its own registry: no module-level metric objects.
 from __future__ import annotations
 
 import os
+import threading
+import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, ProcessCollector
+from prometheus_client import CollectorRegistry, Counter, Histogram, ProcessCollector, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
@@ -23,7 +25,7 @@ from beacon.engine.processes import ProcessTree, process_table
 from beacon.store.schema import AnalysisJob, AnalysisRow, EmailRow, Run
 from beacon.web.observability import RequestMetrics
 
-__all__ = ["BeaconCollector", "register_metrics", "request_metrics"]
+__all__ = ["BeaconCollector", "Exposition", "register_metrics", "request_metrics"]
 
 if TYPE_CHECKING:
     from beacon.web.state import WebState
@@ -189,3 +191,21 @@ def request_metrics(registry: CollectorRegistry) -> RequestMetrics:
             "one request grew it (request) or it crept up over many (crept)", ["reason"], registry=registry,
         ),
     )
+
+
+class Exposition:
+    """The registry in Prometheus's text format, made at most once per ``max_age`` seconds
+    (0: every time); concurrent scrapes wait for the one being made and share it."""
+
+    def __init__(self, registry: CollectorRegistry, max_age: float) -> None:
+        self.registry = registry
+        self.max_age = max_age
+        self._lock = threading.Lock()
+        self._made: tuple[float, bytes] | None = None  # (monotonic time, text)
+
+    def body(self) -> bytes:
+        with self._lock:
+            now = time.monotonic()
+            if self._made is None or now - self._made[0] >= self.max_age:
+                self._made = (now, generate_latest(self.registry))
+            return self._made[1]

@@ -23,6 +23,7 @@ from beacon.web.auth import SessionCodec
 from beacon.web.auth_cache import AuthCache
 from beacon.web.login_guard import LoginGuard
 from beacon.web.memtrace import AllocationTracer
+from beacon.web.prometheus import Exposition
 
 __all__ = ["Scheduler", "WebState"]
 
@@ -43,6 +44,7 @@ class WebState:
     templates: Jinja2Templates
     imports: ImportRunner
     registry: CollectorRegistry
+    exposition: Exposition  # /metrics: the registry's text, reused for metrics_max_age
     roots: ImportRoots  # where admins may import from by path
     # The analysis engine's owner; None when this server runs without analysis. Read
     # ``engine.service`` once per request (it is swapped after an engine setting changes).

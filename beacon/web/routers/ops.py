@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 
@@ -38,7 +38,8 @@ def readyz(st: State) -> JSONResponse:
     return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
 
 
-@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+@router.get("/metrics", summary="Prometheus metrics (the same answer for BEACON_METRICS_MAX_AGE seconds)",
+            response_class=Response)
 async def metrics(st: State) -> Response:
-    body = await run_in_threadpool(generate_latest, st.registry)
+    body = await run_in_threadpool(st.exposition.body)
     return Response(body, media_type=CONTENT_TYPE_LATEST)
