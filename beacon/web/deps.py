@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Annotated
+import functools
+from collections.abc import AsyncIterator, Callable
+from typing import Annotated, Any, TypeVar
 
 import anyio
 from fastapi import Depends, HTTPException, Path, Request, status
@@ -18,7 +19,7 @@ from beacon.web.state import WebState
 __all__ = [
     "AdminUser", "UiAdmin", "admin_user", "short_session_user", "ui_admin",
     "ApiUser", "CSRF_HEADER", "CsrfChecked", "CsrfForm", "CurrentSettings", "DB", "LoginRequired",
-    "State", "StreamUser", "UiUser", "api_user", "client_address", "csrf_header", "db_session",
+    "State", "StreamUser", "UiUser", "api_user", "client_address", "csrf_header", "db_session", "ends_session",
     "optional_user", "session_user", "settings", "state", "stream_user", "ui_user",
 ]
 
@@ -40,20 +41,48 @@ async def db_session(st: State) -> AsyncIterator[Session]:
     it is made here without a trip to the thread pool; ending it (commit, the connection handed
     back) is I/O, done in a thread as FastAPI ends a plain ``def`` one: shielded from the
     request's cancellation, and not waiting for the pool's capacity (a request waiting for a
-    thread while it holds a connection others wait for would deadlock)."""
+    thread while it holds a connection others wait for would deadlock). A route marked
+    :func:`ends_session` has ended it already, in its own thread."""
     scope = st.db.session()
     s = scope.__enter__()
+    s.info[_SCOPE] = scope
     own = anyio.CapacityLimiter(1)
     try:
         yield s
     except BaseException as exc:
+        if s.info.get(_SCOPE) is None:  # ended by the route, then the response failed
+            raise
         with anyio.CancelScope(shield=True):
             ok = await anyio.to_thread.run_sync(scope.__exit__, type(exc), exc, exc.__traceback__, limiter=own)
         if not ok:
             raise
     else:
+        if s.info.get(_SCOPE) is None:
+            return
         with anyio.CancelScope(shield=True):
             await anyio.to_thread.run_sync(scope.__exit__, None, None, None, limiter=own)
+
+
+_SCOPE = "beacon.deps.session_scope"  # Session.info key: the request session's context manager
+_R = TypeVar("_R")
+
+
+def ends_session(route: Callable[..., _R]) -> Callable[..., _R]:
+    """For a plain ``def`` route taking the request's session as ``s``: the session is
+    committed and closed in the route's own thread when it returns, one trip to the thread
+    pool fewer than ending it afterwards (the route must not need it once it returned: it
+    returns a rendered response or plain data). When the route raises, ``db_session`` rolls
+    it back as for any route."""
+
+    @functools.wraps(route)
+    def run(*args: Any, **kwargs: Any) -> _R:
+        result = route(*args, **kwargs)
+        s: Session = kwargs["s"]
+        scope = s.info.pop(_SCOPE)
+        scope.__exit__(None, None, None)
+        return result
+
+    return run
 
 
 DB = Annotated[Session, Depends(db_session)]

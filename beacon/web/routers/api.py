@@ -23,7 +23,7 @@ from beacon.query.parser import HELP as QUERY_HELP
 from beacon.query.parser import MAX_QUERY_CHARS
 from beacon.store.inbox import SORTS, InboxFilter
 from beacon.web import services, session
-from beacon.web.deps import DB, ApiUser, CsrfChecked, CurrentSettings, RowId, State, client_address
+from beacon.web.deps import DB, ApiUser, CsrfChecked, CurrentSettings, RowId, State, client_address, ends_session
 from beacon.web.errors_doc import errors
 from beacon.web.view_models import InboxItem, RunView, email_json, engine_snapshot
 
@@ -85,6 +85,7 @@ class EmailPage(BaseModel):
 @router.get("/emails", response_model=EmailPage, summary="List analysed emails, or conversations (threads=1)",
             responses=errors(400, e400="the query is malformed, or the page cursor is not valid for this order "
                                        "(the message says why)"))
+@ends_session
 def list_emails(
     s: DB,
     settings: CurrentSettings,
@@ -118,6 +119,7 @@ def list_emails(
 
 @router.get("/emails/{email_id:int}", summary="One email with its analysis, score explanation, deadline and thread",
             responses=errors(404, e404="no such email among yours"))
+@ends_session
 def get_email(email_id: RowId, s: DB, settings: CurrentSettings, user: ApiUser) -> dict[str, Any]:
     return email_json(services.load_email_view(s, settings, email_id, user, thread_texts=False))
 

@@ -21,7 +21,7 @@ from beacon.query.parser import MAX_QUERY_CHARS
 from beacon.store.inbox import SORTS, InboxFilter
 from beacon.store.inbox import categories as store_categories
 from beacon.web import services, session
-from beacon.web.deps import DB, CsrfForm, CurrentSettings, RowId, State, UiUser, client_address
+from beacon.web.deps import DB, CsrfForm, CurrentSettings, RowId, State, UiUser, client_address, ends_session
 from beacon.web.display import clean_piece
 from beacon.web.highlight import highlight
 from beacon.web.reply import reply_links
@@ -88,6 +88,7 @@ def logout(request: Request, st: State, s: DB) -> Response:
 
 # -- inbox -----------------------------------------------------------------------------------
 @router.get("/")
+@ends_session
 def inbox_page(
     request: Request, st: State, s: DB, settings: CurrentSettings, user: UiUser,
     level: str | None = None, kind: str | None = None, category: str | None = None,
@@ -140,6 +141,7 @@ def _segments(text: str, highlights: list[tuple[int, int]]) -> list[tuple[str, b
 
 # -- one email -------------------------------------------------------------------------------
 @router.get("/emails/{email_id:int}")
+@ends_session
 def email_page(
     email_id: RowId, request: Request, st: State, s: DB, settings: CurrentSettings, user: UiUser,
     images: bool = False,
