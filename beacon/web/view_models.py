@@ -69,7 +69,9 @@ def inbox_item(r: ListRow, terms: list[Text] | None = None, state: EmailState = 
     due = due_of([_DUE.validate_python(x.get("due")) for x in items], r.date, now) \
         if any(x.get("due") for x in items) else None
     found = snippet(r.text or "", terms) if terms else None
-    return InboxItem(
+    # Not validated again: every value is already of its field's type (typed columns, the
+    # models above); validating 50 rows cost ~1.5 ms of a page's ~12.
+    return InboxItem.model_construct(
         id=r.id, subject=r.subject, from_name=r.from_name, from_addr=r.from_addr, date=r.date,
         score=r.score, level=r.level, kind=r.kind, category=r.category, needs_reply=r.needs_reply,
         top_reason=top_reason, summary=r.summary or "",
