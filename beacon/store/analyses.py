@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import bindparam, exists, func, select
 from sqlalchemy.orm import Session
 
 from beacon.analysis import priority as prio
@@ -154,12 +154,12 @@ def load_scored(row: AnalysisRow) -> ScoredAnalysis:
 
 
 def current_analysis(s: Session, email_id: int, settings: Settings) -> AnalysisRow | None:
-    return s.scalar(
-        select(AnalysisRow).where(
-            AnalysisRow.email_id == email_id,
-            AnalysisRow.pipeline_version == pipeline_version(settings),
-        )
-    )
+    return s.scalar(_CURRENT, {"id": email_id, "version": pipeline_version(settings)})
+
+
+# Built once (building it cost more than running it).
+_CURRENT = select(AnalysisRow).where(AnalysisRow.email_id == bindparam("id"),
+                                     AnalysisRow.pipeline_version == bindparam("version"))
 
 
 def rescore_row(s: Session, arow: AnalysisRow, erow: EmailRow, settings: Settings, now: datetime,

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Select, bindparam, func, select, update
 from sqlalchemy.orm import Session, defer
 
 from beacon.store.list_rows import ListRow
@@ -26,8 +27,10 @@ def thread_email_ids(s: Session, account_id: int, thread_id: str) -> list[int]:
     """The ids of one thread's messages (deleted ones too). Read alone, by the thread index:
     in one statement with the analyses, SQLite (no statistics unless someone runs ANALYZE)
     may walk a whole account's or pipeline version's index instead of the thread's few rows."""
-    return [i for i, a in s.execute(select(EmailRow.id, EmailRow.account_id).where(EmailRow.thread_id == thread_id))
-            if a == account_id]
+    return [i for i, a in s.execute(_THREAD_IDS, {"thread": thread_id}) if a == account_id]
+
+
+_THREAD_IDS = select(EmailRow.id, EmailRow.account_id).where(EmailRow.thread_id == bindparam("thread"))  # built once
 
 
 def is_open(state: EmailStateRow | None, now: datetime) -> bool:
@@ -87,16 +90,27 @@ def thread_messages(s: Session, row: EmailRow, version: str, *, texts: bool = Tr
     """Every message of ``row``'s thread (``row`` included), oldest first. The analyses' JSON is
     not read (a thread shows their scores); ``texts=False``: nor the emails' (the whole Email,
     for its text), read only if a message's ``data`` is used."""
-    deferred = [defer(AnalysisRow.data)] + ([] if texts else [defer(EmailRow.data)])
-    found = s.execute(
-        select(EmailRow, AnalysisRow, EmailStateRow).options(*deferred)
-        .outerjoin(AnalysisRow, (AnalysisRow.email_id == EmailRow.id) & (AnalysisRow.pipeline_version == version))
-        .outerjoin(EmailStateRow, EmailStateRow.email_id == EmailRow.id)
-        .where(EmailRow.id.in_(thread_email_ids(s, row.account_id, row.thread_id)),
-               EmailRow.deleted.is_(False) | (EmailRow.id == row.id))
-        .order_by(EmailRow.date, EmailRow.id)
-    ).all()
+    ids = thread_email_ids(s, row.account_id, row.thread_id)
+    found = s.execute(_THREAD[texts], {"version": version, "ids": ids, "row": row.id}).all()
     return [ThreadMessage(e, a, st) for e, a, st in found]
+
+
+def _thread_statement(texts: bool) -> Select[Any]:
+    deferred = [defer(AnalysisRow.data)] + ([] if texts else [defer(EmailRow.data)])
+    return (
+        select(EmailRow, AnalysisRow, EmailStateRow).options(*deferred)
+        .outerjoin(AnalysisRow, (AnalysisRow.email_id == EmailRow.id)
+                   & (AnalysisRow.pipeline_version == bindparam("version")))
+        .outerjoin(EmailStateRow, EmailStateRow.email_id == EmailRow.id)
+        .where(EmailRow.id.in_(bindparam("ids", expanding=True)),
+               EmailRow.deleted.is_(False) | (EmailRow.id == bindparam("row")))
+        .order_by(EmailRow.date, EmailRow.id)
+    )
+
+
+# Built once, with and without the emails' text (an email page's statements cost more to
+# build than to run).
+_THREAD = {texts: _thread_statement(texts) for texts in (False, True)}
 
 
 def thread_keys(s: Session, email_ids: Iterable[int]) -> list[tuple[int, str]]:
