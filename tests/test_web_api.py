@@ -404,7 +404,11 @@ def test_engine_status_and_metrics(served: Served) -> None:
     assert e["available"] and e["status"]["mode"] == "pool"
     m = e["metrics"]
     assert m["budget"] > 0 and m["main_rss"] > 0 and m["history"]
-    assert {"timestamp", "main_rss", "workers", "total_pss"} <= set(m["history"][-1])
+    point = m["history"][-1]
+    assert list(point) == ["timestamp", "main_rss", "workers", "total_pss", "engine_rss", "zygote_rss"]
+    # The plot's worker lines are keyed by pid, as a string (JSON's keys are strings).
+    assert point["workers"] and all(k.isdigit() and isinstance(v, int) for k, v in point["workers"].items())
+    assert isinstance(point["timestamp"], float) and all(isinstance(point[k], int) for k in list(point)[3:])
 
 
 # -- operations, headers, logs -------------------------------------------------------------------

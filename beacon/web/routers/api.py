@@ -25,7 +25,7 @@ from beacon.store.inbox import SORTS, InboxFilter
 from beacon.web import services, session
 from beacon.web.deps import DB, ApiUser, CsrfChecked, CurrentSettings, RowId, State, client_address, ends_session
 from beacon.web.errors_doc import errors
-from beacon.web.view_models import InboxItem, RunView, email_json, engine_snapshot
+from beacon.web.view_models import InboxItem, RunView, email_json, engine_json
 
 log = logging.getLogger(__name__)
 # Every route may answer 401 (login) and 422 (parameters); each adds its own below.
@@ -221,7 +221,7 @@ def accounts(s: DB, user: ApiUser) -> list[AccountOut]:
 
 @router.get("/engine", response_model=dict[str, Any],
             summary="Analysis engine status: workers, memory, recycles, queue, history")
-def engine(st: State, _user: ApiUser) -> JSONResponse:
-    # Plain JSON already: FastAPI's encoder would walk the memory history again.
-    return JSONResponse(engine_snapshot(st.engine.service if st.engine is not None else None, st.imports.running(),
-                                        st.processes))
+def engine(st: State, _user: ApiUser) -> Response:
+    # JSON already: FastAPI's encoder would walk the memory history again.
+    return Response(engine_json(st.engine.service if st.engine is not None else None, st.imports.running(),
+                                st.processes), media_type="application/json")
