@@ -243,12 +243,24 @@ def _emails_checked_sqlite(element: _EmailsChecked, compiler: Any, **kw: Any) ->
     return sql.replace(" JOIN emails ON ", f" JOIN emails INDEXED BY {OWN_CHECK_INDEX} ON ", 1)
 
 
-def _from(*conds: Any) -> Any:
+def _from(s: Session, *conds: Any) -> Any:
     """``analyses``, joined to ``emails`` only when a condition reads an email's column."""
     emails = EmailRow.__table__
-    if any(isinstance(e, Column) and e.table is emails for c in conds if c is not None for e in iterate(c)):
+    if any(_reads_email(s, c) for c in conds if c is not None):
         return _EmailsChecked(AnalysisRow.__table__, emails, EmailRow.id == AnalysisRow.email_id)
     return AnalysisRow.__table__
+
+
+def _reads_email(s: Session, cond: Any) -> bool:
+    """Whether ``cond`` reads an email's column: walked once per condition within ``one_read``
+    (a page, its count and its woken rows share their conditions; each walk visited every
+    literal of the filter, ~1 ms a list page)."""
+    def walk() -> tuple[Any, bool]:
+        emails = EmailRow.__table__
+        return cond, any(isinstance(e, Column) and e.table is emails for e in iterate(cond))
+
+    kept_cond, found = kept(s, ("inbox.reads_email", id(cond)), walk)
+    return found if kept_cond is cond else walk()[1]  # (an id reused by another condition)
 
 
 def _joined() -> Select[Any]:
@@ -272,7 +284,7 @@ def inbox_page(s: Session, f: InboxFilter, *, limit: int = 50, cursor: str | Non
     # whole rows (their JSON) when an index cannot give the order.
     cols = _ORDERS[sort]
     where = and_(base, compiled.where) if compiled is not None else base
-    q = select(AnalysisRow.email_id, *cols).select_from(_from(where)).where(where)
+    q = select(AnalysisRow.email_id, *cols).select_from(_from(s, base, compiled.where if compiled is not None else None)).where(where)
     if cursor:
         key = _decode(cursor, sort)
         after = tuple_(*(literal(v, t) for v, t in zip(key, _key_types(sort))))
@@ -320,7 +332,7 @@ def _woken_rows(s: Session, f: InboxFilter, sort: str, limit: int, load: Any) ->
     base, compiled = _compiled(s, f, woken_only=ids)
     where = and_(base, compiled.where) if compiled is not None else base
     cols = _ORDERS[sort]
-    q = select(AnalysisRow.email_id).select_from(_from(where)).where(where)
+    q = select(AnalysisRow.email_id).select_from(_from(s, base, compiled.where if compiled is not None else None)).where(where)
     ids = s.scalars(q.order_by(*(c.desc() for c in cols)).limit(limit)).all()
     return load(s, f, list(ids))
 
@@ -359,7 +371,7 @@ def _ranked_page(s: Session, f: InboxFilter, base: Any, compiled: Any, limit: in
     id_col = idx.c.rowid if sqlite else idx.c.email_id
     cand = (
         select(id_col.label("id"), compiled.rank.label("rank"))
-        .select_from(idx.join(_from(compiled.rest, base), AnalysisRow.email_id == id_col))
+        .select_from(idx.join(_from(s, compiled.rest, base), AnalysisRow.email_id == id_col))
         .where(compiled.main, compiled.rest, base)
         .limit(RANK_WINDOW + 1)  # one more: whether there are more matches than the window
     )
@@ -444,20 +456,20 @@ def inbox_count(s: Session, f: InboxFilter, cap: int = COUNT_CAP) -> Count:
     SCAN_ROWS emails and estimated beyond them."""
     base, compiled = _compiled(s, f)
     where = and_(base, compiled.where) if compiled is not None else base
-    q = select(literal(1)).select_from(_from(where)).where(where)
+    q = select(literal(1)).select_from(_from(s, base, compiled.where if compiled is not None else None)).where(where)
     if compiled is not None and compiled.main is not None:
         # Read as a join that the index drives. FTS5 answers "IN (its matches)" by listing
         # every match first; newest first, as the ranked page reads them, FTS5 drives the join
         # (else SQLite would walk the reader's analyses and run the MATCH once per row).
         idx = compiled.ranked_from
         id_col = idx.c.rowid if idx is fts else idx.c.email_id
-        q = (select(literal(1)).select_from(idx.join(_from(compiled.rest, base), AnalysisRow.email_id == id_col))
+        q = (select(literal(1)).select_from(idx.join(_from(s, compiled.rest, base), AnalysisRow.email_id == id_col))
              .where(compiled.main, compiled.rest, base))
         q = q.order_by(id_col.desc()) if idx is fts else q
     ids = woken(s, _now(f)) if f.inbox_view() else []
     if ids:
         awake, _ = _compiled(s, f, woken_only=ids)
-        extra = _count(s, select(literal(1)).select_from(_from(awake, compiled.where if compiled is not None else None))
+        extra = _count(s, select(literal(1)).select_from(_from(s, awake, compiled.where if compiled is not None else None))
                        .where(awake, *([compiled.where] if compiled is not None else [])).limit(cap + 1))
         result = _plain_count(s, f, q, compiled, cap)
         n = result.n + extra
