@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -55,14 +56,35 @@ def snippet(text: str, terms: list[Text], width: int = WIDTH) -> Snippet:
         f = fold(word)
         return f in exact or (bool(prefixes) and f.startswith(prefixes))
 
-    first = next((m for m in _WORD.finditer(body) if hit(m.group())), None) if (exact or prefixes) else None
-    start = 0 if first is None else max(0, first.start() - width // 3)
+    first = _first_hit(body, exact, prefixes, hit) if (exact or prefixes) else None
+    start = 0 if first is None else max(0, first - width // 3)
     if start:
-        space = body.find(" ", start, first.start()) if first else -1
+        space = body.find(" ", start, first) if first is not None else -1
         start = space + 1 if space != -1 else start
     piece = " ".join(body[start:start + width].split())
     lead = "…" if start else ""
     tail = "…" if start + width < len(text) else ""
     out = lead + piece + tail
-    marks = [(m.start(), m.end()) for m in _WORD.finditer(out) if hit(m.group())] if first else []
+    marks = [(m.start(), m.end()) for m in _WORD.finditer(out) if hit(m.group())] if first is not None else []
     return Snippet(out, marks)
+
+
+def _first_hit(body: str, exact: set[str], prefixes: tuple[str, ...], hit: Callable[[str], bool]) -> int | None:
+    """Where the first word that ``hit`` accepts starts. ASCII text (most mail) is searched by
+    one regular expression in C: there a word folds to its lower case, so a word matches
+    when it is a searched word (or begins with a prefix) in any case, with no letter or digit
+    either side (or before); the word-by-word walk cost a search page ~2 ms per 50 rows."""
+    if not body.isascii():
+        return next((m.start() for m in _WORD.finditer(body) if hit(m.group())), None)
+    found = _ascii_search(tuple(sorted(w for w in exact if w.isascii())), tuple(p for p in prefixes if p.isascii()))
+    m = found(body) if found is not None else None
+    return m.start() if m is not None else None
+
+
+@lru_cache(maxsize=256)
+def _ascii_search(words: tuple[str, ...], prefixes: tuple[str, ...]) -> Callable[[str], re.Match[str] | None] | None:
+    # (A word or prefix that folded to non-ASCII matches no word of ASCII text: left out.)
+    alternatives = [re.escape(w) + r"(?![^\W_])" for w in words] + [re.escape(p) for p in prefixes]
+    if not alternatives:
+        return None
+    return re.compile(r"(?<![^\W_])(?:" + "|".join(alternatives) + ")", re.IGNORECASE).search
