@@ -283,8 +283,9 @@ def inbox_page(s: Session, f: InboxFilter, *, limit: int = 50, cursor: str | Non
     # The order's keys first (an index walk), then the page's rows: sorting never carries
     # whole rows (their JSON) when an index cannot give the order.
     cols = _ORDERS[sort]
-    where = and_(base, compiled.where) if compiled is not None else base
-    q = select(AnalysisRow.email_id, *cols).select_from(_from(s, base, compiled.where if compiled is not None else None)).where(where)
+    query_where = compiled.where if compiled is not None else None
+    where = and_(base, query_where) if compiled is not None else base
+    q = select(AnalysisRow.email_id, *cols).select_from(_from(s, base, query_where)).where(where)
     if cursor:
         key = _decode(cursor, sort)
         after = tuple_(*(literal(v, t) for v, t in zip(key, _key_types(sort))))
@@ -330,9 +331,10 @@ def _woken_rows(s: Session, f: InboxFilter, sort: str, limit: int, load: Any) ->
     if not ids:
         return []
     base, compiled = _compiled(s, f, woken_only=ids)
-    where = and_(base, compiled.where) if compiled is not None else base
+    query_where = compiled.where if compiled is not None else None
+    where = and_(base, query_where) if compiled is not None else base
     cols = _ORDERS[sort]
-    q = select(AnalysisRow.email_id).select_from(_from(s, base, compiled.where if compiled is not None else None)).where(where)
+    q = select(AnalysisRow.email_id).select_from(_from(s, base, query_where)).where(where)
     ids = s.scalars(q.order_by(*(c.desc() for c in cols)).limit(limit)).all()
     return load(s, f, list(ids))
 
@@ -455,8 +457,9 @@ def inbox_count(s: Session, f: InboxFilter, cap: int = COUNT_CAP) -> Count:
     dates); other filters are checked email by email, so they are counted in the newest
     SCAN_ROWS emails and estimated beyond them."""
     base, compiled = _compiled(s, f)
-    where = and_(base, compiled.where) if compiled is not None else base
-    q = select(literal(1)).select_from(_from(s, base, compiled.where if compiled is not None else None)).where(where)
+    query_where = compiled.where if compiled is not None else None
+    where = and_(base, query_where) if compiled is not None else base
+    q = select(literal(1)).select_from(_from(s, base, query_where)).where(where)
     if compiled is not None and compiled.main is not None:
         # Read as a join that the index drives. FTS5 answers "IN (its matches)" by listing
         # every match first; newest first, as the ranked page reads them, FTS5 drives the join
