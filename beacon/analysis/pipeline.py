@@ -251,14 +251,15 @@ def _notes(plan: Plan, model_language: str) -> list[str]:
 
 def _deadline_in(matches: list[TimeMatch], start: int, end: int, asked: bool) -> TimeMatch | None:
     """The sentence's due date: a stated deadline ("by Friday"); in a request, also a plain future
-    day ("can you call me tomorrow?"), but not a lone "today" and never a past date."""
+    day ("can you call me tomorrow?"), but not a lone "today", not a time something may start
+    after ("call me after 2pm") and never a past date."""
     found = [m for m in matches if start <= m.start < end and m.resolved is not None and not m.past]
     for m in found:
         if m.is_deadline:
             return m
     if not asked:
         return None
-    return next((m for m in found if m.text.strip().lower() not in _VAGUE_DAYS), None)
+    return next((m for m in found if m.text.strip().lower() not in _VAGUE_DAYS and not m.starts), None)
 
 
 def _outside_boilerplate(matches: list[TimeMatch], boiler: list[Boilerplate]) -> list[TimeMatch]:
