@@ -168,6 +168,14 @@ def test_until_after_a_negation_or_an_absence_is_no_deadline(text: str, day: str
     assert ref.text == day and ref.resolved is not None and not ref.is_deadline
 
 
+def test_a_sign_off_is_no_deadline() -> None:
+    for text in ("Great news for Aquarius.\n\nUntil tomorrow,\nKelli", "Cheers.\nTill next week!\n-- Tom"):
+        (ref,) = find_time_refs(text, WED)
+        assert ref.resolved is not None and not ref.is_deadline, text
+    (ref,) = find_time_refs("Hi,\nUntil Friday, the office is closed; send it by then.", WED)
+    assert ref.is_deadline
+
+
 def test_until_alone_still_sets_a_deadline() -> None:
     (ref,) = find_time_refs("The offer is open until Friday.", WED)
     assert ref.is_deadline

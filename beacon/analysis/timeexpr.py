@@ -129,6 +129,9 @@ _NOT_UNTIL = re.compile(
     r"[^.!?;\n]{0,50}\b(?:until|till|til)\s+(?:the\s+)?(?:on\s+)?$",
     re.IGNORECASE,
 )
+# A sign-off on a line of its own: "Until tomorrow," "Till next week!"
+_VALEDICTION_HEAD = re.compile(r"(?:^|\n)[ \t]*(?:until|till)\s+$", re.IGNORECASE)
+_VALEDICTION_TAIL = re.compile(r"[ \t]*[,!.]?[ \t]*(?:\n|$)")
 _LEADING_CUE = re.compile(r"(?:by|before|until|till|no later than)\s+", re.IGNORECASE)
 # Before a time: it says when something may start, so it is never a due date ("after 2am").
 _STARTS = re.compile(r"\b(?:after|from|since|starting|beginning|as of)\s+(?:the\s+)?(?:on\s+)?$", re.IGNORECASE)
@@ -524,7 +527,8 @@ def _make(
     ) or bool(re.search(r"\b(?:eod|cob|eob|end of|close of)", fragment, re.IGNORECASE))
     cue = _LEADING_CUE.match(fragment)
     upto = s + (cue.end() if cue else 0)
-    if deadline and _NOT_UNTIL.search(text[max(0, upto - 80) : upto]):
+    if deadline and (_NOT_UNTIL.search(text[max(0, upto - 80) : upto])
+                     or (_VALEDICTION_HEAD.search(text[max(0, upto - 20) : upto]) and _VALEDICTION_TAIL.match(text, e))):
         deadline = False
     starts = not cue and bool(_STARTS.search(prefix))
     # A date the sentence puts in the past, or a day already gone when the mail was sent, is history.
