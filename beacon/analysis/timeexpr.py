@@ -118,17 +118,13 @@ _GENERIC_DAY = re.compile(r"\b(?:an?|any|some|every|each)\s+$", re.IGNORECASE)
 # "like there's no tomorrow"
 _NO_TOMORROW = re.compile(r"\bno\s+$", re.IGNORECASE)
 # A slash "date" inside arithmetic is a fraction: "O(n^(2+1/3+eps))".
-_ARITHMETIC_BEFORE = re.compile(r"[+*^=]\s*$")
-_ARITHMETIC_AFTER = re.compile(r"\s*[+*^=]")
+_OPERATORS = frozenset("+*^=")
 # The idiom "at the end of the day, ..." (all things considered), not a time.
 _IDIOM_EOD = re.compile(r"(?:^|[.!?:;\n]\s*|\bbut\s+|\band\s+)at\s+the\s+$", re.IGNORECASE)
 # "until" after a negation or an absence says when something starts again, not what is due:
 # "I will not return until 07/29", "I'm out of the office until Monday", "don't send it until Friday".
-_NOT_UNTIL = re.compile(
-    r"(?:\b(?:not|never)\b|n't\b|\bout of (?:the )?office\b|\baway\b|\bon (?:leave|vacation|holiday)\b|\boff\b)"
-    r"[^.!?;\n]{0,50}\b(?:until|till|til)\s+(?:the\s+)?(?:on\s+)?$",
-    re.IGNORECASE,
-)
+_NOT_OR_AWAY = r"(?:\b(?:not|never)\b|n't\b|\bout of (?:the )?office\b|\baway\b|\bon (?:leave|vacation|holiday)\b|\boff\b)"
+_NOT_UNTIL = re.compile(_NOT_OR_AWAY + r"[^.!?;\n]{0,50}\b(?:until|till|til)\s+(?:the\s+)?(?:on\s+)?$", re.IGNORECASE)
 # A sign-off on a line of its own: "Until tomorrow," "Till next week!"
 _VALEDICTION_HEAD = re.compile(r"(?:^|\n)[ \t]*(?:until|till)\s+$", re.IGNORECASE)
 _VALEDICTION_TAIL = re.compile(r"[ \t]*[,!.]?[ \t]*(?:\n|$)")
@@ -499,7 +495,7 @@ def _not_a_day(text: str, m: re.Match[str]) -> bool:
     if kind == "tomorrow":
         return bool(_NO_TOMORROW.search(before))
     if kind == "mdy":
-        return bool(_ARITHMETIC_BEFORE.search(before) or _ARITHMETIC_AFTER.match(text, e))
+        return before.rstrip()[-1:] in _OPERATORS or text[e:e + 3].lstrip()[:1] in _OPERATORS
     if kind == "eod" and m.group(0).lower().startswith("end of"):
         return text[e : e + 1] == "," and bool(_IDIOM_EOD.search(text[max(0, s - 20) : s]))
     return False
