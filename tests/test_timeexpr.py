@@ -153,6 +153,7 @@ def test_the_same_words_naming_a_day_still_are() -> None:
     assert [(r.text, r.is_deadline) for r in find_time_refs("Please send it by the end of the day, thanks.", WED)] \
         == [("end of the day", True)]
     assert [r.text for r in find_time_refs("see you on Sunday", WED)] == ["on Sunday"]
+    assert [r.text for r in find_time_refs("We have a Friday deadline for the report.", WED)] == ["Friday"]
     assert [r.text for r in find_time_refs("Can we do it tomorrow?", WED)] == ["tomorrow"]
     assert [r.text for r in find_time_refs("the 7/20-7/29 trip", WED)] == ["7/20", "7/29"]
 

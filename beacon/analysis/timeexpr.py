@@ -113,8 +113,9 @@ _FUTURE_ONLY = frozenset({"tomorrow", "dayafter", "nextweek"})
 _PAST_ONLY = frozenset({"yesterday", "ago", "last", "earlier"})
 _EXPLICIT = frozenset({"iso", "mdy", "monthday", "daymonth", "dayord"})
 _DAY_KINDS = _EXPLICIT | {"weekday", "tomorrow", "today", "tonight", "dayafter", "yesterday"}
-# Words that make a weekday any such day, not a date: "on a Sunday", "some Saturday afternoon".
-_GENERIC_DAY = re.compile(r"\b(?:an?|any|some|every|each)\s+$", re.IGNORECASE)
+# Words that make a weekday any such day, not a date: "on a Sunday", "some Saturday afternoon"
+# (but "a Friday deadline" is a deadline on Friday).
+_GENERIC_DAY = re.compile(r"(?:\b(?:on|of|for|in)\s+an?|\b(?:any|some|every|each))\s+$", re.IGNORECASE)
 # "like there's no tomorrow"
 _NO_TOMORROW = re.compile(r"\bno\s+$", re.IGNORECASE)
 # A slash "date" inside arithmetic is a fraction: "O(n^(2+1/3+eps))".
