@@ -251,6 +251,24 @@ def test_a_date_the_sentence_puts_in_the_past_is_never_a_due_date(pipeline: Pipe
     assert dues == [date(2024, 3, 8)]
 
 
+def test_a_time_a_request_may_start_after_is_not_its_due_date(pipeline: Pipeline) -> None:
+    a = analyse(pipeline, mail("Hi Alex,\n\nCould you call me after 2pm tomorrow?\n\nDana"))
+    assert [r.text for r in a.requests] == ["Could you call me after 2pm tomorrow?"]
+    assert [x.due for x in a.action_items] == [None]
+    a = analyse(pipeline, mail("Hi Alex,\n\nCould you call me tomorrow at 2pm?\n\nDana"))
+    assert [x.due.date() for x in a.action_items if x.due] == [date(2024, 3, 7)]
+
+
+def test_a_request_naming_the_sending_day_without_a_time_has_no_due_date(pipeline: Pipeline) -> None:
+    # sent 2024-03-06: the date is the minutes' own, a reference, not when the review is due
+    a = analyse(pipeline, mail("Hi Alex,\n\nCould you review the minutes dated 3/6/2024?\n\nDana"))
+    assert a.requests and [x.due for x in a.action_items] == [None]
+    a = analyse(pipeline, mail("Hi Alex,\n\nCould you review the minutes by 3/6/2024?\n\nDana"))
+    assert [x.due.date() for x in a.action_items if x.due] == [date(2024, 3, 6)]
+    a = analyse(pipeline, mail("Hi Alex,\n\nCould you review the minutes on 3/8/2024?\n\nDana"))
+    assert [x.due.date() for x in a.action_items if x.due] == [date(2024, 3, 8)]
+
+
 def test_masthead_footer_and_quoted_dates_are_not_deadlines(pipeline: Pipeline) -> None:
     body = (
         "Wednesday, March 6, 2024 - Issue 12\n\nThe council approved the bike lanes after a long debate. "

@@ -130,3 +130,75 @@ def test_an_old_date_is_never_a_deadline() -> None:
 def test_lower_case_weekday_abbreviations_are_words() -> None:
     assert find_time_refs("I sat down; the sun is out; they wed in May 2025", WED) == []
     assert [r.text for r in find_time_refs("Call me Sat at 10am", WED)] == ["Sat at 10am"]
+
+
+# -- phrasing in real mail that names no day, or no due date --------------------------------
+
+
+@pytest.mark.parametrize("text", [
+    "Try that on a Sun :( you have to dissect the keyboard",  # any Sunday
+    "a showing some Saturday afternoon/morning",
+    "We meet every Monday.",
+    "Like, just live your life like there's no tomorrow, ok?",  # an idiom
+    "you compute a norm in time O(n^(2+1/3+eps)) to get the count",  # a fraction
+    "x = 3/4 * y",
+    "At the end of the day, most of what we do is customisation.",  # "all things considered"
+    "It works. But at the end of the day, who cares?",
+])
+def test_phrases_that_name_no_day_are_not_time_references(text: str) -> None:
+    assert find_time_refs(text, WED) == []
+
+
+def test_the_same_words_naming_a_day_still_are() -> None:
+    assert [(r.text, r.is_deadline) for r in find_time_refs("Please send it by the end of the day, thanks.", WED)] \
+        == [("end of the day", True)]
+    assert [r.text for r in find_time_refs("see you on Sunday", WED)] == ["on Sunday"]
+    assert [r.text for r in find_time_refs("We have a Friday deadline for the report.", WED)] == ["Friday"]
+    assert [r.text for r in find_time_refs("Can we do it tomorrow?", WED)] == ["tomorrow"]
+    assert [r.text for r in find_time_refs("the 7/20-7/29 trip", WED)] == ["7/20", "7/29"]
+
+
+@pytest.mark.parametrize("text, day", [
+    ("I will be out of the office and will not return until 3/11/2024.", "3/11/2024"),
+    ("I'm away until Monday.", "Monday"),
+    ("Please don't merge it until Friday.", "Friday"),
+    ("I'm on vacation until the 12th.", "the 12th"),
+])
+def test_until_after_a_negation_or_an_absence_is_no_deadline(text: str, day: str) -> None:
+    (ref,) = find_time_refs(text, WED)
+    assert ref.text == day and ref.resolved is not None and not ref.is_deadline
+
+
+def test_a_sign_off_is_no_deadline() -> None:
+    for text in ("Great news for Aquarius.\n\nUntil tomorrow,\nKelli", "Cheers.\nTill next week!\n-- Tom"):
+        (ref,) = find_time_refs(text, WED)
+        assert ref.resolved is not None and not ref.is_deadline, text
+    (ref,) = find_time_refs("Hi,\nUntil Friday, the office is closed; send it by then.", WED)
+    assert ref.is_deadline
+
+
+def test_until_alone_still_sets_a_deadline() -> None:
+    (ref,) = find_time_refs("The offer is open until Friday.", WED)
+    assert ref.is_deadline
+    # a negation earlier in the text, another sentence, does not reach it
+    refs = find_time_refs("I don't mind. Keep it open until Friday.", WED)
+    assert [(r.text, r.is_deadline) for r in refs] == [("Friday", True)]
+
+
+def test_a_time_something_starts_after_is_marked() -> None:
+    (ref,) = find_time_refs("when you're writing a spec file after 2AM", WED)
+    assert ref.starts and not ref.is_deadline
+    (ref,) = find_time_refs("available from Monday", WED)
+    assert ref.starts
+    (ref,) = find_time_refs("please send it by Monday", WED)
+    assert not ref.starts and ref.is_deadline
+
+
+def test_tense_from_the_parse_reaches_within_and_a_lasting_until(nlp: Language) -> None:
+    for text in ("The vendor credited my account within 5 days after I informed them.",
+                 "It was working fine up until this morning, so it must be their servers."):
+        (ref,) = find_time_refs(text, WED, is_past=past_oracle(nlp(text)))
+        assert ref.past and not ref.is_deadline, text
+    for text in ("Please reply within 5 days.", "The meeting was postponed until Friday."):
+        (ref,) = find_time_refs(text, WED, is_past=past_oracle(nlp(text)))
+        assert ref.is_deadline and not ref.past, text

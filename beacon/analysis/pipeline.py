@@ -39,6 +39,8 @@ from beacon.models import Email
 from beacon.settings import Settings
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from spacy.language import Language
     from spacy.tokens import Doc, Span
 
@@ -193,7 +195,7 @@ class Pipeline:
             if is_req:
                 requests.append(Request(text=stext, start=start, end=end, score=round(verdict.prob, 4),
                                         is_question=is_q))
-            deadline = _deadline_in(time_matches, start, end, asked=is_req)
+            deadline = _deadline_in(time_matches, start, end, asked=is_req, sent=email.date)
             if is_req or (deadline is not None and _OBLIGATION.search(stext)):
                 actions.append(
                     ActionItem(
@@ -249,16 +251,19 @@ def _notes(plan: Plan, model_language: str) -> list[str]:
     return []
 
 
-def _deadline_in(matches: list[TimeMatch], start: int, end: int, asked: bool) -> TimeMatch | None:
+def _deadline_in(matches: list[TimeMatch], start: int, end: int, asked: bool, sent: datetime) -> TimeMatch | None:
     """The sentence's due date: a stated deadline ("by Friday"); in a request, also a plain future
-    day ("can you call me tomorrow?"), but not a lone "today" and never a past date."""
+    day ("can you call me tomorrow?"), but not the sending day itself without a time (a lone
+    "today", the mail's own date in a byline), not a time something may start after ("call me
+    after 2pm") and never a past date."""
     found = [m for m in matches if start <= m.start < end and m.resolved is not None and not m.past]
     for m in found:
         if m.is_deadline:
             return m
     if not asked:
         return None
-    return next((m for m in found if m.text.strip().lower() not in _VAGUE_DAYS), None)
+    return next((m for m in found if m.text.strip().lower() not in _VAGUE_DAYS and not m.starts
+                 and (m.exact_time or m.resolved.date() != sent.date())), None)
 
 
 def _outside_boilerplate(matches: list[TimeMatch], boiler: list[Boilerplate]) -> list[TimeMatch]:

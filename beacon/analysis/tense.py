@@ -52,6 +52,10 @@ def _is_past_verb(verb: Token) -> bool:
     return verb.tag_ == "VBN" and any(a.lower_ in _PAST_AUX for a in aux)
 
 
+def _past_progressive(verb: Token) -> bool:
+    return verb.tag_ == "VBG" and any(c.dep_ == "aux" and c.lower_ in ("was", "were") for c in verb.children)
+
+
 def past_oracle(doc: Doc) -> PastOracle:
     """``is_past(start, end)`` over character offsets of ``doc.text``, for ``find_time_refs``."""
 
@@ -63,7 +67,8 @@ def past_oracle(doc: Doc) -> PastOracle:
         if verb is None:
             return False
         if below is not None and below.dep_ == "prep" and below.lower_ in _TARGET_PREPS:
-            return False
+            # "it was working until this morning" lasted up to then: history, unlike "moved until".
+            return below.lower_ in ("until", "till") and _past_progressive(verb)
         if verb.tag_ == "VBN" and not any(c.dep_ in ("aux", "auxpass") for c in verb.children):
             # A bare participle: "the slides presented on Monday" is history, "sign-off needed
             # by Friday" is a deadline.

@@ -107,10 +107,31 @@ _EOD_BRIDGE = re.compile(r"^\s*(?:,\s*|on\s+|of\s+|-\s*)?$", re.IGNORECASE)
 # Between a weekday and an explicit date ("Monday, March 11th", "Wednesday 3/6").
 _WD_DATE_BRIDGE = re.compile(r"^\s*,?\s*(?:the\s+)?$", re.IGNORECASE)
 
-_FUTURE_ONLY = frozenset({"tomorrow", "dayafter", "within", "bizdays", "nextweek"})
+# Never in the past whatever the sentence's tense. "within 5 days" is not among them: "they
+# credited my account within 5 days" is history.
+_FUTURE_ONLY = frozenset({"tomorrow", "dayafter", "nextweek"})
 _PAST_ONLY = frozenset({"yesterday", "ago", "last", "earlier"})
 _EXPLICIT = frozenset({"iso", "mdy", "monthday", "daymonth", "dayord"})
 _DAY_KINDS = _EXPLICIT | {"weekday", "tomorrow", "today", "tonight", "dayafter", "yesterday"}
+# Words that make a weekday any such day, not a date: "on a Sunday", "some Saturday afternoon"
+# (but "a Friday deadline" is a deadline on Friday).
+_GENERIC_DAY = re.compile(r"(?:\b(?:on|of|for|in)\s+an?|\b(?:any|some|every|each))\s+$", re.IGNORECASE)
+# "like there's no tomorrow"
+_NO_TOMORROW = re.compile(r"\bno\s+$", re.IGNORECASE)
+# A slash "date" inside arithmetic is a fraction: "O(n^(2+1/3+eps))".
+_OPERATORS = frozenset("+*^=")
+# The idiom "at the end of the day, ..." (all things considered), not a time.
+_IDIOM_EOD = re.compile(r"(?:^|[.!?:;\n]\s*|\bbut\s+|\band\s+)at\s+the\s+$", re.IGNORECASE)
+# "until" after a negation or an absence says when something starts again, not what is due:
+# "I will not return until 07/29", "I'm out of the office until Monday", "don't send it until Friday".
+_NOT_OR_AWAY = r"(?:\b(?:not|never)\b|n't\b|\bout of (?:the )?office\b|\baway\b|\bon (?:leave|vacation|holiday)\b|\boff\b)"
+_NOT_UNTIL = re.compile(_NOT_OR_AWAY + r"[^.!?;\n]{0,50}\b(?:until|till|til)\s+(?:the\s+)?(?:on\s+)?$", re.IGNORECASE)
+# A sign-off on a line of its own: "Until tomorrow," "Till next week!"
+_VALEDICTION_HEAD = re.compile(r"(?:^|\n)[ \t]*(?:until|till)\s+$", re.IGNORECASE)
+_VALEDICTION_TAIL = re.compile(r"[ \t]*[,!.]?[ \t]*(?:\n|$)")
+_LEADING_CUE = re.compile(r"(?:by|before|until|till|no later than)\s+", re.IGNORECASE)
+# Before a time: it says when something may start, so it is never a due date ("after 2am").
+_STARTS = re.compile(r"\b(?:after|from|since|starting|beginning|as of)\s+(?:the\s+)?(?:on\s+)?$", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -123,6 +144,7 @@ class TimeMatch:
     is_deadline: bool
     exact_time: bool  # a clock time was stated (or implied, as with EOD)
     past: bool = False  # the sentence puts it in the past
+    starts: bool = False  # when something may start ("after 2am", "from Monday"), not when it is due
 
 
 @dataclass
@@ -394,7 +416,7 @@ def find_time_refs(text: str, base: datetime, *, is_past: PastOracle | None = No
     """
     dates = _merge(text, [
         _Date(m.lastgroup or "", m.start(), m.end(), m.group(0).lower(), part=_part_of(m.group(0).lower()))
-        for m in _DATE_RE.finditer(text) if not _lowercase_abbreviation(m)
+        for m in _DATE_RE.finditer(text) if not _lowercase_abbreviation(m) and not _not_a_day(text, m)
     ])
     times = [(m.start(), m.end(), m.group(0)) for m in _TIME_RE.finditer(text)]
     times = [t for t in times if not any(d.start <= t[0] < d.end for d in dates)]
@@ -464,6 +486,22 @@ def _lowercase_abbreviation(m: re.Match[str]) -> bool:
     return len(word) <= 4 and word.islower()
 
 
+def _not_a_day(text: str, m: re.Match[str]) -> bool:
+    """A match that names no particular day: a generic weekday ("on a Sun", "every Monday"), an
+    idiom ("no tomorrow", "at the end of the day, ..."), a fraction in a formula ("1/3+eps")."""
+    kind, s, e = m.lastgroup, m.start(), m.end()
+    before = text[max(0, s - 12) : s]
+    if kind == "weekday" and m.group(0).split()[0].lower() not in ("this", "next", "on", "coming"):
+        return bool(_GENERIC_DAY.search(before))
+    if kind == "tomorrow":
+        return bool(_NO_TOMORROW.search(before))
+    if kind == "mdy":
+        return before.rstrip()[-1:] in _OPERATORS or text[e:e + 3].lstrip()[:1] in _OPERATORS
+    if kind == "eod" and m.group(0).lower().startswith("end of"):
+        return text[e : e + 1] == "," and bool(_IDIOM_EOD.search(text[max(0, s - 20) : s]))
+    return False
+
+
 def _adjacent_bare_hour(text: str, s: int, e: int) -> tuple[int, int, int] | None:
     """An "at 3" right after or right before the date: (hour, start, end)."""
     after = _BARE_HOUR_RE.match(text, e + (len(text[e:]) - len(text[e:].lstrip(" ,"))))
@@ -484,7 +522,13 @@ def _make(
     deadline = always_deadline or bool(_DEADLINE_CUE.search(prefix)) or bool(
         re.match(r"(?:by|before|until|no later than)\b", fragment, re.IGNORECASE)
     ) or bool(re.search(r"\b(?:eod|cob|eob|end of|close of)", fragment, re.IGNORECASE))
+    cue = _LEADING_CUE.match(fragment)
+    upto = s + (cue.end() if cue else 0)
+    if deadline and (_NOT_UNTIL.search(text[max(0, upto - 80) : upto])
+                     or (_VALEDICTION_HEAD.search(text[max(0, upto - 20) : upto]) and _VALEDICTION_TAIL.match(text, e))):
+        deadline = False
+    starts = not cue and bool(_STARTS.search(prefix))
     # A date the sentence puts in the past, or a day already gone when the mail was sent, is history.
     if past or resolved is None or resolved.date() < base.date():
         deadline = False
-    return TimeMatch(fragment, s, e, label, resolved, deadline, exact, past)
+    return TimeMatch(fragment, s, e, label, resolved, deadline, exact, past, starts)

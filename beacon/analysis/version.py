@@ -11,7 +11,7 @@ from beacon.analysis.requests import DETECTOR_VERSION
 from beacon.settings import Settings
 
 # Bump when analysis code or a shipped model changes what an analysis contains.
-ANALYSIS_CODE_VERSION = "2"
+ANALYSIS_CODE_VERSION = "3"
 
 
 def pipeline_version(settings: Settings) -> str:

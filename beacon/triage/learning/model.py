@@ -40,8 +40,11 @@ ALPHA = 1e-3
 # Emails whose "ignored" lesson is kept to be taken back should the reader act on them after
 # all: the newest this many (an older one acted on at last keeps its small lesson).
 IGNORED_KEPT = 5000
-# What an example's comparisons with open mail weigh, together, against its label.
-PAIRS_WEIGHT = 1.0
+# What an example's comparisons with open mail weigh, together, against its label. Above 1: the
+# comparisons are what moves the ranking, and mail a reader wants can sit 25-30 points below the
+# rest (a list post not addressed to her): at 1.0 whether six marks lifted such a list above her
+# other mail hung on a single extra lesson (bench/learning.py, ana on worklife).
+PAIRS_WEIGHT = 1.5
 
 
 # Open mail an example is compared with: its features, and how far Beacon's own (unlearned) score
