@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from beacon.errors import NotFound
@@ -66,16 +66,19 @@ def find_email_id(s: Session, account_id: int, message_id: str, content_hash: st
     )
 
 
+# One statement for every batch, the hashes bound as one expanding parameter (not a bound
+# value built per hash and batch).
+_EXISTING = select(EmailRow.id, EmailRow.message_id, EmailRow.content_hash).where(
+    EmailRow.account_id == bindparam("account_id"), EmailRow.content_hash.in_(bindparam("hashes", expanding=True)))
+
+
 def existing_ids(s: Session, account_id: int, identities: list[tuple[str, str]]) -> dict[tuple[str, str], int]:
     """Ids of the emails the account already has among (message id, content hash) pairs."""
     found: dict[tuple[str, str], int] = {}
     wanted = set(identities)
     hashes = sorted({h for _m, h in wanted})
     for start in range(0, len(hashes), 500):
-        rows = s.execute(
-            select(EmailRow.id, EmailRow.message_id, EmailRow.content_hash).where(
-                EmailRow.account_id == account_id, EmailRow.content_hash.in_(hashes[start:start + 500]))
-        )
+        rows = s.execute(_EXISTING, {"account_id": account_id, "hashes": hashes[start:start + 500]})
         for row in rows:
             key = (row.message_id, row.content_hash)
             if key in wanted:
