@@ -106,3 +106,34 @@ def test_ids_are_looked_up_when_the_rows_are_not_the_batch(sqlite_db, monkeypatc
         assert calls == [2] and all(r.created for r in results)
         for n, r in zip(news[2:], results):
             assert store.find_email_id(s, account, *n.identity) == r.email_id
+
+
+def test_an_interrupted_import_leaves_its_batches_stored_and_searchable(sqlite_db) -> None:  # type: ignore[no-untyped-def]
+    from beacon.ingest import importer
+    from beacon.ingest.sources import RawItem
+
+    def items():  # type: ignore[no-untyped-def]
+        for i in range(importer.BATCH_MESSAGES * 2 + 30):
+            yield RawItem(f"m{i}", synthetic_message(i, body=f"Quarterly zebra{i} report."))
+        raise OSError("the disk went away")
+
+    try:
+        importer.import_items(sqlite_db, items(), account="a", workers=0)
+    except OSError:
+        pass
+    else:
+        raise AssertionError("the source's error must reach the caller")
+    with sqlite_db.sql_engine.begin() as conn:
+        # FTS5 checks its index against the stored rows it is built from.
+        conn.exec_driver_sql("INSERT INTO email_search(email_search, rank) VALUES ('integrity-check', 1)")
+        stored = conn.exec_driver_sql("SELECT count(*), min(id), max(id) FROM emails").one()
+
+        def found(words: str) -> list[str]:
+            return list(conn.exec_driver_sql(
+                "SELECT e.subject FROM email_search JOIN emails e ON e.id = email_search.rowid "
+                "WHERE email_search MATCH ?", (words,)).scalars())
+
+        assert found("zebra7 report") == ["message 7"]
+        assert found("report") and len(found("report")) == stored[0]
+        assert found(f"zebra{importer.BATCH_MESSAGES * 2 + 1}") == []
+    assert tuple(stored) == (importer.BATCH_MESSAGES * 2, 1, importer.BATCH_MESSAGES * 2)
