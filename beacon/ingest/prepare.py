@@ -37,11 +37,13 @@ log = logging.getLogger(__name__)
 
 # A task carries at most this many messages / bytes; at most this many tasks are in flight
 # per worker, which bounds the raw bytes held for the pool (each task's bytes are held about
-# three times while in flight: the jobs, their pickled copy, the results). A message bigger
-# than INLINE_BYTES is parsed in the importing process.
+# three times while in flight: the jobs, their pickled copy, the results). Four tasks (~80 ms
+# of parsing) outlast the write of a batch (~50 ms), during which this process submits
+# nothing: with two, a worker ran dry at every batch. A message bigger than INLINE_BYTES is
+# parsed in the importing process.
 TASK_MESSAGES = 16
 TASK_BYTES = 512 * 1024
-IN_FLIGHT_PER_WORKER = 2
+IN_FLIGHT_PER_WORKER = 4
 INLINE_BYTES = 4 * 1024 * 1024
 # A worker is replaced after this many tasks (~13,000 messages): what the parser's
 # allocations fragment in a long import or sync is given back to the system.

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from beacon.errors import NotFound
 from beacon.models import Email
-from beacon.store import search_index
+from beacon.store import row_insert, search_index
 from beacon.store.rows import (  # noqa: F401 - re-exported: the rows are part of this API
     MAX_ID_CHARS, MAX_RECIPIENTS_CHARS, MAX_REFERENCES, MAX_SUBJECT_CHARS, JSONText, NewEmail, compress_raw,
     email_columns, new_email, recipients_column,
@@ -66,21 +66,43 @@ def find_email_id(s: Session, account_id: int, message_id: str, content_hash: st
     )
 
 
+# One statement for every batch, the hashes bound as one expanding parameter (not a bound
+# value built per hash and batch).
+_EXISTING = select(EmailRow.id, EmailRow.message_id, EmailRow.content_hash).where(
+    EmailRow.account_id == bindparam("account_id"), EmailRow.content_hash.in_(bindparam("hashes", expanding=True)))
+
+
 def existing_ids(s: Session, account_id: int, identities: list[tuple[str, str]]) -> dict[tuple[str, str], int]:
     """Ids of the emails the account already has among (message id, content hash) pairs."""
     found: dict[tuple[str, str], int] = {}
     wanted = set(identities)
     hashes = sorted({h for _m, h in wanted})
     for start in range(0, len(hashes), 500):
-        rows = s.execute(
-            select(EmailRow.id, EmailRow.message_id, EmailRow.content_hash).where(
-                EmailRow.account_id == account_id, EmailRow.content_hash.in_(hashes[start:start + 500]))
-        )
+        rows = s.execute(_EXISTING, {"account_id": account_id, "hashes": hashes[start:start + 500]})
         for row in rows:
             key = (row.message_id, row.content_hash)
             if key in wanted:
                 found[key] = row.id
     return found
+
+
+def _sqlite_new_ids(s: Session, account_id: int, todo: list[NewEmail]) -> dict[tuple[str, str], int] | None:
+    """The ids SQLite just gave ``todo``'s rows (inserted in that order by one executemany), or
+    None if the rows at those ids are not exactly them.
+
+    SQLite gives a new row the largest id + 1, and no other writer can insert before this
+    transaction ends, so the rows hold the ids up to the last one inserted: one range read by
+    primary key instead of a lookup of every identity.
+    """
+    last = s.connection().exec_driver_sql("SELECT last_insert_rowid()").scalar() or 0
+    first = last - len(todo) + 1
+    rows = s.connection().exec_driver_sql(
+        "SELECT id, account_id, message_id, content_hash FROM emails WHERE id BETWEEN ? AND ? ORDER BY id",
+        (first, last)).all()
+    expected = [(first + i, account_id, *n.identity) for i, n in enumerate(todo)]
+    if [tuple(r) for r in rows] != expected:
+        return None
+    return {n.identity: first + i for i, n in enumerate(todo)}
 
 
 def add_batch(s: Session, account_id: int, batch: list[NewEmail]) -> list[AddResult]:
@@ -103,14 +125,23 @@ def add_batch(s: Session, account_id: int, batch: list[NewEmail]) -> list[AddRes
         # per row than the insert itself.
         # (RETURNING with ordered rows makes SQLite run one INSERT per row: an executemany
         # and one SELECT of the new ids are much cheaper.)
-        s.connection().execute(insert(EmailRow.__table__), [{**n.columns, "account_id": account_id} for n in todo])
-        ids.update(existing_ids(s, account_id, [n.identity for n in todo]))
+        conn = s.connection()
+        emails = [{**n.columns, "account_id": account_id} for n in todo]
+        if row_insert.supported(conn):
+            row_insert.insert_rows(conn, EmailRow.__table__, emails)
+            new_ids = _sqlite_new_ids(s, account_id, todo)
+        else:
+            conn.execute(insert(EmailRow.__table__), emails)
+            new_ids = None
+        ids.update(new_ids if new_ids is not None else existing_ids(s, account_id, [n.identity for n in todo]))
         created.update(n.identity for n in todo)
-        s.connection().execute(insert(RawMessage.__table__), [
-            {"email_id": ids[n.identity], "codec": "zlib", "data": n.raw_compressed} for n in todo])
+        raws = [{"email_id": ids[n.identity], "codec": "zlib", "data": n.raw_compressed} for n in todo]
         attachments = [{**a, "email_id": ids[n.identity]} for n in todo for a in n.attachments]
-        if attachments:
-            s.connection().execute(insert(AttachmentRow.__table__), attachments)
+        for table, rows in ((RawMessage.__table__, raws), (AttachmentRow.__table__, attachments)):
+            if rows and row_insert.supported(conn):
+                row_insert.insert_rows(conn, table, rows)
+            elif rows:
+                conn.execute(insert(table), rows)
         # The full-text rows, made in the parse workers (no insert trigger: search_index).
         search_index.add_rows(s.connection(), [(ids[n.identity], n.search) for n in todo])
     results: list[AddResult] = []

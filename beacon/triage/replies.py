@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from beacon.settings import Settings
@@ -44,6 +44,16 @@ def _is_own(row: Any, own: set[str]) -> bool:
     return row.from_addr in own or row.folder in SENT_FOLDERS
 
 
+# Fixed statements, the lists bound as one expanding parameter: built once, not per batch
+# with a bound value per element.
+_MATES = (select(EmailRow.id, EmailRow.account_id, EmailRow.thread_id, EmailRow.date, EmailRow.from_addr,
+                 EmailRow.folder)
+          .where(EmailRow.thread_id.in_(bindparam("threads", expanding=True)), EmailRow.deleted.is_(False)))
+_NEW_ROWS = (select(EmailRow.id, EmailRow.account_id, EmailRow.thread_id, EmailRow.date, EmailRow.from_addr,
+                    EmailRow.folder, EmailRow.answered)
+             .where(EmailRow.id.in_(bindparam("ids", expanding=True)), EmailRow.deleted.is_(False)))
+
+
 def _thread_mates(s: Session, rows: Sequence[Any]) -> dict[tuple[int, str], list[Any]]:
     """Every live email of the threads ``rows`` belong to, by (account, thread): one query
     per 500 threads (a query per new email made an import slow down as the store grew)."""
@@ -51,9 +61,7 @@ def _thread_mates(s: Session, rows: Sequence[Any]) -> dict[tuple[int, str], list
     threads = sorted({t for _a, t in wanted})
     out: dict[tuple[int, str], list[Any]] = {key: [] for key in wanted}
     for start in range(0, len(threads), 500):
-        for m in s.execute(select(EmailRow.id, EmailRow.account_id, EmailRow.thread_id, EmailRow.date,
-                                  EmailRow.from_addr, EmailRow.folder)
-                           .where(EmailRow.thread_id.in_(threads[start:start + 500]), EmailRow.deleted.is_(False))):
+        for m in s.connection().execute(_MATES, {"threads": threads[start:start + 500]}):
             mates = out.get((m.account_id, m.thread_id))
             if mates is not None:
                 mates.append(m)
@@ -66,13 +74,13 @@ def detect_replies(s: Session, email_ids: Sequence[int], settings: Settings | No
     if not email_ids:
         return []
     now = now or datetime.now(timezone.utc)
-    cols = (EmailRow.id, EmailRow.account_id, EmailRow.thread_id, EmailRow.date, EmailRow.from_addr,
-            EmailRow.folder, EmailRow.answered)
     rows = []
     ids = list(email_ids)
+    # Core statements on the session's connection (after the flush an ORM query would make):
+    # the ORM's handling of a column query cost more than the query on an import's batches.
+    s.flush()
     for start in range(0, len(ids), 500):
-        rows += s.execute(select(*cols).where(EmailRow.id.in_(ids[start:start + 500]),
-                                              EmailRow.deleted.is_(False))).all()
+        rows += s.connection().execute(_NEW_ROWS, {"ids": ids[start:start + 500]}).all()
     owns = {a: reader_addresses(s, a, settings) for a in {r.account_id for r in rows}}
     threads = _thread_mates(s, rows)
     found: dict[int, tuple[datetime, Source]] = {}
