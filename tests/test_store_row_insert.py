@@ -108,7 +108,7 @@ def test_ids_are_looked_up_when_the_rows_are_not_the_batch(sqlite_db, monkeypatc
             assert store.find_email_id(s, account, *n.identity) == r.email_id
 
 
-def test_an_interrupted_import_leaves_its_batches_stored_and_searchable(sqlite_db) -> None:  # type: ignore[no-untyped-def]
+def test_an_interrupted_import_stores_what_it_read_and_stays_searchable(sqlite_db) -> None:  # type: ignore[no-untyped-def]
     from beacon.ingest import importer
     from beacon.ingest.sources import RawItem
 
@@ -135,5 +135,7 @@ def test_an_interrupted_import_leaves_its_batches_stored_and_searchable(sqlite_d
 
         assert found("zebra7 report") == ["message 7"]
         assert found("report") and len(found("report")) == stored[0]
-        assert found(f"zebra{importer.BATCH_MESSAGES * 2 + 1}") == []
-    assert tuple(stored) == (importer.BATCH_MESSAGES * 2, 1, importer.BATCH_MESSAGES * 2)
+        assert found(f"zebra{importer.BATCH_MESSAGES * 2 + 29}") == [f"message {importer.BATCH_MESSAGES * 2 + 29}"]
+    # The 30 read after the last full batch are stored too, before the error goes on.
+    total = importer.BATCH_MESSAGES * 2 + 30
+    assert tuple(stored) == (total, 1, total)

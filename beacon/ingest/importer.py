@@ -108,10 +108,14 @@ def import_items(
         account_id = store.get_or_create_account(s, account, user_id=user_id).id
     writer = _BatchWriter(db, account_id, summary, on_item, settings)
     with Preparer[RawItem](workers) as preparer:
-        for item, prepared in preparer.run(_jobs(items, import_time, max_message_bytes)):
-            writer.add(item, prepared)
-            del item, prepared
-        writer.flush()
+        try:
+            for item, prepared in preparer.run(_jobs(items, import_time, max_message_bytes)):
+                writer.add(item, prepared)
+                del item, prepared
+        finally:
+            # A source that fails part-way (a disk, a connection) must not cost the messages
+            # already read and prepared: they are stored before its error goes on.
+            writer.flush()
     if summary.imported >= statistics.BULK_ROWS:  # a bulk load: the planner's statistics anew
         with db.sql_engine.begin() as conn:
             statistics.refresh(conn)
