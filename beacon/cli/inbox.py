@@ -165,7 +165,8 @@ def reindex_cmd(ctx: typer.Context) -> None:
     # no user; with --user the report counts that user's mail alone.
     scope = c.scope if c.username else EVERYONE
     with c.db.sql_engine.begin() as conn:
-        result = search_index.reindex(conn, sqlite_cache=int(c.env.sqlite_reindex_cache))
+        result = search_index.reindex(conn, sqlite_cache=int(c.env.sqlite_reindex_cache),
+                                       sqlite_batch=c.env.sqlite_reindex_batch)
         statistics.refresh(conn)  # a bulk rebuild: the planner's statistics anew
     if is_everyone(scope):
         c.console.print(f"Indexed {result.emails:,} emails in {result.seconds:.1f} s "
