@@ -13,7 +13,8 @@ with rows made in the parse workers: :mod:`beacon.store.search_rows`); the only 
 inserts emails is :func:`beacon.store.emails.add_batch`. Triggers on ``emails`` keep the
 index in step on re-parse (update of the text columns) and delete, whatever code path
 writes. :func:`reindex` rebuilds it whole. The layout is installed by migration 0003 (and
-0013, which dropped the insert triggers); a change to it needs a new migration.
+0013, which dropped the insert triggers, and 0017, which put SQLite's body column first); a
+change to it needs a new migration.
 """
 
 from __future__ import annotations
