@@ -105,6 +105,9 @@ def test_a_sqlite_rebuild_in_batches_is_the_importer_s_index_merged_into_one_seg
     assert told == [(3, 4), (4, 4)]
     with any_db.sql_engine.connect() as conn:
         assert conn.scalar(text("SELECT count(DISTINCT segid) FROM email_search_idx")) == 1
+        # Its size read table by table is every page of its tables.
+        assert search_index.index_bytes(conn) == conn.scalar(text(
+            "SELECT sum(pgsize) FROM dbstat WHERE name LIKE 'email_search%'")) > 0
         # New mail is merged as it comes again: FTS5's own settings, not the rebuild's.
         config = dict(conn.execute(text("SELECT k, v FROM email_search_config WHERE k != 'version'")).all())
     assert config == {"automerge": 4, "crisismerge": 16, "hashsize": 1024 * 1024}
