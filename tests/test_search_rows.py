@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from sqlalchemy import delete, text
 
 from beacon.parse import parse_message
@@ -89,3 +91,44 @@ def test_new_emails_are_indexed_without_an_insert_trigger(any_db: Database) -> N
             events = set(conn.scalars(text("SELECT event_manipulation FROM information_schema.triggers "
                                            "WHERE trigger_name = 'email_search_sync'")))
             assert events == {"UPDATE"}
+
+
+@pytest.mark.parametrize("any_db", ["sqlite"], indirect=True)
+def test_a_sqlite_rebuild_in_batches_is_the_importer_s_index_merged_into_one_segment(any_db: Database) -> None:
+    store_messages(any_db, [m.encode() for m in TRICKY])
+    imported = _index(any_db)
+    told: list[tuple[int, int]] = []
+    with any_db.sql_engine.begin() as conn:
+        search_index.reindex(conn, sqlite_batch=3, progress=lambda done, total: told.append((done, total)))
+    assert _index(any_db) == imported
+    _integrity(any_db)
+    assert told == [(3, 4), (4, 4)]
+    with any_db.sql_engine.connect() as conn:
+        assert conn.scalar(text("SELECT count(DISTINCT segid) FROM email_search_idx")) == 1
+        # Its size read table by table is every page of its tables.
+        assert search_index.index_bytes(conn) == conn.scalar(text(
+            "SELECT sum(pgsize) FROM dbstat WHERE name LIKE 'email_search%'")) > 0
+        # New mail is merged as it comes again: FTS5's own settings, not the rebuild's.
+        config = dict(conn.execute(text("SELECT k, v FROM email_search_config WHERE k != 'version'")).all())
+    assert config == {"automerge": 4, "crisismerge": 16, "hashsize": 1024 * 1024}
+
+
+def _columns(db: Database) -> list[str]:
+    with db.sql_engine.connect() as conn:
+        return [r[1] for r in conn.execute(text("PRAGMA table_info(email_search)"))]
+
+
+@pytest.mark.parametrize("any_db", ["sqlite"], indirect=True)
+def test_0017_puts_the_body_first_and_downgrades(any_db: Database) -> None:
+    from alembic import command
+
+    store_messages(any_db, [m.encode() for m in TRICKY])
+    imported = _index(any_db)
+    assert _columns(any_db) == list(search_index.SQLITE_COLUMNS) and _columns(any_db)[0] == "body"
+    command.downgrade(any_db.alembic_config(), "0016")
+    assert _columns(any_db) == list(search_index.FIELDS)
+    assert _index(any_db) == imported
+    _integrity(any_db)
+    any_db.migrate()
+    assert _columns(any_db)[0] == "body" and _index(any_db) == imported
+    _integrity(any_db)

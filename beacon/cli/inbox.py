@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 import typer
+from rich.progress import Progress
 from rich.table import Table
 from rich.text import Text
 
@@ -164,8 +165,11 @@ def reindex_cmd(ctx: typer.Context) -> None:
     # The index is one for the installation (FTS5 rebuilds it whole): system work, which needs
     # no user; with --user the report counts that user's mail alone.
     scope = c.scope if c.username else EVERYONE
-    with c.db.sql_engine.begin() as conn:
-        result = search_index.reindex(conn, sqlite_cache=int(c.env.sqlite_reindex_cache))
+    with c.db.sql_engine.begin() as conn, Progress(console=c.err, transient=True) as bar:
+        task = bar.add_task("Indexing", total=None)
+        result = search_index.reindex(conn, sqlite_cache=int(c.env.sqlite_reindex_cache),
+                                       sqlite_batch=c.env.sqlite_reindex_batch,
+                                       progress=lambda done, total: bar.update(task, completed=done, total=total))
         statistics.refresh(conn)  # a bulk rebuild: the planner's statistics anew
     if is_everyone(scope):
         c.console.print(f"Indexed {result.emails:,} emails in {result.seconds:.1f} s "

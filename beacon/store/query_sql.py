@@ -20,6 +20,7 @@ from beacon.query.model import (
     Age, And, DateBound, Due, Equals, Has, InAccount, Node, Not, Or, State, Text, TextField, positive_texts,
 )
 from beacon.store.schema import Account, AnalysisRow, EmailRow
+from beacon.store.search_index import SQLITE_COLUMNS
 from beacon.store.state_sets import state_condition
 from beacon.store.tenancy import EVERYONE, UserScope, account_ids
 
@@ -31,9 +32,10 @@ _COLUMN = {
     TextField.SUBJECT: "subject", TextField.FROM: "sender", TextField.TO: "to_addrs",
     TextField.CC: "cc_addrs", TextField.LIST: "list_id", TextField.FILENAME: "files",
 }
-# bm25 weights per FTS5 column (subject, sender, to, cc, list, files, body): a word in the
-# subject says more about what the mail is than the same word deep in the text.
-_BM25 = "bm25(email_search, 8.0, 4.0, 1.0, 1.0, 1.0, 2.0, 1.0)"
+# bm25 weights per FTS5 column (1.0 where not named): a word in the subject says more about
+# what the mail is than the same word deep in the text.
+_WEIGHTS = {"subject": 8.0, "sender": 4.0, "files": 2.0}
+_BM25 = f"bm25(email_search, {', '.join(str(_WEIGHTS.get(c, 1.0)) for c in SQLITE_COLUMNS)})"
 
 fts = table("email_search", column("rowid"))
 pg_search = table("email_search", column("email_id"), column("doc"),
