@@ -1,16 +1,20 @@
 """The IMAP sync's pipeline against a real Dovecot: the fetch runs ahead of storing, but only
 so far, and a failure or a cancel in any stage stops the others, leaving whole stored batches
-that the next sync continues after (nothing lost, nothing stored twice)."""
+that the next sync continues after (nothing lost, nothing stored twice); a fetched body is
+not copied on the way."""
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
+import tracemalloc
 from pathlib import Path
 
 import pytest
 
 from beacon.errors import SyncCancelled
+from beacon.imap.connection import ImapEndpoint, session
 from beacon.imap.folder_sync import FolderResult
 from beacon.imap.sync import SyncResult, sync_account
 from beacon.store.db import Database
@@ -19,6 +23,7 @@ from tests.imapserver import (
     BodyCounter,
     DovecotServer,
     add_account,
+    append_messages,
     email_count,
     filled_mailbox,
     folder_state,
@@ -91,3 +96,41 @@ def test_a_stop_in_the_store_stage_stops_the_fetch_and_the_next_sync_resumes(
     assert counter.delta(1) == 40 - stored  # resumed after the last stored batch
     assert email_count(any_db) == 40
     assert links(any_db) == {i + 1: message_id(m) for i, m in enumerate(msgs)}
+
+
+def big_mail(size: int) -> bytes:
+    body = b"".join(b"%07d line of a long message body .......................\r\n" % i
+                    for i in range(size // 64))
+    return (b"From: a@example.org\r\nTo: b@example.org\r\nSubject: big\r\nMessage-ID: <big@test>\r\n"
+            b"Date: Mon, 1 Jan 2024 10:00:00 +0000\r\n\r\n" + body)
+
+
+@pytest.mark.parametrize("debug_logging", [False, True])
+def test_a_fetched_body_is_not_copied_into_debug_strings(
+    dovecot: DovecotServer, caplog: pytest.LogCaptureFixture, debug_logging: bool
+) -> None:
+    """imaplib formats its debug lines (a repr of each body read) before logging drops them:
+    with the IMAP debug log off, fetching a 4 MB body allocates little more than the body."""
+    user = dovecot.add_user()
+    raw = big_mail(4 * 1024 * 1024)
+    append_messages(dovecot, user, [raw])
+    if debug_logging:
+        caplog.set_level(logging.DEBUG, logger="imapclient.imaplib")
+    ep = ImapEndpoint(host=dovecot.host, port=dovecot.port, security="starttls", user=user.name,
+                      password=user.password, ca_file=str(dovecot.cert))
+    with session(ep) as client:
+        client.select_folder("INBOX", readonly=True)
+        tracemalloc.start()
+        try:
+            body = client.fetch([1], [b"BODY.PEEK[]"])[1][b"BODY[]"]
+            _size, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+    assert body == raw
+    logged = [r for r in caplog.records if r.name == "imapclient.imaplib"]
+    if debug_logging:  # asked for: still there
+        assert any("FETCH" in r.getMessage() for r in logged)
+        assert peak > 3 * len(raw)
+    else:
+        assert not logged
+        assert peak < 1.5 * len(raw)
