@@ -281,10 +281,12 @@ class FolderSync:
         preparer = self.preparer or Preparer(0)
         # Three stages at once: a thread FETCHes, a thread hands the messages to the parse
         # workers, this thread stores. Each stage runs at most about a batch ahead of the next.
+        # A quarter of a batch's bytes between stages is enough to keep the next one busy: the
+        # fetch thread holds its FETCH's whole answer anyway while it waits for room.
         fetched = Prefetch(self._fetched(uids), _raw_bytes, max_items=self.batch_size,
-                           max_bytes=self.batch_bytes, name=f"imap-fetch-{self.name}")
+                           max_bytes=self.batch_bytes // 4, name=f"imap-fetch-{self.name}")
         parsed = Prefetch(preparer.run(fetched), _row_bytes, max_items=self.batch_size,
-                          max_bytes=self.batch_bytes, name=f"imap-parse-{self.name}")
+                          max_bytes=self.batch_bytes // 4, name=f"imap-parse-{self.name}")
         rows: list[tuple[int, list[str], Prepared]] = []
         try:
             for (last_uid, uid, flags), prepared in parsed:
@@ -375,11 +377,15 @@ class FolderSync:
                 if p.new is None:
                     self.result.failed += 1
                     log.error("cannot parse IMAP message", extra={"folder": self.name, "uid": uid, "error": p.error})
+            for _uid, flags, new in good:
+                # New rows are inserted with their flags: no update of each one afterwards.
+                new.columns.update(links.flag_columns(flags))
             try:
                 with s.begin_nested():
                     results = add_batch(s, self.account_id, [n for _u, _f, n in good])
                     links.link_many(s, self.folder_id, [(uid, res.email_id, flags) for (uid, flags, _n), res
-                                                        in zip(good, results)], may_be_stale=self.has_stale)
+                                                        in zip(good, results)], may_be_stale=self.has_stale,
+                                    flags_stored={res.email_id for res in results if res.created})
                 outcome: list[AddResult | None] = list(results)
             except SQLAlchemyError:
                 outcome = [self._store_one(s, uid, flags, new) for uid, flags, new in good]
