@@ -1,6 +1,6 @@
 """IMAP sync throughput and memory, against a throwaway local Dovecot (as the tests start it).
 
-    python bench/imap_sync_bench.py [--sizes 500,2000] [--big 4] [--batch 200]
+    python bench/imap_sync_bench.py [--sizes 500,2000] [--big 4] [--batch 200] [--before PATH] [--rounds N]
 
 For each size N: a fresh mailbox gets N SpamAssassin messages plus ``--big`` messages of
 ~8 MB (a base64 attachment), appended over IMAP; then one full sync into a fresh SQLite
@@ -9,27 +9,37 @@ with its parse workers (client) and of Dovecot (server). "2-core msgs/s" is what
 otherwise idle 2-core machine would do for both: 2,000 / (client + server CPU ms/msg).
 "Memory flat" means the RSS
 growth does not rise with N: batches are bounded by count and bytes and committed as they go.
+
+``--before PATH`` (another checkout, e.g. the integration branch's) syncs the same mailbox with
+that code too, alternating with this code ``--rounds`` times so both meet the same machine
+load; each sync then runs in a fresh child process (both pay their parse workers' start-up),
+and the RSS columns are the child's own.
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
+import json
+import subprocess
 import os
 import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import psutil
 from rich.console import Console
 from rich.table import Table
 
-ROOT = Path(__file__).resolve().parents[1]
+# The code measured: this checkout, or the --before one in the child process.
+ROOT = Path(os.environ.get("BEACON_BENCH_CODE") or Path(__file__).resolve().parents[1])
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]  # testkit (corpora) and the tests' Dovecot helper
 
-from imapserver import DovecotServer, add_account, append_messages  # noqa: E402
+from imapserver import DovecotServer, ImapUser, add_account, append_messages  # noqa: E402
 
 from beacon.imap.sync import sync_account  # noqa: E402
 from beacon.settings import Settings  # noqa: E402
@@ -111,16 +121,60 @@ class RssSampler:
         self._t.join()
 
 
+def sync_once(server: Any, user: ImapUser, batch: int) -> dict[str, float]:
+    """One full sync of ``user``'s mailbox into a fresh SQLite store: its figures."""
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Database(f"sqlite:///{tmp}/bench.db")
+        db.migrate()
+        settings = Settings(data_dir=Path(tmp), database_url=db.url, imap_ca_file=str(server.cert),
+                            imap_batch_size=batch)
+        add_account(db, settings, server, user)
+        with RssSampler() as rss:
+            t0 = time.perf_counter()
+            result = sync_account(db, settings, "work")
+            elapsed = time.perf_counter() - t0
+        db.dispose()
+    client, server_cpu = rss.split()
+    return {"fetched": result.total("fetched"), "elapsed": elapsed, "client": client, "server": server_cpu,
+            "rss_start": rss.start, "rss_growth": rss.peak - rss.start, "pss": rss.pss_peak}
+
+
+def sync_in_child(code: str, server: DovecotServer, user: ImapUser, batch: int) -> dict[str, float]:
+    """:func:`sync_once` with the code at ``code``, in a child process; Dovecot's CPU is
+    measured here (its processes are this one's children)."""
+    spec = {"host": server.host, "port": server.port, "tls_port": server.tls_port, "cert": str(server.cert),
+            "user": user.name, "password": user.password, "batch": batch}
+    env = {**os.environ, "BEACON_BENCH_CODE": code, "PYTHONPATH": code, "PYTHONDONTWRITEBYTECODE": "1"}
+    with RssSampler() as rss:
+        out = subprocess.run([sys.executable, __file__, "--child", json.dumps(spec)], env=env, check=True,
+                             capture_output=True, text=True).stdout
+    figures: dict[str, float] = json.loads(out.strip().splitlines()[-1])
+    figures["server"] = rss.split()[1]
+    return figures
+
+
+def child(spec_json: str) -> int:
+    spec = json.loads(spec_json)
+    server = SimpleNamespace(host=spec["host"], port=spec["port"], tls_port=spec["tls_port"], cert=spec["cert"])
+    print(json.dumps(sync_once(server, ImapUser(spec["user"], spec["password"]), spec["batch"])))
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", default="500,2000", help="mailbox sizes (corpus messages) to compare")
     ap.add_argument("--big", type=int, default=4, help="extra ~8 MB messages per mailbox")
     ap.add_argument("--batch", type=int, default=Settings().imap_batch_size, help="imap_batch_size")
+    ap.add_argument("--before", help="another checkout to sync the same mailboxes with, for comparison")
+    ap.add_argument("--rounds", type=int, default=1, help="syncs of each mailbox per code")
+    ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.child:
+        return child(args.child)
     console = Console(width=200)
     files = sorted(spamassassin_dir().rglob("*.txt"))
     table = Table(title=f"IMAP sync (batch {args.batch} messages / 16 MB)")
-    for col in ("messages", "MB", "seconds", "msgs/s", "MB/s", "client CPU ms/msg", "Dovecot CPU ms/msg",
+    for col in ("code", "messages", "MB", "seconds", "msgs/s", "MB/s", "client CPU ms/msg", "Dovecot CPU ms/msg",
                 "2-core msgs/s", "RSS start MB", "RSS peak growth MB", "client PSS peak MB"):
         table.add_column(col, justify="right")
     with DovecotServer() as server:
@@ -130,26 +184,22 @@ def main() -> int:
             append_messages(server, user, raws)
             size = sum(len(r) for r in raws)
             del raws
-            with tempfile.TemporaryDirectory() as tmp:
-                db = Database(f"sqlite:///{tmp}/bench.db")
-                db.migrate()
-                settings = Settings(data_dir=Path(tmp), database_url=db.url, imap_ca_file=str(server.cert),
-                                    imap_batch_size=args.batch)
-                add_account(db, settings, server, user)
-                with RssSampler() as rss:
-                    t0 = time.perf_counter()
-                    result = sync_account(db, settings, "work")
-                    elapsed = time.perf_counter() - t0
-                fetched = result.total("fetched")
-                db.dispose()
-            client_cpu, server_cpu = rss.split()
-            per = 1000 / max(fetched, 1)
-            table.add_row(
-                str(fetched), f"{size / MB:.0f}", f"{elapsed:.1f}", f"{fetched / elapsed:.0f}",
-                f"{size / MB / elapsed:.1f}", f"{client_cpu * per:.2f}", f"{server_cpu * per:.2f}",
-                f"{2000 / max((client_cpu + server_cpu) * per, 1e-9):,.0f}",
-                f"{rss.start / MB:.0f}", f"{(rss.peak - rss.start) / MB:.0f}", f"{rss.pss_peak / MB:.0f}",
-            )
+            for _round in range(args.rounds):
+                runs = [("this", lambda: sync_once(server, user, args.batch))]
+                if args.before:
+                    # Both in a fresh child: each pays its parse workers' start-up alike.
+                    runs = [(label, lambda code=code: sync_in_child(code, server, user, args.batch))
+                            for label, code in (("this", str(ROOT)), ("before", args.before))]
+                for label, run in runs:
+                    f = run()
+                    fetched, elapsed = int(f["fetched"]), f["elapsed"]
+                    per = 1000 / max(fetched, 1)
+                    table.add_row(
+                        label, str(fetched), f"{size / MB:.0f}", f"{elapsed:.1f}", f"{fetched / elapsed:.0f}",
+                        f"{size / MB / elapsed:.1f}", f"{f['client'] * per:.2f}", f"{f['server'] * per:.2f}",
+                        f"{2000 / max((f['client'] + f['server']) * per, 1e-9):,.0f}",
+                        f"{f['rss_start'] / MB:.0f}", f"{f['rss_growth'] / MB:.0f}", f"{f['pss'] / MB:.0f}",
+                    )
     console.print(table)
     return 0
 

@@ -290,3 +290,28 @@ def test_oversized_message_is_stored_with_headers_and_hashed_in_slices(
         assert any(p["kind"] == "size" for p in email["problems"]) and email["text"] == ""
         assert len(load_raw(s, row.id) or b"") < 1000  # the header block only
     assert folder_state(sqlite_db)[1] == 4
+
+
+def test_new_mail_is_stored_with_its_flags(any_db: Database, dovecot: DovecotServer, tmp_path: Path) -> None:
+    """New rows carry the server's flags from their insert; the same mail at two UIDs of one
+    batch is one email whose row has the last UID's flags."""
+    user = dovecot.add_user()
+    msgs = corpus(5, offset=20)
+    append_messages(dovecot, user, [*msgs, msgs[0]])  # msgs[0] again at UID 6
+    with dovecot.client(user) as c:
+        c.select_folder("INBOX")
+        for uid, flag in ((1, b"\\Seen"), (2, b"\\Answered"), (3, b"\\Flagged"), (4, b"\\Deleted"), (6, b"\\Flagged")):
+            c.add_flags([uid], [flag])
+    settings = make_settings(tmp_path, any_db, dovecot, imap_batch_size=10)
+    add_account(any_db, settings, dovecot, user)
+    result = sync_account(any_db, settings, ACCOUNT)
+    assert (result.total("new"), result.total("existing")) == (5, 1)
+    mids = [message_id(m) for m in msgs]
+    assert flags_by_mid(any_db) == {
+        mids[0]: (False, False, True, False),  # UID 6's \Flagged, not UID 1's \Seen
+        mids[1]: (False, True, False, False),
+        mids[2]: (False, False, True, False),
+        mids[3]: (False, False, False, True),
+        mids[4]: (False, False, False, False),
+    }
+    assert links(any_db) == {1: mids[0], 2: mids[1], 3: mids[2], 4: mids[3], 5: mids[4], 6: mids[0]}

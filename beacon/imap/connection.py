@@ -188,8 +188,21 @@ def connect(ep: ImapEndpoint) -> IMAPClient:
         _close(client)
         raise ImapConfigError(f"{ep.address} refused the login sequence: {exc}") from exc
     client.normalise_times = False  # keep INTERNALDATE's time zone (the fallback date)
+    quiet_imaplib(client)
     log.info("imap connected", extra={"imap_host": ep.address, "imap_user": ep.user})
     return client
+
+
+def quiet_imaplib(client: IMAPClient) -> None:
+    """Turn imaplib's own debug output off unless its logger would show it.
+
+    IMAPClient sets imaplib's debug level to 5 and hands the lines to the
+    ``imapclient.imaplib`` logger, but imaplib formats each line before the logger can drop
+    it: a ``repr`` of every literal it reads and then of a FETCH's whole answer, so every
+    message body was copied into two strings (an 8 MB message into 32 MB ones) for nothing.
+    """
+    if not logging.getLogger("imapclient.imaplib").isEnabledFor(logging.DEBUG):
+        client._imap.debug = 0  # imaplib's attribute: see the docstring
 
 
 def _close(client: IMAPClient) -> None:

@@ -8,7 +8,9 @@ Order of work, each step safe to interrupt at any point:
 3. Fetch messages with UID > last_uid in batches bounded by count *and* bytes, with
    ``BODY.PEEK[]`` (does not set \\Seen), many messages per FETCH. Messages are parsed by
    the importer's :class:`~beacon.ingest.prepare.Preparer` (a process pool on multi-core
-   machines), so the next batch is fetched while the last one is parsed. Each batch is
+   machines). Fetching, handing to the parser and storing run in three threads with a
+   bounded queue between each two (:mod:`beacon.imap.prefetch`), so the next batch is
+   fetched while the last ones are parsed and stored. Each batch is
    stored with a few statements and ``last_uid`` advanced in one transaction, so a fetch
    cut off half-way resumes after the last stored batch and the store's dedup
    (Message-ID + content hash) makes a repeated batch harmless anyway.
@@ -34,6 +36,7 @@ from sqlalchemy.orm import Session
 
 from beacon.imap import links
 from beacon.imap.mailbox import fetch_changed_flags, fetch_changes_and_vanished
+from beacon.imap.prefetch import Prefetch
 from beacon.errors import FolderError, SyncCancelled
 from beacon.ingest.prepare import ParseJob, Prepared, Preparer
 from beacon.parse import parse_message
@@ -112,6 +115,17 @@ def plan_batches(
 
 
 BatchFn = Callable[["FolderResult"], None]
+FetchedJob = tuple[tuple[int, int | None, list[str]], ParseJob | None]
+PreparedRow = tuple[tuple[int, int | None, list[str]], Prepared | None]
+
+
+def _raw_bytes(item: FetchedJob) -> int:
+    return len(item[1].raw) if item[1] is not None else 0
+
+
+def _row_bytes(item: PreparedRow) -> int:
+    new = item[1].new if item[1] is not None else None
+    return len(new.raw_compressed) + len(new.columns["data"]) if new is not None else 0
 
 
 @dataclass
@@ -265,15 +279,29 @@ class FolderSync:
         with self.db.session() as s:
             self.has_stale = links.has_stale(s, self.folder_id)
         preparer = self.preparer or Preparer(0)
+        # Three stages at once: a thread FETCHes, a thread hands the messages to the parse
+        # workers, this thread stores. Each stage runs at most about a batch ahead of the next.
+        # A quarter of a batch's bytes between stages is enough to keep the next one busy: the
+        # fetch thread holds its FETCH's whole answer anyway while it waits for room.
+        fetched = Prefetch(self._fetched(uids), _raw_bytes, max_items=self.batch_size,
+                           max_bytes=self.batch_bytes // 4, name=f"imap-fetch-{self.name}")
+        parsed = Prefetch(preparer.run(fetched), _row_bytes, max_items=self.batch_size,
+                          max_bytes=self.batch_bytes // 4, name=f"imap-parse-{self.name}")
         rows: list[tuple[int, list[str], Prepared]] = []
-        for (last_uid, uid, flags), prepared in preparer.run(self._fetched(uids)):
-            if uid is None:  # the end of a fetched batch (or of a window)
-                self._store_batch(rows, last_uid)
-                rows = []
-            elif prepared is not None:
-                rows.append((uid, flags, prepared))
+        try:
+            for (last_uid, uid, flags), prepared in parsed:
+                if uid is None:  # the end of a fetched batch (or of a window)
+                    self._store_batch(rows, last_uid)
+                    rows = []
+                elif prepared is not None:
+                    rows.append((uid, flags, prepared))
+        finally:
+            # Nothing may use the connection after this returns: stop both, wait for both.
+            fetched.stop()
+            parsed.close()
+            fetched.close()
 
-    def _fetched(self, uids: list[int]) -> Iterator[tuple[tuple[int, int | None, list[str]], ParseJob | None]]:
+    def _fetched(self, uids: list[int]) -> Iterator[FetchedJob]:
         """Parse jobs of the new messages, fetched batch by batch as the parser asks for them.
 
         Tags are (batch's last UID, uid, flags); each batch ends with a (last UID, None)
@@ -349,11 +377,15 @@ class FolderSync:
                 if p.new is None:
                     self.result.failed += 1
                     log.error("cannot parse IMAP message", extra={"folder": self.name, "uid": uid, "error": p.error})
+            for _uid, flags, new in good:
+                # New rows are inserted with their flags: no update of each one afterwards.
+                new.columns.update(links.flag_columns(flags))
             try:
                 with s.begin_nested():
                     results = add_batch(s, self.account_id, [n for _u, _f, n in good])
                     links.link_many(s, self.folder_id, [(uid, res.email_id, flags) for (uid, flags, _n), res
-                                                        in zip(good, results)], may_be_stale=self.has_stale)
+                                                        in zip(good, results)], may_be_stale=self.has_stale,
+                                    flags_stored={res.email_id for res in results if res.created})
                 outcome: list[AddResult | None] = list(results)
             except SQLAlchemyError:
                 outcome = [self._store_one(s, uid, flags, new) for uid, flags, new in good]

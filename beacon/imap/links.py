@@ -8,10 +8,11 @@ Keeping them in the database (not in memory) lets an interrupted resync resume.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Collection, Iterable, Sequence
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Select, and_, delete, exists, insert, select, update
+from sqlalchemy import CursorResult, Select, and_, bindparam, delete, exists, insert, select, update
 from sqlalchemy.orm import Session, aliased
 
 from beacon.store.schema import EmailRow, ImapFolder, ImapMessage
@@ -27,11 +28,18 @@ def normalise_flags(flags: Iterable[bytes | str]) -> list[str]:
     return sorted(out - _IGNORED_FLAGS)
 
 
-def apply_flags(row: EmailRow, flags: Sequence[str]) -> None:
-    for flag, column in FLAG_COLUMNS.items():
-        setattr(row, column, flag in flags)
+def flag_columns(flags: Collection[str]) -> dict[str, bool]:
+    """The EmailRow columns that mirror ``flags``."""
     # Flagged \Deleted = waiting for expunge: hidden like other clients hide it.
-    row.deleted = "\\Deleted" in flags
+    return {**{column: flag in flags for flag, column in FLAG_COLUMNS.items()}, "deleted": "\\Deleted" in flags}
+
+
+_FLAG_KEYS = tuple(flag_columns(()))
+
+
+def apply_flags(row: EmailRow, flags: Sequence[str]) -> None:
+    for column, value in flag_columns(flags).items():
+        setattr(row, column, value)
 
 
 def get_or_create_folder(s: Session, account_id: int, name: str) -> ImapFolder:
@@ -70,22 +78,31 @@ def link(
 
 
 def link_many(
-    s: Session, folder_id: int, entries: Sequence[tuple[int, int, list[str]]], *, may_be_stale: bool = True
+    s: Session, folder_id: int, entries: Sequence[tuple[int, int, list[str]]], *, may_be_stale: bool = True,
+    flags_stored: Collection[int] = (),
 ) -> None:
     """:func:`link` for many (uid, email_id, flags) at once: two statements when the folder
-    has no stale links (a fresh sync), one :func:`link` each otherwise."""
+    has no stale links (a fresh sync), one :func:`link` each otherwise. ``flags_stored``:
+    emails whose row was just inserted with its flag columns (:func:`flag_columns`), so
+    only a second UID of the same email in ``entries`` needs its row updated."""
     if may_be_stale:
         for uid, email_id, flags in entries:
             link(s, folder_id, uid, email_id, flags)
         return
     if not entries:
         return
-    s.execute(insert(ImapMessage), [
+    # Core statements: the ORM's bulk paths cost more per row than the statements themselves.
+    conn = s.connection()
+    conn.execute(insert(ImapMessage.__table__), [
         {"folder_id": folder_id, "uid": uid, "email_id": email_id, "flags": flags} for uid, email_id, flags in entries])
-    s.execute(update(EmailRow), [
-        {"id": email_id, **{column: flag in flags for flag, column in FLAG_COLUMNS.items()},
-         "deleted": "\\Deleted" in flags}
-        for _uid, email_id, flags in {e[1]: e for e in entries}.values()])
+    uses = Counter(email_id for _uid, email_id, _flags in entries)
+    last = {email_id: flags for _uid, email_id, flags in entries}  # the last UID's flags win
+    todo = [{"b_id": email_id, **{f"b_{k}": v for k, v in flag_columns(flags).items()}}
+            for email_id, flags in last.items() if uses[email_id] > 1 or email_id not in flags_stored]
+    if todo:
+        table = EmailRow.__table__
+        conn.execute(update(table).where(table.c.id == bindparam("b_id"))
+                     .values({k: bindparam(f"b_{k}") for k in _FLAG_KEYS}), todo)
 
 
 def linked_uids(s: Session, folder_id: int, uids: Sequence[int]) -> set[int]:
