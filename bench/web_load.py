@@ -136,9 +136,10 @@ class CpuMeter:
 
 @dataclass
 class Sched:
-    """The kernel's scheduler accounting (``/proc/<pid>/task/*/schedstat``) of the server's
-    engine processes, by kind: seconds on a CPU and seconds runnable but waiting for one. A
-    worker's wall time that is neither was spent asleep (waiting for work, a pipe, a lock)."""
+    """The server's processes by kind: CPU seconds, and seconds runnable but waiting for a CPU
+    (the kernel's run delay, ``/proc/<pid>/task/*/schedstat``, a lower bound: threads that
+    ended are not counted). A single-threaded worker's wall time that is neither was spent
+    asleep (waiting for work, a pipe, a lock)."""
 
     run: dict[str, float] = field(default_factory=lambda: defaultdict(float))
     wait: dict[str, float] = field(default_factory=lambda: defaultdict(float))
@@ -153,10 +154,12 @@ class Sched:
                 kind = "main" if k.pid == main.pid else k.name()
                 if not kind.startswith(("main", "beacon-")):
                     kind = "engine" if "beacon.engine.remote" in " ".join(k.cmdline()) else kind
+                # CPU time from the process (its ended threads included); the run delay is kept
+                # per thread only, so that of threads that ended in between is not counted.
+                ct = k.cpu_times()
+                s.run[kind] += ct.user + ct.system
                 for stat in Path(f"/proc/{k.pid}/task").glob("*/schedstat"):
-                    run_ns, wait_ns, _ = stat.read_text().split()
-                    s.run[kind] += int(run_ns) / 1e9
-                    s.wait[kind] += int(wait_ns) / 1e9
+                    s.wait[kind] += int(stat.read_text().split()[1]) / 1e9
                 s.pids[kind].add(k.pid)
             except (psutil.Error, OSError, ValueError):
                 continue
@@ -593,6 +596,8 @@ def sched_table(windows: list[tuple[str, RunWindow]]) -> None:
         asleep = n - (s.run.get("beacon-worker", 0.0) + s.wait.get("beacon-worker", 0.0)) / wall
         print(f"| {name} | {wall:.1f} | {w.cpu.cores('machine'):.2f} | {rw('main')} | {rw('engine')} | "
               f"{rw('beacon-worker')} / {asleep:.2f} | {n} |")
+        for kind in sorted(set(s.run) - {"main", "engine", "beacon-worker"}):
+            print(f"|   {kind} ({len(s.pids[kind])}) | | | run / wait {rw(kind)} | | | |")
 
 
 def memory_table(rounds: list[Round]) -> None:
