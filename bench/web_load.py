@@ -144,6 +144,7 @@ class Sched:
     run: dict[str, float] = field(default_factory=lambda: defaultdict(float))
     wait: dict[str, float] = field(default_factory=lambda: defaultdict(float))
     pids: dict[str, set[int]] = field(default_factory=lambda: defaultdict(set))
+    thread_wait: dict[tuple[str, int], float] = field(default_factory=dict)  # (kind, tid) -> s
     wall: float = 0.0
 
     @classmethod
@@ -159,7 +160,7 @@ class Sched:
                 ct = k.cpu_times()
                 s.run[kind] += ct.user + ct.system
                 for stat in Path(f"/proc/{k.pid}/task").glob("*/schedstat"):
-                    s.wait[kind] += int(stat.read_text().split()[1]) / 1e9
+                    s.thread_wait[(kind, int(stat.parent.name))] = int(stat.read_text().split()[1]) / 1e9
                 s.pids[kind].add(k.pid)
             except (psutil.Error, OSError, ValueError):
                 continue
@@ -173,7 +174,9 @@ class Sched:
             out.pids[kind] = pids & before.pids.get(kind, set())
             if out.pids[kind] == pids == before.pids.get(kind, set()):
                 out.run[kind] = self.run[kind] - before.run[kind]
-                out.wait[kind] = self.wait[kind] - before.wait[kind]
+        for (kind, tid), waited in self.thread_wait.items():
+            if kind in out.run:  # a thread started in between waited all its life in between
+                out.wait[kind] += waited - before.thread_wait.get((kind, tid), 0.0)
         return out
 
 
