@@ -135,6 +135,52 @@ class CpuMeter:
 
 
 @dataclass
+class Sched:
+    """The server's processes by kind: CPU seconds, and seconds runnable but waiting for a CPU
+    (the kernel's run delay, ``/proc/<pid>/task/*/schedstat``, a lower bound: threads that
+    ended are not counted). A single-threaded worker's wall time that is neither was spent
+    asleep (waiting for work, a pipe, a lock)."""
+
+    run: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    wait: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    pids: dict[str, set[int]] = field(default_factory=lambda: defaultdict(set))
+    thread_wait: dict[tuple[str, int], float] = field(default_factory=dict)  # (kind, tid) -> s
+    wall: float = 0.0
+
+    @classmethod
+    def read(cls, main: psutil.Process) -> Sched:
+        s = cls(wall=time.monotonic())
+        for k in [main, *main.children(recursive=True)]:
+            try:
+                kind = "main" if k.pid == main.pid else k.name()
+                if not kind.startswith(("main", "beacon-")):
+                    kind = "engine" if "beacon.engine.remote" in " ".join(k.cmdline()) else kind
+                # CPU time from the process (its ended threads included); the run delay is kept
+                # per thread only, so that of threads that ended in between is not counted.
+                ct = k.cpu_times()
+                s.run[kind] += ct.user + ct.system
+                for stat in Path(f"/proc/{k.pid}/task").glob("*/schedstat"):
+                    s.thread_wait[(kind, int(stat.parent.name))] = int(stat.read_text().split()[1]) / 1e9
+                s.pids[kind].add(k.pid)
+            except (psutil.Error, OSError, ValueError):
+                continue
+        return s
+
+    def since(self, before: Sched) -> Sched:
+        """What was used in between, by the processes alive at both readings (a worker replaced
+        in between is left out: its count in ``pids`` drops)."""
+        out = Sched(wall=self.wall - before.wall)
+        for kind, pids in self.pids.items():
+            out.pids[kind] = pids & before.pids.get(kind, set())
+            if out.pids[kind] == pids == before.pids.get(kind, set()):
+                out.run[kind] = self.run[kind] - before.run[kind]
+        for (kind, tid), waited in self.thread_wait.items():
+            if kind in out.run:  # a thread started in between waited all its life in between
+                out.wait[kind] += waited - before.thread_wait.get((kind, tid), 0.0)
+        return out
+
+
+@dataclass
 class RequestError:
     """One failed request: what was asked, what came back (a status, or the exception when no
     answer came), and the server log's lines about it (its request line, warnings, errors)."""
@@ -172,11 +218,31 @@ class Phase:
 
 
 @dataclass
+class RunWindow:
+    """The CPU and scheduler figures of one analysis run's own span (from its start to the poll
+    that saw it end): a phase's figures also cover the requests after the run ended."""
+
+    cpu: Cpu
+    sched: Sched
+
+
+async def measured_run(c: httpx.Client, h: dict[str, str], meter: CpuMeter,
+                       done: asyncio.Event | None = None) -> tuple[dict[str, object], RunWindow]:
+    cpu0, sched0 = meter.read(), Sched.read(meter.main)
+    job = await asyncio.to_thread(wait_run, c, start_analysis(c, h))
+    window = RunWindow(meter.since(cpu0, meter.read()), Sched.read(meter.main).since(sched0))
+    if done is not None:
+        done.set()
+    return job, window
+
+
+@dataclass
 class ModeRound:
     loaded_rate: float  # analysis emails/s while this load ran
     loaded_busy: float  # worker-seconds of analysis per second of that run (see workers_busy)
     idle_rps: float
     loaded_rps: float
+    window: RunWindow | None = None  # the analysis run's own span under this load
 
 
 ARENA_ALIGN = 64 * 2**20  # glibc's thread arenas live in heaps aligned to HEAP_MAX_SIZE (64 MiB)
@@ -248,6 +314,17 @@ def prepare(data: Path, emails: int) -> Database:
         create_user(s, USER, PASSWORD, admin=True)  # admin: --tracemalloc reads an admin route
     print(f"store: demo mailbox + {summary.imported} corpus emails", flush=True)
     return db
+
+
+def wal_state(data: Path) -> tuple[int, int]:
+    """The write-ahead log's modification time and size: unchanged across a phase of GETs with
+    no analysis running means none of them wrote (a writer would hold SQLite's one write lock,
+    which the engine's result saves wait for)."""
+    try:
+        st = (data / "beacon.db-wal").stat()
+    except OSError:
+        return (0, 0)
+    return (st.st_mtime_ns, st.st_size)
 
 
 def forget_corpus_analyses(db: Database) -> None:
@@ -435,12 +512,6 @@ def wait_run(c: httpx.Client, run_id: int, timeout: float = 1800) -> dict[str, o
     raise RuntimeError(f"run {run_id} still running after {timeout}s")
 
 
-async def wait_run_async(c: httpx.Client, run_id: int, done: asyncio.Event) -> dict[str, object]:
-    job = await asyncio.to_thread(wait_run, c, run_id)
-    done.set()
-    return job
-
-
 def tracemalloc_diff(c: httpx.Client, n: int, top: int = 12) -> tuple[str, float]:
     """The server's allocation sites that grew most since the last round (by allocating line),
     as a table, and the MiB tracemalloc sees live."""
@@ -509,6 +580,27 @@ def cpu_table(rows: list[tuple[str, Phase | None, Cpu]]) -> None:
         main_ms, gen_ms = (f"{cpu.main / n * 1000:.1f}", f"{cpu.bench / n * 1000:.1f}") if n else ("", "")
         print(f"| {name} | {cpu.wall:.0f} | {cpu.cores('main'):.2f} | {cpu.cores('engine'):.2f} | "
               f"{cpu.cores('bench'):.2f} | {cpu.others / cpu.wall if cpu.wall else 0:.2f} | {main_ms} | {gen_ms} |")
+
+
+def sched_table(windows: list[tuple[str, RunWindow]]) -> None:
+    """Each analysis run's own span: the cores the machine used, and per kind of process the
+    cores it ran, the cores it waited runnable for a CPU (the kernel's run delay) and, for the
+    workers, the cores they slept (neither: waiting for a batch or the pipe)."""
+    print("\n| run | wall s | machine cores | main run / wait | engine run / wait | "
+          "workers run / wait / asleep | workers counted |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for name, w in windows:
+        s, wall = w.sched, w.sched.wall or float("nan")
+        n = len(s.pids.get("beacon-worker", ()))
+
+        def rw(kind: str) -> str:
+            return f"{s.run.get(kind, 0.0) / wall:.2f} / {s.wait.get(kind, 0.0) / wall:.2f}"
+
+        asleep = n - (s.run.get("beacon-worker", 0.0) + s.wait.get("beacon-worker", 0.0)) / wall
+        print(f"| {name} | {wall:.1f} | {w.cpu.cores('machine'):.2f} | {rw('main')} | {rw('engine')} | "
+              f"{rw('beacon-worker')} / {asleep:.2f} | {n} |")
+        for kind in sorted(set(s.run) - {"main", "engine", "beacon-worker"}):
+            print(f"|   {kind} ({len(s.pids[kind])}) | | | run / wait {rw(kind)} | | | |")
 
 
 def memory_table(rounds: list[Round]) -> None:
@@ -621,23 +713,29 @@ async def bench(args: argparse.Namespace) -> int:
         if args.tracemalloc:
             tracemalloc_diff(c, 0)  # the baseline the first round is diffed against
         alone, alone_emails, rounds = Cpu(), 0, []
+        windows: list[tuple[str, RunWindow]] = []
         for n in range(1, args.rounds + 1):
             forget_corpus_analyses(db)
-            cpu0 = meter.read()
-            unloaded = wait_run(c, start_analysis(c, h))
-            alone = alone + meter.since(cpu0, meter.read())
+            unloaded, alone_window = await measured_run(c, h, meter)
+            alone = alone + alone_window.cpu
+            windows.append(("analysis alone", alone_window))
             alone_emails += int(unloaded.get("done") or 0)  # type: ignore[call-overload]
             results = {}
             for k, mode in enumerate(modes):
+                wal0 = wal_state(data)
                 idle = await load.run(f"round {n} {mode} idle", args.requests, seed=n * 10 + k, rate=rates[mode])
+                if wal_state(data) != wal0:
+                    print(f"round {n} {mode} idle: the database was written during the read-only requests",
+                          flush=True)
                 forget_corpus_analyses(db)
                 ended = asyncio.Event()
-                run_task = asyncio.create_task(wait_run_async(c, start_analysis(c, h), ended))
+                run_task = asyncio.create_task(measured_run(c, h, meter, ended))
                 loaded = await load.run(f"round {n} {mode} loaded", args.requests, until=ended,
                                         seed=1000 + n * 10 + k, rate=rates[mode])
-                job = await run_task
+                job, window = await run_task
+                windows.append((f"{mode} loaded", window))
                 results[mode] = ModeRound(run_rate(job), workers_busy(db, job), idle.requests / idle.seconds,
-                                          loaded.requests / loaded.seconds)
+                                          loaded.requests / loaded.seconds, window)
                 totals[mode][0].add(idle)
                 totals[mode][1].add(loaded)
             await asyncio.sleep(1.0)
@@ -660,7 +758,9 @@ async def bench(args: argparse.Namespace) -> int:
             if diff is not None:
                 print(diff, flush=True)
         judged = "paced" if "paced" in modes else modes[0]
-        return report(totals, alone, rounds, judged, rates, env, alone_emails)
+        code = report(totals, alone, rounds, judged, rates, env, alone_emails)
+        sched_table(windows)
+        return code
     finally:
         srv.stop()
         db.dispose()
