@@ -103,3 +103,25 @@ def test_a_chain_stops_once_the_step_in_progress_ends() -> None:
     first.close()
     assert 0.2 < time.monotonic() - started < 5
     assert not any(t.name in ("first", "second") for t in threading.enumerate())
+
+
+def test_a_cleanup_that_fails_still_ends_the_stream_with_its_error() -> None:
+    class Source:
+        def __init__(self) -> None:
+            self.items = iter([1, 2, 3])
+
+        def __iter__(self) -> "Source":
+            return self
+
+        def __next__(self) -> int:
+            return next(self.items)
+
+        def close(self) -> None:
+            raise OSError("the connection broke while closing")
+
+    ahead = Prefetch(Source(), lambda _i: 1, max_items=2, max_bytes=10)
+    got: list[int] = []
+    with pytest.raises(OSError, match="while closing"):
+        for item in ahead:  # would wait for ever without the end marker
+            got.append(item)
+    assert got == [1, 2, 3]

@@ -64,12 +64,17 @@ class Prefetch(Generic[T]):
             with self._cond:
                 self._error = exc
         finally:
-            close = getattr(it, "close", None)
-            if close is not None:
-                close()  # a generator's cleanup runs in the thread that ran it
-            with self._cond:
-                self._queue.append((_END, 0))
-                self._cond.notify_all()
+            try:
+                close = getattr(it, "close", None)
+                if close is not None:
+                    close()  # a generator's cleanup runs in the thread that ran it
+            except BaseException as exc:  # noqa: BLE001 - the consumer must still see the end
+                with self._cond:
+                    self._error = self._error or exc
+            finally:
+                with self._cond:
+                    self._queue.append((_END, 0))
+                    self._cond.notify_all()
 
     def __iter__(self) -> Iterator[T]:
         while True:
