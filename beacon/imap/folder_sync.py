@@ -278,6 +278,10 @@ class FolderSync:
         self.result.pending = self.result.fetched + self.result.remapped + len(uids)
         with self.db.session() as s:
             self.has_stale = links.has_stale(s, self.folder_id)
+        if self.has_stale:
+            # Before the stages start: re-linking writes links the store stage may also
+            # reuse, so it must not run in the fetch thread beside it.
+            self._remap_all(uids)
         preparer = self.preparer or Preparer(0)
         # Three stages at once: a thread FETCHes, a thread hands the messages to the parse
         # workers, this thread stores. Each stage runs at most about a batch ahead of the next.
@@ -308,18 +312,12 @@ class FolderSync:
         marker: the batch is stored there, and a window that needs no fetch still
         advances ``last_uid``.
         """
-        remap = self.has_stale
-        items = [b"RFC822.SIZE", b"FLAGS"]
-        if remap:
-            items.append(b"BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]")
         for window in chunks(uids, WINDOW):
             self._check_cancel()
-            meta = self.client.fetch(list(window), items)
+            meta = self.client.fetch(list(window), [b"RFC822.SIZE", b"FLAGS"])
             with self.db.session() as s:
                 linked = links.linked_uids(s, self.folder_id, window)
             todo = [u for u in window if u in meta and u not in linked]
-            if remap:
-                todo = self._remap(todo, meta)
             sizes = {u: int(meta[u].get(b"RFC822.SIZE") or 0) for u in todo}
             for batch in plan_batches(todo, sizes, self.batch_size, self.batch_bytes):
                 self._check_cancel()
@@ -421,6 +419,15 @@ class FolderSync:
         except SQLAlchemyError as exc:
             log.error("cannot store IMAP message", extra={"folder": self.name, "uid": uid, "error": repr(exc)})
             return None
+
+    def _remap_all(self, uids: list[int]) -> None:
+        """Link the new UIDs that are stale links' mail (a changed UIDVALIDITY), window by window."""
+        for window in chunks(uids, WINDOW):
+            self._check_cancel()
+            meta = self.client.fetch(list(window), [b"RFC822.SIZE", b"FLAGS", b"BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"])
+            with self.db.session() as s:
+                linked = links.linked_uids(s, self.folder_id, window)
+            self._remap([u for u in window if u in meta and u not in linked], meta)
 
     def _remap(self, todo: list[int], meta: dict[int, dict[bytes, Any]]) -> list[int]:
         """Link new UIDs to stale links of the same mail (Message-ID + size); returns the rest."""
