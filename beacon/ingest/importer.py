@@ -112,10 +112,16 @@ def import_items(
             for item, prepared in preparer.run(_jobs(items, import_time, max_message_bytes)):
                 writer.add(item, prepared)
                 del item, prepared
-        finally:
+        except Exception:
             # A source that fails part-way (a disk, a connection) must not cost the messages
-            # already read and prepared: they are stored before its error goes on.
-            writer.flush()
+            # already read and prepared: they are stored before its error goes on, and a
+            # failure to store them does not hide that error.
+            try:
+                writer.flush()
+            except Exception:
+                log.exception("import: cannot store the messages read before the source failed")
+            raise
+        writer.flush()
     if summary.imported >= statistics.BULK_ROWS:  # a bulk load: the planner's statistics anew
         with db.sql_engine.begin() as conn:
             statistics.refresh(conn)
