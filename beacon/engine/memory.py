@@ -66,15 +66,19 @@ def _full_reading(proc: psutil.Process) -> MemSample | None:
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
+def _statm_rss(statm: bytes) -> int:
+    """The resident set size in bytes from a ``statm`` line (its second field, in pages)."""
+    return int(statm.split()[1]) * _PAGE
+
+
 def rss_fast(pid: int) -> int | None:
     """Resident set size from ``/proc/<pid>/statm`` (kernel counters, no page-table walk);
     None when the process is gone."""
     try:
         with open(f"/proc/{pid}/statm", "rb") as f:
-            return int(f.read().split()[1]) * _PAGE
+            return _statm_rss(f.read())
     except (OSError, ValueError, IndexError):
         return None
-
 
 
 class OwnRss:
@@ -89,7 +93,7 @@ class OwnRss:
     def __call__(self) -> int:
         if self._pid != os.getpid():
             self._open()
-        return int(os.pread(self._fd, 128, 0).split()[1]) * _PAGE
+        return _statm_rss(os.pread(self._fd, 128, 0))
 
     def _open(self) -> None:
         if self._fd >= 0:
