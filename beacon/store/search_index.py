@@ -172,6 +172,11 @@ _SQLITE_TEARDOWN = (
 )
 
 
+def _sqlite_table(columns: tuple[str, ...]) -> str:
+    """The FTS5 table's statement, its columns in the order ``columns``."""
+    return _SQLITE_TABLE.format(columns=", ".join(columns))
+
+
 def _is_sqlite(conn: Connection) -> bool:
     return conn.dialect.name == "sqlite"
 
@@ -179,7 +184,7 @@ def _is_sqlite(conn: Connection) -> bool:
 def install(conn: Connection) -> None:
     """Create the index, its triggers, and fill it from the stored mail."""
     if _is_sqlite(conn):
-        for stmt in (_SQLITE_SOURCE, _SQLITE_TABLE.format(columns=', '.join(SQLITE_COLUMNS)), *_SQLITE_TRIGGERS):
+        for stmt in (_SQLITE_SOURCE, _sqlite_table(SQLITE_COLUMNS), *_SQLITE_TRIGGERS):
             conn.exec_driver_sql(stmt)
     else:
         for stmt in _PG_SETUP:
@@ -202,7 +207,7 @@ def relayout_sqlite(conn: Connection, columns: tuple[str, ...]) -> None:
     filled again; the triggers write by column name and stay."""
     if _is_sqlite(conn):
         conn.exec_driver_sql("DROP TABLE email_search")
-        conn.exec_driver_sql(_SQLITE_TABLE.format(columns=", ".join(columns)))
+        conn.exec_driver_sql(_sqlite_table(columns))
         reindex(conn)
 
 
