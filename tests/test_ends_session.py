@@ -70,3 +70,11 @@ def test_commits_in_the_routes_thread_and_rolls_back_when_it_raises(
         assert c.post("/fails?name=c").status_code == 500
     assert _accounts(sqlite_db) == ["a", "b"]  # rolled back by db_session
     assert sqlite_db.sql_engine.pool.checkedout() == 0  # nothing left checked out
+
+
+def test_a_route_without_a_session_named_s_is_refused_when_decorated() -> None:
+    def route(session: DB) -> None:
+        return None
+
+    with pytest.raises(TypeError, match="named 's'"):
+        ends_session(route)

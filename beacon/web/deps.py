@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import inspect
 from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any, TypeVar
 
@@ -73,6 +74,11 @@ def ends_session(route: Callable[..., _R]) -> Callable[..., _R]:
     pool fewer than ending it afterwards (the route must not need it once it returned: it
     returns a rendered response or plain data). When the route raises, ``db_session`` rolls
     it back as for any route."""
+
+    # FastAPI passes dependencies by name: a route whose session is not ``s`` would fail on
+    # every request, so it fails here, when the module is imported.
+    if "s" not in inspect.signature(route).parameters:
+        raise TypeError(f"ends_session: {route.__qualname__} takes no request session named 's'")
 
     @functools.wraps(route)
     def run(*args: Any, **kwargs: Any) -> _R:
