@@ -55,3 +55,30 @@ def test_concurrent_scrapes_share_one_making() -> None:
     for t in threads:
         t.join()
     assert len(made) == 1 and len(bodies) == 5 and len(set(map(id, bodies))) == 1
+
+
+def test_max_age_zero_scrapes_do_not_wait_for_each_other() -> None:
+    registry = CollectorRegistry()
+    inside = threading.Barrier(2, timeout=2)
+
+    class Meets:
+        def collect(self):  # type: ignore[no-untyped-def]
+            inside.wait()  # both scrapes are making their text at once, or this times out
+            return iter(())
+
+    registry.register(Meets())  # type: ignore[arg-type]
+    exposition = Exposition(registry, max_age=0)
+    errors: list[BaseException] = []
+
+    def scrape() -> None:
+        try:
+            exposition.body()
+        except BaseException as e:  # noqa: BLE001 - reported by the assertion below
+            errors.append(e)
+
+    threads = [threading.Thread(target=scrape) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []

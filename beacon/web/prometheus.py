@@ -195,7 +195,8 @@ def request_metrics(registry: CollectorRegistry) -> RequestMetrics:
 
 class Exposition:
     """The registry in Prometheus's text format, made at most once per ``max_age`` seconds
-    (0: every time); concurrent scrapes wait for the one being made and share it."""
+    (0: every time, concurrent scrapes each making their own); within ``max_age``, concurrent
+    scrapes wait for the one being made and share it."""
 
     def __init__(self, registry: CollectorRegistry, max_age: float) -> None:
         self.registry = registry
@@ -204,6 +205,8 @@ class Exposition:
         self._made: tuple[float, bytes] | None = None  # (monotonic time, text)
 
     def body(self) -> bytes:
+        if self.max_age <= 0:  # nothing to share: concurrent scrapes make theirs side by side
+            return generate_latest(self.registry)
         with self._lock:
             now = time.monotonic()
             if self._made is None or now - self._made[0] >= self.max_age:
