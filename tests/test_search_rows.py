@@ -113,6 +113,23 @@ def test_a_sqlite_rebuild_in_batches_is_the_importer_s_index_merged_into_one_seg
     assert config == {"automerge": 4, "crisismerge": 16, "hashsize": 1024 * 1024}
 
 
+@pytest.mark.parametrize("any_db", ["sqlite"], indirect=True)
+def test_a_sqlite_rebuild_that_fails_leaves_the_index_and_its_settings_as_they_were(any_db: Database) -> None:
+    store_messages(any_db, [m.encode() for m in TRICKY])
+    imported = _index(any_db)
+
+    def stop(done: int, total: int) -> None:
+        raise KeyboardInterrupt  # the user's Ctrl-C between two batches
+
+    with pytest.raises(KeyboardInterrupt), any_db.sql_engine.begin() as conn:
+        search_index.reindex(conn, sqlite_batch=3, progress=stop)
+    assert _index(any_db) == imported
+    _integrity(any_db)
+    with any_db.sql_engine.connect() as conn:
+        config = dict(conn.execute(text("SELECT k, v FROM email_search_config WHERE k != 'version'")).all())
+    assert config in ({}, {"automerge": 4, "crisismerge": 16, "hashsize": 1024 * 1024})  # FTS5's own
+
+
 def _columns(db: Database) -> list[str]:
     with db.sql_engine.connect() as conn:
         return [r[1] for r in conn.execute(text("PRAGMA table_info(email_search)"))]

@@ -297,16 +297,17 @@ def _sqlite_rebuild(conn: Connection, batch: int, progress: Progress | None) -> 
     """The index emptied and filled again in batches of ``batch`` email ids, then merged into
     one segment (a smaller index, and one b-tree per word for queries to read)."""
     low, high = conn.exec_driver_sql("SELECT min(id), max(id) FROM emails").one()
+    # The settings are rows of the index's config table, in the caller's transaction: a rebuild
+    # that fails rolls them back with everything else, so only success sets them back (a
+    # statement after a failed one could hide its error).
     _fts_config(conn, _FTS_REBUILD)
-    try:
-        conn.exec_driver_sql("INSERT INTO email_search(email_search) VALUES ('delete-all')")
-        for start in range(low or 0, (high or -1) + 1, batch):
-            conn.exec_driver_sql(_SQLITE_FILL, (start, start + batch))
-            if progress:
-                progress(min(start + batch, high + 1) - low, high + 1 - low)
-        conn.exec_driver_sql("INSERT INTO email_search(email_search) VALUES ('optimize')")
-    finally:
-        _fts_config(conn, _FTS_DEFAULTS)
+    conn.exec_driver_sql("INSERT INTO email_search(email_search) VALUES ('delete-all')")
+    for start in range(low or 0, (high or -1) + 1, batch):
+        conn.exec_driver_sql(_SQLITE_FILL, (start, start + batch))
+        if progress:
+            progress(min(start + batch, high + 1) - low, high + 1 - low)
+    conn.exec_driver_sql("INSERT INTO email_search(email_search) VALUES ('optimize')")
+    _fts_config(conn, _FTS_DEFAULTS)
 
 
 def reindex(conn: Connection, *, sqlite_cache: int = REBUILD_CACHE_BYTES, sqlite_batch: int = REBUILD_BATCH,
