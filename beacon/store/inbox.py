@@ -372,11 +372,32 @@ def _ranked_page(s: Session, f: InboxFilter, base: Any, compiled: Any, limit: in
         rank = select(id_col.label("id"), compiled.rank.label("rank")).where(id_col.in_([r.id for r in ids]))
         ranks = dict(s.execute(rank).all()) if ids else {}
         found = [_Ranked(r.id, ranks.get(r.id)) for r in ids]
-    if len(found) > RANK_WINDOW:  # the count that follows on this session need not look again
+    if len(found) > RANK_WINDOW and compiled.check is None:  # the count that follows need not look again
         s.info[(_MORE_MATCHES, f)] = True
     ranked = sorted(found[:RANK_WINDOW], key=lambda r: (-(r.rank or 0.0), -r.id))
+    if compiled.check is not None:  # the candidates' phrases, in rank order until the page is full
+        ranked = _checked(s, compiled.check, ranked, offset + limit + 1)
     nxt = _encode("relevance", offset + limit) if len(ranked) > offset + limit else None
     return InboxPage(load(s, f, [r.id for r in ranked[offset:offset + limit]]), nxt)
+
+
+# A phrase's candidates are checked this many at least at a time.
+_CHECK_BATCH = 16
+# PostgreSQL: how many of the newest candidates of a query with a phrase are checked for a count.
+CHECK_SAMPLE = 50
+
+
+def _checked(s: Session, check: Any, ranked: list[Any], need: int) -> list[Any]:
+    """The first ``need`` of ``ranked`` (candidates with ``.id``) that pass ``check`` (a
+    condition on the email's row), checked a batch at a time in that order."""
+    out: list[Any] = []
+    at = 0
+    while at < len(ranked) and len(out) < need:
+        batch = ranked[at:at + max(need - len(out), _CHECK_BATCH)]
+        at += len(batch)
+        ok = set(s.scalars(select(EmailRow.id).where(EmailRow.id.in_([r.id for r in batch]), check)))
+        out.extend(r for r in batch if r.id in ok)
+    return out[:need]
 
 
 # PostgreSQL: GIN gives every match in no order, and walking the ids newest first tests each
@@ -478,8 +499,11 @@ def _plain_count(s: Session, f: InboxFilter, q: Select[Any], compiled: Any, cap:
             n = _count(s, (q if cond is None else q.where(cond)).limit(cap + 1))
             return n
 
-        _widening(s, compiled.ranked_from.c.email_id, run, cap + 1)
-        return Count(min(n, cap), n <= cap)
+        id_col = compiled.ranked_from.c.email_id
+        _widening(s, id_col, run, cap + 1)
+        if compiled.check is None:
+            return Count(min(n, cap), n <= cap)
+        return _sampled_check(s, q, compiled.check, id_col, min(n, cap + 1), cap)
     if compiled is None or compiled.main is not None or _indexed(f.form_node()):
         n = _count(s, q.limit(cap + 1))
         return Count(min(n, cap), n <= cap)
@@ -497,6 +521,26 @@ def _plain_count(s: Session, f: InboxFilter, q: Select[Any], compiled: Any, cap:
     matched = _count(s, _sampled(window, *_compiled(s, f, sample=True)))
     total = _size(s, f)
     return Count(int(round(matched * total / SCAN_ROWS, -1 if matched < 100 else -2)), False, estimated=True)
+
+
+def _sampled_check(s: Session, q: Select[Any], check: Any, id_col: Any, candidates: int, cap: int) -> Count:
+    """The count of a query with a phrase, of which the index found ``candidates`` (its words):
+    exact when they are at most CHECK_SAMPLE, else the share of the newest CHECK_SAMPLE that
+    hold the phrase, applied to them (each check computes an email's vector)."""
+    found: list[Any] = []
+    ids_q = q.with_only_columns(id_col).order_by((id_col + 0).desc()).limit(CHECK_SAMPLE)
+
+    def run(cond: Any) -> int:
+        found[:] = s.scalars(ids_q if cond is None else ids_q.where(cond)).all()
+        return len(found)
+
+    _widening(s, id_col, run, CHECK_SAMPLE)
+    sample = [_Ranked(i, None) for i in found]
+    ok = len(_checked(s, check, sample, len(sample)))
+    if candidates <= CHECK_SAMPLE:
+        return Count(ok, True)
+    n = round(ok * candidates / len(sample))
+    return Count(min(n, cap), False, estimated=n <= cap)
 
 
 def _sampled(window: Select[Any], base: Any, compiled: Any) -> Select[Any]:
