@@ -125,11 +125,6 @@ _PG_TABLE = """CREATE TABLE email_search (
       cc_addrs tsvector, list_id tsvector, files tsvector)"""
 _PG_TRIGGER = ("CREATE TRIGGER email_search_sync AFTER {events}UPDATE OF " + _TEXT_COLUMNS + " ON emails "
                "FOR EACH ROW EXECUTE FUNCTION beacon_email_search_sync()")
-# The importer's rows: the same function over the text a parse worker took from the email.
-_PG_ADD = """INSERT INTO email_search (email_id, doc, subject, sender, to_addrs, cc_addrs, list_id, files)
-    SELECT CAST(:id AS integer), f.* FROM beacon_search_fields(
-      CAST(:subject AS text), CAST(:sender AS text), CAST(:to_addrs AS text), CAST(:cc_addrs AS text),
-      CAST(:list_id AS text), CAST(:files AS text), CAST(:body AS text)) f"""
 _SQLITE_ADD_ROWS = (f"INSERT INTO email_search(rowid, {_COLS}) VALUES ({', '.join('?' * (len(FIELDS) + 1))})")
 _PG_SETUP = (
     "CREATE EXTENSION IF NOT EXISTS unaccent",
