@@ -271,6 +271,53 @@ def test_counts_are_exact_up_to_the_cap(any_db: Database, mailbox: dict[str, int
         assert pending_count(s, "another version") == Count(6, True)
 
 
+def _phrase_mailbox(db: Database, decoys: int, hits: int) -> tuple[set[int], set[int]]:
+    """Newer mails with the words of "board deck" apart (and "deck" in their subject: they rank
+    first), older ones with the phrase; (decoy ids, hit ids)."""
+    raws = [_mail(f"decoy{i}", sender="Ann <ann@example.com>", to="r@example.com", subject=f"Deck {i}",
+                  date=f"Fri, 10 May 2024 {10 + i}:00:00 +0000", body="The deck for the board meeting.")
+            for i in range(decoys)]
+    raws += [_mail(f"hit{i}", sender="Ben <ben@example.com>", to="r@example.com", subject=f"Notes {i}",
+                   date=f"Thu, 9 May 2024 {10 + i}:00:00 +0000", body="The board deck is attached.")
+             for i in range(hits)]
+    ids = store_messages(db, raws)
+    with db.session() as s:
+        for email_id in ids:
+            save_analysis(s, email_id, make_analysis("personal", due_days=None, request=False), _settings())
+    return set(ids[:decoys]), set(ids[decoys:])
+
+
+def test_a_phrase_page_skips_the_candidates_without_the_phrase(any_db: Database) -> None:
+    # PostgreSQL finds a phrase's words in the index and checks the phrase on the ranked
+    # candidates until a page is full: here the first candidates all fail the check.
+    decoys, hits = _phrase_mailbox(any_db, decoys=5, hits=3)
+    f = InboxFilter(pipeline_version=VERSION, search='"board deck"', now=NOW)
+    with any_db.session() as s:
+        first = inbox_page(s, f, limit=2)
+        assert len(first.rows) == 2 and {e.id for e, _a in first.rows} <= hits and first.next_cursor
+        second = inbox_page(s, f, limit=2, cursor=first.next_cursor)
+        assert {e.id for e, _a in (*first.rows, *second.rows)} == hits and second.next_cursor is None
+        assert inbox_count(s, f) == Count(3, True)
+        # the words alone: every mail, the decoys first (the words in their subject)
+        words = inbox_page(s, InboxFilter(pipeline_version=VERSION, search="board deck", now=NOW), limit=5)
+        assert {e.id for e, _a in words.rows} == decoys
+        # other orders check the phrase on the rows of their walk
+        by_date = inbox(s, InboxFilter(pipeline_version=VERSION, search='"board deck"', sort="date", now=NOW), limit=None)
+        assert [e.id for e, _a in by_date] == sorted(hits, reverse=True)
+    assert find(any_db, '-"board deck" board') == {f"decoy{i}" for i in range(5)}
+
+
+@pytest.mark.parametrize("any_db", ["postgres"], indirect=True)
+def test_a_phrase_count_beyond_the_sample_is_an_estimate(any_db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    from beacon.store import inbox as inbox_module
+
+    monkeypatch.setattr(inbox_module, "CHECK_SAMPLE", 4)
+    _phrase_mailbox(any_db, decoys=6, hits=2)  # 8 candidates; the newest 4: 2 hits, 2 decoys
+    with any_db.session() as s:
+        count = inbox_count(s, InboxFilter(pipeline_version=VERSION, search='"board deck"', now=NOW))
+    assert count == Count(4, False, estimated=True) and str(count) == "about 4"
+
+
 def test_the_index_follows_reparse_and_delete_and_reindex_rebuilds_it(any_db: Database, mailbox: dict[str, int]) -> None:
     new = _mail("lunch", sender="Bob <bob@example.net>", to="team@example.com", subject="Dinner",
                 date="Mon, 15 Jan 2024 12:00:00 +0000", body="Pizza tonight.")
