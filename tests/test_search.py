@@ -343,10 +343,11 @@ def test_the_index_follows_reparse_and_delete_and_reindex_rebuilds_it(any_db: Da
     with any_db.sql_engine.begin() as conn:
         if any_db.is_sqlite:
             conn.exec_driver_sql("INSERT INTO email_search(email_search) VALUES ('delete-all')")
-            assert find(any_db, "pizza") == set()
         else:
             search_gin.drop_index(conn)
             assert search_index.index_bytes(conn) == 0
+    if any_db.is_sqlite:
+        assert find(any_db, "pizza") == set()
     with any_db.sql_engine.begin() as conn:
         result = search_index.reindex(conn)
     assert result.emails == 5 and result.index_bytes > 0
