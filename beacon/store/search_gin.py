@@ -10,7 +10,7 @@ must not blur a phrase in a field.
 
 GIN answers a query of words (AND, OR, NOT, prefixes) exactly, without reading any row's text.
 A phrase needs positions, which GIN does not keep: the row's vector is computed again for that
-check, so callers look for a phrase's words in the index (:func:`relaxed`) and check the phrase
+check, so callers look for a phrase's words in the index (:mod:`beacon.store.query_sql`) and check the phrase
 only on the few rows a page shows (see :mod:`beacon.store.inbox`). The function is priced high
 so that the planner never computes it on rows the index did not choose.
 
@@ -47,7 +47,8 @@ _SETUP = (
       LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT AS
       $$ SELECT regexp_replace(v::text, $q${_QUOTED}$q$, '''' || tag || '\\1''', 'g')::tsvector $$""",
     # Address lists and file names as the text of their values: JSON's punctuation is a
-    # separator like any other (beacon_search_vector), and no subquery runs per row.
+    # separator like any other (beacon_search_vector), and no subquery runs per row. (A
+    # control character in a name is escaped there: "\t" adds the word t.)
     f"""CREATE FUNCTION beacon_search_doc(p_subject text, p_sender text, p_data json) RETURNS tsvector
       LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE COST 100000 AS $$
       DECLARE
