@@ -54,6 +54,8 @@ SCAN_ROWS = 5_000
 SLICE_SORT = 1_000
 # Session.info key: the ranked page found more than RANK_WINDOW matches of this filter.
 _MORE_MATCHES = "beacon.inbox.more_matches"
+# Session.info key: how many candidates of this filter's phrase the ranked page checked.
+_CHECKED = "beacon.inbox.phrase_checked"
 
 _ORDERS = {
     "priority": (AnalysisRow.score, AnalysisRow.email_date, AnalysisRow.email_id),
@@ -376,7 +378,9 @@ def _ranked_page(s: Session, f: InboxFilter, base: Any, compiled: Any, limit: in
         s.info[(_MORE_MATCHES, f)] = True
     ranked = sorted(found[:RANK_WINDOW], key=lambda r: (-(r.rank or 0.0), -r.id))
     if compiled.check is not None:  # the candidates' phrases, in rank order until the page is full
-        ranked = _checked(s, compiled.check, ranked, offset + limit + 1)
+        ranked, tried = _checked(s, compiled.check, ranked, offset + limit + 1)
+        # what the count that follows may reuse: (checked, passed, whether those were all)
+        s.info[(_CHECKED, f)] = (tried, len(ranked), tried == len(found))
     nxt = _encode("relevance", offset + limit) if len(ranked) > offset + limit else None
     return InboxPage(load(s, f, [r.id for r in ranked[offset:offset + limit]]), nxt)
 
@@ -387,9 +391,10 @@ _CHECK_BATCH = 16
 CHECK_SAMPLE = 50
 
 
-def _checked(s: Session, check: Any, ranked: list[Any], need: int) -> list[Any]:
+def _checked(s: Session, check: Any, ranked: list[Any], need: int) -> tuple[list[Any], int]:
     """The first ``need`` of ``ranked`` (candidates with ``.id``) that pass ``check`` (a
-    condition on the email's row), checked a batch at a time in that order."""
+    condition on the email's row), checked a batch at a time in that order; and how many
+    candidates were checked."""
     out: list[Any] = []
     at = 0
     while at < len(ranked) and len(out) < need:
@@ -397,7 +402,7 @@ def _checked(s: Session, check: Any, ranked: list[Any], need: int) -> list[Any]:
         at += len(batch)
         ok = set(s.scalars(select(EmailRow.id).where(EmailRow.id.in_([r.id for r in batch]), check)))
         out.extend(r for r in batch if r.id in ok)
-    return out[:need]
+    return out[:need], at
 
 
 # PostgreSQL: GIN gives every match in no order, and walking the ids newest first tests each
@@ -421,7 +426,7 @@ def _newest_matches(s: Session, cand: Select[Any], id_col: Any) -> list[Any]:
 def _widening(s: Session, id_col: Any, run: Any, need: int) -> None:
     """``run(condition)`` on the newest ids' windows until it finds ``need`` rows (the last
     run: with no condition, every id)."""
-    top = s.scalar(select(func.max(id_col))) or 0
+    top = s.scalar(select(func.max(EmailRow.id))) or 0  # (the index's view is a union: the table's key)
     # The planner prices reading a tsvector far too low and would test the window's rows one
     # by one: plain index scans are off for these statements only; and so are parallel workers,
     # whose start costs more than these small bitmap reads.
@@ -503,6 +508,13 @@ def _plain_count(s: Session, f: InboxFilter, q: Select[Any], compiled: Any, cap:
         _widening(s, id_col, run, cap + 1)
         if compiled.check is None:
             return Count(min(n, cap), n <= cap)
+        tried = s.info.get((_CHECKED, f))
+        if tried is not None and tried[0]:  # the ranked page just checked some: their share
+            checked, passed, whole = tried
+            if whole:
+                return Count(min(passed, cap), passed <= cap)
+            est = round(passed * min(n, cap + 1) / checked)
+            return Count(min(est, cap), False, estimated=est <= cap)
         return _sampled_check(s, q, compiled.check, id_col, min(n, cap + 1), cap)
     if compiled is None or compiled.main is not None or _indexed(f.form_node()):
         n = _count(s, q.limit(cap + 1))
@@ -536,7 +548,7 @@ def _sampled_check(s: Session, q: Select[Any], check: Any, id_col: Any, candidat
 
     _widening(s, id_col, run, CHECK_SAMPLE)
     sample = [_Ranked(i, None) for i in found]
-    ok = len(_checked(s, check, sample, len(sample)))
+    ok = len(_checked(s, check, sample, len(sample))[0])
     if candidates <= CHECK_SAMPLE:
         return Count(ok, True)
     n = round(ok * candidates / len(sample))
