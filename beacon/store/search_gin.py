@@ -75,10 +75,15 @@ _SETUP = (
     "CREATE VIEW email_search AS " + " UNION ALL ".join(
         f"SELECT id AS email_id, {DOC} AS doc, beacon_search_head(subject, from_name || ' ' || from_addr) AS head "
         f"FROM emails WHERE mod(id, {PARTS}) = {k}" for k in range(PARTS)),
+    # The planner's share of each part (1 / PARTS, not the 0.5 % it assumes of an expression it
+    # has no statistics for): with it, the search's id windows are ANDed with the index's
+    # matches rather than read from every match's row.
+    f"CREATE STATISTICS emails_search_part ON (mod(id, {PARTS})) FROM emails",
 )
 _TEARDOWN = (
     *(f"DROP INDEX IF EXISTS {name}" for name in _INDEXES),
     "DROP VIEW IF EXISTS email_search",
+    "DROP STATISTICS IF EXISTS emails_search_part",
     "DROP FUNCTION IF EXISTS beacon_search_head(text, text)",
     "DROP FUNCTION IF EXISTS beacon_search_query(text, text)",
     "DROP FUNCTION IF EXISTS beacon_search_doc(text, text, json)",
