@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session, defer
 from beacon.errors import InvalidInput
 from beacon.query import And, Node, Not, Text, parse
 from beacon.query.model import DateBound, Due, Equals, Has, InAccount, Or, State, positive_texts
+from beacon.query.relevance import head_rank
 from beacon.store import statistics
 from beacon.store.list_rows import ListRow, load_list_rows
 from beacon.store.query_sql import Clock, compile_query, fts
@@ -360,7 +361,7 @@ def _ranked_page(s: Session, f: InboxFilter, base: Any, compiled: Any, limit: in
     sqlite = "rowid" in idx.c
     id_col = idx.c.rowid if sqlite else idx.c.email_id
     cand = (
-        select(id_col.label("id"), compiled.rank.label("rank"))
+        select(id_col.label("id"), (compiled.rank if sqlite else literal(None)).label("rank"))
         .select_from(idx.join(_from(compiled.rest, base), AnalysisRow.email_id == id_col))
         .where(compiled.main, compiled.rest, base)
         .limit(RANK_WINDOW + 1)  # one more: whether there are more matches than the window
@@ -371,8 +372,11 @@ def _ranked_page(s: Session, f: InboxFilter, base: Any, compiled: Any, limit: in
         # The windows find the ids; only the final window's (at most RANK_WINDOW + 1) are
         # ranked, once: ranking reads each match's whole vector.
         ids = _newest_matches(s, cand.with_only_columns(id_col.label("id")).order_by((id_col + 0).desc()), id_col)
-        rank = select(id_col.label("id"), compiled.rank.label("rank")).where(id_col.in_([r.id for r in ids]))
-        ranks = dict(s.execute(rank).all()) if ids else {}
+        # Ranked on the subject and sender, read from the rows' keys (beacon.query.relevance).
+        score = head_rank(f.terms())
+        heads = s.execute(select(EmailRow.id, EmailRow.subject, EmailRow.from_name, EmailRow.from_addr)
+                          .where(EmailRow.id.in_([r.id for r in ids]))).all() if ids else []
+        ranks = {h.id: score(h.subject, f"{h.from_name} {h.from_addr}") for h in heads}
         found = [_Ranked(r.id, ranks.get(r.id)) for r in ids]
     if len(found) > RANK_WINDOW and compiled.check is None:  # the count that follows need not look again
         s.info[(_MORE_MATCHES, f)] = True
@@ -431,9 +435,10 @@ def _widening(s: Session, id_col: Any, run: Any, need: int) -> None:
     # by one: plain index scans are off for these statements only; and so are parallel workers,
     # whose start costs more than these small bitmap reads.
     saved = s.execute(text("SELECT current_setting('enable_indexscan'), "
-                           "current_setting('max_parallel_workers_per_gather')")).one()
+                           "current_setting('max_parallel_workers_per_gather'), current_setting('jit')")).one()
+    # (JIT: the index function's price would have these small reads compiled, 40 ms a time.)
     s.execute(text("SELECT set_config('enable_indexscan', 'off', true), "
-                   "set_config('max_parallel_workers_per_gather', '0', true)"))
+                   "set_config('max_parallel_workers_per_gather', '0', true), set_config('jit', 'off', true)"))
     try:
         wanted = 0.0
         for span in _ID_WINDOWS:
@@ -448,7 +453,8 @@ def _widening(s: Session, id_col: Any, run: Any, need: int) -> None:
         run(None)
     finally:
         s.execute(text("SELECT set_config('enable_indexscan', :a, true), "
-                       "set_config('max_parallel_workers_per_gather', :b, true)"), {"a": saved[0], "b": saved[1]})
+                       "set_config('max_parallel_workers_per_gather', :b, true), set_config('jit', :c, true)"),
+                  {"a": saved[0], "b": saved[1], "c": saved[2]})
 
 
 def inbox(s: Session, f: InboxFilter, *, limit: int | None = 50, offset: int = 0) -> list[tuple[EmailRow, AnalysisRow]]:

@@ -17,7 +17,7 @@ from dateutil.relativedelta import relativedelta
 from sqlalchemy import ColumnElement, and_, column, func, literal, literal_column, not_, or_, select, table, true
 
 from beacon.query.model import (
-    Age, And, DateBound, Due, Equals, Has, InAccount, Node, Not, Or, State, Text, TextField, positive_texts,
+    Age, And, DateBound, Due, Equals, Has, InAccount, Node, Not, Or, State, Text, TextField,
 )
 from beacon.store.schema import Account, AnalysisRow, EmailRow
 from beacon.store.search_gin import FIELD_TAGS
@@ -38,7 +38,7 @@ _BM25 = "bm25(email_search, 8.0, 4.0, 1.0, 1.0, 1.0, 2.0, 1.0)"
 
 fts = table("email_search", column("rowid"))
 # PostgreSQL: the view of the computed vectors (beacon.store.search_gin).
-pg_search = table("email_search", column("email_id"), column("doc"), column("head"))
+pg_search = table("email_search", column("email_id"), column("doc"))
 
 
 def words(text: str) -> list[str]:
@@ -73,7 +73,8 @@ class Clock:
 class Compiled:
     """A query as SQL: ``where`` selects the mail; ``main`` (when the query's top level has
     positive text terms) is the index match that relevance is ranked on, and ``rest`` the
-    conditions besides it; ``rank`` is the relevance expression (higher is better).
+    conditions besides it; ``rank`` is the relevance expression (higher is better; None:
+    PostgreSQL ranks in Python, see :mod:`beacon.query.relevance`).
     ``check``: what ``main`` alone does not decide, as a condition on the email's row (PostgreSQL:
     its phrases, whose positions the index does not keep; ``main`` then finds their words), to
     be tested on the few rows a page needs; ``where`` includes it."""
@@ -141,7 +142,7 @@ class _Compiler:
         check = self.check(node)
         return self.wrap(match) if check is None else and_(self.wrap(match), check)
 
-    def rank(self, texts: list[Node]) -> ColumnElement[Any]:
+    def rank(self, texts: list[Node]) -> ColumnElement[Any] | None:
         raise NotImplementedError
 
     # -- the whole tree
@@ -286,9 +287,5 @@ class _Postgres(_Compiler):
     def wrap(self, match: ColumnElement[bool]) -> ColumnElement[bool]:
         return AnalysisRow.email_id.in_(select(pg_search.c.email_id).where(match))
 
-    def rank(self, texts: list[Node]) -> ColumnElement[Any]:
-        # On the subject and sender (weighted A and B): cheap to compute for each candidate,
-        # and where a word says most about what the mail is; the rest tie, newest first.
-        positive = [t for n in texts for t in positive_texts(n)]
-        query = " | ".join(f"({self._tsq(t, True)})" for t in positive) or "''"
-        return func.ts_rank(pg_search.c.head, func.to_tsquery(literal_column("'beacon_search'::regconfig"), query))
+    def rank(self, texts: list[Node]) -> None:
+        return None  # ranked in Python on the candidates' subject and sender (beacon.query.relevance)

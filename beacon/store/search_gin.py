@@ -16,10 +16,9 @@ so that the planner never computes it on rows the index did not choose.
 
 The index is :data:`PARTS` partial GIN indexes, one per remainder of the email id, so that a
 reindex builds them at once in as many sessions (GIN builds use one core each). The view
-``email_search`` (``email_id``, ``doc``, ``head``) is the union of those parts: a condition on
-it is pushed into each arm, where it is the indexed expression on ``emails`` under the part's
-own predicate, which its index matches. ``head`` (subject and sender, weighted) is what
-relevance is ranked on, cheap to compute for a page's candidates.
+``email_search`` (``email_id``, ``doc``) is the union of those parts: a condition on it is
+pushed into each arm, where it is the indexed expression on ``emails`` under the part's own
+predicate, which its index matches.
 """
 
 from __future__ import annotations
@@ -50,7 +49,7 @@ _SETUP = (
     # separator like any other (beacon_search_vector), and no subquery runs per row. (A
     # control character in a name is escaped there: "\t" adds the word t.)
     f"""CREATE FUNCTION beacon_search_doc(p_subject text, p_sender text, p_data json) RETURNS tsvector
-      LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE COST 100000 AS $$
+      LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE COST 1000 AS $$
       DECLARE
         d jsonb := p_data::jsonb;
         subj tsvector := beacon_search_vector(p_subject);
@@ -69,12 +68,8 @@ _SETUP = (
       LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT AS
       $$ SELECT regexp_replace(to_tsquery('beacon_search'::regconfig, q)::text, $q${_QUOTED}$q$,
                                '''' || tag || '\\1''', 'g')::tsquery $$""",
-    """CREATE FUNCTION beacon_search_head(p_subject text, p_sender text) RETURNS tsvector
-      LANGUAGE sql IMMUTABLE PARALLEL SAFE AS
-      $$ SELECT setweight(beacon_search_vector(p_subject), 'A') || setweight(beacon_search_vector(p_sender), 'B') $$""",
     "CREATE VIEW email_search AS " + " UNION ALL ".join(
-        f"SELECT id AS email_id, {DOC} AS doc, beacon_search_head(subject, from_name || ' ' || from_addr) AS head "
-        f"FROM emails WHERE mod(id, {PARTS}) = {k}" for k in range(PARTS)),
+        f"SELECT id AS email_id, {DOC} AS doc FROM emails WHERE mod(id, {PARTS}) = {k}" for k in range(PARTS)),
     # The planner's share of each part (1 / PARTS, not the 0.5 % it assumes of an expression it
     # has no statistics for): with it, the search's id windows are ANDed with the index's
     # matches rather than read from every match's row.
@@ -84,7 +79,6 @@ _TEARDOWN = (
     *(f"DROP INDEX IF EXISTS {name}" for name in _INDEXES),
     "DROP VIEW IF EXISTS email_search",
     "DROP STATISTICS IF EXISTS emails_search_part",
-    "DROP FUNCTION IF EXISTS beacon_search_head(text, text)",
     "DROP FUNCTION IF EXISTS beacon_search_query(text, text)",
     "DROP FUNCTION IF EXISTS beacon_search_doc(text, text, json)",
     "DROP FUNCTION IF EXISTS beacon_search_tagged(tsvector, text)",
