@@ -96,36 +96,29 @@ def uninstall(conn: Connection) -> None:
         conn.exec_driver_sql(stmt)
 
 
-def build_index(conn: Connection, *, sessions: bool = True) -> None:
+def build_index(conn: Connection) -> None:
     """(Re)build the index whole: each part in a session of its own, all at once (committed
     by those sessions; ``conn``'s transaction must not hold a lock on ``emails`` stronger than
-    a read's); ``sessions=False``: one after the other in ``conn``'s transaction (a migration). Each session computes its emails' vectors and sorts the entries in memory
+    a read's). Each session computes its emails' vectors and sorts the entries in memory
     (512 MB each: few merge passes at 1M emails). No pending list (fastupdate off): a search
     never scans unsorted entries, and an import's inserts go straight into the tree."""
     existing = set(conn.exec_driver_sql(f"SELECT relname FROM pg_class WHERE relname IN {_INDEXES}").scalars())
 
-    def build(c: Connection, k: int) -> None:
-        c.exec_driver_sql("SET maintenance_work_mem = '512MB'")
-        if _INDEXES[k] in existing:  # REINDEX, like CREATE INDEX, shares the table's lock
-            c.exec_driver_sql(f"REINDEX INDEX {_INDEXES[k]}")
-            return
-        c.exec_driver_sql(f"CREATE INDEX {_INDEXES[k]} ON emails USING gin (({DOC})) "
-                          f"WITH (fastupdate = off) WHERE mod(id, {PARTS}) = {k}")
-        # ANALYZE would compute a sample's vectors (30,000 of them) for statistics that
-        # full-text matching does not use.
-        c.exec_driver_sql(f"ALTER INDEX {_INDEXES[k]} ALTER COLUMN 1 SET STATISTICS 0")
-
-    def in_session(k: int) -> None:
+    def build(k: int) -> None:
         with conn.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
             c.exec_driver_sql("SET lock_timeout = '60s'")  # not an endless wait on the caller's lock
-            build(c, k)
+            c.exec_driver_sql("SET maintenance_work_mem = '512MB'")
+            if _INDEXES[k] in existing:  # REINDEX, like CREATE INDEX, shares the table's lock
+                c.exec_driver_sql(f"REINDEX INDEX {_INDEXES[k]}")
+                return
+            c.exec_driver_sql(f"CREATE INDEX {_INDEXES[k]} ON emails USING gin (({DOC})) "
+                              f"WITH (fastupdate = off) WHERE mod(id, {PARTS}) = {k}")
+            # ANALYZE would compute a sample's vectors (30,000 of them) for statistics that
+            # full-text matching does not use.
+            c.exec_driver_sql(f"ALTER INDEX {_INDEXES[k]} ALTER COLUMN 1 SET STATISTICS 0")
 
-    if not sessions:
-        for k in range(PARTS):
-            build(conn, k)
-        return
     with ThreadPoolExecutor(PARTS) as pool:
-        list(pool.map(in_session, range(PARTS)))
+        list(pool.map(build, range(PARTS)))
 
 
 def drop_index(conn: Connection) -> None:

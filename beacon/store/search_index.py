@@ -182,11 +182,13 @@ def install(conn: Connection) -> None:
 
 def to_computed_vectors(conn: Connection) -> None:
     """PostgreSQL, migration 0017: the stored vectors' table (and its trigger, view and row
-    functions) replaced by the computed vectors' GIN indexes."""
+    functions) replaced by the computed vectors' functions and view; the caller then builds
+    the index (:func:`beacon.store.search_gin.build_index`). Safe to run again after a build
+    that failed."""
     for stmt in _PG_TEARDOWN[:-2]:  # the configuration and beacon_search_vector stay
         conn.exec_driver_sql(stmt)
+    search_gin.uninstall(conn)
     search_gin.install(conn)
-    search_gin.build_index(conn, sessions=False)
 
 
 def to_stored_vectors(conn: Connection) -> None:
