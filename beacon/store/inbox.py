@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session, defer
 from beacon.errors import InvalidInput
 from beacon.query import And, Node, Not, Text, parse
 from beacon.query.model import DateBound, Due, Equals, Has, InAccount, Or, State, positive_texts
+from beacon.query.relevance import head_rank
 from beacon.store import statistics
 from beacon.store.list_rows import ListRow, load_list_rows
 from beacon.store.query_sql import Clock, compile_query, fts
@@ -54,6 +55,8 @@ SCAN_ROWS = 5_000
 SLICE_SORT = 1_000
 # Session.info key: the ranked page found more than RANK_WINDOW matches of this filter.
 _MORE_MATCHES = "beacon.inbox.more_matches"
+# Session.info key: how many candidates of this filter's phrase the ranked page checked.
+_CHECKED = "beacon.inbox.phrase_checked"
 
 _ORDERS = {
     "priority": (AnalysisRow.score, AnalysisRow.email_date, AnalysisRow.email_id),
@@ -372,7 +375,7 @@ def _ranked_page(s: Session, f: InboxFilter, base: Any, compiled: Any, limit: in
     sqlite = "rowid" in idx.c
     id_col = idx.c.rowid if sqlite else idx.c.email_id
     cand = (
-        select(id_col.label("id"), compiled.rank.label("rank"))
+        select(id_col.label("id"), (compiled.rank if sqlite else literal(None)).label("rank"))
         .select_from(idx.join(_from(s, compiled.rest, base), AnalysisRow.email_id == id_col))
         .where(compiled.main, compiled.rest, base)
         .limit(RANK_WINDOW + 1)  # one more: whether there are more matches than the window
@@ -383,14 +386,41 @@ def _ranked_page(s: Session, f: InboxFilter, base: Any, compiled: Any, limit: in
         # The windows find the ids; only the final window's (at most RANK_WINDOW + 1) are
         # ranked, once: ranking reads each match's whole vector.
         ids = _newest_matches(s, cand.with_only_columns(id_col.label("id")).order_by((id_col + 0).desc()), id_col)
-        rank = select(id_col.label("id"), compiled.rank.label("rank")).where(id_col.in_([r.id for r in ids]))
-        ranks = dict(s.execute(rank).all()) if ids else {}
+        # Ranked on the subject and sender, read from the rows' keys (beacon.query.relevance).
+        score = head_rank(f.terms())
+        heads = s.execute(select(EmailRow.id, EmailRow.subject, EmailRow.from_name, EmailRow.from_addr)
+                          .where(EmailRow.id.in_([r.id for r in ids]))).all() if ids else []
+        ranks = {h.id: score(h.subject, f"{h.from_name} {h.from_addr}") for h in heads}
         found = [_Ranked(r.id, ranks.get(r.id)) for r in ids]
-    if len(found) > RANK_WINDOW:  # the count that follows on this session need not look again
+    if len(found) > RANK_WINDOW and compiled.check is None:  # the count that follows need not look again
         s.info[(_MORE_MATCHES, f)] = True
     ranked = sorted(found[:RANK_WINDOW], key=lambda r: (-(r.rank or 0.0), -r.id))
+    if compiled.check is not None:  # the candidates' phrases, in rank order until the page is full
+        ranked, tried = _checked(s, compiled.check, ranked, offset + limit + 1)
+        # what the count that follows may reuse: (checked, passed, whether those were all)
+        s.info[(_CHECKED, f)] = (tried, len(ranked), tried == len(found))
     nxt = _encode("relevance", offset + limit) if len(ranked) > offset + limit else None
     return InboxPage(load(s, f, [r.id for r in ranked[offset:offset + limit]]), nxt)
+
+
+# A phrase's candidates are checked this many at least at a time.
+_CHECK_BATCH = 16
+# PostgreSQL: how many of the newest candidates of a query with a phrase are checked for a count.
+CHECK_SAMPLE = 50
+
+
+def _checked(s: Session, check: Any, ranked: list[Any], need: int) -> tuple[list[Any], int]:
+    """The first ``need`` of ``ranked`` (candidates with ``.id``) that pass ``check`` (a
+    condition on the email's row), checked a batch at a time in that order; and how many
+    candidates were checked."""
+    out: list[Any] = []
+    at = 0
+    while at < len(ranked) and len(out) < need:
+        batch = ranked[at:at + max(need - len(out), _CHECK_BATCH)]
+        at += len(batch)
+        ok = set(s.scalars(select(EmailRow.id).where(EmailRow.id.in_([r.id for r in batch]), check)))
+        out.extend(r for r in batch if r.id in ok)
+    return out[:need], at
 
 
 # PostgreSQL: GIN gives every match in no order, and walking the ids newest first tests each
@@ -414,14 +444,15 @@ def _newest_matches(s: Session, cand: Select[Any], id_col: Any) -> list[Any]:
 def _widening(s: Session, id_col: Any, run: Any, need: int) -> None:
     """``run(condition)`` on the newest ids' windows until it finds ``need`` rows (the last
     run: with no condition, every id)."""
-    top = s.scalar(select(func.max(id_col))) or 0
+    top = s.scalar(select(func.max(EmailRow.id))) or 0  # (the index's view is a union: the table's key)
     # The planner prices reading a tsvector far too low and would test the window's rows one
     # by one: plain index scans are off for these statements only; and so are parallel workers,
     # whose start costs more than these small bitmap reads.
     saved = s.execute(text("SELECT current_setting('enable_indexscan'), "
-                           "current_setting('max_parallel_workers_per_gather')")).one()
+                           "current_setting('max_parallel_workers_per_gather'), current_setting('jit')")).one()
+    # (JIT: the index function's price would have these small reads compiled, 40 ms a time.)
     s.execute(text("SELECT set_config('enable_indexscan', 'off', true), "
-                   "set_config('max_parallel_workers_per_gather', '0', true)"))
+                   "set_config('max_parallel_workers_per_gather', '0', true), set_config('jit', 'off', true)"))
     try:
         wanted = 0.0
         for span in _ID_WINDOWS:
@@ -436,7 +467,8 @@ def _widening(s: Session, id_col: Any, run: Any, need: int) -> None:
         run(None)
     finally:
         s.execute(text("SELECT set_config('enable_indexscan', :a, true), "
-                       "set_config('max_parallel_workers_per_gather', :b, true)"), {"a": saved[0], "b": saved[1]})
+                       "set_config('max_parallel_workers_per_gather', :b, true), set_config('jit', :c, true)"),
+                  {"a": saved[0], "b": saved[1], "c": saved[2]})
 
 
 def inbox(s: Session, f: InboxFilter, *, limit: int | None = 50, offset: int = 0) -> list[tuple[EmailRow, AnalysisRow]]:
@@ -493,8 +525,18 @@ def _plain_count(s: Session, f: InboxFilter, q: Select[Any], compiled: Any, cap:
             n = _count(s, (q if cond is None else q.where(cond)).limit(cap + 1))
             return n
 
-        _widening(s, compiled.ranked_from.c.email_id, run, cap + 1)
-        return Count(min(n, cap), n <= cap)
+        id_col = compiled.ranked_from.c.email_id
+        _widening(s, id_col, run, cap + 1)
+        if compiled.check is None:
+            return Count(min(n, cap), n <= cap)
+        tried = s.info.get((_CHECKED, f))
+        if tried is not None and tried[0]:  # the ranked page just checked some: their share
+            checked, passed, whole = tried
+            if whole:
+                return Count(min(passed, cap), passed <= cap)
+            est = round(passed * min(n, cap + 1) / checked)
+            return Count(min(est, cap), False, estimated=est <= cap)
+        return _sampled_check(s, q, compiled.check, id_col, min(n, cap + 1), cap)
     if compiled is None or compiled.main is not None or _indexed(f.form_node()):
         n = _count(s, q.limit(cap + 1))
         return Count(min(n, cap), n <= cap)
@@ -512,6 +554,26 @@ def _plain_count(s: Session, f: InboxFilter, q: Select[Any], compiled: Any, cap:
     matched = _count(s, _sampled(window, *_compiled(s, f, sample=True)))
     total = _size(s, f)
     return Count(int(round(matched * total / SCAN_ROWS, -1 if matched < 100 else -2)), False, estimated=True)
+
+
+def _sampled_check(s: Session, q: Select[Any], check: Any, id_col: Any, candidates: int, cap: int) -> Count:
+    """The count of a query with a phrase, of which the index found ``candidates`` (its words):
+    exact when they are at most CHECK_SAMPLE, else the share of the newest CHECK_SAMPLE that
+    hold the phrase, applied to them (each check computes an email's vector)."""
+    found: list[Any] = []
+    ids_q = q.with_only_columns(id_col).order_by((id_col + 0).desc()).limit(CHECK_SAMPLE)
+
+    def run(cond: Any) -> int:
+        found[:] = s.scalars(ids_q if cond is None else ids_q.where(cond)).all()
+        return len(found)
+
+    _widening(s, id_col, run, CHECK_SAMPLE)
+    sample = [_Ranked(i, None) for i in found]
+    ok = len(_checked(s, check, sample, len(sample))[0])
+    if candidates <= CHECK_SAMPLE:
+        return Count(ok, True)
+    n = round(ok * candidates / len(sample))
+    return Count(min(n, cap), False, estimated=n <= cap)
 
 
 def _sampled(window: Select[Any], base: Any, compiled: Any) -> Select[Any]:
