@@ -318,6 +318,25 @@ def test_a_phrase_count_beyond_the_sample_is_an_estimate(any_db: Database, monke
     assert count == Count(4, False, estimated=True) and str(count) == "about 4"
 
 
+@pytest.mark.parametrize("any_db", ["postgres"], indirect=True)
+def test_a_phrase_count_whose_share_passes_the_cap_says_so(any_db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    from beacon.store import inbox as inbox_module
+
+    monkeypatch.setattr(inbox_module, "RANK_WINDOW", 4)
+    _phrase_mailbox(any_db, decoys=0, hits=8)
+    _phrase_mailbox(any_db, decoys=2, hits=0)  # the newest: 10 candidates, more than the window
+    f = InboxFilter(pipeline_version=VERSION, search='"board deck"', now=NOW)
+    with any_db.session() as s:
+        # The page checks the window's 4 (2 decoys ranked first, 2 hits): half hold the phrase,
+        # and half of the 10 candidates is more than the cap of 3.
+        assert len(inbox_page(s, f, limit=1).rows) == 1
+        count = inbox_count(s, f, cap=3)
+    assert count == Count(3, False) and str(count) == "3+"
+    with any_db.session() as s:  # the same share, below the cap: about half of the 10
+        inbox_page(s, f, limit=1)
+        assert inbox_count(s, f, cap=20) == Count(5, False, estimated=True)
+
+
 def test_the_index_follows_reparse_and_delete_and_reindex_rebuilds_it(any_db: Database, mailbox: dict[str, int]) -> None:
     new = _mail("lunch", sender="Bob <bob@example.net>", to="team@example.com", subject="Dinner",
                 date="Mon, 15 Jan 2024 12:00:00 +0000", body="Pizza tonight.")

@@ -21,8 +21,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import (
-    Column, Integer, Select, and_, bindparam, false, true, column, func, literal, literal_column, select, table, text, tuple_,
-    union_all,
+    ARRAY, Column, Integer, Select, and_, any_, bindparam, false, true, column, func, literal, literal_column, select, table, text,
+    tuple_, union_all,
 )
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.selectable import Join
@@ -389,7 +389,7 @@ def _ranked_page(s: Session, f: InboxFilter, base: Any, compiled: Any, limit: in
         # Ranked on the subject and sender, read from the rows' keys (beacon.query.relevance).
         score = head_rank(f.terms())
         heads = s.execute(select(EmailRow.id, EmailRow.subject, EmailRow.from_name, EmailRow.from_addr)
-                          .where(EmailRow.id.in_([r.id for r in ids]))).all() if ids else []
+                          .where(_one_of(EmailRow.id, [r.id for r in ids]))).all() if ids else []
         ranks = {h.id: score(h.subject, f"{h.from_name} {h.from_addr}") for h in heads}
         found = [_Ranked(r.id, ranks.get(r.id)) for r in ids]
     if len(found) > RANK_WINDOW and compiled.check is None:  # the count that follows need not look again
@@ -397,8 +397,8 @@ def _ranked_page(s: Session, f: InboxFilter, base: Any, compiled: Any, limit: in
     ranked = sorted(found[:RANK_WINDOW], key=lambda r: (-(r.rank or 0.0), -r.id))
     if compiled.check is not None:  # the candidates' phrases, in rank order until the page is full
         ranked, tried = _checked(s, compiled.check, ranked, offset + limit + 1)
-        # what the count that follows may reuse: (checked, passed, whether those were all)
-        s.info[(_CHECKED, f)] = (tried, len(ranked), tried == len(found))
+        # what the count that follows may reuse (its candidates: at most RANK_WINDOW + 1)
+        s.info[(_CHECKED, f)] = _Checked(tried, len(ranked), len(found))
     nxt = _encode("relevance", offset + limit) if len(ranked) > offset + limit else None
     return InboxPage(load(s, f, [r.id for r in ranked[offset:offset + limit]]), nxt)
 
@@ -407,6 +407,25 @@ def _ranked_page(s: Session, f: InboxFilter, base: Any, compiled: Any, limit: in
 _CHECK_BATCH = 16
 # PostgreSQL: how many of the newest candidates of a query with a phrase are checked for a count.
 CHECK_SAMPLE = 50
+# PostgreSQL: a phrase count's candidates (its words' matches) are counted up to this many
+# times the cap at most (enough to tell that the share with the phrase passes the cap).
+_CANDIDATES_PER_CAP = 10
+
+
+@dataclass(frozen=True)
+class _Checked:
+    """Candidates of a phrase search checked (the first ``checked``, of which ``passed`` hold
+    the phrase) out of ``candidates`` found (at most RANK_WINDOW + 1: more than the window)."""
+
+    checked: int
+    passed: int
+    candidates: int
+
+
+def _one_of(col: Any, ids: list[int]) -> Any:
+    """PostgreSQL: ``col`` is one of ``ids``, as one array parameter (an IN list of a thousand
+    parameters cost ~10 ms to render and send, more than the read it asks for)."""
+    return col == any_(bindparam(None, ids, type_=ARRAY(Integer)))
 
 
 def _checked(s: Session, check: Any, ranked: list[Any], need: int) -> tuple[list[Any], int]:
@@ -418,7 +437,7 @@ def _checked(s: Session, check: Any, ranked: list[Any], need: int) -> tuple[list
     while at < len(ranked) and len(out) < need:
         batch = ranked[at:at + max(need - len(out), _CHECK_BATCH)]
         at += len(batch)
-        ok = set(s.scalars(select(EmailRow.id).where(EmailRow.id.in_([r.id for r in batch]), check)))
+        ok = set(s.scalars(select(EmailRow.id).where(_one_of(EmailRow.id, [r.id for r in batch]), check)))
         out.extend(r for r in batch if r.id in ok)
     return out[:need], at
 
@@ -518,25 +537,11 @@ def _plain_count(s: Session, f: InboxFilter, q: Select[Any], compiled: Any, cap:
     if compiled is not None and compiled.main is not None and compiled.ranked_from is not fts:
         # PostgreSQL: the newest ids' windows first, as the ranked page reads them; a window
         # with more than the cap answers "cap+" without a bitmap of every match.
-        n = 0
-
-        def run(cond: Any) -> int:
-            nonlocal n
-            n = _count(s, (q if cond is None else q.where(cond)).limit(cap + 1))
-            return n
-
         id_col = compiled.ranked_from.c.email_id
-        _widening(s, id_col, run, cap + 1)
         if compiled.check is None:
+            n = _windowed_count(s, q, id_col, cap + 1)
             return Count(min(n, cap), n <= cap)
-        tried = s.info.get((_CHECKED, f))
-        if tried is not None and tried[0]:  # the ranked page just checked some: their share
-            checked, passed, whole = tried
-            if whole:
-                return Count(min(passed, cap), passed <= cap)
-            est = round(passed * min(n, cap + 1) / checked)
-            return Count(min(est, cap), False, estimated=est <= cap)
-        return _sampled_check(s, q, compiled.check, id_col, min(n, cap + 1), cap)
+        return _phrase_count(s, f, q, compiled.check, id_col, cap)
     if compiled is None or compiled.main is not None or _indexed(f.form_node()):
         n = _count(s, q.limit(cap + 1))
         return Count(min(n, cap), n <= cap)
@@ -556,10 +561,49 @@ def _plain_count(s: Session, f: InboxFilter, q: Select[Any], compiled: Any, cap:
     return Count(int(round(matched * total / SCAN_ROWS, -1 if matched < 100 else -2)), False, estimated=True)
 
 
-def _sampled_check(s: Session, q: Select[Any], check: Any, id_col: Any, candidates: int, cap: int) -> Count:
-    """The count of a query with a phrase, of which the index found ``candidates`` (its words):
-    exact when they are at most CHECK_SAMPLE, else the share of the newest CHECK_SAMPLE that
-    hold the phrase, applied to them (each check computes an email's vector)."""
+def _windowed_count(s: Session, q: Select[Any], id_col: Any, limit: int) -> int:
+    """PostgreSQL: ``q``'s rows counted up to ``limit``, the newest ids' windows first."""
+    n = 0
+
+    def run(cond: Any) -> int:
+        nonlocal n
+        n = _count(s, (q if cond is None else q.where(cond)).limit(limit))
+        return n
+
+    _widening(s, id_col, run, limit)
+    return n
+
+
+def _phrase_count(s: Session, f: InboxFilter, q: Select[Any], check: Any, id_col: Any, cap: int) -> Count:
+    """The count of a query with a phrase (``check``), whose words the index finds (``q``):
+    the share of candidates that hold the phrase, from those the ranked page just checked
+    (else from the newest CHECK_SAMPLE), applied to the candidates; exact when every candidate
+    was checked. The candidates are counted only as far as the share could pass ``cap``."""
+    page = s.info.get((_CHECKED, f))
+    if page is not None and page.checked:
+        checked, passed, candidates = page.checked, page.passed, page.candidates
+    else:
+        sample = _newest_candidates(s, q, id_col)
+        checked, passed, candidates = len(sample), len(_checked(s, check, sample, len(sample))[0]), -1
+        if checked < CHECK_SAMPLE:  # the index found no more
+            candidates = checked
+    if checked == candidates:
+        return Count(min(passed, cap), passed <= cap)
+    if passed == 0:
+        return Count(0, False, estimated=True)
+    share = passed / checked
+    if not RANK_WINDOW >= candidates >= 0:  # more than the page saw, or unknown: counted
+        bound = cap * _CANDIDATES_PER_CAP + 1 if share * _CANDIDATES_PER_CAP <= 1 else int((cap + 1) / share) + 1
+        candidates = _windowed_count(s, q, id_col, bound)
+        if candidates >= bound:  # at least this many hold it (as far as the share says)
+            est = int(share * candidates)
+            return Count(min(est, cap), False)
+    est = round(share * candidates)
+    return Count(min(est, cap), False, estimated=est <= cap)
+
+
+def _newest_candidates(s: Session, q: Select[Any], id_col: Any) -> list[Any]:
+    """The newest CHECK_SAMPLE candidates of ``q`` (the index's matches of a phrase's words)."""
     found: list[Any] = []
     ids_q = q.with_only_columns(id_col).order_by((id_col + 0).desc()).limit(CHECK_SAMPLE)
 
@@ -568,12 +612,7 @@ def _sampled_check(s: Session, q: Select[Any], check: Any, id_col: Any, candidat
         return len(found)
 
     _widening(s, id_col, run, CHECK_SAMPLE)
-    sample = [_Ranked(i, None) for i in found]
-    ok = len(_checked(s, check, sample, len(sample))[0])
-    if candidates <= CHECK_SAMPLE:
-        return Count(ok, True)
-    n = round(ok * candidates / len(sample))
-    return Count(min(n, cap), False, estimated=n <= cap)
+    return [_Ranked(i, None) for i in found]
 
 
 def _sampled(window: Select[Any], base: Any, compiled: Any) -> Select[Any]:
