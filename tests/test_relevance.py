@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from beacon.query import parse
 from beacon.query.model import positive_texts
-from beacon.query.relevance import SENDER_WEIGHT, SUBJECT_WEIGHT, head_rank
+from beacon.query.relevance import _WORD, SENDER_WEIGHT, SUBJECT_WEIGHT, _words, head_rank
+from beacon.query.snippet import fold
 
 
 def _score(query: str, subject: str, sender: str) -> float:
@@ -26,3 +30,10 @@ def test_words_are_folded_split_on_punctuation_and_prefixes_match() -> None:
 
 def test_negated_words_do_not_count() -> None:
     assert _score("deck -board", "Board deck", "") == SUBJECT_WEIGHT
+
+
+@given(st.text(alphabet=st.characters(max_codepoint=127), max_size=80))
+@settings(max_examples=300, deadline=None)
+def test_ascii_text_is_cut_into_the_words_each_folded(text: str) -> None:
+    # ASCII text is lower-cased once, not word by word: the same words.
+    assert _words(text) == {fold(w) for w in _WORD.findall(text)}

@@ -21,7 +21,9 @@ _WORD = re.compile(r"[^\W_]+")
 
 
 def _words(text: str) -> set[str]:
-    return {fold(w) for w in _WORD.findall(text or "")}
+    if text.isascii():  # folding is lower case: once for the whole text (~1 of 3 µs a subject)
+        return set(_WORD.findall(text.lower()))
+    return {fold(w) for w in _WORD.findall(text)}
 
 
 def head_rank(terms: list[Text]) -> Callable[[str, str], float]:
@@ -38,6 +40,6 @@ def head_rank(terms: list[Text]) -> Callable[[str, str], float]:
         return len(exact & words) + sum(1 for p in prefixes if any(w.startswith(p) for w in words))
 
     def score(subject: str, sender: str) -> float:
-        return SUBJECT_WEIGHT * hits(_words(subject)) + SENDER_WEIGHT * hits(_words(sender))
+        return SUBJECT_WEIGHT * hits(_words(subject or "")) + SENDER_WEIGHT * hits(_words(sender or ""))
 
     return score
