@@ -337,6 +337,19 @@ def test_a_phrase_count_whose_share_passes_the_cap_says_so(any_db: Database, mon
         assert inbox_count(s, f, cap=20) == Count(5, False, estimated=True)
 
 
+@pytest.mark.parametrize("any_db", ["postgres"], indirect=True)
+def test_a_window_of_newest_ids_is_a_condition_of_the_index(any_db: Database, mailbox: dict[str, int]) -> None:
+    # The search's id windows are read in the index with the words: only the window's matches
+    # are read from the table (the planner would not AND the primary key's range with them).
+    with any_db.sql_engine.connect() as c:
+        c.exec_driver_sql("SET enable_seqscan = off")
+        plan = "\n".join(c.exec_driver_sql(
+            "EXPLAIN SELECT email_id FROM email_search "
+            "WHERE doc @@ to_tsquery('beacon_search', 'board & deck') AND email_id > 2", ()).scalars())
+    conds = re.findall(r"Index Cond: \((.*)\)$", plan, re.M)
+    assert len(conds) == search_gin.PARTS and all(c.startswith("(id > 2) AND (beacon_search_doc(") for c in conds), plan
+
+
 def test_the_index_follows_reparse_and_delete_and_reindex_rebuilds_it(any_db: Database, mailbox: dict[str, int]) -> None:
     new = _mail("lunch", sender="Bob <bob@example.net>", to="team@example.com", subject="Dinner",
                 date="Mon, 15 Jan 2024 12:00:00 +0000", body="Pizza tonight.")
@@ -566,3 +579,41 @@ def test_hidden_emails_are_left_out_of_pages_counts_and_searches(any_db: Databas
     with any_db.session() as s:
         assert inbox_count(s, InboxFilter(pipeline_version=VERSION)) == Count(5, True)
         assert inbox_count(s, InboxFilter(pipeline_version=VERSION, search='"board deck"')) == Count(1, True)
+
+
+class _WindowSession:
+    """What _widening asks of a session: the newest id, and the settings it saves and sets."""
+
+    def __init__(self, top: int) -> None:
+        self.top = top
+
+    def scalar(self, _stmt: object) -> int:
+        return self.top
+
+    def execute(self, *_args: object) -> object:
+        class _Row:
+            @staticmethod
+            def one() -> tuple[str, str, str]:
+                return ("on", "2", "on")
+        return _Row()
+
+
+@pytest.mark.parametrize(("density", "spans"), [
+    (0.3, [2_500, 5_000]),  # common words: the next window that holds enough
+    (0.05, [2_500, 30_000]),
+    (0.01, [2_500, 160_000]),
+    (0.002, [2_500, None]),  # rare ones: few matches in all, read without a window
+    (0.0, [2_500, None]),
+])
+def test_id_windows_widen_to_enough_matches_or_to_all_when_they_are_few(density: float, spans: list[int | None]) -> None:
+    from beacon.store.inbox import _widening
+
+    top, ran = 1_000_000, []
+
+    def run(cond: object) -> int:
+        span = None if cond is None else top - cond.right.value  # type: ignore[attr-defined]
+        ran.append(span)
+        return int((span or top) * density)
+
+    _widening(_WindowSession(top), EmailRow.id, run, 1_001)  # type: ignore[arg-type]
+    assert ran == spans
