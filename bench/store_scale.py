@@ -2,6 +2,7 @@
 
     python bench/store_scale.py [--sizes 10000,100000,1000000] [--backends sqlite,postgres]
                                 [--base PATH] [--work DIR] [--phase all|build|measure]
+                                [--pg-name NAME] [--port N]
 
 How the stores are made: a base store of real mail (the 6,046 SpamAssassin messages, imported
 and analysed by Beacon itself: ``--base``, built with ``beacon import`` + ``beacon analyze`` when
@@ -13,7 +14,7 @@ the machine's load as it started and ended and, on SQLite, its CPU time in this 
 the bench's reader is added as the store's first user, adopting every email (timed too).
 
 Every query is timed through the JSON API of a running ``beacon serve --no-analyze`` (one per
-store, all running at once; rows interleaved), median of 3 after a warm-up; beside it, the
+store, all running at once, on ports from ``--port``; rows interleaved), median of 3 after a warm-up; beside it, the
 same page and count made by the store's own functions in this process (``store``: the
 database's work plus the ORM, without the web process and HTTP), so load and HTTP overhead
 show. Targets: each query
@@ -26,7 +27,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
@@ -86,10 +89,15 @@ def ensure_base(base: Path) -> Path:
     return base
 
 
-def store_url(backend: str, n: int, work: Path) -> str:
+def store_url(backend: str, n: int, work: Path, pg_name: str = "") -> str:
+    """The store of ``n`` emails: a file in ``work``, or the PostgreSQL database
+    ``beacon_scale_N`` (``beacon_scale_PGNAME_N`` given ``pg_name``: stores of their own for
+    runs that share the server)."""
     if backend == "sqlite":
         return f"sqlite:///{work / f'scale-{n}.db'}"
-    return PG_ADMIN.rsplit("/", 1)[0] + f"/beacon_scale_{n}"
+    if not re.fullmatch(r"[A-Za-z0-9_-]*", pg_name):
+        raise ValueError(f"--pg-name {pg_name!r}: letters, digits, _ and - only")
+    return PG_ADMIN.rsplit("/", 1)[0] + f"/beacon_scale_{pg_name + '_' if pg_name else ''}{n}"
 
 
 def _fresh(backend: str, url: str) -> Database:
@@ -178,8 +186,8 @@ def _replicate(db: Database, backend: str, b: int, n: int) -> None:
             console.log(f"{backend} {n}: {rep * b:,} emails copied")
 
 
-def build(backend: str, n: int, work: Path, base: Path) -> dict[str, float]:
-    url = store_url(backend, n, work)
+def build(backend: str, n: int, work: Path, base: Path, pg_name: str = "") -> dict[str, float]:
+    url = store_url(backend, n, work, pg_name)
     t0 = time.perf_counter()
     db = _fresh(backend, url)
     b = _copy_base(Database(f"sqlite:///{base}"), db)
@@ -235,32 +243,46 @@ def db_bytes(backend: str, url: str) -> int:
 
 # -- measuring -----------------------------------------------------------------------------------
 class Server:
-    def __init__(self, url: str, port: int, work: Path) -> None:
+    """``beacon serve`` on a store (``env``: more of its environment, e.g. the PYTHONPATH of
+    another checkout); ``last`` is the answer to the latest :meth:`get`."""
+
+    def __init__(self, url: str, port: int, work: Path, env: dict[str, str] | None = None) -> None:
         self.base = f"http://127.0.0.1:{port}"
+        # Another run's server on the port would answer this bench's login (same user and
+        # password) and be timed in place of this store's.
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                raise RuntimeError(f"port {port} is taken: choose others with --port")
         data = Path(tempfile.mkdtemp(dir=work, prefix="serve-"))
         # No periodic rescore: the copies' analyses are a snapshot, and a pass over the whole
         # store in the background would be timed with the queries.
-        self.env = {**os.environ, "BEACON_DATABASE_URL": url, "BEACON_DATA_DIR": str(data), "BEACON_RESCORE_INTERVAL": "0"}
+        self.env = {**os.environ, **(env or {}), "BEACON_DATABASE_URL": url, "BEACON_DATA_DIR": str(data),
+                    "BEACON_RESCORE_INTERVAL": "0"}
+        self.last: httpx.Response | None = None
         # Made by the build; a store built before it was timed there gets her here.
         subprocess.run(["beacon", "user", "add", BENCH_USER, "--password", BENCH_PASSWORD],
                        env=self.env, check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        self.proc = subprocess.Popen(["beacon", "serve", "--no-analyze", "--port", str(port), "--log-level", "warning"],
-                                     env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.log = data / "serve.log"
+        with self.log.open("wb") as log:
+            self.proc = subprocess.Popen(["beacon", "serve", "--no-analyze", "--port", str(port), "--log-level", "warning"],
+                                         env=self.env, stdout=log, stderr=subprocess.STDOUT)
         self.client = httpx.Client(base_url=self.base, timeout=120)
-        for _ in range(300):
+        for _ in range(900):  # up to 3 minutes: a start on a loaded machine can take more than one
             try:
                 if self.client.post("/api/login", json={"username": BENCH_USER, "password": BENCH_PASSWORD}).status_code == 200:
                     return
             except httpx.TransportError:
                 pass
             time.sleep(0.2)
-        raise RuntimeError(f"beacon serve on port {port} did not start")
+        self.stop()
+        raise RuntimeError(f"beacon serve on port {port} did not start (its output: {self.log})")
 
     def get(self, params: dict[str, str]) -> float:
         t = time.perf_counter()
         r = self.client.get("/api/emails", params=params)
         elapsed = (time.perf_counter() - t) * 1000
         r.raise_for_status()
+        self.last = r
         return elapsed
 
     def stop(self) -> None:
@@ -304,11 +326,11 @@ def deep_cursor(url: str, n: int) -> str:
     return _encode("priority", list(row))
 
 
-def measure(backend: str, sizes: list[int], work: Path) -> None:
-    servers = {n: Server(store_url(backend, n, work), 8700 + i + (0 if backend == "sqlite" else 10), work)
+def measure(backend: str, sizes: list[int], work: Path, pg_name: str = "", port: int = 8700) -> None:
+    servers = {n: Server(store_url(backend, n, work, pg_name), port + i + (0 if backend == "sqlite" else 10), work)
                for i, n in enumerate(sizes)}
-    local = {n: InProcess(store_url(backend, n, work)) for n in sizes}
-    cursors = {n: deep_cursor(store_url(backend, n, work), n) for n in sizes}
+    local = {n: InProcess(store_url(backend, n, work, pg_name)) for n in sizes}
+    cursors = {n: deep_cursor(store_url(backend, n, work, pg_name), n) for n in sizes}
     times: dict[str, dict[int, list[float]]] = {label: {n: [] for n in sizes} for label, _ in QUERIES}
     store_times: dict[str, dict[int, list[float]]] = {label: {n: [] for n in sizes} for label, _ in QUERIES}
     try:
@@ -351,7 +373,7 @@ def measure(backend: str, sizes: list[int], work: Path) -> None:
         if n >= 1_000_000:
             notes.append("reindex " + ("met" if info["reindex_s"] < 600 else "MISSED"))
         notes.append("index " + ("met" if ratio <= 0.5 else "MISSED"))
-        sizes_table.add_row(f"{n:,}", f"{db_bytes(backend, store_url(backend, n, work)) / n:,.0f}",
+        sizes_table.add_row(f"{n:,}", f"{db_bytes(backend, store_url(backend, n, work, pg_name)) / n:,.0f}",
                             f"{info['reindex_s']:.1f}",
                             "" if info.get("reindex_cpu_s") is None else f"{info['reindex_cpu_s']:.1f}",
                             ", ".join(f"{x:.1f}" for x in info.get("reindex_load", ())),
@@ -368,6 +390,8 @@ def main() -> None:
     ap.add_argument("--base", type=Path, default=Path(tempfile.gettempdir()) / "beacon-scale" / "base.db")
     ap.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "beacon-scale")
     ap.add_argument("--phase", choices=("all", "build", "measure"), default="all")
+    ap.add_argument("--pg-name", default="", help="PostgreSQL stores beacon_scale_NAME_N (default beacon_scale_N)")
+    ap.add_argument("--port", type=int, default=8700, help="the first server's port (PostgreSQL's from PORT + 10)")
     args = ap.parse_args()
     sizes = sorted(int(x) for x in args.sizes.split(","))
     args.work.mkdir(parents=True, exist_ok=True)
@@ -375,10 +399,10 @@ def main() -> None:
         base = ensure_base(args.base)
         for backend in args.backends.split(","):
             for n in sizes:
-                build(backend, n, args.work, base)
+                build(backend, n, args.work, base, args.pg_name)
     if args.phase in ("all", "measure"):
         for backend in args.backends.split(","):
-            measure(backend, sizes, args.work)
+            measure(backend, sizes, args.work, args.pg_name, args.port)
     if args.phase == "all" and os.environ.get("BENCH_CLEANUP"):
         shutil.rmtree(args.work, ignore_errors=True)
 

@@ -14,7 +14,7 @@ from beacon.parse import parse_message
 from beacon.query import parse
 from beacon.query.model import Text
 from beacon.query.snippet import snippet
-from beacon.store import search_index
+from beacon.store import search_gin, search_index
 from beacon.store.analyses import save_analysis
 from beacon.store.db import Database
 from beacon.store.emails import update_parsed
@@ -271,6 +271,85 @@ def test_counts_are_exact_up_to_the_cap(any_db: Database, mailbox: dict[str, int
         assert pending_count(s, "another version") == Count(6, True)
 
 
+def _phrase_mailbox(db: Database, decoys: int, hits: int) -> tuple[set[int], set[int]]:
+    """Newer mails with the words of "board deck" apart (and "deck" in their subject: they rank
+    first), older ones with the phrase; (decoy ids, hit ids)."""
+    raws = [_mail(f"decoy{i}", sender="Ann <ann@example.com>", to="r@example.com", subject=f"Deck {i}",
+                  date=f"Fri, 10 May 2024 {10 + i}:00:00 +0000", body="The deck for the board meeting.")
+            for i in range(decoys)]
+    raws += [_mail(f"hit{i}", sender="Ben <ben@example.com>", to="r@example.com", subject=f"Notes {i}",
+                   date=f"Thu, 9 May 2024 {10 + i}:00:00 +0000", body="The board deck is attached.")
+             for i in range(hits)]
+    ids = store_messages(db, raws)
+    with db.session() as s:
+        for email_id in ids:
+            save_analysis(s, email_id, make_analysis("personal", due_days=None, request=False), _settings())
+    return set(ids[:decoys]), set(ids[decoys:])
+
+
+def test_a_phrase_page_skips_the_candidates_without_the_phrase(any_db: Database) -> None:
+    # PostgreSQL finds a phrase's words in the index and checks the phrase on the ranked
+    # candidates until a page is full: here the first candidates all fail the check.
+    decoys, hits = _phrase_mailbox(any_db, decoys=5, hits=3)
+    f = InboxFilter(pipeline_version=VERSION, search='"board deck"', now=NOW)
+    with any_db.session() as s:
+        first = inbox_page(s, f, limit=2)
+        assert len(first.rows) == 2 and {e.id for e, _a in first.rows} <= hits and first.next_cursor
+        second = inbox_page(s, f, limit=2, cursor=first.next_cursor)
+        assert {e.id for e, _a in (*first.rows, *second.rows)} == hits and second.next_cursor is None
+        assert inbox_count(s, f) == Count(3, True)
+        # the words alone: every mail, the decoys first (the words in their subject)
+        words = inbox_page(s, InboxFilter(pipeline_version=VERSION, search="board deck", now=NOW), limit=5)
+        assert {e.id for e, _a in words.rows} == decoys
+        # other orders check the phrase on the rows of their walk
+        by_date = inbox(s, InboxFilter(pipeline_version=VERSION, search='"board deck"', sort="date", now=NOW), limit=None)
+        assert [e.id for e, _a in by_date] == sorted(hits, reverse=True)
+    assert find(any_db, '-"board deck" board') == {f"decoy{i}" for i in range(5)}
+
+
+@pytest.mark.parametrize("any_db", ["postgres"], indirect=True)
+def test_a_phrase_count_beyond_the_sample_is_an_estimate(any_db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    from beacon.store import inbox as inbox_module
+
+    monkeypatch.setattr(inbox_module, "CHECK_SAMPLE", 4)
+    _phrase_mailbox(any_db, decoys=6, hits=2)  # 8 candidates; the newest 4: 2 hits, 2 decoys
+    with any_db.session() as s:
+        count = inbox_count(s, InboxFilter(pipeline_version=VERSION, search='"board deck"', now=NOW))
+    assert count == Count(4, False, estimated=True) and str(count) == "about 4"
+
+
+@pytest.mark.parametrize("any_db", ["postgres"], indirect=True)
+def test_a_phrase_count_whose_share_passes_the_cap_says_so(any_db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    from beacon.store import inbox as inbox_module
+
+    monkeypatch.setattr(inbox_module, "RANK_WINDOW", 4)
+    _phrase_mailbox(any_db, decoys=0, hits=8)
+    _phrase_mailbox(any_db, decoys=2, hits=0)  # the newest: 10 candidates, more than the window
+    f = InboxFilter(pipeline_version=VERSION, search='"board deck"', now=NOW)
+    with any_db.session() as s:
+        # The page checks the window's 4 (2 decoys ranked first, 2 hits): half hold the phrase,
+        # and half of the 10 candidates is more than the cap of 3.
+        assert len(inbox_page(s, f, limit=1).rows) == 1
+        count = inbox_count(s, f, cap=3)
+    assert count == Count(3, False) and str(count) == "3+"
+    with any_db.session() as s:  # the same share, below the cap: about half of the 10
+        inbox_page(s, f, limit=1)
+        assert inbox_count(s, f, cap=20) == Count(5, False, estimated=True)
+
+
+@pytest.mark.parametrize("any_db", ["postgres"], indirect=True)
+def test_a_window_of_newest_ids_is_a_condition_of_the_index(any_db: Database, mailbox: dict[str, int]) -> None:
+    # The search's id windows are read in the index with the words: only the window's matches
+    # are read from the table (the planner would not AND the primary key's range with them).
+    with any_db.sql_engine.connect() as c:
+        c.exec_driver_sql("SET enable_seqscan = off")
+        plan = "\n".join(c.exec_driver_sql(
+            "EXPLAIN SELECT email_id FROM email_search "
+            "WHERE doc @@ to_tsquery('beacon_search', 'board & deck') AND email_id > 2", ()).scalars())
+    conds = re.findall(r"Index Cond: \((.*)\)$", plan, re.M)
+    assert len(conds) == search_gin.PARTS and all(c.startswith("(id > 2) AND (beacon_search_doc(") for c in conds), plan
+
+
 def test_the_index_follows_reparse_and_delete_and_reindex_rebuilds_it(any_db: Database, mailbox: dict[str, int]) -> None:
     new = _mail("lunch", sender="Bob <bob@example.net>", to="team@example.com", subject="Dinner",
                 date="Mon, 15 Jan 2024 12:00:00 +0000", body="Pizza tonight.")
@@ -292,12 +371,15 @@ def test_the_index_follows_reparse_and_delete_and_reindex_rebuilds_it(any_db: Da
         s.execute(delete(EmailRow).where(EmailRow.id == mailbox["spam"]))
     assert find(any_db, "money") == set()
     # An index emptied behind Beacon's back (a restored backup) is whole again after reindex.
+    # (PostgreSQL's is of the emails' rows, so it cannot be emptied: it is dropped.)
     with any_db.sql_engine.begin() as conn:
         if any_db.is_sqlite:
             conn.exec_driver_sql("INSERT INTO email_search(email_search) VALUES ('delete-all')")
         else:
-            conn.exec_driver_sql("DELETE FROM email_search")
-    assert find(any_db, "pizza") == set()
+            search_gin.drop_index(conn)
+            assert search_index.index_bytes(conn) == 0
+    if any_db.is_sqlite:
+        assert find(any_db, "pizza") == set()
     with any_db.sql_engine.begin() as conn:
         result = search_index.reindex(conn)
     assert result.emails == 5 and result.index_bytes > 0
@@ -331,8 +413,8 @@ def test_a_sqlite_rebuild_has_the_page_cache_it_is_given_and_leaves_the_connecti
 
 def test_after_a_reindex_the_index_still_follows_inserts_reparses_and_deletes(any_db: Database,
                                                                            mailbox: dict[str, int]) -> None:
-    # PostgreSQL's reindex fills a new table and swaps it in: its keys and the trigger's target
-    # must be whole again.
+    # PostgreSQL's reindex rebuilds the indexes in sessions of its own: they must be valid and
+    # still follow the table.
     with any_db.sql_engine.begin() as conn:
         search_index.reindex(conn)
     (late,) = store_messages(any_db, [_mail("late", sender="Zed <zed@example.org>", to="team@example.com",
@@ -351,15 +433,16 @@ def test_after_a_reindex_the_index_still_follows_inserts_reparses_and_deletes(an
     if any_db.is_sqlite:
         return
     with any_db.sql_engine.connect() as c:
-        assert c.exec_driver_sql("SELECT count(*) FROM email_search WHERE email_id = %s", (late,)).scalar() == 0
-        keys = set(c.exec_driver_sql("SELECT conname FROM pg_constraint WHERE conrelid = 'email_search'::regclass").scalars())
-        assert keys == {"email_search_pkey", "email_search_email_id_fkey"}
+        valid = c.exec_driver_sql("SELECT c.relname, i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+                                  "WHERE c.relname LIKE 'ix_email_search%%' ORDER BY 1", ()).all()
+        assert [tuple(v) for v in valid] == [(f"ix_email_search_{k}", True) for k in range(search_gin.PARTS)]
 
 
 def test_0015_makes_the_rows_in_parallel_and_downgrades(postgres_db: Database) -> None:
     from alembic import command
 
     ids = store_messages(postgres_db, [m[0] for m in MAILS.values()])
+    command.downgrade(postgres_db.alembic_config(), "0017")  # the stored vectors, before 0018
     with postgres_db.sql_engine.connect() as c:
         rows = c.exec_driver_sql("SELECT * FROM email_search_rows ORDER BY email_id").all()
         c.exec_driver_sql("SET parallel_setup_cost = 0; SET parallel_tuple_cost = 0; "
@@ -369,10 +452,42 @@ def test_0015_makes_the_rows_in_parallel_and_downgrades(postgres_db: Database) -
     command.downgrade(postgres_db.alembic_config(), "0014")  # 0012's lateral view: the same rows
     with postgres_db.sql_engine.connect() as c:
         assert c.exec_driver_sql("SELECT * FROM email_search_rows ORDER BY email_id").all() == rows
-    postgres_db.migrate()
+    command.upgrade(postgres_db.alembic_config(), "0016")
     with postgres_db.sql_engine.connect() as c:
         assert c.exec_driver_sql("SELECT * FROM email_search_rows ORDER BY email_id").all() == rows
     assert len(rows) == len(ids)
+
+
+def _pg_search_objects(db: Database) -> set[str]:
+    with db.sql_engine.connect() as c:
+        return set(c.exec_driver_sql(
+            "SELECT relname || ':' || relkind::text FROM pg_class WHERE relname LIKE '%%email_search%%' "
+            "UNION SELECT proname FROM pg_proc WHERE proname LIKE 'beacon_%%'", ()).scalars())
+
+
+@pytest.mark.parametrize("any_db", ["postgres"], indirect=True)
+def test_0018_replaces_the_stored_vectors_by_computed_ones_and_downgrades(any_db: Database,
+                                                                          mailbox: dict[str, int]) -> None:
+    from alembic import command
+
+    postgres_db = any_db
+    head = _pg_search_objects(postgres_db)
+    assert "email_search:v" in head and "email_search_rows:v" not in head  # a view, no table
+    assert {f"ix_email_search_{k}:i" for k in range(search_gin.PARTS)} <= head
+    with postgres_db.sql_engine.connect() as c:
+        assert c.exec_driver_sql("SELECT count(*) FROM pg_trigger WHERE tgname = 'email_search_sync'").scalar() == 0
+    command.downgrade(postgres_db.alembic_config(), "0017")
+    old = _pg_search_objects(postgres_db)
+    assert {"email_search:r", "email_search_rows:v", "email_search_pkey:i", "ix_email_search:i",
+            "beacon_search_row", "beacon_email_search_sync"} <= old
+    assert not {o for o in old if o.startswith(("ix_email_search_", "beacon_search_doc", "beacon_search_query"))}
+    with postgres_db.sql_engine.connect() as c:  # filled, and the update trigger back
+        assert c.exec_driver_sql("SELECT count(*) FROM email_search").scalar() == len(MAILS)
+        assert c.exec_driver_sql("SELECT count(*) FROM pg_trigger WHERE tgname = 'email_search_sync'").scalar() == 1
+    postgres_db.migrate()
+    assert _pg_search_objects(postgres_db) == head
+    assert find(postgres_db, '"board deck" from:priya@example.com') == {"deck", "reply"}
+    assert find(postgres_db, "to:team cc:boss OR filename:lebenslauf") == {"muller"}
 
 
 def test_0011_copies_the_attachment_flag_of_an_existing_database(any_db: Database, mailbox: dict[str, int]) -> None:
@@ -464,3 +579,41 @@ def test_hidden_emails_are_left_out_of_pages_counts_and_searches(any_db: Databas
     with any_db.session() as s:
         assert inbox_count(s, InboxFilter(pipeline_version=VERSION)) == Count(5, True)
         assert inbox_count(s, InboxFilter(pipeline_version=VERSION, search='"board deck"')) == Count(1, True)
+
+
+class _WindowSession:
+    """What _widening asks of a session: the newest id, and the settings it saves and sets."""
+
+    def __init__(self, top: int) -> None:
+        self.top = top
+
+    def scalar(self, _stmt: object) -> int:
+        return self.top
+
+    def execute(self, *_args: object) -> object:
+        class _Row:
+            @staticmethod
+            def one() -> tuple[str, str, str]:
+                return ("on", "2", "on")
+        return _Row()
+
+
+@pytest.mark.parametrize(("density", "spans"), [
+    (0.3, [2_500, 5_000]),  # common words: the next window that holds enough
+    (0.05, [2_500, 30_000]),
+    (0.01, [2_500, 160_000]),
+    (0.002, [2_500, None]),  # rare ones: few matches in all, read without a window
+    (0.0, [2_500, None]),
+])
+def test_id_windows_widen_to_enough_matches_or_to_all_when_they_are_few(density: float, spans: list[int | None]) -> None:
+    from beacon.store.inbox import _widening
+
+    top, ran = 1_000_000, []
+
+    def run(cond: object) -> int:
+        span = None if cond is None else top - cond.right.value  # type: ignore[attr-defined]
+        ran.append(span)
+        return int((span or top) * density)
+
+    _widening(_WindowSession(top), EmailRow.id, run, 1_001)  # type: ignore[arg-type]
+    assert ran == spans

@@ -21,8 +21,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import (
-    Column, Integer, Select, and_, bindparam, false, true, column, func, literal, literal_column, select, table, text, tuple_,
-    union_all,
+    ARRAY, Column, Integer, Select, and_, any_, bindparam, false, true, column, func, literal, literal_column, select, table, text,
+    tuple_, union_all,
 )
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.selectable import Join
@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session, defer
 from beacon.errors import InvalidInput
 from beacon.query import And, Node, Not, Text, parse
 from beacon.query.model import DateBound, Due, Equals, Has, InAccount, Or, State, positive_texts
+from beacon.query.relevance import head_rank
 from beacon.store import statistics
 from beacon.store.list_rows import ListRow, load_list_rows
 from beacon.store.query_sql import Clock, compile_query, fts
@@ -54,6 +55,8 @@ SCAN_ROWS = 5_000
 SLICE_SORT = 1_000
 # Session.info key: the ranked page found more than RANK_WINDOW matches of this filter.
 _MORE_MATCHES = "beacon.inbox.more_matches"
+# Session.info key: how many candidates of this filter's phrase the ranked page checked.
+_CHECKED = "beacon.inbox.phrase_checked"
 
 _ORDERS = {
     "priority": (AnalysisRow.score, AnalysisRow.email_date, AnalysisRow.email_id),
@@ -372,7 +375,7 @@ def _ranked_page(s: Session, f: InboxFilter, base: Any, compiled: Any, limit: in
     sqlite = "rowid" in idx.c
     id_col = idx.c.rowid if sqlite else idx.c.email_id
     cand = (
-        select(id_col.label("id"), compiled.rank.label("rank"))
+        select(id_col.label("id"), (compiled.rank if sqlite else literal(None)).label("rank"))
         .select_from(idx.join(_from(s, compiled.rest, base), AnalysisRow.email_id == id_col))
         .where(compiled.main, compiled.rest, base)
         .limit(RANK_WINDOW + 1)  # one more: whether there are more matches than the window
@@ -383,19 +386,66 @@ def _ranked_page(s: Session, f: InboxFilter, base: Any, compiled: Any, limit: in
         # The windows find the ids; only the final window's (at most RANK_WINDOW + 1) are
         # ranked, once: ranking reads each match's whole vector.
         ids = _newest_matches(s, cand.with_only_columns(id_col.label("id")).order_by((id_col + 0).desc()), id_col)
-        rank = select(id_col.label("id"), compiled.rank.label("rank")).where(id_col.in_([r.id for r in ids]))
-        ranks = dict(s.execute(rank).all()) if ids else {}
+        # Ranked on the subject and sender, read from the rows' keys (beacon.query.relevance).
+        score = head_rank(f.terms())
+        heads = s.execute(select(EmailRow.id, EmailRow.subject, EmailRow.from_name, EmailRow.from_addr)
+                          .where(_one_of(EmailRow.id, [r.id for r in ids]))).all() if ids else []
+        ranks = {h.id: score(h.subject, f"{h.from_name} {h.from_addr}") for h in heads}
         found = [_Ranked(r.id, ranks.get(r.id)) for r in ids]
-    if len(found) > RANK_WINDOW:  # the count that follows on this session need not look again
+    if len(found) > RANK_WINDOW and compiled.check is None:  # the count that follows need not look again
         s.info[(_MORE_MATCHES, f)] = True
     ranked = sorted(found[:RANK_WINDOW], key=lambda r: (-(r.rank or 0.0), -r.id))
+    if compiled.check is not None:  # the candidates' phrases, in rank order until the page is full
+        ranked, tried = _checked(s, compiled.check, ranked, offset + limit + 1)
+        # what the count that follows may reuse (its candidates: at most RANK_WINDOW + 1)
+        s.info[(_CHECKED, f)] = _Checked(tried, len(ranked), len(found))
     nxt = _encode("relevance", offset + limit) if len(ranked) > offset + limit else None
     return InboxPage(load(s, f, [r.id for r in ranked[offset:offset + limit]]), nxt)
 
 
+# A phrase's candidates are checked this many at least at a time.
+_CHECK_BATCH = 16
+# PostgreSQL: how many of the newest candidates of a query with a phrase are checked for a count.
+CHECK_SAMPLE = 50
+# PostgreSQL: a phrase count's candidates (its words' matches) are counted up to this many
+# times the cap at most (enough to tell that the share with the phrase passes the cap).
+_CANDIDATES_PER_CAP = 10
+
+
+@dataclass(frozen=True)
+class _Checked:
+    """Candidates of a phrase search checked (the first ``checked``, of which ``passed`` hold
+    the phrase) out of ``candidates`` found (at most RANK_WINDOW + 1: more than the window)."""
+
+    checked: int
+    passed: int
+    candidates: int
+
+
+def _one_of(col: Any, ids: list[int]) -> Any:
+    """PostgreSQL: ``col`` is one of ``ids``, as one array parameter (an IN list of a thousand
+    parameters cost ~10 ms to render and send, more than the read it asks for)."""
+    return col == any_(bindparam(None, ids, type_=ARRAY(Integer)))
+
+
+def _checked(s: Session, check: Any, ranked: list[Any], need: int) -> tuple[list[Any], int]:
+    """The first ``need`` of ``ranked`` (candidates with ``.id``) that pass ``check`` (a
+    condition on the email's row), checked a batch at a time in that order; and how many
+    candidates were checked."""
+    out: list[Any] = []
+    at = 0
+    while at < len(ranked) and len(out) < need:
+        batch = ranked[at:at + max(need - len(out), _CHECK_BATCH)]
+        at += len(batch)
+        ok = set(s.scalars(select(EmailRow.id).where(_one_of(EmailRow.id, [r.id for r in batch]), check)))
+        out.extend(r for r in batch if r.id in ok)
+    return out[:need], at
+
+
 # PostgreSQL: GIN gives every match in no order, and walking the ids newest first tests each
-# email's vector; the newest ids are searched first (the GIN and id bitmaps ANDed), widening
-# only while too few match: to the first window the density found so far says is enough.
+# email's vector; the newest ids are searched first (the id window a condition of the index,
+# see beacon.store.search_gin), widening only while too few match: to the first window the
+# density found so far says is enough, or to every match when they are few.
 # ("+ 0" keeps the planner off the id order walk.)
 _ID_WINDOWS = (2_500, 5_000, 10_000, 20_000, 30_000, 45_000, 70_000, 100_000, 160_000, 250_000, 400_000, 640_000)
 
@@ -414,14 +464,15 @@ def _newest_matches(s: Session, cand: Select[Any], id_col: Any) -> list[Any]:
 def _widening(s: Session, id_col: Any, run: Any, need: int) -> None:
     """``run(condition)`` on the newest ids' windows until it finds ``need`` rows (the last
     run: with no condition, every id)."""
-    top = s.scalar(select(func.max(id_col))) or 0
+    top = s.scalar(select(func.max(EmailRow.id))) or 0  # (the index's view is a union: the table's key)
     # The planner prices reading a tsvector far too low and would test the window's rows one
     # by one: plain index scans are off for these statements only; and so are parallel workers,
     # whose start costs more than these small bitmap reads.
     saved = s.execute(text("SELECT current_setting('enable_indexscan'), "
-                           "current_setting('max_parallel_workers_per_gather')")).one()
+                           "current_setting('max_parallel_workers_per_gather'), current_setting('jit')")).one()
+    # (JIT: the index function's price would have these small reads compiled, 40 ms a time.)
     s.execute(text("SELECT set_config('enable_indexscan', 'off', true), "
-                   "set_config('max_parallel_workers_per_gather', '0', true)"))
+                   "set_config('max_parallel_workers_per_gather', '0', true), set_config('jit', 'off', true)"))
     try:
         wanted = 0.0
         for span in _ID_WINDOWS:
@@ -433,10 +484,17 @@ def _widening(s: Session, id_col: Any, run: Any, need: int) -> None:
             if got >= need:
                 return
             wanted = span * need / max(got, 1) * 1.25
+            # A window costs its ids in the index (~0.4 us each) and its matches' rows (~6 us
+            # each, with their analyses; at 100k emails); no window costs every match's row:
+            # read them all at once when that is the cheaper (a rare word in a large mailbox,
+            # whose next window would be most of it).
+            if got * top / span < wanted / 16 + 1.25 * need:
+                break
         run(None)
     finally:
         s.execute(text("SELECT set_config('enable_indexscan', :a, true), "
-                       "set_config('max_parallel_workers_per_gather', :b, true)"), {"a": saved[0], "b": saved[1]})
+                       "set_config('max_parallel_workers_per_gather', :b, true), set_config('jit', :c, true)"),
+                  {"a": saved[0], "b": saved[1], "c": saved[2]})
 
 
 def inbox(s: Session, f: InboxFilter, *, limit: int | None = 50, offset: int = 0) -> list[tuple[EmailRow, AnalysisRow]]:
@@ -486,15 +544,11 @@ def _plain_count(s: Session, f: InboxFilter, q: Select[Any], compiled: Any, cap:
     if compiled is not None and compiled.main is not None and compiled.ranked_from is not fts:
         # PostgreSQL: the newest ids' windows first, as the ranked page reads them; a window
         # with more than the cap answers "cap+" without a bitmap of every match.
-        n = 0
-
-        def run(cond: Any) -> int:
-            nonlocal n
-            n = _count(s, (q if cond is None else q.where(cond)).limit(cap + 1))
-            return n
-
-        _widening(s, compiled.ranked_from.c.email_id, run, cap + 1)
-        return Count(min(n, cap), n <= cap)
+        id_col = compiled.ranked_from.c.email_id
+        if compiled.check is None:
+            n = _windowed_count(s, q, id_col, cap + 1)
+            return Count(min(n, cap), n <= cap)
+        return _phrase_count(s, f, q, compiled.check, id_col, cap)
     if compiled is None or compiled.main is not None or _indexed(f.form_node()):
         n = _count(s, q.limit(cap + 1))
         return Count(min(n, cap), n <= cap)
@@ -512,6 +566,60 @@ def _plain_count(s: Session, f: InboxFilter, q: Select[Any], compiled: Any, cap:
     matched = _count(s, _sampled(window, *_compiled(s, f, sample=True)))
     total = _size(s, f)
     return Count(int(round(matched * total / SCAN_ROWS, -1 if matched < 100 else -2)), False, estimated=True)
+
+
+def _windowed_count(s: Session, q: Select[Any], id_col: Any, limit: int) -> int:
+    """PostgreSQL: ``q``'s rows counted up to ``limit``, the newest ids' windows first."""
+    n = 0
+
+    def run(cond: Any) -> int:
+        nonlocal n
+        n = _count(s, (q if cond is None else q.where(cond)).limit(limit))
+        return n
+
+    _widening(s, id_col, run, limit)
+    return n
+
+
+def _phrase_count(s: Session, f: InboxFilter, q: Select[Any], check: Any, id_col: Any, cap: int) -> Count:
+    """The count of a query with a phrase (``check``), whose words the index finds (``q``):
+    the share of candidates that hold the phrase, from those the ranked page just checked
+    (else from the newest CHECK_SAMPLE), applied to the candidates; exact when every candidate
+    was checked. The candidates are counted only as far as the share could pass ``cap``."""
+    page = s.info.get((_CHECKED, f))
+    if page is not None and page.checked:
+        checked, passed, candidates = page.checked, page.passed, page.candidates
+    else:
+        sample = _newest_candidates(s, q, id_col)
+        checked, passed, candidates = len(sample), len(_checked(s, check, sample, len(sample))[0]), -1
+        if checked < CHECK_SAMPLE:  # the index found no more
+            candidates = checked
+    if checked == candidates:
+        return Count(min(passed, cap), passed <= cap)
+    if passed == 0:
+        return Count(0, False, estimated=True)
+    share = passed / checked
+    if not RANK_WINDOW >= candidates >= 0:  # more than the page saw, or unknown: counted
+        bound = cap * _CANDIDATES_PER_CAP + 1 if share * _CANDIDATES_PER_CAP <= 1 else int((cap + 1) / share) + 1
+        candidates = _windowed_count(s, q, id_col, bound)
+        if candidates >= bound:  # at least this many hold it (as far as the share says)
+            est = int(share * candidates)
+            return Count(min(est, cap), False)
+    est = round(share * candidates)
+    return Count(min(est, cap), False, estimated=est <= cap)
+
+
+def _newest_candidates(s: Session, q: Select[Any], id_col: Any) -> list[Any]:
+    """The newest CHECK_SAMPLE candidates of ``q`` (the index's matches of a phrase's words)."""
+    found: list[Any] = []
+    ids_q = q.with_only_columns(id_col).order_by((id_col + 0).desc()).limit(CHECK_SAMPLE)
+
+    def run(cond: Any) -> int:
+        found[:] = s.scalars(ids_q if cond is None else ids_q.where(cond)).all()
+        return len(found)
+
+    _widening(s, id_col, run, CHECK_SAMPLE)
+    return [_Ranked(i, None) for i in found]
 
 
 def _sampled(window: Select[Any], base: Any, compiled: Any) -> Select[Any]:

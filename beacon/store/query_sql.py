@@ -14,12 +14,13 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from dateutil.relativedelta import relativedelta
-from sqlalchemy import ColumnElement, and_, column, func, literal_column, not_, or_, select, table, true
+from sqlalchemy import ColumnElement, and_, column, func, literal, literal_column, not_, or_, select, table, true
 
 from beacon.query.model import (
-    Age, And, DateBound, Due, Equals, Has, InAccount, Node, Not, Or, State, Text, TextField, positive_texts,
+    Age, And, DateBound, Due, Equals, Has, InAccount, Node, Not, Or, State, Text, TextField,
 )
 from beacon.store.schema import Account, AnalysisRow, EmailRow
+from beacon.store.search_gin import FIELD_TAGS
 from beacon.store.search_index import SQLITE_COLUMNS
 from beacon.store.state_sets import state_condition
 from beacon.store.tenancy import EVERYONE, UserScope, account_ids
@@ -38,8 +39,8 @@ _WEIGHTS = {"subject": 8.0, "sender": 4.0, "files": 2.0}
 _BM25 = f"bm25(email_search, {', '.join(str(_WEIGHTS.get(c, 1.0)) for c in SQLITE_COLUMNS)})"
 
 fts = table("email_search", column("rowid"))
-pg_search = table("email_search", column("email_id"), column("doc"),
-                  *(column(c) for c in _COLUMN.values()))
+# PostgreSQL: the view of the computed vectors (beacon.store.search_gin).
+pg_search = table("email_search", column("email_id"), column("doc"))
 
 
 def words(text: str) -> list[str]:
@@ -74,13 +75,18 @@ class Clock:
 class Compiled:
     """A query as SQL: ``where`` selects the mail; ``main`` (when the query's top level has
     positive text terms) is the index match that relevance is ranked on, and ``rest`` the
-    conditions besides it; ``rank`` is the relevance expression (higher is better)."""
+    conditions besides it; ``rank`` is the relevance expression (higher is better; None:
+    PostgreSQL ranks in Python, see :mod:`beacon.query.relevance`).
+    ``check``: what ``main`` alone does not decide, as a condition on the email's row (PostgreSQL:
+    its phrases, whose positions the index does not keep; ``main`` then finds their words), to
+    be tested on the few rows a page needs; ``where`` includes it."""
 
     where: ColumnElement[bool]
     main: ColumnElement[bool] | None
     rest: ColumnElement[bool]
     rank: ColumnElement[Any] | None
     ranked_from: Any  # the index table the ranked query starts from (None: no ranking)
+    check: ColumnElement[bool] | None = None
 
 
 def compile_query(node: Node, *, sqlite: bool, clock: Clock, scope: UserScope = EVERYONE) -> Compiled:
@@ -89,12 +95,15 @@ def compile_query(node: Node, *, sqlite: bool, clock: Clock, scope: UserScope = 
     items = node.items if isinstance(node, And) else (node,)
     texts = [i for i in items if _text_only(i)]
     others = [i for i in items if not _text_only(i)]
-    main = c.text_match(And(tuple(texts)) if len(texts) > 1 else texts[0]) if texts else None
+    text_node = (And(tuple(texts)) if len(texts) > 1 else texts[0]) if texts else None
+    main = c.text_match(text_node) if text_node is not None else None
     if main is None:
         where = c.condition(node)
         return Compiled(where, None, where, None, None)
+    check = c.check(text_node)  # type: ignore[arg-type]
     rest = and_(true(), *(c.condition(i) for i in others))
-    return Compiled(and_(c.wrap(main), rest), main, rest, c.rank(texts), c.ranked_table)
+    where = and_(c.wrap(main), rest) if check is None else and_(c.wrap(main), rest, check)
+    return Compiled(where, main, rest, c.rank(texts), c.ranked_table, check)
 
 
 def _text_only(node: Node) -> bool:
@@ -124,23 +133,34 @@ class _Compiler:
         """``match`` as a condition on the inbox query's ``emails`` row."""
         raise NotImplementedError
 
-    def rank(self, texts: list[Node]) -> ColumnElement[Any]:
+    def check(self, node: Node) -> ColumnElement[bool] | None:
+        """What :meth:`text_match` of ``node`` leaves undecided, on the email's row (None: nothing)."""
+        return None
+
+    def _matched(self, node: Node) -> ColumnElement[bool] | None:
+        match = self.text_match(node)
+        if match is None:
+            return None
+        check = self.check(node)
+        return self.wrap(match) if check is None else and_(self.wrap(match), check)
+
+    def rank(self, texts: list[Node]) -> ColumnElement[Any] | None:
         raise NotImplementedError
 
     # -- the whole tree
     def condition(self, node: Node) -> ColumnElement[bool]:
         if _text_only(node):
-            match = self.text_match(node)
-            if match is not None:
-                return self.wrap(match)
+            matched = self._matched(node)
+            if matched is not None:
+                return matched
         if isinstance(node, Not):
             return not_(self.condition(node.item))
         if isinstance(node, And):
             texts = [i for i in node.items if _text_only(i)]
-            merged = self.text_match(And(tuple(texts))) if len(texts) > 1 else None
+            merged = self._matched(And(tuple(texts))) if len(texts) > 1 else None
             if merged is not None:
                 rest = [self.condition(i) for i in node.items if not _text_only(i)]
-                return and_(self.wrap(merged), *rest)
+                return and_(merged, *rest)
             return and_(*(self.condition(i) for i in node.items))
         if isinstance(node, Or):
             return or_(*(self.condition(i) for i in node.items))
@@ -216,51 +236,58 @@ class _Sqlite(_Compiler):
 
 
 class _Postgres(_Compiler):
-    """tsvector: terms on one field are one tsquery; several fields are combined in SQL."""
+    """One tsquery per text subtree, over the one computed vector (field words tagged, see
+    :mod:`beacon.store.search_gin`). GIN has no positions: the index condition looks for a
+    phrase's words (``relaxed``), and :meth:`check` tests the phrase on the email's row."""
 
     ranked_table = pg_search
 
     @staticmethod
-    def _tsq(node: Node) -> str:
-        if isinstance(node, Text):
-            toks = [f"'{t}'" for t in words(node.text)]
-            if node.prefix:
-                toks[-1] += ":*"
-            return " <-> ".join(toks)
-        if isinstance(node, Not):
-            return f"!({_Postgres._tsq(node.item)})"
-        joiner = " & " if isinstance(node, And) else " | "
-        return joiner.join(f"({_Postgres._tsq(i)})" for i in node.items)  # type: ignore[union-attr]
+    def _tsq(node: Text, relaxed: bool) -> str:
+        toks = [f"'{t}'" for t in words(node.text)]
+        if node.prefix:
+            toks[-1] += ":*"
+        return (" & " if relaxed else " <-> ").join(toks)
 
     @staticmethod
-    def _fields(node: Node) -> set[TextField | None]:
+    def _query(node: Node, relaxed: bool) -> ColumnElement[Any]:
+        """``node`` as a tsquery; ``relaxed``: a phrase as its words, except under a negation
+        (where its words would exclude more than the phrase)."""
         if isinstance(node, Text):
-            return {node.field}
+            q = _Postgres._tsq(node, relaxed)
+            if node.field is None:
+                return func.to_tsquery(literal_column("'beacon_search'::regconfig"), q)
+            return func.beacon_search_query(literal(FIELD_TAGS[_COLUMN[node.field]]), q)
         if isinstance(node, Not):
-            return _Postgres._fields(node.item)
-        return {f for i in node.items for f in _Postgres._fields(i)}  # type: ignore[union-attr]
+            return func.tsquery_not(_Postgres._query(node.item, False))
+        parts = [_Postgres._query(i, relaxed) for i in node.items]  # type: ignore[union-attr]
+        combine = func.tsquery_and if isinstance(node, And) else func.tsquery_or
+        q = parts[0]
+        for part in parts[1:]:
+            q = combine(q, part)
+        return q
 
-    def _sql(self, node: Node) -> ColumnElement[bool]:
-        fields = self._fields(node)
-        if len(fields) == 1:
-            field = next(iter(fields))
-            col = pg_search.c.doc if field is None else pg_search.c[_COLUMN[field]]
-            return col.op("@@")(func.to_tsquery(literal_column("'beacon_search'::regconfig"), self._tsq(node)))
+    @staticmethod
+    def _has_phrase(node: Node) -> bool:
+        if isinstance(node, Text):
+            return len(words(node.text)) > 1
         if isinstance(node, Not):
-            return not_(self._sql(node.item))
-        parts = [self._sql(i) for i in node.items]  # type: ignore[union-attr]
-        return and_(*parts) if isinstance(node, And) else or_(*parts)
+            return False  # kept exact (see _query)
+        return any(_Postgres._has_phrase(i) for i in node.items)  # type: ignore[union-attr]
 
     def text_match(self, node: Node) -> ColumnElement[bool] | None:
         if isinstance(node, Not):
             return None  # "everything but": NOT IN the matches, not a scan of the index
-        return self._sql(node)
+        return pg_search.c.doc.op("@@")(self._query(node, True))
+
+    def check(self, node: Node) -> ColumnElement[bool] | None:
+        if not self._has_phrase(node):
+            return None
+        doc = func.beacon_search_doc(EmailRow.subject, EmailRow.from_name + " " + EmailRow.from_addr, EmailRow.data)
+        return doc.op("@@")(self._query(node, False))
 
     def wrap(self, match: ColumnElement[bool]) -> ColumnElement[bool]:
         return AnalysisRow.email_id.in_(select(pg_search.c.email_id).where(match))
 
-    def rank(self, texts: list[Node]) -> ColumnElement[Any]:
-        positive = [t for n in texts for t in positive_texts(n)]
-        query = " | ".join(f"({self._tsq(t)})" for t in positive) or "''"
-        return func.ts_rank(pg_search.c.doc, func.to_tsquery(literal_column("'beacon_search'::regconfig"), query))
-
+    def rank(self, texts: list[Node]) -> None:
+        return None  # ranked in Python on the candidates' subject and sender (beacon.query.relevance)

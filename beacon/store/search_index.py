@@ -3,18 +3,20 @@
 SQLite: an FTS5 table over a view of ``emails`` (external content: the text is not stored a
 second time), tokenizer ``unicode61 remove_diacritics 2`` (case and accents folded; an address
 ``priya@example.com`` is the words priya, example, com and is found as that phrase).
-PostgreSQL: ``email_search`` holds one ``tsvector`` per searchable field plus ``doc`` (all of
-them), under one multi-column GIN index; the ``beacon_search`` configuration is ``simple``
-(no stemming, no stop words, like FTS5) with ``unaccent``, and punctuation becomes a space
-first so both backends cut text into the same words.
+PostgreSQL: since migration 0018, GIN indexes over a vector computed from the email row, no
+vector stored (:mod:`beacon.store.search_gin`); the ``beacon_search`` configuration is
+``simple`` (no stemming, no stop words, like FTS5) with ``unaccent``, and punctuation becomes
+a space first so both backends cut text into the same words. The database keeps such an index
+in step itself. Migrations 0003-0017 had a table of stored vectors (``email_search``, one per
+searchable field plus ``doc``), whose definitions below remain for them and 0018's downgrade.
 
-New emails get their rows from the importer, in the batch that stores them (:func:`add_rows`,
-with rows made in the parse workers: :mod:`beacon.store.search_rows`); the only code that
-inserts emails is :func:`beacon.store.emails.add_batch`. Triggers on ``emails`` keep the
-index in step on re-parse (update of the text columns) and delete, whatever code path
+SQLite: new emails get their rows from the importer, in the batch that stores them
+(:func:`add_rows`, with rows made in the parse workers: :mod:`beacon.store.search_rows`); the
+only code that inserts emails is :func:`beacon.store.emails.add_batch`. Triggers on ``emails``
+keep the index in step on re-parse (update of the text columns) and delete, whatever code path
 writes. :func:`reindex` rebuilds it whole. The layout is installed by migration 0003 (and
-0013, which dropped the insert triggers, and 0017, which put SQLite's body column first); a
-change to it needs a new migration.
+0013, which dropped the insert triggers, 0017, which put SQLite's body column first, and
+0018, PostgreSQL's computed vectors); a change to it needs a new migration.
 """
 
 from __future__ import annotations
@@ -26,11 +28,12 @@ from dataclasses import dataclass
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
+from beacon.store import search_gin
 from beacon.store.search_rows import MAX_BODY_CHARS, SQLITE_MAX_FILES, SearchRow
 
 __all__ = ["FIELDS", "PG_DROP_FUNCTIONS", "REBUILD_BATCH", "REBUILD_CACHE_BYTES", "SQLITE_COLUMNS", "ReindexResult", "add_rows",
            "drop_insert_sync", "index_bytes", "install", "pause_sync", "reindex", "relayout_sqlite", "replace_rows_view",
-           "restore_insert_sync", "resume_sync", "uninstall"]
+           "restore_insert_sync", "resume_sync", "to_computed_vectors", "to_stored_vectors", "uninstall"]
 
 # Searchable fields, in index column order; ``body`` is the text, capped (see MAX_BODY_CHARS).
 FIELDS = ("subject", "sender", "to_addrs", "cc_addrs", "list_id", "files", "body")
@@ -81,7 +84,7 @@ _SQLITE_TRIGGERS = (
     f"BEGIN {_SQLITE_ADD.format(row='new')} END",
 )
 
-# ------------------------------------------------------------------------------ PostgreSQL
+# ------------------------------------------------------------------- PostgreSQL, 0003-0017
 # One row of the index per email, made by one function call: the email's JSON (json: text) is
 # parsed once, each field taken from it once. The functions are parallel safe and called
 # from a lateral join, not a subquery, so that ``reindex`` can fill the index from parallel
@@ -129,11 +132,6 @@ _PG_TABLE = """CREATE TABLE email_search (
       cc_addrs tsvector, list_id tsvector, files tsvector)"""
 _PG_TRIGGER = ("CREATE TRIGGER email_search_sync AFTER {events}UPDATE OF " + _TEXT_COLUMNS + " ON emails "
                "FOR EACH ROW EXECUTE FUNCTION beacon_email_search_sync()")
-# The importer's rows: the same function over the text a parse worker took from the email.
-_PG_ADD = """INSERT INTO email_search (email_id, doc, subject, sender, to_addrs, cc_addrs, list_id, files)
-    SELECT CAST(:id AS integer), f.* FROM beacon_search_fields(
-      CAST(:subject AS text), CAST(:sender AS text), CAST(:to_addrs AS text), CAST(:cc_addrs AS text),
-      CAST(:list_id AS text), CAST(:files AS text), CAST(:body AS text)) f"""
 _SQLITE_ADD_ROWS = (f"INSERT INTO email_search(rowid, {_COLS}) VALUES ({', '.join('?' * (len(FIELDS) + 1))})")
 _PG_SETUP = (
     "CREATE EXTENSION IF NOT EXISTS unaccent",
@@ -182,15 +180,37 @@ def _is_sqlite(conn: Connection) -> bool:
 
 
 def install(conn: Connection) -> None:
-    """Create the index, its triggers, and fill it from the stored mail."""
+    """Create the index, its triggers, and fill it from the stored mail (migration 0003)."""
     if _is_sqlite(conn):
         for stmt in (_SQLITE_SOURCE, _sqlite_table(SQLITE_COLUMNS), *_SQLITE_TRIGGERS):
             conn.exec_driver_sql(stmt)
+        reindex(conn)
     else:
         for stmt in _PG_SETUP:
             conn.exec_driver_sql(stmt)
         conn.exec_driver_sql(_PG_INDEX)
-    reindex(conn)
+        _fill_table(conn)
+
+
+def to_computed_vectors(conn: Connection) -> None:
+    """PostgreSQL, migration 0018: the stored vectors' table (and its trigger, view and row
+    functions) replaced by the computed vectors' functions and view; the caller then builds
+    the index (:func:`beacon.store.search_gin.build_index`). Safe to run again after a build
+    that failed."""
+    for stmt in _PG_TEARDOWN[:-2]:  # the configuration and beacon_search_vector stay
+        conn.exec_driver_sql(stmt)
+    search_gin.uninstall(conn)
+    search_gin.install(conn)
+
+
+def to_stored_vectors(conn: Connection) -> None:
+    """Migration 0018's downgrade: the table of stored vectors back, as 0017 left it (no
+    insert trigger since 0013)."""
+    search_gin.uninstall(conn)
+    for stmt in _PG_SETUP[4:]:
+        conn.exec_driver_sql(stmt)
+    conn.exec_driver_sql(_PG_INDEX)
+    _fill_table(conn)
 
 
 def replace_rows_view(conn: Connection) -> None:
@@ -219,12 +239,8 @@ def uninstall(conn: Connection) -> None:
 def add_rows(conn: Connection, rows: list[tuple[int, SearchRow]]) -> None:
     """Index new emails: (email id, its row made by :func:`~beacon.store.search_rows.search_row`),
     in the caller's transaction, one statement for all."""
-    if not rows:
-        return
-    if _is_sqlite(conn):
+    if rows and _is_sqlite(conn):  # PostgreSQL's index is of the emails' rows themselves
         conn.exec_driver_sql(_SQLITE_ADD_ROWS, [row.sqlite_params(email_id) for email_id, row in rows])
-    else:
-        conn.execute(text(_PG_ADD), [row.postgres_params(email_id) for email_id, row in rows])
 
 
 def drop_insert_sync(conn: Connection) -> None:
@@ -250,16 +266,14 @@ def pause_sync(conn: Connection) -> None:
     if _is_sqlite(conn):
         for stmt in _SQLITE_TEARDOWN[:4]:
             conn.exec_driver_sql(stmt)
-    else:
-        conn.exec_driver_sql("ALTER TABLE emails DISABLE TRIGGER email_search_sync")
+    else:  # no index to keep up while loading (reindex builds it)
+        search_gin.drop_index(conn)
 
 
 def resume_sync(conn: Connection) -> None:
     if _is_sqlite(conn):
         for stmt in _SQLITE_TRIGGERS:
             conn.exec_driver_sql(stmt)
-    else:
-        conn.exec_driver_sql("ALTER TABLE emails ENABLE TRIGGER email_search_sync")
 
 
 @dataclass(frozen=True)
@@ -312,10 +326,11 @@ def _sqlite_rebuild(conn: Connection, batch: int, progress: Progress | None) -> 
 
 def reindex(conn: Connection, *, sqlite_cache: int = REBUILD_CACHE_BYTES, sqlite_batch: int = REBUILD_BATCH,
             progress: Progress | None = None) -> ReindexResult:
-    """Rebuild the whole index from the stored mail (in the caller's transaction). SQLite: the
-    connection's page cache is ``sqlite_cache`` bytes while it rebuilds (0: left as it is),
-    ``sqlite_batch`` email ids are indexed per statement, and ``progress`` is told after each
-    (ids done, ids in all)."""
+    """Rebuild the whole index from the stored mail. SQLite: in the caller's transaction, the
+    connection's page cache ``sqlite_cache`` bytes while it rebuilds (0: left as it is),
+    ``sqlite_batch`` email ids indexed per statement, and ``progress`` told after each (ids
+    done, ids in all). PostgreSQL: by sessions of its own, see
+    :func:`beacon.store.search_gin.build_index`."""
     started = time.perf_counter()
     if _is_sqlite(conn):
         before = conn.exec_driver_sql("PRAGMA cache_size").scalar_one()
@@ -326,26 +341,31 @@ def reindex(conn: Connection, *, sqlite_cache: int = REBUILD_CACHE_BYTES, sqlite
         finally:
             conn.exec_driver_sql(f"PRAGMA cache_size={before}")
     else:
-        # A new table filled whole, then its keys and its GIN index: several times faster than
-        # keeping the index up to date row by row. Only CREATE TABLE AS reads in parallel
-        # (INSERT ... SELECT never does): the rows' vectors, most of the work, are made on
-        # every core. Parallel plans are priced as free here, for this transaction only.
-        for setting, value in (("parallel_setup_cost", "0"), ("parallel_tuple_cost", "0"),
-                               ("min_parallel_table_scan_size", "0"),
-                               # A GIN build sorts its entries in memory: 1 GB is several times
-                               # fewer merge passes at 1M emails than 256 MB.
-                               ("maintenance_work_mem", "'1GB'")):
-            conn.exec_driver_sql(f"SET LOCAL {setting} = {value}")
-        conn.exec_driver_sql("CREATE TABLE email_search_fill AS SELECT * FROM email_search_rows")
-        conn.exec_driver_sql("DROP TABLE email_search")
-        conn.exec_driver_sql("ALTER TABLE email_search_fill RENAME TO email_search")
-        conn.exec_driver_sql(
-            "ALTER TABLE email_search ALTER COLUMN doc SET NOT NULL, "
-            "ADD CONSTRAINT email_search_pkey PRIMARY KEY (email_id), "
-            "ADD CONSTRAINT email_search_email_id_fkey FOREIGN KEY (email_id) REFERENCES emails(id) ON DELETE CASCADE")
-        conn.exec_driver_sql(_PG_INDEX)
+        search_gin.build_index(conn)
     n = conn.execute(text("SELECT count(*) FROM emails")).scalar_one()
     return ReindexResult(n, time.perf_counter() - started, index_bytes(conn))
+
+
+def _fill_table(conn: Connection) -> None:
+    """PostgreSQL before 0018: the stored vectors' table made again, whole."""
+    # A new table filled whole, then its keys and its GIN index: several times faster than
+    # keeping the index up to date row by row. Only CREATE TABLE AS reads in parallel
+    # (INSERT ... SELECT never does): the rows' vectors, most of the work, are made on
+    # every core. Parallel plans are priced as free here, for this transaction only.
+    for setting, value in (("parallel_setup_cost", "0"), ("parallel_tuple_cost", "0"),
+                           ("min_parallel_table_scan_size", "0"),
+                           # A GIN build sorts its entries in memory: 1 GB is several times
+                           # fewer merge passes at 1M emails than 256 MB.
+                           ("maintenance_work_mem", "'1GB'")):
+        conn.exec_driver_sql(f"SET LOCAL {setting} = {value}")
+    conn.exec_driver_sql("CREATE TABLE email_search_fill AS SELECT * FROM email_search_rows")
+    conn.exec_driver_sql("DROP TABLE email_search")
+    conn.exec_driver_sql("ALTER TABLE email_search_fill RENAME TO email_search")
+    conn.exec_driver_sql(
+        "ALTER TABLE email_search ALTER COLUMN doc SET NOT NULL, "
+        "ADD CONSTRAINT email_search_pkey PRIMARY KEY (email_id), "
+        "ADD CONSTRAINT email_search_email_id_fkey FOREIGN KEY (email_id) REFERENCES emails(id) ON DELETE CASCADE")
+    conn.exec_driver_sql(_PG_INDEX)
 
 
 def index_bytes(conn: Connection) -> int:
@@ -356,4 +376,4 @@ def index_bytes(conn: Connection) -> int:
         return sum(int(conn.exec_driver_sql("SELECT coalesce(sum(pgsize), 0) FROM dbstat WHERE name = ?",
                                             (f"email_search_{part}",)).scalar_one())
                    for part in ("data", "idx", "docsize", "config"))
-    return int(conn.execute(text("SELECT pg_total_relation_size('email_search')")).scalar_one())
+    return search_gin.index_bytes(conn)

@@ -1,10 +1,11 @@
 """One email's full-text index row, made where it was parsed (perhaps a parse worker).
 
-The importer writes these rows in the batch that stores the emails, instead of an insert
-trigger that parsed each email's JSON again in the importing process. They must be exactly
-what each database's own definition (:mod:`beacon.store.search_index`) makes from the stored
-row: re-parse, delete and reindex still use that definition, and SQLite's FTS5 removes an
-email's words by reading them again from it.
+The importer writes these rows (SQLite's) in the batch that stores the emails, instead of an
+insert trigger that parsed each email's JSON again in the importing process. They must be
+exactly what the database's own definition (:mod:`beacon.store.search_index`) makes from the
+stored row: re-parse, delete and reindex still use that definition, and FTS5 removes an
+email's words by reading them again from it. (PostgreSQL's index is of the emails' rows
+themselves: it needs none.)
 
 No SQLAlchemy here: parse workers import this module (:mod:`beacon.store.rows`).
 """
@@ -26,24 +27,18 @@ SQLITE_MAX_FILES = 20  # attachment names the SQLite index reads
 
 @dataclass(frozen=True)
 class SearchRow:
-    """The index's text fields; ``sqlite``/``postgres`` hold the address lists and file
-    names as each backend's definition writes them (to_addrs, cc_addrs, files)."""
+    """The index's text fields; ``sqlite`` holds the address lists and file names as SQLite's
+    definition writes them (to_addrs, cc_addrs, files)."""
 
     subject: str
     sender: str
     list_id: str | None
     body: str
     sqlite: tuple[str, str, str]
-    postgres: tuple[str | None, str | None, str | None]
 
     def sqlite_params(self, email_id: int) -> tuple[Any, ...]:
         to, cc, files = self.sqlite
         return (email_id, self.subject, self.sender, to, cc, self.list_id or "", files, self.body)
-
-    def postgres_params(self, email_id: int) -> dict[str, Any]:
-        to, cc, files = self.postgres
-        return dict(id=email_id, subject=self.subject, sender=self.sender, to_addrs=to, cc_addrs=cc,
-                    list_id=self.list_id, files=files, body=self.body)
 
 
 def _json(value: Any) -> str:
@@ -64,18 +59,12 @@ def _sqlite_files(email: Email) -> str:
     return f"[{','.join(names)}]".replace("null", "")
 
 
-def _pg_addresses(addresses: list[Address]) -> str | None:
-    return " ".join(f"{a.name} {a.address}" for a in addresses) if addresses else None
-
-
 def search_row(email: Email, columns: dict[str, Any]) -> SearchRow:
     """The row for ``email`` stored with ``columns`` (its capped query columns)."""
-    files = " ".join(a.filename for a in email.attachments) if email.attachments else None
     return SearchRow(
         subject=columns["subject"],
         sender=f"{columns['from_name']} {columns['from_addr']}",
         list_id=email.list_headers.list_id,
         body=email.text[:MAX_BODY_CHARS],
         sqlite=(_sqlite_addresses(email.to), _sqlite_addresses(email.cc), _sqlite_files(email)),
-        postgres=(_pg_addresses(email.to), _pg_addresses(email.cc), files),
     )
