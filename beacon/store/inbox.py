@@ -454,7 +454,7 @@ def inbox(s: Session, f: InboxFilter, *, limit: int | None = 50, offset: int = 0
 
 def inbox_count(s: Session, f: InboxFilter, cap: int = COUNT_CAP) -> Count:
     """Exact up to ``cap`` when an index finds the matches (words, level, kind, needs reply,
-    dates); other filters are checked email by email, so they are counted in the newest
+    attachments, read or unread, dates); other filters are checked email by email, so they are counted in the newest
     SCAN_ROWS emails and estimated beyond them."""
     base, compiled = _compiled(s, f)
     query_where = compiled.where if compiled is not None else None
@@ -562,7 +562,7 @@ def _indexed(node: Node | None) -> bool:
     if isinstance(node, Equals):
         return node.column in ("level", "kind")
     if isinstance(node, State):  # done and snoozed: the away range (almost all of it matches)
-        return node.name in ("needs-reply", "done", "snoozed")
+        return node.name in ("needs-reply", "done", "snoozed", "read", "unread")
     if isinstance(node, Has):
         return True
     if isinstance(node, And):
