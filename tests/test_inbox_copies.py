@@ -160,6 +160,7 @@ def test_0019_fills_the_read_copy_of_an_existing_database(any_db: Database, box:
     command.downgrade(any_db.alembic_config(), "0017")  # the database as 0017 left it
     with any_db.sql_engine.connect() as c:
         assert "is_read" not in {r for r in c.execute(select(text("*")).select_from(text("analyses")).limit(0)).keys()}
+        assert "ix_analyses_email_id" in {ix["name"] for ix in sa_inspect(c).get_indexes("analyses")}
     any_db.migrate()
     assert _read(any_db, box) == {"a", "c"}
     assert {q: keys_of(box, ids_of(any_db, box.alice, q)) for q in before} == before

@@ -69,8 +69,12 @@ MAILS = {
 @pytest.fixture
 def mailbox(any_db: Database) -> dict[str, int]:
     """The six emails above, stored and analysed; email id by key."""
-    ids = dict(zip(MAILS, store_messages(any_db, [m[0] for m in MAILS.values()])))
-    with any_db.session() as s:
+    return _fill(any_db)
+
+
+def _fill(db: Database) -> dict[str, int]:
+    ids = dict(zip(MAILS, store_messages(db, [m[0] for m in MAILS.values()])))
+    with db.session() as s:
         for key, (_raw, kind, score, level, reply, due) in MAILS.items():
             a = make_analysis(kind, due_days=None, request=False)
             if due is not None:
@@ -464,3 +468,28 @@ def test_hidden_emails_are_left_out_of_pages_counts_and_searches(any_db: Databas
     with any_db.session() as s:
         assert inbox_count(s, InboxFilter(pipeline_version=VERSION)) == Count(5, True)
         assert inbox_count(s, InboxFilter(pipeline_version=VERSION, search='"board deck"')) == Count(1, True)
+
+
+def test_a_search_checks_its_matches_on_the_probe_index_not_the_analyses_rows(sqlite_db: Database) -> None:
+    """SQLite: the ranked page and the count join each match of the full-text index to its
+    analysis on ix_analyses_email_probe alone (the owner and version read from the index, not
+    from the row behind its JSON)."""
+    _fill(sqlite_db)
+    statements: list[tuple[str, object]] = []
+
+    def keep(conn: object, cursor: object, statement: str, params: object, context: object, many: bool) -> None:
+        statements.append((statement, params))
+
+    event.listen(sqlite_db.sql_engine, "before_cursor_execute", keep)
+    try:
+        with sqlite_db.session() as s:
+            f = InboxFilter(pipeline_version=VERSION, search="board", scope=EVERYONE)
+            assert len(inbox_page(s, f).rows) == inbox_count(s, f).n == 3
+    finally:
+        event.remove(sqlite_db.sql_engine, "before_cursor_execute", keep)
+    joins = [(st, p) for st, p in statements if "email_search JOIN analyses" in st]
+    assert len(joins) == 2  # the ranked page, the count
+    with sqlite_db.session() as s:
+        for st, p in joins:
+            plan = [row[3] for row in s.connection().exec_driver_sql("EXPLAIN QUERY PLAN " + st, p)]
+            assert any("COVERING INDEX ix_analyses_email_probe" in step for step in plan), plan

@@ -93,6 +93,7 @@ class Account(Base):
 
 
 OWN_CHECK_INDEX = "ix_emails_own_check"
+PROBE_INDEX = "ix_analyses_email_probe"
 
 
 class EmailRow(Base):
@@ -199,10 +200,15 @@ class AnalysisRow(Base):
         _inbox_order("ix_analyses_head_priority", "thread_head"),
         # The periodic rescore (beacon.triage.rescore) reads what is due for it as one range.
         Index("ix_analyses_rescore", "pipeline_version", "rescore_at"),
+        # An email's analysis by its id with the inbox's base conditions (owner, version, away),
+        # read from the index alone: a search probes it for each match the full-text index
+        # gives, and the row itself (its JSON spills onto overflow pages, before the owner
+        # column) cost a page read or more per match (0019).
+        Index(PROBE_INDEX, "email_id", "pipeline_version", "user_id", "away"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    email_id: Mapped[int] = mapped_column(ForeignKey("emails.id", ondelete="CASCADE"), index=True)
+    email_id: Mapped[int] = mapped_column(ForeignKey("emails.id", ondelete="CASCADE"))
     pipeline_version: Mapped[str] = mapped_column(String(200))
     score: Mapped[int] = mapped_column(Integer)
     level: Mapped[str] = mapped_column(String(10))
