@@ -252,6 +252,33 @@ def test_a_recent_slice_pages_the_same_sorted_or_walked(any_db: Database, mailbo
     assert whole == [72, 60, 40, 5] and [a.score for _, a in first.rows + rest.rows] == whole
 
 
+def test_a_recent_slice_is_sized_on_the_date_index_without_reading_emails(any_db: Database, mailbox: dict[str, int],
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whether a recent slice is small enough to sort is counted on the analyses alone (the
+    reader's own mail left in); the page and its count still leave the own mail out."""
+    import beacon.store.inbox as inbox_module
+
+    statements: list[str] = []
+
+    def keep(conn: object, cursor: object, statement: str, params: object, context: object, many: bool) -> None:
+        statements.append(statement)
+
+    own = ("bob@example.net",)  # the sender of "lunch"
+    event.listen(any_db.sql_engine, "before_cursor_execute", keep)
+    try:
+        for slice_sort in (0, 1_000):
+            monkeypatch.setattr(inbox_module, "SLICE_SORT", slice_sort)
+            with any_db.session() as s:
+                f = InboxFilter(pipeline_version=VERSION, search="after:2024/01/15", now=NOW, own_addresses=own)
+                assert [a.score for _, a in inbox_page(s, f, limit=50).rows] == [72, 60, 5]
+                assert inbox_count(s, f) == Count(3, True)
+    finally:
+        event.remove(any_db.sql_engine, "before_cursor_execute", keep)
+    sizing = [st for st in statements if "count(" in st and "email_date >=" in st and "ORDER BY" not in st
+              and "LIMIT" in st and "emails" not in st.split("FROM", 1)[1].split("WHERE", 1)[0]]
+    assert len(sizing) == 2, statements
+
+
 def test_a_cursor_from_another_order_is_refused(any_db: Database, mailbox: dict[str, int]) -> None:
     from beacon.errors import InvalidInput
 
