@@ -556,9 +556,11 @@ def _size(s: Session, f: InboxFilter) -> int:
     everyone's from the largest id (ids are dense: read from the index); a user's counted on
     their range of the date index up to EXACT_SIZE, beyond it the planner's estimate (SQLite:
     the rows per owner of that index in its statistics; PostgreSQL: the plan's rows) rather
-    than a count of a million index entries."""
+    than a count of a million index entries. SQLite's figure is a sample's when the statistics
+    were gathered with ``analysis_limit`` (as Beacon gathers them): then the reader's share of
+    the newest emails is taken instead (:func:`_share`)."""
     if is_everyone(f.scope):
-        return s.scalar(select(func.max(EmailRow.id))) or 0
+        return _top_id(s)
     mine = select(AnalysisRow.email_id).where(AnalysisRow.pipeline_version == f.pipeline_version, *_owned(s, f.scope))
     n = _count(s, mine.limit(EXACT_SIZE + 1))
     if n <= EXACT_SIZE:
@@ -567,7 +569,29 @@ def _size(s: Session, f: InboxFilter) -> int:
         return max(n, statistics.planner_rows(s, mine))
     # ix_analyses_date leads with (pipeline_version, user_id): its second figure per key.
     per_owner = statistics.sqlite_rows_per_key(s, "ix_analyses_date", 2)
-    return max(n, per_owner) if per_owner is not None else _count(s, mine)
+    if per_owner is not None:
+        return max(n, per_owner)
+    # No statistics yet (a store not analysed since it grew): counted.
+    return max(n, _share(s, f)) if statistics.sqlite_has_stats(s, "ix_analyses_date") else _count(s, mine)
+
+
+def _top_id(s: Session) -> int:
+    return s.scalar(select(func.max(EmailRow.id))) or 0
+
+
+def _share(s: Session, f: InboxFilter) -> int:
+    """The reader's analyses estimated as their share of the newest SCAN_ROWS analyses at the
+    filter's version (read in email id order from ix_analyses_email_probe alone) times the
+    largest email id: a bounded read, where counting the reader's range (the fallback before)
+    read every entry of it (1M emails: ~300 ms on each count of a filter checked email by
+    email)."""
+    # The version is checked outside the walk: a condition on it inside, SQLite took a version
+    # range of another index and sorted all of it.
+    newest = (select(AnalysisRow.user_id, AnalysisRow.pipeline_version)
+              .order_by(AnalysisRow.email_id.desc()).limit(SCAN_ROWS).subquery())
+    sampled, mine = s.execute(select(func.count(), func.count().filter(newest.c.user_id == f.scope))
+                              .select_from(newest).where(newest.c.pipeline_version == f.pipeline_version)).one()
+    return round(_top_id(s) * mine / sampled) if sampled else 0
 
 
 def _count(s: Session, q: Select[Any]) -> int:
