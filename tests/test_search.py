@@ -22,7 +22,7 @@ from beacon.store.inbox import Count, InboxFilter, categories, inbox, inbox_coun
 from beacon.store.schema import Account, AnalysisRow, EmailRow
 from beacon.store.tenancy import EVERYONE
 from beacon.triage.actions import Action, apply_action
-from tests.helpers import store_messages
+from tests.helpers import statements_sent, store_messages
 from tests.test_priority import analysis as make_analysis
 
 VERSION = "t"
@@ -258,23 +258,15 @@ def test_a_recent_slice_is_sized_on_the_date_index_without_reading_emails(any_db
     reader's own mail left in); the page and its count still leave the own mail out."""
     import beacon.store.inbox as inbox_module
 
-    statements: list[str] = []
-
-    def keep(conn: object, cursor: object, statement: str, params: object, context: object, many: bool) -> None:
-        statements.append(statement)
-
     own = ("bob@example.net",)  # the sender of "lunch"
-    event.listen(any_db.sql_engine, "before_cursor_execute", keep)
-    try:
+    with statements_sent(any_db) as statements:
         for slice_sort in (0, 1_000):
             monkeypatch.setattr(inbox_module, "SLICE_SORT", slice_sort)
             with any_db.session() as s:
                 f = InboxFilter(pipeline_version=VERSION, search="after:2024/01/15", now=NOW, own_addresses=own)
                 assert [a.score for _, a in inbox_page(s, f, limit=50).rows] == [72, 60, 5]
                 assert inbox_count(s, f) == Count(3, True)
-    finally:
-        event.remove(any_db.sql_engine, "before_cursor_execute", keep)
-    sizing = [st for st in statements if "count(" in st and "email_date >=" in st and "ORDER BY" not in st
+    sizing = [st for st, _ in statements if "count(" in st and "email_date >=" in st and "ORDER BY" not in st
               and "LIMIT" in st and "emails" not in st.split("FROM", 1)[1].split("WHERE", 1)[0]]
     assert len(sizing) == 2, statements
 
@@ -502,18 +494,9 @@ def test_a_search_checks_its_matches_on_the_probe_index_not_the_analyses_rows(sq
     analysis on ix_analyses_email_probe alone (the owner and version read from the index, not
     from the row behind its JSON)."""
     _fill(sqlite_db)
-    statements: list[tuple[str, object]] = []
-
-    def keep(conn: object, cursor: object, statement: str, params: object, context: object, many: bool) -> None:
-        statements.append((statement, params))
-
-    event.listen(sqlite_db.sql_engine, "before_cursor_execute", keep)
-    try:
-        with sqlite_db.session() as s:
-            f = InboxFilter(pipeline_version=VERSION, search="board", scope=EVERYONE)
-            assert len(inbox_page(s, f).rows) == inbox_count(s, f).n == 3
-    finally:
-        event.remove(sqlite_db.sql_engine, "before_cursor_execute", keep)
+    with statements_sent(sqlite_db) as statements, sqlite_db.session() as s:
+        f = InboxFilter(pipeline_version=VERSION, search="board", scope=EVERYONE)
+        assert len(inbox_page(s, f).rows) == inbox_count(s, f).n == 3
     joins = [(st, p) for st, p in statements if "email_search JOIN analyses" in st]
     assert len(joins) == 2  # the ranked page, the count
     with sqlite_db.session() as s:
