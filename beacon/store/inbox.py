@@ -30,10 +30,10 @@ from sqlalchemy.sql.util import ClauseAdapter
 from sqlalchemy.sql.visitors import iterate
 from sqlalchemy.orm import Session, defer
 
-from beacon.errors import InvalidInput
+from beacon.errors import InvalidInput, SearchIndexEmpty
 from beacon.query import And, Node, Not, Text, parse
 from beacon.query.model import DateBound, Due, Equals, Has, InAccount, Or, State, positive_texts
-from beacon.store import statistics
+from beacon.store import search_index, statistics
 from beacon.store.list_rows import ListRow, load_list_rows
 from beacon.store.query_sql import Clock, compile_query, fts
 from beacon.store.schema import OWN_CHECK_INDEX, AnalysisRow, EmailRow, User, UTCDateTime
@@ -42,7 +42,7 @@ from beacon.store.tenancy import EVERYONE, UserScope, account_ids, is_everyone
 
 __all__ = [
     "COUNT_CAP", "EXACT_SIZE", "RANK_WINDOW", "SCAN_ROWS", "SLICE_SORT", "SORTS", "Count", "InboxFilter", "InboxPage", "categories", "inbox",
-    "inbox_count", "inbox_page", "pending_count",
+    "inbox_count", "inbox_page", "pending_count", "require_index",
 ]
 
 SORTS = ("priority", "date", "oldest", "relevance")
@@ -182,6 +182,17 @@ def _owned(s: Session, scope: UserScope) -> list[Any]:
     return [AnalysisRow.user_id.is_(None)] if s.scalar(select(User.id).limit(1)) is None else []
 
 
+def require_index(s: Session, f: InboxFilter) -> None:
+    """Raise :class:`SearchIndexEmpty` when ``f`` searches words and the full-text index is
+    waiting for ``beacon reindex`` (an upgrade of a large store left it empty): an answer that
+    says so, not an empty page. Read once per ``one_read``."""
+    if any(isinstance(n, Text) for n in _nodes(f.query)) and kept(
+            s, ("inbox.needs_reindex",), lambda: search_index.needs_reindex(s.connection())):
+        raise SearchIndexEmpty("words cannot be searched yet: the upgrade left the search index empty (a large "
+                               "mailbox is not reindexed while the server starts). Run `beacon reindex`; "
+                               "searches without words work meanwhile.")
+
+
 def _compiled(s: Session, f: InboxFilter, *, woken_only: list[int] | None = None,
               sample: bool = False, own_checked: bool = True) -> tuple[Any, Any]:
     """(where, compiled query or None): every condition of the filter, the owner's first.
@@ -275,6 +286,7 @@ def inbox_page(s: Session, f: InboxFilter, *, limit: int = 50, cursor: str | Non
     """One page, and the cursor of the next one (None on the last page). ``offset`` skips
     rows from the top (page numbers, for small results); a cursor costs nothing however deep.
     ``light``: the rows are :class:`ListRow` (what a list page shows), not ORM rows."""
+    require_index(s, f)
     load = _load_light if light else _load
     base, compiled = _compiled(s, f)
     sort = f.effective_sort
@@ -473,6 +485,7 @@ def inbox_count(s: Session, f: InboxFilter, cap: int = COUNT_CAP) -> Count:
     """Exact up to ``cap`` when an index finds the matches (words, level, kind, needs reply,
     attachments, read or unread, dates); other filters are checked email by email, so they are counted in the newest
     SCAN_ROWS emails and estimated beyond them."""
+    require_index(s, f)
     base, compiled = _compiled(s, f)
     query_where = compiled.where if compiled is not None else None
     where = and_(base, query_where) if compiled is not None else base
