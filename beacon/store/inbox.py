@@ -483,8 +483,8 @@ def inbox(s: Session, f: InboxFilter, *, limit: int | None = 50, offset: int = 0
 
 def inbox_count(s: Session, f: InboxFilter, cap: int = COUNT_CAP) -> Count:
     """Exact up to ``cap`` when an index finds the matches (words, level, kind, needs reply,
-    attachments, read or unread, dates); other filters are checked email by email, so they are counted in the newest
-    SCAN_ROWS emails and estimated beyond them."""
+    attachments, read or unread, dates); other filters are checked email by email, so they are
+    counted in the newest SCAN_ROWS emails and estimated beyond them."""
     require_index(s, f)
     base, compiled = _compiled(s, f)
     query_where = compiled.where if compiled is not None else None
@@ -584,8 +584,9 @@ def _size(s: Session, f: InboxFilter) -> int:
     per_owner = statistics.sqlite_rows_per_key(s, "ix_analyses_date", 2)
     if per_owner is not None:
         return max(n, per_owner)
-    # No statistics yet (a store not analysed since it grew): counted.
-    return max(n, _share(s, f)) if statistics.sqlite_has_stats(s, "ix_analyses_date") else _count(s, mine)
+    if statistics.sqlite_has_stats(s, "ix_analyses_date"):  # a sample's figure
+        return max(n, _share(s, f))
+    return _count(s, mine)  # no statistics yet (a store not analysed since it grew)
 
 
 def _top_id(s: Session) -> int:
