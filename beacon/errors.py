@@ -11,6 +11,7 @@
     │   ├── UploadTooLarge           413  an uploaded file over ``upload_max_bytes``
     │   ├── SourceError              400  a path that cannot be imported at all
     │   ├── QueryError               400  a search query that cannot be read (says what and where)
+    │   ├── SearchIndexEmpty         503  words searched before beacon reindex filled the index an upgrade emptied
     │   └── UserError                400  a username or password that cannot be accepted
     ├── LoginRefused                      a login is not checked now; retry after ``retry_after`` s
     │   ├── TooManyFailures          429  this address failed too often recently
@@ -45,8 +46,8 @@ __all__ = [
     "AnalysisBusy", "ArtifactError", "BatchFailed", "BeaconError", "Conflict", "EngineError", "EngineUnavailable",
     "FolderError", "Forbidden", "ImapAuthError", "ImapConfigError", "ImapError", "ImapNetworkError", "InvalidInput",
     "InvalidSettings", "LoginBusy", "LoginRefused", "NotFound", "NothingToAnalyse", "ProtocolError", "QueryError",
-    "SecretError",
-    "SourceError", "SyncBusy", "SyncCancelled", "TooManyFailures", "UnsubscribeFailed", "UploadTooLarge", "UserError",
+    "SearchIndexEmpty",
+    "SecretError", "SourceError", "SyncBusy", "SyncCancelled", "TooManyFailures", "UnsubscribeFailed", "UploadTooLarge", "UserError",
     "WorkerStartFailed", "FAILURE_REASONS",
 ]
 
@@ -87,6 +88,10 @@ class SourceError(InvalidInput):
 
 class QueryError(InvalidInput):
     """A search query that cannot be read (unclosed quote, unknown operator, bad date)."""
+
+
+class SearchIndexEmpty(InvalidInput):
+    """Words cannot be searched until ``beacon reindex`` fills the index an upgrade left empty."""
 
 
 class UserError(InvalidInput):

@@ -12,14 +12,15 @@ from __future__ import annotations
 import shutil
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from beacon.analysis.models import Analysis, Sentiment
 from beacon.analysis.version import pipeline_version
@@ -255,3 +256,18 @@ def assert_table_migrates(db: Database, table: str, down_to: str) -> None:
     assert [d for d in diffs if table in repr(d)] == []
     command.downgrade(db.alembic_config(), down_to)
     assert table not in sa_inspect(db.sql_engine).get_table_names()
+
+
+@contextmanager
+def statements_sent(db: Database) -> Iterator[list[tuple[str, Any]]]:
+    """The (statement, parameters) ``db`` sends within the block, in order."""
+    sent: list[tuple[str, Any]] = []
+
+    def keep(conn: object, cursor: object, statement: str, params: Any, context: object, many: bool) -> None:
+        sent.append((statement, params))
+
+    event.listen(db.sql_engine, "before_cursor_execute", keep)
+    try:
+        yield sent
+    finally:
+        event.remove(db.sql_engine, "before_cursor_execute", keep)

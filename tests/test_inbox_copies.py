@@ -1,6 +1,7 @@
-"""The analyses' copies that make one reader's inbox one index range (``user_id``, ``away``), on
-SQLite and PostgreSQL: they follow every action, undo, a woken snooze acted on, a re-analysis
-and the first user adopting unowned mail; migration 0010 fills them in an existing database."""
+"""The analyses' copies that make one reader's inbox one index range (``user_id``, ``away``,
+``is_read``), on SQLite and PostgreSQL: they follow every action, undo, a woken snooze acted on,
+a re-analysis and the first user adopting unowned mail; migrations 0010 and 0019 fill them in
+an existing database."""
 
 from __future__ import annotations
 
@@ -8,19 +9,22 @@ from datetime import timedelta
 
 import pytest
 from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
 from sqlalchemy import Index, select, text
 from sqlalchemy import inspect as sa_inspect
 
 from beacon.settings import Settings
 from beacon.store.analyses import save_analysis
 from beacon.store.db import Database
-from beacon.store.schema import AnalysisRow
+from beacon.store.inbox import Count, InboxFilter, inbox_count
+from beacon.store.schema import AnalysisRow, Base
 from beacon.store import tenancy
 from beacon.store.tenancy import adopt_unowned
 from beacon.triage.actions import Action, undo_action
 from tests.helpers import store_messages
 from tests.test_priority import analysis as make_analysis
-from tests.test_triage_inbox import NOW, Box, act, box, ids_of, keys_of  # noqa: F401 - box: a fixture
+from tests.test_triage_inbox import NOW, OWN, VERSION, Box, act, box, ids_of, keys_of  # noqa: F401 - box: a fixture
 
 
 def _copies(db: Database, box: Box) -> dict[str, tuple[int | None, bool]]:
@@ -112,3 +116,55 @@ def test_0010_fills_the_copies_of_an_existing_database(any_db: Database, box: Bo
     assert {u for u, _ in copies.values()} == {box.alice}
     assert {k for k, (_, away) in copies.items() if away} == {"a", "b"}
     assert keys_of(box, ids_of(any_db, box.alice)) == before and "a" not in before and "b" not in before
+
+
+def _read(db: Database, box: Box) -> set[str]:
+    by_id = {v: k for k, v in box.mail.items()}
+    with db.session() as s:
+        return {by_id[e] for e in s.scalars(select(AnalysisRow.email_id).where(AnalysisRow.is_read.is_(True)))
+                if e in by_id}
+
+
+def _unread_count(db: Database, box: Box) -> Count:
+    with db.session() as s:
+        return inbox_count(s, InboxFilter(pipeline_version=VERSION, search="is:unread", scope=box.alice,
+                                          own_addresses=OWN))
+
+
+def test_the_read_copy_follows_read_unread_undo_and_reanalysis(any_db: Database, box: Box) -> None:
+    assert _read(any_db, box) == set() and _unread_count(any_db, box) == Count(8, True)
+    act(any_db, box.alice, ["a", "b"], Action.READ, box)
+    (unread,) = act(any_db, box.alice, ["b"], Action.UNREAD, box)
+    assert _read(any_db, box) == {"a"}
+    # One index range: the count is exact (it was an estimate from a sample) and the pages agree.
+    assert _unread_count(any_db, box) == Count(7, True)
+    assert keys_of(box, ids_of(any_db, box.alice, "is:unread")) == ["b", "c", "d", "e", "f", "g", "h"]
+    assert keys_of(box, ids_of(any_db, box.alice, "is:read")) == ["a"]
+    with any_db.session() as s:  # a new analysis keeps the mark
+        save_analysis(s, box.mail["a"], make_analysis("personal", due_days=None, request=False), Settings())
+    assert _read(any_db, box) == {"a"}
+    with any_db.session() as s:
+        undo_action(s, box.alice, unread.id, now=NOW)
+    assert _read(any_db, box) == {"a", "b"}
+    # Done mail marked read keeps both copies; undone, it is read mail in the inbox again.
+    act(any_db, box.alice, ["a"], Action.DONE, box)
+    assert _read(any_db, box) == {"a", "b"} and _away(any_db, box) == {"a"}
+    act(any_db, box.alice, ["a"], Action.UNDONE, box)
+    assert sorted(keys_of(box, ids_of(any_db, box.alice, "is:read"))) == ["a", "b"]  # (a rescored)
+
+
+def test_0019_fills_the_read_copy_of_an_existing_database(any_db: Database, box: Box) -> None:
+    act(any_db, box.alice, ["a", "c"], Action.READ, box)
+    act(any_db, box.alice, ["b"], Action.DONE, box)
+    before = {q: keys_of(box, ids_of(any_db, box.alice, q)) for q in ("is:read", "is:unread", None)}
+    command.downgrade(any_db.alembic_config(), "0018")  # the database as 0018 left it
+    with any_db.sql_engine.connect() as c:
+        assert "is_read" not in {r for r in c.execute(select(text("*")).select_from(text("analyses")).limit(0)).keys()}
+        assert "ix_analyses_email_id" in {ix["name"] for ix in sa_inspect(c).get_indexes("analyses")}
+    any_db.migrate()
+    assert _read(any_db, box) == {"a", "c"}
+    assert {q: keys_of(box, ids_of(any_db, box.alice, q)) for q in before} == before
+    assert before["is:read"] == ["a", "c"]
+    with any_db.sql_engine.connect() as c:  # the migration builds what the schema declares
+        diffs = compare_metadata(MigrationContext.configure(c), Base.metadata)
+    assert [d for d in diffs if "analyses" in repr(d)] == []

@@ -22,7 +22,7 @@ from beacon.store.inbox import Count, InboxFilter, categories, inbox, inbox_coun
 from beacon.store.schema import Account, AnalysisRow, EmailRow
 from beacon.store.tenancy import EVERYONE
 from beacon.triage.actions import Action, apply_action
-from tests.helpers import store_messages
+from tests.helpers import statements_sent, store_messages
 from tests.test_priority import analysis as make_analysis
 
 VERSION = "t"
@@ -69,8 +69,12 @@ MAILS = {
 @pytest.fixture
 def mailbox(any_db: Database) -> dict[str, int]:
     """The six emails above, stored and analysed; email id by key."""
-    ids = dict(zip(MAILS, store_messages(any_db, [m[0] for m in MAILS.values()])))
-    with any_db.session() as s:
+    return _fill(any_db)
+
+
+def _fill(db: Database) -> dict[str, int]:
+    ids = dict(zip(MAILS, store_messages(db, [m[0] for m in MAILS.values()])))
+    with db.session() as s:
         for key, (_raw, kind, score, level, reply, due) in MAILS.items():
             a = make_analysis(kind, due_days=None, request=False)
             if due is not None:
@@ -246,6 +250,25 @@ def test_a_recent_slice_pages_the_same_sorted_or_walked(any_db: Database, mailbo
         first = inbox_page(s, f, limit=2)
         rest = inbox_page(s, f, limit=50, cursor=first.next_cursor)
     assert whole == [72, 60, 40, 5] and [a.score for _, a in first.rows + rest.rows] == whole
+
+
+def test_a_recent_slice_is_sized_on_the_date_index_without_reading_emails(any_db: Database, mailbox: dict[str, int],
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whether a recent slice is small enough to sort is counted on the analyses alone (the
+    reader's own mail left in); the page and its count still leave the own mail out."""
+    import beacon.store.inbox as inbox_module
+
+    own = ("bob@example.net",)  # the sender of "lunch"
+    with statements_sent(any_db) as statements:
+        for slice_sort in (0, 1_000):
+            monkeypatch.setattr(inbox_module, "SLICE_SORT", slice_sort)
+            with any_db.session() as s:
+                f = InboxFilter(pipeline_version=VERSION, search="after:2024/01/15", now=NOW, own_addresses=own)
+                assert [a.score for _, a in inbox_page(s, f, limit=50).rows] == [72, 60, 5]
+                assert inbox_count(s, f) == Count(3, True)
+    sizing = [st for st, _ in statements if "count(" in st and "email_date >=" in st and "ORDER BY" not in st
+              and "LIMIT" in st and "emails" not in st.split("FROM", 1)[1].split("WHERE", 1)[0]]
+    assert len(sizing) == 2, statements
 
 
 def test_a_cursor_from_another_order_is_refused(any_db: Database, mailbox: dict[str, int]) -> None:
@@ -617,3 +640,19 @@ def test_id_windows_widen_to_enough_matches_or_to_all_when_they_are_few(density:
 
     _widening(_WindowSession(top), EmailRow.id, run, 1_001)  # type: ignore[arg-type]
     assert ran == spans
+
+
+def test_a_search_checks_its_matches_on_the_probe_index_not_the_analyses_rows(sqlite_db: Database) -> None:
+    """SQLite: the ranked page and the count join each match of the full-text index to its
+    analysis on ix_analyses_email_probe alone (the owner and version read from the index, not
+    from the row behind its JSON)."""
+    _fill(sqlite_db)
+    with statements_sent(sqlite_db) as statements, sqlite_db.session() as s:
+        f = InboxFilter(pipeline_version=VERSION, search="board", scope=EVERYONE)
+        assert len(inbox_page(s, f).rows) == inbox_count(s, f).n == 3
+    joins = [(st, p) for st, p in statements if "email_search JOIN analyses" in st]
+    assert len(joins) == 2  # the ranked page, the count
+    with sqlite_db.session() as s:
+        for st, p in joins:
+            plan = [row[3] for row in s.connection().exec_driver_sql("EXPLAIN QUERY PLAN " + st, p)]
+            assert any("COVERING INDEX ix_analyses_email_probe" in step for step in plan), plan

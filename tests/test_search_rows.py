@@ -3,6 +3,7 @@ SQLite's own definition makes from the stored email: what reindex, re-parse and 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -144,3 +145,59 @@ def test_0017_puts_the_body_first_and_downgrades(any_db: Database) -> None:
     any_db.migrate()
     assert _columns(any_db)[0] == "body" and _index(any_db) == imported
     _integrity(any_db)
+
+
+@pytest.mark.parametrize("any_db", ["sqlite"], indirect=True)
+def test_0017_on_a_large_store_leaves_the_index_for_reindex_and_search_says_so(
+        any_db: Database, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Past RELAYOUT_INLINE emails the upgrade does not rebuild the index (the server starts at
+    once): searching words is refused saying why (HTTP 503, the CLI's status 2), filters work,
+    mail changed meanwhile breaks nothing, and ``reindex`` fills it."""
+    from alembic import command
+    from typer.testing import CliRunner
+
+    from beacon.cli.main import app
+    from beacon.errors import SearchIndexEmpty
+    from beacon.store.inbox import InboxFilter, inbox_count, inbox_page
+    from beacon.web.app import http_status
+
+    ids = store_messages(any_db, [m.encode() for m in TRICKY])
+    imported = _index(any_db)
+    command.downgrade(any_db.alembic_config(), "0016")
+    monkeypatch.setattr(search_index, "RELAYOUT_INLINE", len(TRICKY) - 1)
+    any_db.migrate()
+    assert _columns(any_db)[0] == "body" and _index(any_db) == []
+    with any_db.sql_engine.connect() as conn:
+        assert search_index.needs_reindex(conn)
+    for query in ("hello", "-hello", "from:x OR is:unread"):
+        with any_db.session() as s, pytest.raises(SearchIndexEmpty) as refused:
+            inbox_page(s, InboxFilter(pipeline_version="t", search=query))
+        assert "beacon reindex" in str(refused.value) and http_status(refused.value) == 503
+        with any_db.session() as s, pytest.raises(SearchIndexEmpty):
+            inbox_count(s, InboxFilter(pipeline_version="t", search=query))
+    with any_db.session() as s:  # no words: answered as always
+        assert inbox_count(s, InboxFilter(pipeline_version="t", search="has:attachment")).exact
+        # A re-parse and a delete meanwhile (the triggers write to the empty index).
+        update_parsed(s, ids[0], parse_message(TRICKY[1].replace("<t2@x>", "<t9@x>").encode()))
+        s.execute(delete(EmailRow).where(EmailRow.id == ids[2]))
+    # The command line: exit status 2 and why, until `beacon reindex` fills the index.
+    monkeypatch.setenv("BEACON_DATABASE_URL", str(any_db.url))
+    monkeypatch.setenv("BEACON_DATA_DIR", str(tmp_path))
+    refused = CliRunner().invoke(app, ["search", "hello"])
+    assert refused.exit_code == 2 and "beacon reindex" in refused.output
+    assert CliRunner().invoke(app, ["reindex"]).exit_code == 0
+    assert CliRunner().invoke(app, ["search", "hello"]).exit_code == 0
+    with any_db.sql_engine.connect() as conn:
+        assert not search_index.needs_reindex(conn)
+    _integrity(any_db)
+    rebuilt = _index(any_db)
+    assert {row[1] for row in rebuilt} == set(ids) - {ids[2]} and rebuilt != imported
+    with any_db.session() as s:
+        inbox_count(s, InboxFilter(pipeline_version="t", search="hello"))
+    # A small store is filled by the upgrade itself, as before.
+    monkeypatch.setattr(search_index, "RELAYOUT_INLINE", len(TRICKY))
+    command.downgrade(any_db.alembic_config(), "0016")
+    any_db.migrate()
+    with any_db.sql_engine.connect() as conn:
+        assert not search_index.needs_reindex(conn)
+    assert _index(any_db) == rebuilt

@@ -19,7 +19,7 @@ from beacon.store.schema import AnalysisRow, EmailActionRow, EmailRow, User
 from beacon.triage.actions import Action, apply_action, undo_action
 from beacon.triage.hooks import after_actions
 from beacon.triage.states import load_states
-from tests.helpers import store_messages
+from tests.helpers import statements_sent, store_messages
 from tests.test_priority import analysis as make_analysis
 
 VERSION = "t"
@@ -239,21 +239,10 @@ def test_page_one_stays_an_index_walk_with_states_left_out(sqlite_db: Database, 
     """The statement that lists page 1 walks the reader's open range of the priority index
     (done and snoozed mail is never read) and each row's email by primary key: no sort, no
     pass over a table."""
-    from sqlalchemy import event
-
     act(sqlite_db, box_sqlite.alice, ["a"], Action.DONE, box_sqlite)
     act(sqlite_db, box_sqlite.alice, ["b"], Action.SNOOZE, box_sqlite, until=NOW + timedelta(days=1))
-    statements: list[tuple[str, object]] = []
-
-    def keep(conn: object, cursor: object, statement: str, params: object, context: object, many: bool) -> None:
-        statements.append((statement, params))
-
-    event.listen(sqlite_db.sql_engine, "before_cursor_execute", keep)
-    try:
-        with sqlite_db.session() as s:
-            inbox_page(s, InboxFilter(pipeline_version=VERSION, scope=box_sqlite.alice, now=NOW, own_addresses=OWN))
-    finally:
-        event.remove(sqlite_db.sql_engine, "before_cursor_execute", keep)
+    with statements_sent(sqlite_db) as statements, sqlite_db.session() as s:
+        inbox_page(s, InboxFilter(pipeline_version=VERSION, scope=box_sqlite.alice, now=NOW, own_addresses=OWN))
     walk, params = next((st, p) for st, p in statements if "ORDER BY analyses.score DESC" in st)
     with sqlite_db.session() as s:
         plan = [row[3] for row in s.connection().exec_driver_sql("EXPLAIN QUERY PLAN " + walk, params)]

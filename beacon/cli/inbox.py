@@ -18,7 +18,7 @@ from beacon.store.analyses import load_scored
 from beacon.errors import InvalidInput
 from beacon.query.snippet import snippet
 from beacon.store.app_settings import current_settings
-from beacon.store.inbox import InboxFilter, inbox, inbox_count
+from beacon.store.inbox import InboxFilter, inbox, inbox_count, require_index
 from beacon.store.emails import count_emails
 from beacon.store.schema import AnalysisRow, EmailRow, utcnow
 from beacon.store.tenancy import EVERYONE, is_everyone
@@ -101,10 +101,14 @@ def catch_up(c: CliContext) -> None:
 
 
 def _filter(c: CliContext, kw: dict[str, Any]) -> InboxFilter:
-    """The filter over ``--user``'s mail, or exit 2 with the reason when the query cannot be read."""
+    """The filter over ``--user``'s mail, or exit 2 with the reason when the query cannot be read
+    (or searches words while the index waits for ``beacon reindex``)."""
     try:
-        return InboxFilter(pipeline_version=pipeline_version(c.settings), scope=c.scope,
-                           own_addresses=tuple(c.settings.own_addresses), **kw)
+        f = InboxFilter(pipeline_version=pipeline_version(c.settings), scope=c.scope,
+                        own_addresses=tuple(c.settings.own_addresses), **kw)
+        with c.db.session() as s:
+            require_index(s, f)
+        return f
     except InvalidInput as exc:
         c.err.print(f"[red]error:[/red] {exc}", highlight=False)
         raise typer.Exit(2) from exc

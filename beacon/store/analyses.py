@@ -18,7 +18,7 @@ from beacon.store.context import sent_to
 from beacon.store.emails import load_email
 from beacon.store.app_settings import personal_settings
 from beacon.store.schema import Account, AnalysisRow, EmailRow, EmailStateRow, utcnow
-from beacon.store.state_sets import is_away
+from beacon.store.state_sets import is_away, is_read
 from beacon.triage.learning import learned_factor, with_learned
 from beacon.triage.threads import elect_head
 
@@ -116,6 +116,7 @@ def save_analysis(s: Session, email_id: int, analysis: Analysis, settings: Setti
     target.email_date = row.date
     target.user_id = row.account.user_id
     target.away = is_away(state)
+    target.is_read = is_read(state)
     target.has_attachments = bool(row.has_attachments)
     row.analysed_version = analysis.pipeline_version
     if existing is None:

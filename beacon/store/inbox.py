@@ -30,11 +30,11 @@ from sqlalchemy.sql.util import ClauseAdapter
 from sqlalchemy.sql.visitors import iterate
 from sqlalchemy.orm import Session, defer
 
-from beacon.errors import InvalidInput
+from beacon.errors import InvalidInput, SearchIndexEmpty
 from beacon.query import And, Node, Not, Text, parse
 from beacon.query.model import DateBound, Due, Equals, Has, InAccount, Or, State, positive_texts
 from beacon.query.relevance import head_rank
-from beacon.store import statistics
+from beacon.store import search_index, statistics
 from beacon.store.list_rows import ListRow, load_list_rows
 from beacon.store.query_sql import Clock, compile_query, fts
 from beacon.store.schema import OWN_CHECK_INDEX, AnalysisRow, EmailRow, User, UTCDateTime
@@ -43,7 +43,7 @@ from beacon.store.tenancy import EVERYONE, UserScope, account_ids, is_everyone
 
 __all__ = [
     "COUNT_CAP", "EXACT_SIZE", "RANK_WINDOW", "SCAN_ROWS", "SLICE_SORT", "SORTS", "Count", "InboxFilter", "InboxPage", "categories", "inbox",
-    "inbox_count", "inbox_page", "pending_count",
+    "inbox_count", "inbox_page", "pending_count", "require_index",
 ]
 
 SORTS = ("priority", "date", "oldest", "relevance")
@@ -185,26 +185,40 @@ def _owned(s: Session, scope: UserScope) -> list[Any]:
     return [AnalysisRow.user_id.is_(None)] if s.scalar(select(User.id).limit(1)) is None else []
 
 
+def require_index(s: Session, f: InboxFilter) -> None:
+    """Raise :class:`SearchIndexEmpty` when ``f`` searches words and the full-text index is
+    waiting for ``beacon reindex`` (an upgrade of a large store left it empty): an answer that
+    says so, not an empty page. Read once per ``one_read``."""
+    if any(isinstance(n, Text) for n in _nodes(f.query)) and kept(
+            s, ("inbox.needs_reindex",), lambda: search_index.needs_reindex(s.connection())):
+        raise SearchIndexEmpty("words cannot be searched yet: the upgrade left the search index empty (a large "
+                               "mailbox is not reindexed while the server starts). Run `beacon reindex`; "
+                               "searches without words work meanwhile.")
+
+
 def _compiled(s: Session, f: InboxFilter, *, woken_only: list[int] | None = None,
-              sample: bool = False) -> tuple[Any, Any]:
+              sample: bool = False, own_checked: bool = True) -> tuple[Any, Any]:
     """(where, compiled query or None): every condition of the filter, the owner's first.
     Built once per ``one_read`` (a page and its count share it: building the expressions cost
     0.5-1.2 ms a time).
     ``woken_only``: those of these ids (mail whose snooze ended) that the inbox lists instead
     (see :func:`_woken_rows`). ``sample``: the conditions for rows of a sample already taken
-    from the reader's range of an index (without the owner's, version's and away flag's)."""
-    key = ("inbox.compiled", f, None if woken_only is None else tuple(woken_only), sample)
-    return kept(s, key, lambda: _build(s, f, woken_only, sample))  # type: ignore[no-any-return]
+    from the reader's range of an index (without the owner's, version's and away flag's).
+    ``own_checked=False``: without the check that leaves out the reader's own mail."""
+    key = ("inbox.compiled", f, None if woken_only is None else tuple(woken_only), sample, own_checked)
+    return kept(s, key, lambda: _build(s, f, woken_only, sample, own_checked))  # type: ignore[no-any-return]
 
 
-def _build(s: Session, f: InboxFilter, woken_only: list[int] | None, sample: bool) -> tuple[Any, Any]:
+def _build(s: Session, f: InboxFilter, woken_only: list[int] | None, sample: bool,
+           own_checked: bool) -> tuple[Any, Any]:
     conds: list[Any] = [] if sample else [*_owned(s, f.scope), AnalysisRow.pipeline_version == f.pipeline_version]
     if not f.include_hidden:
         conds.append(AnalysisRow.email_id.not_in(_HIDDEN))
     if f.leaves_out_own():
         # Checked on each row the walk reads (the email's row, its state's primary key): the
         # cost follows the page, not how much mail is done or the reader's own.
-        conds.append(not_own((*f.own_addresses, *account_addresses(s, f.scope))))
+        if own_checked:
+            conds.append(not_own((*f.own_addresses, *account_addresses(s, f.scope))))
         if woken_only is not None:
             conds.append(AnalysisRow.email_id.in_(woken_only))
         elif f.inbox_view() and not sample:
@@ -275,6 +289,7 @@ def inbox_page(s: Session, f: InboxFilter, *, limit: int = 50, cursor: str | Non
     """One page, and the cursor of the next one (None on the last page). ``offset`` skips
     rows from the top (page numbers, for small results); a cursor costs nothing however deep.
     ``light``: the rows are :class:`ListRow` (what a list page shows), not ORM rows."""
+    require_index(s, f)
     load = _load_light if light else _load
     base, compiled = _compiled(s, f)
     sort = f.effective_sort
@@ -289,12 +304,14 @@ def inbox_page(s: Session, f: InboxFilter, *, limit: int = 50, cursor: str | Non
     query_where = compiled.where if compiled is not None else None
     where = and_(base, query_where) if compiled is not None else base
     q = select(AnalysisRow.email_id, *cols).select_from(_from(s, base, query_where)).where(where)
+    keyset: list[Any] = []
     if cursor:
         key = _decode(cursor, sort)
         after = tuple_(*(literal(v, t) for v, t in zip(key, _key_types(sort))))
-        q = q.where(tuple_(*cols) > after if sort == "oldest" else tuple_(*cols) < after)
+        keyset.append(tuple_(*cols) > after if sort == "oldest" else tuple_(*cols) < after)
+        q = q.where(*keyset)
     order = cols
-    if sort == "priority" and _recent_only(f.query) and _count(s, q.limit(SLICE_SORT + 1)) <= SLICE_SORT:
+    if sort == "priority" and _recent_only(f.query) and _small_slice(s, f, keyset):
         # "after:"/"newer_than:" keep a recent slice. A small one is sorted (unary + hides the
         # priority index): walking the priority order would read most of it to find a page. A
         # large one is walked in that order, the date checked on the index entry, and stops
@@ -309,6 +326,18 @@ def inbox_page(s: Session, f: InboxFilter, *, limit: int = 50, cursor: str | Non
     if not cursor and not offset and sort != "oldest" and f.inbox_view():
         rows = _woken_rows(s, f, sort, limit, load) + rows
     return InboxPage(rows, nxt)
+
+
+def _small_slice(s: Session, f: InboxFilter, keyset: list[Any]) -> bool:
+    """Whether the filter's recent slice (after the cursor's row) holds at most SLICE_SORT
+    emails, counted without the check for the reader's own mail: on the date index alone, not
+    an email row read for each of up to SLICE_SORT + 1 rows (1,240 of the 1,800 page reads of
+    an ``after:`` request at 100k emails). A slice counted large may hold a few of the reader's
+    own: it is walked, which gives the same page."""
+    base, compiled = _compiled(s, f, own_checked=False)
+    where = and_(base, compiled.where, *keyset)
+    return _count(s, select(AnalysisRow.email_id).select_from(_from(s, where)).where(where)
+                  .limit(SLICE_SORT + 1)) <= SLICE_SORT
 
 
 def _both_ranges(q: Select[Any], n: int, sort: str, offset: int) -> Select[Any]:
@@ -512,8 +541,9 @@ def inbox(s: Session, f: InboxFilter, *, limit: int | None = 50, offset: int = 0
 
 def inbox_count(s: Session, f: InboxFilter, cap: int = COUNT_CAP) -> Count:
     """Exact up to ``cap`` when an index finds the matches (words, level, kind, needs reply,
-    dates); other filters are checked email by email, so they are counted in the newest
-    SCAN_ROWS emails and estimated beyond them."""
+    attachments, read or unread, dates); other filters are checked email by email, so they are
+    counted in the newest SCAN_ROWS emails and estimated beyond them."""
+    require_index(s, f)
     base, compiled = _compiled(s, f)
     query_where = compiled.where if compiled is not None else None
     where = and_(base, query_where) if compiled is not None else base
@@ -647,9 +677,11 @@ def _size(s: Session, f: InboxFilter) -> int:
     everyone's from the largest id (ids are dense: read from the index); a user's counted on
     their range of the date index up to EXACT_SIZE, beyond it the planner's estimate (SQLite:
     the rows per owner of that index in its statistics; PostgreSQL: the plan's rows) rather
-    than a count of a million index entries."""
+    than a count of a million index entries. SQLite's figure is a sample's when the statistics
+    were gathered with ``analysis_limit`` (as Beacon gathers them): then the reader's share of
+    the newest emails is taken instead (:func:`_share`)."""
     if is_everyone(f.scope):
-        return s.scalar(select(func.max(EmailRow.id))) or 0
+        return _top_id(s)
     mine = select(AnalysisRow.email_id).where(AnalysisRow.pipeline_version == f.pipeline_version, *_owned(s, f.scope))
     n = _count(s, mine.limit(EXACT_SIZE + 1))
     if n <= EXACT_SIZE:
@@ -658,7 +690,30 @@ def _size(s: Session, f: InboxFilter) -> int:
         return max(n, statistics.planner_rows(s, mine))
     # ix_analyses_date leads with (pipeline_version, user_id): its second figure per key.
     per_owner = statistics.sqlite_rows_per_key(s, "ix_analyses_date", 2)
-    return max(n, per_owner) if per_owner is not None else _count(s, mine)
+    if per_owner is not None:
+        return max(n, per_owner)
+    if statistics.sqlite_has_stats(s, "ix_analyses_date"):  # a sample's figure
+        return max(n, _share(s, f))
+    return _count(s, mine)  # no statistics yet (a store not analysed since it grew)
+
+
+def _top_id(s: Session) -> int:
+    return s.scalar(select(func.max(EmailRow.id))) or 0
+
+
+def _share(s: Session, f: InboxFilter) -> int:
+    """The reader's analyses estimated as their share of the newest SCAN_ROWS analyses at the
+    filter's version (read in email id order from ix_analyses_email_probe alone) times the
+    largest email id: a bounded read, where counting the reader's range (the fallback before)
+    read every entry of it (1M emails: ~300 ms on each count of a filter checked email by
+    email)."""
+    # The version is checked outside the walk: a condition on it inside, SQLite took a version
+    # range of another index and sorted all of it.
+    newest = (select(AnalysisRow.user_id, AnalysisRow.pipeline_version)
+              .order_by(AnalysisRow.email_id.desc()).limit(SCAN_ROWS).subquery())
+    sampled, mine = s.execute(select(func.count(), func.count().filter(newest.c.user_id == f.scope))
+                              .select_from(newest).where(newest.c.pipeline_version == f.pipeline_version)).one()
+    return round(_top_id(s) * mine / sampled) if sampled else 0
 
 
 def _count(s: Session, q: Select[Any]) -> int:
@@ -670,7 +725,7 @@ def _indexed(node: Node | None) -> bool:
     if isinstance(node, Equals):
         return node.column in ("level", "kind")
     if isinstance(node, State):  # done and snoozed: the away range (almost all of it matches)
-        return node.name in ("needs-reply", "done", "snoozed")
+        return node.name in ("needs-reply", "done", "snoozed", "read", "unread")
     if isinstance(node, Has):
         return True
     if isinstance(node, And):

@@ -93,6 +93,7 @@ class Account(Base):
 
 
 OWN_CHECK_INDEX = "ix_emails_own_check"
+PROBE_INDEX = "ix_analyses_email_probe"
 
 
 class EmailRow(Base):
@@ -192,16 +193,22 @@ class AnalysisRow(Base):
         _inbox_order("ix_analyses_kind_priority", "kind"),
         _inbox_order("ix_analyses_reply_priority", "needs_reply"),
         _inbox_order("ix_analyses_attach_priority", "has_attachments"),
+        _inbox_order("ix_analyses_read_priority", "is_read"),
         Index("ix_analyses_date", "pipeline_version", "user_id", "away", "email_date", "email_id"),
         Index("ix_analyses_due", "pipeline_version", "due_at"),
         # Conversations (beacon.triage.threads): the inbox of thread heads is an index walk too.
         _inbox_order("ix_analyses_head_priority", "thread_head"),
         # The periodic rescore (beacon.triage.rescore) reads what is due for it as one range.
         Index("ix_analyses_rescore", "pipeline_version", "rescore_at"),
+        # An email's analysis by its id with the inbox's base conditions (owner, version, away),
+        # read from the index alone: a search probes it for each match the full-text index
+        # gives, and the row itself (its JSON spills onto overflow pages, before the owner
+        # column) cost a page read or more per match (0019).
+        Index(PROBE_INDEX, "email_id", "pipeline_version", "user_id", "away"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    email_id: Mapped[int] = mapped_column(ForeignKey("emails.id", ondelete="CASCADE"), index=True)
+    email_id: Mapped[int] = mapped_column(ForeignKey("emails.id", ondelete="CASCADE"))
     pipeline_version: Mapped[str] = mapped_column(String(200))
     score: Mapped[int] = mapped_column(Integer)
     level: Mapped[str] = mapped_column(String(10))
@@ -226,11 +233,14 @@ class AnalysisRow(Base):
     # save_analysis and adopt_unowned.
     user_id: Mapped[int | None] = mapped_column(Integer)
     # Done or snoozed (asleep, or woken and not acted on yet): out of the inbox's walk. Kept in
-    # step with ``email_states`` by beacon.triage.states.write_state (see beacon.store.away).
+    # step with ``email_states`` by beacon.triage.states.write_state (see beacon.store.state_sets).
     away: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     # The email's attachment flag (0011): ``has:attachment`` is one range of an inbox index.
     # Kept in step by save_analysis and update_parsed.
     has_attachments: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    # The reader marked it read (``email_states.read_at``; 0019): ``is:unread`` is one range of
+    # an inbox index, and its count exact. Kept in step as ``away`` is.
+    is_read: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
 
 
 class AnalysisJob(Base):

@@ -3,7 +3,8 @@ the search language.
 
 What the inbox leaves out: done and snoozed mail through the analyses' ``away`` copy (a leading
 key of the inbox indexes, so the walk never reads it); the reader's own mail is checked on each
-row the walk reads. The ``is:`` terms probe each row's state by its primary key.
+row the walk reads. ``is:read`` and ``is:unread`` are the analyses' ``is_read`` copy (a range of
+an inbox index); the other ``is:`` terms probe each row's state by its primary key.
 """
 
 from __future__ import annotations
@@ -12,15 +13,15 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, bindparam, exists, false, or_, select, update
+from sqlalchemy import ColumnElement, and_, bindparam, exists, false, or_, select, true, update
 from sqlalchemy.orm import Session
 
 from beacon.store.schema import Account, AnalysisRow, EmailRow, EmailStateRow
 from beacon.store.tenancy import UserScope, is_everyone
 
 __all__ = [
-    "SENT_FOLDERS", "WOKEN_CAP", "account_addresses", "is_away", "kept", "not_away", "not_own", "one_read", "state_condition",
-    "sync_away", "woken",
+    "SENT_FOLDERS", "WOKEN_CAP", "account_addresses", "is_away", "is_read", "kept", "not_away", "not_own", "one_read",
+    "state_condition", "sync_copies", "woken",
 ]
 
 # Session.info key of the answers kept by ``one_read`` (absent outside it).
@@ -50,10 +51,16 @@ def is_away(state: EmailStateRow | None) -> bool:
     return state is not None and (state.done_at is not None or state.snoozed_until is not None)
 
 
-def sync_away(s: Session, state: EmailStateRow) -> None:
-    """Keep the analyses' ``away`` copy (every pipeline version's) in step with ``state``."""
+def is_read(state: EmailStateRow | None) -> bool:
+    """What ``analyses.is_read`` holds for an email in ``state`` (no row: unread)."""
+    return state is not None and state.read_at is not None
+
+
+def sync_copies(s: Session, state: EmailStateRow) -> None:
+    """Keep the analyses' ``away`` and ``is_read`` copies (every pipeline version's) in step
+    with ``state``."""
     s.execute(update(AnalysisRow).where(AnalysisRow.email_id == state.email_id)
-              .values(away=is_away(state)).execution_options(synchronize_session="fetch"))
+              .values(away=is_away(state), is_read=is_read(state)).execution_options(synchronize_session="fetch"))
 
 
 @contextmanager
@@ -126,10 +133,10 @@ def state_condition(name: str, now: datetime) -> ColumnElement[bool]:
         return _has(_S.done_at.is_not(None))
     if name == "snoozed":
         return _has(_S.snoozed_until > now)
-    if name == "read":
-        return _has(_S.read_at.is_not(None))
+    if name == "read":  # equality on the copy: the range of ix_analyses_read_priority
+        return AnalysisRow.is_read == true()
     if name == "unread":
-        return ~_has(_S.read_at.is_not(None))
+        return AnalysisRow.is_read == false()
     if name == "replied":
         return _has(_S.replied_at.is_not(None))
     if name == "important":

@@ -16,7 +16,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
-__all__ = ["ANALYSIS_LIMIT", "BULK_ROWS", "optimize_before_close", "planner_rows", "refresh", "sqlite_rows_per_key"]
+__all__ = ["ANALYSIS_LIMIT", "BULK_ROWS", "optimize_before_close", "planner_rows", "refresh", "sqlite_has_stats",
+           "sqlite_rows_per_key"]
 
 # Rows SQLite reads per index when it analyses (a sample: milliseconds on a million emails).
 ANALYSIS_LIMIT = 1000
@@ -61,6 +62,13 @@ def sqlite_rows_per_key(s: Session, index: str, columns: int) -> int | None:
     if len(parts) <= columns or not parts[columns].isdigit() or int(parts[columns]) <= ANALYSIS_LIMIT + 1:
         return None
     return int(parts[columns])
+
+
+def sqlite_has_stats(s: Session, index: str) -> bool:
+    """Whether ``sqlite_stat1`` holds a figure for ``index`` (a sample's or not)."""
+    if s.scalar(text("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1'")) is None:
+        return False
+    return s.scalar(text("SELECT 1 FROM sqlite_stat1 WHERE idx = :idx"), {"idx": index}) is not None
 
 
 def planner_rows(s: Session, query: Any) -> int:

@@ -14,7 +14,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from beacon.store.schema import EmailStateRow
-from beacon.store.state_sets import sync_away
+from beacon.store.state_sets import sync_copies
 from beacon.triage.models import STATE_FIELDS, EmailState, Importance
 
 __all__ = ["decode_fields", "encode_fields", "load_states", "state_of", "write_state"]
@@ -51,7 +51,7 @@ def write_state(s: Session, email_id: int, changes: dict[str, Any]) -> EmailStat
     for name, value in changes.items():
         setattr(row, name, value.value if isinstance(value, Importance) else value)
     s.flush()
-    sync_away(s, row)
+    sync_copies(s, row)
     return _state(row)
 
 

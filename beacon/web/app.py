@@ -47,6 +47,7 @@ from beacon.errors import (
     LoginBusy,
     LoginRefused,
     NotFound,
+    SearchIndexEmpty,
     TooManyFailures,
     UnsubscribeFailed,
     UploadTooLarge,
@@ -55,7 +56,7 @@ from beacon.ingest.roots import ImportRoots
 from beacon.ingest.runner import ImportRunner
 from beacon.settings import Settings
 from beacon.store.app_settings import current_settings, stored_problems
-from beacon.store import jobs
+from beacon.store import jobs, search_index
 from beacon.store.db import Database
 from beacon.store.owner import owner_is_dead
 from beacon.store.private import PRIVATE_UMASK, private_dir
@@ -99,6 +100,7 @@ _STATUS: dict[type[BeaconError], int] = {
     LoginBusy: 503,
     AnalysisBusy: 409,
     EngineUnavailable: 503,
+    SearchIndexEmpty: 503,
     UnsubscribeFailed: 502,
 }
 
@@ -199,6 +201,9 @@ def _start(st: WebState, scheduler_factory: SchedulerFactory | None, adopt: Engi
         for key, why in stored_problems(s).items():
             log.warning("stored setting %s is ignored (%s): the environment's value applies; "
                         "`beacon settings reset %s` removes it", key, why, key)
+        if search_index.needs_reindex(s.connection()):
+            log.warning("the search index is empty after the upgrade (a large mailbox is not reindexed while the "
+                        "server starts): searching words answers so until `beacon reindex` has run")
         settings = current_settings(s, st.settings)
     if n or recovered:
         log.warning("%d run(s) were interrupted when their process ended; %d job(s) handed back", n, recovered)
