@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -98,32 +99,67 @@ def save_analysis(s: Session, email_id: int, analysis: Analysis, settings: Setti
                   now: datetime | None = None) -> AnalysisRow:
     """Score (at ``now``; None: the current time) and upsert the analysis of one email at its
     pipeline version (idempotent)."""
-    row = s.get(EmailRow, email_id)
-    if row is None:
-        raise NotFound(f"no email {email_id}")
+    return save_analyses(s, [(email_id, analysis)], settings, now)[0]
+
+
+def save_analyses(s: Session, analyses: Sequence[tuple[int, Analysis]], settings: Settings,
+                  now: datetime | None = None, accounts: AccountSettings | None = None) -> list[AnalysisRow]:
+    """:func:`save_analysis` for several emails (a batch of the job runner), with the same
+    result as saving them one by one: scoring reads nothing that saving writes (the sender's
+    history, states, settings, the learned model), and each thread's head is elected once,
+    after every analysis of the batch is in. The rows, states and existing analyses are read in
+    one statement each, all scores are computed before the first write (SQLite's write lock
+    is held for the writes only), and the inserts go in one flush. ``accounts``: each
+    account's settings when the caller has them already."""
     now = now or utcnow()
-    state = s.get(EmailStateRow, email_id)
-    settings = account_settings(s, row.account_id, settings)
-    scored = score_row(s, row, analysis, settings, now, state)
-    existing = s.scalar(
-        select(AnalysisRow).where(
-            AnalysisRow.email_id == email_id, AnalysisRow.pipeline_version == analysis.pipeline_version
-        )
-    )
-    target = existing or AnalysisRow(email_id=email_id, pipeline_version=analysis.pipeline_version)
-    _fill(target, scored)
-    target.rescore_at = rescore_time(scored, row, now, settings, state)
-    target.email_date = row.date
-    target.user_id = row.account.user_id
-    target.away = is_away(state)
-    target.has_attachments = bool(row.has_attachments)
-    row.analysed_version = analysis.pipeline_version
-    if existing is None:
-        s.add(target)
+    accounts = accounts or AccountSettings(settings)
+    ids = [email_id for email_id, _ in analyses]
+    rows = {r.id: r for r in s.scalars(select(EmailRow).where(EmailRow.id.in_(ids)))}
+    missing = [i for i in ids if i not in rows]
+    if missing:
+        raise NotFound(f"no email {missing[0]}")
+    states = {st.email_id: st for st in s.scalars(select(EmailStateRow).where(EmailStateRow.email_id.in_(ids)))}
+    existing = {(a.email_id, a.pipeline_version): a for a in s.scalars(select(AnalysisRow).where(
+        AnalysisRow.email_id.in_(ids), AnalysisRow.pipeline_version.in_({a.pipeline_version for _, a in analyses})))}
+    saved: list[AnalysisRow] = []
+    with s.no_autoflush:
+        for email_id, analysis in analyses:
+            row, state = rows[email_id], states.get(email_id)
+            mine = accounts.of(s, row.account_id)
+            scored = score_row(s, row, analysis, mine, now, state)
+            key = (email_id, analysis.pipeline_version)
+            target = existing.get(key) or AnalysisRow(email_id=email_id, pipeline_version=analysis.pipeline_version)
+            _fill(target, scored)
+            target.rescore_at = rescore_time(scored, row, now, mine, state)
+            target.email_date = row.date
+            target.user_id = row.account.user_id
+            target.away = is_away(state)
+            target.has_attachments = bool(row.has_attachments)
+            row.analysed_version = analysis.pipeline_version
+            if key not in existing:
+                s.add(target)
+                existing[key] = target  # the same email twice in one call: its last analysis wins
+            saved.append(target)
     s.flush()
-    # It may be its conversation's most important message now.
-    elect_head(s, row.account_id, row.thread_id, analysis.pipeline_version, now, settings.own_addresses)
-    return target
+    # Each may be its conversation's most important message now.
+    threads = dict.fromkeys((rows[i].account_id, rows[i].thread_id, a.pipeline_version) for i, a in analyses)
+    for account_id, thread_id, version in threads:
+        elect_head(s, account_id, thread_id, version, now, accounts.of(s, account_id).own_addresses)
+    return saved
+
+
+class AccountSettings:
+    """Each account's settings (``account_settings``), read once per pass however many of its
+    threads or emails the pass scores."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._read: dict[int, Settings] = {}
+
+    def of(self, s: Session, account_id: int) -> Settings:
+        if account_id not in self._read:
+            self._read[account_id] = account_settings(s, account_id, self.settings)
+        return self._read[account_id]
 
 
 def _fill(target: AnalysisRow, scored: ScoredAnalysis) -> None:
