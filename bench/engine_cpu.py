@@ -26,7 +26,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import httpx
 import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,13 +34,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from beacon.store.db import Database  # noqa: E402
 from beacon.web.deps import CSRF_HEADER  # noqa: E402
-from testkit.serve import ServeProcess  # noqa: E402
-from web_load import PASSWORD, USER, forget_corpus_analyses, prepare, start_analysis, wait_run  # noqa: E402
-
-
-def cpu(p: psutil.Process) -> float:
-    t = p.cpu_times()
-    return t.user + t.system
+from web_cpu import Target as Served, main_cpu as cpu  # noqa: E402
+from web_load import forget_corpus_analyses, prepare, start_analysis, wait_run  # noqa: E402
 
 
 def tree_cpu(p: psutil.Process) -> float:
@@ -56,18 +50,13 @@ def tree_cpu(p: psutil.Process) -> float:
     return total
 
 
-class Target:
-    """One server on its own copy of the store."""
+class Target(Served):
+    """One server (logged in) on its own copy of the store."""
 
     def __init__(self, root: Path | None, data: Path) -> None:
-        self.label = str(root or ROOT)
-        self.data = data
-        self.srv = ServeProcess(data, root=root).start()
-        self.c = httpx.Client(base_url=self.srv.url, timeout=60)
-        r = self.c.post("/api/login", json={"username": USER, "password": PASSWORD})
-        r.raise_for_status()
-        self.h = {CSRF_HEADER: r.json()["csrf_token"]}
-        self.web = psutil.Process(self.srv.pid)
+        super().__init__(root, data, clients=1)
+        self.h = {CSRF_HEADER: self.csrf}
+        self.web = self.proc
         self.db = Database(f"sqlite:///{data / 'beacon.db'}")
 
     def engine(self) -> psutil.Process:

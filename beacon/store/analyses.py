@@ -74,11 +74,10 @@ def score_row(s: Session, row: EmailRow, analysis: Analysis, settings: Settings,
               state: EmailStateRow | None = None) -> ScoredAnalysis:
     """``row``'s priority at ``now`` (None: the current time) with ``settings``, its account's
     (``account_settings``: callers resolve them once per account, not once per row), and its
-    state (read when not given)."""
+    ``state`` as the caller read it with the row (None: it has none; every caller reads states
+    in bulk, and reading a missing one again cost a query per email)."""
     now = now or utcnow()
     email = load_email(row)
-    if state is None:
-        state = s.get(EmailStateRow, row.id)
     ctx = priority_context(s, row, email, settings, state, now)
     return ScoredAnalysis(
         analysis=analysis,
