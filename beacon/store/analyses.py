@@ -44,19 +44,16 @@ def priority_context(s: Session, row: EmailRow, email: Email, settings: Settings
     woke at ``now``."""
     own = [a.lower() for a in settings.own_addresses]
     sender = row.from_addr
-    same_account = EmailRow.account_id == row.account_id
+    known = {"account": row.account_id, "id": row.id, "sender": sender, "thread": row.thread_id, "own": own,
+             "date": row.date}
     from_sender = 0
     to_sender = 0
     if sender:
-        from_sender = s.scalar(
-            select(func.count(EmailRow.id)).where(same_account, EmailRow.from_addr == sender, EmailRow.id != row.id)
-        ) or 0
+        from_sender = s.scalar(_FROM_SENDER, known) or 0
         to_sender = sent_to(s, row.account_id, own, sender)
 
-    def reader_wrote(when: Any) -> bool:
-        return bool(own) and bool(s.scalar(select(exists().where(
-            same_account, EmailRow.thread_id == row.thread_id, EmailRow.from_addr.in_(own),
-            EmailRow.id != row.id, EmailRow.deleted.is_(False), when))))
+    def reader_wrote(statement: Any) -> bool:
+        return bool(own) and bool(s.scalar(statement, known))
 
     replied = bool(row.answered) or (state is not None and state.replied_at is not None)
     woke = None
@@ -64,10 +61,29 @@ def priority_context(s: Session, row: EmailRow, email: Email, settings: Settings
         woke = state.snoozed_until
     return prio.PriorityContext(
         messages_from_sender=from_sender, messages_to_sender=to_sender,
-        reader_in_thread=reader_wrote(EmailRow.date <= row.date),
-        replied=replied or reader_wrote(EmailRow.date > row.date),
+        reader_in_thread=reader_wrote(_WROTE_BEFORE),
+        replied=replied or reader_wrote(_WROTE_AFTER),
         woke_at=woke,
     )
+
+
+# Built once (the engine scores every analysed email with them; building cost as much as
+# running them): the sender's other mail in the account, and the reader's own messages in the
+# email's thread up to its date or after it.
+_FROM_SENDER = select(func.count(EmailRow.id)).where(
+    EmailRow.account_id == bindparam("account"), EmailRow.from_addr == bindparam("sender"),
+    EmailRow.id != bindparam("id"))
+
+
+def _reader_wrote(when: Any) -> Any:
+    return select(exists().where(
+        EmailRow.account_id == bindparam("account"), EmailRow.thread_id == bindparam("thread"),
+        EmailRow.from_addr.in_(bindparam("own", expanding=True)), EmailRow.id != bindparam("id"),
+        EmailRow.deleted.is_(False), when))
+
+
+_WROTE_BEFORE = _reader_wrote(EmailRow.date <= bindparam("date"))
+_WROTE_AFTER = _reader_wrote(EmailRow.date > bindparam("date"))
 
 
 def score_row(s: Session, row: EmailRow, analysis: Analysis, settings: Settings, now: datetime | None = None,
