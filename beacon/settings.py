@@ -103,9 +103,10 @@ class Settings(BaseSettings):
     worker_max_tasks: int = 200
     batch_timeout: float = 120.0
     max_attempts: int = 3
-    # CPU priority of the analysis processes (zygote and workers), added to the main
-    # process's niceness (0-19; 0 = the same priority): the web and IMAP sync are served first,
-    # analysis takes the CPU they leave.
+    # CPU priority of the analysis processes (zygote and workers) and of the thread that drives
+    # a background run (claims jobs, saves results), added to the main process's niceness
+    # (0-19; 0 = the same priority): the web and IMAP sync are served first, analysis takes
+    # the CPU they leave.
     worker_nice: int = Field(default=10, ge=0, le=19)
     # Run analysis processes under Linux's SCHED_BATCH policy: the kernel treats them as the
     # CPU-bound batch work they are (they never preempt the web process on wake-up and keep

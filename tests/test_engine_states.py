@@ -3,6 +3,7 @@ time and final stop, and the worker handle's transitions on a real (tiny) child 
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
@@ -259,3 +260,34 @@ def test_transitions_from_the_wrong_state_are_refused(worker: Any) -> None:
     assert worker.emitted == [("worker_recycled", {"worker": w.pid, "reason": "max_tasks", "tasks": 0, "uss": 0})]
     with pytest.raises(RuntimeError, match="begin_batch while dead"):
         w.begin_batch()
+
+
+def test_a_background_run_drives_its_batches_at_the_analysis_priority(sqlite_db: Database, tmp_path: Path) -> None:
+    """The thread that claims jobs and saves results runs as analysis work (``worker_nice``,
+    SCHED_BATCH): the web's threads, and the watchdog started with the executor before it, keep
+    their priority. Linux keeps both per thread: read on the thread itself."""
+    store_messages(sqlite_db, [synthetic_message(i) for i in range(4)])
+    settings = Settings(data_dir=tmp_path / "data", database_url=sqlite_db.url, batch_size=2, worker_nice=7)
+    seen: list[tuple[int, int]] = []
+    threads: list[tuple[int, int]] = []
+
+    def handler(b: Batch, s: Settings = settings) -> list[dict[str, Any]]:
+        seen.append((os.getpriority(os.PRIO_PROCESS, 0), os.sched_getscheduler(0)))
+        return [fake_analysis(e, s) for e in b.emails]
+
+    def factory(s: Settings, recorder: MetricsRecorder) -> FakeExecutor:
+        ex = FakeExecutor(handler, recorder, slots=1)
+        # A thread the executor starts (as the pool starts its watchdog): before the run lowers itself.
+        ex._start = lambda: threads.append((os.getpriority(os.PRIO_PROCESS, 0), os.sched_getscheduler(0)))  # type: ignore[method-assign]
+        return ex
+
+    svc = EngineService(settings, sqlite_db, executor_factory=factory)
+    mine = (os.getpriority(os.PRIO_PROCESS, 0), os.sched_getscheduler(0))
+    svc.enqueue_missing()
+    svc.start_run_in_background()
+    assert svc.wait(30)
+    svc.stop()
+    assert outcome(sqlite_db)["done"] == 4
+    assert seen and set(seen) == {(min(19, mine[0] + 7), os.SCHED_BATCH)}  # 19: the lowest there is
+    assert threads == [mine]  # the executor started at the caller's priority
+    assert (os.getpriority(os.PRIO_PROCESS, 0), os.sched_getscheduler(0)) == mine  # this thread untouched

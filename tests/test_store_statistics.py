@@ -93,3 +93,49 @@ def test_optimize_never_holds_up_a_close_behind_a_writer(tmp_path: Path) -> None
     assert reader.execute("SELECT count(*) FROM sqlite_master WHERE name = 'sqlite_stat1'").fetchone() == (0,)
     reader.close()
     writer.close()
+
+
+def test_connections_closing_under_load_optimise_once_per_interval(tmp_path: Path) -> None:
+    """The web's pool closes overflow connections all the time under concurrent requests: one
+    close per interval optimises (not each: that re-analysed the same tables several times a
+    second, writing the database while only reads were served); one that gave up behind a
+    writer leaves the next close to try; a disposing engine's closes all optimise."""
+    path = tmp_path / "closes.db"
+    admin = sqlite3.connect(path, isolation_level=None)
+    admin.execute("PRAGMA journal_mode=WAL")  # as Beacon's: readers go on beside a writer
+    admin.execute("CREATE TABLE t (a)")
+    admin.execute("CREATE INDEX ta ON t (a)")
+    admin.executemany("INSERT INTO t VALUES (?)", [(i,) for i in range(50)])
+
+    def closing() -> sqlite3.Connection:
+        c = sqlite3.connect(path)
+        c.execute("SELECT * FROM t WHERE a = 1").fetchall()
+        return c
+
+    def analysed() -> bool:
+        return admin.execute("SELECT count(*) FROM sqlite_master WHERE name = 'sqlite_stat1'").fetchone() == (1,) \
+            and admin.execute("SELECT count(*) FROM sqlite_stat1").fetchone() != (0,)
+
+    hook = statistics.OptimizeOnClose(every=3600)
+    admin.execute("BEGIN IMMEDIATE")
+    c = closing()
+    hook(c, None)  # behind a writer: gives up ...
+    c.close()
+    admin.execute("ROLLBACK")
+    assert not analysed()
+    c = closing()
+    hook(c, None)  # ... so the next close optimises
+    c.close()
+    assert analysed()
+    admin.execute("DELETE FROM sqlite_stat1")
+    for _ in range(3):
+        c = closing()
+        hook(c, None)  # within the interval: nothing written
+        c.close()
+    assert not analysed()
+    hook.final = True
+    c = closing()
+    hook(c, None)
+    c.close()
+    assert analysed()
+    admin.close()

@@ -11,11 +11,11 @@ from sqlalchemy import select, text
 from beacon.analysis.models import ActionItem, Analysis
 from beacon.analysis.version import pipeline_version
 from beacon.settings import Settings
-from beacon.store.analyses import load_scored, save_analysis
+from beacon.store.analyses import load_scored, save_analyses, save_analysis
 from beacon.store.db import Database
 from beacon.store.inbox import InboxFilter, inbox, inbox_page
 from beacon.store.schema import AnalysisRow, EmailRow, EmailStateRow
-from beacon.triage.rescore import after_analysis, rescore_due, rescore_emails
+from beacon.triage.rescore import after_analyses, rescore_due, rescore_emails
 from beacon.triage.states import write_state
 from beacon.triage.threads import thread_counts, thread_messages
 from tests.helpers import store_messages
@@ -66,9 +66,8 @@ def store(db: Database, mails: dict[str, tuple[bytes, Analysis]], now: datetime 
 def analyse(db: Database, ids: dict[str, int], mails: dict[str, tuple[bytes, Analysis]], keys: list[str],
             now: datetime) -> None:
     with db.session() as s:
-        for key in keys:
-            save_analysis(s, ids[key], mails[key][1], SETTINGS, now)
-            after_analysis(s, ids[key], SETTINGS, now)
+        save_analyses(s, [(ids[key], mails[key][1]) for key in keys], SETTINGS, now)
+        after_analyses(s, [ids[key] for key in keys], SETTINGS, now)
 
 
 def row(db: Database, email_id: int) -> AnalysisRow:
@@ -119,6 +118,38 @@ def test_the_replied_state_and_the_answered_flag_also_answer_a_mail(any_db: Data
         s.flush()
         rescore_emails(s, [ids["ask"]], T0 + timedelta(hours=1), SETTINGS)
     assert not row(any_db, ids["ask"]).needs_reply
+
+
+def saved_rows(db: Database) -> list[tuple[object, ...]]:
+    """Every analysis as stored, by email id (ids are the same in two fresh stores)."""
+    with db.session() as s:
+        return [(a.email_id, a.score, a.level, a.needs_reply, a.thread_head, a.rescore_at, a.due_at, a.data)
+                for a in s.scalars(select(AnalysisRow).order_by(AnalysisRow.email_id))]
+
+
+def test_a_batch_is_saved_as_one_by_one_would_save_it(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The runner saves a batch at once (rows read together, one flush, each thread's head
+    elected once): the stored analyses, scores and heads are those of saving each email in
+    turn, also for a batch that holds the reader's own reply in the middle of its thread."""
+    mails = thread_mails()
+    order = ["ask", "answer", "news", "again"]
+    stores = []
+    for name in ("one-by-one", "batch"):
+        db = Database(f"sqlite:///{tmp_path / name}.db")
+        db.migrate()
+        ids = dict(zip(mails, store_messages(db, [m for m, _a in mails.values()])))
+        with db.session() as s:
+            if name == "batch":
+                save_analyses(s, [(ids[k], mails[k][1]) for k in order], SETTINGS, T0)
+                after_analyses(s, [ids[k] for k in order], SETTINGS, T0)
+            else:
+                for k in order:
+                    save_analysis(s, ids[k], mails[k][1], SETTINGS, T0)
+                    after_analyses(s, [ids[k]], SETTINGS, T0)
+        stores.append(saved_rows(db))
+        db.dispose()
+    assert stores[0] == stores[1]
+    assert sum(1 for r in stores[1] if r[4]) == 2  # two conversations, a head each
 
 
 def test_one_inbox_row_per_thread_at_its_most_important_open_message(any_db: Database) -> None:

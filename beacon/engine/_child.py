@@ -18,6 +18,7 @@ from multiprocessing import reduction
 from multiprocessing.connection import Connection
 
 from beacon.engine import memory, _protocol as protocol
+from beacon.engine.priority import as_analysis
 from beacon.engine.worker import AnalyzeFn, load_analyze, serve, settings_from_message
 from beacon.settings import Settings
 
@@ -123,11 +124,7 @@ def main(argv: list[str]) -> int:
     except EOFError:
         return 0
     settings = settings_from_message(msg)
-    # Forked workers inherit the zygote's niceness and policy.
-    if settings.worker_nice:
-        os.nice(settings.worker_nice)
-    if settings.worker_sched_batch and hasattr(os, "sched_setscheduler"):
-        os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
+    as_analysis(settings)  # forked workers inherit the zygote's niceness and policy
     t0 = time.perf_counter()
     analyze = load_analyze(settings)
     load_s = time.perf_counter() - t0

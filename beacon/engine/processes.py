@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import psutil
@@ -75,25 +76,56 @@ def own_descendants(root: int | None = None) -> list[psutil.Process]:
     try:
         me = psutil.Process(root)
         own = me.cmdline()
-        # One pass over /proc for the whole tree (children() per process would read every
-        # process on the machine once per level: a busy server's /api/engine and budget pay it).
-        below = me.children(recursive=True)
     except psutil.Error:
         return []
+    kids = _children_of if _CHILDREN_LISTS else _scan_children(me)
+    found: list[psutil.Process] = []
+    todo = [me.pid]
+    while todo:
+        for k in kids(todo.pop()):
+            if _alive(k) and _beacons(k, own):
+                found.append(k)
+                todo.append(k.pid)
+    return found
+
+
+def _children_of(pid: int) -> list[psutil.Process]:
+    """``pid``'s children from the kernel's per-thread lists (``/proc/PID/task/TID/children``):
+    a read of our own few processes, where psutil reads every process on the machine (the
+    engine process's watchdog walks the tree each second; on a busy machine that cost more
+    than the rest of the watchdog)."""
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return []  # gone
+    pids: set[int] = set()
+    for tid in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/children") as f:
+                pids.update(int(p) for p in f.read().split())
+        except (OSError, ValueError):
+            continue  # the thread ended in between
+    return [p for p in map(_process, sorted(pids)) if p is not None]
+
+
+# Whether the kernel keeps those lists (CONFIG_PROC_CHILDREN); psutil's scan otherwise.
+_CHILDREN_LISTS = os.path.exists(f"/proc/{os.getpid()}/task/{os.getpid()}/children")
+
+
+def _scan_children(me: psutil.Process) -> Callable[[int], list[psutil.Process]]:
+    """Children by parent from one pass over ``/proc`` (psutil; children() per process would
+    read every process on the machine once per level)."""
     kids: dict[int, list[psutil.Process]] = {}
+    try:
+        below = me.children(recursive=True)
+    except psutil.Error:
+        below = []
     for k in below:
         try:
             kids.setdefault(k.ppid(), []).append(k)
         except psutil.Error:
             continue
-    found: list[psutil.Process] = []
-    todo = [me.pid]
-    while todo:
-        for k in kids.get(todo.pop(), []):
-            if _alive(k) and _beacons(k, own):
-                found.append(k)
-                todo.append(k.pid)
-    return found
+    return lambda pid: kids.get(pid, [])
 
 
 class ProcessTree:

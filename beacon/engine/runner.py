@@ -47,14 +47,14 @@ from beacon.errors import BatchFailed, EngineError, NothingToAnalyse
 from beacon.models import Email
 from beacon.settings import Settings
 from beacon.store import jobs
-from beacon.store.analyses import save_analysis
+from beacon.store.analyses import AccountSettings, save_analyses
 from beacon.store.app_settings import current_settings
 from beacon.store.context import mail_contexts
 from beacon.store.db import Database
 from beacon.store.owner import owner_is_dead
 from beacon.store.runs import OnEvent, RunKind, RunRecorder, RunStatus, interrupt_dead_runs
 from beacon.store.schema import EmailRow, Run, utcnow
-from beacon.triage.rescore import after_analysis
+from beacon.triage.rescore import after_analyses
 
 __all__ = ["JobRunner", "RunSummary"]
 
@@ -248,11 +248,14 @@ class JobRunner:
                                      f"worker returned an invalid analysis: {exc.errors()[:1]}")
             # Fenced: a job whose lease was taken over is left to its new owner.
             ours = jobs.complete(s, [item.job_id for item, _ in valid], self.owner)
-            for item, analysis in valid:
-                if item.job_id not in ours:
-                    continue
-                save_analysis(s, item.email_id, analysis, settings_now, saved_at)
-                after_analysis(s, item.email_id, settings_now, saved_at)
+            saved = [(item, analysis) for item, analysis in valid if item.job_id in ours]
+            # The batch is saved at once (its rows read together, one flush, a thread's head
+            # elected once): one by one cost this process ~6 ms of CPU per email, taken from
+            # the workers on a machine whose cores they share.
+            accounts = AccountSettings(settings_now)
+            save_analyses(s, [(item.email_id, analysis) for item, analysis in saved], settings_now, saved_at, accounts)
+            after_analyses(s, [item.email_id for item, _ in saved], settings_now, saved_at, accounts)
+            for item, _ in saved:
                 st.summary.done += 1
                 st.run.record(s, "email_done", self._counts(st, email_id=item.email_id, job_id=item.job_id))
             st.run.record(s, "batch_done", self._counts(

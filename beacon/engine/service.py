@@ -35,6 +35,7 @@ from beacon.analysis.version import pipeline_version
 from beacon.engine.executor import Executor, ExecutorState
 from beacon.engine.metrics import EngineMetrics, MetricsRecorder
 from beacon.engine.modes import make_executor
+from beacon.engine.priority import as_analysis
 from beacon.engine.runner import JobRunner, RunSummary
 from beacon.errors import AnalysisBusy, BeaconError, EngineUnavailable, InvalidInput, NotFound
 from beacon.settings import Settings
@@ -187,11 +188,15 @@ class EngineService:
             self.state, self.active_run = ServiceState.ANALYSING, run.run_id
             return run
 
-    def _execute(self, run: RunRecorder) -> RunSummary:
+    def _execute(self, run: RunRecorder, background: bool = False) -> RunSummary:
         try:
             try:
                 if not self._stopping():
                     self._start_executor()
+                if background:
+                    # Only now: the executor's threads (its watchdog) and processes started
+                    # above keep their own priority. The thread ends with the run.
+                    as_analysis(self.settings)
             except BaseException as exc:
                 # The workers could not start: the runner never saw the run, so it ends here.
                 run.finish(RunStatus.FAILED, error=str(exc) if isinstance(exc, BeaconError)
@@ -207,7 +212,7 @@ class EngineService:
 
     def _run_in_thread(self, run: RunRecorder) -> None:
         try:
-            self._execute(run)
+            self._execute(run, background=True)
         except Exception:  # noqa: BLE001 - a background thread has nobody to raise to; the run says it failed
             log.exception("background analysis run %s failed", run.run_id)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -43,19 +44,16 @@ def priority_context(s: Session, row: EmailRow, email: Email, settings: Settings
     woke at ``now``."""
     own = [a.lower() for a in settings.own_addresses]
     sender = row.from_addr
-    same_account = EmailRow.account_id == row.account_id
+    known = {"account": row.account_id, "id": row.id, "sender": sender, "thread": row.thread_id, "own": own,
+             "date": row.date}
     from_sender = 0
     to_sender = 0
     if sender:
-        from_sender = s.scalar(
-            select(func.count(EmailRow.id)).where(same_account, EmailRow.from_addr == sender, EmailRow.id != row.id)
-        ) or 0
+        from_sender = s.scalar(_FROM_SENDER, known) or 0
         to_sender = sent_to(s, row.account_id, own, sender)
 
-    def reader_wrote(when: Any) -> bool:
-        return bool(own) and bool(s.scalar(select(exists().where(
-            same_account, EmailRow.thread_id == row.thread_id, EmailRow.from_addr.in_(own),
-            EmailRow.id != row.id, EmailRow.deleted.is_(False), when))))
+    def reader_wrote(statement: Any) -> bool:
+        return bool(own) and bool(s.scalar(statement, known))
 
     replied = bool(row.answered) or (state is not None and state.replied_at is not None)
     woke = None
@@ -63,21 +61,39 @@ def priority_context(s: Session, row: EmailRow, email: Email, settings: Settings
         woke = state.snoozed_until
     return prio.PriorityContext(
         messages_from_sender=from_sender, messages_to_sender=to_sender,
-        reader_in_thread=reader_wrote(EmailRow.date <= row.date),
-        replied=replied or reader_wrote(EmailRow.date > row.date),
+        reader_in_thread=reader_wrote(_WROTE_BEFORE),
+        replied=replied or reader_wrote(_WROTE_AFTER),
         woke_at=woke,
     )
+
+
+# Built once (the engine scores every analysed email with them; building cost as much as
+# running them): the sender's other mail in the account, and the reader's own messages in the
+# email's thread up to its date or after it.
+_FROM_SENDER = select(func.count(EmailRow.id)).where(
+    EmailRow.account_id == bindparam("account"), EmailRow.from_addr == bindparam("sender"),
+    EmailRow.id != bindparam("id"))
+
+
+def _reader_wrote(when: Any) -> Any:
+    return select(exists().where(
+        EmailRow.account_id == bindparam("account"), EmailRow.thread_id == bindparam("thread"),
+        EmailRow.from_addr.in_(bindparam("own", expanding=True)), EmailRow.id != bindparam("id"),
+        EmailRow.deleted.is_(False), when))
+
+
+_WROTE_BEFORE = _reader_wrote(EmailRow.date <= bindparam("date"))
+_WROTE_AFTER = _reader_wrote(EmailRow.date > bindparam("date"))
 
 
 def score_row(s: Session, row: EmailRow, analysis: Analysis, settings: Settings, now: datetime | None = None,
               state: EmailStateRow | None = None) -> ScoredAnalysis:
     """``row``'s priority at ``now`` (None: the current time) with ``settings``, its account's
     (``account_settings``: callers resolve them once per account, not once per row), and its
-    state (read when not given)."""
+    ``state`` as the caller read it with the row (None: it has none; every caller reads states
+    in bulk, and reading a missing one again cost a query per email)."""
     now = now or utcnow()
     email = load_email(row)
-    if state is None:
-        state = s.get(EmailStateRow, row.id)
     ctx = priority_context(s, row, email, settings, state, now)
     return ScoredAnalysis(
         analysis=analysis,
@@ -98,33 +114,68 @@ def save_analysis(s: Session, email_id: int, analysis: Analysis, settings: Setti
                   now: datetime | None = None) -> AnalysisRow:
     """Score (at ``now``; None: the current time) and upsert the analysis of one email at its
     pipeline version (idempotent)."""
-    row = s.get(EmailRow, email_id)
-    if row is None:
-        raise NotFound(f"no email {email_id}")
+    return save_analyses(s, [(email_id, analysis)], settings, now)[0]
+
+
+def save_analyses(s: Session, analyses: Sequence[tuple[int, Analysis]], settings: Settings,
+                  now: datetime | None = None, accounts: AccountSettings | None = None) -> list[AnalysisRow]:
+    """:func:`save_analysis` for several emails (a batch of the job runner), with the same
+    result as saving them one by one: scoring reads nothing that saving writes (the sender's
+    history, states, settings, the learned model), and each thread's head is elected once,
+    after every analysis of the batch is in. The rows, states and existing analyses are read in
+    one statement each, all scores are computed before the first write (SQLite's write lock
+    is held for the writes only), and the inserts go in one flush. ``accounts``: each
+    account's settings when the caller has them already."""
     now = now or utcnow()
-    state = s.get(EmailStateRow, email_id)
-    settings = account_settings(s, row.account_id, settings)
-    scored = score_row(s, row, analysis, settings, now, state)
-    existing = s.scalar(
-        select(AnalysisRow).where(
-            AnalysisRow.email_id == email_id, AnalysisRow.pipeline_version == analysis.pipeline_version
-        )
-    )
-    target = existing or AnalysisRow(email_id=email_id, pipeline_version=analysis.pipeline_version)
-    _fill(target, scored)
-    target.rescore_at = rescore_time(scored, row, now, settings, state)
-    target.email_date = row.date
-    target.user_id = row.account.user_id
-    target.away = is_away(state)
-    target.is_read = is_read(state)
-    target.has_attachments = bool(row.has_attachments)
-    row.analysed_version = analysis.pipeline_version
-    if existing is None:
-        s.add(target)
+    accounts = accounts or AccountSettings(settings)
+    ids = [email_id for email_id, _ in analyses]
+    rows = {r.id: r for r in s.scalars(select(EmailRow).where(EmailRow.id.in_(ids)))}
+    missing = [i for i in ids if i not in rows]
+    if missing:
+        raise NotFound(f"no email {missing[0]}")
+    states = {st.email_id: st for st in s.scalars(select(EmailStateRow).where(EmailStateRow.email_id.in_(ids)))}
+    existing = {(a.email_id, a.pipeline_version): a for a in s.scalars(select(AnalysisRow).where(
+        AnalysisRow.email_id.in_(ids), AnalysisRow.pipeline_version.in_({a.pipeline_version for _, a in analyses})))}
+    saved: list[AnalysisRow] = []
+    with s.no_autoflush:
+        for email_id, analysis in analyses:
+            row, state = rows[email_id], states.get(email_id)
+            mine = accounts.of(s, row.account_id)
+            scored = score_row(s, row, analysis, mine, now, state)
+            key = (email_id, analysis.pipeline_version)
+            target = existing.get(key) or AnalysisRow(email_id=email_id, pipeline_version=analysis.pipeline_version)
+            _fill(target, scored)
+            target.rescore_at = rescore_time(scored, row, now, mine, state)
+            target.email_date = row.date
+            target.user_id = row.account.user_id
+            target.away = is_away(state)
+            target.is_read = is_read(state)
+            target.has_attachments = bool(row.has_attachments)
+            row.analysed_version = analysis.pipeline_version
+            if key not in existing:
+                s.add(target)
+                existing[key] = target  # the same email twice in one call: its last analysis wins
+            saved.append(target)
     s.flush()
-    # It may be its conversation's most important message now.
-    elect_head(s, row.account_id, row.thread_id, analysis.pipeline_version, now, settings.own_addresses)
-    return target
+    # Each may be its conversation's most important message now.
+    threads = dict.fromkeys((rows[i].account_id, rows[i].thread_id, a.pipeline_version) for i, a in analyses)
+    for account_id, thread_id, version in threads:
+        elect_head(s, account_id, thread_id, version, now, accounts.of(s, account_id).own_addresses)
+    return saved
+
+
+class AccountSettings:
+    """Each account's settings (``account_settings``), read once per pass however many of its
+    threads or emails the pass scores."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._read: dict[int, Settings] = {}
+
+    def of(self, s: Session, account_id: int) -> Settings:
+        if account_id not in self._read:
+            self._read[account_id] = account_settings(s, account_id, self.settings)
+        return self._read[account_id]
 
 
 def _fill(target: AnalysisRow, scored: ScoredAnalysis) -> None:

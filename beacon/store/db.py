@@ -84,7 +84,8 @@ class Database:
         self.sql_engine: Engine = create_engine(self.url, **kwargs)
         if self.is_sqlite:
             event.listen(self.sql_engine, "connect", _sqlite_pragmas)
-            event.listen(self.sql_engine, "close", statistics.optimize_before_close)
+            self._optimize = statistics.OptimizeOnClose()
+            event.listen(self.sql_engine, "close", self._optimize)
         self._sessions = sessionmaker(self.sql_engine, expire_on_commit=False)
 
     def limit_page_cache(self, size: int) -> None:
@@ -134,4 +135,11 @@ class Database:
             return MigrationContext.configure(conn).get_current_revision()
 
     def dispose(self) -> None:
-        self.sql_engine.dispose()
+        if not self.is_sqlite:
+            self.sql_engine.dispose()
+            return
+        self._optimize.final = True  # the connections close for good: each optimises
+        try:
+            self.sql_engine.dispose()
+        finally:
+            self._optimize.final = False

@@ -10,19 +10,24 @@ since). PostgreSQL's autovacuum keeps its own, but a bulk load is analysed at on
 from __future__ import annotations
 
 import sqlite3
+import threading
+import time
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
-__all__ = ["ANALYSIS_LIMIT", "BULK_ROWS", "optimize_before_close", "planner_rows", "refresh", "sqlite_has_stats",
-           "sqlite_rows_per_key"]
+__all__ = ["ANALYSIS_LIMIT", "BULK_ROWS", "OPTIMIZE_EVERY", "OptimizeOnClose", "optimize_before_close", "planner_rows", "refresh",
+           "sqlite_has_stats", "sqlite_rows_per_key"]
 
 # Rows SQLite reads per index when it analyses (a sample: milliseconds on a million emails).
 ANALYSIS_LIMIT = 1000
 # An import of at least this many emails is a bulk load: statistics are refreshed after it.
 BULK_ROWS = 1000
+# Seconds between two optimisations on close of one engine's connections (SQLite suggests
+# every few hours for long-lived connections; ours may close every second under load).
+OPTIMIZE_EVERY = 600.0
 
 
 def refresh(conn: Connection) -> None:
@@ -36,10 +41,10 @@ def refresh(conn: Connection) -> None:
         conn.exec_driver_sql("ANALYZE")
 
 
-def optimize_before_close(dbapi_conn: Any, _record: Any) -> None:
+def optimize_before_close(dbapi_conn: Any, _record: Any) -> bool:
     """SQLite pool hook: ``PRAGMA optimize`` as a connection closes. It must not hold up the
     close (web threads close overflow connections while an analysis writes): it never waits
-    for a writer's lock; when one is held it is skipped and a later close tries again."""
+    for a writer's lock; when one is held it is skipped (False) and a later close tries again."""
     try:
         cur = dbapi_conn.cursor()
         try:
@@ -48,7 +53,33 @@ def optimize_before_close(dbapi_conn: Any, _record: Any) -> None:
         finally:
             cur.close()
     except sqlite3.Error:
-        pass
+        return False
+    return True
+
+
+class OptimizeOnClose:
+    """:func:`optimize_before_close` on at most one close per ``every`` seconds, and on every
+    close while ``final`` is set (the engine is being disposed). Under concurrent requests the
+    web's pool opens and closes overflow connections all the time: optimising at each close
+    analysed the same tables again several times a second, writing the database (and taking
+    its write lock from the engine's saves) while only reads were served."""
+
+    def __init__(self, every: float = OPTIMIZE_EVERY) -> None:
+        self.every = every
+        self.final = False
+        self._lock = threading.Lock()
+        self._last = float("-inf")  # monotonic time of the last optimize that ran
+
+    def __call__(self, dbapi_conn: Any, record: Any) -> None:
+        with self._lock:
+            now = time.monotonic()
+            if not self.final and now - self._last < self.every:
+                return
+            before, self._last = self._last, now
+        if not optimize_before_close(dbapi_conn, record):
+            with self._lock:
+                if self._last == now:
+                    self._last = before  # skipped behind a writer: the next close tries again
 
 
 def sqlite_rows_per_key(s: Session, index: str, columns: int) -> int | None:

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from beacon.analysis.version import pipeline_version
 from beacon.settings import Settings
-from beacon.store.analyses import account_settings, rescore_row
+from beacon.store.analyses import AccountSettings, account_settings, rescore_row
 from beacon.store.schema import AnalysisRow, EmailRow, EmailStateRow, utcnow
 from beacon.store.state_sets import woken
 from beacon.store.tenancy import EVERYONE, UserScope, account_ids, is_everyone
@@ -31,7 +31,7 @@ from beacon.triage.threads import elect_head, thread_email_ids, thread_keys
 if TYPE_CHECKING:
     from beacon.triage.hooks import Transactions
 
-__all__ = ["AccountSettings", "RescoreResult", "after_analysis", "mark_due", "rescore_after_actions", "rescore_due", "rescore_emails",
+__all__ = ["AccountSettings", "RescoreResult", "after_analyses", "mark_due", "rescore_after_actions", "rescore_due", "rescore_emails",
            "rescore_scope", "rescore_thread"]
 
 log = logging.getLogger(__name__)
@@ -77,20 +77,6 @@ def rescore_thread(s: Session, thread_id: str, account_id: int, now: datetime, s
     if elect:
         elect_head(s, account_id, thread_id, version, now, mine.own_addresses)
     return RescoreResult(threads=1, emails=len(rows), changed=changed)
-
-
-class AccountSettings:
-    """Each account's settings (``account_settings``), read once per pass however many of its
-    threads the pass rescores."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self._read: dict[int, Settings] = {}
-
-    def of(self, s: Session, account_id: int) -> Settings:
-        if account_id not in self._read:
-            self._read[account_id] = account_settings(s, account_id, self.settings)
-        return self._read[account_id]
 
 
 def rescore_emails(s: Session, email_ids: Iterable[int], now: datetime, settings: Settings) -> RescoreResult:
@@ -164,15 +150,22 @@ def mark_due(s: Session, email_ids: Collection[int] | Select[Any], now: datetime
               .values(rescore_at=now or utcnow()).execution_options(synchronize_session=False))
 
 
-def after_analysis(s: Session, email_id: int, settings: Settings, now: datetime) -> None:
-    """After a new analysis is saved (which elected the thread's head): the reader's own
-    message answers the messages before it, so its thread is rescored whole."""
-    row = s.get(EmailRow, email_id)
-    if row is None:
-        return
-    acc = account_settings(s, row.account_id, settings)
-    if row.from_addr.lower() in {a.lower() for a in acc.own_addresses}:
-        rescore_thread(s, row.thread_id, row.account_id, now, settings)
+def after_analyses(s: Session, email_ids: Iterable[int], settings: Settings, now: datetime,
+                   accounts: AccountSettings | None = None) -> None:
+    """After new analyses are saved (which elected their threads' heads): the reader's own
+    message answers the messages before it, so its thread is rescored whole (once, however
+    many of the reader's messages it just got). ``accounts``: as for ``save_analyses``."""
+    accounts = accounts or AccountSettings(settings)
+    threads: dict[tuple[int, str], Settings] = {}
+    for email_id in email_ids:
+        row = s.get(EmailRow, email_id)
+        if row is None:
+            continue
+        mine = accounts.of(s, row.account_id)
+        if row.from_addr.lower() in {a.lower() for a in mine.own_addresses}:
+            threads.setdefault((row.account_id, row.thread_id), mine)
+    for (account_id, thread_id), mine in threads.items():
+        rescore_thread(s, thread_id, account_id, now, settings, mine)
 
 
 def rescore_after_actions(tx: Transactions, records: Sequence[Any], settings: Settings) -> None:
