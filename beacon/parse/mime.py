@@ -229,34 +229,32 @@ def _leaf_message(text: str) -> Message | None:
     misplaced From_ line, a line opening with a colon) is left to the stdlib itself.
     """
     lines = StringIO(text, newline="").readlines()  # how the parser's buffer splits lines
-    end = len(lines)  # the header block is lines[:end]
-    body = end  # the payload starts at lines[body]
+    body = len(lines)  # the payload starts at lines[body]
     missing_separator = False
-    for index, line in enumerate(lines):
-        if not headerRE.match(line):
-            end = index
-            body = index + 1 if NLCRE.match(line) else index
-            missing_separator = body == index
-            break
     headers: list[tuple[str, str]] = []
     unixfrom = None
     current: list[str] = []
-    for number, line in enumerate(lines[:end]):
+    # One pass: the header block ends at the first line headerRE refuses (continuation and
+    # From_ lines are among those it takes, so they are handled before it is asked).
+    for number, line in enumerate(lines):
         if line[0] in " \t":
             if not current:
                 return None  # a block opening with a continuation line: a defect
             current.append(line)
             continue
-        if current:
-            name, value = current[0].split(":", 1)
-            headers.append((name, (value.lstrip(" \t") + "".join(current[1:])).rstrip("\r\n")))
-            current = []
         if line.startswith("From "):
             if number:
                 return None  # a From_ line inside the block: pushed back or a defect
             found = NLCRE_eol.search(line)
             unixfrom = line[:-len(found.group(0))] if found else line
             continue
+        if not headerRE.match(line):
+            body = number + 1 if NLCRE.match(line) else number
+            missing_separator = body == number
+            break
+        if current:
+            name, value = current[0].split(":", 1)
+            headers.append((name, (value.lstrip(" \t") + "".join(current[1:])).rstrip("\r\n")))
         if line.find(":") <= 0:
             return None  # a line opening with a colon: a defect
         current = [line]
