@@ -268,3 +268,53 @@ def test_a_batch_is_written_before_its_rows_hold_more_than_the_byte_bound(sqlite
     held = [[len(n.columns["data"]) + len(n.raw_compressed) + len(n.search.body) for n in b] for b in batches]
     assert len(batches) > 2 and sum(len(b) for b in batches) == 9
     assert all(sum(sizes[:-1]) < importer.BATCH_BYTES <= sum(sizes) for sizes in held[:-1])
+
+
+def test_batches_are_written_in_a_thread_while_the_next_ones_are_read(any_db, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The first batch's write waits until the source has handed on messages of the next
+    batch: with the write in the importing thread that would never happen (the wait times out)."""
+    import threading
+
+    import beacon.ingest.importer as importer
+    from beacon.ingest.sources import RawItem
+    from tests.helpers import synthetic_message
+
+    n = importer.BATCH_MESSAGES
+    read_ahead = threading.Event()
+    waited: list[bool] = []
+    writers: set[str] = set()
+    real_add_batch = store.add_batch
+
+    def slow_first(s, account_id, batch):  # type: ignore[no-untyped-def]
+        writers.add(threading.current_thread().name)
+        if not waited:
+            waited.append(read_ahead.wait(20))
+        return real_add_batch(s, account_id, batch)
+
+    def items():  # type: ignore[no-untyped-def]
+        for i in range(2 * n + 5):
+            if i == n + n // 2:
+                read_ahead.set()
+            yield RawItem(f"m{i}", synthetic_message(i))
+
+    monkeypatch.setattr(store, "add_batch", slow_first)
+    seen: list[tuple[str, int]] = []
+    summary = import_items(any_db, items(), account="a", workers=0,
+                           on_item=lambda item, s: seen.append((item.ref, s.imported)))
+    assert waited == [True] and all(name.startswith("import-write") for name in writers)
+    assert summary.imported == 2 * n + 5 and _count(any_db) == 2 * n + 5
+    # Every item once, in order, counted by the time it is reported.
+    assert seen == [(f"m{i}", i + 1) for i in range(2 * n + 5)]
+
+
+def test_a_failed_write_in_the_writing_thread_fails_the_import(sqlite_db, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import beacon.ingest.importer as importer
+    from beacon.ingest.sources import RawItem
+    from tests.helpers import synthetic_message
+
+    def broken(*_a, **_k):  # type: ignore[no-untyped-def]
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(importer, "detect_replies", broken)
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        import_items(sqlite_db, [RawItem(f"m{i}", synthetic_message(i)) for i in range(3)], account="a", workers=0)
