@@ -6,9 +6,7 @@ that are not mail are counted as skipped, with their reason.
 
 Parsing runs in a process pool on multi-core machines (:mod:`beacon.ingest.prepare`);
 this process reads the source and writes each batch in one transaction with a few
-statements, in a thread of its own: while SQLite inserts, indexes and commits (its driver
-lets go of the interpreter lock meanwhile, and a commit may wait on the disk) the importing
-thread reads and parses the next batch. If a batch is refused (another importer stored one of its messages meanwhile),
+statements. If a batch is refused (another importer stored one of its messages meanwhile),
 it is written again message by message, each in its own savepoint.
 """
 
@@ -16,7 +14,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
@@ -40,9 +37,6 @@ log = logging.getLogger(__name__)
 # a short write keeps them busy.
 BATCH_MESSAGES = 100
 BATCH_BYTES = 1024 * 1024
-# A batch holding more than this (a big message's rows) is written before the import goes
-# on, so two such batches are never held at once.
-BATCH_WAIT_BYTES = 8 * BATCH_BYTES
 
 
 @dataclass
@@ -112,7 +106,8 @@ def import_items(
     import_time = datetime.now(timezone.utc)
     with db.session() as s:
         account_id = store.get_or_create_account(s, account, user_id=user_id).id
-    with Preparer[RawItem](workers) as preparer, _BatchWriter(db, account_id, summary, on_item, settings) as writer:
+    writer = _BatchWriter(db, account_id, summary, on_item, settings)
+    with Preparer[RawItem](workers) as preparer:
         try:
             for item, prepared in preparer.run(_jobs(items, import_time, max_message_bytes)):
                 writer.add(item, prepared)
@@ -122,11 +117,11 @@ def import_items(
             # already read and prepared: they are stored before its error goes on, and a
             # failure to store them does not hide that error.
             try:
-                writer.finish()
+                writer.flush()
             except Exception:
                 log.exception("import: cannot store the messages read before the source failed")
             raise
-        writer.finish()
+        writer.flush()
     if summary.imported >= statistics.BULK_ROWS:  # a bulk load: the planner's statistics anew
         with db.sql_engine.begin() as conn:
             statistics.refresh(conn)
@@ -137,14 +132,7 @@ def import_items(
     return summary
 
 
-_Batch = list[tuple[RawItem, "Prepared | None"]]
-
-
 class _BatchWriter:
-    """Writes batches in a thread, one at a time and in order; the summary and ``on_item``
-    follow in the caller's thread once a batch is stored (when the next one is handed on,
-    or at :meth:`finish`), so at most one batch is written while the next one fills."""
-
     def __init__(self, db: Database, account_id: int, summary: ImportSummary, on_item: ProgressFn | None,
                  settings: Settings | None = None) -> None:
         self.db = db
@@ -152,20 +140,8 @@ class _BatchWriter:
         self.account_id = account_id
         self.summary = summary
         self.on_item = on_item
-        self.batch: _Batch = []
+        self.batch: list[tuple[RawItem, Prepared | None]] = []
         self.bytes = 0
-        # An in-memory SQLite database is one per thread: written in this thread.
-        in_memory = db.is_sqlite and db.sql_engine.url.database in (None, "", ":memory:")
-        self._thread = None if in_memory else ThreadPoolExecutor(1, thread_name_prefix="import-write")
-        self._writing: tuple[_Batch, Future[list[store.AddResult | str]] | None] | None = None
-
-    def __enter__(self) -> _BatchWriter:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        # After an error: the batch being written still ends before the import returns.
-        if self._thread is not None:
-            self._thread.shutdown(wait=True)
 
     def add(self, item: RawItem, prepared: Prepared | None) -> None:
         self.batch.append((item, prepared))
@@ -176,41 +152,13 @@ class _BatchWriter:
             self.flush()
 
     def flush(self) -> None:
-        """Hand the batch to the writing thread; account for the one written before it."""
-        batch, size, self.batch, self.bytes = self.batch, self.bytes, [], 0
+        batch, self.batch, self.bytes = self.batch, [], 0
         if not batch:
             return
         rows = [p.new for _, p in batch if p is not None and p.new is not None]
-        future = self._submit(rows) if rows else None
-        before, self._writing = self._writing, (batch, future)
-        self._account(before)
-        if size > BATCH_WAIT_BYTES:
-            self._account_written()
-
-    def _submit(self, rows: list[store.NewEmail]) -> Future[list[store.AddResult | str]]:
-        if self._thread is not None:
-            return self._thread.submit(self._write, rows)
-        future: Future[list[store.AddResult | str]] = Future()
-        try:
-            future.set_result(self._write(rows))
-        except Exception as exc:  # noqa: BLE001 - raised where the batch is accounted for
-            future.set_exception(exc)
-        return future
-
-    def finish(self) -> None:
-        """Write what is left and wait: every item is accounted for."""
-        self.flush()
-        self._account_written()
-
-    def _account_written(self) -> None:
-        before, self._writing = self._writing, None
-        self._account(before)
-
-    def _account(self, written: tuple[_Batch, Future[list[store.AddResult | str]] | None] | None) -> None:
-        if written is None:
-            return
-        batch, future = written
-        results = future.result() if future is not None else []
+        results: list[store.AddResult | str] = []
+        if rows:
+            results = self._write(rows)
         it = iter(results)
         s = self.summary
         for item, prepared in batch:
