@@ -268,3 +268,16 @@ def test_a_batch_is_written_before_its_rows_hold_more_than_the_byte_bound(sqlite
     held = [[len(n.columns["data"]) + len(n.raw_compressed) + len(n.search.body) for n in b] for b in batches]
     assert len(batches) > 2 and sum(len(b) for b in batches) == 9
     assert all(sum(sizes[:-1]) < importer.BATCH_BYTES <= sum(sizes) for sizes in held[:-1])
+
+
+def test_the_parse_pool_pipes_take_a_task_whole() -> None:
+    """A task's pickled results (some 200 KB) fit in the result pipe: the worker does not wait
+    in its send while the importing process, busy parsing too, reads a 64 KB pipe empty."""
+    import fcntl
+
+    from beacon.ingest.prepare import PIPE_BYTES, Preparer
+
+    with Preparer[int](1) as preparer:
+        pool = preparer._start_pool()
+        for queue in (pool._call_queue, pool._result_queue):  # type: ignore[attr-defined]
+            assert fcntl.fcntl(queue._reader.fileno(), fcntl.F_GETPIPE_SZ) >= PIPE_BYTES

@@ -288,6 +288,8 @@ def test_whitespace_folding_keeps_to_its_definition(text: str) -> None:
     b"Content-Type: message/rfc822\n\nA: b\n\nx", b"Content-Type: multipart/mixed; boundary=x\n\n--x\n\nhi\n--x--\n",
     b"A: \xff\xfe\n\n\xff", b"X-A:   \t spaced \r\n\r\n", b"A: b\x0c\nB: c\n\nx\x0cy",
     b"From a@b Mon Jan  1 00:00:00 2024\nSubject: s\nContent-Type: text/plain; charset=utf-8\n\nbody\n",
+    b"From x\n cont\nA: b\n\n", b"From x\n\nbody", b"A: b\n\n", b"A: b\n c\nnot a header\n", b"A: b\r\n\r\n\r\n",
+    b"A: b\n\tc", b"A: b\rB: c\r\n\r\nbody\n\nmore",
 ])
 def test_leaf_messages_read_as_the_stdlib_reads_them(raw: bytes) -> None:
     from email.parser import BytesParser
@@ -301,3 +303,35 @@ def test_leaf_messages_read_as_the_stdlib_reads_them(raw: bytes) -> None:
                 msg.epilogue, [shape(p) for p in payload] if isinstance(payload, list) else msg._payload)
 
     assert shape(parse_bytes(raw)) == shape(BytesParser(policy=RAW_POLICY).parsebytes(raw))
+
+
+def test_header_groups_read_first_values_and_problems_in_order() -> None:
+    from beacon.parse.headers import first_raw_values
+    from beacon.parse.mime import parse_bytes
+
+    msg = parse_bytes(b"List-Id: <a.example>\nPrecedence: bulk\nprecedence: junk\nX-Spam-Flag: =?x-bad?q?YES?=\n\nx")
+    assert first_raw_values(msg, ("precedence", "list-id", "x-mailer")) == ["bulk", "<a.example>", None]
+    # User-Agent comes after X-Mailer in the list headers: their problems are recorded in that order.
+    email = parse_message(b"List-Id: <a.example>\nPrecedence: bulk\nUser-Agent: \xff\xfe\nX-Mailer: caf\xe9\n"
+                          b"X-Spam-Level: =?utf-8?q?caf=C3=A9?=\nX-Spam-Flag: YES\nX-Campaign-Id: c1\n\nx").email
+    assert (email.list_headers.list_id, email.list_headers.precedence) == ("<a.example>", "bulk")
+    assert (email.list_headers.x_mailer, email.list_headers.user_agent, email.list_headers.x_campaign) == (
+        "caf\u00e9", "\u044f\u044e", "c1")
+    assert (email.spam_headers.x_spam_flag, email.spam_headers.x_spam_level, email.spam_headers.x_spam) == (
+        "YES", "caf\u00e9", None)
+    assert [p.detail.split(":")[0] for p in email.problems if "8-bit" in p.detail] == ["X-Mailer", "User-Agent"]
+
+
+def test_the_header_block_ends_at_the_first_blank_line_of_either_kind() -> None:
+    import itertools
+
+    from beacon.parse.mime import _header_end
+
+    def first_blank(raw: bytes) -> int:
+        ends = [i for i in (raw.find(b"\n\n"), raw.find(b"\r\n\r\n")) if i >= 0]
+        return min(ends) if ends else len(raw)
+
+    for n in range(9):
+        for chars in itertools.product(b"\r\na", repeat=n):
+            raw = bytes(chars)
+            assert _header_end(raw) == first_blank(raw), raw

@@ -16,6 +16,7 @@ worker costs some 40 MB, and workers are replaced now and then (``WORKER_TASKS``
 
 from __future__ import annotations
 
+import fcntl
 import gc
 import logging
 import multiprocessing
@@ -48,6 +49,11 @@ INLINE_BYTES = 4 * 1024 * 1024
 # A worker is replaced after this many tasks (~13,000 messages): what the parser's
 # allocations fragment in a long import or sync is given back to the system.
 WORKER_TASKS = 800
+# A task's results (16 messages, some 200 KB pickled) are more than a pipe holds by default
+# (64 KB): the worker then waits in its send until this process's executor thread has read
+# the pipe empty piece by piece, and that thread needs the interpreter lock for every read
+# while this process parses too. Pipes of 1 MB (Linux's limit for anyone) take a task whole.
+PIPE_BYTES = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -96,6 +102,16 @@ def _fork_server() -> multiprocessing.context.BaseContext:
     return ctx
 
 
+def _widen_pipes(pool: ProcessPoolExecutor) -> None:
+    """Give the pool's task and result pipes PIPE_BYTES each (made with the pool, before any
+    worker starts), where the system allows it; else they keep their size."""
+    for queue in (getattr(pool, "_call_queue", None), getattr(pool, "_result_queue", None)):
+        try:
+            fcntl.fcntl(queue._reader.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)  # type: ignore[union-attr]
+        except (AttributeError, OSError, ValueError):
+            pass  # not Linux, a lower limit, or another executor's internals: slower, not wrong
+
+
 def default_workers() -> int:
     """Parse workers worth starting: one per core but the importing process's own (at most
     four), none on a single core. The importing process reads, stores, and parses too
@@ -141,6 +157,7 @@ class Preparer(Generic[T]):
             # walked by this worker's collector, so their pages stay shared (copy-on-write).
             self._pool = ProcessPoolExecutor(self.workers, mp_context=_fork_server(), initializer=gc.freeze,
                                              max_tasks_per_child=WORKER_TASKS)
+            _widen_pipes(self._pool)
         return self._pool
 
     def run(self, pairs: Iterable[tuple[T, ParseJob | None]]) -> Iterator[tuple[T, Prepared | None]]:

@@ -98,6 +98,13 @@ def raw_value(msg: Message, name: str) -> str | None:
     return values[0] if values else None
 
 
+def first_raw_values(msg: Message, lowered: tuple[str, ...]) -> list[str | None]:
+    """First raw value of each of the (lower-case) header names, or None: one index lookup
+    for a group (most of the list and spam headers a message is asked for are absent)."""
+    index = _index(msg)
+    return [values[0] if (values := index.get(name)) else None for name in lowered]
+
+
 def unfold(value: str) -> str:
     """RFC 5322 unfolding: drop the line breaks of folded header lines."""
     if "\n" not in value and "\r" not in value:

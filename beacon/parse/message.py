@@ -18,7 +18,7 @@ from beacon.models import Address, AttachmentInfo, Email, ListHeaders, ParseProb
 from beacon.parse.addresses import parse_addresses
 from beacon.parse.body import BodyParts, walk_body
 from beacon.parse.dates import message_date
-from beacon.parse.headers import decode_value, raw_value, raw_values
+from beacon.parse.headers import decode_value, first_raw_values, raw_value, raw_values
 from beacon.parse.html_text import html_to_text
 from beacon.parse.mime import read_mime
 from beacon.parse.quotes import split_reply
@@ -40,6 +40,9 @@ _SPAM_HEADERS = {
     "x_spam_level": "X-Spam-Level", "x_spam": "X-Spam", "x_spamd_result": "X-Spamd-Result",
     "x_rspamd_score": "X-Rspamd-Score",
 }
+# The header names of each group, lower-cased once (as the header index keys them).
+_LIST_LOWERED = tuple(h.lower() for h in _LIST_HEADERS.values())
+_SPAM_LOWERED = tuple(h.lower() for h in _SPAM_HEADERS.values())
 _MAX_RECEIVED = 6  # the relays nearest the sender are the last ones; keep the first few and the last
 _CAMPAIGN_FALLBACKS = ("X-Campaign-Id", "X-CampaignID", "X-Mailgun-Campaign-Id", "X-MC-User")
 
@@ -68,13 +71,26 @@ class _Context:
 
 
 def _header_text(msg: Message, name: str, ctx: _Context) -> str | None:
-    value = raw_value(msg, name)
+    return _decoded(raw_value(msg, name), name, ctx)
+
+
+def _decoded(value: str | None, name: str, ctx: _Context) -> str | None:
+    """``value`` (header ``name``'s raw value) decoded, its problems recorded."""
     if value is None:
         return None
     text, problems = decode_value(value)
     for problem in problems:
         ctx.problem("header", f"{name}: {problem}")
     return text
+
+
+def _header_texts(msg: Message, headers: dict[str, str], lowered: tuple[str, ...],
+                  ctx: _Context) -> dict[str, str | None]:
+    """Decoded text of each header of a group (field -> header name; ``lowered``: the names
+    lower-cased, in the same order), problems recorded in that order."""
+    raws = first_raw_values(msg, lowered)
+    return {field_name: _decoded(value, header, ctx)
+            for (field_name, header), value in zip(headers.items(), raws)}
 
 
 def _ids(value: str | None) -> list[str]:
@@ -104,7 +120,7 @@ def _addresses(msg: Message, name: str, ctx: _Context) -> list[Address]:
 
 
 def _list_headers(msg: Message, ctx: _Context) -> ListHeaders:
-    values = {field_name: _header_text(msg, header, ctx) for field_name, header in _LIST_HEADERS.items()}
+    values = _header_texts(msg, _LIST_HEADERS, _LIST_LOWERED, ctx)
     if values["x_campaign"] is None:
         for header in _CAMPAIGN_FALLBACKS:
             values["x_campaign"] = values["x_campaign"] or _header_text(msg, header, ctx)
@@ -114,7 +130,7 @@ def _list_headers(msg: Message, ctx: _Context) -> ListHeaders:
 
 
 def _spam_headers(msg: Message, ctx: _Context) -> SpamHeaders:
-    values = {field_name: _header_text(msg, header, ctx) for field_name, header in _SPAM_HEADERS.items()}
+    values = _header_texts(msg, _SPAM_HEADERS, _SPAM_LOWERED, ctx)
     return SpamHeaders(**{k: (v[:500] if v else None) for k, v in values.items()})
 
 

@@ -43,7 +43,11 @@ _MAX_FLAT_PARTS = 10_000
 
 def _header_end(raw: bytes) -> int:
     """Offset of the blank line ending the header block (or the end of the data)."""
-    ends = [i for i in (raw.find(b"\n\n"), raw.find(b"\r\n\r\n")) if i >= 0]
+    lf = raw.find(b"\n\n")
+    # A CRLF blank line counts only if it starts before the first LF one ("\r\n\r\n\n"
+    # holds both): no need to search past that.
+    crlf = raw.find(b"\r\n\r\n", 0, len(raw) if lf < 0 else lf + 3)
+    ends = [i for i in (lf, crlf) if i >= 0]
     return min(ends) if ends else len(raw)
 
 
@@ -228,35 +232,37 @@ def _leaf_message(text: str) -> Message | None:
     payload (the rest of the text); any rarer case (a block opening with a continuation, a
     misplaced From_ line, a line opening with a colon) is left to the stdlib itself.
     """
-    lines = StringIO(text, newline="").readlines()  # how the parser's buffer splits lines
-    end = len(lines)  # the header block is lines[:end]
-    body = end  # the payload starts at lines[body]
+    # The parser's buffer splits lines so; only the header block's lines are made here.
+    lines = StringIO(text, newline="")
+    payload = len(text)  # where the payload starts
+    consumed = 0  # characters of the lines read so far
     missing_separator = False
-    for index, line in enumerate(lines):
-        if not headerRE.match(line):
-            end = index
-            body = index + 1 if NLCRE.match(line) else index
-            missing_separator = body == index
-            break
     headers: list[tuple[str, str]] = []
     unixfrom = None
     current: list[str] = []
-    for number, line in enumerate(lines[:end]):
+    # One pass: the header block ends at the first line headerRE refuses (continuation and
+    # From_ lines are among those it takes, so they are handled before it is asked).
+    for number, line in enumerate(lines):
+        start, consumed = consumed, consumed + len(line)
         if line[0] in " \t":
             if not current:
                 return None  # a block opening with a continuation line: a defect
             current.append(line)
             continue
-        if current:
-            name, value = current[0].split(":", 1)
-            headers.append((name, (value.lstrip(" \t") + "".join(current[1:])).rstrip("\r\n")))
-            current = []
         if line.startswith("From "):
             if number:
                 return None  # a From_ line inside the block: pushed back or a defect
             found = NLCRE_eol.search(line)
             unixfrom = line[:-len(found.group(0))] if found else line
             continue
+        if not headerRE.match(line):
+            blank = NLCRE.match(line) is not None
+            payload = consumed if blank else start
+            missing_separator = not blank
+            break
+        if current:
+            name, value = current[0].split(":", 1)
+            headers.append((name, (value.lstrip(" \t") + "".join(current[1:])).rstrip("\r\n")))
         if line.find(":") <= 0:
             return None  # a line opening with a colon: a defect
         current = [line]
@@ -270,7 +276,7 @@ def _leaf_message(text: str) -> Message | None:
     msg.set_unixfrom(unixfrom)
     if msg.get_content_maintype() in ("multipart", "message"):
         return None
-    msg.set_payload(text[sum(map(len, lines[:body])):])
+    msg.set_payload(text[payload:])
     return msg
 
 

@@ -194,7 +194,8 @@ def _label_block_starts(lines: list[str], index: int) -> bool:
     for line in lines[index:index + _LABEL_WINDOW]:
         if not line:
             break
-        if _ANY_LABEL.match(line):
+        # (Every label ends in a colon: a line without one is not tried.)
+        if (":" in line or "：" in line) and _ANY_LABEL.match(line):
             labels += 1
             has_from = has_from or bool(_FROM_LABEL.match(line))
     return has_from and (labels >= 3 or (labels >= 2 and bool(_FROM_LABEL.match(lines[index]))))
