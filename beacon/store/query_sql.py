@@ -102,7 +102,7 @@ def compile_query(node: Node, *, sqlite: bool, clock: Clock, scope: UserScope = 
         return Compiled(where, None, where, None, None)
     check = c.check(text_node)  # type: ignore[arg-type]
     rest = and_(true(), *(c.condition(i) for i in others))
-    where = and_(c.wrap(main), rest) if check is None else and_(c.wrap(main), rest, check)
+    where = and_(c.wrap(main), rest, *([] if check is None else [check]))
     return Compiled(where, main, rest, c.rank(texts), c.ranked_table, check)
 
 

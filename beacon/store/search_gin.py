@@ -109,7 +109,8 @@ def build_index(conn: Connection) -> None:
     a read's). Each session computes its emails' vectors and sorts the entries in memory
     (512 MB each: few merge passes at 1M emails). No pending list (fastupdate off): a search
     never scans unsorted entries, and an import's inserts go straight into the tree."""
-    existing = set(conn.exec_driver_sql(f"SELECT relname FROM pg_class WHERE relname IN {_INDEXES}").scalars())
+    existing = set(conn.exec_driver_sql("SELECT relname FROM pg_class WHERE relname = ANY(%(names)s)",
+                                            {"names": list(_INDEXES)}).scalars())
 
     def build(k: int) -> None:
         with conn.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
@@ -136,4 +137,5 @@ def drop_index(conn: Connection) -> None:
 
 def index_bytes(conn: Connection) -> int:
     return int(conn.exec_driver_sql(
-        f"SELECT coalesce(sum(pg_relation_size(oid)), 0) FROM pg_class WHERE relname IN {_INDEXES}").scalar_one())
+        "SELECT coalesce(sum(pg_relation_size(oid)), 0) FROM pg_class WHERE relname = ANY(%(names)s)",
+        {"names": list(_INDEXES)}).scalar_one())
