@@ -126,6 +126,8 @@ def save_analyses(s: Session, analyses: Sequence[tuple[int, Analysis]], settings
     one statement each, all scores are computed before the first write (SQLite's write lock
     is held for the writes only), and the inserts go in one flush. ``accounts``: each
     account's settings when the caller has them already."""
+    if not analyses:  # every lease of a batch taken over, or none of its analyses valid
+        return []
     now = now or utcnow()
     accounts = accounts or AccountSettings(settings)
     ids = [email_id for email_id, _ in analyses]
@@ -141,11 +143,9 @@ def save_analyses(s: Session, analyses: Sequence[tuple[int, Analysis]], settings
         for email_id, analysis in analyses:
             row, state = rows[email_id], states.get(email_id)
             mine = accounts.of(s, row.account_id)
-            scored = score_row(s, row, analysis, mine, now, state)
             key = (email_id, analysis.pipeline_version)
             target = existing.get(key) or AnalysisRow(email_id=email_id, pipeline_version=analysis.pipeline_version)
-            _fill(target, scored)
-            target.rescore_at = rescore_time(scored, row, now, mine, state)
+            _score_into(s, target, row, analysis, mine, now, state)
             target.email_date = row.date
             target.user_id = row.account.user_id
             target.away = is_away(state)
@@ -219,7 +219,13 @@ def rescore_row(s: Session, arow: AnalysisRow, erow: EmailRow, settings: Setting
     """Recompute one stored analysis's score at ``now`` with its account's ``settings``
     (``account_settings``); whether its score, level or needs-reply changed."""
     before = (arow.score, arow.level, arow.needs_reply)
-    scored = score_row(s, erow, load_scored(arow).analysis, settings, now, state)
-    _fill(arow, scored)
-    arow.rescore_at = rescore_time(scored, erow, now, settings, state)
+    _score_into(s, arow, erow, load_scored(arow).analysis, settings, now, state)
     return before != (arow.score, arow.level, arow.needs_reply)
+
+
+def _score_into(s: Session, target: AnalysisRow, row: EmailRow, analysis: Analysis, settings: Settings,
+                now: datetime, state: EmailStateRow | None) -> None:
+    """``analysis`` of ``row`` scored at ``now`` into ``target``, with when to score it again."""
+    scored = score_row(s, row, analysis, settings, now, state)
+    _fill(target, scored)
+    target.rescore_at = rescore_time(scored, row, now, settings, state)
