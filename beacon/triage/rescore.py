@@ -31,7 +31,7 @@ from beacon.triage.threads import elect_head, thread_email_ids, thread_keys
 if TYPE_CHECKING:
     from beacon.triage.hooks import Transactions
 
-__all__ = ["AccountSettings", "RescoreResult", "after_analyses", "mark_due", "rescore_after_actions", "rescore_due", "rescore_emails",
+__all__ = ["RescoreResult", "after_analyses", "mark_due", "rescore_after_actions", "rescore_due", "rescore_emails",
            "rescore_scope", "rescore_thread"]
 
 log = logging.getLogger(__name__)

@@ -22,7 +22,7 @@ from beacon.store.tenancy import account_ids
 from beacon.triage.learning.refresh import elect_heads, refresh_scores
 from beacon.triage.learning.store import observe
 from beacon.triage.models import ActionRecord
-from beacon.triage.rescore import AccountSettings
+from beacon.store.analyses import AccountSettings
 
 if TYPE_CHECKING:
     from beacon.triage.hooks import Transactions

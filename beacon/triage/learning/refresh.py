@@ -21,7 +21,7 @@ from beacon.store.tenancy import account_ids
 from beacon.triage.learning.explain import with_learned
 from beacon.triage.learning.features import MailFacts, normal_list_id
 from beacon.triage.learning.store import factor_for_facts
-from beacon.triage.rescore import AccountSettings
+from beacon.store.analyses import AccountSettings
 from beacon.triage.threads import elect_head
 
 
