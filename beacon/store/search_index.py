@@ -193,8 +193,7 @@ def install(conn: Connection) -> None:
     else:
         for stmt in _PG_SETUP:
             conn.exec_driver_sql(stmt)
-        conn.exec_driver_sql(_PG_INDEX)
-        _fill_table(conn)
+        _fill_table(conn)  # it replaces the table just made, its index built after the rows
 
 
 def to_computed_vectors(conn: Connection) -> None:
@@ -214,7 +213,6 @@ def to_stored_vectors(conn: Connection) -> None:
     search_gin.uninstall(conn)
     for stmt in _PG_SETUP[4:]:
         conn.exec_driver_sql(stmt)
-    conn.exec_driver_sql(_PG_INDEX)
     _fill_table(conn)
 
 
