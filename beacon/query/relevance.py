@@ -8,16 +8,14 @@ them: case and accents folded, punctuation separating, ``meet*`` a prefix.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 
 from beacon.query.model import Text
-from beacon.query.snippet import fold
+from beacon.query.snippet import _WORD, _matcher, fold
 
 __all__ = ["SENDER_WEIGHT", "SUBJECT_WEIGHT", "head_rank"]
 
 SUBJECT_WEIGHT, SENDER_WEIGHT = 1.0, 0.4
-_WORD = re.compile(r"[^\W_]+")
 
 
 def _words(text: str) -> set[str]:
@@ -28,13 +26,8 @@ def _words(text: str) -> set[str]:
 
 def head_rank(terms: list[Text]) -> Callable[[str, str], float]:
     """A scorer of (subject, sender) for the searched ``terms`` (the positive ones)."""
-    exact: set[str] = set()
-    prefixes: set[str] = set()
-    for t in terms:
-        toks = [fold(w) for w in _WORD.findall(t.text)]
-        if t.prefix and toks:
-            prefixes.add(toks.pop())
-        exact.update(toks)
+    exact, listed = _matcher(terms, fields=True)
+    prefixes = set(listed)  # "meet* meet*" counts once
 
     def hits(words: set[str]) -> int:
         return len(exact & words) + sum(1 for p in prefixes if any(w.startswith(p) for w in words))

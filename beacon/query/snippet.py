@@ -35,11 +35,13 @@ def fold(word: str) -> str:
     return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
 
 
-def _matcher(terms: list[Text]) -> tuple[set[str], tuple[str, ...]]:
+def _matcher(terms: list[Text], *, fields: bool = False) -> tuple[set[str], tuple[str, ...]]:
+    """The folded words the ``terms`` search (exact ones, and the prefixes of ``meet*``);
+    terms of a field (``from:``...) only with ``fields``."""
     exact: set[str] = set()
     prefixes: list[str] = []
     for t in terms:
-        if t.field is not None:
+        if t.field is not None and not fields:
             continue
         toks = [fold(w) for w in _WORD.findall(t.text)]
         if t.prefix and toks:
